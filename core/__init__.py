@@ -1,0 +1,1 @@
+"""Low-level shared package: RLE codec, run algebra, prediction CSV I/O, synthetic data."""

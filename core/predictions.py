@@ -1,0 +1,285 @@
+"""Prediction CSVs (``image_name,class,rle``): a strict reader and an atomic, streamed writer.
+
+The reader keeps every RLE as bytes in one buffer (``text``) with row ``offsets`` and a
+dense ``rows[image, class]`` table of row numbers (-1 where absent): memory is about the
+file's size, lookups are O(1), and nothing is decoded until a consumer asks for runs.
+All RLE strings are validated up front by one numba pass, so a bad row fails the command
+before any output is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core.codec import RLE_ERRORS, RLEError, parse_kernel, scan_kernel
+from core.errors import InputError, where
+
+COLUMNS = ("image_name", "class", "rle")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a prediction file, located as precisely as known."""
+
+    path: str
+    message: str
+    line: int | None = None
+    image: str | None = None
+    cls: str | None = None
+
+    def __str__(self) -> str:
+        return f"{where(self.path, self.line, self.image, self.cls)}: {self.message}"
+
+
+@dataclass
+class Predictions:
+    """One prediction CSV, indexed by (image, class); see the module docstring."""
+
+    path: str
+    classes: tuple[str, ...]
+    height: int
+    width: int
+    images: list[str]
+    rows: np.ndarray  # (n_images, n_classes) int64 row number, -1 when absent
+    text: np.ndarray  # uint8, every RLE concatenated
+    offsets: np.ndarray  # int64 (n_rows + 1,)
+    lines: np.ndarray  # int64 (n_rows,) line of each row in the file
+    areas: np.ndarray  # int64 (n_rows,) pixels of each valid row
+    run_counts: np.ndarray  # int64 (n_rows,)
+    paths_stripped: int = 0  # rows whose image_name was a path, matched on basename
+    _index: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._index = {name: i for i, name in enumerate(self.images)}
+
+    @property
+    def npix(self) -> int:
+        return self.height * self.width
+
+    def image_index(self, name: str) -> int:
+        """Position of an image (basename), or -1."""
+        return self._index.get(name, -1)
+
+    def row(self, image: int, cls: int) -> int:
+        return int(self.rows[image, cls])
+
+    def rle(self, image: int, cls: int) -> str:
+        """The RLE text of (image, class) as written in the file ("" for an empty mask)."""
+        r = self.row(image, cls)
+        if r < 0:
+            raise KeyError((self.images[image], self.classes[cls]))
+        return self.text[self.offsets[r]:self.offsets[r + 1]].tobytes().decode("ascii").strip()
+
+    def runs(self, image: int, cls: int) -> np.ndarray:
+        """Canonical runs of (image, class); raises ``KeyError`` when the row is absent."""
+        r = self.row(image, cls)
+        if r < 0:
+            raise KeyError((self.images[image], self.classes[cls]))
+        lo, hi = self.offsets[r], self.offsets[r + 1]
+        out = np.empty((int(self.run_counts[r]) + 1, 2), np.int64)
+        n, code, at = parse_kernel(self.text, lo, hi, self.npix, out)
+        if code:  # validated on read; only reachable if the buffer was altered
+            raise RLEError(code, at)
+        return out[:n]
+
+    def locate(self, image: int, cls: int) -> str:
+        """``file:line: image, class`` of a row, for error messages."""
+        r = self.row(image, cls)
+        line = int(self.lines[r]) if r >= 0 else None
+        return where(self.path, line, self.images[image], self.classes[cls])
+
+
+def _read_frame(path: str):
+    """The three columns as object arrays plus file line numbers; raises InputError."""
+    import pandas as pd
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        with open(p, newline="", encoding="utf-8") as fh:
+            header = next(csv.reader(fh), None)
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read as UTF-8 CSV ({e.__class__.__name__})") from None
+    if header is None:
+        raise InputError(f"{path}: empty file (expected header {','.join(COLUMNS)})")
+    header = [h.strip() for h in header]
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise InputError(
+            f"{path}:1: missing column(s) {', '.join(missing)} (header is {','.join(header)})"
+        )
+    try:
+        df = pd.read_csv(
+            p,
+            usecols=lambda c: c.strip() in COLUMNS,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,
+            engine="c",
+        )
+    except Exception as e:  # pandas raises several parser error types
+        msg = str(e).strip().splitlines()[-1] if str(e).strip() else e.__class__.__name__
+        raise InputError(f"{path}: not a valid CSV: {msg}") from None
+    df.columns = [c.strip() for c in df.columns]
+    # Header is line 1 and blank lines are kept as rows, so row i is line i + 2.
+    lines = np.arange(len(df), dtype=np.int64) + 2
+    cols = [df[c].to_numpy(dtype=object) for c in COLUMNS]
+    return cols, lines
+
+
+def scan_predictions(
+    path: str | os.PathLike,
+    classes: Sequence[str],
+    height: int = 2048,
+    width: int = 2048,
+) -> tuple[Predictions, list[Problem]]:
+    """Read a prediction CSV and list every problem in it (unknown classes, duplicate rows,
+    invalid RLE, bad image names). Unreadable files raise ``InputError``."""
+    import pandas as pd
+
+    path = str(path)
+    classes = tuple(classes)
+    (img, cls, rle), lines = _read_frame(path)
+    blank = (img == "") & (cls == "") & (rle == "")
+    if blank.any():
+        img, cls, rle, lines = img[~blank], cls[~blank], rle[~blank], lines[~blank]
+
+    names = pd.Series(img, dtype=object).str.strip().str.replace(r"^.*[\\/]", "", regex=True)
+    names = names.to_numpy(dtype=object)
+    stripped = int((names != img).sum())
+    problems: list[Problem] = []
+
+    def problem(r: int, msg: str) -> None:
+        problems.append(Problem(path, msg, int(lines[r]), str(names[r]) or None, str(cls[r]) or None))
+
+    for r in np.flatnonzero(names == ""):
+        problem(r, "empty image name")
+    cls_code = pd.Categorical(cls, categories=list(classes)).codes.astype(np.int64)
+    for r in np.flatnonzero(cls_code < 0):
+        problem(r, f"unknown class {cls[r]!r} (expected one of {len(classes)} classes: "
+                   f"{', '.join(classes[:3])}, …)")
+    img_code, uniques = pd.factorize(names)
+    ok = (cls_code >= 0) & (names != "")
+    key = np.where(ok, img_code.astype(np.int64) * len(classes) + cls_code, -1 - np.arange(len(names)))
+    dup = pd.Series(key).duplicated(keep="first").to_numpy()
+    if dup.any():
+        first = {}
+        for r in np.flatnonzero(~dup & ok):
+            first[key[r]] = r
+        for r in np.flatnonzero(dup):
+            problem(r, f"duplicate row (first at line {lines[first[key[r]]]})")
+
+    # 'nan' is how some scripts spell an empty mask (str(float('nan'))).
+    short = np.fromiter((len(s) <= 5 for s in rle), bool, len(rle))
+    for r in np.flatnonzero(short):
+        if rle[r].strip().lower() == "nan":
+            rle[r] = ""
+    lengths = np.fromiter((len(s) for s in rle), np.int64, len(rle))
+    offsets = np.zeros(len(rle) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    # One code point -> one byte ('?' for non-ASCII), so offsets count characters.
+    text = np.frombuffer("".join(rle).encode("ascii", "replace"), np.uint8)
+    codes, at, counts, areas = scan_kernel(text, offsets, height * width)
+    for r in np.flatnonzero(codes):
+        tok = f" at value #{at[r] + 1}" if at[r] >= 0 else ""
+        problem(r, f"invalid RLE: {RLE_ERRORS[int(codes[r])]}{tok}")
+
+    table = np.full((len(uniques), len(classes)), -1, np.int64)
+    good = ok & ~dup
+    table[img_code[good], cls_code[good]] = np.flatnonzero(good)
+    problems.sort(key=lambda p: p.line or 0)
+    preds = Predictions(
+        path=path, classes=classes, height=height, width=width,
+        images=[str(u) for u in uniques], rows=table, text=text, offsets=offsets,
+        lines=lines, areas=areas, run_counts=counts, paths_stripped=stripped,
+    )
+    return preds, problems
+
+
+def read_predictions(
+    path: str | os.PathLike,
+    classes: Sequence[str],
+    height: int = 2048,
+    width: int = 2048,
+) -> Predictions:
+    """Read and validate a prediction CSV; the first problem raises ``InputError``."""
+    preds, problems = scan_predictions(path, classes, height, width)
+    if problems:
+        extra = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise InputError(f"{problems[0]}{extra}")
+    return preds
+
+
+def missing_rows(preds: Predictions) -> list[Problem]:
+    """One problem per (image, class) pair absent from the file."""
+    return [
+        Problem(preds.path, "missing row", None, preds.images[i], preds.classes[c])
+        for i, c in zip(*np.nonzero(preds.rows < 0), strict=False)
+    ]
+
+
+class PredictionWriter:
+    """Streams rows in canonical order to a temporary file next to ``path`` and renames it
+    into place only when the ``with`` block ends without an exception."""
+
+    def __init__(self, path: str | os.PathLike, classes: Sequence[str]):
+        self.path = Path(path)
+        self.classes = tuple(classes)
+        self._class_fields = [_csv_field(c) for c in self.classes]
+        self._fh = None
+        self._tmp: str | None = None
+        self.rows_written = 0
+
+    def __enter__(self) -> PredictionWriter:
+        folder = self.path.parent
+        if not folder.is_dir():
+            raise InputError(f"{self.path}: output folder {folder} does not exist")
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
+        self._fh = os.fdopen(fd, "w", encoding="ascii", newline="\n", buffering=1 << 20)
+        self._fh.write(",".join(COLUMNS) + "\n")
+        return self
+
+    def write_image(self, image: str, rles: Sequence[str]) -> None:
+        """Write one image's rows; ``rles`` in class-list order."""
+        if len(rles) != len(self.classes):
+            raise ValueError(f"expected {len(self.classes)} masks for {image}, got {len(rles)}")
+        name = _csv_field(image)
+        self._fh.write("".join(f"{name},{c},{r}\n" for c, r in zip(self._class_fields, rles, strict=False)))
+        self.rows_written += len(rles)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self._fh.close()
+        finally:
+            if exc_type is None:
+                os.chmod(self._tmp, 0o644)
+                os.replace(self._tmp, self.path)
+            elif os.path.exists(self._tmp):
+                os.unlink(self._tmp)
+
+
+def _csv_field(s: str) -> str:
+    if any(ch in s for ch in ',"\n\r'):
+        return '"' + s.replace('"', '""') + '"'
+    return s
+
+
+def write_predictions(
+    path: str | os.PathLike,
+    classes: Sequence[str],
+    images: Iterable[tuple[str, Sequence[str]]],
+) -> int:
+    """Write ``(image, rles)`` pairs atomically; returns rows written."""
+    with PredictionWriter(path, classes) as w:
+        for image, rles in images:
+            w.write_image(image, rles)
+    return w.rows_written

@@ -1,0 +1,1 @@
+"""Combining predictions: voting on runs (hard, weighted, union/intersection)."""

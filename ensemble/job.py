@@ -1,0 +1,125 @@
+"""Streaming vote over whole prediction files: align sources on (image, class), vote each
+image's masks on runs, write the result in canonical order.
+
+Memory is the sources' RLE text plus one image's runs per worker. Workers are forked
+processes that inherit the parsed sources, so nothing but image indices and output text
+crosses process boundaries.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.codec import EMPTY_RUNS, format_rle, parse_kernel
+from core.errors import InputError
+from core.predictions import Predictions, PredictionWriter
+from ensemble.vote import stack_runs, vote_kernel
+
+
+@dataclass
+class Aligned:
+    """Sources aligned on the first source's images: ``rows[s, i, c]`` is source ``s``'s
+    row for image ``i`` and class ``c`` (-1 when absent)."""
+
+    sources: list[Predictions]
+    images: list[str]
+    rows: np.ndarray
+    n_missing: int
+
+
+def align(sources: Sequence[Predictions], missing: str = "error") -> Aligned:
+    """Join sources on (image, class). Differing image sets are an error; absent rows are an
+    error unless ``missing == "empty"`` (then they vote 0 and are counted)."""
+    first = sources[0]
+    images = first.images
+    rows = np.empty((len(sources), len(images), len(first.classes)), np.int64)
+    for s, src in enumerate(sources):
+        idx = np.array([src.image_index(name) for name in images], np.int64)
+        absent = [images[i] for i in np.flatnonzero(idx < 0)]
+        extra = sorted(set(src.images) - set(images))
+        if absent or extra:
+            parts = []
+            if absent:
+                parts.append(f"{len(absent)} images of {first.path} missing (e.g. {', '.join(absent[:3])})")
+            if extra:
+                parts.append(f"{len(extra)} images not in {first.path} (e.g. {', '.join(extra[:3])})")
+            raise InputError(f"{src.path}: image set differs: {'; '.join(parts)}")
+        rows[s] = src.rows[idx]
+    n_missing = int((rows < 0).sum())
+    if n_missing and missing != "empty":
+        s, i, c = (int(x[0]) for x in np.nonzero(rows < 0))
+        raise InputError(
+            f"{sources[s].path}: image {images[i]}, class {first.classes[c]}: missing row "
+            f"({n_missing} missing in all; --missing empty counts them as empty votes)"
+        )
+    return Aligned(list(sources), images, rows, n_missing)
+
+
+def _source_runs(src: Predictions, row: int) -> np.ndarray:
+    if row < 0:
+        return EMPTY_RUNS
+    out = np.empty((int(src.run_counts[row]) + 1, 2), np.int64)
+    n, _, _ = parse_kernel(src.text, src.offsets[row], src.offsets[row + 1], src.npix, out)
+    return out[:n]
+
+
+@dataclass
+class VotePlan:
+    """Everything needed to vote one image: weights (sources × classes), thresholds,
+    ``min_votes`` (0 = use thresholds) and an optional per-mask cleaner."""
+
+    aligned: Aligned
+    weights: np.ndarray
+    thresholds: np.ndarray
+    min_votes: int = 0
+    clean: Callable[[int, np.ndarray], np.ndarray] | None = None
+
+    def image(self, i: int) -> list[str]:
+        """The voted RLE strings of image ``i``, in class order."""
+        a = self.aligned
+        out = []
+        for c in range(self.weights.shape[1]):
+            w = self.weights[:, c]
+            used = np.flatnonzero(w > 0)
+            runs, bounds = stack_runs([_source_runs(a.sources[s], int(a.rows[s, i, c])) for s in used])
+            voted = vote_kernel(runs, bounds, w[used], float(self.thresholds[c]), self.min_votes)
+            if self.clean is not None:
+                voted = self.clean(c, voted)
+            out.append(format_rle(voted))
+        return out
+
+
+_PLAN: VotePlan | None = None  # set in the parent before forking workers
+
+
+def _work(i: int) -> list[str]:
+    return _PLAN.image(i)
+
+
+def run_plan(plan: VotePlan, output: str, classes: Sequence[str], workers: int = 1,
+             progress=None) -> int:
+    """Vote every image and write the CSV atomically; returns rows written."""
+    global _PLAN
+    images = plan.aligned.images
+    with PredictionWriter(output, classes) as writer:
+        if workers > 1 and len(images) > 1:
+            _PLAN = plan
+            try:
+                ctx = mp.get_context("fork")
+                with ctx.Pool(workers) as pool:
+                    for i, rles in enumerate(pool.imap(_work, range(len(images)), chunksize=4)):
+                        writer.write_image(images[i], rles)
+                        if progress is not None:
+                            progress.update(1)
+            finally:
+                _PLAN = None
+        else:
+            for i, name in enumerate(images):
+                writer.write_image(name, plan.image(i))
+                if progress is not None:
+                    progress.update(1)
+    return writer.rows_written

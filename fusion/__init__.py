@@ -1,0 +1,1 @@
+"""Per-class weighted fusion and class selection, on top of the voting engine."""

@@ -1,0 +1,1 @@
+"""Morphological cleaning of masks."""

@@ -1,0 +1,1 @@
+"""Settings files: plain YAML validated into typed objects (see ``loader``)."""

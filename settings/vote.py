@@ -1,0 +1,105 @@
+"""Settings of the voting commands (``hard``, ``weighted``) and their resolution into a
+weight matrix (sources × classes) and a threshold vector (classes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Union
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.errors import UsageError
+
+SourceWeights = Union[list[float], dict[str, float]]
+
+
+class VoteSettings(BaseModel):
+    """What a voting settings file may say; every key is optional and flags override it.
+
+    ``weights``: a list (source order), a ``{source: weight}`` mapping, or per class
+    ``{default: …, <class>: …}`` where each value is a list or a (partial) mapping.
+    ``threshold``: a number or ``{default: 0.5, <class>: …}``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    sources: Union[dict[str, str], list[str]] = Field(default_factory=dict)
+    weights: Union[SourceWeights, dict[str, SourceWeights], None] = None
+    threshold: Union[float, dict[str, float]] = 0.5
+    min_votes: int | None = Field(default=None, ge=1)
+    missing: Literal["error", "empty"] = "error"
+    classes: list[str] | None = None
+    height: int = Field(default=2048, ge=1)
+    width: int = Field(default=2048, ge=1)
+    output: str | None = None
+    workers: int = Field(default=1, ge=1)
+
+
+def source_names(paths: list[str]) -> list[str]:
+    """Names for positional sources: file stems, made unique with a numeric suffix."""
+    names: list[str] = []
+    for p in paths:
+        base = Path(p).stem or "source"
+        name, k = base, 2
+        while name in names:
+            name, k = f"{base}-{k}", k + 1
+        names.append(name)
+    return names
+
+
+def _row(spec: SourceWeights, names: list[str], base: np.ndarray, where: str) -> np.ndarray:
+    out = base.copy()
+    if isinstance(spec, list):
+        if len(spec) != len(names):
+            raise UsageError(f"{where}: {len(spec)} weights for {len(names)} sources ({', '.join(names)})")
+        out[:] = spec
+    else:
+        for k, v in spec.items():
+            if k not in names:
+                raise UsageError(f"{where}: unknown source {k!r} (sources: {', '.join(names)})")
+            out[names.index(k)] = v
+    return out
+
+
+def weight_matrix(weights, names: list[str], classes: tuple[str, ...], where: str) -> np.ndarray:
+    """(n_sources, n_classes) float64 weights from any accepted ``weights`` form."""
+    w = np.ones((len(names), len(classes)))
+    if weights is None:
+        pass
+    elif isinstance(weights, list) or all(k in names for k in weights):
+        w[:] = _row(weights, names, w[:, 0], f"{where}: weights")[:, None]
+    else:
+        unknown = [k for k in weights if k != "default" and k not in classes]
+        if unknown:
+            raise UsageError(f"{where}: weights: {unknown[0]!r} is neither a source nor a class")
+        default = w[:, 0]
+        if "default" in weights:
+            default = _row(weights["default"], names, default, f"{where}: weights.default")
+        w[:] = default[:, None]
+        for c, cls in enumerate(classes):
+            if cls in weights:
+                w[:, c] = _row(weights[cls], names, default, f"{where}: weights.{cls}")
+    if (w < 0).any() or not np.isfinite(w).all():
+        raise UsageError(f"{where}: weights must be finite and >= 0")
+    dead = [classes[c] for c in np.flatnonzero(w.sum(0) <= 0)]
+    if dead:
+        raise UsageError(f"{where}: all weights are 0 for class {dead[0]}")
+    return w
+
+
+def threshold_vector(threshold, classes: tuple[str, ...], where: str) -> np.ndarray:
+    """(n_classes,) thresholds from a number or ``{default:, <class>:}``."""
+    if isinstance(threshold, (int, float)):
+        t = np.full(len(classes), float(threshold))
+    else:
+        unknown = [k for k in threshold if k != "default" and k not in classes]
+        if unknown:
+            raise UsageError(f"{where}: threshold: unknown class {unknown[0]!r}")
+        t = np.full(len(classes), float(threshold.get("default", 0.5)))
+        for c, cls in enumerate(classes):
+            if cls in threshold:
+                t[c] = threshold[cls]
+    if ((t < 0) | (t >= 1) | ~np.isfinite(t)).any():
+        raise UsageError(f"{where}: thresholds must lie in [0, 1)")
+    return t
