@@ -71,7 +71,7 @@ def parse_kernel(buf, lo, hi, npix, out):
             c = buf[i]
             if c < 48 or c > 57:
                 break
-            v = v * 10 + (c - 48)
+            v = v * 10 + (np.int64(c) - 48)  # int64 in the Python twin too
             if v > _MAX_VALUE:
                 return n, ERR_OVERFLOW, k
             i += 1

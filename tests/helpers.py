@@ -1,0 +1,21 @@
+"""Shared helpers for tests: small CSV files and CLI invocation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+import cli
+
+CLASSES = ("a", "b", "c")
+
+
+def write_csv(path: Path, rows: list[tuple[str, str, str]], header: str = "image_name,class,rle") -> Path:
+    path.write_text(header + "\n" + "".join(f"{i},{c},{r}\n" for i, c, r in rows))
+    return path
+
+
+def run_cli(*args: str):
+    """Invoke the CLI in-process; returns click's Result (exit_code, stdout, stderr)."""
+    return CliRunner().invoke(cli.cli, [str(a) for a in args], catch_exceptions=False)
