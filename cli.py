@@ -283,5 +283,59 @@ def demo(folder, n_images, n_models, seed, quiet):
                f"hard_vote.csv, maps/<model>/<image>.npz")
 
 
+@cli.command()
+@click.argument("preds", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--gt", "gt_csv", type=click.Path(dir_okay=False), default=None, help="Ground-truth CSV.")
+@click.option("--gt-json", type=click.Path(file_okay=False), default=None,
+              help="Ground truth as a folder of per-image polygon JSON files (found by image stem).")
+@click.option("--source", multiple=True, metavar="NAME=PATH", help="A named prediction.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--output", "-o", default=None, help="Write source,class,dice rows (the scores file).")
+@click.option("--missing", type=click.Choice(["error", "empty"]), default="error", show_default=True,
+              help="A prediction row absent for a ground-truth (image, class): error, or score it as empty.")
+@shape_options
+@quiet_option
+@handle_errors
+def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, height, width, quiet):
+    """Dice of each prediction against the ground truth, computed on runs.
+
+    Dice per (image, class) = (2|A∩B| + 1e-4) / (|A| + |B| + 1e-4) (two empty masks score 1);
+    per class the mean over the ground truth's images; overall the mean over classes. The
+    table marks the best source per class; -o writes `source,class,dice` rows, the format
+    `select --best-from` reads. With --gt-json, the images are those of the first prediction
+    and polygons are filled like OpenCV's fillPoly (boundary pixels inside; Pillow rasteriser).
+    """
+    from core.classes import parse_classes
+    from core.jit import compile_notice
+    from core.predictions import read_predictions
+    from evaluation.scores import evaluate as score
+    from settings.vote import source_names
+
+    if (gt_csv is None) == (gt_json is None):
+        raise UsageError("give exactly one of --gt GT.csv or --gt-json DIR")
+    named = list(zip(source_names(list(preds)), preds)) + _parse_named(source)
+    if not named:
+        raise UsageError("no predictions to evaluate")
+    note = _echo_err(quiet)
+    compile_notice(note, "core/codec.py", "core/score.py")
+    cls = parse_classes(classes)
+    h, w = height or 2048, width or 2048
+    loaded = [read_predictions(path, cls, h, w) for _, path in named]
+    if gt_json:
+        from evaluation.polygons import read_gt_json
+
+        gt = read_gt_json(gt_json, loaded[0].images, cls, h, w)
+    else:
+        gt = read_predictions(gt_csv, cls, h, w)
+    with _progress(len(loaded), quiet, unit="file", desc="evaluate") as bar:
+        scores = score(gt, loaded, [n for n, _ in named], missing, bar)
+    if output:
+        from core.atomic import atomic_write_text
+
+        atomic_write_text(output, scores.csv())
+        note(f"scores → {output}")
+    click.echo({"table": scores.table, "csv": scores.csv, "json": scores.json}[fmt]().rstrip("\n"))
+
+
 if __name__ == "__main__":
     cli()

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from core.atomic import atomic_open
 from core.codec import RLE_ERRORS, RLEError, parse_kernel, scan_kernel
 from core.errors import InputError, where
 
@@ -94,6 +94,32 @@ class Predictions:
         r = self.row(image, cls)
         line = int(self.lines[r]) if r >= 0 else None
         return where(self.path, line, self.images[image], self.classes[cls])
+
+
+def predictions_from_rles(
+    label: str,
+    classes: Sequence[str],
+    images: Sequence[str],
+    rles: Sequence[Sequence[str]],
+    height: int = 2048,
+    width: int = 2048,
+) -> Predictions:
+    """In-memory ``Predictions`` from RLE text, ``rles[i][c]`` for image ``i``, class ``c``
+    (e.g. ground truth rasterised from polygons). Invalid text raises ``InputError``."""
+    flat = [r for row in rles for r in row]
+    lengths = np.fromiter((len(s) for s in flat), np.int64, len(flat))
+    offsets = np.zeros(len(flat) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    text = np.frombuffer("".join(flat).encode("ascii", "replace"), np.uint8)
+    codes, _, counts, areas = scan_kernel(text, offsets, height * width)
+    if codes.any():
+        r = int(np.flatnonzero(codes)[0])
+        raise InputError(f"{where(label, None, images[r // len(classes)], classes[r % len(classes)])}: "
+                         f"invalid RLE: {RLE_ERRORS[int(codes[r])]}")
+    rows = np.arange(len(flat), dtype=np.int64).reshape(len(images), len(classes))
+    return Predictions(path=label, classes=tuple(classes), height=height, width=width, images=list(images),
+                       rows=rows, text=text, offsets=offsets, lines=np.zeros(len(flat), np.int64),
+                       areas=areas, run_counts=counts)
 
 
 def _read_frame(path: str):
@@ -235,16 +261,13 @@ class PredictionWriter:
         self.path = Path(path)
         self.classes = tuple(classes)
         self._class_fields = [_csv_field(c) for c in self.classes]
+        self._ctx = None
         self._fh = None
-        self._tmp: str | None = None
         self.rows_written = 0
 
     def __enter__(self) -> PredictionWriter:
-        folder = self.path.parent
-        if not folder.is_dir():
-            raise InputError(f"{self.path}: output folder {folder} does not exist")
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
-        self._fh = os.fdopen(fd, "w", encoding="ascii", newline="\n", buffering=1 << 20)
+        self._ctx = atomic_open(self.path)
+        self._fh = self._ctx.__enter__()
         self._fh.write(",".join(COLUMNS) + "\n")
         return self
 
@@ -253,18 +276,11 @@ class PredictionWriter:
         if len(rles) != len(self.classes):
             raise ValueError(f"expected {len(self.classes)} masks for {image}, got {len(rles)}")
         name = _csv_field(image)
-        self._fh.write("".join(f"{name},{c},{r}\n" for c, r in zip(self._class_fields, rles, strict=False)))
+        self._fh.write("".join(f"{name},{c},{r}\n" for c, r in zip(self._class_fields, rles)))
         self.rows_written += len(rles)
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            self._fh.close()
-        finally:
-            if exc_type is None:
-                os.chmod(self._tmp, 0o644)
-                os.replace(self._tmp, self.path)
-            elif os.path.exists(self._tmp):
-                os.unlink(self._tmp)
+        self._ctx.__exit__(exc_type, exc, tb)
 
 
 def _csv_field(s: str) -> str:

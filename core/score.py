@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numba as nb
 import numpy as np
 
+from core.codec import parse_kernel
 from core.errors import InputError
 from core.predictions import Predictions
 from core.runs import intersection_area_kernel
@@ -11,24 +13,53 @@ from core.runs import intersection_area_kernel
 EPS = 1e-4
 
 
+@nb.njit(cache=True, nogil=True)
+def intersections_kernel(a_text, a_off, a_rows, a_counts, b_text, b_off, b_rows, b_counts, npix):
+    """|A ∩ B| for every cell of two aligned row tables (-1 rows count as empty)."""
+    n_img, n_cls = a_rows.shape
+    out = np.zeros((n_img, n_cls), np.int64)
+    widest = 1
+    for r in range(a_counts.shape[0]):
+        widest = max(widest, a_counts[r] + 1)
+    for r in range(b_counts.shape[0]):
+        widest = max(widest, b_counts[r] + 1)
+    ra = np.empty((widest, 2), np.int64)
+    rb = np.empty((widest, 2), np.int64)
+    for i in range(n_img):
+        for c in range(n_cls):
+            x = a_rows[i, c]
+            y = b_rows[i, c]
+            if x < 0 or y < 0:
+                continue
+            na, _, _ = parse_kernel(a_text, a_off[x], a_off[x + 1], npix, ra)
+            nb_, _, _ = parse_kernel(b_text, b_off[y], b_off[y + 1], npix, rb)
+            if na and nb_:
+                out[i, c] = intersection_area_kernel(ra[:na], rb[:nb_])
+    return out
+
+
+def aligned_rows(pred: Predictions, gt: Predictions, missing: str = "error") -> np.ndarray:
+    """``pred``'s row table re-indexed on the ground truth's images; absent rows are an
+    error unless ``missing == "empty"``."""
+    idx = np.array([pred.image_index(name) for name in gt.images], np.int64)
+    rows = np.where(idx[:, None] >= 0, pred.rows[np.maximum(idx, 0)], -1)
+    if (gt.rows < 0).any():
+        i, c = (int(x[0]) for x in np.nonzero(gt.rows < 0))
+        raise InputError(f"{gt.path}: image {gt.images[i]}, class {gt.classes[c]}: missing row in ground truth")
+    if missing != "empty" and (rows < 0).any():
+        i, c = (int(x[0]) for x in np.nonzero(rows < 0))
+        n = int((rows < 0).sum())
+        raise InputError(f"{pred.path}: image {gt.images[i]}, class {gt.classes[c]}: missing row "
+                         f"({n} missing in all; --missing empty scores them as empty masks)")
+    return rows
+
+
 def dice_matrix(pred: Predictions, gt: Predictions, missing: str = "error") -> np.ndarray:
     """(n_gt_images, n_classes) Dice of ``pred`` against ``gt``, on the ground truth's
-    images. A prediction row absent from ``pred`` is an error unless ``missing == "empty"``."""
-    out = np.empty(gt.rows.shape)
-    for i, name in enumerate(gt.images):
-        j = pred.image_index(name)
-        for c in range(len(gt.classes)):
-            r = pred.row(j, c) if j >= 0 else -1
-            g = gt.row(i, c)
-            if g < 0:
-                raise InputError(f"{gt.path}: image {name}, class {gt.classes[c]}: missing row in ground truth")
-            if r < 0:
-                if missing != "empty":
-                    raise InputError(f"{pred.path}: image {name}, class {gt.classes[c]}: missing row "
-                                     "(--missing empty scores it as an empty mask)")
-                inter, pa = 0, 0
-            else:
-                pa = int(pred.areas[r])
-                inter = int(intersection_area_kernel(pred.runs(j, c), gt.runs(i, c))) if pa and gt.areas[g] else 0
-            out[i, c] = (2 * inter + EPS) / (pa + int(gt.areas[g]) + EPS)
-    return out
+    images and classes (both read with the same class list)."""
+    rows = aligned_rows(pred, gt, missing)
+    inter = intersections_kernel(gt.text, gt.offsets, gt.rows, gt.run_counts,
+                                 pred.text, pred.offsets, rows, pred.run_counts, gt.npix)
+    pa = np.where(rows >= 0, pred.areas[np.maximum(rows, 0)], 0) if len(pred.areas) else np.zeros(rows.shape)
+    ga = gt.areas[gt.rows]
+    return (2 * inter + EPS) / (pa + ga + EPS)

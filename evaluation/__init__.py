@@ -1,0 +1,1 @@
+"""Scoring predictions against ground truth and tuning combinations on validation data."""
