@@ -337,5 +337,71 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
     click.echo({"table": scores.table, "csv": scores.csv, "json": scores.json}[fmt]().rstrip("\n"))
 
 
+@cli.command()
+@click.argument("inputs", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--gt", "gt_csv", required=True, type=click.Path(dir_okay=False), help="Validation ground truth CSV.")
+@click.option("--source", multiple=True, metavar="NAME=PATH", help="A named validation prediction.")
+@click.option("--output", "-o", required=True, help="Tuned settings file to write (YAML).")
+@click.option("--margin", type=float, default=1e-4, show_default=True,
+              help="Accept a choice only when it beats the hard vote's class mean Dice by more than this.")
+@click.option("--levels", default="0,1,2", show_default=True, help="Weight levels of the grid search.")
+@click.option("--max-seconds", type=float, default=None, help="Time budget of the search.")
+@click.option("--missing", type=click.Choice(["error", "empty"]), default="error", show_default=True)
+@shape_options
+@quiet_option
+@handle_errors
+def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, classes, height, width, quiet):
+    """Choose per class how to combine the sources, from validation data.
+
+    For every class it scores, exactly and at once, each single source and every weighted
+    vote over the --levels grid at every threshold that changes the result, and keeps the
+    best only when it beats the plain hard vote by more than --margin. Writes a settings file
+    for `weighted`; apply it to test predictions with only new paths:
+
+    \b
+      python cli.py weighted --setting tuned.yaml --source unet=test/unet.csv ... -o test.csv
+    """
+    import time
+
+    import yaml
+
+    from core.atomic import atomic_write_text
+    from core.classes import parse_classes
+    from core.jit import compile_notice
+    from core.predictions import read_predictions
+    from evaluation.tune import coverage, report, tune_combination, tuned_settings
+    from settings.vote import source_names
+
+    start = time.monotonic()
+    named = list(zip(source_names(list(inputs)), inputs)) + _parse_named(source)
+    if len(named) < 2:
+        raise UsageError("tune needs at least two sources")
+    if len({n for n, _ in named}) != len(named):
+        raise UsageError("source names must be unique")
+    try:
+        lv = sorted({float(x) for x in levels.split(",")})
+    except ValueError:
+        raise UsageError(f"--levels expects comma-separated numbers, got {levels!r}") from None
+    if lv[0] < 0 or not any(lv):
+        raise UsageError("--levels must be >= 0 with at least one positive level")
+    note = _echo_err(quiet)
+    compile_notice(note, "core/codec.py", "evaluation/tune.py")
+    cls = parse_classes(classes)
+    h, w = height or 2048, width or 2048
+    gt = read_predictions(gt_csv, cls, h, w)
+    sources = [read_predictions(p, cls, h, w) for _, p in named]
+    names = [n for n, _ in named]
+    with _progress(len(gt.images), quiet, desc="coverage") as bar:
+        cov = coverage(gt, sources, names, missing, bar)
+    deadline = start + max_seconds if max_seconds else None
+    results = tune_combination(cov, cls, margin, lv, deadline)
+    settings = tuned_settings(results, names, [p for _, p in named], cls)
+    header = (f"# tuned by `cli.py tune` on {gt_csv} ({len(gt.images)} images); apply with\n"
+              f"# python cli.py weighted --setting {output} --source NAME=TEST.csv ... -o OUT.csv\n")
+    atomic_write_text(output, header + yaml.safe_dump(settings, sort_keys=False, allow_unicode=True))
+    click.echo(report(results, names))
+    note(f"tuned settings → {output}")
+
+
 if __name__ == "__main__":
     cli()

@@ -147,12 +147,16 @@ def model_quality(n_models: int, n_classes: int, seed: int) -> np.ndarray:
 
 
 class Generator:
-    """Deterministic synthetic set: ``Generator(...).images()`` yields ``SyntheticImage``."""
+    """Deterministic synthetic set: ``Generator(...).images()`` yields ``SyntheticImage``.
+
+    Model qualities depend on ``seed`` only, so two generators with the same seed and
+    disjoint ``start`` ranges are validation/test splits of the same models."""
 
     def __init__(self, n_images: int = 4, n_models: int = 3, height: int = 2048,
                  width: int = 2048, classes: Sequence[str] = DEFAULT_CLASSES, seed: int = 0,
-                 model_names: Sequence[str] | None = None):
+                 model_names: Sequence[str] | None = None, start: int = 0):
         self.n_images = n_images
+        self.start = start  # first image index: disjoint ranges give splits of the same models
         self.height = height
         self.width = width
         self.classes = tuple(classes)
@@ -213,7 +217,7 @@ class Generator:
         return SyntheticImage(self.image_name(i), gt, models, shapes)
 
     def images(self) -> Iterator[SyntheticImage]:
-        for i in range(self.n_images):
+        for i in range(self.start, self.start + self.n_images):
             yield self.image(i)
 
     def prob_map(self, img: SyntheticImage, model: str, size: int, dtype=np.float16) -> np.ndarray:

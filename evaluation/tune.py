@@ -1,0 +1,247 @@
+"""Per-class tuning of the combination on validation data.
+
+One sweep per (image, class) over the run boundaries of all n sources and the ground truth
+gives, for each of the 2ⁿ subsets of sources, how many pixels exactly that subset covers
+(``length``) and how many of those are ground truth (``hit``). Every weighted vote keeps a
+union of subsets, so its Dice on every image follows from these histograms without voting
+again: all weight vectors and all thresholds are scored at once, exactly.
+
+For a weight vector, a pixel's score takes one of at most 2ⁿ values, so thresholds between
+two consecutive values give identical masks on any data; the threshold written is the
+midpoint, far from ties.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numba as nb
+import numpy as np
+
+from core.predictions import Predictions
+from core.score import EPS, aligned_rows
+from ensemble.job import _source_runs
+from ensemble.vote import stack_runs
+
+_INF = np.iinfo(np.int64).max
+MAX_SOURCES = 10
+
+
+@nb.njit(cache=True, nogil=True)
+def coverage_kernel(runs, bounds, gt, length, hit):
+    """Add, for every segment between run boundaries, its length to ``length[subset]`` and,
+    where the ground truth ``gt`` covers it, to ``hit[subset]``; ``subset`` is the bitmask
+    of the sources covering the segment."""
+    n = bounds.shape[0] - 1
+    ptr = bounds[:-1].copy()
+    g = 0
+    pos = _INF
+    for i in range(n):
+        if bounds[i] < bounds[i + 1]:
+            pos = min(pos, runs[bounds[i], 0])
+    while pos != _INF:
+        nxt = _INF
+        mask = 0
+        for i in range(n):
+            p = ptr[i]
+            while p < bounds[i + 1] and runs[p, 1] <= pos:
+                p += 1
+            ptr[i] = p
+            if p < bounds[i + 1]:
+                if runs[p, 0] <= pos:
+                    mask |= 1 << i
+                    nxt = min(nxt, runs[p, 1])
+                else:
+                    nxt = min(nxt, runs[p, 0])
+        if nxt == _INF:
+            break
+        # split the segment where the ground truth starts or stops inside it
+        while pos < nxt:
+            while g < gt.shape[0] and gt[g, 1] <= pos:
+                g += 1
+            if g < gt.shape[0] and gt[g, 0] <= pos:
+                end = min(nxt, gt[g, 1])
+                length[mask] += end - pos
+                hit[mask] += end - pos
+            else:
+                end = nxt if g == gt.shape[0] else min(nxt, gt[g, 0])
+                length[mask] += end - pos
+            pos = end
+    return length, hit
+
+
+@dataclass
+class Coverage:
+    """Histograms over source subsets: ``length[i, c, m]``, ``hit[i, c, m]`` and the ground
+    truth area ``gt_area[i, c]``."""
+
+    names: list[str]
+    length: np.ndarray
+    hit: np.ndarray
+    gt_area: np.ndarray
+
+
+def coverage(gt: Predictions, sources: Sequence[Predictions], names: Sequence[str], missing: str = "error",
+             progress=None) -> Coverage:
+    """One sweep per (image, class) over all sources and the ground truth."""
+    n = len(sources)
+    if not 1 <= n <= MAX_SOURCES:
+        raise ValueError(f"tuning takes 1 to {MAX_SOURCES} sources, got {n}")
+    rows = [aligned_rows(s, gt, missing) for s in sources]
+    n_img, n_cls = gt.rows.shape
+    length = np.zeros((n_img, n_cls, 1 << n), np.int64)
+    hit = np.zeros_like(length)
+    for i in range(n_img):
+        for c in range(n_cls):
+            runs, bounds = stack_runs([_source_runs(s, int(r[i, c])) for s, r in zip(sources, rows)])
+            coverage_kernel(runs, bounds, gt.runs(i, c), length[i, c], hit[i, c])
+        if progress is not None:
+            progress.update(1)
+    return Coverage(list(names), length, hit, gt.areas[gt.rows])
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A combination for one class: weights per source and a threshold."""
+
+    weights: tuple[float, ...]
+    threshold: float
+
+    def describe(self, names: Sequence[str]) -> str:
+        used = [(nm, w) for nm, w in zip(names, self.weights) if w > 0]
+        if len(used) == 1:
+            return f"only {used[0][0]}"
+        if len(used) == len(names) and len(set(self.weights)) == 1 and self.threshold == 0.5:
+            return "hard vote"
+        if len({w for _, w in used}) == 1:
+            return f"vote {'+'.join(nm for nm, _ in used)} > {self.threshold:g}"
+        return f"weighted {' '.join(f'{nm}:{w:g}' for nm, w in used)} > {self.threshold:g}"
+
+    def keep(self, n: int) -> np.ndarray:
+        """Which of the 2ⁿ subsets the vote keeps, decided as ``vote_kernel`` decides."""
+        masks = np.arange(1 << n)
+        acc = np.zeros(1 << n)
+        for i, w in enumerate(self.weights):  # source order, as the kernel accumulates
+            acc = acc + np.where((masks >> i) & 1, w, 0.0)
+        total = 0.0
+        for w in self.weights:
+            if w > 0:
+                total += w
+        return (masks > 0) & (acc / total > self.threshold)
+
+
+def weight_grid(n: int, levels: Sequence[float]) -> list[tuple[float, ...]]:
+    """Weight vectors to try: the equal vote, then every vector over ``levels`` while that
+    stays small (|levels|ⁿ ≤ 729); with more sources, only vectors over {0, 1} (2ⁿ ≤ 256),
+    then only the equal vote."""
+    ones = tuple([1.0] * n)
+    for lv in (tuple(levels), (0.0, 1.0)):
+        if len(lv) ** n <= 729 if len(lv) > 2 else 2**n <= 256:
+            return [ones] + [tuple(map(float, v)) for v in itertools.product(lv, repeat=n) if any(v)]
+    return [ones]
+
+
+def candidates(names: Sequence[str], levels: Sequence[float] = (0, 1, 2)) -> list[Choice]:
+    """Simplest first: each single source, the equal-weight vote at every distinct
+    threshold, then the weight grid at every distinct threshold. A candidate that keeps the
+    same subsets as an earlier one is dropped (the simpler one stands for both)."""
+    n = len(names)
+    out = [Choice(tuple(float(i == s) for i in range(n)), 0.5) for s in range(n)]
+    seen = {tuple(ch.keep(n)) for ch in out}
+    masks = np.arange(1 << n)
+    for w in weight_grid(n, levels):
+        scores = np.zeros(1 << n)
+        for i, x in enumerate(w):
+            scores = scores + np.where((masks >> i) & 1, x, 0.0)
+        levels_seen = np.unique(scores / sum(w))
+        for lo, hi in zip(levels_seen[:-1], levels_seen[1:]):
+            t = round(float((lo + hi) / 2), 6)  # readable, and still strictly between lo and hi
+            choice = Choice(w, t if lo < t < hi else float((lo + hi) / 2))
+            key = tuple(choice.keep(n))
+            if key not in seen:
+                seen.add(key)
+                out.append(choice)
+    return out
+
+
+def dice_of(keep: np.ndarray, cov: Coverage, c: int) -> np.ndarray:
+    """Mean Dice over images of class ``c`` for each row of ``keep`` (choices × 2ⁿ)."""
+    k = keep.astype(np.float64)
+    inter = k @ cov.hit[:, c, :].T  # exact: integer-valued sums far below 2**53
+    pred = k @ cov.length[:, c, :].T
+    return ((2 * inter + EPS) / (pred + cov.gt_area[:, c] + EPS)).mean(1)
+
+
+@dataclass
+class ClassResult:
+    cls: str
+    baseline: float  # the plain hard vote
+    best_single: tuple[str, float]
+    choice: Choice
+    dice: float
+    notes: list[str] = field(default_factory=list)
+
+
+def tune_combination(cov: Coverage, classes: Sequence[str], margin: float = 1e-4,
+                     levels: Sequence[float] = (0, 1, 2), deadline: float | None = None) -> list[ClassResult]:
+    """Per class, the candidate with the highest mean validation Dice, accepted only when it
+    beats the plain hard vote by more than ``margin`` (ties go to the simpler candidate)."""
+    n = len(cov.names)
+    cands = candidates(cov.names, levels)
+    hard = Choice(tuple([1.0] * n), 0.5)
+    keep = np.stack([hard.keep(n)] + [ch.keep(n) for ch in cands])
+    results = []
+    for c, cls in enumerate(classes):
+        if deadline is not None and time.monotonic() > deadline:
+            d = dice_of(keep[:1], cov, c)
+            results.append(ClassResult(cls, float(d[0]), ("", float("nan")), hard, float(d[0]), ["time budget spent"]))
+            continue
+        d = dice_of(keep, cov, c)
+        base = float(d[0])
+        singles = d[1:n + 1]
+        s = int(np.argmax(singles))
+        j = int(np.argmax(d[1:])) + 1
+        if d[j] > base + margin:
+            results.append(ClassResult(cls, base, (cov.names[s], float(singles[s])), cands[j - 1], float(d[j])))
+        else:
+            results.append(ClassResult(cls, base, (cov.names[s], float(singles[s])), hard, base))
+    return results
+
+
+def tuned_settings(results: Sequence[ClassResult], names: Sequence[str], paths: Sequence[str],
+                   classes: Sequence[str]) -> dict:
+    """A ``weighted --setting`` file: the hard vote as default, per-class overrides where
+    tuning chose otherwise. Re-point sources with ``--source NAME=PATH`` to apply it."""
+    n = len(names)
+    weights: dict = {"default": {nm: 1 for nm in names}}
+    threshold: dict = {"default": 0.5}
+    for r in results:
+        if r.choice.weights != tuple([1.0] * n):
+            weights[r.cls] = {nm: _num(w) for nm, w in zip(names, r.choice.weights)}
+        if r.choice.threshold != 0.5:
+            threshold[r.cls] = r.choice.threshold
+    out = {"sources": dict(zip(names, map(str, paths))), "weights": weights, "threshold": threshold}
+    if tuple(classes) != tuple(r.cls for r in results):
+        raise ValueError("results do not follow the class list")
+    return out
+
+
+def _num(x: float) -> float | int:
+    return int(x) if float(x).is_integer() else float(x)
+
+
+def report(results: Sequence[ClassResult], names: Sequence[str]) -> str:
+    """Per-class before/after table on validation data."""
+    cw = max(len("class"), *(len(r.cls) for r in results)) + 2
+    lines = [f"{'class':<{cw}}{'hard vote':>10}{'best single':>24}{'tuned':>9}  choice"]
+    for r in results:
+        single = f"{r.best_single[0]} {r.best_single[1]:.4f}"
+        note = f"  ({'; '.join(r.notes)})" if r.notes else ""
+        lines.append(f"{r.cls:<{cw}}{r.baseline:>10.4f}{single:>24}{r.dice:>9.4f}  {r.choice.describe(names)}{note}")
+    base = np.mean([r.baseline for r in results])
+    tuned = np.mean([r.dice for r in results])
+    lines.append(f"{'mean':<{cw}}{base:>10.4f}{'':>24}{tuned:>9.4f}")
+    return "\n".join(lines)
