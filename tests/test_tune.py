@@ -9,8 +9,8 @@ from core.codec import encode, format_rle
 from core.predictions import predictions_from_rles, read_predictions
 from core.score import dice_matrix
 from core.synthetic import Generator, write_set
-from evaluation.tune import Choice, coverage, coverage_kernel, dice_of
 from ensemble.vote import stack_runs
+from evaluation.tune import Choice, coverage, coverage_kernel, dice_of
 
 
 def _fit(m, h, w):
