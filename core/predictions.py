@@ -189,7 +189,7 @@ def scan_predictions(
 
     for r in np.flatnonzero(names == ""):
         problem(r, "empty image name")
-    cls_code = pd.Categorical(cls, categories=list(classes)).codes.astype(np.int64)
+    cls_code = pd.Index(list(classes)).get_indexer(cls).astype(np.int64)
     for r in np.flatnonzero(cls_code < 0):
         problem(r, f"unknown class {cls[r]!r} (expected one of {len(classes)} classes: "
                    f"{', '.join(classes[:3])}, …)")
