@@ -17,7 +17,8 @@ import numpy as np
 from core.codec import EMPTY_RUNS, format_rle, parse_kernel
 from core.errors import InputError
 from core.predictions import Predictions, PredictionWriter
-from ensemble.vote import stack_runs, vote_kernel
+from core.sweep import stack_runs
+from ensemble.vote import vote_kernel
 
 
 @dataclass

@@ -15,43 +15,33 @@ from collections.abc import Sequence
 import numba as nb
 import numpy as np
 
-_INF = np.iinfo(np.int64).max
+from core.sweep import INF, stack_runs, sweep_start, sweep_step
 
 
 @nb.njit(cache=True, nogil=True)
 def vote_kernel(runs, bounds, weights, threshold, min_votes):
-    """Runs kept by the vote. ``runs[bounds[i]:bounds[i+1]]`` are source ``i``'s canonical
-    runs; keep where ``votes >= min_votes`` if ``min_votes > 0``, else where
+    """Runs kept by the vote of stacked sources (see ``core.sweep``): keep where
+    ``votes >= min_votes`` if ``min_votes > 0``, else where
     ``Σ active weights / Σ weights > threshold``."""
     n = bounds.shape[0] - 1
     total = 0.0
     for i in range(n):
         total += weights[i]
     ptr = bounds[:-1].copy()
+    active = np.zeros(n, np.bool_)
     out = np.empty((2 * runs.shape[0] + 1, 2), np.int64)
     k = 0
-    pos = _INF
-    for i in range(n):
-        if bounds[i] < bounds[i + 1]:
-            pos = min(pos, runs[bounds[i], 0])
-    while pos != _INF:
-        nxt = _INF
+    pos = sweep_start(runs, bounds)
+    while pos != INF:
+        nxt = sweep_step(runs, bounds, ptr, pos, active)
+        if nxt == INF:
+            break
         acc = 0.0
         votes = 0
         for i in range(n):
-            p = ptr[i]
-            while p < bounds[i + 1] and runs[p, 1] <= pos:
-                p += 1
-            ptr[i] = p
-            if p < bounds[i + 1]:
-                if runs[p, 0] <= pos:
-                    acc += weights[i]
-                    votes += 1
-                    nxt = min(nxt, runs[p, 1])
-                else:
-                    nxt = min(nxt, runs[p, 0])
-        if nxt == _INF:
-            break
+            if active[i]:
+                acc += weights[i]
+                votes += 1
         keep = votes >= min_votes if min_votes > 0 else (votes > 0 and acc / total > threshold)
         if keep:
             if k > 0 and out[k - 1, 1] == pos:
@@ -85,12 +75,3 @@ def vote(
         raise ValueError(f"min_votes must be between 1 and {n}")
     runs, bounds = stack_runs(sources)
     return vote_kernel(runs, bounds, w, float(threshold), int(min_votes or 0))
-
-
-def stack_runs(sources: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Concatenate run arrays and return them with their ``bounds`` offsets."""
-    bounds = np.zeros(len(sources) + 1, np.int64)
-    np.cumsum([len(r) for r in sources], out=bounds[1:])
-    if not sources:
-        return np.zeros((0, 2), np.int64), bounds
-    return np.ascontiguousarray(np.concatenate([np.asarray(r, np.int64).reshape(-1, 2) for r in sources])), bounds

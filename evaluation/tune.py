@@ -23,10 +23,9 @@ import numpy as np
 
 from core.predictions import Predictions
 from core.score import EPS, aligned_rows
+from core.sweep import INF, stack_runs, sweep_start, sweep_step
 from ensemble.job import _source_runs
-from ensemble.vote import stack_runs
 
-_INF = np.iinfo(np.int64).max
 MAX_SOURCES = 10
 
 
@@ -37,38 +36,27 @@ def coverage_kernel(runs, bounds, gt, length, hit):
     of the sources covering the segment."""
     n = bounds.shape[0] - 1
     ptr = bounds[:-1].copy()
+    active = np.zeros(n, np.bool_)
     g = 0
-    pos = _INF
-    for i in range(n):
-        if bounds[i] < bounds[i + 1]:
-            pos = min(pos, runs[bounds[i], 0])
-    while pos != _INF:
-        nxt = _INF
+    pos = sweep_start(runs, bounds)
+    while pos != INF:
+        nxt = sweep_step(runs, bounds, ptr, pos, active)
+        if nxt == INF:
+            break
         mask = 0
         for i in range(n):
-            p = ptr[i]
-            while p < bounds[i + 1] and runs[p, 1] <= pos:
-                p += 1
-            ptr[i] = p
-            if p < bounds[i + 1]:
-                if runs[p, 0] <= pos:
-                    mask |= 1 << i
-                    nxt = min(nxt, runs[p, 1])
-                else:
-                    nxt = min(nxt, runs[p, 0])
-        if nxt == _INF:
-            break
+            if active[i]:
+                mask |= 1 << i
         # split the segment where the ground truth starts or stops inside it
         while pos < nxt:
             while g < gt.shape[0] and gt[g, 1] <= pos:
                 g += 1
             if g < gt.shape[0] and gt[g, 0] <= pos:
                 end = min(nxt, gt[g, 1])
-                length[mask] += end - pos
                 hit[mask] += end - pos
             else:
                 end = nxt if g == gt.shape[0] else min(nxt, gt[g, 0])
-                length[mask] += end - pos
+            length[mask] += end - pos
             pos = end
     return length, hit
 

@@ -8,8 +8,8 @@ from strategies import masks
 from core.codec import encode, format_rle
 from core.predictions import predictions_from_rles, read_predictions
 from core.score import dice_matrix
+from core.sweep import stack_runs
 from core.synthetic import Generator, write_set
-from ensemble.vote import stack_runs
 from evaluation.tune import Choice, coverage, coverage_kernel, dice_of
 
 
