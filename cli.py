@@ -341,13 +341,14 @@ def select_command(setting, output, source, best_from, write_setting, classes, h
     out = output or cfg.output
     if not out and not write_setting:
         raise UsageError("no output: give -o/--output, 'output:' in the settings, or --write-setting")
-    used = {named[r] for r in rules}
-    taken = {Path(p).resolve(): what for what, p in [("an input", p) for p in used] + [("the settings", setting)]}
+    taken = {Path(p).resolve(): "an input" for p in named.values()} | {Path(setting).resolve(): "the settings"}
     for what, path in [("output", out), ("--write-setting", write_setting)]:
         if path and Path(path).resolve() in taken:
             raise UsageError(f"{path}: {what} would overwrite {taken[Path(path).resolve()]}")
     if out and write_setting and Path(out).resolve() == Path(write_setting).resolve():
         raise UsageError(f"{out}: output and --write-setting are the same file")
+    if write_setting and not Path(write_setting).resolve().parent.is_dir():
+        raise UsageError(f"{write_setting}: folder {Path(write_setting).parent} does not exist")
     if out:
         _select_run(named, rules, cls, h, w, out, quiet)
     if write_setting:

@@ -177,13 +177,13 @@ def plan_merge(parts: Sequence[Predictions], prefer: str = "first") -> MergePlan
 def write_merge(plan: MergePlan, output: str | os.PathLike, progress=None) -> int:
     """Write the merged rows in canonical order (atomically); a cell no part holds is an
     empty mask. Returns rows written."""
-    bufs = [p.text.tobytes() for p in plan.parts]
+    bufs = [memoryview(p.text) for p in plan.parts]  # slices of a view copy only the row
     offs = [p.offsets.tolist() for p in plan.parts]
     with PredictionWriter(output, plan.classes) as w:
         for i, name in enumerate(plan.images):
             rles = []
             for f, r in zip(plan.part[i].tolist(), plan.rows[i].tolist(), strict=True):
-                rles.append(bufs[f][offs[f][r]:offs[f][r + 1]].strip().decode("ascii") if f >= 0 else "")
+                rles.append(str(bufs[f][offs[f][r]:offs[f][r + 1]], "ascii").strip() if f >= 0 else "")
             w.write_image(name, rles)
             if progress is not None:
                 progress.update(1)

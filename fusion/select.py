@@ -85,13 +85,13 @@ def plan_select(sources: Mapping[str, Predictions], rules: Sequence[str]) -> Sel
 def write_selection(plan: SelectPlan, output: str | os.PathLike, progress=None) -> int:
     """Write the selected rows in canonical order (atomically); returns rows written."""
     classes = plan.sources[0].classes
-    bufs = [p.text.tobytes() for p in plan.sources]
+    bufs = [memoryview(p.text) for p in plan.sources]  # slices of a view copy only the row
     offs = [p.offsets.tolist() for p in plan.sources]
     per_class = [(bufs[s], offs[s]) for s in plan.src]
     with PredictionWriter(output, classes) as w:
         for i, name in enumerate(plan.images):
             row = plan.rows[i]
-            w.write_image(name, [buf[o[r]:o[r + 1]].strip().decode("ascii")
+            w.write_image(name, [str(buf[o[r]:o[r + 1]], "ascii").strip()
                                  for (buf, o), r in zip(per_class, row.tolist(), strict=True)])
             if progress is not None:
                 progress.update(1)

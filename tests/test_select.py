@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from rle_reference import basename, read_frame, rle_text, write_csv
 
 import cli
+from core.classes import DEFAULT_CLASSES
 from core.errors import DataError, InputError, UsageError
 from core.predictions import read_predictions
 from fusion.best import best_rules, read_scores
@@ -334,3 +335,20 @@ def test_source_flag_repoints_a_source(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(read_frame("o.csv"), reference({"m": test_path}, dict.fromkeys(CLASSES, "m"),
                                                                  CLASSES))
     assert yaml.safe_load((tmp_path / "w.yaml").read_text())["sources"] == {"m": "test.csv"}
+
+
+def test_write_setting_alone_and_its_checks(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_yaml(tmp_path / "s.yaml", {"sources": {"a": "a.csv", "b": "b.csv"}, "groups": {"w": WRIST},
+                                     "select": {"w": "b", "default": "a"}})
+    scores_csv(tmp_path / "sc.csv", [("a", "Radius", 0.5), ("b", "Radius", 0.6)])
+    res = run("select", "--setting", "s.yaml", "--best-from", "sc.csv", "--write-setting", "c.yaml")
+    assert res.exit_code == 0, res.output  # no output: the sources are not read at all
+    chosen = yaml.safe_load((tmp_path / "c.yaml").read_text())
+    assert effective_rules(chosen, list(DEFAULT_CLASSES)) == {
+        c: "b" if c in WRIST or c == "Radius" else "a" for c in DEFAULT_CLASSES}
+    res = run("select", "--setting", "s.yaml", "--write-setting", "nowhere/c.yaml", "-o", "o.csv")
+    assert res.exit_code == 2 and "nowhere/c.yaml: folder nowhere does not exist" in res.stderr
+    res = run("select", "--setting", "s.yaml", "--write-setting", "s.yaml")
+    assert res.exit_code == 2 and "would overwrite the settings" in res.stderr
+    assert sorted(os.listdir(tmp_path)) == ["c.yaml", "s.yaml", "sc.csv"]
