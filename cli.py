@@ -317,6 +317,8 @@ def select_command(setting, output, source, best_from, write_setting, classes, h
     a class no source has a score for keeps the settings' rule, and is an error without
     one). --write-setting writes the rules used (with the sources, after --source) as a
     settings file that 'select --setting' reproduces; without an output it only writes it.
+    Source paths are taken relative to the working directory. The rows each source gave
+    (and the --best-from choice per class) are printed on stdout.
     """
     from core.classes import check_classes, parse_classes
     from settings.loader import load_yaml, parse_model
@@ -422,12 +424,14 @@ def merge_command(parts, output, setting, prefer, strict, classes, height, width
 
     Output: images in first-seen order across the PARTS as given, classes in class-list
     order. An (image, class) in several parts: identical masks (compared as runs, so
-    differently written but equal RLEs count as identical) give one row; different masks
+    differently written but equal RLEs count as identical) give one row, written as in the
+    --prefer file; different masks
     are a conflict: the row of the --prefer file (first or last in the order given) is
     taken, and conflicts are counted and reported. Expected rows are all images × all
     classes; a row no part holds is written as an empty mask and reported. With --strict,
     a conflict or a missing row exits 1 and nothing is written. Image names given as paths
-    are matched on the basename. RLE strings are copied as written.
+    are matched on the basename. RLE strings are copied as written. The completeness and
+    overlap report and the rows taken from each file are printed on stdout.
     """
     from core.classes import check_classes, parse_classes
     from core.jit import compile_notice
