@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from core.errors import ToolError, UsageError
+from core.errors import DataError, ToolError, UsageError
 
 
 def handle_errors(f):
@@ -401,6 +401,197 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, c
     atomic_write_text(output, header + yaml.safe_dump(settings, sort_keys=False, allow_unicode=True))
     click.echo(report(results, names))
     note(f"tuned settings → {output}")
+@cli.command("select")
+@click.option("--setting", required=True, type=click.Path(dir_okay=False),
+              help="YAML settings: sources, groups, select rules, output.")
+@click.option("--output", "-o", default=None, help="Output CSV (written atomically; default: 'output:').")
+@click.option("--source", multiple=True, metavar="NAME=PATH", help="Re-point a source the settings name.")
+@click.option("--best-from", type=click.Path(dir_okay=False), default=None,
+              help="Scores CSV (source,class,dice): per class take the source with the highest Dice.")
+@click.option("--write-setting", type=click.Path(dir_okay=False), default=None,
+              help="Write the rules used as a settings file (atomically).")
+@shape_options
+@quiet_option
+@handle_errors
+def select_command(setting, output, source, best_from, write_setting, classes, height, width, quiet):
+    """Class selection: each class's mask is copied, as written, from one named source.
+
+    \b
+      sources: {ens: out/ensemble.csv, wrist: out/wrist_crop.csv, hr: out/hrnet.csv}
+      groups: {wrist: [Trapezium, Trapezoid, Capitate, Hamate, Scaphoid, Lunate, Triquetrum, Pisiform]}
+      select: {wrist: wrist, Pisiform: hr, default: ens}   # class, group or default -> source
+      output: out/selected.csv
+
+    A class named directly wins over its group, a group over 'default'; a class with no
+    rule and no default is an error, so is a class in two groups that name different
+    sources. Only sources some class uses are read. Images follow the first source listed
+    under 'sources' that is used; every used source must hold the same images and a row
+    for each (image, class) it is selected for (it may hold only some classes); else exit
+    1 and nothing is written. Image names given as paths are matched on the basename.
+
+    --best-from SCORES.csv picks, per class, the source with the highest Dice among the
+    settings' sources (rows for other sources or classes are ignored; a tie goes to the
+    source listed first; a source without a score for a class does not compete for it;
+    a class no source has a score for keeps the settings' rule, and is an error without
+    one). --write-setting writes the rules used (with the sources, after --source) as a
+    settings file that 'select --setting' reproduces; without an output it only writes it.
+    Source paths are taken relative to the working directory. The rows each source gave
+    (and the --best-from choice per class) are printed on stdout.
+    """
+    from core.classes import check_classes, parse_classes
+    from settings.loader import load_yaml, parse_model
+    from settings.select import SelectSettings, resolve_rules, rule_table, rules_to_settings, write_settings
+
+    cfg = parse_model(SelectSettings, load_yaml(setting), setting)
+    named = dict(cfg.sources)
+    if not named:
+        raise UsageError(f"{setting}: sources: no sources")
+    for name, path in _parse_named(source):
+        if name not in named:
+            raise UsageError(f"--source {name}={path}: {setting} names no source {name!r} "
+                             f"(sources: {', '.join(named)})")
+        named[name] = path
+    cls = parse_classes(classes) if classes or not cfg.classes else check_classes(cfg.classes, f"{setting}: classes")
+    h, w = height or cfg.height, width or cfg.width
+    names = list(named)
+    if best_from:
+        rules = _select_best(best_from, names, cls, rule_table(cfg, names, cls, setting), setting, quiet)
+    else:
+        rules = resolve_rules(cfg, names, cls, setting)
+    out = output or cfg.output
+    if not out and not write_setting:
+        raise UsageError("no output: give -o/--output, 'output:' in the settings, or --write-setting")
+    taken = {Path(p).resolve(): "an input" for p in named.values()} | {Path(setting).resolve(): "the settings"}
+    for what, path in [("output", out), ("--write-setting", write_setting)]:
+        if path and Path(path).resolve() in taken:
+            raise UsageError(f"{path}: {what} would overwrite {taken[Path(path).resolve()]}")
+    if out and write_setting and Path(out).resolve() == Path(write_setting).resolve():
+        raise UsageError(f"{out}: output and --write-setting are the same file")
+    if write_setting and not Path(write_setting).resolve().parent.is_dir():
+        raise UsageError(f"{write_setting}: folder {Path(write_setting).parent} does not exist")
+    if out:
+        _select_run(named, rules, cls, h, w, out, quiet)
+    if write_setting:
+        write_settings(write_setting, rules_to_settings(named, rules, cls, out, h, w),
+                       header=f"# written by 'cli.py select' from {setting}"
+                              + (f" and {best_from}" if best_from else "") + "\n")
+        click.echo(f"rules written to {write_setting}")
+
+
+def _select_best(scores_path, names, classes, fallback, setting, quiet) -> list[str]:
+    import numpy as np
+
+    from fusion.best import best_rules, read_scores
+
+    note = _echo_err(quiet)
+    scores = read_scores(scores_path, names, classes)
+    for kind, other in [("sources", scores.other_sources), ("classes", scores.other_classes)]:
+        if other:
+            note(f"note: {scores_path}: ignored {sum(other.values())} rows of other {kind} ({', '.join(other)})")
+    rules, fell_back = best_rules(scores.dice, names, classes, fallback, setting)
+    width = max(len(c) for c in classes)
+    click.echo(f"best source per class from {scores_path}:")
+    for c, (cls, rule) in enumerate(zip(classes, rules, strict=True)):
+        if cls in fell_back:
+            click.echo(f"  {cls:<{width}}  {rule}  (no scores; rule from {setting})")
+            continue
+        d = scores.dice[:, c]
+        others = ", ".join(f"{n} {d[k]:.4f}" for k, n in enumerate(names) if n != rule and not np.isnan(d[k]))
+        click.echo(f"  {cls:<{width}}  {rule}  {d[names.index(rule)]:.4f}" + (f"  ({others})" if others else ""))
+    return rules
+
+
+def _select_run(named, rules, classes, height, width, output, quiet) -> None:
+    from core.jit import compile_notice
+    from core.predictions import read_predictions
+    from fusion.select import plan_select, write_selection
+
+    note = _echo_err(quiet)
+    compile_notice(note, "core/codec.py")
+    preds = {}
+    for name, path in named.items():
+        if name in rules:
+            preds[name] = read_predictions(path, classes, height, width)
+            if preds[name].paths_stripped:
+                note(f"note: {path}: {preds[name].paths_stripped} rows name images by path; matched on the basename")
+    plan = plan_select(preds, rules)
+    with _progress(len(plan.images), quiet, desc="select") as bar:
+        write_selection(plan, output, bar)
+    by_source = plan.rows_by_source()
+    click.echo(f"select: {len(plan.images)} images × {len(classes)} classes, "
+               f"{sum(by_source.values())} rows → {output}")
+    for name, n in by_source.items():
+        k = rules.count(name)
+        click.echo(f"  {name}: {n} rows ({k} class{'es' if k != 1 else ''}) from {named[name]}")
+
+
+@cli.command("merge")
+@click.argument("parts", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--output", "-o", default=None, help="Output CSV (written atomically).")
+@click.option("--setting", type=click.Path(dir_okay=False), default=None,
+              help="YAML settings (parts, output, prefer, strict, classes, height, width); flags override it.")
+@click.option("--prefer", type=click.Choice(["first", "last"]), default=None,
+              help="Which file's row wins where rows differ (default first).")
+@click.option("--strict", is_flag=True, default=None,
+              help="Exit 1 on a conflicting overlap or a missing (image, class) row; nothing is written.")
+@shape_options
+@quiet_option
+@handle_errors
+def merge_command(parts, output, setting, prefer, strict, classes, height, width, quiet):
+    """Merge CSVs covering different images and/or classes (shards, per-class files).
+
+    Output: images in first-seen order across the PARTS as given, classes in class-list
+    order. An (image, class) in several parts: identical masks (compared as runs, so
+    differently written but equal RLEs count as identical) give one row, written as in the
+    --prefer file; different masks
+    are a conflict: the row of the --prefer file (first or last in the order given) is
+    taken, and conflicts are counted and reported. Expected rows are all images × all
+    classes; a row no part holds is written as an empty mask and reported. With --strict,
+    a conflict or a missing row exits 1 and nothing is written. Image names given as paths
+    are matched on the basename. RLE strings are copied as written. The completeness and
+    overlap report and the rows taken from each file are printed on stdout.
+    """
+    from core.classes import check_classes, parse_classes
+    from core.jit import compile_notice
+    from core.predictions import read_predictions
+    from fusion.merge import plan_merge, write_merge
+    from settings.loader import load_yaml, parse_model
+    from settings.merge import MergeSettings
+
+    note = _echo_err(quiet)
+    where = setting or "flags"
+    cfg = parse_model(MergeSettings, load_yaml(setting) if setting else {}, where)
+    files = list(parts) or cfg.parts
+    if not files:
+        raise UsageError("no parts: give PART.csv files or 'parts:' in the settings")
+    out = output or cfg.output
+    if not out:
+        raise UsageError("no output: give -o/--output or 'output:' in the settings")
+    if Path(out).resolve() in {Path(p).resolve() for p in files}:
+        raise UsageError(f"{out}: output would overwrite an input")
+    cls = parse_classes(classes) if classes or not cfg.classes else check_classes(cfg.classes, f"{where}: classes")
+    h, w = height or cfg.height, width or cfg.width
+    prefer = prefer or cfg.prefer
+    strict = bool(strict or cfg.strict)
+    compile_notice(note, "core/codec.py", "fusion/merge.py")
+    preds = []
+    for path in files:
+        preds.append(read_predictions(path, cls, h, w))
+        if preds[-1].paths_stripped:
+            note(f"note: {path}: {preds[-1].paths_stripped} rows name images by path; matched on the basename")
+    plan = plan_merge(preds, prefer)
+    if strict and plan.strict_error():
+        raise DataError(plan.strict_error())
+    with _progress(len(plan.images), quiet, desc="merge") as bar:
+        write_merge(plan, out, bar)
+    click.echo(f"merge: {len(files)} files → {out}: {len(plan.images)} images × {len(cls)} classes: "
+               f"{plan.expected} rows expected, {plan.expected - plan.missing} present, {plan.missing} missing"
+               + (f" (written as empty masks; first: {plan.first_missing()})" if plan.missing else ""))
+    click.echo(f"  overlaps: {plan.overlaps} rows in several files: {plan.overlaps - plan.conflicts} identical, "
+               f"{plan.conflicts} conflicting" + (f", taken from the {prefer} file (first: {plan.first_conflict()})"
+                                                  if plan.conflicts else ""))
+    for path, n in zip(files, plan.rows_by_part(), strict=True):
+        click.echo(f"  {path}: {n} rows taken")
 
 
 if __name__ == "__main__":

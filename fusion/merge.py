@@ -1,0 +1,202 @@
+"""Merging prediction CSVs that cover different images and/or classes (shards, per-class
+files) into one canonical submission.
+
+Images come in first-seen order across the parts (in the order given), classes in class
+list order. An (image, class) held by several parts is taken from the preferred part
+(``first`` or ``last`` in the order given); holders whose masks differ from it make the
+cell a conflict. Masks are compared as canonical runs (``"1 2 3 2"`` equals ``"1 4"``),
+so only differently written cells are parsed; strings are copied, never re-encoded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+
+from core.codec import parse_kernel
+from core.errors import DataError
+from core.predictions import Predictions, PredictionWriter
+
+
+@nb.njit(cache=True, nogil=True)
+def same_runs_kernel(text_a, offs_a, rows_a, text_b, offs_b, rows_b, npix):
+    """For each k: do row ``rows_a[k]`` of buffer A and row ``rows_b[k]`` of buffer B hold
+    the same mask? Equal bytes short-cut; otherwise both are parsed to canonical runs."""
+    m = rows_a.shape[0]
+    out = np.zeros(m, np.bool_)
+    wa = 0
+    wb = 0
+    for k in range(m):
+        wa = max(wa, offs_a[rows_a[k] + 1] - offs_a[rows_a[k]])
+        wb = max(wb, offs_b[rows_b[k] + 1] - offs_b[rows_b[k]])
+    sa = np.empty((wa // 4 + 1, 2), np.int64)
+    sb = np.empty((wb // 4 + 1, 2), np.int64)
+    for k in range(m):
+        lo_a, hi_a = offs_a[rows_a[k]], offs_a[rows_a[k] + 1]
+        lo_b, hi_b = offs_b[rows_b[k]], offs_b[rows_b[k] + 1]
+        if hi_a - lo_a == hi_b - lo_b:
+            same = True
+            for j in range(hi_a - lo_a):
+                if text_a[lo_a + j] != text_b[lo_b + j]:
+                    same = False
+                    break
+            if same:
+                out[k] = True
+                continue
+        na, _, _ = parse_kernel(text_a, lo_a, hi_a, npix, sa)
+        nb_, _, _ = parse_kernel(text_b, lo_b, hi_b, npix, sb)
+        if na != nb_:
+            continue
+        same = True
+        for j in range(na):
+            if sa[j, 0] != sb[j, 0] or sa[j, 1] != sb[j, 1]:
+                same = False
+                break
+        out[k] = same
+    return out
+
+
+@dataclass
+class MergePlan:
+    """Where each output cell comes from: ``part[i, c]`` (index into ``parts``, -1 when no
+    part holds it) and ``rows[i, c]``; ``conflict[i, c]`` marks cells where some holder
+    differs from the chosen one, ``other[i, c]`` the first such holder."""
+
+    parts: list[Predictions]
+    prefer: str
+    images: list[str]
+    part: np.ndarray
+    rows: np.ndarray
+    holders: np.ndarray  # (n_images, n_classes) how many parts hold each cell
+    conflict: np.ndarray
+    other: np.ndarray
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.parts[0].classes
+
+    @property
+    def expected(self) -> int:
+        return self.part.size
+
+    @property
+    def missing(self) -> int:
+        return int((self.part < 0).sum())
+
+    @property
+    def overlaps(self) -> int:
+        return int((self.holders > 1).sum())
+
+    @property
+    def conflicts(self) -> int:
+        return int(self.conflict.sum())
+
+    def rows_by_part(self) -> list[int]:
+        """Output rows taken from each part, in the order given."""
+        taken = self.part[self.part >= 0]
+        return np.bincount(taken, minlength=len(self.parts)).tolist()
+
+    def first_conflict(self) -> str | None:
+        """``image X, class C: a.csv:L and b.csv:L differ`` for the first conflict, in output order."""
+        if not self.conflict.any():
+            return None
+        i, c = (int(x[0]) for x in np.nonzero(self.conflict))
+        a, b = self.parts[self.part[i, c]], self.parts[self.other[i, c]]
+        la = a.lines[self.rows[i, c]]
+        lb = b.lines[b.rows[b.image_index(self.images[i]), c]]
+        return f"image {self.images[i]}, class {self.classes[c]}: {a.path}:{la} and {b.path}:{lb} differ"
+
+    def first_missing(self) -> str | None:
+        """``image X, class C`` of the first cell no part holds, in output order."""
+        if not self.missing:
+            return None
+        i, c = (int(x[0]) for x in np.nonzero(self.part < 0))
+        return f"image {self.images[i]}, class {self.classes[c]}"
+
+    def strict_error(self) -> str | None:
+        """What fails a strict merge (the first conflict, else the first missing row), or None."""
+        if self.conflicts:
+            return f"{self.first_conflict()} ({self.conflicts} conflicting rows in all)"
+        if self.missing:
+            return (f"{self.first_missing()}: no file holds this row "
+                    f"({self.missing} of {self.expected} rows missing)")
+        return None
+
+
+def plan_merge(parts: Sequence[Predictions], prefer: str = "first") -> MergePlan:
+    """Locate every output cell and find conflicting overlaps (nothing is written)."""
+    if prefer not in ("first", "last"):
+        raise ValueError(f"prefer must be 'first' or 'last', got {prefer!r}")
+    parts = list(parts)
+    if not parts:
+        raise ValueError("no parts")
+    classes, npix = parts[0].classes, parts[0].npix
+    if any(p.classes != classes or p.npix != npix for p in parts):
+        raise ValueError("parts were read with different class lists or mask sizes")
+    index: dict[str, int] = {}
+    for p in parts:
+        for name in p.images:
+            index.setdefault(name, len(index))
+    images = list(index)
+    shape = (len(images), len(classes))
+    gidx = [np.array([index[name] for name in p.images], np.int64) for p in parts]
+
+    holders = np.zeros(shape, np.int64)
+    part = np.full(shape, -1, np.int64)
+    rows = np.full(shape, -1, np.int64)
+    order = range(len(parts)) if prefer == "first" else range(len(parts) - 1, -1, -1)
+    for f in order:
+        g, sub = gidx[f], parts[f].rows
+        holders[g] += sub >= 0
+        take = (part[g] < 0) & (sub >= 0)
+        part[g] = np.where(take, f, part[g])
+        rows[g] = np.where(take, sub, rows[g])
+
+    conflict = np.zeros(shape, bool)
+    other = np.full(shape, -1, np.int64)
+    shared = holders > 1
+    for f, p in enumerate(parts):
+        g, sub = gidx[f], p.rows
+        # cells f holds, someone else holds too, and another part was chosen
+        check = (sub >= 0) & shared[g] & (part[g] != f)
+        for q in np.unique(part[g][check]):
+            ii, cc = np.nonzero(check & (part[g] == q))
+            same = same_runs_kernel(p.text, p.offsets, sub[ii, cc], parts[q].text, parts[q].offsets,
+                                    rows[g[ii], cc], npix)
+            di, dc = g[ii[~same]], cc[~same]
+            first_seen = other[di, dc] < 0
+            other[di[first_seen], dc[first_seen]] = f
+            conflict[di, dc] = True
+    return MergePlan(parts, prefer, images, part, rows, holders, conflict, other)
+
+
+def write_merge(plan: MergePlan, output: str | os.PathLike, progress=None) -> int:
+    """Write the merged rows in canonical order (atomically); a cell no part holds is an
+    empty mask. Returns rows written."""
+    bufs = [memoryview(p.text) for p in plan.parts]  # slices of a view copy only the row
+    offs = [p.offsets.tolist() for p in plan.parts]
+    with PredictionWriter(output, plan.classes) as w:
+        for i, name in enumerate(plan.images):
+            rles = []
+            for f, r in zip(plan.part[i].tolist(), plan.rows[i].tolist(), strict=True):
+                rles.append(str(bufs[f][offs[f][r]:offs[f][r + 1]], "ascii").strip() if f >= 0 else "")
+            w.write_image(name, rles)
+            if progress is not None:
+                progress.update(1)
+    return w.rows_written
+
+
+def merge(parts: Sequence[Predictions], output: str | os.PathLike, prefer: str = "first",
+          strict: bool = False, progress=None) -> MergePlan:
+    """Merge ``parts`` into ``output``. With ``strict``, a conflicting overlap or a missing
+    (image, class) raises ``DataError`` and nothing is written; otherwise conflicts take the
+    preferred part's row and missing cells become empty masks. Returns the plan (counts)."""
+    plan = plan_merge(parts, prefer)
+    if strict and plan.strict_error():
+        raise DataError(plan.strict_error())
+    write_merge(plan, output, progress)
+    return plan

@@ -1,0 +1,22 @@
+"""Settings of ``merge``: the parts to combine and how overlaps and gaps are treated."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class MergeSettings(BaseModel):
+    """What a ``merge`` settings file may say (unknown keys are an error); flags override it,
+    and positional PART files replace ``parts``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parts: list[str] = Field(default_factory=list)
+    output: str | None = None
+    prefer: Literal["first", "last"] = "first"
+    strict: bool = False
+    classes: list[str] | None = None
+    height: int = Field(default=2048, ge=1)
+    width: int = Field(default=2048, ge=1)

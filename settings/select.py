@@ -1,0 +1,150 @@
+"""Settings of ``select`` (one named source per class) and their resolution into per-class
+rules, plus writing chosen rules back as a settings file.
+
+A rule names a source for a class, a group of classes, or ``default``. Precedence: a class
+named directly, then its group, then ``default``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.classes import DEFAULT_CLASSES
+from core.errors import UsageError
+
+DEFAULT = "default"
+
+
+class SelectSettings(BaseModel):
+    """What a ``select`` settings file may say (unknown keys are an error)::
+
+        sources: {ens: out/ensemble.csv, wrist: out/wrist_crop.csv, hr: out/hrnet.csv}
+        groups: {wrist: [Trapezium, Trapezoid, Capitate, Hamate, Scaphoid, Lunate, Triquetrum, Pisiform]}
+        select: {wrist: wrist, Pisiform: hr, default: ens}
+        output: out/selected.csv
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    sources: dict[str, str] = Field(default_factory=dict)
+    groups: dict[str, list[str]] = Field(default_factory=dict)
+    select: dict[str, str] = Field(default_factory=dict)
+    output: str | None = None
+    classes: list[str] | None = None
+    height: int = Field(default=2048, ge=1)
+    width: int = Field(default=2048, ge=1)
+
+
+def _listing(names: Sequence[str], k: int = 6) -> str:
+    names = list(names)
+    return ", ".join(names[:k]) + (", …" if len(names) > k else "")
+
+
+def check_groups(groups: Mapping[str, Sequence[str]], classes: Sequence[str], where: str) -> None:
+    """Group names must not be ``default`` or a class; members must be known classes."""
+    known = set(classes)
+    for name, members in groups.items():
+        if name == DEFAULT:
+            raise UsageError(f"{where}: groups.{name}: 'default' is reserved for the default rule")
+        if name in known:
+            raise UsageError(f"{where}: groups.{name}: group name collides with the class {name!r}")
+        if not members:
+            raise UsageError(f"{where}: groups.{name}: empty group")
+        for m in members:
+            if m not in known:
+                raise UsageError(f"{where}: groups.{name}: unknown class {m!r} (classes: {_listing(classes)})")
+
+
+def rule_table(cfg: SelectSettings, sources: Sequence[str], classes: Sequence[str],
+               where: str) -> list[str | None]:
+    """The source each class takes under ``cfg.select`` (``None`` where no rule applies).
+
+    Every name is checked: rule keys must be classes, groups or ``default``; rule values
+    must be sources; a class reached through two groups that name different sources (and
+    not named directly) is ambiguous.
+    """
+    check_groups(cfg.groups, classes, where)
+    known = set(classes)
+    for key, src in cfg.select.items():
+        if key != DEFAULT and key not in known and key not in cfg.groups:
+            groups = f"; groups: {_listing(cfg.groups)}" if cfg.groups else ""
+            raise UsageError(f"{where}: select.{key}: neither a class nor a group "
+                             f"(classes: {_listing(classes)}{groups})")
+        if src not in sources:
+            raise UsageError(f"{where}: select.{key}: unknown source {src!r} (sources: {_listing(sources)})")
+    by_group: dict[str, list[tuple[str, str]]] = {}
+    for g, members in cfg.groups.items():
+        if g in cfg.select:
+            for m in dict.fromkeys(members):
+                by_group.setdefault(m, []).append((g, cfg.select[g]))
+    out: list[str | None] = []
+    for c in classes:
+        if c in cfg.select:
+            out.append(cfg.select[c])
+        elif c in by_group:
+            picks = by_group[c]
+            if len({s for _, s in picks}) > 1:
+                said = ", ".join(f"{g} → {s}" for g, s in picks)
+                raise UsageError(f"{where}: select: class {c!r} is in groups with different sources ({said}); "
+                                 f"give it its own rule")
+            out.append(picks[0][1])
+        else:
+            out.append(cfg.select.get(DEFAULT))
+    return out
+
+
+def resolve_rules(cfg: SelectSettings, sources: Sequence[str], classes: Sequence[str], where: str) -> list[str]:
+    """Per-class source names; a class without a rule when there is no ``default`` is an error."""
+    rules = rule_table(cfg, sources, classes, where)
+    bare = [c for c, r in zip(classes, rules, strict=True) if r is None]
+    if bare:
+        raise UsageError(f"{where}: select: no rule for class {bare[0]!r} and no 'default'"
+                         + (f" ({len(bare)} classes without a rule)" if len(bare) > 1 else ""))
+    return rules  # type: ignore[return-value]
+
+
+def rules_to_settings(sources: Mapping[str, str], rules: Sequence[str], classes: Sequence[str],
+                      output: str | None = None, height: int = 2048, width: int = 2048) -> dict:
+    """A settings mapping that reproduces ``rules``: the most used source (first listed on a
+    tie) becomes ``default``, every other class gets its own rule, in class order."""
+    count = Counter(rules)
+    order = list(sources)
+    default = max(count, key=lambda s: (count[s], -order.index(s)))
+    data: dict = {"sources": dict(sources),
+                  "select": {DEFAULT: default, **{c: r for c, r in zip(classes, rules, strict=True) if r != default}}}
+    if output:
+        data["output"] = str(output)
+    if tuple(classes) != DEFAULT_CLASSES:
+        data["classes"] = list(classes)
+    if height != 2048:
+        data["height"] = height
+    if width != 2048:
+        data["width"] = width
+    return data
+
+
+def write_settings(path: str | os.PathLike, data: dict, header: str = "") -> None:
+    """Write ``data`` as YAML through a temporary file renamed into place."""
+    import yaml
+
+    path = Path(path)
+    folder = path.parent
+    if not folder.is_dir():
+        raise UsageError(f"{path}: folder {folder} does not exist")
+    text = header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
