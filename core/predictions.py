@@ -19,6 +19,7 @@ import numpy as np
 
 from core.atomic import atomic_open
 from core.codec import RLE_ERRORS, RLEError, parse_kernel, scan_kernel
+from core.csvscan import field_counts
 from core.errors import InputError, where
 
 COLUMNS = ("image_name", "class", "rle")
@@ -124,16 +125,24 @@ def predictions_from_rles(
 
 def _read_frame(path: str):
     """The three columns as object arrays plus file line numbers; raises InputError."""
+    import io
+
     import pandas as pd
 
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{path}: no such file")
     try:
-        with open(p, newline="", encoding="utf-8") as fh:
-            header = next(csv.reader(fh), None)
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read as UTF-8 CSV ({e.__class__.__name__})") from None
+        data = p.read_bytes()
+        data.decode("utf-8")  # fast for ASCII; rejects binary and other encodings up front
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.__class__.__name__})") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: cannot read as UTF-8 CSV (UnicodeDecodeError)") from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    first_line = data.split(b"\n", 1)[0].decode()
+    header = next(csv.reader(io.StringIO(first_line)), None)
     if header is None:
         raise InputError(f"{path}: empty file (expected header {','.join(COLUMNS)})")
     header = [h.strip() for h in header]
@@ -142,14 +151,21 @@ def _read_frame(path: str):
         raise InputError(
             f"{path}:1: missing column(s) {', '.join(missing)} (header is {','.join(header)})"
         )
+    counts = field_counts(data)
+    bad = np.flatnonzero((counts != len(header)) & (counts != -1))
+    if len(bad):
+        r = int(bad[0])
+        raise InputError(f"{path}:{r + 1}: {counts[r]} fields where the header has {len(header)} "
+                         f"({','.join(header)}){f' ({len(bad)} such lines)' if len(bad) > 1 else ''}")
     try:
         df = pd.read_csv(
-            p,
+            io.BytesIO(data),
             usecols=lambda c: c.strip() in COLUMNS,
             dtype=str,
             keep_default_na=False,
             na_filter=False,
             skip_blank_lines=False,
+            index_col=False,
             engine="c",
         )
     except Exception as e:  # pandas raises several parser error types

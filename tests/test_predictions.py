@@ -1,4 +1,5 @@
 import os
+import re
 
 import numpy as np
 import pytest
@@ -112,3 +113,22 @@ def test_check_unreadable_exits_2(tmp_path):
     r = run_cli("check", tmp_path / "missing.csv")
     assert r.exit_code == 2
     assert r.stderr.startswith("error: ") and "no such file" in r.stderr
+
+
+@pytest.mark.parametrize("raw, message", [
+    (b"image_name,class,rle\nx.png,a,1 2,extra\n", "in.csv:2: 4 fields where the header has 3"),
+    (b"image_name,class,rle\nx.png,a,1 1\nx.png,b\n", "in.csv:3: 2 fields where the header has 3"),
+    (b"image_name\tclass\trle\nx.png\ta\t1 2\n", "in.csv:1: missing column(s) image_name, class, rle"),
+])
+def test_shifted_or_truncated_lines_are_errors(tmp_path, raw, message):
+    (tmp_path / "in.csv").write_bytes(raw)
+    with pytest.raises(InputError, match=re.escape(message)):
+        read_predictions(tmp_path / "in.csv", CLASSES, 4, 4)
+
+
+def test_bom_crlf_quotes_and_blank_lines_are_read(tmp_path):
+    (tmp_path / "in.csv").write_bytes(
+        b'\xef\xbb\xbfimage_name,class,rle\r\nx.png,a,"1\n2"\r\n\r\nx.png,b,\r\n"x.png",c,"3 1"\r\n')
+    p = read_predictions(tmp_path / "in.csv", CLASSES, 4, 4)
+    assert p.images == ["x.png"] and p.areas.tolist() == [2, 0, 1]
+    np.testing.assert_array_equal(p.runs(0, 0), [[0, 2]])
