@@ -72,8 +72,7 @@ def load_model(path: str, device, root_path: str | None, warn: Callable[[str], N
     except ModuleNotFoundError as e:
         raise UsageError(f"{path}: cannot unpickle: module {e.name!r} not found "
                          f"(root_path {root_path!r} should point at the training code)") from None
-    except (RuntimeError, OSError, EOFError, AttributeError, ValueError, TypeError, ImportError,
-            zipfile.BadZipFile) as e:
+    except Exception as e:  # unpickling a user's file can fail in any way; say how, in one line
         msg = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
         raise InputError(f"{path}: cannot load model ({e.__class__.__name__}: {msg})") from None
     if not isinstance(model, torch.nn.Module) and not isinstance(model, torch.jit.ScriptModule):

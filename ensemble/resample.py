@@ -3,7 +3,7 @@ align_corners=False)`` computes it on CPU, fused with the weighted mean, the thr
 run encoding so that a full-size float map is never built.
 
 torch's recipe, reproduced in float32: ``scale = in / out``; for output index ``i``,
-``src = max(scale * (i + 0.5) - 0.5, 0)``, ``i0 = min(floor(src), in - 1)``,
+``src = max(fma(scale, i + 0.5, -0.5), 0)``, ``i0 = min(floor(src), in - 1)``,
 ``i1 = i0 + (i0 < in - 1)``, ``l1 = clamp(src - i0, 0, 1)``, ``l0 = 1 - l1`` (same size:
 ``i0 = i1 = i``, ``l0 = 1``, ``l1 = 0``). A pixel is ``t0 * l0y + t1 * l1y`` with
 ``tk = a[yk, x0] * l0x + a[yk, x1] * l1x`` (columns first, then rows).
@@ -35,7 +35,10 @@ def axis_table(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     else:
         f = np.float32
         scale = f(n_in) / f(n_out)
-        src = scale * (i.astype(f) + f(0.5)) - f(0.5)
+        # torch's build contracts ``scale * (i + 0.5) - 0.5`` into one fused multiply-add:
+        # the float64 product of two float32 values is exact, so one rounding to float32
+        # after the subtraction gives the same result.
+        src = (np.float64(scale) * (i + 0.5) - 0.5).astype(f)
         src = np.maximum(src, f(0))
         i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
         i1 = i0 + (i0 < n_in - 1)
