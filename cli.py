@@ -308,8 +308,12 @@ def soft(setting, output, device, workers, quiet):
     (float16/32), logits (logits: true; sigmoid after upsampling) or uint8/uint16 with a
     scale; resampled bilinearly like torch interpolate(align_corners=False); with boxes:
     resampled to the box and placed on the canvas (clipped), 0 outside it.
+    weights: per source (checkpoint stems, then map folder names or their name:), as a
+    list in that order or a mapping, optionally per class ({default: …, <class>: …});
+    multiplied by each map's own weight; 0 leaves a source out for that class.
     A missing map is an error unless missing: skip (then the mean is over the sources
-    present). See settings/soft_voting_setting.yaml and settings/soft_maps_example.yaml.
+    present). Canvas: height × width (default 2048²). Relative paths are relative to the
+    current folder. See settings/soft_voting_setting.yaml, settings/soft_maps_example.yaml.
     """
     from core.jit import compile_notice
     from ensemble.soft_job import build_job, load_models, run_job

@@ -316,6 +316,24 @@ def test_missing_map_error_and_skip(tmp_path):
     assert pred.rle(1, 0) == "1 64"  # y: only 'one' present, 0.8
 
 
+def test_maps_with_image_root_follow_the_images(tmp_path):
+    # image_root decides the images (sorted by relative path); maps are found by stem.
+    for rel in ("ID2/b.png", "ID1/z.png"):
+        (tmp_path / "DCM" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "DCM" / rel).write_bytes(b"")  # never read: no models
+    save_map(tmp_path / "m", "z", np.full((3, 2, 2), 0.9, np.float32))
+    save_map(tmp_path / "m", "b", np.full((3, 2, 2), 0.2, np.float32))
+    save_map(tmp_path / "m", "extra", np.full((3, 2, 2), 0.9, np.float32))
+    cfg = {"image_root": str(tmp_path / "DCM"), "CLASSES": list(CLASSES), "height": 4, "width": 4,
+           "prob_maps": [{"path": str(tmp_path / "m")}]}
+    out = tmp_path / "o.csv"
+    res = run_cli("soft", "--setting", write_settings(tmp_path / "s.yaml", cfg), "-o", out, "-q")
+    assert res.exit_code == 0, res.output
+    pred = read_predictions(out, CLASSES, 4, 4)
+    assert pred.images == ["z.png", "b.png"]
+    assert [pred.rle(0, c) for c in range(3)] == ["1 16"] * 3 and pred.rle(1, 0) == ""
+
+
 @pytest.mark.parametrize("case, message", [
     ("channels", "2 channels, expected 3"),
     ("ndim", "expected (classes, height, width)"),
