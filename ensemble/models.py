@@ -75,7 +75,7 @@ def load_model(path: str, device, root_path: str | None, warn: Callable[[str], N
     except Exception as e:  # unpickling a user's file can fail in any way; say how, in one line
         msg = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
         raise InputError(f"{path}: cannot load model ({e.__class__.__name__}: {msg})") from None
-    if not isinstance(model, torch.nn.Module) and not isinstance(model, torch.jit.ScriptModule):
+    if not isinstance(model, torch.nn.Module):  # TorchScript modules are nn.Modules too
         what = "a state_dict or checkpoint dict" if isinstance(model, dict) else type(model).__name__
         raise UsageError(f"{path}: holds {what}, not a whole model; save it with torch.save(model) "
                          "or as TorchScript")

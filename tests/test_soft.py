@@ -104,6 +104,10 @@ def test_bbox_above():
     a[0, 6] = np.nan
     assert bbox_above(a, 0.5) == (0, 5, 1, 7)
     assert bbox_above(np.array([[3, 200]], np.uint8), 100) == (0, 1, 1, 2)
+    rng = np.random.default_rng(0)
+    for _ in range(20):  # the compiled kernel and its Python twin agree
+        b = rng.random((rng.integers(1, 9), rng.integers(1, 9))).astype(np.float32)
+        assert bbox_above(b, 0.8) == bbox_above.py_func(b, 0.8)
 
 
 @st.composite
