@@ -594,5 +594,66 @@ def merge_command(parts, output, setting, prefer, strict, classes, height, width
         click.echo(f"  {path}: {n} rows taken")
 
 
+@cli.command()
+@click.option("--setting", required=True, type=click.Path(dir_okay=False),
+              help="Soft-voting settings (the original soft_voting_setting.yaml works as is).")
+@click.option("--output", "-o", default=None, help="Output CSV (default: save_dir/output_name; written atomically).")
+@click.option("--device", default=None, help="Device for models: cpu, cuda, cuda:N (default: CUDA when available).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Images voted at once, in threads (default: num_workers of the settings).")
+@quiet_option
+@handle_errors
+def soft(setting, output, device, workers, quiet):
+    """Soft vote of models and saved probability maps: keep a pixel where
+    Σ wᵢ·pᵢ / Σ wᵢ > threshold (strict; per-class thresholds and weights allowed).
+
+    \b
+    Models (model_paths: {input size: [checkpoints]}): each image under image_root
+    (*.png, recursive; CSV names are basenames) is read as 3-channel BGR scaled to [0,1]
+    (as cv2.imread did), resized to the input size (bilinear, half-pixel centres, no
+    antialias: the arithmetic of cv2 INTER_LINEAR), run through the model (TorchScript, or
+    a pickled whole module unpickled with root_path on sys.path); the output (a tensor or
+    a dict with 'out') is upsampled bilinearly to full size (align_corners=False), then
+    sigmoid. tta: [hflip] averages the logits of the mirrored image first.
+    Maps (prob_maps: folders of <stem>.npy/.npz, shape (C,h,w), any h×w): probabilities
+    (float16/32), logits (logits: true; sigmoid after upsampling) or uint8/uint16 with a
+    scale; resampled bilinearly like torch interpolate(align_corners=False); with boxes:
+    resampled to the box and placed on the canvas (clipped), 0 outside it.
+    weights: per source (checkpoint stems, then map folder names or their name:), as a
+    list in that order or a mapping, optionally per class ({default: …, <class>: …});
+    multiplied by each map's own weight; 0 leaves a source out for that class.
+    A missing map is an error unless missing: skip (then the mean is over the sources
+    present). Canvas: height × width (default 2048²). Relative paths are relative to the
+    current folder. See settings/soft_voting_setting.yaml, settings/soft_maps_example.yaml.
+    """
+    from core.jit import compile_notice
+    from ensemble.soft_job import build_job, load_models, run_job
+    from settings.loader import load_yaml, parse_model
+    from settings.soft import SoftSettings
+
+    note = _echo_err(quiet)
+    cfg = parse_model(SoftSettings, load_yaml(setting), setting)
+    if device is not None:
+        cfg.device = device
+    if workers is not None:
+        cfg.num_workers = workers
+    job = build_job(cfg, setting)
+    out = Path(output) if output else cfg.output_path()
+    if not output:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    dev = load_models(job, note)
+    compile_notice(note, "core/codec.py", "ensemble/resample.py")
+    with _progress(len(job.images), quiet, desc="soft vote") as bar:
+        rows = run_job(job, out, bar)
+    kinds = []
+    if job.models:
+        kinds.append(f"{len(job.models)} models on {dev}" + (" with hflip TTA" if job.tta else ""))
+    if job.maps:
+        kinds.append(f"{len(job.maps)} map sources")
+    note(f"soft vote: {' + '.join(kinds)}, {len(job.images)} images, {rows} rows → {out}")
+    for name, n in job.skipped.items():
+        note(f"note: source {name} had no map for {n} images (missing: skip; averaged over the others)")
+
+
 if __name__ == "__main__":
     cli()

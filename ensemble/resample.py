@@ -1,0 +1,164 @@
+"""Bilinear resampling exactly as ``torch.nn.functional.interpolate(mode="bilinear",
+align_corners=False)`` computes it on CPU, fused with the weighted mean, the threshold and
+run encoding so that a full-size float map is never built.
+
+torch's recipe, reproduced in float32: ``scale = in / out``; for output index ``i``,
+``src = max(fma(scale, i + 0.5, -0.5), 0)``, ``i0 = min(floor(src), in - 1)``,
+``i1 = i0 + (i0 < in - 1)``, ``l1 = clamp(src - i0, 0, 1)``, ``l0 = 1 - l1`` (same size:
+``i0 = i1 = i``, ``l0 = 1``, ``l1 = 0``). A pixel is ``t0 * l0y + t1 * l1y`` with
+``tk = a[yk, x0] * l0x + a[yk, x1] * l1x`` (columns first, then rows).
+
+The kernel works on one class of one image over a rectangle of the canvas. Every layer is
+interpolated horizontally once per source row (cached, reused by the output rows that need
+that row) and then vertically; the weighted sum is compared to the threshold in the same
+pass and written as runs.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numba as nb
+import numpy as np
+
+
+@functools.lru_cache(maxsize=256)
+def axis_table(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(i0, i1, l0, l1)`` for resampling an axis of ``n_in`` samples to ``n_out``
+    (int64, int64, float32, float32; read-only, cached)."""
+    i = np.arange(n_out)
+    if n_in == n_out:
+        i0 = i.astype(np.int64)
+        i1 = i0.copy()
+        l0 = np.ones(n_out, np.float32)
+        l1 = np.zeros(n_out, np.float32)
+    else:
+        f = np.float32
+        scale = f(n_in) / f(n_out)
+        # torch's build contracts ``scale * (i + 0.5) - 0.5`` into one fused multiply-add:
+        # the float64 product of two float32 values is exact, so one rounding to float32
+        # after the subtraction gives the same result.
+        src = (np.float64(scale) * (i + 0.5) - 0.5).astype(f)
+        src = np.maximum(src, f(0))
+        i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+        i1 = i0 + (i0 < n_in - 1)
+        l1 = np.minimum(np.maximum(src - i0.astype(f), f(0)), f(1)).astype(f)
+        l0 = (f(1) - l1).astype(f)
+    for a in (i0, i1, l0, l1):
+        a.flags.writeable = False
+    return i0, i1, l0, l1
+
+
+@nb.njit(cache=True, nogil=True)
+def bbox_above(a, t):
+    """Bounding box ``(r0, r1, c0, c1)`` (half-open) of the entries of the 2-D array ``a``
+    that are ``> t``; ``(0, 0, 0, 0)`` when there are none. NaN entries count as above."""
+    h, w = a.shape
+    r0 = h
+    r1 = 0
+    c0 = w
+    c1 = 0
+    for r in range(h):
+        lo = -1
+        hi = -1
+        for c in range(w):
+            v = a[r, c]
+            if not v <= t:
+                if lo < 0:
+                    lo = c
+                hi = c
+        if lo >= 0:
+            if r0 == h:
+                r0 = r
+            r1 = r + 1
+            c0 = min(c0, lo)
+            c1 = max(c1, hi + 1)
+    if r1 == 0:
+        return 0, 0, 0, 0
+    return r0, r1, c0, c1
+
+
+@nb.njit(cache=True, nogil=True)
+def _hrow(data, off, ww, r, cx0, cx1, lx0, lx1, lo, hi, out):
+    """Horizontal interpolation of window row ``r`` of a layer into ``out[lo:hi]``."""
+    base = off + r * ww
+    for x in range(lo, hi):
+        out[x] = data[base + cx0[x]] * lx0[x] + data[base + cx1[x]] * lx1[x]
+
+
+@nb.njit(cache=True, nogil=True)
+def fused_kernel(data, offs, win_w, ry0, ry1, ly0, ly1, cx0, cx1, lx0, lx1, col_lo, col_hi,
+                 weights, sigmoid, thr, top, left, width):
+    """Runs (flat, canonical) of ``Σ_l w_l · f_l(bilinear_l(y, x)) > thr`` over a
+    rectangle of the canvas: rows ``top + y``, columns ``left + x``.
+
+    Layer ``l``'s low-resolution window is ``data[offs[l]:]`` with row length ``win_w[l]``;
+    ``ry*/ly*[l, y]`` and ``cx*/lx*[l, x]`` are its window-relative indices and weights for
+    rectangle row ``y`` / column ``x`` (``ry0 < 0``: the layer does not cover that row and
+    adds 0); it covers columns ``col_lo[l] <= x < col_hi[l]`` only. ``f_l`` is the sigmoid
+    where ``sigmoid[l]`` is set, else the identity.
+    """
+    n_layers = offs.shape[0]
+    rh = ry0.shape[1]
+    rw = cx0.shape[1]
+    acc = np.empty(rw, np.float32)
+    hbuf = np.empty((n_layers, 2, rw), np.float32)
+    tags = np.full((n_layers, 2), -1, np.int64)
+    cap = 64
+    out = np.empty((cap, 2), np.int64)
+    n = 0
+    for y in range(rh):
+        acc[:] = 0
+        for layer in range(n_layers):
+            r0 = ry0[layer, y]
+            if r0 < 0:
+                continue
+            r1 = ry1[layer, y]
+            lo = col_lo[layer]
+            hi = col_hi[layer]
+            # Two cached rows per layer: find (or compute) the slots holding r0 and r1.
+            s0 = 0 if tags[layer, 0] == r0 else (1 if tags[layer, 1] == r0 else -1)
+            if s0 < 0:
+                s0 = 0 if tags[layer, 0] != r1 else 1
+                _hrow(data, offs[layer], win_w[layer], r0, cx0[layer], cx1[layer], lx0[layer], lx1[layer],
+                      lo, hi, hbuf[layer, s0])
+                tags[layer, s0] = r0
+            s1 = 0 if tags[layer, 0] == r1 else (1 if tags[layer, 1] == r1 else -1)
+            if s1 < 0:
+                s1 = 1 - s0
+                _hrow(data, offs[layer], win_w[layer], r1, cx0[layer], cx1[layer], lx0[layer], lx1[layer],
+                      lo, hi, hbuf[layer, s1])
+                tags[layer, s1] = r1
+            a0 = ly0[layer, y]
+            a1 = ly1[layer, y]
+            w = weights[layer]
+            t0 = hbuf[layer, s0]
+            t1 = hbuf[layer, s1]
+            if sigmoid[layer]:
+                for x in range(lo, hi):
+                    v = t0[x] * a0 + t1[x] * a1
+                    acc[x] += w * (np.float32(1) / (np.float32(1) + np.exp(-v)))
+            else:
+                for x in range(lo, hi):
+                    acc[x] += w * (t0[x] * a0 + t1[x] * a1)
+        row = (top + y) * width + left
+        x = 0
+        while x < rw:
+            if not acc[x] > thr:
+                x += 1
+                continue
+            start = x
+            while x < rw and acc[x] > thr:
+                x += 1
+            if n > 0 and out[n - 1, 1] == row + start:
+                out[n - 1, 1] = row + x  # touches the previous row's last run
+                continue
+            if n == cap:
+                cap *= 2
+                bigger = np.empty((cap, 2), np.int64)
+                bigger[:n] = out[:n]
+                out = bigger
+            out[n, 0] = row + start
+            out[n, 1] = row + x
+            n += 1
+    return out[:n].copy()

@@ -1,0 +1,174 @@
+"""Soft voting of one image: every source's (C, h, w) map is resampled bilinearly to the
+canvas (or to its box), passed through a sigmoid when it holds logits, averaged with
+per-class weights and kept where the mean is ``> threshold``.
+
+Memory stays at the size of the inputs: work goes class by class, and within a class only
+over the rectangle where the mean *can* exceed the threshold. A weighted mean is at most its
+largest term and a bilinear sample is at most its four neighbours, so a pixel can pass only
+near a low-resolution sample above the threshold in some source. Each source's samples
+above ``threshold - 1e-6`` are boxed, the boxes mapped to the canvas through the exact
+interpolation tables, and the fused kernel (``resample.fused_kernel``) runs over their union.
+Everything outside it is provably background.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.codec import EMPTY_RUNS
+from ensemble.resample import axis_table, bbox_above, fused_kernel
+
+_MARGIN = 1e-6  # keeps the support bound safe from float32 rounding
+
+
+@dataclass
+class Layer:
+    """One source's map for one image.
+
+    ``data`` is (C, h, w) float16/float32/float64 (probabilities, or logits when
+    ``logits``) or uint8/uint16 (probability × ``scale``). ``box`` is ``(y0, x0, y1, x1)`` on
+    the canvas (may reach past it) that the map covers; ``None`` covers the whole canvas.
+    """
+
+    data: np.ndarray
+    logits: bool = False
+    scale: float | None = None
+    box: tuple[int, int, int, int] | None = None
+    name: str = ""
+
+    def target(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """``(y0, x0, h, w)`` of the rectangle the map is resampled to."""
+        if self.box is None:
+            return 0, 0, height, width
+        y0, x0, y1, x1 = self.box
+        return y0, x0, y1 - y0, x1 - x0
+
+    def values(self, c: int, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+        """Class ``c``'s samples in rows ``r0:r1``, columns ``c0:c1`` as float32 (logits stay
+        logits; quantized maps divided by ``scale``)."""
+        a = np.asarray(self.data[c, r0:r1, c0:c1])
+        if self.scale is not None:
+            return a.astype(np.float32) / np.float32(self.scale)
+        return np.ascontiguousarray(a, dtype=np.float32)
+
+    def support(self, c: int, thr: float) -> tuple[int, int, int, int]:
+        """Low-resolution box ``(r0, r1, c0, c1)`` of class ``c``'s samples whose probability
+        may exceed ``thr``; all zeros when none can."""
+        a = np.asarray(self.data[c])
+        t = thr - _MARGIN
+        if t < 0:
+            return 0, a.shape[0], 0, a.shape[1]
+        if self.logits:
+            if a.dtype == np.float16:
+                a = a.astype(np.float32)
+            return bbox_above(a, math.log(t / (1 - t)) if t > 0 else -math.inf)
+        if self.scale is not None:
+            return bbox_above(a, math.floor(t * self.scale) - 1)
+        if a.dtype == np.float16:
+            # Non-negative halves order like their bit patterns; negatives and NaN land above.
+            return bbox_above(a.view(np.uint16), int(_half_floor(t).view(np.uint16)))
+        return bbox_above(a, t)
+
+
+def _half_floor(t: float) -> np.float16:
+    h = np.float16(t)
+    return np.nextafter(h, np.float16(-np.inf)) if float(h) > t else h
+
+
+def _canvas_span(table, n_canvas: int, origin: int, lo: int, hi: int) -> tuple[int, int]:
+    """Canvas interval ``[a, b)`` of the target pixels that read low-res samples ``lo:hi``."""
+    i0, i1 = table[0], table[1]
+    a = int(np.searchsorted(i1, lo, "left"))
+    b = int(np.searchsorted(i0, hi - 1, "right"))
+    return max(origin + a, 0), min(origin + b, n_canvas)
+
+
+def _axis(table, n_target: int, origin: int, start: int, stop: int):
+    """Window-relative tables of one layer for canvas positions ``start:stop``: indices,
+    weights, the covered sub-range ``[lo, hi)`` and the low-res window ``[w0, w1)``."""
+    n = stop - start
+    local = np.arange(start, stop) - origin
+    lo = int(np.clip(-(start - origin), 0, n))
+    hi = int(np.clip(n_target - (start - origin), lo, n))
+    i0 = np.zeros(n, np.int64)
+    i1 = np.zeros(n, np.int64)
+    l0 = np.zeros(n, np.float32)
+    l1 = np.zeros(n, np.float32)
+    if lo == hi:
+        return i0 - 1, i1, l0, l1, lo, hi, 0, 0
+    sl = local[lo:hi]
+    w0 = int(table[0][sl[0]])
+    w1 = int(table[1][sl[-1]]) + 1
+    i0[lo:hi] = table[0][sl] - w0
+    i1[lo:hi] = table[1][sl] - w0
+    l0[lo:hi] = table[2][sl]
+    l1[lo:hi] = table[3][sl]
+    i0[:lo] = -1
+    i0[hi:] = -1
+    return i0, i1, l0, l1, lo, hi, w0, w1
+
+
+def vote_class(layers: list[Layer], c: int, weights: np.ndarray, thr: float, height: int, width: int) -> np.ndarray:
+    """Canonical runs of ``Σ w_l p_l / Σ w_l > thr`` for class ``c``; ``weights`` (L,) are
+    this class's weights (layers with weight 0 are left out)."""
+    active = [k for k in range(len(layers)) if weights[k] > 0]
+    if not active:
+        raise ValueError("no layer with a positive weight")
+    wsum = float(sum(weights[k] for k in active))
+    targets = [layers[k].target(height, width) for k in active]
+    tables = [(axis_table(layers[k].data.shape[1], t[2]), axis_table(layers[k].data.shape[2], t[3]))
+              for k, t in zip(active, targets, strict=True)]
+    Y0, Y1, X0, X1 = height, 0, width, 0
+    for k, (oy, ox, _, _), (ty, tx) in zip(active, targets, tables, strict=True):
+        r0, r1, c0, c1 = layers[k].support(c, thr)
+        if r1 <= r0:
+            continue
+        ya, yb = _canvas_span(ty, height, oy, r0, r1)
+        xa, xb = _canvas_span(tx, width, ox, c0, c1)
+        if ya < yb and xa < xb:
+            Y0, Y1, X0, X1 = min(Y0, ya), max(Y1, yb), min(X0, xa), max(X1, xb)
+    if Y1 <= Y0:
+        return EMPTY_RUNS.copy()
+
+    n = len(active)
+    rh, rw = Y1 - Y0, X1 - X0
+    ry0 = np.empty((n, rh), np.int64)
+    ry1 = np.empty((n, rh), np.int64)
+    ly0 = np.empty((n, rh), np.float32)
+    ly1 = np.empty((n, rh), np.float32)
+    cx0 = np.empty((n, rw), np.int64)
+    cx1 = np.empty((n, rw), np.int64)
+    lx0 = np.empty((n, rw), np.float32)
+    lx1 = np.empty((n, rw), np.float32)
+    col_lo = np.zeros(n, np.int64)
+    col_hi = np.zeros(n, np.int64)
+    offs = np.zeros(n, np.int64)
+    win_w = np.ones(n, np.int64)
+    chunks = []
+    pos = 0
+    for j, (k, (oy, ox, th, tw), (ty, tx)) in enumerate(zip(active, targets, tables, strict=True)):
+        ry0[j], ry1[j], ly0[j], ly1[j], _, _, a0, a1 = _axis(ty, th, oy, Y0, Y1)
+        cx0[j], cx1[j], lx0[j], lx1[j], col_lo[j], col_hi[j], b0, b1 = _axis(tx, tw, ox, X0, X1)
+        if a1 <= a0 or b1 <= b0:
+            ry0[j] = -1  # the layer does not reach this rectangle: it adds 0 everywhere
+            continue
+        win = layers[k].values(c, a0, a1, b0, b1)
+        offs[j] = pos
+        win_w[j] = b1 - b0
+        chunks.append(win.reshape(-1))
+        pos += win.size
+    data = np.concatenate(chunks) if chunks else np.zeros(1, np.float32)
+    w = np.array([weights[k] / wsum for k in active], np.float32)
+    sig = np.array([layers[k].logits for k in active], np.bool_)
+    return fused_kernel(data, offs, win_w, ry0, ry1, ly0, ly1, cx0, cx1, lx0, lx1, col_lo, col_hi,
+                        w, sig, np.float32(thr), Y0, X0, width)
+
+
+def vote_image(layers: list[Layer], weights: np.ndarray, thresholds: np.ndarray,
+               height: int, width: int) -> list[np.ndarray]:
+    """Runs of every class of one image; ``weights`` is (L, C)."""
+    return [vote_class(layers, c, weights[:, c], float(thresholds[c]), height, width)
+            for c in range(weights.shape[1])]

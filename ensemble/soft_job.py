@@ -1,0 +1,216 @@
+"""The soft-voting job: settings → sources (models, map folders) → images streamed through
+the engine → CSV written atomically.
+
+Images flow one at a time: the models run on a batch of ``batch_size`` images (main thread),
+then each image's maps are loaded and voted in one of ``workers`` threads (numba kernels
+release the GIL), and rows are written in image order. Memory is bounded by the maps and
+model outputs of the images in flight, whatever the number of images.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core.codec import format_rle
+from core.errors import InputError, UsageError
+from core.predictions import PredictionWriter
+from ensemble.maps import MapSource, read_boxes
+from ensemble.soft import Layer, vote_image
+from settings.soft import SoftSettings, source_names, source_weights, thresholds
+
+Cleaner = Callable[[int, np.ndarray], np.ndarray]
+
+
+def find_images(root: str) -> list[tuple[str, Path]]:
+    """``(basename, path)`` of every ``*.png`` under ``root`` (recursively, any case of the
+    extension), sorted by relative path as the original tool did."""
+    base = Path(root)
+    if not base.is_dir():
+        raise UsageError(f"image_root: {root} is not a folder")
+    found = []
+    for dirpath, _, files in os.walk(base):
+        for f in files:
+            if os.path.splitext(f)[1].lower() == ".png":
+                p = Path(dirpath) / f
+                found.append((str(p.relative_to(base)), p))
+    found.sort()
+    seen: dict[str, Path] = {}
+    for _, p in found:
+        if p.name in seen:
+            raise InputError(f"image_root: {seen[p.name]} and {p} share the name {p.name} "
+                             "(the CSV names images by basename)")
+        seen[p.name] = p
+    return [(p.name, p) for _, p in found]
+
+
+def make_cleaner(postprocess: dict | None, classes: tuple[str, ...]) -> Cleaner | None:
+    """The inline post-processing hook: ``clean(class_index, runs) -> runs`` built from the
+    ``postprocess:`` section, or None when there is none."""
+    if not postprocess:
+        return None
+    raise UsageError("postprocess: cleaning is not available in this build yet; remove the section "
+                     "(or clean the output CSV afterwards)")
+
+
+@dataclass
+class SoftJob:
+    """Everything needed to vote every image."""
+
+    classes: tuple[str, ...]
+    height: int
+    width: int
+    images: list[tuple[str, Path | None]]
+    names: list[str]  # sources: models first, then map folders
+    weights: np.ndarray  # (n_sources, n_classes)
+    thresholds: np.ndarray  # (n_classes,)
+    maps: list[MapSource]
+    models: list = field(default_factory=list)  # ModelSource, loaded by load_models
+    model_specs: list[tuple[int, str]] = field(default_factory=list)
+    missing: str = "error"
+    tta: tuple[str, ...] = ()
+    batch_size: int = 1
+    workers: int = 1
+    device: str | None = None
+    root_path: str | None = None
+    clean: Cleaner | None = None
+    skipped: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def image_layers(self, name: str, logits: list[np.ndarray]) -> tuple[list[Layer], np.ndarray]:
+        """The image's layers (models, then the map sources that have it) and their weights."""
+        layers = [Layer(lg, logits=True, name=n) for lg, n in zip(logits, self.names, strict=False)]
+        rows = list(range(len(logits)))
+        for k, src in enumerate(self.maps):
+            layer = src.load(name, len(self.classes))
+            if layer is None:
+                if self.missing != "skip":
+                    raise InputError(f"{src.absent(name)} (missing: skip averages over the sources present)")
+                with self._lock:
+                    self.skipped[src.name] = self.skipped.get(src.name, 0) + 1
+                continue
+            layers.append(layer)
+            rows.append(len(self.model_specs) + k)
+        if not layers:
+            raise InputError(f"image {name}: no source has a map for it")
+        w = self.weights[rows]
+        dead = np.flatnonzero(w.sum(0) <= 0)
+        if len(dead):
+            raise InputError(f"image {name}: no source with weight > 0 for class {self.classes[dead[0]]} "
+                             "among the sources present")
+        return layers, w
+
+    def vote(self, name: str, logits: list[np.ndarray]) -> list[str]:
+        """The RLE strings of one image, in class order."""
+        layers, w = self.image_layers(name, logits)
+        runs = vote_image(layers, w, self.thresholds, self.height, self.width)
+        if self.clean is not None:
+            runs = [self.clean(c, r) for c, r in enumerate(runs)]
+        return [format_rle(r) for r in runs]
+
+
+def build_job(cfg: SoftSettings, where: str) -> SoftJob:
+    """Validate the settings into a job (models are not loaded yet: see ``load_models``)."""
+    classes = cfg.class_list()
+    specs = cfg.models()
+    if not specs and not cfg.prob_maps:
+        raise UsageError(f"{where}: nothing to vote: model_paths are all empty and there are no prob_maps")
+    names = source_names(cfg)
+    weights = source_weights(cfg, names, classes, where)
+    thr = thresholds(cfg, classes, where)
+    maps = []
+    for k, m in enumerate(cfg.prob_maps):
+        boxes = read_boxes(m.boxes, f"{where}: prob_maps[{k}]") if m.boxes else None
+        maps.append(MapSource(names[len(specs) + k], Path(m.path), m.logits, m.scale, boxes, m.boxes))
+    if cfg.image_root is not None:
+        images: list[tuple[str, Path | None]] = list(find_images(cfg.image_root))
+        if not images:
+            raise UsageError(f"image_root: no *.png files under {cfg.image_root}")
+    elif specs:
+        raise UsageError(f"{where}: image_root is required to run models")
+    else:
+        stems = maps[0].stems()
+        if not stems:
+            raise UsageError(f"prob_maps: source {maps[0].name}: no .npy/.npz maps in {maps[0].folder}")
+        images = [(f"{s}.png", None) for s in stems]
+    if cfg.tta and not specs:
+        raise UsageError(f"{where}: tta applies to model_paths; there are none")
+    return SoftJob(classes=classes, height=cfg.height, width=cfg.width, images=images, names=names,
+                   weights=weights, thresholds=thr, maps=maps, model_specs=specs, missing=cfg.missing,
+                   tta=tuple(cfg.tta), batch_size=cfg.batch_size, workers=max(cfg.num_workers, 1),
+                   device=cfg.device, root_path=cfg.root_path, clean=make_cleaner(cfg.postprocess, classes))
+
+
+def load_models(job: SoftJob, warn: Callable[[str], None]) -> str:
+    """Load the job's checkpoints; returns the device used (as text)."""
+    if not job.model_specs:
+        return "cpu"
+    from ensemble.models import ModelSource, load_model, resolve_device
+
+    device = resolve_device(job.device)
+    warned: list[bool] = []
+
+    def warn_once(msg: str) -> None:
+        if not warned:
+            warned.append(True)
+            warn(msg)
+
+    job.models = [ModelSource(name, path, size, load_model(path, device, job.root_path, warn_once))
+                  for name, (size, path) in zip(job.names, job.model_specs, strict=False)]
+    job.device = str(device)
+    return str(device)
+
+
+def _batches(job: SoftJob):
+    """``(name, model logits)`` per image, running the models a batch at a time."""
+    for lo in range(0, len(job.images), job.batch_size):
+        batch = job.images[lo:lo + job.batch_size]
+        if not job.models:
+            for name, _ in batch:
+                yield name, []
+            continue
+        from ensemble.models import infer, read_image
+
+        pixels = [read_image(path) for _, path in batch]
+        logits = infer(job.models, pixels, job.tta, job.device, len(job.classes))
+        del pixels
+        for (name, _), lg in zip(batch, logits, strict=True):
+            yield name, lg
+
+
+def run_job(job: SoftJob, output: str | Path, progress=None) -> int:
+    """Vote every image and write the CSV atomically; returns rows written."""
+    with PredictionWriter(output, job.classes) as writer:
+        if job.workers <= 1:
+            for name, logits in _batches(job):
+                writer.write_image(name, job.vote(name, logits))
+                if progress is not None:
+                    progress.update(1)
+            return writer.rows_written
+        with ThreadPoolExecutor(job.workers) as pool:
+            pending: deque = deque()
+            try:
+                for name, logits in _batches(job):
+                    pending.append((name, pool.submit(job.vote, name, logits)))
+                    while len(pending) > job.workers:
+                        done_name, fut = pending.popleft()
+                        writer.write_image(done_name, fut.result())
+                        if progress is not None:
+                            progress.update(1)
+                while pending:
+                    done_name, fut = pending.popleft()
+                    writer.write_image(done_name, fut.result())
+                    if progress is not None:
+                        progress.update(1)
+            except BaseException:
+                for _, fut in pending:
+                    fut.cancel()
+                raise
+    return writer.rows_written

@@ -1,0 +1,146 @@
+"""Settings of the ``soft`` command: the original soft-voting settings file, read verbatim,
+plus optional extensions (probability-map sources, weights and thresholds per class, flip
+TTA, device, missing maps, post-processing).
+
+Original keys (all kept, same meaning): ``image_root``, ``root_path``, ``CLASSES``,
+``batch_size``, ``num_workers``, ``threshold``, ``model_paths`` (input size → checkpoints),
+``save_dir``, ``output_name``. Unknown keys are an error, so a typo never passes silently.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from core.classes import DEFAULT_CLASSES, check_classes
+from core.errors import UsageError
+from settings.vote import SourceWeights, threshold_vector, weight_matrix
+
+ClassWeights = Union[float, dict[str, float]]
+
+
+class MapSource(BaseModel):
+    """A folder of per-image probability maps ``<stem>.npy`` / ``<stem>.npz``, each (C, h, w).
+
+    ``weight``: a number or ``{default: w, <class>: w}``. ``logits``: the map holds logits
+    (the sigmoid is applied after upsampling). ``scale``: uint8/uint16 maps hold
+    ``probability * scale``. ``boxes``: a CSV ``image_name,x0,y0,x1,y1``; the map then covers
+    only that box (pixels ``x0 <= x < x1``, ``y0 <= y < y1``), is resampled to the box size
+    and placed into the canvas, clipped at its edges; it counts as probability 0 elsewhere.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    name: str | None = None
+    weight: ClassWeights = 1.0
+    logits: bool = False
+    scale: float | None = Field(default=None, gt=0)
+    boxes: str | None = None
+
+
+class SoftSettings(BaseModel):
+    """What a soft-voting settings file may say (see the module docstring and
+    ``settings/soft_maps_example.yaml``)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    # --- the original file's keys ---
+    image_root: str | None = None
+    root_path: str | None = None
+    classes: list[str] | None = Field(default=None, alias="CLASSES")
+    batch_size: int = Field(default=1, ge=1)
+    num_workers: int = Field(default=1, ge=0)
+    threshold: Union[float, dict[str, float]] = 0.5
+    model_paths: dict[int, list[str] | None] = Field(default_factory=dict)
+    save_dir: str = "."
+    output_name: str = "output.csv"
+    # --- extensions ---
+    prob_maps: list[MapSource] = Field(default_factory=list)
+    weights: Union[SourceWeights, dict[str, SourceWeights], None] = None
+    tta: list[Literal["hflip"]] = Field(default_factory=list)
+    device: str | None = None
+    missing: Literal["error", "skip"] = "error"
+    postprocess: dict[str, Any] | None = None
+    height: int = Field(default=2048, ge=1)
+    width: int = Field(default=2048, ge=1)
+
+    @field_validator("model_paths")
+    @classmethod
+    def _sizes_positive(cls, v: dict[int, list[str] | None]) -> dict[int, list[str] | None]:
+        for size in v:
+            if size < 1:
+                raise ValueError(f"input size {size} must be >= 1")
+        return v
+
+    @field_validator("classes")
+    @classmethod
+    def _classes_unique(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None:
+            check_classes(v, "CLASSES")
+        return v
+
+    def models(self) -> list[tuple[int, str]]:
+        """``(input size, checkpoint path)`` pairs in file order, empty lists skipped."""
+        return [(size, p) for size, paths in self.model_paths.items() for p in (paths or [])]
+
+    def class_list(self) -> tuple[str, ...]:
+        return tuple(self.classes) if self.classes else DEFAULT_CLASSES
+
+    def output_path(self) -> Path:
+        return Path(self.save_dir) / self.output_name
+
+
+def unique_names(bases: list[str]) -> list[str]:
+    """Names made unique with a numeric suffix, in order."""
+    names: list[str] = []
+    for base in bases:
+        name, k = base, 2
+        while name in names:
+            name, k = f"{base}-{k}", k + 1
+        names.append(name)
+    return names
+
+
+def source_names(cfg: SoftSettings) -> list[str]:
+    """One name per source: model checkpoints (file stem), then map sources (``name`` or the
+    folder's name). These are the names ``weights:`` refers to."""
+    bases = [Path(p).stem or "model" for _, p in cfg.models()]
+    bases += [m.name or Path(m.path.rstrip("/\\")).name or "maps" for m in cfg.prob_maps]
+    return unique_names(bases)
+
+
+def _class_row(spec: ClassWeights, classes: tuple[str, ...], where: str) -> np.ndarray:
+    if isinstance(spec, (int, float)):
+        return np.full(len(classes), float(spec))
+    unknown = [k for k in spec if k != "default" and k not in classes]
+    if unknown:
+        raise UsageError(f"{where}: unknown class {unknown[0]!r}")
+    row = np.full(len(classes), float(spec.get("default", 1.0)))
+    for c, name in enumerate(classes):
+        if name in spec:
+            row[c] = spec[name]
+    return row
+
+
+def source_weights(cfg: SoftSettings, names: list[str], classes: tuple[str, ...], where: str) -> np.ndarray:
+    """(n_sources, n_classes) weights: the top-level ``weights:`` (any form the voting
+    commands accept) times each map source's own ``weight:``."""
+    w = weight_matrix(cfg.weights, names, classes, where)
+    n_models = len(cfg.models())
+    for k, m in enumerate(cfg.prob_maps):
+        w[n_models + k] *= _class_row(m.weight, classes, f"{where}: prob_maps[{k}].weight")
+    if (w < 0).any() or not np.isfinite(w).all():
+        raise UsageError(f"{where}: weights must be finite and >= 0")
+    dead = [classes[c] for c in np.flatnonzero(w.sum(0) <= 0)]
+    if dead:
+        raise UsageError(f"{where}: all weights are 0 for class {dead[0]}")
+    return w
+
+
+def thresholds(cfg: SoftSettings, classes: tuple[str, ...], where: str) -> np.ndarray:
+    """(n_classes,) thresholds from a number or ``{default:, <class>:}``."""
+    return threshold_vector(cfg.threshold, classes, where)
