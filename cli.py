@@ -624,7 +624,7 @@ def soft(setting, output, device, workers, quiet):
     multiplied by each map's own weight; 0 leaves a source out for that class.
     A missing map is an error unless missing: skip (then the mean is over the sources
     present). Canvas: height × width (default 2048²). Relative paths are relative to the
-    current folder. See settings/soft_voting_setting.yaml, settings/soft_maps_example.yaml.
+    current folder. See soft_voting_setting.yaml (top level), settings/soft_maps_example.yaml.
     """
     from core.jit import compile_notice
     from ensemble.soft_job import build_job, load_models, run_job

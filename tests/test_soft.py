@@ -415,7 +415,7 @@ def test_original_settings_parse_verbatim():
     assert (cfg.batch_size, cfg.num_workers, cfg.threshold) == (2, 2, 0.5)
     assert cfg.output_path() == Path("soft_ensemble/output.csv")
     assert cfg.image_root == "/data/test/DCM" and cfg.root_path == "/path/to/training/code"
-    shipped = yaml.safe_load((ROOT / "settings" / "soft_voting_setting.yaml").read_text())
+    shipped = yaml.safe_load((ROOT / "soft_voting_setting.yaml").read_text())
     assert set(shipped) == set(yaml.safe_load(ORIGINAL))
     assert parse_model(SoftSettings, shipped, "shipped").class_list() == cfg.class_list()
     example = parse_model(SoftSettings, yaml.safe_load((ROOT / "settings" / "soft_maps_example.yaml").read_text()),
