@@ -20,8 +20,8 @@ no RLE validation, text comparison only); for ``select`` also the old scripts' w
 "ours cold" uses an empty numba cache (includes compiling the kernels), "ours warm" the
 cached kernels (best of --repeat). Outputs are compared byte for byte.
 
-    python bench/select.py                  # 300 images
-    python bench/select.py --images 60      # quicker
+    python bench/selection.py                  # 300 images
+    python bench/selection.py --images 60      # quicker
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def make_data(folder: Path, n_images: int) -> dict:
     return paths
 
 
-# --- the pandas baseline (run in a child process: ``bench/select.py --pandas KIND …``) -------
+# --- the pandas baseline (run in a child process: ``bench/selection.py --pandas KIND …``) -------
 
 def pandas_select(setting: str, out: str) -> None:
     """Per class, look the rows up in the chosen source; order by the first used source."""
