@@ -183,6 +183,20 @@ def test_keep_largest_ties_go_to_first_in_raster_order():
     assert np.array_equal(got2, m & ~np.isin(np.arange(54).reshape(6, 9), [21]))
 
 
+@pytest.mark.parametrize("keep", [1, 7, 35, 61, 100])
+def test_keep_largest_many_ties(keep):
+    rng = np.random.default_rng(keep)
+    m = np.zeros((30, 40), bool)
+    cells = rng.permutation(130)[:90]  # 90 isolated specks of 1 or 2 pixels on a 10×13 grid
+    for j, cell in enumerate(cells):
+        y, x = 3 * (cell // 13), 3 * (cell % 13)
+        m[y, x:x + 1 + (j % 3 == 0)] = True
+    for conn in (4, 8):
+        got = dense(clean(encode(m), *m.shape, Rules(keep_largest=keep, connectivity=conn)), m.shape)
+        assert np.array_equal(got, ref_select(m, conn, 0, keep)[0])
+    assert len(components(encode(m), 40)) == 90
+
+
 @FAST
 @given(m=masks(), conn=conns, max_hole=st.one_of(st.none(), st.integers(1, 30)))
 def test_fill_holes_matches_binary_fill_holes(m, conn, max_hole):
