@@ -110,6 +110,7 @@ def _vote_command(kind, inputs, source, setting, output, weights, threshold, min
                   workers, classes, height, width, quiet):
     from core.classes import check_classes, parse_classes
     from settings.loader import load_yaml, parse_model
+    from settings.postprocess import build_cleaner
     from settings.vote import VoteSettings, source_names, threshold_vector, weight_matrix
 
     where = setting or "flags"
@@ -151,9 +152,10 @@ def _vote_command(kind, inputs, source, setting, output, weights, threshold, min
     k = min_votes if min_votes is not None else cfg.min_votes
     if k is not None and k > len(names):
         raise UsageError(f"--min-votes {k} exceeds the number of sources ({len(names)})")
+    h, wd = height or cfg.height, width or cfg.width
     return dict(named=named, classes=cls, weights=w, thresholds=thr, min_votes=k or 0,
                 missing=missing or cfg.missing, workers=workers or cfg.workers, output=out,
-                height=height or cfg.height, width=width or cfg.width)
+                height=h, width=wd, clean=build_cleaner(cfg.postprocess, cls, h, wd, where))
 
 
 def _run_vote(job: dict, quiet: bool, label: str):
@@ -162,7 +164,7 @@ def _run_vote(job: dict, quiet: bool, label: str):
     from ensemble.job import VotePlan, align, run_plan
 
     note = _echo_err(quiet)
-    compile_notice(note, "core/codec.py", "ensemble/vote.py")
+    compile_notice(note, "core/codec.py", "ensemble/vote.py", *(["postprocess/clean.py"] if job["clean"] else []))
     sources = []
     for _name, path in job["named"].items():
         sources.append(read_predictions(path, job["classes"], job["height"], job["width"]))
@@ -171,10 +173,12 @@ def _run_vote(job: dict, quiet: bool, label: str):
     aligned = align(sources, job["missing"])
     if aligned.n_missing:
         note(f"note: {aligned.n_missing} missing rows counted as empty votes")
-    plan = VotePlan(aligned, job["weights"], job["thresholds"], job["min_votes"])
+    plan = VotePlan(aligned, job["weights"], job["thresholds"], job["min_votes"], clean=job["clean"])
     with _progress(len(aligned.images), quiet, desc=label) as bar:
         rows = run_plan(plan, job["output"], job["classes"], job["workers"], bar)
     note(f"{label}: {len(job['named'])} sources, {len(aligned.images)} images, {rows} rows → {job['output']}")
+    if job["clean"] is not None:
+        click.echo("postprocess (inline):\n" + "\n".join(job["clean"].summary()))
 
 
 def vote_options(f):
@@ -205,7 +209,8 @@ def hard(inputs, source, setting, output, threshold, missing, workers, classes, 
 
     A pixel is kept when votes / n > THRESHOLD (default 0.5, strict), or with --min-votes K
     when votes >= K. Inputs are joined on (image, class); output rows follow the first
-    input's image order and the class list.
+    input's image order and the class list. A 'postprocess:' section in the settings cleans
+    every voted mask (rules as in 'postprocess --help') and prints a per-class summary.
     """
     job = _vote_command("hard", inputs, source, setting, output, None, threshold, min_votes, missing,
                         workers, classes, height, width, quiet)
@@ -228,6 +233,7 @@ def weighted(inputs, source, setting, output, threshold, missing, workers, class
       sources: {unet: val/unet.csv, hrnet: val/hrnet.csv}
       weights: {default: {unet: 1, hrnet: 1}, Pisiform: {unet: 0}}
       threshold: {default: 0.5, Trapezoid: 0.4}
+      postprocess: {default: {keep_largest: 1, fill_holes: true}, finger-5: {keep_largest: 2}}
 
     --source NAME=PATH re-points a named source (apply tuned settings to test files).
     """
@@ -653,6 +659,92 @@ def soft(setting, output, device, workers, quiet):
     note(f"soft vote: {' + '.join(kinds)}, {len(job.images)} images, {rows} rows → {out}")
     for name, n in job.skipped.items():
         note(f"note: source {name} had no map for {n} images (missing: skip; averaged over the others)")
+
+
+@cli.command()
+@click.argument("input_csv", metavar="IN.csv", type=click.Path(dir_okay=False))
+@click.option("--output", "-o", default=None, help="Output CSV (written atomically).")
+@click.option("--open", "open_r", type=click.IntRange(min=0), default=None,
+              help="Opening by a disk of radius R (0: off).")
+@click.option("--close", "close_r", type=click.IntRange(min=0), default=None,
+              help="Closing by a disk of radius R (0: off).")
+@click.option("--min-size", type=click.IntRange(min=0), default=None,
+              help="Drop components with fewer than N pixels.")
+@click.option("--keep-largest", type=click.IntRange(min=0), default=None,
+              help="Keep the K largest components (ties: first in raster order; 0: all).")
+@click.option("--fill-holes/--no-fill-holes", default=None, help="Fill holes (background not reaching the border).")
+@click.option("--max-hole", type=click.IntRange(min=1), default=None,
+              help="With --fill-holes: fill only holes of at most N pixels.")
+@click.option("--connectivity", type=click.Choice(["4", "8"]), default=None,
+              help="Object connectivity (default 8); holes use the other one.")
+@click.option("--setting", type=click.Path(dir_okay=False), default=None,
+              help="YAML rules: 'default' plus per-class overrides; flags override 'default'.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes (default 1).")
+@shape_options
+@quiet_option
+@handle_errors
+def postprocess(input_csv, output, open_r, close_r, min_size, keep_largest, fill_holes, max_hole, connectivity,
+                setting, workers, classes, height, width, quiet):
+    """Clean every mask of a submission, per class, on runs (no dense masks).
+
+    \b
+    Steps, always in this order (each optional):
+      1. --open R        opening by the disk dy²+dx² <= R²
+      2. --close R       closing by the same disk
+      3. --min-size N    drop components with fewer than N pixels
+      4. --keep-largest K  keep the K largest components (equal areas: the one whose
+                         first pixel comes first in raster order)
+      5. --fill-holes    fill holes of what is left (--max-hole N: only holes <= N px)
+
+    Components are 8-connected (--connectivity 4: diagonal contact does not connect).
+    A hole is background that cannot reach the image border, with the dual connectivity
+    (objects 8 → background 4, as scipy.ndimage.binary_fill_holes(mask); objects 4 →
+    background 8). Opening/closing take pixels outside the image as background and do
+    not cut intermediate results at the border: opening equals
+    scipy.ndimage.binary_opening(mask, disk); closing equals binary_closing on the mask
+    padded by R, cropped back (it never removes pixels near the border).
+
+    \b
+    Per-class rules (--setting FILE, or 'postprocess:' in hard/weighted settings):
+      default: {keep_largest: 1, fill_holes: true, min_size: 50}
+      finger-5: {keep_largest: 2}     # overrides only the keys it names
+      Trapezoid: null                 # leave this class alone
+    Flags override 'default'; class entries keep the keys they name. The file may also
+    be {postprocess: <that mapping>, classes:, height:, width:, workers:, output:}.
+    Classes without rules are copied verbatim. Prints per class: masks changed,
+    components removed, holes filled, pixels removed and added.
+    """
+    from core.classes import check_classes, parse_classes
+    from core.jit import compile_notice
+    from core.predictions import read_predictions
+    from postprocess.job import clean_predictions
+    from settings.loader import load_yaml, parse_model
+    from settings.postprocess import PostprocessFile, build_cleaner
+
+    note = _echo_err(quiet)
+    data = load_yaml(setting) if setting else {}
+    cfg = parse_model(PostprocessFile, data if "postprocess" in data else {"postprocess": data}, setting or "flags")
+    out = output or cfg.output
+    if not out:
+        raise UsageError("no output: give -o/--output or 'output:' in the settings")
+    if Path(out).resolve() == Path(input_csv).resolve():
+        raise UsageError(f"{out}: output would overwrite the input")
+    cls = parse_classes(classes) if classes or not cfg.classes else check_classes(cfg.classes, setting)
+    h, w = height or cfg.height, width or cfg.width
+    flags = dict(open=open_r, close=close_r, min_size=min_size, keep_largest=keep_largest, fill_holes=fill_holes,
+                 max_hole=max_hole, connectivity=int(connectivity) if connectivity else None)
+    cleaner = build_cleaner(cfg.postprocess, cls, h, w, setting or "flags", flags)
+    if cleaner is None:
+        raise UsageError("nothing to do: give a rule (--keep-largest, --min-size, --fill-holes, --open, --close) "
+                         "or --setting")
+    compile_notice(note, "core/codec.py", "postprocess/clean.py")
+    preds = read_predictions(input_csv, cls, h, w)
+    if preds.paths_stripped:
+        note(f"note: {preds.paths_stripped} rows name images by path; matched on the basename")
+    with _progress(len(preds.images), quiet, desc="postprocess") as bar:
+        rows = clean_predictions(preds, cleaner, out, workers or cfg.workers, bar)
+    note(f"postprocess: {len(preds.images)} images, {rows} rows → {out}")
+    click.echo("\n".join(cleaner.summary()))
 
 
 if __name__ == "__main__":

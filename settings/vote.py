@@ -10,6 +10,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import UsageError
+from settings.postprocess import PostprocessSection
 
 SourceWeights = Union[list[float], dict[str, float]]
 
@@ -20,6 +21,7 @@ class VoteSettings(BaseModel):
     ``weights``: a list (source order), a ``{source: weight}`` mapping, or per class
     ``{default: …, <class>: …}`` where each value is a list or a (partial) mapping.
     ``threshold``: a number or ``{default: 0.5, <class>: …}``.
+    ``postprocess``: cleaning applied to every voted mask (``settings.postprocess``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -34,6 +36,7 @@ class VoteSettings(BaseModel):
     width: int = Field(default=2048, ge=1)
     output: str | None = None
     workers: int = Field(default=1, ge=1)
+    postprocess: PostprocessSection | None = None
 
 
 def source_names(paths: list[str]) -> list[str]:

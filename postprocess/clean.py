@@ -1,0 +1,194 @@
+"""The cleaning pipeline of one mask and the per-class ``Cleaner``.
+
+Steps always run in this order (each one optional):
+
+1. ``open: r``   — opening by a disk of radius r (removes specks and thin bridges);
+2. ``close: r``  — closing by a disk of radius r (bridges small gaps and cracks);
+3. ``min_size: N`` — drop components with fewer than N pixels;
+4. ``keep_largest: k`` — keep the k largest remaining components (equal areas: the one
+   whose first pixel comes first in raster order wins);
+5. ``fill_holes`` (``max_hole: N``) — fill holes (of at most N pixels) of what is left.
+
+Morphology first, so that components are counted on the shapes that will be kept;
+component selection before hole filling, so that a hole never makes a ring outrank a
+solid component and the result equals the usual "label, keep largest, fill holes"
+pipeline. Components use ``connectivity`` (8 by default); holes use the dual one (see
+``postprocess.holes``); opening/closing treat the outside of the image as background
+(see ``postprocess.morphology``).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+
+from core.runs import intersection_area_kernel
+from postprocess.components import filter_kernel, label_kernel, select_kernel
+from postprocess.holes import fill_holes_kernel
+from postprocess.morphology import close_kernel, open_kernel
+from postprocess.rows import join_rows_kernel, split_rows_kernel
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What to do to one class's masks (defaults: nothing)."""
+
+    open: int = 0
+    close: int = 0
+    min_size: int = 0
+    keep_largest: int = 0  # 0 = keep every component
+    fill_holes: bool = False
+    max_hole: int | None = None  # with fill_holes: fill only holes of at most this many pixels
+    connectivity: int = 8
+
+    def __post_init__(self) -> None:
+        for name in ("open", "close", "min_size", "keep_largest"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+        if self.max_hole is not None and self.max_hole < 0:
+            raise ValueError("max_hole must be >= 0")
+        if self.connectivity not in (4, 8):
+            raise ValueError(f"connectivity must be 4 or 8, not {self.connectivity!r}")
+
+    @property
+    def active(self) -> bool:
+        """Whether these rules can change a mask."""
+        return bool(self.open or self.close or self.min_size > 1 or self.keep_largest or self.fill_holes)
+
+    def describe(self) -> str:
+        """Short human form, e.g. ``open 2, keep 1, fill<=50, conn 4``."""
+        parts = []
+        if self.open:
+            parts.append(f"open {self.open}")
+        if self.close:
+            parts.append(f"close {self.close}")
+        if self.min_size > 1:
+            parts.append(f"min {self.min_size}")
+        if self.keep_largest:
+            parts.append(f"keep {self.keep_largest}")
+        if self.fill_holes:
+            parts.append("fill" if self.max_hole is None else f"fill<={self.max_hole}")
+        if parts and self.connectivity == 4:
+            parts.append("conn 4")
+        return ", ".join(parts) or "-"
+
+
+@nb.njit(cache=True, nogil=True)
+def clean_kernel(runs, height, width, open_r, close_r, conn8, min_size, keep, fill, max_hole):
+    """Run the pipeline on canonical runs. Returns the cleaned runs and the counts
+    (components removed, holes filled, pixels removed, pixels added). ``keep`` 0 keeps
+    all components; ``max_hole`` -1 fills holes of any size."""
+    rows, x0, x1 = split_rows_kernel(runs, width)
+    if open_r > 0:
+        rows, x0, x1 = open_kernel(rows, x0, x1, open_r)
+    if close_r > 0:
+        rows, x0, x1 = close_kernel(rows, x0, x1, close_r, height, width)
+    removed = 0
+    if min_size > 1 or keep > 0:
+        labels, areas = label_kernel(rows, x0, x1, conn8)
+        kept = select_kernel(areas, min_size, keep)
+        removed = kept.shape[0] - np.count_nonzero(kept)
+        if removed:
+            rows, x0, x1 = filter_kernel(rows, x0, x1, labels, kept)
+    holes = 0
+    if fill:
+        rows, x0, x1, holes = fill_holes_kernel(rows, x0, x1, height, width, conn8, max_hole)
+    out = join_rows_kernel(rows, x0, x1, width)
+    common = intersection_area_kernel(runs, out)
+    area_in = 0
+    for j in range(runs.shape[0]):
+        area_in += runs[j, 1] - runs[j, 0]
+    area_out = 0
+    for j in range(out.shape[0]):
+        area_out += out[j, 1] - out[j, 0]
+    return out, removed, holes, area_in - common, area_out - common
+
+
+def clean(runs: np.ndarray, height: int, width: int, rules: Rules) -> np.ndarray:
+    """One mask cleaned by ``rules`` (canonical runs in, canonical runs out)."""
+    runs = np.ascontiguousarray(runs, np.int64).reshape(-1, 2)
+    return _apply(runs, height, width, rules)[0]
+
+
+def _apply(runs: np.ndarray, height: int, width: int, r: Rules):
+    return clean_kernel(runs, height, width, r.open, r.close, r.connectivity == 8, r.min_size,
+                        r.keep_largest, r.fill_holes, -1 if r.max_hole is None else r.max_hole)
+
+
+STAT_FIELDS = ("masks", "changed", "components_removed", "holes_filled", "pixels_removed", "pixels_added")
+
+
+class Cleaner:
+    """Per-class cleaner: ``cleaner(class_index, runs) -> runs``, the ``clean=`` hook of
+    ``ensemble.job.VotePlan`` and of ``postprocess.job.clean_predictions``.
+
+    Counts (``STAT_FIELDS`` per class) are kept in shared memory, so they also add up when
+    the cleaner runs in forked worker processes; read them with ``stats()``/``summary()``.
+    Classes whose rules are ``None`` (or inactive) are returned unchanged and not counted.
+    """
+
+    def __init__(self, rules: Sequence[Rules | None], classes: Sequence[str], height: int = 2048,
+                 width: int = 2048):
+        if len(rules) != len(classes):
+            raise ValueError(f"{len(rules)} rules for {len(classes)} classes")
+        self.rules = [r if r is not None and r.active else None for r in rules]
+        self.classes = tuple(classes)
+        self.height = height
+        self.width = width
+        ctx = mp.get_context("fork")
+        self._shared = ctx.RawArray("q", len(classes) * len(STAT_FIELDS))
+        self._counts = np.frombuffer(self._shared, np.int64).reshape(len(classes), len(STAT_FIELDS))
+        self._lock = ctx.Lock()
+
+    def active(self, class_index: int) -> bool:
+        """Whether class ``class_index`` has anything to clean."""
+        return self.rules[class_index] is not None
+
+    def __call__(self, class_index: int, runs: np.ndarray) -> np.ndarray:
+        rules = self.rules[class_index]
+        if rules is None:
+            return runs
+        runs = np.ascontiguousarray(runs, np.int64).reshape(-1, 2)
+        out, removed, holes, px_removed, px_added = _apply(runs, self.height, self.width, rules)
+        changed = 1 if (px_removed or px_added) else 0
+        with self._lock:
+            row = self._counts[class_index]
+            row[0] += 1
+            row[1] += changed
+            row[2] += removed
+            row[3] += holes
+            row[4] += px_removed
+            row[5] += px_added
+        return out
+
+    def stats(self) -> np.ndarray:
+        """(n_classes, len(STAT_FIELDS)) int64 counts so far."""
+        with self._lock:
+            return self._counts.copy()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counts[:] = 0
+
+    def summary(self) -> list[str]:
+        """A table: one line per cleaned class and a total."""
+        s = self.stats()
+        w = max([len(c) for c in self.classes] + [5])
+        rw = max([len(r.describe()) for r in self.rules if r is not None] + [5])
+        head = (f"{'class':<{w}}  {'rules':<{rw}} {'masks':>6} {'changed':>7} {'comps-':>7} {'holes':>6} "
+                f"{'px removed':>11} {'px added':>10}")
+        lines = [head]
+        for c, rules in enumerate(self.rules):
+            if rules is not None:
+                lines.append(self._line(self.classes[c], rules.describe(), s[c], w, rw))
+        lines.append(self._line("total", "", s.sum(0), w, rw))
+        return lines
+
+    @staticmethod
+    def _line(name: str, rules: str, v: np.ndarray, w: int, rw: int) -> str:
+        return (f"{name:<{w}}  {rules:<{rw}} {v[0]:>6,} {v[1]:>7,} {v[2]:>7,} {v[3]:>6,} "
+                f"{v[4]:>11,} {v[5]:>10,}")

@@ -1,0 +1,120 @@
+"""Settings of the cleaning step: a ``default`` entry plus per-class overrides, resolved
+into one ``postprocess.clean.Rules`` per class and a ``Cleaner``.
+
+The same mapping is the ``postprocess:`` section of every combining command's settings and
+the ``--setting`` file of ``postprocess`` (bare, or under a ``postprocess:`` key)::
+
+    default: {keep_largest: 1, fill_holes: true, min_size: 50}
+    finger-5: {keep_largest: 2}     # may legitimately split: keep two pieces
+    Pisiform: {max_hole: 200}       # fill only small holes
+    Trapezoid: null                 # no cleaning at all (null or false)
+
+A class entry overrides only the keys it names; the rest come from ``default`` (which
+command-line flags override). A class missing from the mapping takes ``default``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt
+from pydantic_core import PydanticCustomError
+
+from core.errors import UsageError
+from postprocess.clean import Cleaner, Rules
+
+
+class CleanOptions(BaseModel):
+    """One entry (``default`` or a class): every key optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    open: StrictInt = Field(default=0, ge=0, description="opening by a disk of this radius (0: off)")
+    close: StrictInt = Field(default=0, ge=0, description="closing by a disk of this radius (0: off)")
+    min_size: StrictInt = Field(default=0, ge=0, description="drop components with fewer pixels")
+    keep_largest: StrictInt = Field(default=0, ge=0, description="keep the k largest components (0: all)")
+    fill_holes: StrictBool = False
+    max_hole: StrictInt | None = Field(default=None, ge=1, description="fill only holes up to this size")
+    connectivity: Literal[4, 8] = 8
+
+    def rules(self) -> Rules:
+        return Rules(open=self.open, close=self.close, min_size=self.min_size, keep_largest=self.keep_largest,
+                     fill_holes=self.fill_holes, max_hole=self.max_hole, connectivity=self.connectivity)
+
+
+def _false_is_none(v: Any) -> Any:
+    return None if v is False else v
+
+
+RULE_KEYS = tuple(CleanOptions.model_fields)
+
+
+def _no_rules_at_top(v: Any) -> Any:
+    # A common slip: rules written straight into the section instead of under 'default:'.
+    for key in v if isinstance(v, dict) else ():
+        if key in RULE_KEYS:
+            raise PydanticCustomError("rule_at_top", "'{key}' must sit under 'default:' or a class name", {"key": key})
+    return v
+
+
+ClassEntry = Annotated[CleanOptions | None, BeforeValidator(_false_is_none)]
+PostprocessSection = Annotated[dict[str, ClassEntry], BeforeValidator(_no_rules_at_top)]
+"""The ``postprocess:`` mapping: ``default`` and class names → options (null/false: none)."""
+
+
+class PostprocessFile(BaseModel):
+    """A ``postprocess --setting`` file in its long form (the bare form is just the section)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    postprocess: PostprocessSection = Field(default_factory=dict)
+    classes: list[str] | None = None
+    height: int = Field(default=2048, ge=1)
+    width: int = Field(default=2048, ge=1)
+    workers: int = Field(default=1, ge=1)
+    output: str | None = None
+
+
+def resolve_rules(section: PostprocessSection | None, classes: Sequence[str], where: str,
+                  flags: dict[str, Any] | None = None) -> list[Rules | None]:
+    """One ``Rules`` (or ``None``: leave alone) per class. ``flags`` (non-None values)
+    override the ``default`` entry's keys; class entries still win for keys they name."""
+    section = dict(section or {})
+    for key in section:
+        if key == "default" or key in classes:
+            continue
+        raise UsageError(f"{where}: postprocess: unknown class {key!r} (expected 'default' or one of "
+                         f"{len(classes)} classes: {', '.join(classes[:3])}, …)")
+    default = section.get("default") or CleanOptions()
+    given = {k: v for k, v in (flags or {}).items() if v is not None}
+    if given:
+        default = CleanOptions.model_validate({**default.model_dump(exclude_unset=True), **given})
+    if default.max_hole is not None and not default.fill_holes:
+        origin = "--max-hole" if "max_hole" in given else "postprocess.default"
+        raise UsageError(f"{where}: {origin}: max_hole needs fill_holes: true (--fill-holes)")
+    out: list[Rules | None] = []
+    for cls in classes:
+        if cls not in section:
+            out.append(default.rules())
+            continue
+        entry = section[cls]
+        if entry is None:
+            out.append(None)
+            continue
+        merged = default.model_copy(update={k: getattr(entry, k) for k in entry.model_fields_set})
+        if merged.max_hole is not None and not merged.fill_holes and "fill_holes" not in entry.model_fields_set:
+            raise UsageError(f"{where}: postprocess.{cls}: max_hole needs fill_holes: true")
+        out.append(merged.rules())
+    return out
+
+
+def build_cleaner(section: PostprocessSection | None, classes: Sequence[str], height: int, width: int,
+                  where: str, flags: dict[str, Any] | None = None) -> Cleaner | None:
+    """The per-class ``Cleaner`` for ``section`` (see ``resolve_rules``), or ``None`` when
+    no class has anything to clean. Pass it as ``VotePlan(..., clean=cleaner)``; after the
+    run, ``cleaner.summary()`` gives the per-class counts."""
+    rules = resolve_rules(section, tuple(classes), where, flags)
+    if not any(r is not None and r.active for r in rules):
+        return None
+    return Cleaner(rules, classes, height, width)
