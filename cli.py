@@ -446,6 +446,7 @@ def select_command(setting, output, source, best_from, write_setting, classes, h
     """
     from core.classes import check_classes, parse_classes
     from settings.loader import load_yaml, parse_model
+    from settings.postprocess import build_cleaner
     from settings.select import SelectSettings, resolve_rules, rule_table, rules_to_settings, write_settings
 
     cfg = parse_model(SelectSettings, load_yaml(setting), setting)
@@ -476,7 +477,7 @@ def select_command(setting, output, source, best_from, write_setting, classes, h
     if write_setting and not Path(write_setting).resolve().parent.is_dir():
         raise UsageError(f"{write_setting}: folder {Path(write_setting).parent} does not exist")
     if out:
-        _select_run(named, rules, cls, h, w, out, quiet)
+        _select_run(named, rules, cls, h, w, out, quiet, build_cleaner(cfg.postprocess, cls, h, w, setting))
     if write_setting:
         write_settings(write_setting, rules_to_settings(named, rules, cls, out, h, w),
                        header=f"# written by 'cli.py select' from {setting}"
@@ -507,7 +508,7 @@ def _select_best(scores_path, names, classes, fallback, setting, quiet) -> list[
     return rules
 
 
-def _select_run(named, rules, classes, height, width, output, quiet) -> None:
+def _select_run(named, rules, classes, height, width, output, quiet, clean=None) -> None:
     from core.jit import compile_notice
     from core.predictions import read_predictions
     from fusion.select import plan_select, write_selection
@@ -522,13 +523,15 @@ def _select_run(named, rules, classes, height, width, output, quiet) -> None:
                 note(f"note: {path}: {preds[name].paths_stripped} rows name images by path; matched on the basename")
     plan = plan_select(preds, rules)
     with _progress(len(plan.images), quiet, desc="select") as bar:
-        write_selection(plan, output, bar)
+        write_selection(plan, output, bar, clean)
     by_source = plan.rows_by_source()
     click.echo(f"select: {len(plan.images)} images × {len(classes)} classes, "
                f"{sum(by_source.values())} rows → {output}")
     for name, n in by_source.items():
         k = rules.count(name)
         click.echo(f"  {name}: {n} rows ({k} class{'es' if k != 1 else ''}) from {named[name]}")
+    if clean is not None:
+        click.echo("postprocess (inline):\n" + "\n".join(clean.summary()))
 
 
 @cli.command("merge")
@@ -563,6 +566,7 @@ def merge_command(parts, output, setting, prefer, strict, classes, height, width
     from fusion.merge import plan_merge, write_merge
     from settings.loader import load_yaml, parse_model
     from settings.merge import MergeSettings
+    from settings.postprocess import build_cleaner
 
     note = _echo_err(quiet)
     where = setting or "flags"
@@ -588,8 +592,9 @@ def merge_command(parts, output, setting, prefer, strict, classes, height, width
     plan = plan_merge(preds, prefer)
     if strict and plan.strict_error():
         raise DataError(plan.strict_error())
+    clean = build_cleaner(cfg.postprocess, cls, h, w, where)
     with _progress(len(plan.images), quiet, desc="merge") as bar:
-        write_merge(plan, out, bar)
+        write_merge(plan, out, bar, clean)
     click.echo(f"merge: {len(files)} files → {out}: {len(plan.images)} images × {len(cls)} classes: "
                f"{plan.expected} rows expected, {plan.expected - plan.missing} present, {plan.missing} missing"
                + (f" (written as empty masks; first: {plan.first_missing()})" if plan.missing else ""))
@@ -598,6 +603,8 @@ def merge_command(parts, output, setting, prefer, strict, classes, height, width
                                                   if plan.conflicts else ""))
     for path, n in zip(files, plan.rows_by_part(), strict=True):
         click.echo(f"  {path}: {n} rows taken")
+    if clean is not None:
+        click.echo("postprocess (inline):\n" + "\n".join(clean.summary()))
 
 
 @cli.command()
@@ -659,6 +666,8 @@ def soft(setting, output, device, workers, quiet):
     note(f"soft vote: {' + '.join(kinds)}, {len(job.images)} images, {rows} rows → {out}")
     for name, n in job.skipped.items():
         note(f"note: source {name} had no map for {n} images (missing: skip; averaged over the others)")
+    if job.clean is not None:
+        click.echo("postprocess (inline):\n" + "\n".join(job.clean.summary()))
 
 
 @cli.command()

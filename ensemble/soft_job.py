@@ -9,6 +9,7 @@ model outputs of the images in flight, whatever the number of images.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections import deque
@@ -24,9 +25,9 @@ from core.errors import InputError, UsageError
 from core.predictions import PredictionWriter
 from ensemble.maps import MapSource, read_boxes
 from ensemble.soft import Layer, vote_image
+from postprocess.clean import Cleaner
+from settings.postprocess import build_cleaner
 from settings.soft import SoftSettings, source_names, source_weights, thresholds
-
-Cleaner = Callable[[int, np.ndarray], np.ndarray]
 
 
 def find_images(root: str) -> list[tuple[str, Path]]:
@@ -49,15 +50,6 @@ def find_images(root: str) -> list[tuple[str, Path]]:
                              "(the CSV names images by basename)")
         seen[p.name] = p
     return [(p.name, p) for _, p in found]
-
-
-def make_cleaner(postprocess: dict | None, classes: tuple[str, ...]) -> Cleaner | None:
-    """The inline post-processing hook: ``clean(class_index, runs) -> runs`` built from the
-    ``postprocess:`` section, or None when there is none."""
-    if not postprocess:
-        return None
-    raise UsageError("postprocess: cleaning is not available in this build yet; remove the section "
-                     "(or clean the output CSV afterwards)")
 
 
 @dataclass
@@ -145,7 +137,8 @@ def build_job(cfg: SoftSettings, where: str) -> SoftJob:
     return SoftJob(classes=classes, height=cfg.height, width=cfg.width, images=images, names=names,
                    weights=weights, thresholds=thr, maps=maps, model_specs=specs, missing=cfg.missing,
                    tta=tuple(cfg.tta), batch_size=cfg.batch_size, workers=max(cfg.num_workers, 1),
-                   device=cfg.device, root_path=cfg.root_path, clean=make_cleaner(cfg.postprocess, classes))
+                   device=cfg.device, root_path=cfg.root_path,
+                   clean=build_cleaner(cfg.postprocess, classes, cfg.height, cfg.width, where))
 
 
 def load_models(job: SoftJob, warn: Callable[[str], None]) -> str:
@@ -188,16 +181,19 @@ def _batches(job: SoftJob):
 def run_job(job: SoftJob, output: str | Path, progress=None) -> int:
     """Vote every image and write the CSV atomically; returns rows written."""
     with PredictionWriter(output, job.classes) as writer:
+        items = _batches(job)
+        # The first image (all of it, with one thread) lets numba compile or load every
+        # kernel before worker threads call them: first-time compilation is not thread-safe.
+        for name, logits in items if job.workers <= 1 else itertools.islice(items, 1):
+            writer.write_image(name, job.vote(name, logits))
+            if progress is not None:
+                progress.update(1)
         if job.workers <= 1:
-            for name, logits in _batches(job):
-                writer.write_image(name, job.vote(name, logits))
-                if progress is not None:
-                    progress.update(1)
             return writer.rows_written
         with ThreadPoolExecutor(job.workers) as pool:
             pending: deque = deque()
             try:
-                for name, logits in _batches(job):
+                for name, logits in items:
                     pending.append((name, pool.submit(job.vote, name, logits)))
                     while len(pending) > job.workers:
                         done_name, fut = pending.popleft()

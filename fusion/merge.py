@@ -20,6 +20,7 @@ import numpy as np
 from core.codec import parse_kernel
 from core.errors import DataError
 from core.predictions import Predictions, PredictionWriter
+from postprocess.clean import Cleaner
 
 
 @nb.njit(cache=True, nogil=True)
@@ -174,9 +175,10 @@ def plan_merge(parts: Sequence[Predictions], prefer: str = "first") -> MergePlan
     return MergePlan(parts, prefer, images, part, rows, holders, conflict, other)
 
 
-def write_merge(plan: MergePlan, output: str | os.PathLike, progress=None) -> int:
+def write_merge(plan: MergePlan, output: str | os.PathLike, progress=None, clean: Cleaner | None = None) -> int:
     """Write the merged rows in canonical order (atomically); a cell no part holds is an
-    empty mask. Returns rows written."""
+    empty mask. With ``clean``, classes that have cleaning rules are cleaned. Returns rows
+    written."""
     bufs = [memoryview(p.text) for p in plan.parts]  # slices of a view copy only the row
     offs = [p.offsets.tolist() for p in plan.parts]
     with PredictionWriter(output, plan.classes) as w:
@@ -184,6 +186,8 @@ def write_merge(plan: MergePlan, output: str | os.PathLike, progress=None) -> in
             rles = []
             for f, r in zip(plan.part[i].tolist(), plan.rows[i].tolist(), strict=True):
                 rles.append(str(bufs[f][offs[f][r]:offs[f][r + 1]], "ascii").strip() if f >= 0 else "")
+            if clean is not None:
+                rles = [clean.text(c, r) for c, r in enumerate(rles)]
             w.write_image(name, rles)
             if progress is not None:
                 progress.update(1)
@@ -191,12 +195,12 @@ def write_merge(plan: MergePlan, output: str | os.PathLike, progress=None) -> in
 
 
 def merge(parts: Sequence[Predictions], output: str | os.PathLike, prefer: str = "first",
-          strict: bool = False, progress=None) -> MergePlan:
+          strict: bool = False, progress=None, clean: Cleaner | None = None) -> MergePlan:
     """Merge ``parts`` into ``output``. With ``strict``, a conflicting overlap or a missing
     (image, class) raises ``DataError`` and nothing is written; otherwise conflicts take the
     preferred part's row and missing cells become empty masks. Returns the plan (counts)."""
     plan = plan_merge(parts, prefer)
     if strict and plan.strict_error():
         raise DataError(plan.strict_error())
-    write_merge(plan, output, progress)
+    write_merge(plan, output, progress, clean)
     return plan

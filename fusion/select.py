@@ -16,6 +16,7 @@ import numpy as np
 
 from core.errors import DataError
 from core.predictions import Predictions, PredictionWriter
+from postprocess.clean import Cleaner
 
 
 @dataclass
@@ -82,29 +83,32 @@ def plan_select(sources: Mapping[str, Predictions], rules: Sequence[str]) -> Sel
     return SelectPlan(names, preds, images, src, rows)
 
 
-def write_selection(plan: SelectPlan, output: str | os.PathLike, progress=None) -> int:
-    """Write the selected rows in canonical order (atomically); returns rows written."""
+def write_selection(plan: SelectPlan, output: str | os.PathLike, progress=None, clean: Cleaner | None = None) -> int:
+    """Write the selected rows in canonical order (atomically); returns rows written.
+    With ``clean``, classes that have cleaning rules are decoded, cleaned and re-encoded."""
     classes = plan.sources[0].classes
     bufs = [memoryview(p.text) for p in plan.sources]  # slices of a view copy only the row
     offs = [p.offsets.tolist() for p in plan.sources]
     per_class = [(bufs[s], offs[s]) for s in plan.src]
     with PredictionWriter(output, classes) as w:
         for i, name in enumerate(plan.images):
-            row = plan.rows[i]
-            w.write_image(name, [str(buf[o[r]:o[r + 1]], "ascii").strip()
-                                 for (buf, o), r in zip(per_class, row.tolist(), strict=True)])
+            rles = [str(buf[o[r]:o[r + 1]], "ascii").strip()
+                    for (buf, o), r in zip(per_class, plan.rows[i].tolist(), strict=True)]
+            if clean is not None:
+                rles = [clean.text(c, r) for c, r in enumerate(rles)]
+            w.write_image(name, rles)
             if progress is not None:
                 progress.update(1)
     return w.rows_written
 
 
 def select(sources: Mapping[str, Predictions], rules: Sequence[str], output: str | os.PathLike,
-           progress=None) -> SelectPlan:
+           progress=None, clean: Cleaner | None = None) -> SelectPlan:
     """Take class ``c`` from source ``rules[c]`` for every image and write ``output``.
 
     Returns the plan (``.rows_by_source()`` for the summary). Nothing is written when a
     selected row is missing.
     """
     plan = plan_select(sources, rules)
-    write_selection(plan, output, progress)
+    write_selection(plan, output, progress, clean)
     return plan

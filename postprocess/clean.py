@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
+from core.codec import format_rle, parse_rle
 from core.runs import intersection_area_kernel
 from postprocess.components import filter_kernel, label_kernel, select_kernel
 from postprocess.holes import fill_holes_kernel
@@ -164,6 +165,12 @@ class Cleaner:
             row[4] += px_removed
             row[5] += px_added
         return out
+
+    def text(self, class_index: int, rle: str) -> str:
+        """Clean one mask given as RLE text; classes without rules come back verbatim."""
+        if self.rules[class_index] is None:
+            return rle
+        return format_rle(self(class_index, parse_rle(rle, self.height, self.width)))
 
     def stats(self) -> np.ndarray:
         """(n_classes, len(STAT_FIELDS)) int64 counts so far."""

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from settings.postprocess import PostprocessSection
+
 
 class MergeSettings(BaseModel):
     """What a ``merge`` settings file may say (unknown keys are an error); flags override it,
@@ -20,3 +22,4 @@ class MergeSettings(BaseModel):
     classes: list[str] | None = None
     height: int = Field(default=2048, ge=1)
     width: int = Field(default=2048, ge=1)
+    postprocess: PostprocessSection | None = None

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.classes import DEFAULT_CLASSES
 from core.errors import UsageError
+from settings.postprocess import PostprocessSection
 
 DEFAULT = "default"
 
@@ -39,6 +40,7 @@ class SelectSettings(BaseModel):
     classes: list[str] | None = None
     height: int = Field(default=2048, ge=1)
     width: int = Field(default=2048, ge=1)
+    postprocess: PostprocessSection | None = None
 
 
 def _listing(names: Sequence[str], k: int = 6) -> str:

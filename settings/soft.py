@@ -10,13 +10,14 @@ Original keys (all kept, same meaning): ``image_root``, ``root_path``, ``CLASSES
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Literal, Union
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.classes import DEFAULT_CLASSES, check_classes
 from core.errors import UsageError
+from settings.postprocess import PostprocessSection
 from settings.vote import SourceWeights, threshold_vector, weight_matrix
 
 ClassWeights = Union[float, dict[str, float]]
@@ -64,7 +65,7 @@ class SoftSettings(BaseModel):
     tta: list[Literal["hflip"]] = Field(default_factory=list)
     device: str | None = None
     missing: Literal["error", "skip"] = "error"
-    postprocess: dict[str, Any] | None = None
+    postprocess: PostprocessSection | None = None
     height: int = Field(default=2048, ge=1)
     width: int = Field(default=2048, ge=1)
 

@@ -112,7 +112,9 @@ def test_rules_two_groups_with_different_sources_are_ambiguous_unless_named():
     ({"groups": {"default": ["Radius"]}, "select": {"default": "ens"}}, r"s\.yaml: groups\.default: .*reserved"),
     ({"groups": {"g": []}, "select": {"default": "ens"}}, r"s\.yaml: groups\.g: empty group"),
     ({"select": {"Radius": "ens"}}, r"s\.yaml: select: no rule for class 'finger-1' and no 'default'"),
-    ({"select": {"default": "ens"}, "postprocess": {"min_size": 3}}, r"s\.yaml: postprocess: unknown key"),
+    ({"select": {"default": "ens"}, "postprocess": {"min_size": 3}},
+     r"s\.yaml: postprocess: 'min_size' must sit under 'default:' or a class name"),
+    ({"select": {"default": "ens"}, "postprocess": {"Radiuss": {"min_size": 3}}}, r"s\.yaml: postprocess.*Radiuss"),
     ({"select": {"default": "ens"}, "height": 0}, r"s\.yaml: height: "),
 ])
 def test_bad_settings_give_one_line_usage_errors(tmp_path, monkeypatch, data, message):
