@@ -361,8 +361,11 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, c
 
     For every class it scores, exactly and at once, each single source and every weighted
     vote over the --levels grid at every threshold that changes the result, and keeps the
-    best only when it beats the plain hard vote by more than --margin. Writes a settings file
-    for `weighted`; apply it to test predictions with only new paths:
+    best only when it beats the plain hard vote by more than --margin. Then, on the chosen
+    combination's masks, it tries cleaning (fill holes, keep the 1 or 2 largest components,
+    min_size 10…1000, alone or with hole filling) and keeps the best only when it beats no
+    cleaning by more than --margin. Writes a settings file for `weighted` (weights,
+    thresholds and a postprocess section); apply it to test predictions with only new paths:
 
     \b
       python cli.py weighted --setting tuned.yaml --source unet=test/unet.csv ... -o test.csv
@@ -375,7 +378,7 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, c
     from core.classes import parse_classes
     from core.jit import compile_notice
     from core.predictions import read_predictions
-    from evaluation.tune import coverage, report, tune_combination, tuned_settings
+    from evaluation.tune import coverage, report, tune_cleaning, tune_combination, tuned_settings
     from settings.vote import source_names
 
     start = time.monotonic()
@@ -401,6 +404,8 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, c
         cov = coverage(gt, sources, names, missing, bar)
     deadline = start + max_seconds if max_seconds else None
     results = tune_combination(cov, cls, margin, lv, deadline)
+    with _progress(len(cls), quiet, unit="class", desc="cleaning") as bar:
+        tune_cleaning(results, gt, sources, margin, missing=missing, deadline=deadline, progress=bar)
     settings = tuned_settings(results, names, [p for _, p in named], cls)
     header = (f"# tuned by `cli.py tune` on {gt_csv} ({len(gt.images)} images); apply with\n"
               f"# python cli.py weighted --setting {output} --source NAME=TEST.csv ... -o OUT.csv\n")

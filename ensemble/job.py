@@ -60,7 +60,8 @@ def align(sources: Sequence[Predictions], missing: str = "error") -> Aligned:
     return Aligned(list(sources), images, rows, n_missing)
 
 
-def _source_runs(src: Predictions, row: int) -> np.ndarray:
+def source_runs(src: Predictions, row: int) -> np.ndarray:
+    """Canonical runs of one row of ``src`` (empty for row -1, an absent row)."""
     if row < 0:
         return EMPTY_RUNS
     out = np.empty((int(src.run_counts[row]) + 1, 2), np.int64)
@@ -86,7 +87,7 @@ class VotePlan:
         for c in range(self.weights.shape[1]):
             w = self.weights[:, c]
             used = np.flatnonzero(w > 0)
-            runs, bounds = stack_runs([_source_runs(a.sources[s], int(a.rows[s, i, c])) for s in used])
+            runs, bounds = stack_runs([source_runs(a.sources[s], int(a.rows[s, i, c])) for s in used])
             voted = vote_kernel(runs, bounds, w[used], float(self.thresholds[c]), self.min_votes)
             if self.clean is not None:
                 voted = self.clean(c, voted)

@@ -22,9 +22,12 @@ import numba as nb
 import numpy as np
 
 from core.predictions import Predictions
+from core.runs import intersection_area_kernel
 from core.score import EPS, aligned_rows
 from core.sweep import INF, stack_runs, sweep_start, sweep_step
-from ensemble.job import _source_runs
+from ensemble.job import source_runs
+from ensemble.vote import vote_kernel
+from postprocess.clean import Rules, clean
 
 MAX_SOURCES = 10
 
@@ -84,7 +87,7 @@ def coverage(gt: Predictions, sources: Sequence[Predictions], names: Sequence[st
     hit = np.zeros_like(length)
     for i in range(n_img):
         for c in range(n_cls):
-            runs, bounds = stack_runs([_source_runs(s, int(r[i, c])) for s, r in zip(sources, rows)])
+            runs, bounds = stack_runs([source_runs(s, int(r[i, c])) for s, r in zip(sources, rows)])
             coverage_kernel(runs, bounds, gt.runs(i, c), length[i, c], hit[i, c])
         if progress is not None:
             progress.update(1)
@@ -169,8 +172,14 @@ class ClassResult:
     baseline: float  # the plain hard vote
     best_single: tuple[str, float]
     choice: Choice
-    dice: float
+    dice: float  # of the chosen combination
     notes: list[str] = field(default_factory=list)
+    rules: Rules | None = None  # cleaning accepted for this class
+    cleaned: float | None = None  # Dice after that cleaning
+
+    @property
+    def final(self) -> float:
+        return self.cleaned if self.rules is not None else self.dice
 
 
 def tune_combination(cov: Coverage, classes: Sequence[str], margin: float = 1e-4,
@@ -199,6 +208,62 @@ def tune_combination(cov: Coverage, classes: Sequence[str], margin: float = 1e-4
     return results
 
 
+CLEANING_GRID: tuple[Rules, ...] = (
+    Rules(fill_holes=True),
+    Rules(keep_largest=1), Rules(keep_largest=1, fill_holes=True),
+    Rules(keep_largest=2), Rules(keep_largest=2, fill_holes=True),
+    *(Rules(min_size=m) for m in (10, 30, 100, 300, 1000)),
+    *(Rules(min_size=m, fill_holes=True) for m in (10, 30, 100, 300, 1000)),
+)
+"""Cleaning candidates, simplest first; a later one must beat an earlier one to win."""
+
+
+def voted_runs(gt: Predictions, sources: Sequence[Predictions], choice: Choice, c: int,
+               missing: str = "error") -> list[np.ndarray]:
+    """The chosen combination's mask of class ``c`` on every ground-truth image."""
+    w = np.asarray(choice.weights)
+    used = np.flatnonzero(w > 0)
+    rows = [aligned_rows(sources[s], gt, missing)[:, c] for s in used]
+    out = []
+    for i in range(len(gt.images)):
+        runs, bounds = stack_runs([source_runs(sources[s], int(r[i])) for s, r in zip(used, rows)])
+        out.append(vote_kernel(runs, bounds, w[used], choice.threshold, 0))
+    return out
+
+
+def mean_dice(masks: Sequence[np.ndarray], gt: Predictions, c: int) -> float:
+    """Mean Dice of one class's masks (one per ground-truth image)."""
+    total = 0.0
+    for i, m in enumerate(masks):
+        g = gt.runs(i, c)
+        inter = intersection_area_kernel(m, g) if len(m) and len(g) else 0
+        area = int((m[:, 1] - m[:, 0]).sum())
+        total += (2 * inter + EPS) / (area + int(gt.areas[gt.rows[i, c]]) + EPS)
+    return total / max(len(masks), 1)
+
+
+def tune_cleaning(results: list[ClassResult], gt: Predictions, sources: Sequence[Predictions],
+                  margin: float = 1e-4, grid: Sequence[Rules] = CLEANING_GRID, missing: str = "error",
+                  deadline: float | None = None, progress=None) -> None:
+    """Per class, on the chosen combination's validation masks, the cleaning rule with the
+    highest mean Dice, accepted only when it beats no cleaning by more than ``margin``
+    (as nnU-Net accepts post-processing). Fills ``rules``/``cleaned`` of ``results``."""
+    for c, res in enumerate(results):
+        if progress is not None:
+            progress.update(1)
+        if deadline is not None and time.monotonic() > deadline:
+            res.notes.append("no time left for cleaning")
+            continue
+        masks = voted_runs(gt, sources, res.choice, c, missing)
+        best, best_dice = None, res.dice + margin
+        for rules in grid:
+            d = mean_dice([clean(m, gt.height, gt.width, rules) for m in masks], gt, c)
+            if d > best_dice:
+                best, best_dice = rules, d
+        if best is not None:
+            res.rules, res.cleaned = best, best_dice
+
+
 def tuned_settings(results: Sequence[ClassResult], names: Sequence[str], paths: Sequence[str],
                    classes: Sequence[str]) -> dict:
     """A ``weighted --setting`` file: the hard vote as default, per-class overrides where
@@ -212,9 +277,19 @@ def tuned_settings(results: Sequence[ClassResult], names: Sequence[str], paths: 
         if r.choice.threshold != 0.5:
             threshold[r.cls] = r.choice.threshold
     out = {"sources": dict(zip(names, map(str, paths))), "weights": weights, "threshold": threshold}
+    cleaning = {r.cls: _rules_dict(r.rules) for r in results if r.rules is not None}
+    if cleaning:
+        out["postprocess"] = cleaning
     if tuple(classes) != tuple(r.cls for r in results):
         raise ValueError("results do not follow the class list")
     return out
+
+
+def _rules_dict(rules: Rules) -> dict:
+    """The settings-file form of ``rules``: only the keys that differ from no cleaning."""
+    base = Rules()
+    return {k: getattr(rules, k) for k in ("open", "close", "min_size", "keep_largest", "fill_holes", "max_hole",
+                                           "connectivity") if getattr(rules, k) != getattr(base, k)}
 
 
 def _num(x: float) -> float | int:
@@ -224,12 +299,15 @@ def _num(x: float) -> float | int:
 def report(results: Sequence[ClassResult], names: Sequence[str]) -> str:
     """Per-class before/after table on validation data."""
     cw = max(len("class"), *(len(r.cls) for r in results)) + 2
-    lines = [f"{'class':<{cw}}{'hard vote':>10}{'best single':>24}{'tuned':>9}  choice"]
+    lines = [f"{'class':<{cw}}{'hard vote':>10}{'best single':>24}{'combined':>9}{'cleaned':>9}  choice"]
     for r in results:
         single = f"{r.best_single[0]} {r.best_single[1]:.4f}"
         note = f"  ({'; '.join(r.notes)})" if r.notes else ""
-        lines.append(f"{r.cls:<{cw}}{r.baseline:>10.4f}{single:>24}{r.dice:>9.4f}  {r.choice.describe(names)}{note}")
+        cleaned = f"{r.cleaned:>9.4f}" if r.rules is not None else f"{'-':>9}"
+        how = r.choice.describe(names) + (f"; clean: {r.rules.describe()}" if r.rules is not None else "")
+        lines.append(f"{r.cls:<{cw}}{r.baseline:>10.4f}{single:>24}{r.dice:>9.4f}{cleaned}  {how}{note}")
     base = np.mean([r.baseline for r in results])
-    tuned = np.mean([r.dice for r in results])
-    lines.append(f"{'mean':<{cw}}{base:>10.4f}{'':>24}{tuned:>9.4f}")
+    combined = np.mean([r.dice for r in results])
+    final = np.mean([r.final for r in results])
+    lines.append(f"{'mean':<{cw}}{base:>10.4f}{'':>24}{combined:>9.4f}{final:>9.4f}")
     return "\n".join(lines)

@@ -74,14 +74,16 @@ def test_tune_picks_planted_source_and_round_trips(tmp_path):
     cfg = yaml.safe_load(tuned.read_text())
     assert cfg["weights"]["b"] == {"m1": 0, "m2": 1, "m3": 0}
     table = {line.split()[0]: line.split() for line in r.stdout.splitlines()[1:]}
-    assert table["b"][4] == "1.0000" and " ".join(table["b"][5:]) == "only m2"  # class, hard, single, dice, tuned
+    # columns: class, hard vote, best single (name, dice), combined, cleaned, choice
+    assert table["b"][4] == "1.0000" and table["b"][5] == "-" and " ".join(table["b"][6:]) == "only m2"
     # the settings apply through `weighted` and reproduce the validation Dice the table claims
     out = tmp_path / "applied.csv"
     r2 = run_cli("weighted", "--setting", tuned, "-o", out, *shape, "--quiet")
     assert r2.exit_code == 0, r2.stderr
     d = dice_matrix(read_predictions(out, CLASSES, 64, 64), gt).mean(0)
     for c, cls in enumerate(CLASSES):
-        assert abs(d[c] - float(table[cls][4])) < 5e-5
+        final = table[cls][5] if table[cls][5] != "-" else table[cls][4]
+        assert abs(d[c] - float(final)) < 5e-5
     assert abs(float(table["mean"][-1]) - d.mean()) < 5e-5
 
 
@@ -92,3 +94,30 @@ def test_tune_usage_errors(tmp_path):
     r = run_cli("tune", "--gt", a, "--source", f"x={a}", "--source", f"x={a}", "-o", tmp_path / "t.yaml",
                 "--classes", "a,b,c")
     assert r.exit_code == 2 and "unique" in r.stderr
+
+
+def test_cleaning_is_accepted_only_where_it_helps():
+    from evaluation.tune import coverage, tune_cleaning, tune_combination
+
+    h = w = 32
+    two_blobs = np.zeros((h, w), np.uint8)
+    two_blobs[2:12, 2:12] = 1
+    two_blobs[20:23, 20:23] = 1  # a real small component: removing it hurts
+    blob = np.zeros((h, w), np.uint8)
+    blob[5:20, 5:20] = 1
+    blob[8:10, 8:10] = 0  # a real hole: filling it hurts
+    specks = blob.copy()
+    specks[28:30, 28:30] = 1  # a false positive every source shares
+    classes = ["a", "b"]
+
+    def preds(label, masks_by_class):
+        return predictions_from_rles(label, classes, ["i.png"], [[format_rle(encode(m)) for m in masks_by_class]], h, w)
+
+    gt = preds("gt", [two_blobs, blob])
+    sources = [preds(f"s{k}", [two_blobs, specks]) for k in range(3)]
+    cov = coverage(gt, sources, ["s0", "s1", "s2"])
+    results = tune_combination(cov, classes)
+    tune_cleaning(results, gt, sources)
+    assert results[0].rules is None and results[0].final == 1.0
+    assert results[1].rules is not None and results[1].cleaned == 1.0 > results[1].dice
+    assert not results[1].rules.fill_holes  # the hole is real
