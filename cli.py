@@ -372,13 +372,11 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, c
     """
     import time
 
-    import yaml
-
-    from core.atomic import atomic_write_text
     from core.classes import parse_classes
     from core.jit import compile_notice
     from core.predictions import read_predictions
     from evaluation.tune import coverage, report, tune_cleaning, tune_combination, tuned_settings
+    from settings.loader import write_yaml
     from settings.vote import source_names
 
     start = time.monotonic()
@@ -409,7 +407,7 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, c
     settings = tuned_settings(results, names, [p for _, p in named], cls)
     header = (f"# tuned by `cli.py tune` on {gt_csv} ({len(gt.images)} images); apply with\n"
               f"# python cli.py weighted --setting {output} --source NAME=TEST.csv ... -o OUT.csv\n")
-    atomic_write_text(output, header + yaml.safe_dump(settings, sort_keys=False, allow_unicode=True))
+    write_yaml(output, settings, header)
     click.echo(report(results, names))
     note(f"tuned settings → {output}")
 @cli.command("select")
@@ -450,9 +448,9 @@ def select_command(setting, output, source, best_from, write_setting, classes, h
     (and the --best-from choice per class) are printed on stdout.
     """
     from core.classes import check_classes, parse_classes
-    from settings.loader import load_yaml, parse_model
+    from settings.loader import load_yaml, parse_model, write_yaml
     from settings.postprocess import build_cleaner
-    from settings.select import SelectSettings, resolve_rules, rule_table, rules_to_settings, write_settings
+    from settings.select import SelectSettings, resolve_rules, rule_table, rules_to_settings
 
     cfg = parse_model(SelectSettings, load_yaml(setting), setting)
     named = dict(cfg.sources)
@@ -484,7 +482,7 @@ def select_command(setting, output, source, best_from, write_setting, classes, h
     if out:
         _select_run(named, rules, cls, h, w, out, quiet, build_cleaner(cfg.postprocess, cls, h, w, setting))
     if write_setting:
-        write_settings(write_setting, rules_to_settings(named, rules, cls, out, h, w),
+        write_yaml(write_setting, rules_to_settings(named, rules, cls, out, h, w),
                        header=f"# written by 'cli.py select' from {setting}"
                               + (f" and {best_from}" if best_from else "") + "\n")
         click.echo(f"rules written to {write_setting}")

@@ -8,7 +8,6 @@ crosses process boundaries.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -16,7 +15,8 @@ import numpy as np
 
 from core.codec import EMPTY_RUNS, format_rle, parse_kernel
 from core.errors import InputError
-from core.predictions import Predictions, PredictionWriter
+from core.predictions import Predictions
+from core.stream import write_images
 from core.sweep import stack_runs
 from ensemble.vote import vote_kernel
 
@@ -95,33 +95,7 @@ class VotePlan:
         return out
 
 
-_PLAN: VotePlan | None = None  # set in the parent before forking workers
-
-
-def _work(i: int) -> list[str]:
-    return _PLAN.image(i)
-
-
 def run_plan(plan: VotePlan, output: str, classes: Sequence[str], workers: int = 1,
              progress=None) -> int:
     """Vote every image and write the CSV atomically; returns rows written."""
-    global _PLAN
-    images = plan.aligned.images
-    with PredictionWriter(output, classes) as writer:
-        if workers > 1 and len(images) > 1:
-            _PLAN = plan
-            try:
-                ctx = mp.get_context("fork")
-                with ctx.Pool(workers) as pool:
-                    for i, rles in enumerate(pool.imap(_work, range(len(images)), chunksize=4)):
-                        writer.write_image(images[i], rles)
-                        if progress is not None:
-                            progress.update(1)
-            finally:
-                _PLAN = None
-        else:
-            for i, name in enumerate(images):
-                writer.write_image(name, plan.image(i))
-                if progress is not None:
-                    progress.update(1)
-    return writer.rows_written
+    return write_images(output, classes, plan.aligned.images, plan.image, workers, progress)

@@ -46,3 +46,14 @@ def parse_model(model: type[M], data: dict[str, Any], where: str) -> M:
             msg = "unknown key"
         more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
         raise UsageError(f"{where}: {loc}: {msg}{more}") from None
+
+
+def write_yaml(path: str | Path, data: dict[str, Any], header: str = "") -> None:
+    """Write a settings file atomically (``header``: leading comment lines)."""
+    import yaml
+
+    from core.atomic import atomic_write_text
+
+    if not Path(path).resolve().parent.is_dir():
+        raise UsageError(f"{path}: folder {Path(path).parent} does not exist")
+    atomic_write_text(path, header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120))

@@ -7,11 +7,8 @@ named directly, then its group, then ``default``.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -129,24 +126,3 @@ def rules_to_settings(sources: Mapping[str, str], rules: Sequence[str], classes:
     if width != 2048:
         data["width"] = width
     return data
-
-
-def write_settings(path: str | os.PathLike, data: dict, header: str = "") -> None:
-    """Write ``data`` as YAML through a temporary file renamed into place."""
-    import yaml
-
-    path = Path(path)
-    folder = path.parent
-    if not folder.is_dir():
-        raise UsageError(f"{path}: folder {folder} does not exist")
-    text = header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
