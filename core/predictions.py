@@ -20,7 +20,7 @@ import numpy as np
 from core.atomic import atomic_open
 from core.codec import RLE_ERRORS, RLEError, parse_kernel, scan_kernel
 from core.csvscan import field_counts
-from core.errors import InputError, where
+from core.errors import DataError, InputError, where
 
 COLUMNS = ("image_name", "class", "rle")
 
@@ -259,6 +259,22 @@ def read_predictions(
         extra = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
         raise InputError(f"{problems[0]}{extra}")
     return preds
+
+
+def image_positions(src: Predictions, images: Sequence[str], reference: str, label: str = "") -> np.ndarray:
+    """Where each of ``images`` (those of ``reference``) sits in ``src``; a different image
+    set is a ``DataError`` listing a few differences."""
+    idx = np.array([src.image_index(name) for name in images], np.int64)
+    absent = [images[i] for i in np.flatnonzero(idx < 0)]
+    extra = sorted(set(src.images) - set(images))
+    if absent or extra:
+        parts = []
+        if absent:
+            parts.append(f"{len(absent)} images of {reference} missing (e.g. {', '.join(absent[:3])})")
+        if extra:
+            parts.append(f"{len(extra)} images not in {reference} (e.g. {', '.join(extra[:3])})")
+        raise DataError(f"{src.path}{label}: image set differs: {'; '.join(parts)}")
+    return idx
 
 
 def missing_rows(preds: Predictions) -> list[Problem]:

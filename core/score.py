@@ -6,7 +6,7 @@ import numba as nb
 import numpy as np
 
 from core.codec import parse_kernel
-from core.errors import InputError
+from core.errors import DataError
 from core.predictions import Predictions
 from core.runs import intersection_area_kernel
 
@@ -45,11 +45,11 @@ def aligned_rows(pred: Predictions, gt: Predictions, missing: str = "error") -> 
     rows = np.where(idx[:, None] >= 0, pred.rows[np.maximum(idx, 0)], -1)
     if (gt.rows < 0).any():
         i, c = (int(x[0]) for x in np.nonzero(gt.rows < 0))
-        raise InputError(f"{gt.path}: image {gt.images[i]}, class {gt.classes[c]}: missing row in ground truth")
+        raise DataError(f"{gt.path}: image {gt.images[i]}, class {gt.classes[c]}: missing row in ground truth")
     if missing != "empty" and (rows < 0).any():
         i, c = (int(x[0]) for x in np.nonzero(rows < 0))
         n = int((rows < 0).sum())
-        raise InputError(f"{pred.path}: image {gt.images[i]}, class {gt.classes[c]}: missing row "
+        raise DataError(f"{pred.path}: image {gt.images[i]}, class {gt.classes[c]}: missing row "
                          f"({n} missing in all; --missing empty scores them as empty masks)")
     return rows
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.codec import EMPTY_RUNS, format_rle, parse_kernel
-from core.errors import InputError
-from core.predictions import Predictions
+from core.errors import DataError
+from core.predictions import Predictions, image_positions
 from core.stream import write_images
 from core.sweep import stack_runs
 from ensemble.vote import vote_kernel
@@ -39,21 +39,11 @@ def align(sources: Sequence[Predictions], missing: str = "error") -> Aligned:
     images = first.images
     rows = np.empty((len(sources), len(images), len(first.classes)), np.int64)
     for s, src in enumerate(sources):
-        idx = np.array([src.image_index(name) for name in images], np.int64)
-        absent = [images[i] for i in np.flatnonzero(idx < 0)]
-        extra = sorted(set(src.images) - set(images))
-        if absent or extra:
-            parts = []
-            if absent:
-                parts.append(f"{len(absent)} images of {first.path} missing (e.g. {', '.join(absent[:3])})")
-            if extra:
-                parts.append(f"{len(extra)} images not in {first.path} (e.g. {', '.join(extra[:3])})")
-            raise InputError(f"{src.path}: image set differs: {'; '.join(parts)}")
-        rows[s] = src.rows[idx]
+        rows[s] = src.rows[image_positions(src, images, first.path)]
     n_missing = int((rows < 0).sum())
     if n_missing and missing != "empty":
         s, i, c = (int(x[0]) for x in np.nonzero(rows < 0))
-        raise InputError(
+        raise DataError(
             f"{sources[s].path}: image {images[i]}, class {first.classes[c]}: missing row "
             f"({n_missing} missing in all; --missing empty counts them as empty votes)"
         )

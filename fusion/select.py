@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.errors import DataError
-from core.predictions import Predictions, PredictionWriter
+from core.predictions import Predictions, PredictionWriter, image_positions
 from postprocess.clean import Cleaner
 
 
@@ -62,16 +62,7 @@ def plan_select(sources: Mapping[str, Predictions], rules: Sequence[str]) -> Sel
     rows = np.empty((len(images), len(classes)), np.int64)
     for s in used:
         p = preds[s]
-        idx = np.array([p.image_index(name) for name in images], np.int64)
-        absent = [images[i] for i in np.flatnonzero(idx < 0)]
-        if len(p.images) != len(images) or absent:
-            extra = sorted(set(p.images) - set(images))
-            parts = []
-            if absent:
-                parts.append(f"{len(absent)} images of {first.path} missing (e.g. {', '.join(absent[:3])})")
-            if extra:
-                parts.append(f"{len(extra)} images not in {first.path} (e.g. {', '.join(extra[:3])})")
-            raise DataError(f"{p.path} (source {names[s]}): image set differs: {'; '.join(parts)}")
+        idx = image_positions(p, images, first.path, f" (source {names[s]})")
         cols = np.flatnonzero(src == s)
         rows[:, cols] = p.rows[idx][:, cols]
     if (rows < 0).any():

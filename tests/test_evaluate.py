@@ -95,6 +95,6 @@ def test_evaluate_missing_rows(tmp_path):
     pred = write_csv(tmp_path / "p.csv", [("x.png", "a", "1 1")])
     base = ["evaluate", "--gt", gt, pred, "--classes", "a,b,c", "--height", 4, "--width", 4, "--format", "csv"]
     r = run_cli(*base)
-    assert r.exit_code == 2 and "p.csv: image x.png, class b: missing row (2 missing in all" in r.stderr
+    assert r.exit_code == 1 and "p.csv: image x.png, class b: missing row (2 missing in all" in r.stderr
     r = run_cli(*base, "--missing", "empty", "--quiet")
     assert r.exit_code == 0 and r.stdout.splitlines()[1] == "p,a,1.000000"
