@@ -21,3 +21,29 @@ def compile_notice(echo, *modules: str) -> None:
     """Say once, before the first kernel call, that numba will compile (~10-30 s)."""
     if not kernels_cached(*modules):
         echo("compiling numba kernels (first run only; cached for later runs)…")
+
+
+KERNEL_PACKAGES = ("core", "ensemble", "evaluation", "fusion", "postprocess")
+
+
+def drop_stale_caches(root: Path = _ROOT) -> int:
+    """Delete numba cache files older than the newest kernel source; returns how many.
+
+    numba checks a cached kernel only against its own file, but kernels inline kernels from
+    other modules (``core.sweep`` into the vote, ``postprocess.rows`` into the cleaner), so an
+    edit there would leave callers running old code. Only sources that define kernels count.
+    """
+    sources = [p for pkg in KERNEL_PACKAGES for p in (root / pkg).glob("*.py") if b"njit" in p.read_bytes()]
+    if not sources:
+        return 0
+    newest = max(p.stat().st_mtime for p in sources)
+    dropped = 0
+    for pkg in KERNEL_PACKAGES:
+        for cache in (root / pkg / "__pycache__").glob("*.nb[ic]"):
+            try:
+                if cache.stat().st_mtime < newest:
+                    cache.unlink()
+                    dropped += 1
+            except OSError:  # read-only install or a concurrent run: numba copes
+                pass
+    return dropped
