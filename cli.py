@@ -353,10 +353,14 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
 @click.option("--levels", default="0,1,2", show_default=True, help="Weight levels of the grid search.")
 @click.option("--max-seconds", type=float, default=None, help="Time budget of the search.")
 @click.option("--missing", type=click.Choice(["error", "empty"]), default="error", show_default=True)
+@click.option("--maps", "maps", multiple=True, metavar="NAME=DIR",
+              help="Validation probability maps (float probabilities) for per-class soft-vote thresholds.")
+@click.option("--soft-output", default=None, help="Soft settings to write with --maps (default: OUTPUT.soft.yaml).")
 @shape_options
 @quiet_option
 @handle_errors
-def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, classes, height, width, quiet):
+def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, maps, soft_output, classes, height,
+         width, quiet):
     """Choose per class how to combine the sources, from validation data.
 
     For every class it scores, exactly and at once, each single source and every weighted
@@ -369,6 +373,15 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, c
 
     \b
       python cli.py weighted --setting tuned.yaml --source unet=test/unet.csv ... -o test.csv
+
+    With --maps NAME=DIR (validation probability maps, one folder per model), one pass
+    histograms the equal-weight mean probability on ground-truth and background pixels,
+    which gives the soft vote's Dice at every threshold 0.05, 0.075, … 0.95 exactly; per
+    class the best replaces 0.5 when it beats it by more than --margin. It writes a `soft`
+    settings file (--soft-output); apply it with new folders for the same names:
+
+    \b
+      python cli.py soft --setting tuned.soft.yaml --source unet=test_maps/unet ... -o test.csv
     """
     import time
 
@@ -410,6 +423,33 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, c
     write_yaml(output, settings, header)
     click.echo(report(results, names))
     note(f"tuned settings → {output}")
+    if maps:
+        _tune_maps(gt, _parse_named(maps), soft_output or str(Path(output).with_suffix("")) + ".soft.yaml",
+                   margin, cls, h, w, quiet)
+
+
+def _tune_maps(gt, named_maps, output, margin, classes, height, width, quiet) -> None:
+    from ensemble.maps import MapSource
+    from evaluation.tune import SOFT_THRESHOLDS, soft_histograms, tune_soft
+    from settings.loader import write_yaml
+
+    sources = [MapSource(name, Path(folder)) for name, folder in named_maps]
+    with _progress(len(gt.images), quiet, desc="soft histograms") as bar:
+        hist = soft_histograms(gt, sources, SOFT_THRESHOLDS, bar)
+    res = tune_soft(hist, gt, SOFT_THRESHOLDS, margin)
+    settings = {"CLASSES": list(classes), "prob_maps": [{"path": str(f), "name": n} for n, f in named_maps],
+                "threshold": {"default": 0.5, **{c: float(t) for c, t in zip(classes, res.thresholds) if t != 0.5}}}
+    if (height, width) != (2048, 2048):
+        settings.update(height=height, width=width)
+    write_yaml(output, settings, f"# tuned by `cli.py tune --maps` on {gt.path}; apply with\n"
+                                 f"# python cli.py soft --setting {output} --source NAME=TEST_DIR ... -o OUT.csv\n")
+    cw = max(len("class"), *(len(c) for c in classes)) + 2
+    click.echo(f"\nsoft vote of {', '.join(n for n, _ in named_maps)} (equal weights):")
+    click.echo(f"{'class':<{cw}}{'at 0.5':>9}{'tuned':>9}  threshold")
+    for c, cls in enumerate(classes):
+        click.echo(f"{cls:<{cw}}{res.at_default[c]:>9.4f}{res.best[c]:>9.4f}  {res.thresholds[c]:g}")
+    click.echo(f"{'mean':<{cw}}{res.at_default.mean():>9.4f}{res.best.mean():>9.4f}")
+    _echo_err(quiet)(f"tuned soft settings → {output}")
 @cli.command("select")
 @click.option("--setting", required=True, type=click.Path(dir_okay=False),
               help="YAML settings: sources, groups, select rules, output.")
@@ -617,9 +657,10 @@ def merge_command(parts, output, setting, prefer, strict, classes, height, width
 @click.option("--device", default=None, help="Device for models: cpu, cuda, cuda:N (default: CUDA when available).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Images voted at once, in threads (default: num_workers of the settings).")
+@click.option("--source", multiple=True, metavar="NAME=DIR", help="Re-point the prob_maps source NAME to DIR.")
 @quiet_option
 @handle_errors
-def soft(setting, output, device, workers, quiet):
+def soft(setting, output, device, workers, source, quiet):
     """Soft vote of models and saved probability maps: keep a pixel where
     Σ wᵢ·pᵢ / Σ wᵢ > threshold (strict; per-class thresholds and weights allowed).
 
@@ -645,7 +686,7 @@ def soft(setting, output, device, workers, quiet):
     from core.jit import compile_notice
     from ensemble.soft_job import build_job, load_models, run_job
     from settings.loader import load_yaml, parse_model
-    from settings.soft import SoftSettings
+    from settings.soft import SoftSettings, source_names
 
     note = _echo_err(quiet)
     cfg = parse_model(SoftSettings, load_yaml(setting), setting)
@@ -653,6 +694,13 @@ def soft(setting, output, device, workers, quiet):
         cfg.device = device
     if workers is not None:
         cfg.num_workers = workers
+    names = source_names(cfg)[len(cfg.models()):]
+    for name, folder in _parse_named(source):
+        if name not in names:
+            raise UsageError(f"--source {name}={folder}: {setting} has no prob_maps source {name!r} "
+                             f"(map sources: {', '.join(names) or 'none'})")
+        entry = cfg.prob_maps[names.index(name)]
+        entry.name, entry.path = name, folder  # keeps the name that weights refer to
     job = build_job(cfg, setting)
     out = Path(output) if output else cfg.output_path()
     if not output:

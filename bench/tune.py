@@ -7,7 +7,8 @@ with images 0…val-1 for validation and 100000… for test: the same five model
 planted best on different classes), different hands. Tunes on validation (`cli.py tune`),
 applies the settings to the test files (`cli.py weighted --setting … --source NAME=…`), and
 scores on test: each model, the hard vote, the tuned combination, and the oracle that picks
-the best model per class on test itself.
+the best model per class on test itself. With the maps of three models (512², 512², 256²):
+the soft vote at 0.5 and with per-class thresholds tuned on validation (`tune --maps`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -28,13 +30,16 @@ from core.predictions import read_predictions  # noqa: E402
 from core.synthetic import Generator, write_set  # noqa: E402
 from evaluation.scores import evaluate  # noqa: E402
 
+MAP_SIZES = {"model1": 512, "model2": 512, "model3": 256}
+
 
 def split(folder: Path, n: int, models: int, start: int) -> Generator:
     gen = Generator(n_images=n, n_models=models, seed=42, start=start)
     marker = folder / f".done-{n}-{models}-{start}"
     if not marker.exists():
-        print(f"generating {folder.name}: {models} models × {n} images …", flush=True)
-        write_set(gen, folder)
+        print(f"generating {folder.name}: {models} models × {n} images (and maps of {', '.join(MAP_SIZES)}) …",
+              flush=True)
+        write_set(gen, folder, maps=MAP_SIZES)
         marker.write_text("ok")
     return gen
 
@@ -59,14 +64,22 @@ def main() -> None:
     split(test, args.test, args.models, 100000)
     names = gen.model_names
     tuned = root / "tuned.yaml"
-    t_tune = cli("tune", "--gt", val / "gt.csv", *[f"--source={m}={val / m}.csv" for m in names], "-o", tuned)
+    t_tune = cli("tune", "--gt", val / "gt.csv", *[f"--source={m}={val / m}.csv" for m in names], "-o", tuned,
+                 *[f"--maps={m}={val / 'maps' / m}" for m in MAP_SIZES])
     cli("weighted", "--setting", tuned, *[f"--source={m}={test / m}.csv" for m in names], "-o", test / "tuned.csv")
     cli("hard", *[test / f"{m}.csv" for m in names], "-o", test / "hard.csv")
+    soft = root / "tuned.soft.yaml"
+    test_maps = [f"--source={m}={test / 'maps' / m}" for m in MAP_SIZES]
+    cli("soft", "--setting", soft, *test_maps, "-o", test / "soft_tuned.csv")
+    plain = yaml.safe_load(soft.read_text()) | {"threshold": 0.5}
+    (root / "plain.soft.yaml").write_text(yaml.safe_dump(plain))
+    cli("soft", "--setting", root / "plain.soft.yaml", *test_maps, "-o", test / "soft_plain.csv")
 
     gt = read_predictions(test / "gt.csv", DEFAULT_CLASSES)
     preds = [read_predictions(test / f"{m}.csv", DEFAULT_CLASSES) for m in names]
-    extra = [read_predictions(test / f"{k}.csv", DEFAULT_CLASSES) for k in ("hard", "tuned")]
-    s = evaluate(gt, preds + extra, names + ["hard vote", "tuned"])
+    extra = [read_predictions(test / f"{k}.csv", DEFAULT_CLASSES)
+             for k in ("hard", "tuned", "soft_plain", "soft_tuned")]
+    s = evaluate(gt, preds + extra, names + ["hard vote", "tuned", "soft 0.5", "soft tuned"])
     pc = s.per_class
     oracle = pc[: len(names)].max(0).mean()
     best_single = int(np.argmax(s.overall[: len(names)]))
@@ -79,6 +92,8 @@ def main() -> None:
     print(f"{'hard vote of all models':<44}{s.overall[len(names)]:>10.4f}")
     print(f"{'tuned on validation, applied to test':<44}{s.overall[len(names) + 1]:>10.4f}")
     print(f"{'oracle: best model per class chosen on test':<44}{oracle:>10.4f}")
+    print(f"{'soft vote of three models (maps), at 0.5':<44}{s.overall[len(names) + 2]:>10.4f}")
+    print(f"{'soft vote, per-class thresholds tuned on val':<44}{s.overall[len(names) + 3]:>10.4f}")
     wins = int((pc[len(names) + 1] > pc[len(names)] + 1e-9).sum())
     print(f"tuned beats the hard vote on {wins}/29 classes")
 

@@ -87,6 +87,46 @@ def _hrow(data, off, ww, r, cx0, cx1, lx0, lx1, lo, hi, out):
 
 
 @nb.njit(cache=True, nogil=True)
+def _mean_row(y, data, offs, win_w, ry0, ry1, ly0, ly1, cx0, cx1, lx0, lx1, col_lo, col_hi,
+              weights, sigmoid, hbuf, tags, acc):
+    """``acc[x] = Σ_l w_l · f_l(bilinear_l(y, x))`` for rectangle row ``y`` (see
+    ``fused_kernel``); ``hbuf``/``tags`` cache two horizontally interpolated rows per layer."""
+    acc[:] = 0
+    for layer in range(offs.shape[0]):
+        r0 = ry0[layer, y]
+        if r0 < 0:
+            continue
+        r1 = ry1[layer, y]
+        lo = col_lo[layer]
+        hi = col_hi[layer]
+        # Two cached rows per layer: find (or compute) the slots holding r0 and r1.
+        s0 = 0 if tags[layer, 0] == r0 else (1 if tags[layer, 1] == r0 else -1)
+        if s0 < 0:
+            s0 = 0 if tags[layer, 0] != r1 else 1
+            _hrow(data, offs[layer], win_w[layer], r0, cx0[layer], cx1[layer], lx0[layer], lx1[layer],
+                  lo, hi, hbuf[layer, s0])
+            tags[layer, s0] = r0
+        s1 = 0 if tags[layer, 0] == r1 else (1 if tags[layer, 1] == r1 else -1)
+        if s1 < 0:
+            s1 = 1 - s0
+            _hrow(data, offs[layer], win_w[layer], r1, cx0[layer], cx1[layer], lx0[layer], lx1[layer],
+                  lo, hi, hbuf[layer, s1])
+            tags[layer, s1] = r1
+        a0 = ly0[layer, y]
+        a1 = ly1[layer, y]
+        w = weights[layer]
+        t0 = hbuf[layer, s0]
+        t1 = hbuf[layer, s1]
+        if sigmoid[layer]:
+            for x in range(lo, hi):
+                v = t0[x] * a0 + t1[x] * a1
+                acc[x] += w * (np.float32(1) / (np.float32(1) + np.exp(-v)))
+        else:
+            for x in range(lo, hi):
+                acc[x] += w * (t0[x] * a0 + t1[x] * a1)
+
+
+@nb.njit(cache=True, nogil=True)
 def fused_kernel(data, offs, win_w, ry0, ry1, ly0, ly1, cx0, cx1, lx0, lx1, col_lo, col_hi,
                  weights, sigmoid, thr, top, left, width):
     """Runs (flat, canonical) of ``Σ_l w_l · f_l(bilinear_l(y, x)) > thr`` over a
@@ -108,39 +148,8 @@ def fused_kernel(data, offs, win_w, ry0, ry1, ly0, ly1, cx0, cx1, lx0, lx1, col_
     out = np.empty((cap, 2), np.int64)
     n = 0
     for y in range(rh):
-        acc[:] = 0
-        for layer in range(n_layers):
-            r0 = ry0[layer, y]
-            if r0 < 0:
-                continue
-            r1 = ry1[layer, y]
-            lo = col_lo[layer]
-            hi = col_hi[layer]
-            # Two cached rows per layer: find (or compute) the slots holding r0 and r1.
-            s0 = 0 if tags[layer, 0] == r0 else (1 if tags[layer, 1] == r0 else -1)
-            if s0 < 0:
-                s0 = 0 if tags[layer, 0] != r1 else 1
-                _hrow(data, offs[layer], win_w[layer], r0, cx0[layer], cx1[layer], lx0[layer], lx1[layer],
-                      lo, hi, hbuf[layer, s0])
-                tags[layer, s0] = r0
-            s1 = 0 if tags[layer, 0] == r1 else (1 if tags[layer, 1] == r1 else -1)
-            if s1 < 0:
-                s1 = 1 - s0
-                _hrow(data, offs[layer], win_w[layer], r1, cx0[layer], cx1[layer], lx0[layer], lx1[layer],
-                      lo, hi, hbuf[layer, s1])
-                tags[layer, s1] = r1
-            a0 = ly0[layer, y]
-            a1 = ly1[layer, y]
-            w = weights[layer]
-            t0 = hbuf[layer, s0]
-            t1 = hbuf[layer, s1]
-            if sigmoid[layer]:
-                for x in range(lo, hi):
-                    v = t0[x] * a0 + t1[x] * a1
-                    acc[x] += w * (np.float32(1) / (np.float32(1) + np.exp(-v)))
-            else:
-                for x in range(lo, hi):
-                    acc[x] += w * (t0[x] * a0 + t1[x] * a1)
+        _mean_row(y, data, offs, win_w, ry0, ry1, ly0, ly1, cx0, cx1, lx0, lx1, col_lo, col_hi,
+                  weights, sigmoid, hbuf, tags, acc)
         row = (top + y) * width + left
         x = 0
         while x < rw:
@@ -162,3 +171,29 @@ def fused_kernel(data, offs, win_w, ry0, ry1, ly0, ly1, cx0, cx1, lx0, lx1, col_
             out[n, 1] = row + x
             n += 1
     return out[:n].copy()
+
+
+@nb.njit(cache=True, nogil=True)
+def histogram_kernel(data, offs, win_w, ry0, ry1, ly0, ly1, cx0, cx1, lx0, lx1, col_lo, col_hi,
+                     weights, sigmoid, thresholds, top, left, width, gt, hist):
+    """Over the same rectangle as ``fused_kernel``, count each pixel in ``hist[g, k]``:
+    ``g`` 1 where the canonical runs ``gt`` cover it, ``k`` the number of ``thresholds``
+    (ascending float32) its mean exceeds. The pixels kept at ``thresholds[j]`` are exactly
+    those counted with ``k > j``."""
+    n_layers = offs.shape[0]
+    rh = ry0.shape[1]
+    rw = cx0.shape[1]
+    acc = np.empty(rw, np.float32)
+    hbuf = np.empty((n_layers, 2, rw), np.float32)
+    tags = np.full((n_layers, 2), -1, np.int64)
+    g = 0
+    for y in range(rh):
+        _mean_row(y, data, offs, win_w, ry0, ry1, ly0, ly1, cx0, cx1, lx0, lx1, col_lo, col_hi,
+                  weights, sigmoid, hbuf, tags, acc)
+        row = (top + y) * width + left
+        for x in range(rw):
+            p = row + x
+            while g < gt.shape[0] and gt[g, 1] <= p:
+                g += 1
+            inside = 1 if g < gt.shape[0] and gt[g, 0] <= p else 0
+            hist[inside, np.searchsorted(thresholds, acc[x], side="left")] += 1

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.codec import EMPTY_RUNS
-from ensemble.resample import axis_table, bbox_above, fused_kernel
+from ensemble.resample import axis_table, bbox_above, fused_kernel, histogram_kernel
 
 _MARGIN = 1e-6  # keeps the support bound safe from float32 rounding
 
@@ -111,9 +111,10 @@ def _axis(table, n_target: int, origin: int, start: int, stop: int):
     return i0, i1, l0, l1, lo, hi, w0, w1
 
 
-def vote_class(layers: list[Layer], c: int, weights: np.ndarray, thr: float, height: int, width: int) -> np.ndarray:
-    """Canonical runs of ``Σ w_l p_l / Σ w_l > thr`` for class ``c``; ``weights`` (L,) are
-    this class's weights (layers with weight 0 are left out)."""
+def _rectangle(layers: list[Layer], c: int, weights: np.ndarray, thr: float, height: int, width: int):
+    """The canvas rectangle outside which class ``c``'s weighted mean cannot exceed ``thr``,
+    with every layer's window and interpolation tables over it: the arguments of
+    ``fused_kernel`` up to ``sigmoid`` plus ``(top, left)``; ``None`` when it is empty."""
     active = [k for k in range(len(layers)) if weights[k] > 0]
     if not active:
         raise ValueError("no layer with a positive weight")
@@ -131,7 +132,7 @@ def vote_class(layers: list[Layer], c: int, weights: np.ndarray, thr: float, hei
         if ya < yb and xa < xb:
             Y0, Y1, X0, X1 = min(Y0, ya), max(Y1, yb), min(X0, xa), max(X1, xb)
     if Y1 <= Y0:
-        return EMPTY_RUNS.copy()
+        return None
 
     n = len(active)
     rh, rw = Y1 - Y0, X1 - X0
@@ -163,8 +164,29 @@ def vote_class(layers: list[Layer], c: int, weights: np.ndarray, thr: float, hei
     data = np.concatenate(chunks) if chunks else np.zeros(1, np.float32)
     w = np.array([weights[k] / wsum for k in active], np.float32)
     sig = np.array([layers[k].logits for k in active], np.bool_)
-    return fused_kernel(data, offs, win_w, ry0, ry1, ly0, ly1, cx0, cx1, lx0, lx1, col_lo, col_hi,
-                        w, sig, np.float32(thr), Y0, X0, width)
+    return (data, offs, win_w, ry0, ry1, ly0, ly1, cx0, cx1, lx0, lx1, col_lo, col_hi, w, sig), (Y0, X0)
+
+
+def vote_class(layers: list[Layer], c: int, weights: np.ndarray, thr: float, height: int, width: int) -> np.ndarray:
+    """Canonical runs of ``Σ w_l p_l / Σ w_l > thr`` for class ``c``; ``weights`` (L,) are
+    this class's weights (layers with weight 0 are left out)."""
+    rect = _rectangle(layers, c, weights, thr, height, width)
+    if rect is None:
+        return EMPTY_RUNS.copy()
+    args, (top, left) = rect
+    return fused_kernel(*args, np.float32(thr), top, left, width)
+
+
+def histogram_class(layers: list[Layer], c: int, weights: np.ndarray, thresholds: np.ndarray, height: int,
+                    width: int, gt: np.ndarray, hist: np.ndarray) -> None:
+    """Add to ``hist`` (2, len(thresholds) + 1) the pixels of class ``c`` by ground truth
+    (``gt`` runs) and by how many of the ascending ``thresholds`` their weighted mean
+    exceeds; pixels that exceed none (all outside the rectangle) are not counted."""
+    t = np.asarray(thresholds, np.float32)
+    rect = _rectangle(layers, c, weights, float(t[0]), height, width)
+    if rect is not None:
+        args, (top, left) = rect
+        histogram_kernel(*args, t, top, left, width, np.ascontiguousarray(gt, np.int64), hist)
 
 
 def vote_image(layers: list[Layer], weights: np.ndarray, thresholds: np.ndarray,

@@ -311,3 +311,56 @@ def report(results: Sequence[ClassResult], names: Sequence[str]) -> str:
     final = np.mean([r.final for r in results])
     lines.append(f"{'mean':<{cw}}{base:>10.4f}{'':>24}{combined:>9.4f}{final:>9.4f}")
     return "\n".join(lines)
+
+
+SOFT_THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.025), 3)
+"""Soft-vote thresholds tried per class (0.5 among them: the default to beat)."""
+
+
+@dataclass
+class SoftResult:
+    """Per class: mean validation Dice of the soft vote at 0.5 and at the best threshold."""
+
+    thresholds: np.ndarray  # (n_classes,) chosen, 0.5 where nothing beat it by the margin
+    at_default: np.ndarray  # (n_classes,) Dice at 0.5
+    best: np.ndarray  # (n_classes,) Dice at the chosen threshold
+
+
+def soft_histograms(gt: Predictions, maps: Sequence, thresholds: np.ndarray = SOFT_THRESHOLDS,
+                    progress=None) -> np.ndarray:
+    """(n_images, n_classes, 2, K + 1) counts of pixels by ground truth and by how many of
+    the K thresholds the equal-weight mean of the map sources exceeds: one pass gives the
+    soft vote's Dice at every threshold, exactly as ``soft`` decides."""
+    from core.errors import DataError
+    from ensemble.soft import histogram_class
+
+    n_img, n_cls = gt.rows.shape
+    hist = np.zeros((n_img, n_cls, 2, len(thresholds) + 1), np.int64)
+    for i, name in enumerate(gt.images):
+        layers = [m.load(name, n_cls) for m in maps]
+        absent = [m.name for m, layer in zip(maps, layers) if layer is None]
+        if absent:
+            raise DataError(f"maps {absent[0]}: no map for image {name}")
+        w = np.ones(len(layers))
+        for c in range(n_cls):
+            histogram_class(layers, c, w, thresholds, gt.height, gt.width, gt.runs(i, c), hist[i, c])
+        if progress is not None:
+            progress.update(1)
+    return hist
+
+
+def tune_soft(hist: np.ndarray, gt: Predictions, thresholds: np.ndarray = SOFT_THRESHOLDS,
+              margin: float = 1e-4) -> SoftResult:
+    """Per class, the threshold with the highest mean Dice, kept only when it beats 0.5 by
+    more than ``margin``."""
+    kept = hist[..., ::-1].cumsum(-1)[..., ::-1]  # kept[..., g, k]: pixels exceeding ≥ k thresholds
+    tp = kept[:, :, 1, 1:]  # at threshold j: pixels exceeding more than j thresholds
+    pred = kept[:, :, 0, 1:] + tp
+    area = gt.areas[gt.rows][:, :, None]
+    dice = ((2 * tp + EPS) / (pred + area + EPS)).mean(0)  # (n_classes, K)
+    j0 = int(np.flatnonzero(np.isclose(thresholds, 0.5))[0])
+    j = dice.argmax(1)
+    take = dice[np.arange(len(j)), j] > dice[:, j0] + margin
+    chosen = np.where(take, thresholds[j], 0.5)
+    best = np.where(take, dice[np.arange(len(j)), j], dice[:, j0])
+    return SoftResult(chosen, dice[:, j0], best)

@@ -7,6 +7,7 @@ from strategies import masks
 
 from core.codec import encode, format_rle
 from core.predictions import predictions_from_rles, read_predictions
+from core.runs import intersection_area
 from core.score import dice_matrix
 from core.sweep import stack_runs
 from core.synthetic import Generator, write_set
@@ -121,3 +122,50 @@ def test_cleaning_is_accepted_only_where_it_helps():
     assert results[0].rules is None and results[0].final == 1.0
     assert results[1].rules is not None and results[1].cleaned == 1.0 > results[1].dice
     assert not results[1].rules.fill_holes  # the hole is real
+
+
+def test_soft_histograms_equal_soft_voting_at_every_threshold():
+    from ensemble.soft import Layer, histogram_class, vote_class
+    from evaluation.tune import SOFT_THRESHOLDS
+
+    rng = np.random.default_rng(0)
+    h, w = 40, 52
+    layers = [Layer(rng.random((2, 10, 13)).astype(np.float16)), Layer(rng.random((2, 7, 9)).astype(np.float32)),
+              Layer(rng.normal(0, 2, (2, 20, 26)).astype(np.float32), logits=True)]
+    gt = encode(rng.random((h, w)) < 0.4)
+    weights = np.array([1.0, 2.0, 1.0])
+    hist = np.zeros((2, len(SOFT_THRESHOLDS) + 1), np.int64)
+    histogram_class(layers, 1, weights, SOFT_THRESHOLDS, h, w, gt, hist)
+    for j, t in enumerate(SOFT_THRESHOLDS):
+        kept = vote_class(layers, 1, weights, float(t), h, w)
+        inter = int(hist[1, j + 1:].sum())
+        assert int(hist[:, j + 1:].sum()) == int((kept[:, 1] - kept[:, 0]).sum())
+        assert inter == intersection_area(kept, gt)
+
+
+def test_tune_maps_writes_soft_settings_that_reproduce_their_dice(tmp_path):
+    gen = Generator(n_images=3, n_models=2, height=96, width=96, classes=CLASSES, seed=2)
+    paths = write_set(gen, tmp_path / "val", maps={"model1": 48, "model2": 24})
+    shape = ["--classes", "a,b,c", "--height", 96, "--width", 96]
+    r = run_cli("tune", "--gt", paths["gt"], paths["model1"], paths["model2"], "-o", tmp_path / "t.yaml",
+                "--maps", f"u={paths['maps/model1']}", "--maps", f"v={tmp_path / 'nowhere'}", *shape, "--quiet")
+    assert r.exit_code == 2 and "folder" in r.stderr
+    r = run_cli("tune", "--gt", paths["gt"], paths["model1"], paths["model2"], "-o", tmp_path / "t.yaml",
+                "--maps", f"u={tmp_path / 'val' / 'elsewhere'}", *shape, "--quiet")
+    assert r.exit_code == 2
+    r = run_cli("tune", "--gt", paths["gt"], paths["model1"], paths["model2"], "-o", tmp_path / "t.yaml",
+                "--maps", f"u={paths['maps/model1']}", "--maps", f"v={paths['maps/model2']}", *shape, "--quiet")
+    assert r.exit_code == 0, r.stderr
+    soft_yaml = tmp_path / "t.soft.yaml"
+    cfg = yaml.safe_load(soft_yaml.read_text())
+    assert [m["name"] for m in cfg["prob_maps"]] == ["u", "v"]
+    lines = r.stdout.splitlines()
+    at = lines.index(next(s for s in lines if s.startswith("soft vote of")))
+    claimed = {s.split()[0]: float(s.split()[2]) for s in lines[at + 2:at + 5]}
+    out = tmp_path / "soft.csv"
+    # re-pointing to the same folders by name must give the same result
+    r2 = run_cli("soft", "--setting", soft_yaml, "--source", f"u={paths['maps/model1']}", "-o", out, "--quiet")
+    assert r2.exit_code == 0, r2.stderr
+    d = dice_matrix(read_predictions(out, CLASSES, 96, 96), read_predictions(paths["gt"], CLASSES, 96, 96)).mean(0)
+    for c, cls in enumerate(CLASSES):
+        assert abs(d[c] - claimed[cls]) < 5e-5
