@@ -252,7 +252,8 @@ def weighted(inputs, source, setting, output, threshold, missing, workers, class
 def demo(folder, n_images, n_models, seed, quiet):
     """Generate a synthetic hand-bone set (2048², 29 classes: ground truth, several models of
     different per-class quality as CSVs and 512² probability maps) in FOLDER, then run the
-    main job on it: validate each CSV, hard-vote the models, and score everything
+    main jobs on it: validate each CSV, hard-vote the CSVs, soft-vote the maps (with the
+    settings file it writes, soft_setting.yaml, and inline cleaning), and score everything
     against the ground truth."""
     import numpy as np
 
@@ -263,9 +264,12 @@ def demo(folder, n_images, n_models, seed, quiet):
     from core.score import dice_matrix
     from core.synthetic import Generator, write_set
     from ensemble.job import VotePlan, align, run_plan
+    from ensemble.soft_job import build_job, run_job
+    from settings.loader import load_yaml, parse_model, write_yaml
+    from settings.soft import SoftSettings
 
     note = _echo_err(quiet)
-    compile_notice(note, "core/codec.py", "core/runs.py", "ensemble/vote.py")
+    compile_notice(note, "core/codec.py", "core/runs.py", "ensemble/vote.py", "ensemble/resample.py")
     gen = Generator(n_images=n_images, n_models=n_models, seed=seed)
     with _progress(n_images, quiet, desc="generate") as bar:
         paths = write_set(gen, folder, maps={m: 512 for m in gen.model_names}, progress=bar)
@@ -280,13 +284,23 @@ def demo(folder, n_images, n_models, seed, quiet):
     vote_path = Path(folder) / "hard_vote.csv"
     with _progress(n_images, quiet, desc="hard vote") as bar:
         run_plan(plan, str(vote_path), DEFAULT_CLASSES, 1, bar)
+    soft_setting = Path(folder) / "soft_setting.yaml"
+    write_yaml(soft_setting, {"prob_maps": [{"path": str(paths[f"maps/{m}"])} for m in gen.model_names],
+                              "threshold": 0.5, "postprocess": {"default": {"keep_largest": 1, "fill_holes": True}},
+                              "save_dir": str(folder), "output_name": "soft_vote.csv"},
+               "# written by `cli.py demo`: python cli.py soft --setting " + str(soft_setting) + "\n")
+    job = build_job(parse_model(SoftSettings, load_yaml(soft_setting), str(soft_setting)), str(soft_setting))
+    soft_path = Path(folder) / "soft_vote.csv"
+    with _progress(n_images, quiet, desc="soft vote") as bar:
+        run_job(job, soft_path, bar)
     gt = read_predictions(paths["gt"], DEFAULT_CLASSES)
     click.echo(f"\nmean Dice against {paths['gt']} ({n_images} images × 29 classes):")
-    for name, path in [*((m, paths[m]) for m in gen.model_names), ("hard vote", vote_path)]:
+    for name, path in [*((m, paths[m]) for m in gen.model_names), ("hard vote", vote_path),
+                       ("soft vote", soft_path)]:
         d = dice_matrix(read_predictions(path, DEFAULT_CLASSES), gt).mean(0)
         click.echo(f"  {name:<10} {d.mean():.4f}   worst class {DEFAULT_CLASSES[int(d.argmin())]} {d.min():.4f}")
     click.echo(f"\nresults in {Path(folder).resolve()}: gt.csv, {', '.join(f'{m}.csv' for m in gen.model_names)}, "
-               f"hard_vote.csv, maps/<model>/<image>.npz")
+               f"hard_vote.csv, soft_vote.csv (from soft_setting.yaml), maps/<model>/<image>.npz")
 
 
 @cli.command()
