@@ -13,7 +13,8 @@ from pathlib import Path
 
 import click
 
-from core.errors import DataError, ToolError, UsageError
+from core.atomic import check_outputs
+from core.errors import DataError, ToolError, UsageError, plural
 
 
 def handle_errors(f):
@@ -68,7 +69,8 @@ def cli():
 @cli.command()
 @click.argument("submission", type=click.Path(dir_okay=False))
 @shape_options
-@click.option("--max-problems", default=20, show_default=True, help="Problems listed before a count.")
+@click.option("--max-problems", type=click.IntRange(min=0), default=20, show_default=True,
+              help="Problems listed before a count.")
 @quiet_option
 @handle_errors
 def check(submission, classes, height, width, max_problems, quiet):
@@ -90,10 +92,19 @@ def check(submission, classes, height, width, max_problems, quiet):
     for p in report.problems[:max_problems]:
         click.echo(str(p))
     if len(report.problems) > max_problems:
-        click.echo(f"… and {len(report.problems) - max_problems} more problems")
-    status = "valid" if report.valid else f"INVALID ({len(report.problems)} problems)"
+        click.echo(f"… and {plural(len(report.problems) - max_problems, 'more problem')}")
+    status = "valid" if report.valid else f"INVALID ({plural(len(report.problems), 'problem')})"
     click.echo(f"{submission}: {status}: {report.summary()}")
     sys.exit(0 if report.valid else 1)
+
+
+def _unique_names(named: list[tuple[str, str]], flag: str = "--source") -> None:
+    seen: dict[str, str] = {}
+    for name, path in named:
+        if name in seen:
+            raise UsageError(f"{flag}: two sources named {name!r} ({seen[name]} and {path}); "
+                             "name them with NAME=PATH")
+        seen[name] = path
 
 
 def _parse_named(values: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -132,9 +143,7 @@ def _vote_command(kind, inputs, source, setting, output, weights, threshold, min
     out = output or cfg.output
     if not out:
         raise UsageError("no output: give -o/--output or 'output:' in the settings")
-    resolved_inputs = {Path(p).resolve() for p in named.values()}
-    if Path(out).resolve() in resolved_inputs:
-        raise UsageError(f"{out}: output would overwrite an input")
+    check_outputs([("output", out)], [("the settings", setting), *(("an input", p) for p in named.values())])
     if classes or not cfg.classes:
         cls = parse_classes(classes)
     else:
@@ -176,7 +185,8 @@ def _run_vote(job: dict, quiet: bool, label: str):
     plan = VotePlan(aligned, job["weights"], job["thresholds"], job["min_votes"], clean=job["clean"])
     with _progress(len(aligned.images), quiet, desc=label) as bar:
         rows = run_plan(plan, job["output"], job["classes"], job["workers"], bar)
-    note(f"{label}: {len(job['named'])} sources, {len(aligned.images)} images, {rows} rows → {job['output']}")
+    note(f"{label}: {len(job['named'])} sources, {plural(len(aligned.images), 'image')}, {plural(rows, 'row')} "
+         f"→ {job['output']}")
     if job["clean"] is not None:
         click.echo("postprocess (inline):\n" + "\n".join(job["clean"].summary()))
 
@@ -244,8 +254,10 @@ def weighted(inputs, source, setting, output, threshold, missing, workers, class
 
 @cli.command()
 @click.argument("folder", default="demo_output", type=click.Path(file_okay=False))
-@click.option("--images", "n_images", default=4, show_default=True, help="Images to generate.")
-@click.option("--models", "n_models", default=3, show_default=True, help="Models to simulate.")
+@click.option("--images", "n_images", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Images to generate.")
+@click.option("--models", "n_models", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Models to simulate.")
 @click.option("--seed", default=0, show_default=True)
 @quiet_option
 @handle_errors
@@ -336,6 +348,8 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
     named = list(zip(source_names(list(preds)), preds)) + _parse_named(source)
     if not named:
         raise UsageError("no predictions to evaluate")
+    _unique_names(named)
+    check_outputs([("output", output)], [("the ground truth", gt_csv), *(("an input", p) for _, p in named)])
     note = _echo_err(quiet)
     compile_notice(note, "core/codec.py", "core/score.py")
     cls = parse_classes(classes)
@@ -362,10 +376,11 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
 @click.option("--gt", "gt_csv", required=True, type=click.Path(dir_okay=False), help="Validation ground truth CSV.")
 @click.option("--source", multiple=True, metavar="NAME=PATH", help="A named validation prediction.")
 @click.option("--output", "-o", required=True, help="Tuned settings file to write (YAML).")
-@click.option("--margin", type=float, default=1e-4, show_default=True,
+@click.option("--margin", type=click.FloatRange(min=0), default=1e-4, show_default=True,
               help="Accept a choice only when it beats the hard vote's class mean Dice by more than this.")
 @click.option("--levels", default="0,1,2", show_default=True, help="Weight levels of the grid search.")
-@click.option("--max-seconds", type=float, default=None, help="Time budget of the search.")
+@click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Time budget of the search (seconds; the best found so far is kept).")
 @click.option("--missing", type=click.Choice(["error", "empty"]), default="error", show_default=True)
 @click.option("--maps", "maps", multiple=True, metavar="NAME=DIR",
               help="Validation probability maps (float probabilities) for per-class soft-vote thresholds.")
@@ -397,21 +412,30 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
     \b
       python cli.py soft --setting tuned.soft.yaml --source unet=test_maps/unet ... -o test.csv
     """
+    import math
     import time
 
     from core.classes import parse_classes
     from core.jit import compile_notice
     from core.predictions import read_predictions
+    from ensemble.maps import MapSource
     from evaluation.tune import coverage, report, tune_cleaning, tune_combination, tuned_settings
     from settings.loader import write_yaml
     from settings.vote import source_names
 
     start = time.monotonic()
+    if not math.isfinite(margin) or (max_seconds is not None and math.isnan(max_seconds)):
+        raise UsageError("--margin must be a finite number >= 0 and --max-seconds a number > 0")
     named = list(zip(source_names(list(inputs)), inputs)) + _parse_named(source)
     if len(named) < 2:
         raise UsageError("tune needs at least two sources")
-    if len({n for n, _ in named}) != len(named):
-        raise UsageError("source names must be unique")
+    _unique_names(named)
+    named_maps = _parse_named(maps)
+    _unique_names(named_maps, "--maps")
+    soft_output = soft_output or str(Path(output).with_suffix("")) + ".soft.yaml"
+    check_outputs([("output", output), *([("--soft-output", soft_output)] if maps else [])],
+                  [("the ground truth", gt_csv), *(("an input", p) for _, p in named),
+                   *(("a --maps folder", d) for _, d in named_maps)])
     try:
         lv = sorted({float(x) for x in levels.split(",")})
     except ValueError:
@@ -422,6 +446,7 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
     compile_notice(note, "core/codec.py", "evaluation/tune.py")
     cls = parse_classes(classes)
     h, w = height or 2048, width or 2048
+    map_sources = [MapSource(name, Path(folder)) for name, folder in named_maps]
     gt = read_predictions(gt_csv, cls, h, w)
     sources = [read_predictions(p, cls, h, w) for _, p in named]
     names = [n for n, _ in named]
@@ -438,16 +463,13 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
     click.echo(report(results, names))
     note(f"tuned settings → {output}")
     if maps:
-        _tune_maps(gt, _parse_named(maps), soft_output or str(Path(output).with_suffix("")) + ".soft.yaml",
-                   margin, cls, h, w, quiet)
+        _tune_maps(gt, map_sources, named_maps, soft_output, margin, cls, h, w, quiet)
 
 
-def _tune_maps(gt, named_maps, output, margin, classes, height, width, quiet) -> None:
-    from ensemble.maps import MapSource
+def _tune_maps(gt, sources, named_maps, output, margin, classes, height, width, quiet) -> None:
     from evaluation.tune import SOFT_THRESHOLDS, soft_histograms, tune_soft
     from settings.loader import write_yaml
 
-    sources = [MapSource(name, Path(folder)) for name, folder in named_maps]
     with _progress(len(gt.images), quiet, desc="soft histograms") as bar:
         hist = soft_histograms(gt, sources, SOFT_THRESHOLDS, bar)
     res = tune_soft(hist, gt, SOFT_THRESHOLDS, margin)
@@ -518,21 +540,16 @@ def select_command(setting, output, source, best_from, write_setting, classes, h
     cls = parse_classes(classes) if classes or not cfg.classes else check_classes(cfg.classes, f"{setting}: classes")
     h, w = height or cfg.height, width or cfg.width
     names = list(named)
+    out = output or cfg.output
+    if not out and not write_setting:
+        raise UsageError("no output: give -o/--output, 'output:' in the settings, or --write-setting")
+    check_outputs([("output", out), ("--write-setting", write_setting)],
+                  [("the settings", setting), ("the scores file", best_from),
+                   *(("an input", p) for p in named.values())])
     if best_from:
         rules = _select_best(best_from, names, cls, rule_table(cfg, names, cls, setting), setting, quiet)
     else:
         rules = resolve_rules(cfg, names, cls, setting)
-    out = output or cfg.output
-    if not out and not write_setting:
-        raise UsageError("no output: give -o/--output, 'output:' in the settings, or --write-setting")
-    taken = {Path(p).resolve(): "an input" for p in named.values()} | {Path(setting).resolve(): "the settings"}
-    for what, path in [("output", out), ("--write-setting", write_setting)]:
-        if path and Path(path).resolve() in taken:
-            raise UsageError(f"{path}: {what} would overwrite {taken[Path(path).resolve()]}")
-    if out and write_setting and Path(out).resolve() == Path(write_setting).resolve():
-        raise UsageError(f"{out}: output and --write-setting are the same file")
-    if write_setting and not Path(write_setting).resolve().parent.is_dir():
-        raise UsageError(f"{write_setting}: folder {Path(write_setting).parent} does not exist")
     if out:
         _select_run(named, rules, cls, h, w, out, quiet, build_cleaner(cfg.postprocess, cls, h, w, setting))
     if write_setting:
@@ -634,8 +651,7 @@ def merge_command(parts, output, setting, prefer, strict, classes, height, width
     out = output or cfg.output
     if not out:
         raise UsageError("no output: give -o/--output or 'output:' in the settings")
-    if Path(out).resolve() in {Path(p).resolve() for p in files}:
-        raise UsageError(f"{out}: output would overwrite an input")
+    check_outputs([("output", out)], [("the settings", setting), *(("an input", p) for p in files)])
     cls = parse_classes(classes) if classes or not cfg.classes else check_classes(cfg.classes, f"{where}: classes")
     h, w = height or cfg.height, width or cfg.width
     prefer = prefer or cfg.prefer
@@ -719,6 +735,8 @@ def soft(setting, output, device, workers, source, quiet):
     out = Path(output) if output else cfg.output_path()
     if not output:
         out.parent.mkdir(parents=True, exist_ok=True)
+    check_outputs([("output", out)], [("the settings", setting), *(("a model", p) for _, p in cfg.models()),
+                                      *(("a boxes file", m.boxes) for m in cfg.prob_maps)])
     dev = load_models(job, note)
     compile_notice(note, "core/codec.py", "ensemble/resample.py")
     with _progress(len(job.images), quiet, desc="soft vote") as bar:
@@ -728,7 +746,7 @@ def soft(setting, output, device, workers, source, quiet):
         kinds.append(f"{len(job.models)} models on {dev}" + (" with hflip TTA" if job.tta else ""))
     if job.maps:
         kinds.append(f"{len(job.maps)} map sources")
-    note(f"soft vote: {' + '.join(kinds)}, {len(job.images)} images, {rows} rows → {out}")
+    note(f"soft vote: {' + '.join(kinds)}, {plural(len(job.images), 'image')}, {plural(rows, 'row')} → {out}")
     for name, n in job.skipped.items():
         note(f"note: source {name} had no map for {n} images (missing: skip; averaged over the others)")
     if job.clean is not None:
@@ -801,8 +819,7 @@ def postprocess(input_csv, output, open_r, close_r, min_size, keep_largest, fill
     out = output or cfg.output
     if not out:
         raise UsageError("no output: give -o/--output or 'output:' in the settings")
-    if Path(out).resolve() == Path(input_csv).resolve():
-        raise UsageError(f"{out}: output would overwrite the input")
+    check_outputs([("output", out)], [("the input", input_csv), ("the settings", setting)])
     cls = parse_classes(classes) if classes or not cfg.classes else check_classes(cfg.classes, setting)
     h, w = height or cfg.height, width or cfg.width
     flags = dict(open=open_r, close=close_r, min_size=min_size, keep_largest=keep_largest, fill_holes=fill_holes,
@@ -817,7 +834,7 @@ def postprocess(input_csv, output, open_r, close_r, min_size, keep_largest, fill
         note(f"note: {preds.paths_stripped} rows name images by path; matched on the basename")
     with _progress(len(preds.images), quiet, desc="postprocess") as bar:
         rows = clean_predictions(preds, cleaner, out, workers or cfg.workers, bar)
-    note(f"postprocess: {len(preds.images)} images, {rows} rows → {out}")
+    note(f"postprocess: {plural(len(preds.images), 'image')}, {plural(rows, 'row')} → {out}")
     click.echo("\n".join(cleaner.summary()))
 
 

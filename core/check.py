@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from core.errors import plural
 from core.predictions import Predictions, Problem, missing_rows, scan_predictions
 
 
@@ -20,11 +21,13 @@ class CheckReport:
     def summary(self) -> str:
         p = self.preds
         n_rows = len(p.lines)
-        empty = int((p.areas[p.rows[p.rows >= 0]] == 0).sum()) if n_rows else 0
+        invalid = {q.line for q in self.problems if q.message.startswith("invalid RLE")}
+        present = p.rows[p.rows >= 0]
+        empty = int(sum(1 for r in present[p.areas[present] == 0] if int(p.lines[r]) not in invalid))
         return (
-            f"{len(p.images)} images × {len(p.classes)} classes, {n_rows} rows, "
-            f"{empty} empty masks, {int(p.run_counts.sum()):,} runs, "
-            f"total area {int(p.areas.sum()):,} px"
+            f"{plural(len(p.images), 'image')} × {plural(len(p.classes), 'class')}, {plural(n_rows, 'row')}, "
+            f"{plural(empty, 'empty mask')}{f' ({len(invalid)} invalid)' if invalid else ''}, "
+            f"{plural(int(p.run_counts.sum()), 'run')}, total area {int(p.areas.sum()):,} px"
         )
 
 
@@ -32,4 +35,6 @@ def check_submission(path: str, classes: Sequence[str], height: int, width: int)
     """Every problem of a submission: unknown classes, duplicates, invalid RLE, and any
     (image, class) pair without a row."""
     preds, problems = scan_predictions(path, classes, height, width)
+    if not len(preds.lines):
+        problems.append(Problem(path, "no rows: a submission needs a row per (image, class)"))
     return CheckReport(preds, problems + missing_rows(preds))

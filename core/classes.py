@@ -20,25 +20,40 @@ def parse_classes(spec: str | None) -> tuple[str, ...]:
         return DEFAULT_CLASSES
     path = Path(spec)
     if path.is_file():
-        import yaml
+        return check_classes(_read_class_file(path), spec)
+    if "," not in spec and (path.suffix.lower() in _LIST_SUFFIXES or "/" in spec or "\\" in spec):
+        raise UsageError(f"--classes {spec}: no such file (give a file or comma-separated names)")
+    return check_classes([s.strip() for s in spec.split(",") if s.strip()], spec)
 
-        data = yaml.safe_load(path.read_text())
-        if isinstance(data, str):
-            names = data.split()
-        elif isinstance(data, list):
-            names = [str(x) for x in data]
-        else:
-            raise UsageError(f"{spec}: expected a list of class names")
-    else:
-        names = [s.strip() for s in spec.split(",") if s.strip()]
-    return check_classes(names, spec)
+
+_LIST_SUFFIXES = (".txt", ".yaml", ".yml", ".json", ".csv", ".lst")
+
+
+def _read_class_file(path: Path) -> list[str]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path}: cannot read class list ({e.__class__.__name__})") from None
+    except yaml.YAMLError as e:
+        raise UsageError(f"{path}: not a class list (one name per line, or a YAML list): "
+                         f"{str(e).splitlines()[0]}") from None
+    if isinstance(data, str):
+        return data.split()
+    if isinstance(data, list) and all(isinstance(x, (str, int)) and not isinstance(x, bool) for x in data):
+        return [str(x).strip() for x in data]
+    raise UsageError(f"{path}: expected a list of class names (one per line, or a YAML list of strings)")
 
 
 def check_classes(names, where: str) -> tuple[str, ...]:
-    """Validate a class list: non-empty, unique names."""
-    names = tuple(str(n) for n in names)
+    """Validate a class list: non-empty, unique names (surrounding spaces are dropped, as
+    the CSV reader drops them)."""
+    names = tuple(str(n).strip() for n in names)
     if not names:
         raise UsageError(f"{where}: empty class list")
+    if "" in names:
+        raise UsageError(f"{where}: empty class name")
     seen = set()
     for n in names:
         if n in seen:

@@ -71,9 +71,10 @@ def parse_kernel(buf, lo, hi, npix, out):
             c = buf[i]
             if c < 48 or c > 57:
                 break
-            v = v * 10 + (np.int64(c) - 48)  # int64 in the Python twin too
-            if v > _MAX_VALUE:
+            d = np.int64(c) - 48  # int64 in the Python twin too
+            if v > (_MAX_VALUE - d) // 10:  # checked before multiplying: int64 would wrap
                 return n, ERR_OVERFLOW, k
+            v = v * 10 + d
             i += 1
         if i < hi and not (c == 32 or c == 9 or c == 13 or c == 10):
             return n, ERR_CHAR, k

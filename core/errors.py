@@ -34,3 +34,10 @@ def where(path, line=None, image=None, cls=None) -> str:
     if cls is not None:
         parts.append(f"class {cls}")
     return head + (": " + ", ".join(parts) if parts else "")
+
+
+def plural(n: int, noun: str) -> str:
+    """``1 image``, ``2 images``, ``1 class``, ``3 classes``, with thousands separators."""
+    if n == 1:
+        return f"1 {noun}"
+    return f"{n:,} {noun}{'es' if noun.endswith(('s', 'sh', 'ch', 'x')) else 's'}"

@@ -151,6 +151,9 @@ def _read_frame(path: str):
         raise InputError(
             f"{path}:1: missing column(s) {', '.join(missing)} (header is {','.join(header)})"
         )
+    twice = [c for c in COLUMNS if header.count(c) > 1]
+    if twice:
+        raise InputError(f"{path}:1: column {twice[0]} appears twice (header is {','.join(header)})")
     counts = field_counts(data)
     bad = np.flatnonzero((counts != len(header)) & (counts != -1))
     if len(bad):
@@ -198,6 +201,7 @@ def scan_predictions(
     names = pd.Series(img, dtype=object).str.strip().str.replace(r"^.*[\\/]", "", regex=True)
     names = names.to_numpy(dtype=object)
     stripped = int((names != img).sum())
+    cls = pd.Series(cls, dtype=object).str.strip().to_numpy(dtype=object)
     problems: list[Problem] = []
 
     def problem(r: int, msg: str) -> None:

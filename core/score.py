@@ -41,6 +41,8 @@ def intersections_kernel(a_text, a_off, a_rows, a_counts, b_text, b_off, b_rows,
 def aligned_rows(pred: Predictions, gt: Predictions, missing: str = "error") -> np.ndarray:
     """``pred``'s row table re-indexed on the ground truth's images; absent rows are an
     error unless ``missing == "empty"``."""
+    if not gt.images:
+        raise DataError(f"{gt.path}: no rows: the ground truth holds no images")
     idx = np.array([pred.image_index(name) for name in gt.images], np.int64)
     rows = np.where(idx[:, None] >= 0, pred.rows[np.maximum(idx, 0)], -1)
     if (gt.rows < 0).any():

@@ -26,7 +26,7 @@ def read_boxes(path: str, where: str) -> dict[str, tuple[int, int, int, int]]:
     out: dict[str, tuple[int, int, int, int]] = {}
     cols = ("image_name", "x0", "y0", "x1", "y1")
     try:
-        with open(p, newline="", encoding="utf-8") as fh:
+        with open(p, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             header = [h.strip() for h in reader.fieldnames or []]
             missing = [c for c in cols if c not in header]
@@ -98,7 +98,7 @@ class MapSource:
                 return None
         data = _read_array(path)
         self._check(path, data, n_classes)
-        return Layer(data, logits=self.logits, scale=self.scale, box=box, name=self.name)
+        return Layer(data, logits=self.logits, scale=self.scale, box=box, name=self.name, origin=str(path))
 
     def absent(self, image: str) -> str:
         """Why ``load`` found nothing for an image, for the error message."""
@@ -141,4 +141,5 @@ def _read_array(path: Path) -> np.ndarray:
     except InputError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise InputError(f"{path}: cannot read map ({e.__class__.__name__}: {str(e)[:120]})") from None
+        why = (str(e).splitlines() or [""])[0]
+        raise InputError(f"{path}: cannot read map ({e.__class__.__name__}: {why})") from None

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.codec import EMPTY_RUNS
+from core.errors import InputError
 from ensemble.resample import axis_table, bbox_above, fused_kernel, histogram_kernel
 
 _MARGIN = 1e-6  # keeps the support bound safe from float32 rounding
@@ -38,6 +39,7 @@ class Layer:
     scale: float | None = None
     box: tuple[int, int, int, int] | None = None
     name: str = ""
+    origin: str = ""  # the file it came from, for error messages
 
     def target(self, height: int, width: int) -> tuple[int, int, int, int]:
         """``(y0, x0, h, w)`` of the rectangle the map is resampled to."""
@@ -52,7 +54,11 @@ class Layer:
         a = np.asarray(self.data[c, r0:r1, c0:c1])
         if self.scale is not None:
             return a.astype(np.float32) / np.float32(self.scale)
-        return np.ascontiguousarray(a, dtype=np.float32)
+        win = np.ascontiguousarray(a, dtype=np.float32)
+        # ``support`` counts NaN as above any threshold, so every NaN lies in this window.
+        if np.isnan(win).any():
+            raise InputError(f"{self.origin or self.name}: class #{c + 1}: NaN in the map")
+        return win
 
     def support(self, c: int, thr: float) -> tuple[int, int, int, int]:
         """Low-resolution box ``(r0, r1, c0, c1)`` of class ``c``'s samples whose probability

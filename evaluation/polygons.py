@@ -19,14 +19,27 @@ from core.errors import InputError
 from core.predictions import Predictions, predictions_from_rles
 from core.runs import normalize, union
 
+_MAX_BOX = 1 << 26  # 64 Mpx (16× a 2048² image): bounds the drawing buffer
+
 
 def polygon_runs(points, height: int, width: int) -> np.ndarray:
-    """Runs of one filled polygon (boundary included), clipped to the image."""
+    """Runs of one filled polygon (boundary included), clipped to the image. Vertices must
+    be finite and the bounding box at most ``_MAX_BOX`` pixels (else ``ValueError``): the
+    polygon is drawn on its whole bounding box."""
     from PIL import Image, ImageDraw
 
-    pts = np.rint(np.asarray(points, dtype=np.float64)).astype(np.int64).reshape(-1, 2)
-    if len(pts) == 0:
+    xy = np.asarray(points, dtype=np.float64)
+    if xy.size % 2 or xy.ndim > 2 or (xy.ndim == 2 and xy.shape[1] != 2):
+        raise ValueError("points must be [[x, y], …] or [x, y, x, y, …]")
+    xy = xy.reshape(-1, 2)
+    if len(xy) == 0:
         return EMPTY_RUNS
+    if not np.isfinite(xy).all():
+        raise ValueError("points must be finite numbers")
+    span = xy.max(0) - xy.min(0) + 1
+    if span[0] * span[1] > _MAX_BOX:
+        raise ValueError(f"polygon's bounding box {span[0]:.0f}×{span[1]:.0f} px is larger than {_MAX_BOX:,} px")
+    pts = np.rint(xy).astype(np.int64)
     x0, y0 = np.maximum(pts.min(0), 0)
     x1, y1 = np.minimum(pts.max(0), [width - 1, height - 1])
     if x0 > x1 or y0 > y1:
@@ -52,7 +65,12 @@ def read_gt_json(folder: str | Path, images: Sequence[str], classes: Sequence[st
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder")
-    files = {p.stem: p for p in folder.rglob("*.json")}
+    files: dict[str, Path] = {}
+    twice: dict[str, Path] = {}
+    for p in sorted(folder.rglob("*.json")):
+        if p.stem in files:
+            twice[p.stem] = p
+        files.setdefault(p.stem, p)
     index = {c: k for k, c in enumerate(classes)}
     rles = []
     for name in images:
@@ -60,8 +78,10 @@ def read_gt_json(folder: str | Path, images: Sequence[str], classes: Sequence[st
         path = files.get(stem)
         if path is None:
             raise InputError(f"{folder}: image {name}: no annotation file {stem}.json")
+        if stem in twice:
+            raise InputError(f"{files[stem]} and {twice[stem]}: two annotation files for image {name}")
         try:
-            anns = json.loads(path.read_text(encoding="utf-8"))["annotations"]
+            anns = json.loads(path.read_text(encoding="utf-8-sig"))["annotations"]
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise InputError(f"{path}: not a polygon annotation file ({e.__class__.__name__}: {e})") from None
         masks = [EMPTY_RUNS] * len(classes)
@@ -71,8 +91,10 @@ def read_gt_json(folder: str | Path, images: Sequence[str], classes: Sequence[st
                 raise InputError(f"{path}: annotation #{k + 1}: image {name}: unknown label {label!r}")
             try:
                 runs = polygon_runs(ann["points"], height, width)
-            except (KeyError, ValueError, TypeError):
-                raise InputError(f"{path}: annotation #{k + 1}: image {name}, class {label}: bad points") from None
+            except (KeyError, ValueError, TypeError) as e:
+                why = str(e) if isinstance(e, ValueError) else e.__class__.__name__
+                raise InputError(f"{path}: annotation #{k + 1}: image {name}, class {label}: bad points "
+                                 f"({why})") from None
             masks[index[label]] = union(masks[index[label]], runs)
         rles.append([format_rle(m) for m in masks])
     return predictions_from_rles(str(folder), classes, images, rles, height, width)

@@ -37,7 +37,7 @@ def read_scores(path: str | os.PathLike, sources: Sequence[str], classes: Sequen
     other_sources: dict[str, int] = {}
     other_classes: dict[str, int] = {}
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.reader(fh)
             header = [h.strip() for h in next(reader, [])]
             missing = [c for c in SCORE_COLUMNS if c not in header]

@@ -18,7 +18,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = yaml.safe_load(p.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise UsageError(f"{path}: settings file not found") from None
     except (OSError, UnicodeDecodeError) as e:

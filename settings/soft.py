@@ -84,6 +84,15 @@ class SoftSettings(BaseModel):
             check_classes(v, "CLASSES")
         return v
 
+    @field_validator("prob_maps")
+    @classmethod
+    def _names_unique(cls, v: list[MapSource]) -> list[MapSource]:
+        named = [m.name for m in v if m.name]
+        twice = sorted({n for n in named if named.count(n) > 1})
+        if twice:
+            raise ValueError(f"two prob_maps sources named {twice[0]!r}")
+        return v
+
     def models(self) -> list[tuple[int, str]]:
         """``(input size, checkpoint path)`` pairs in file order, empty lists skipped."""
         return [(size, p) for size, paths in self.model_paths.items() for p in (paths or [])]

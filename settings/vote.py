@@ -73,9 +73,14 @@ def weight_matrix(weights, names: list[str], classes: tuple[str, ...], where: st
     elif isinstance(weights, list) or all(k in names for k in weights):
         w[:] = _row(weights, names, w[:, 0], f"{where}: weights")[:, None]
     else:
-        unknown = [k for k in weights if k != "default" and k not in classes]
-        if unknown:
-            raise UsageError(f"{where}: weights: {unknown[0]!r} is neither a source nor a class")
+        neither = [k for k in weights if k != "default" and k not in classes and k not in names]
+        if neither:
+            raise UsageError(f"{where}: weights: {neither[0]!r} is neither a source nor a class "
+                             f"(sources: {', '.join(names)})")
+        as_source = [k for k in weights if k != "default" and k not in classes]
+        if as_source:
+            raise UsageError(f"{where}: weights: mixes sources ({as_source[0]!r}) and classes; per class, "
+                             f"give {{default: {{{as_source[0]}: w, …}}, <class>: {{…}}}}")
         default = w[:, 0]
         if "default" in weights:
             default = _row(weights["default"], names, default, f"{where}: weights.default")

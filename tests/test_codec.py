@@ -91,6 +91,10 @@ def test_parse_agrees_with_reference_on_arbitrary_text(tokens, npix, sep):
     ("1 5 3 2", "not ascending"),
     ("100 2", "past the last pixel"),
     ("1 99999999999999999999999", "too large"),
+    # 2**64 + 1 and 2**64 + 3: 20 digits that wrap int64 to 1 and 3 if checked after multiplying
+    ("18446744073709551617 1", "too large"),
+    ("1 18446744073709551619", "too large"),
+    ("4611686018427387905 1", "too large"),  # 2**62 + 1: just past the limit
 ])
 def test_invalid_rle_rejected_with_reason(text, reason):
     with pytest.raises(RLEError, match=reason):

@@ -91,7 +91,7 @@ def test_check_valid_and_invalid(tmp_path):
     good = write_csv(tmp_path / "good.csv", [("x.png", c, "1 2") for c in CLASSES])
     r = run_cli("check", good, "--classes", "a,b,c", "--height", 4, "--width", 4)
     assert r.exit_code == 0, r.output
-    assert "valid: 1 images × 3 classes, 3 rows, 0 empty masks, 3 runs, total area 6 px" in r.stdout
+    assert "valid: 1 image × 3 classes, 3 rows, 0 empty masks, 3 runs, total area 6 px" in r.stdout
     bad = write_csv(tmp_path / "bad.csv", [("x.png", "a", "1 2"), ("x.png", "a", "1 2"), ("y.png", "b", "40 1")])
     r = run_cli("check", bad, "--classes", "a,b,c", "--height", 4, "--width", 4)
     assert r.exit_code == 1

@@ -94,7 +94,7 @@ def test_tune_usage_errors(tmp_path):
     assert r.exit_code == 2 and "at least two sources" in r.stderr
     r = run_cli("tune", "--gt", a, "--source", f"x={a}", "--source", f"x={a}", "-o", tmp_path / "t.yaml",
                 "--classes", "a,b,c")
-    assert r.exit_code == 2 and "unique" in r.stderr
+    assert r.exit_code == 2 and "two sources named 'x'" in r.stderr
 
 
 def test_cleaning_is_accepted_only_where_it_helps():
