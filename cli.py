@@ -88,7 +88,7 @@ def check(submission, classes, height, width, max_problems, quiet):
     compile_notice(note, "core/codec.py")
     report = check_submission(submission, parse_classes(classes), height or 2048, width or 2048)
     if report.preds.paths_stripped:
-        note(f"note: {report.preds.paths_stripped} rows name images by path; matched on the basename")
+        note(f"note: {plural(report.preds.paths_stripped, 'row')} name images by path; matched on the basename")
     for p in report.problems[:max_problems]:
         click.echo(str(p))
     if len(report.problems) > max_problems:
@@ -96,6 +96,16 @@ def check(submission, classes, height, width, max_problems, quiet):
     status = "valid" if report.valid else f"INVALID ({plural(len(report.problems), 'problem')})"
     click.echo(f"{submission}: {status}: {report.summary()}")
     sys.exit(0 if report.valid else 1)
+
+
+def _read_noting(path, classes, height, width, note):
+    """``read_predictions``, with a note when image names were given as paths."""
+    from core.predictions import read_predictions
+
+    preds = read_predictions(path, classes, height, width)
+    if preds.paths_stripped:
+        note(f"note: {path}: {plural(preds.paths_stripped, 'row')} name images by path; matched on the basename")
+    return preds
 
 
 def _unique_names(named: list[tuple[str, str]], flag: str = "--source") -> None:
@@ -159,8 +169,18 @@ def _vote_command(kind, inputs, source, setting, output, weights, threshold, min
         w = weight_matrix(cfg.weights, names, cls, where)
     thr = threshold_vector(threshold if threshold is not None else cfg.threshold, cls, where)
     k = min_votes if min_votes is not None else cfg.min_votes
-    if k is not None and k > len(names):
-        raise UsageError(f"--min-votes {k} exceeds the number of sources ({len(names)})")
+    if k is not None and (threshold is not None or "threshold" in cfg.model_fields_set):
+        raise UsageError("give a threshold or min_votes, not both (min_votes replaces the threshold)")
+    if k is not None:
+        voters = (w > 0).sum(0)
+        short = [c for c in range(len(cls)) if voters[c] < k]
+        if short:
+            raise UsageError(f"min_votes {k}: class {cls[short[0]]} has only {voters[short[0]]} sources "
+                             f"with weight > 0 (sources: {len(names)})")
+    paths = [str(Path(p).resolve()) for p in named.values()]
+    twice = sorted({p for p in paths if paths.count(p) > 1})
+    if twice:
+        _echo_err(quiet)(f"note: {twice[0]} is given {paths.count(twice[0])} times; each copy votes")
     h, wd = height or cfg.height, width or cfg.width
     return dict(named=named, classes=cls, weights=w, thresholds=thr, min_votes=k or 0,
                 missing=missing or cfg.missing, workers=workers or cfg.workers, output=out,
@@ -169,16 +189,11 @@ def _vote_command(kind, inputs, source, setting, output, weights, threshold, min
 
 def _run_vote(job: dict, quiet: bool, label: str):
     from core.jit import compile_notice
-    from core.predictions import read_predictions
     from ensemble.job import VotePlan, align, run_plan
 
     note = _echo_err(quiet)
     compile_notice(note, "core/codec.py", "ensemble/vote.py", *(["postprocess/clean.py"] if job["clean"] else []))
-    sources = []
-    for _name, path in job["named"].items():
-        sources.append(read_predictions(path, job["classes"], job["height"], job["width"]))
-        if sources[-1].paths_stripped:
-            note(f"note: {path}: {sources[-1].paths_stripped} image names are paths; matched on the basename")
+    sources = [_read_noting(path, job["classes"], job["height"], job["width"], note) for path in job["named"].values()]
     aligned = align(sources, job["missing"])
     if aligned.n_missing:
         note(f"note: {aligned.n_missing} missing rows counted as empty votes")
@@ -339,7 +354,6 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
     """
     from core.classes import parse_classes
     from core.jit import compile_notice
-    from core.predictions import read_predictions
     from evaluation.scores import evaluate as score
     from settings.vote import source_names
 
@@ -349,18 +363,21 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
     if not named:
         raise UsageError("no predictions to evaluate")
     _unique_names(named)
-    check_outputs([("output", output)], [("the ground truth", gt_csv), *(("an input", p) for _, p in named)])
+    paths = [p for _, p in named]
+    if len(set(paths)) < len(paths):
+        raise UsageError(f"{next(p for p in paths if paths.count(p) > 1)}: given twice")
+    check_outputs([("output", output)], [("the ground truth", gt_csv), *(("an input", p) for p in paths)])
     note = _echo_err(quiet)
     compile_notice(note, "core/codec.py", "core/score.py")
     cls = parse_classes(classes)
     h, w = height or 2048, width or 2048
-    loaded = [read_predictions(path, cls, h, w) for _, path in named]
+    loaded = [_read_noting(path, cls, h, w, note) for path in paths]
     if gt_json:
         from evaluation.polygons import read_gt_json
 
         gt = read_gt_json(gt_json, loaded[0].images, cls, h, w)
     else:
-        gt = read_predictions(gt_csv, cls, h, w)
+        gt = _read_noting(gt_csv, cls, h, w, note)
     with _progress(len(loaded), quiet, unit="file", desc="evaluate") as bar:
         scores = score(gt, loaded, [n for n, _ in named], missing, bar)
     if output:
@@ -417,7 +434,6 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
 
     from core.classes import parse_classes
     from core.jit import compile_notice
-    from core.predictions import read_predictions
     from ensemble.maps import MapSource
     from evaluation.tune import coverage, report, tune_cleaning, tune_combination, tuned_settings
     from settings.loader import write_yaml
@@ -447,8 +463,8 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
     cls = parse_classes(classes)
     h, w = height or 2048, width or 2048
     map_sources = [MapSource(name, Path(folder)) for name, folder in named_maps]
-    gt = read_predictions(gt_csv, cls, h, w)
-    sources = [read_predictions(p, cls, h, w) for _, p in named]
+    gt = _read_noting(gt_csv, cls, h, w, note)
+    sources = [_read_noting(p, cls, h, w, note) for _, p in named]
     names = [n for n, _ in named]
     with _progress(len(gt.images), quiet, desc="coverage") as bar:
         cov = coverage(gt, sources, names, missing, bar)
@@ -584,17 +600,11 @@ def _select_best(scores_path, names, classes, fallback, setting, quiet) -> list[
 
 def _select_run(named, rules, classes, height, width, output, quiet, clean=None) -> None:
     from core.jit import compile_notice
-    from core.predictions import read_predictions
     from fusion.select import plan_select, write_selection
 
     note = _echo_err(quiet)
     compile_notice(note, "core/codec.py")
-    preds = {}
-    for name, path in named.items():
-        if name in rules:
-            preds[name] = read_predictions(path, classes, height, width)
-            if preds[name].paths_stripped:
-                note(f"note: {path}: {preds[name].paths_stripped} rows name images by path; matched on the basename")
+    preds = {name: _read_noting(path, classes, height, width, note) for name, path in named.items() if name in rules}
     plan = plan_select(preds, rules)
     with _progress(len(plan.images), quiet, desc="select") as bar:
         write_selection(plan, output, bar, clean)
@@ -636,7 +646,6 @@ def merge_command(parts, output, setting, prefer, strict, classes, height, width
     """
     from core.classes import check_classes, parse_classes
     from core.jit import compile_notice
-    from core.predictions import read_predictions
     from fusion.merge import plan_merge, write_merge
     from settings.loader import load_yaml, parse_model
     from settings.merge import MergeSettings
@@ -657,11 +666,7 @@ def merge_command(parts, output, setting, prefer, strict, classes, height, width
     prefer = prefer or cfg.prefer
     strict = bool(strict or cfg.strict)
     compile_notice(note, "core/codec.py", "fusion/merge.py")
-    preds = []
-    for path in files:
-        preds.append(read_predictions(path, cls, h, w))
-        if preds[-1].paths_stripped:
-            note(f"note: {path}: {preds[-1].paths_stripped} rows name images by path; matched on the basename")
+    preds = [_read_noting(path, cls, h, w, note) for path in files]
     plan = plan_merge(preds, prefer)
     if strict and plan.strict_error():
         raise DataError(plan.strict_error())
@@ -808,7 +813,6 @@ def postprocess(input_csv, output, open_r, close_r, min_size, keep_largest, fill
     """
     from core.classes import check_classes, parse_classes
     from core.jit import compile_notice
-    from core.predictions import read_predictions
     from postprocess.job import clean_predictions
     from settings.loader import load_yaml, parse_model
     from settings.postprocess import PostprocessFile, build_cleaner
@@ -826,12 +830,13 @@ def postprocess(input_csv, output, open_r, close_r, min_size, keep_largest, fill
                  max_hole=max_hole, connectivity=int(connectivity) if connectivity else None)
     cleaner = build_cleaner(cfg.postprocess, cls, h, w, setting or "flags", flags)
     if cleaner is None:
-        raise UsageError("nothing to do: give a rule (--keep-largest, --min-size, --fill-holes, --open, --close) "
-                         "or --setting")
+        given = any(v not in (None, False) for k, v in flags.items() if k != "connectivity") or setting
+        raise UsageError("nothing to do: " + ("the rules given change no mask (--min-size 1, --keep-largest 0 and "
+                                              "radius 0 are no-ops)" if given else
+                                              "give a rule (--keep-largest, --min-size, --fill-holes, --open, "
+                                              "--close) or --setting"))
     compile_notice(note, "core/codec.py", "postprocess/clean.py")
-    preds = read_predictions(input_csv, cls, h, w)
-    if preds.paths_stripped:
-        note(f"note: {preds.paths_stripped} rows name images by path; matched on the basename")
+    preds = _read_noting(input_csv, cls, h, w, note)
     with _progress(len(preds.images), quiet, desc="postprocess") as bar:
         rows = clean_predictions(preds, cleaner, out, workers or cfg.workers, bar)
     note(f"postprocess: {plural(len(preds.images), 'image')}, {plural(rows, 'row')} → {out}")

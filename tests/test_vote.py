@@ -184,7 +184,7 @@ def test_usage_errors(tmp_path):
     r = run_cli("weighted", a, a, "--setting", bad, "-o", tmp_path / "o.csv", "--classes", "a,b,c")
     assert r.exit_code == 2 and "'Nope' is neither a source nor a class" in r.stderr
     r = run_cli("hard", a, a, "-o", tmp_path / "o.csv", "--min-votes", 3, "--classes", "a,b,c")
-    assert r.exit_code == 2 and "exceeds the number of sources" in r.stderr
+    assert r.exit_code == 2 and "min_votes 3: class a has only 2 sources with weight > 0" in r.stderr
 
 
 def test_python_api_runs_on_text(tmp_path):
