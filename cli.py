@@ -214,7 +214,7 @@ def vote_options(f):
     f = click.option("--missing", type=click.Choice(["error", "empty"]), default=None,
                      help="A row absent from a source: error (default) or an empty vote.")(f)
     f = click.option("--threshold", type=float, default=None,
-                     help="Keep where the weighted vote share > T (default 0.5).")(f)
+                     help="Keep where the vote share (weighted: Σ wᵢ·mᵢ / Σ wᵢ) > T (default 0.5).")(f)
     f = click.option("--setting", type=click.Path(dir_okay=False), default=None,
                      help="YAML settings; flags override it.")(f)
     f = click.option("--output", "-o", default=None, help="Output CSV (written atomically).")(f)
@@ -408,6 +408,9 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
 def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, maps, soft_output, classes, height,
          width, quiet):
     """Choose per class how to combine the sources, from validation data.
+
+    Sources are validation prediction CSVs: positional INPUTS (named by file stem) and/or
+    --source NAME=PATH; the names are what the written settings refer to.
 
     For every class it scores, exactly and at once, each single source and every weighted
     vote over the --levels grid at every threshold that changes the result, and keeps the
@@ -802,7 +805,8 @@ def postprocess(input_csv, output, open_r, close_r, min_size, keep_largest, fill
     padded by R, cropped back (it never removes pixels near the border).
 
     \b
-    Per-class rules (--setting FILE, or 'postprocess:' in hard/weighted settings):
+    Per-class rules (--setting FILE, or a 'postprocess:' section in the settings of
+    hard, weighted, soft, select and merge, applied inline):
       default: {keep_largest: 1, fill_holes: true, min_size: 50}
       finger-5: {keep_largest: 2}     # overrides only the keys it names
       Trapezoid: null                 # leave this class alone

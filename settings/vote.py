@@ -70,7 +70,7 @@ def weight_matrix(weights, names: list[str], classes: tuple[str, ...], where: st
     w = np.ones((len(names), len(classes)))
     if weights is None:
         pass
-    elif isinstance(weights, list) or all(k in names for k in weights):
+    elif isinstance(weights, list) or not any(isinstance(v, (dict, list)) for v in weights.values()):
         w[:] = _row(weights, names, w[:, 0], f"{where}: weights")[:, None]
     else:
         neither = [k for k in weights if k != "default" and k not in classes and k not in names]

@@ -446,7 +446,7 @@ def test_settings_errors(tmp_path):
         ({"model_paths": {8: [str(tmp_path / "x.pt")]}}, "image_root is required"),
         ({"image_root": str(tmp_path / "m"), "model_paths": {8: ["x.pt"]}}, "no *.png files"),
         ({"image_root": str(tmp_path / "none"), "model_paths": {8: ["x.pt"]}}, "is not a folder"),
-        ({"prob_maps": [{"path": str(tmp_path / "m")}], "weights": {"zz": 1}}, "'zz' is neither a source"),
+        ({"prob_maps": [{"path": str(tmp_path / "m")}], "weights": {"zz": 1}}, "unknown source 'zz' (sources: m)"),
         ({"prob_maps": [{"path": str(tmp_path / "m")}], "threshold": {"Radius": 1.5}}, "thresholds must lie"),
         ({"prob_maps": [{"path": str(tmp_path / "m"), "weight": 0}]}, "all weights are 0"),
         ({"prob_maps": [{"path": str(tmp_path / "m")}], "tta": ["hflip"]}, "tta applies to model_paths"),
