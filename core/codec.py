@@ -71,10 +71,11 @@ def parse_kernel(buf, lo, hi, npix, out):
             c = buf[i]
             if c < 48 or c > 57:
                 break
-            d = np.int64(c) - 48  # int64 in the Python twin too
-            if v > (_MAX_VALUE - d) // 10:  # checked before multiplying: int64 would wrap
+            if v > _MAX_VALUE // 10:  # checked before multiplying too: int64 would wrap
                 return n, ERR_OVERFLOW, k
-            v = v * 10 + d
+            v = v * 10 + (np.int64(c) - 48)  # int64 in the Python twin too
+            if v > _MAX_VALUE:
+                return n, ERR_OVERFLOW, k
             i += 1
         if i < hi and not (c == 32 or c == 9 or c == 13 or c == 10):
             return n, ERR_CHAR, k
