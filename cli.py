@@ -366,7 +366,8 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
     paths = [p for _, p in named]
     if len(set(paths)) < len(paths):
         raise UsageError(f"{next(p for p in paths if paths.count(p) > 1)}: given twice")
-    check_outputs([("output", output)], [("the ground truth", gt_csv), *(("an input", p) for p in paths)])
+    check_outputs([("output", output)], [("the ground truth", gt_csv), *(("an input", p) for p in paths)],
+                  [("the --gt-json folder", gt_json)])
     note = _echo_err(quiet)
     compile_notice(note, "core/codec.py", "core/score.py")
     cls = parse_classes(classes)
@@ -438,9 +439,18 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
     from core.classes import parse_classes
     from core.jit import compile_notice
     from ensemble.maps import MapSource
-    from evaluation.tune import coverage, report, tune_cleaning, tune_combination, tuned_settings
+    from evaluation.tune import (
+        SOFT_THRESHOLDS,
+        coverage,
+        report,
+        soft_histograms,
+        tune_cleaning,
+        tune_combination,
+        tune_soft,
+        tuned_settings,
+    )
     from settings.loader import write_yaml
-    from settings.vote import source_names
+    from settings.vote import MAX_WEIGHT, source_names
 
     start = time.monotonic()
     if not math.isfinite(margin) or (max_seconds is not None and math.isnan(max_seconds)):
@@ -451,16 +461,17 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
     _unique_names(named)
     named_maps = _parse_named(maps)
     _unique_names(named_maps, "--maps")
-    soft_output = soft_output or str(Path(output).with_suffix("")) + ".soft.yaml"
+    if soft_output is None and output.strip():
+        soft_output = str(Path(output).with_suffix("")) + ".soft.yaml"
     check_outputs([("output", output), *([("--soft-output", soft_output)] if maps else [])],
-                  [("the ground truth", gt_csv), *(("an input", p) for _, p in named),
-                   *(("a --maps folder", d) for _, d in named_maps)])
+                  [("the ground truth", gt_csv), *(("an input", p) for _, p in named)],
+                  [(f"the --maps folder of {n}", d) for n, d in named_maps])
     try:
         lv = sorted({float(x) for x in levels.split(",")})
     except ValueError:
         raise UsageError(f"--levels expects comma-separated numbers, got {levels!r}") from None
-    if lv[0] < 0 or not any(lv):
-        raise UsageError("--levels must be >= 0 with at least one positive level")
+    if not all(0 <= x <= MAX_WEIGHT for x in lv) or not any(lv):
+        raise UsageError(f"--levels must lie in [0, {MAX_WEIGHT:g}] with at least one positive level")
     note = _echo_err(quiet)
     compile_notice(note, "core/codec.py", "evaluation/tune.py")
     cls = parse_classes(classes)
@@ -475,23 +486,24 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
     results = tune_combination(cov, cls, margin, lv, deadline)
     with _progress(len(cls), quiet, unit="class", desc="cleaning") as bar:
         tune_cleaning(results, gt, sources, margin, missing=missing, deadline=deadline, progress=bar)
+    soft = None
+    if map_sources:  # before anything is written: a bad map must leave no partial result
+        with _progress(len(gt.images), quiet, desc="soft histograms") as bar:
+            hist = soft_histograms(gt, map_sources, SOFT_THRESHOLDS, bar)
+        soft = tune_soft(hist, gt, SOFT_THRESHOLDS, margin)
     settings = tuned_settings(results, names, [p for _, p in named], cls)
     header = (f"# tuned by `cli.py tune` on {gt_csv} ({len(gt.images)} images); apply with\n"
               f"# python cli.py weighted --setting {output} --source NAME=TEST.csv ... -o OUT.csv\n")
     write_yaml(output, settings, header)
     click.echo(report(results, names))
     note(f"tuned settings → {output}")
-    if maps:
-        _tune_maps(gt, map_sources, named_maps, soft_output, margin, cls, h, w, quiet)
+    if soft is not None:
+        _write_tuned_maps(gt, soft, named_maps, soft_output, cls, h, w, quiet)
 
 
-def _tune_maps(gt, sources, named_maps, output, margin, classes, height, width, quiet) -> None:
-    from evaluation.tune import SOFT_THRESHOLDS, soft_histograms, tune_soft
+def _write_tuned_maps(gt, res, named_maps, output, classes, height, width, quiet) -> None:
     from settings.loader import write_yaml
 
-    with _progress(len(gt.images), quiet, desc="soft histograms") as bar:
-        hist = soft_histograms(gt, sources, SOFT_THRESHOLDS, bar)
-    res = tune_soft(hist, gt, SOFT_THRESHOLDS, margin)
     settings = {"CLASSES": list(classes), "prob_maps": [{"path": str(f), "name": n} for n, f in named_maps],
                 "threshold": {"default": 0.5, **{c: float(t) for c, t in zip(classes, res.thresholds) if t != 0.5}}}
     if (height, width) != (2048, 2048):
@@ -744,7 +756,8 @@ def soft(setting, output, device, workers, source, quiet):
     if not output:
         out.parent.mkdir(parents=True, exist_ok=True)
     check_outputs([("output", out)], [("the settings", setting), *(("a model", p) for _, p in cfg.models()),
-                                      *(("a boxes file", m.boxes) for m in cfg.prob_maps)])
+                                      *(("a boxes file", m.boxes) for m in cfg.prob_maps)],
+                  [*((f"the maps folder of {m.name}", m.folder) for m in job.maps), ("image_root", cfg.image_root)])
     dev = load_models(job, note)
     compile_notice(note, "core/codec.py", "ensemble/resample.py")
     with _progress(len(job.images), quiet, desc="soft vote") as bar:

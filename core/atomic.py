@@ -20,17 +20,22 @@ def atomic_open(path: str | os.PathLike, encoding: str = "utf-8") -> Iterator[IO
     folder = path.parent
     if not folder.is_dir():
         raise InputError(f"{path}: output folder {folder} does not exist")
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder; expected an output file name")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    if path.exists() and not path.is_file():
+        raise InputError(f"{path}: not a regular file; expected an output file name")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:200]}.", suffix=".tmp", dir=folder)
+    except OSError as e:
+        raise InputError(f"{path}: cannot write ({e.strerror or e.__class__.__name__})") from None
     try:
         with os.fdopen(fd, "w", encoding=encoding, newline="\n", buffering=1 << 20) as fh:
             yield fh
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise InputError(f"{path}: cannot write ({e.strerror or e.__class__.__name__})") from None
         raise
 
 
@@ -41,26 +46,37 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def check_outputs(outputs: Iterable[tuple[str, str | os.PathLike | None]],
-                  inputs: Iterable[tuple[str, str | os.PathLike | None]]) -> None:
-    """Refuse, before any work is done, an output that is a folder, lies in a folder that
-    does not exist, or is the same file as an input or another output.
+                  inputs: Iterable[tuple[str, str | os.PathLike | None]],
+                  folders: Iterable[tuple[str, str | os.PathLike | None]] = ()) -> None:
+    """Refuse, before any work is done, an output that is not a regular file (a folder, a
+    device), lies in a folder that does not exist, is the same file as an input or another
+    output, or lies inside an input folder (maps, annotations: read whole).
 
-    Both arguments are ``(what, path)`` pairs; ``what`` names the role in the message
-    (outputs: ``"output"``, ``"--write-setting"``; inputs: ``"an input"``, ``"the
-    settings"``); ``None`` paths are skipped."""
+    Arguments are ``(what, path)`` pairs; ``what`` names the role in the message (outputs:
+    ``"output"``, ``"--write-setting"``; inputs: ``"an input"``, ``"the settings"``;
+    folders: ``"the maps folder of source unet"``); ``None`` paths are skipped, an empty
+    output path is an error."""
     taken: dict[Path, str] = {}
     for what, p in inputs:
         if p:
             taken.setdefault(Path(p).resolve(), what)
+    inside = [(Path(d).resolve(), what) for what, d in folders if d]
     for what, p in outputs:
-        if not p:
+        if p is None:
             continue
+        if not str(p).strip():
+            raise UsageError(f"{what}: empty file name")
         path = Path(p)
         key = path.resolve()
         if key in taken:
             raise UsageError(f"{p}: {what} would overwrite {taken[key]}")
         if path.is_dir():
             raise UsageError(f"{p}: {what} is a folder; give a file name")
+        if path.exists() and not path.is_file():
+            raise UsageError(f"{p}: {what} is not a regular file")
         if not key.parent.is_dir():
             raise UsageError(f"{p}: folder {path.parent} does not exist")
+        for folder, role in inside:
+            if key.is_relative_to(folder):
+                raise UsageError(f"{p}: {what} would be written inside {role} {folder}")
         taken[key] = f"the {what} file"

@@ -44,7 +44,8 @@ def aligned_rows(pred: Predictions, gt: Predictions, missing: str = "error") -> 
     if not gt.images:
         raise DataError(f"{gt.path}: no rows: the ground truth holds no images")
     idx = np.array([pred.image_index(name) for name in gt.images], np.int64)
-    rows = np.where(idx[:, None] >= 0, pred.rows[np.maximum(idx, 0)], -1)
+    rows = np.full((len(idx), len(gt.classes)), -1, np.int64)
+    rows[idx >= 0] = pred.rows[idx[idx >= 0]]
     if (gt.rows < 0).any():
         i, c = (int(x[0]) for x in np.nonzero(gt.rows < 0))
         raise DataError(f"{gt.path}: image {gt.images[i]}, class {gt.classes[c]}: missing row in ground truth")

@@ -4,6 +4,7 @@ each one (C, h, w) array, optionally covering only a box given by a CSV table.""
 from __future__ import annotations
 
 import csv
+import math
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,8 @@ def read_boxes(path: str, where: str) -> dict[str, tuple[int, int, int, int]]:
                     x0, y0, x1, y1 = (_int(row[c]) for c in cols[1:])
                 except ValueError:
                     raise InputError(f"{path}:{line}: image {name}: box coordinates must be integers") from None
+                if max(abs(x0), abs(y0), abs(x1), abs(y1)) > _MAX_COORD:
+                    raise InputError(f"{path}:{line}: image {name}: box coordinate beyond ±{_MAX_COORD:,}")
                 if x1 <= x0 or y1 <= y0:
                     raise InputError(f"{path}:{line}: image {name}: empty box (need x1 > x0 and y1 > y0)")
                 if name in out:
@@ -51,9 +54,12 @@ def read_boxes(path: str, where: str) -> dict[str, tuple[int, int, int, int]]:
     return out
 
 
+_MAX_COORD = 1 << 20  # a box is resampled to its own size: this bounds the tables built for it
+
+
 def _int(text: str | None) -> int:
     v = float((text or "").strip())
-    if not v.is_integer():
+    if not math.isfinite(v) or not v.is_integer():
         raise ValueError(text)
     return int(v)
 

@@ -53,12 +53,26 @@ class Layer:
         logits; quantized maps divided by ``scale``)."""
         a = np.asarray(self.data[c, r0:r1, c0:c1])
         if self.scale is not None:
-            return a.astype(np.float32) / np.float32(self.scale)
-        win = np.ascontiguousarray(a, dtype=np.float32)
-        # ``support`` counts NaN as above any threshold, so every NaN lies in this window.
-        if np.isnan(win).any():
-            raise InputError(f"{self.origin or self.name}: class #{c + 1}: NaN in the map")
+            win = a.astype(np.float32) / np.float32(self.scale)
+        else:
+            win = np.ascontiguousarray(a, dtype=np.float32)
+        self._check_window(win, c)
         return win
+
+    def _check_window(self, win: np.ndarray, c: int) -> None:
+        # The window holds every sample that can change the result (``support`` counts NaN
+        # as above any threshold; samples outside it only lower pixels that stay below), so
+        # checking it alone is enough.
+        if not win.size:
+            return
+        lo, hi = win.min(), win.max()  # NaN propagates through both
+        if self.logits:
+            if np.isnan(hi):
+                raise InputError(f"{self.origin or self.name}: class #{c + 1}: NaN in the map")
+        elif not (lo >= 0 and hi <= 1):
+            what = "NaN" if np.isnan(hi) else f"value {hi if hi > 1 else lo:g} outside [0, 1]"
+            hint = "; logits need 'logits: true'" if not np.isnan(hi) and self.scale is None else ""
+            raise InputError(f"{self.origin or self.name}: class #{c + 1}: {what} in the map{hint}")
 
     def support(self, c: int, thr: float) -> tuple[int, int, int, int]:
         """Low-resolution box ``(r0, r1, c0, c1)`` of class ``c``'s samples whose probability

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from core.classes import DEFAULT_CLASSES, check_classes
 from core.errors import UsageError
 from settings.postprocess import PostprocessSection
-from settings.vote import SourceWeights, threshold_vector, weight_matrix
+from settings.vote import SourceWeights, check_weights, threshold_vector, weight_matrix
 
 ClassWeights = Union[float, dict[str, float]]
 
@@ -143,8 +143,7 @@ def source_weights(cfg: SoftSettings, names: list[str], classes: tuple[str, ...]
     n_models = len(cfg.models())
     for k, m in enumerate(cfg.prob_maps):
         w[n_models + k] *= _class_row(m.weight, classes, f"{where}: prob_maps[{k}].weight")
-    if (w < 0).any() or not np.isfinite(w).all():
-        raise UsageError(f"{where}: weights must be finite and >= 0")
+    check_weights(w, where)
     dead = [classes[c] for c in np.flatnonzero(w.sum(0) <= 0)]
     if dead:
         raise UsageError(f"{where}: all weights are 0 for class {dead[0]}")

@@ -13,6 +13,9 @@ from core.errors import UsageError
 from settings.postprocess import PostprocessSection
 
 SourceWeights = Union[list[float], dict[str, float]]
+# Weights are relative; a bound keeps their sums finite (1e308 weights summed to inf and
+# silently emptied every mask) and far from float64 rounding trouble.
+MAX_WEIGHT = 1e6
 
 
 class VoteSettings(BaseModel):
@@ -88,12 +91,17 @@ def weight_matrix(weights, names: list[str], classes: tuple[str, ...], where: st
         for c, cls in enumerate(classes):
             if cls in weights:
                 w[:, c] = _row(weights[cls], names, default, f"{where}: weights.{cls}")
-    if (w < 0).any() or not np.isfinite(w).all():
-        raise UsageError(f"{where}: weights must be finite and >= 0")
+    check_weights(w, where)
     dead = [classes[c] for c in np.flatnonzero(w.sum(0) <= 0)]
     if dead:
         raise UsageError(f"{where}: all weights are 0 for class {dead[0]}")
     return w
+
+
+def check_weights(w: np.ndarray, where: str) -> None:
+    """Weights must be numbers in [0, MAX_WEIGHT]."""
+    if not ((w >= 0) & (w <= MAX_WEIGHT)).all():
+        raise UsageError(f"{where}: weights must be numbers in [0, {MAX_WEIGHT:g}]")
 
 
 def threshold_vector(threshold, classes: tuple[str, ...], where: str) -> np.ndarray:

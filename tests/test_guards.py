@@ -82,7 +82,7 @@ def test_an_output_that_is_a_folder_is_refused_up_front(files, tmp_path):
         assert r.exit_code == 2 and "is a folder" in r.stderr, r.output
     r = run_cli("evaluate", "--gt", files["gt"], files["a"], "-o", tmp_path / "nowhere" / "s.csv", *SMALL)
     assert r.exit_code == 2 and "does not exist" in r.stderr
-    with pytest.raises(InputError, match="is a folder"):
+    with pytest.raises(InputError, match="not a regular file"):
         atomic_write_text(tmp_path, "x")
 
 
