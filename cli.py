@@ -296,6 +296,7 @@ def demo(folder, n_images, n_models, seed, quiet):
     from settings.soft import SoftSettings
 
     note = _echo_err(quiet)
+    _demo_folder(Path(folder))
     compile_notice(note, "core/codec.py", "core/runs.py", "ensemble/vote.py", "ensemble/resample.py")
     gen = Generator(n_images=n_images, n_models=n_models, seed=seed)
     with _progress(n_images, quiet, desc="generate") as bar:
@@ -328,6 +329,22 @@ def demo(folder, n_images, n_models, seed, quiet):
         click.echo(f"  {name:<10} {d.mean():.4f}   worst class {DEFAULT_CLASSES[int(d.argmin())]} {d.min():.4f}")
     click.echo(f"\nresults in {Path(folder).resolve()}: gt.csv, {', '.join(f'{m}.csv' for m in gen.model_names)}, "
                f"hard_vote.csv, soft_vote.csv (from soft_setting.yaml), maps/<model>/<image>.npz")
+
+
+_DEMO_MARK = ".segment-ensemble-demo"
+
+
+def _demo_folder(folder: Path) -> None:
+    """Create the demo folder; refuse one that holds anything but an earlier demo's files."""
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{folder}: exists and is not a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / _DEMO_MARK).is_file():
+        raise UsageError(f"{folder}: folder is not empty and was not written by demo; give a new or empty folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / _DEMO_MARK).write_text("written by `cli.py demo`; rerunning demo here replaces its files\n")
+    except OSError as e:
+        raise UsageError(f"{folder}: cannot create ({e.strerror or e.__class__.__name__})") from None
 
 
 @cli.command()
@@ -736,7 +753,7 @@ def soft(setting, output, device, workers, source, quiet):
     from core.jit import compile_notice
     from ensemble.soft_job import build_job, load_models, run_job
     from settings.loader import load_yaml, parse_model
-    from settings.soft import SoftSettings, source_names
+    from settings.soft import SoftSettings, source_bases, source_names
 
     note = _echo_err(quiet)
     cfg = parse_model(SoftSettings, load_yaml(setting), setting)
@@ -752,6 +769,9 @@ def soft(setting, output, device, workers, source, quiet):
         entry = cfg.prob_maps[names.index(name)]
         entry.name, entry.path = name, folder  # keeps the name that weights refer to
     job = build_job(cfg, setting)
+    renamed = [f"{b} → {n}" for b, n in zip(source_bases(cfg), job.names, strict=True) if b != n]
+    if renamed:
+        note(f"note: sources with the same name were renamed ({', '.join(renamed)}); weights: use these names")
     out = Path(output) if output else cfg.output_path()
     if not output:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -23,7 +24,7 @@ def atomic_open(path: str | os.PathLike, encoding: str = "utf-8") -> Iterator[IO
     if path.exists() and not path.is_file():
         raise InputError(f"{path}: not a regular file; expected an output file name")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:200]}.", suffix=".tmp", dir=folder)
+        fd, tmp = _temp_file(path)
     except OSError as e:
         raise InputError(f"{path}: cannot write ({e.strerror or e.__class__.__name__})") from None
     try:
@@ -70,13 +71,36 @@ def check_outputs(outputs: Iterable[tuple[str, str | os.PathLike | None]],
         key = path.resolve()
         if key in taken:
             raise UsageError(f"{p}: {what} would overwrite {taken[key]}")
-        if path.is_dir():
-            raise UsageError(f"{p}: {what} is a folder; give a file name")
-        if path.exists() and not path.is_file():
-            raise UsageError(f"{p}: {what} is not a regular file")
-        if not key.parent.is_dir():
-            raise UsageError(f"{p}: folder {path.parent} does not exist")
         for folder, role in inside:
             if key.is_relative_to(folder):
                 raise UsageError(f"{p}: {what} would be written inside {role} {folder}")
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            st = None
+        except OSError as e:
+            raise UsageError(f"{p}: {what}: {e.strerror or e.__class__.__name__}") from None
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            raise UsageError(f"{p}: {what} is a folder; give a file name")
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            raise UsageError(f"{p}: {what} is not a regular file")
+        if not key.parent.is_dir():
+            raise UsageError(f"{p}: folder {path.parent} does not exist")
+        _probe(path, what)
         taken[key] = f"the {what} file"
+
+
+def _temp_file(path: Path) -> tuple[int, str]:
+    # The prefix is cut so that a name that fits the file system also fits as a temp name.
+    return tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".tmp", dir=path.parent)
+
+
+def _probe(path: Path, what: str) -> None:
+    """Create and remove the kind of temporary file ``atomic_open`` will write, so that an
+    unwritable folder or a name too long fails now rather than after the work."""
+    try:
+        fd, tmp = _temp_file(path)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise UsageError(f"{path}: {what}: cannot write there ({e.strerror or e.__class__.__name__})") from None

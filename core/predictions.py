@@ -198,9 +198,9 @@ def scan_predictions(
     if blank.any():
         img, cls, rle, lines = img[~blank], cls[~blank], rle[~blank], lines[~blank]
 
-    names = pd.Series(img, dtype=object).str.strip().str.replace(r"^.*[\\/]", "", regex=True)
-    names = names.to_numpy(dtype=object)
-    stripped = int((names != img).sum())
+    trimmed = pd.Series(img, dtype=object).str.strip()
+    names = trimmed.str.replace(r"^.*[\\/]", "", regex=True).to_numpy(dtype=object)
+    stripped = int((names != trimmed.to_numpy(dtype=object)).sum())
     cls = pd.Series(cls, dtype=object).str.strip().to_numpy(dtype=object)
     problems: list[Problem] = []
 
@@ -212,7 +212,7 @@ def scan_predictions(
     cls_code = pd.Index(list(classes)).get_indexer(cls).astype(np.int64)
     for r in np.flatnonzero(cls_code < 0):
         problem(r, f"unknown class {cls[r]!r} (expected one of {len(classes)} classes: "
-                   f"{', '.join(classes[:3])}, …)")
+                   f"{', '.join(classes[:3])}{', …' if len(classes) > 3 else ''})")
     img_code, uniques = pd.factorize(names)
     ok = (cls_code >= 0) & (names != "")
     key = np.where(ok, img_code.astype(np.int64) * len(classes) + cls_code, -1 - np.arange(len(names)))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,6 +39,8 @@ def read_scores(path: str | os.PathLike, sources: Sequence[str], classes: Sequen
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.reader(fh)
             header = [h.strip() for h in next(reader, [])]
+            if not header:
+                raise InputError(f"{path}: empty file (expected header {','.join(SCORE_COLUMNS)})")
             missing = [c for c in SCORE_COLUMNS if c not in header]
             if missing:
                 raise InputError(f"{path}:1: missing column(s) {', '.join(missing)} "
@@ -49,7 +50,7 @@ def read_scores(path: str | os.PathLike, sources: Sequence[str], classes: Sequen
                 if not any(x.strip() for x in row):
                     continue
                 line = reader.line_num
-                if len(row) < len(header):
+                if len(row) != len(header):
                     raise InputError(f"{path}:{line}: {len(row)} fields, expected {len(header)}")
                 src, cls, value = (row[k].strip() for k in col)
                 try:
@@ -57,8 +58,8 @@ def read_scores(path: str | os.PathLike, sources: Sequence[str], classes: Sequen
                 except ValueError:
                     raise InputError(f"{path}:{line}: source {src}, class {cls}: dice {value!r} is not a number") \
                         from None
-                if not math.isfinite(d):
-                    raise InputError(f"{path}:{line}: source {src}, class {cls}: dice {value!r} is not finite")
+                if not 0 <= d <= 1:
+                    raise InputError(f"{path}:{line}: source {src}, class {cls}: dice {value!r} is not in [0, 1]")
                 if src not in s_index:
                     other_sources[src] = other_sources.get(src, 0) + 1
                     continue

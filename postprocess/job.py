@@ -12,7 +12,7 @@ import functools
 import numpy as np
 
 from core.codec import format_rle
-from core.errors import InputError
+from core.errors import DataError
 from core.predictions import Predictions
 from core.stream import write_images
 from postprocess.clean import Cleaner
@@ -32,11 +32,11 @@ def clean_predictions(preds: Predictions, cleaner: Cleaner, output: str, workers
                       progress=None) -> int:
     """Clean every mask of ``preds`` with ``cleaner`` and write ``output`` (images in input
     order, classes in class order); returns rows written. Every (image, class) row must
-    be present (``InputError`` names the first that is not)."""
+    be present (``DataError``, exit 1 like every missing row, names the first that is not)."""
     absent = np.argwhere(preds.rows < 0)
     if len(absent):
         i, c = (int(x) for x in absent[0])
-        raise InputError(f"{preds.path}: image {preds.images[i]}, class {preds.classes[c]}: missing row "
+        raise DataError(f"{preds.path}: image {preds.images[i]}, class {preds.classes[c]}: missing row "
                          f"({len(absent)} missing in all; 'check' lists them)")
     return write_images(output, preds.classes, preds.images, functools.partial(_image, preds, cleaner),
                         workers, progress)

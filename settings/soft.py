@@ -91,6 +91,10 @@ class SoftSettings(BaseModel):
         twice = sorted({n for n in named if named.count(n) > 1})
         if twice:
             raise ValueError(f"two prob_maps sources named {twice[0]!r}")
+        folders = [str(Path(m.path).resolve()) for m in v]
+        again = [m.path for m, f in zip(v, folders, strict=True) if folders.count(f) > 1]
+        if again:
+            raise ValueError(f"folder {again[0]} listed twice (give it a larger weight instead)")
         return v
 
     def models(self) -> list[tuple[int, str]]:
@@ -115,12 +119,16 @@ def unique_names(bases: list[str]) -> list[str]:
     return names
 
 
-def source_names(cfg: SoftSettings) -> list[str]:
-    """One name per source: model checkpoints (file stem), then map sources (``name`` or the
-    folder's name). These are the names ``weights:`` refers to."""
+def source_bases(cfg: SoftSettings) -> list[str]:
+    """Each source's own name: checkpoint file stem, then map ``name`` or folder name."""
     bases = [Path(p).stem or "model" for _, p in cfg.models()]
-    bases += [m.name or Path(m.path.rstrip("/\\")).name or "maps" for m in cfg.prob_maps]
-    return unique_names(bases)
+    return bases + [m.name or Path(m.path.rstrip("/\\")).name or "maps" for m in cfg.prob_maps]
+
+
+def source_names(cfg: SoftSettings) -> list[str]:
+    """One name per source (``source_bases`` made unique with ``-2``, ``-3`` …): the names
+    ``weights:`` refers to."""
+    return unique_names(source_bases(cfg))
 
 
 def _class_row(spec: ClassWeights, classes: tuple[str, ...], where: str) -> np.ndarray:

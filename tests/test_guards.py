@@ -4,6 +4,8 @@ before any work, and no input ever overwritten."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -177,6 +179,16 @@ def test_byte_order_marks_are_accepted(tmp_path):
     assert read_boxes(str(boxes), "test") == {"q.png": (2, 1, 4, 3)}
 
 
+def test_scores_files_with_extra_fields_or_nothing(tmp_path):
+    scores = tmp_path / "s.csv"
+    scores.write_text("source,class,dice\na,x,0.5,7\n")
+    with pytest.raises(InputError, match=r"s\.csv:2: 4 fields, expected 3"):
+        read_scores(scores, ["a"], ["x"])
+    scores.write_text("")
+    with pytest.raises(InputError, match=r"s\.csv: empty file"):
+        read_scores(scores, ["a"], ["x"])
+
+
 def test_empty_submissions_fail_check_and_evaluate(files, tmp_path):
     empty = write_csv(tmp_path / "empty.csv", [])
     r = run_cli("check", empty, *SMALL)
@@ -223,3 +235,85 @@ def test_gt_json_bad_points_and_duplicate_stems(files, tmp_path):
     (ann / "two" / "x.json").write_text(json.dumps({"annotations": []}))
     r = run_cli("evaluate", "--gt-json", ann, files["a"], *SMALL)
     assert r.exit_code == 2 and "two annotation files for image x.png" in r.stderr
+
+
+def test_outputs_that_are_devices_or_inside_input_folders_are_refused(files, tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    r = run_cli("hard", files["a"], files["b"], "-o", fifo, *SMALL)
+    assert r.exit_code == 2 and "is not a regular file" in r.stderr and stat.S_ISFIFO(os.stat(fifo).st_mode)
+    before = (files["maps"] / "x.npy").read_bytes()
+    r = run_cli("soft", "--setting", files["soft"], "-o", files["maps"] / "x.npy")
+    assert r.exit_code == 2 and "inside the maps folder of maps" in r.stderr
+    r = run_cli("tune", "--gt", files["gt"], files["a"], files["b"], "-o", tmp_path / "t.yaml", "--maps",
+                f"m={files['maps']}", "--soft-output", files["maps"] / "y.npy", *SMALL)
+    assert r.exit_code == 2 and "inside the --maps folder of m" in r.stderr
+    assert (files["maps"] / "x.npy").read_bytes() == before and not (tmp_path / "t.yaml").exists()
+    for out in ("", "x" * 300 + ".csv", "/proc/self/nowhere.csv"):
+        r = run_cli("evaluate", "--gt", files["gt"], files["a"], "-o", out, *SMALL)
+        assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, (out, r.stderr)
+
+
+def test_a_prediction_without_rows_is_scored_as_missing(files, tmp_path):
+    empty = write_csv(tmp_path / "empty.csv", [])
+    r = run_cli("evaluate", "--gt", files["gt"], empty, *SMALL)
+    assert r.exit_code == 1 and "empty.csv: image x.png, class a: missing row" in r.stderr
+    r = run_cli("evaluate", "--gt", files["gt"], empty, "--missing", "empty", "--format", "csv", *SMALL)
+    assert r.exit_code == 0 and "empty,a,0.000033" in r.stdout  # (0 + 1e-4) / (3 + 1e-4)
+
+
+def test_tune_with_bad_maps_writes_nothing(files, tmp_path):
+    np.save(files["maps"] / "x.npy", np.full((2, 2, 2), 0.8, np.float32))  # 2 channels for 3 classes
+    out = tmp_path / "t.yaml"
+    r = run_cli("tune", "--gt", files["gt"], files["a"], files["b"], "-o", out, "--maps", f"m={files['maps']}",
+                *SMALL)
+    assert r.exit_code == 2 and "2 channels, expected 3" in r.stderr
+    assert not out.exists() and not (tmp_path / "t.soft.yaml").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["weighted", "--weights", "1e308,1e308"], "weights must be numbers in [0, 1e+06]"),
+    (["tune", "--gt", "GT", "--levels", "0,1,nan"], "--levels must lie in [0, 1e+06]"),
+    (["tune", "--gt", "GT", "--levels", "0,1,inf"], "--levels must lie in [0, 1e+06]"),
+])
+def test_weights_are_bounded(files, tmp_path, args, message):
+    args = [files["gt"] if a == "GT" else a for a in args]
+    r = run_cli(*args, files["a"], files["b"], "-o", tmp_path / "o.yaml", *SMALL)
+    assert r.exit_code == 2 and message in r.stderr
+
+
+def test_soft_map_checks(files, tmp_path):
+    cfg = yaml.safe_load(files["soft"].read_text())
+    out = tmp_path / "o.csv"
+    np.save(files["maps"] / "x.npy", np.full((3, 2, 2), 5.0, np.float32))  # logits without logits: true
+    r = run_cli("soft", "--setting", files["soft"], "-o", out)
+    assert r.exit_code == 2 and "value 5 outside [0, 1] in the map; logits need 'logits: true'" in r.stderr
+    cfg["prob_maps"][0]["logits"] = True
+    files["soft"].write_text(yaml.safe_dump(cfg))
+    assert run_cli("soft", "--setting", files["soft"], "-o", out).exit_code == 0
+    boxes = _write(tmp_path / "boxes.csv", "image_name,x0,y0,x1,y1\nx.png,0,0,4,10000000000\n")
+    cfg["prob_maps"][0]["boxes"] = str(boxes)
+    files["soft"].write_text(yaml.safe_dump(cfg))
+    r = run_cli("soft", "--setting", files["soft"], "-o", out)
+    assert r.exit_code == 2 and "boxes.csv:2: image x.png: box coordinate beyond" in r.stderr
+    del cfg["prob_maps"][0]["boxes"]
+    cfg["prob_maps"].append({"path": str(files["maps"]) + "/"})
+    files["soft"].write_text(yaml.safe_dump(cfg))
+    r = run_cli("soft", "--setting", files["soft"], "-o", out)
+    assert r.exit_code == 2 and "listed twice" in r.stderr
+    other = tmp_path / "other" / "maps"
+    other.mkdir(parents=True)
+    np.save(other / "x.npy", np.full((3, 2, 2), 1.0, np.float32))
+    cfg["prob_maps"][1] = {"path": str(other), "logits": True}
+    files["soft"].write_text(yaml.safe_dump(cfg))
+    r = run_cli("soft", "--setting", files["soft"], "-o", out)
+    assert r.exit_code == 0 and "renamed (maps → maps-2)" in r.stderr
+
+
+def test_demo_refuses_a_folder_it_did_not_write(tmp_path):
+    (tmp_path / "mine.csv").write_text("precious\n")
+    r = run_cli("demo", tmp_path, "--images", 1, "--models", 1, "-q")
+    assert r.exit_code == 2 and "not empty and was not written by demo" in r.stderr
+    assert (tmp_path / "mine.csv").read_text() == "precious\n"
+    r = run_cli("demo", tmp_path / "mine.csv", "-q")
+    assert r.exit_code == 2 and "is a file" in r.stderr

@@ -275,7 +275,8 @@ def test_best_rules_ties_go_to_first_listed_and_fallback(tmp_path):
 
 @pytest.mark.parametrize("rows, header, message", [
     ([("a", "c1", "x")], None, r"s\.csv:2: source a, class c1: dice 'x' is not a number"),
-    ([("a", "c1", "nan")], None, r"s\.csv:2: .*not finite"),
+    ([("a", "c1", "nan")], None, r"s\.csv:2: .*not in \[0, 1\]"),
+    ([("a", "c1", "1.5")], None, r"s\.csv:2: source a, class c1: dice '1.5' is not in \[0, 1\]"),
     ([("a", "c1", 0.5), ("a", "c1", 0.6)], None, r"s\.csv:3: source a, class c1: duplicate row \(first at line 2\)"),
     ([("q", "c1", 0.5)], None, r"s\.csv: no row names one of the sources \(a, b\)"),
     ([("a", "c1", 0.5)], "model,class,score", r"s\.csv:1: missing column\(s\) source, dice"),
