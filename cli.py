@@ -108,6 +108,16 @@ def _read_noting(path, classes, height, width, note):
     return preds
 
 
+def _note_unscored(gt, preds, note) -> None:
+    """Say when a prediction holds images the ground truth does not (they are not scored)."""
+    known = set(gt.images)
+    for p in preds:
+        extra = [name for name in p.images if name not in known]
+        if extra:
+            note(f"note: {p.path}: {plural(len(extra), 'image')} not in the ground truth, not scored "
+                 f"(e.g. {', '.join(extra[:3])})")
+
+
 def _unique_names(named: list[tuple[str, str]], flag: str = "--source") -> None:
     seen: dict[str, str] = {}
     for name, path in named:
@@ -396,6 +406,7 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
         gt = read_gt_json(gt_json, loaded[0].images, cls, h, w)
     else:
         gt = _read_noting(gt_csv, cls, h, w, note)
+    _note_unscored(gt, loaded, note)
     with _progress(len(loaded), quiet, unit="file", desc="evaluate") as bar:
         scores = score(gt, loaded, [n for n, _ in named], missing, bar)
     if output:
@@ -497,6 +508,7 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
     gt = _read_noting(gt_csv, cls, h, w, note)
     sources = [_read_noting(p, cls, h, w, note) for _, p in named]
     names = [n for n, _ in named]
+    _note_unscored(gt, sources, note)
     with _progress(len(gt.images), quiet, desc="coverage") as bar:
         cov = coverage(gt, sources, names, missing, bar)
     deadline = start + max_seconds if max_seconds else None
