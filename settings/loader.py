@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, BeforeValidator, ValidationError
 
 from core.errors import UsageError
 
 M = TypeVar("M", bound=BaseModel)
+
+
+# Settings models are strict (``true`` is not a weight, ``"3"`` not a size), but a class
+# may be named by a bare YAML number.
+ClassName = Annotated[str, BeforeValidator(lambda v: str(v) if type(v) is int else v)]
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from settings.loader import ClassName
 from settings.postprocess import PostprocessSection
 
 
@@ -13,13 +14,13 @@ class MergeSettings(BaseModel):
     """What a ``merge`` settings file may say (unknown keys are an error); flags override it,
     and positional PART files replace ``parts``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     parts: list[str] = Field(default_factory=list)
     output: str | None = None
     prefer: Literal["first", "last"] = "first"
     strict: bool = False
-    classes: list[str] | None = None
+    classes: list[ClassName] | None = None
     height: int = Field(default=2048, ge=1)
     width: int = Field(default=2048, ge=1)
     postprocess: PostprocessSection | None = None

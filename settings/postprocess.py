@@ -23,12 +23,13 @@ from pydantic_core import PydanticCustomError
 
 from core.errors import UsageError
 from postprocess.clean import Cleaner, Rules
+from settings.loader import ClassName
 
 
 class CleanOptions(BaseModel):
     """One entry (``default`` or a class): every key optional."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     open: StrictInt = Field(default=0, ge=0, description="opening by a disk of this radius (0: off)")
     close: StrictInt = Field(default=0, ge=0, description="closing by a disk of this radius (0: off)")
@@ -66,10 +67,10 @@ PostprocessSection = Annotated[dict[str, ClassEntry], BeforeValidator(_no_rules_
 class PostprocessFile(BaseModel):
     """A ``postprocess --setting`` file in its long form (the bare form is just the section)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     postprocess: PostprocessSection = Field(default_factory=dict)
-    classes: list[str] | None = None
+    classes: list[ClassName] | None = None
     height: int = Field(default=2048, ge=1)
     width: int = Field(default=2048, ge=1)
     workers: int = Field(default=1, ge=1)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.classes import DEFAULT_CLASSES
 from core.errors import UsageError
+from settings.loader import ClassName
 from settings.postprocess import PostprocessSection
 
 DEFAULT = "default"
@@ -28,13 +29,13 @@ class SelectSettings(BaseModel):
         output: out/selected.csv
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     sources: dict[str, str] = Field(default_factory=dict)
-    groups: dict[str, list[str]] = Field(default_factory=dict)
+    groups: dict[str, list[ClassName]] = Field(default_factory=dict)
     select: dict[str, str] = Field(default_factory=dict)
     output: str | None = None
-    classes: list[str] | None = None
+    classes: list[ClassName] | None = None
     height: int = Field(default=2048, ge=1)
     width: int = Field(default=2048, ge=1)
     postprocess: PostprocessSection | None = None

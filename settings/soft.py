@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.classes import DEFAULT_CLASSES, check_classes
 from core.errors import UsageError
+from settings.loader import ClassName
 from settings.postprocess import PostprocessSection
 from settings.vote import SourceWeights, check_weights, threshold_vector, weight_matrix
 
@@ -33,7 +34,7 @@ class MapSource(BaseModel):
     and placed into the canvas, clipped at its edges; it counts as probability 0 elsewhere.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     path: str
     name: str | None = None
@@ -47,12 +48,12 @@ class SoftSettings(BaseModel):
     """What a soft-voting settings file may say (see the module docstring and
     ``settings/soft_maps_example.yaml``)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
 
     # --- the original file's keys ---
     image_root: str | None = None
     root_path: str | None = None
-    classes: list[str] | None = Field(default=None, alias="CLASSES")
+    classes: list[ClassName] | None = Field(default=None, alias="CLASSES")
     batch_size: int = Field(default=1, ge=1)
     num_workers: int = Field(default=1, ge=0)
     threshold: Union[float, dict[str, float]] = 0.5

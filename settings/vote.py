@@ -10,6 +10,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import UsageError
+from settings.loader import ClassName
 from settings.postprocess import PostprocessSection
 
 SourceWeights = Union[list[float], dict[str, float]]
@@ -27,14 +28,14 @@ class VoteSettings(BaseModel):
     ``postprocess``: cleaning applied to every voted mask (``settings.postprocess``).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     sources: Union[dict[str, str], list[str]] = Field(default_factory=dict)
     weights: Union[SourceWeights, dict[str, SourceWeights], None] = None
     threshold: Union[float, dict[str, float]] = 0.5
     min_votes: int | None = Field(default=None, ge=1)
     missing: Literal["error", "empty"] = "error"
-    classes: list[str] | None = None
+    classes: list[ClassName] | None = None
     height: int = Field(default=2048, ge=1)
     width: int = Field(default=2048, ge=1)
     output: str | None = None

@@ -323,3 +323,15 @@ def test_images_outside_the_ground_truth_are_noted(files, tmp_path):
     more = write_csv(tmp_path / "more.csv", [(i, c, "1 2") for i in ("x.png", "z.png") for c in CLASSES])
     r = run_cli("evaluate", "--gt", files["gt"], more, *SMALL)
     assert r.exit_code == 0 and "more.csv: 1 image not in the ground truth, not scored (e.g. z.png)" in r.stderr
+
+
+def test_settings_are_strict_about_types(files, tmp_path):
+    for text, message in [("weights: [1, true]\n", "weights"), ("min_votes: true\n", "min_votes"),
+                          ("height: '4'\n", "height")]:
+        s = _write(tmp_path / "w.yaml", text)
+        r = run_cli("weighted", files["a"], files["b"], "--setting", s, "-o", tmp_path / "o.csv", *SMALL)
+        assert r.exit_code == 2 and message in r.stderr, (text, r.stderr)
+    s = _write(tmp_path / "c.yaml", "classes: [1, 2, 3]\n")  # bare numbers are class names
+    one = write_csv(tmp_path / "one.csv", [("x.png", c, "1 2") for c in "123"])
+    r = run_cli("hard", one, one, "--setting", s, "-o", tmp_path / "o.csv", "--height", 4, "--width", 4, "-q")
+    assert r.exit_code == 0, r.stderr
