@@ -157,7 +157,9 @@ def _vote_command(kind, inputs, source, setting, output, weights, threshold, min
                 name = f"{name}-{len(named) + 1}"
             named[name] = path
     for name, path in _parse_named(source):
-        named[name] = path  # re-points a named source or adds one
+        if cfg.sources and name not in named:  # a typo must not add a voter to tuned settings
+            raise UsageError(f"--source {name}={path}: {where} names no source {name!r} (sources: {', '.join(named)})")
+        named[name] = path  # re-points a named source (or, without settings sources, adds one)
     if len(named) < 2 and not (len(named) == 1 and kind == "weighted"):
         raise UsageError("need at least two sources (positional CSVs or --source NAME=PATH)")
     out = output or cfg.output
@@ -520,7 +522,7 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
         with _progress(len(gt.images), quiet, desc="soft histograms") as bar:
             hist = soft_histograms(gt, map_sources, SOFT_THRESHOLDS, bar)
         soft = tune_soft(hist, gt, SOFT_THRESHOLDS, margin)
-    settings = tuned_settings(results, names, [p for _, p in named], cls)
+    settings = tuned_settings(results, names, [p for _, p in named], cls, h, w)
     header = (f"# tuned by `cli.py tune` on {gt_csv} ({len(gt.images)} images); apply with\n"
               f"# python cli.py weighted --setting {output} --source NAME=TEST.csv ... -o OUT.csv\n")
     write_yaml(output, settings, header)

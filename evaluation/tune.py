@@ -265,7 +265,7 @@ def tune_cleaning(results: list[ClassResult], gt: Predictions, sources: Sequence
 
 
 def tuned_settings(results: Sequence[ClassResult], names: Sequence[str], paths: Sequence[str],
-                   classes: Sequence[str]) -> dict:
+                   classes: Sequence[str], height: int = 2048, width: int = 2048) -> dict:
     """A ``weighted --setting`` file: the hard vote as default, per-class overrides where
     tuning chose otherwise. Re-point sources with ``--source NAME=PATH`` to apply it."""
     n = len(names)
@@ -276,7 +276,10 @@ def tuned_settings(results: Sequence[ClassResult], names: Sequence[str], paths: 
             weights[r.cls] = {nm: _num(w) for nm, w in zip(names, r.choice.weights)}
         if r.choice.threshold != 0.5:
             threshold[r.cls] = r.choice.threshold
-    out = {"sources": dict(zip(names, map(str, paths))), "weights": weights, "threshold": threshold}
+    out = {"sources": dict(zip(names, map(str, paths))), "classes": list(classes), "weights": weights,
+           "threshold": threshold}
+    if (height, width) != (2048, 2048):
+        out.update(height=height, width=width)
     cleaning = {r.cls: _rules_dict(r.rules) for r in results if r.rules is not None}
     if cleaning:
         out["postprocess"] = cleaning

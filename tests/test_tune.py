@@ -77,15 +77,23 @@ def test_tune_picks_planted_source_and_round_trips(tmp_path):
     table = {line.split()[0]: line.split() for line in r.stdout.splitlines()[1:]}
     # columns: class, hard vote, best single (name, dice), combined, cleaned, choice
     assert table["b"][4] == "1.0000" and table["b"][5] == "-" and " ".join(table["b"][6:]) == "only m2"
-    # the settings apply through `weighted` and reproduce the validation Dice the table claims
+    # the settings apply through `weighted` given only new paths (copies standing in for test
+    # files; classes and size come from the file) and reproduce the validation Dice claimed
+    import shutil
+
+    moved = {n: shutil.copy(p, tmp_path / f"test_{n}.csv")
+             for n, p in {"m1": paths["model1"], "m2": planted, "m3": paths["model3"]}.items()}
     out = tmp_path / "applied.csv"
-    r2 = run_cli("weighted", "--setting", tuned, "-o", out, *shape, "--quiet")
+    r2 = run_cli("weighted", "--setting", tuned, *(f"--source={n}={p}" for n, p in moved.items()), "-o", out,
+                 "--quiet")
     assert r2.exit_code == 0, r2.stderr
     d = dice_matrix(read_predictions(out, CLASSES, 64, 64), gt).mean(0)
     for c, cls in enumerate(CLASSES):
         final = table[cls][5] if table[cls][5] != "-" else table[cls][4]
         assert abs(d[c] - float(final)) < 5e-5
     assert abs(float(table["mean"][-1]) - d.mean()) < 5e-5
+    r3 = run_cli("weighted", "--setting", tuned, "--source", f"m9={moved['m1']}", "-o", out, "--quiet")
+    assert r3.exit_code == 2 and "names no source 'm9'" in r3.stderr
 
 
 def test_tune_usage_errors(tmp_path):
