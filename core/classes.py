@@ -42,7 +42,7 @@ def _read_class_file(path: Path) -> list[str]:
     if isinstance(data, str):
         return data.split()
     if isinstance(data, list) and all(isinstance(x, (str, int)) and not isinstance(x, bool) for x in data):
-        return [str(x).strip() for x in data]
+        return [str(x) for x in data]  # check_classes strips
     raise UsageError(f"{path}: expected a list of class names (one per line, or a YAML list of strings)")
 
 

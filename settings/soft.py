@@ -19,7 +19,7 @@ from core.classes import DEFAULT_CLASSES, check_classes
 from core.errors import UsageError
 from settings.loader import ClassName
 from settings.postprocess import PostprocessSection
-from settings.vote import SourceWeights, check_weights, threshold_vector, weight_matrix
+from settings.vote import SourceWeights, check_weights, threshold_vector, unique_names, weight_matrix
 
 ClassWeights = Union[float, dict[str, float]]
 
@@ -107,17 +107,6 @@ class SoftSettings(BaseModel):
 
     def output_path(self) -> Path:
         return Path(self.save_dir) / self.output_name
-
-
-def unique_names(bases: list[str]) -> list[str]:
-    """Names made unique with a numeric suffix, in order."""
-    names: list[str] = []
-    for base in bases:
-        name, k = base, 2
-        while name in names:
-            name, k = f"{base}-{k}", k + 1
-        names.append(name)
-    return names
 
 
 def source_bases(cfg: SoftSettings) -> list[str]:

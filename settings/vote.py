@@ -43,16 +43,20 @@ class VoteSettings(BaseModel):
     postprocess: PostprocessSection | None = None
 
 
-def source_names(paths: list[str]) -> list[str]:
-    """Names for positional sources: file stems, made unique with a numeric suffix."""
+def unique_names(bases: list[str]) -> list[str]:
+    """Names made unique with a numeric suffix (``a``, ``a-2``, ``a-3`` …), in order."""
     names: list[str] = []
-    for p in paths:
-        base = Path(p).stem or "source"
+    for base in bases:
         name, k = base, 2
         while name in names:
             name, k = f"{base}-{k}", k + 1
         names.append(name)
     return names
+
+
+def source_names(paths: list[str]) -> list[str]:
+    """Names for positional sources: file stems, made unique with a numeric suffix."""
+    return unique_names([Path(p).stem or "source" for p in paths])
 
 
 def _row(spec: SourceWeights, names: list[str], base: np.ndarray, where: str) -> np.ndarray:
