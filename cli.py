@@ -736,12 +736,15 @@ def merge_command(parts, output, setting, prefer, strict, classes, height, width
               help="Soft-voting settings (the original soft_voting_setting.yaml works as is).")
 @click.option("--output", "-o", default=None, help="Output CSV (default: save_dir/output_name; written atomically).")
 @click.option("--device", default=None, help="Device for models: cpu, cuda, cuda:N (default: CUDA when available).")
+@click.option("--engine", type=click.Choice(["auto", "cpu", "device"]), default=None,
+              help="Vote with numba kernels on the CPU (cpu) or with torch on --device (device); "
+                   "auto (default): device unless the device is the CPU.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Images voted at once, in threads (default: num_workers of the settings).")
 @click.option("--source", multiple=True, metavar="NAME=DIR", help="Re-point the prob_maps source NAME to DIR.")
 @quiet_option
 @handle_errors
-def soft(setting, output, device, workers, source, quiet):
+def soft(setting, output, device, engine, workers, source, quiet):
     """Soft vote of models and saved probability maps: keep a pixel where
     Σ wᵢ·pᵢ / Σ wᵢ > threshold (strict; per-class thresholds and weights allowed).
 
@@ -765,7 +768,7 @@ def soft(setting, output, device, workers, source, quiet):
     current folder. See soft_voting_setting.yaml (top level), settings/soft_maps_example.yaml.
     """
     from core.jit import compile_notice
-    from ensemble.soft_job import build_job, load_models, run_job
+    from ensemble.soft_job import build_job, load_models, resolve_engine, run_job
     from settings.loader import load_yaml, parse_model
     from settings.soft import SoftSettings, source_bases, source_names
 
@@ -773,6 +776,8 @@ def soft(setting, output, device, workers, source, quiet):
     cfg = parse_model(SoftSettings, load_yaml(setting), setting)
     if device is not None:
         cfg.device = device
+    if engine is not None:
+        cfg.engine = engine
     if workers is not None:
         cfg.num_workers = workers
     names = source_names(cfg)[len(cfg.models()):]
@@ -792,16 +797,21 @@ def soft(setting, output, device, workers, source, quiet):
     check_outputs([("output", out)], [("the settings", setting), *(("a model", p) for _, p in cfg.models()),
                                       *(("a boxes file", m.boxes) for m in cfg.prob_maps)],
                   [*((f"the maps folder of {m.name}", m.folder) for m in job.maps), ("image_root", cfg.image_root)])
-    dev = load_models(job, note)
-    compile_notice(note, "core/codec.py", "ensemble/resample.py")
+    resolve_engine(job)
+    load_models(job, note)
+    kernels = ["core/codec.py", *(["ensemble/resample.py"] if job.engine == "cpu" else []),
+               *(["postprocess/clean.py"] if job.clean else [])]
+    compile_notice(note, *kernels)
     with _progress(len(job.images), quiet, desc="soft vote") as bar:
         rows = run_job(job, out, bar)
     kinds = []
     if job.models:
-        kinds.append(f"{len(job.models)} models on {dev}" + (" with hflip TTA" if job.tta else ""))
+        kinds.append(f"{plural(len(job.models), 'model')} on {job.device}" + (" with hflip TTA" if job.tta else ""))
     if job.maps:
-        kinds.append(f"{len(job.maps)} map sources")
-    note(f"soft vote: {' + '.join(kinds)}, {plural(len(job.images), 'image')}, {plural(rows, 'row')} → {out}")
+        kinds.append(plural(len(job.maps), "map source"))
+    engine = f"torch on {job.device}" if job.engine == "device" else "numba on the CPU"
+    note(f"soft vote ({engine}): {' + '.join(kinds)}, {plural(len(job.images), 'image')}, {plural(rows, 'row')} "
+         f"→ {out}")
     for name, n in job.skipped.items():
         note(f"note: source {name} had no map for {n} images (missing: skip; averaged over the others)")
     if job.clean is not None:

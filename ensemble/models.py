@@ -94,7 +94,10 @@ class ModelSource:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """(H, W, 3) float32 in [0, 1], BGR, as ``cv2.imread(path) / 255`` gives."""
+    """(3, H, W) uint8, BGR, contiguous: the pixels ``cv2.imread(path)`` gives, channels first.
+
+    Kept as bytes until it reaches the device (``to_unit``): a quarter of the float32 size
+    to read, queue and copy."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -111,10 +114,20 @@ def read_image(path: str | Path) -> np.ndarray:
     except (OSError, UnidentifiedImageError) as e:
         raise InputError(f"{path}: cannot read image ({e.__class__.__name__})") from None
     if a.ndim == 2:
-        a = np.repeat(a[:, :, None], 3, axis=2)
-    else:
-        a = a[:, :, ::-1]  # RGB -> BGR
-    return a.astype(np.float32) / np.float32(255)
+        return np.ascontiguousarray(np.broadcast_to(a, (3, *a.shape)))
+    return np.ascontiguousarray(a[:, :, ::-1].transpose(2, 0, 1))  # RGB -> BGR, channels first
+
+
+def to_unit(pixels, device):
+    """(1, 3, H, W) float32 in [0, 1] on ``device`` from ``read_image``'s bytes.
+
+    The divisor is a tensor on the device, not a Python number: CUDA replaces division by a
+    host scalar with multiplication by its reciprocal, which rounds differently from the
+    ``/ 255`` of the original tool."""
+    import torch
+
+    t = torch.from_numpy(pixels).to(device)[None]
+    return t.float() / torch.tensor(255.0, dtype=torch.float32, device=device)
 
 
 def _forward(model, x, path: str, n_classes: int):
@@ -134,16 +147,16 @@ def _forward(model, x, path: str, n_classes: int):
     return out
 
 
-def infer(models: Sequence[ModelSource], images: Sequence[np.ndarray], tta: Sequence[str], device,
-          n_classes: int) -> list[list[np.ndarray]]:
-    """Logits of every model on a batch of images: ``out[i][m]`` is (C, h, w) float32 for
-    image ``i`` and model ``m``, at the model's output resolution."""
+def forward(models: Sequence[ModelSource], images: Sequence[np.ndarray], tta: Sequence[str], device,
+            n_classes: int) -> list:
+    """Logits of every model on a batch of images (``read_image`` bytes), left on ``device``:
+    ``out[m]`` is (batch, C, h, w) float32 at model ``m``'s output resolution."""
     import torch
     import torch.nn.functional as F
 
-    out: list[list[np.ndarray]] = [[] for _ in images]
+    out = []
     with torch.inference_mode():
-        full = [torch.from_numpy(np.ascontiguousarray(im.transpose(2, 0, 1)))[None].to(device) for im in images]
+        full = [to_unit(im, device) for im in images]
         resized: dict[int, Any] = {}
         for ms in models:
             if ms.size not in resized:
@@ -156,7 +169,13 @@ def infer(models: Sequence[ModelSource], images: Sequence[np.ndarray], tta: Sequ
             if "hflip" in tta:
                 flipped = _forward(ms.model, x.flip(-1), ms.path, n_classes).flip(-1)
                 logits = (logits + flipped) / 2
-            arr = logits.float().cpu().numpy()
-            for i in range(len(images)):
-                out[i].append(arr[i])
+            out.append(logits.float())
     return out
+
+
+def infer(models: Sequence[ModelSource], images: Sequence[np.ndarray], tta: Sequence[str], device,
+          n_classes: int) -> list[list[np.ndarray]]:
+    """``forward``'s logits on the host: ``out[i][m]`` is (C, h, w) float32 for image ``i``
+    and model ``m`` (the numba engine's input)."""
+    arrays = [lg.cpu().numpy() for lg in forward(models, images, tta, device, n_classes)]
+    return [[a[i] for a in arrays] for i in range(len(images))]

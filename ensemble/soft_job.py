@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -23,6 +24,7 @@ import numpy as np
 from core.codec import format_rle
 from core.errors import InputError, UsageError
 from core.predictions import PredictionWriter
+from ensemble.device import DEFAULT_CHUNK
 from ensemble.maps import MapSource, read_boxes
 from ensemble.soft import Layer, vote_image
 from postprocess.clean import Cleaner
@@ -73,39 +75,53 @@ class SoftJob:
     device: str | None = None
     root_path: str | None = None
     clean: Cleaner | None = None
+    engine: str = "auto"  # auto | cpu (numba) | device (torch); settled by ``resolve_engine``
+    class_chunk: int = DEFAULT_CHUNK
     skipped: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def image_layers(self, name: str, logits: list[np.ndarray]) -> tuple[list[Layer], np.ndarray]:
-        """The image's layers (models, then the map sources that have it) and their weights."""
-        layers = [Layer(lg, logits=True, name=n) for lg, n in zip(logits, self.names, strict=False)]
-        rows = list(range(len(logits)))
-        for k, src in enumerate(self.maps):
-            layer = src.load(name, len(self.classes))
-            if layer is None:
-                if self.missing != "skip":
-                    raise InputError(f"{src.absent(name)} (missing: skip averages over the sources present)")
-                with self._lock:
-                    self.skipped[src.name] = self.skipped.get(src.name, 0) + 1
+    def read_maps(self, name: str) -> list[Layer | None]:
+        """Each map source's layer for an image, ``None`` where the source has none (file
+        I/O only: safe to run ahead in threads)."""
+        return [src.load(name, len(self.classes)) for src in self.maps]
+
+    def present(self, name: str, n_models: int, maps: list[Layer | None]) -> list[int]:
+        """Rows of ``weights`` for the image's sources: its models, then the map sources
+        that have it (absent ones are counted under ``missing: skip``, an error otherwise)."""
+        rows = list(range(n_models))
+        for k, (src, layer) in enumerate(zip(self.maps, maps, strict=True)):
+            if layer is not None:
+                rows.append(len(self.model_specs) + k)
                 continue
-            layers.append(layer)
-            rows.append(len(self.model_specs) + k)
-        if not layers:
+            if self.missing != "skip":
+                raise InputError(f"{src.absent(name)} (missing: skip averages over the sources present)")
+            with self._lock:
+                self.skipped[src.name] = self.skipped.get(src.name, 0) + 1
+        if not rows:
             raise InputError(f"image {name}: no source has a map for it")
-        w = self.weights[rows]
-        dead = np.flatnonzero(w.sum(0) <= 0)
+        dead = np.flatnonzero(self.weights[rows].sum(0) <= 0)
         if len(dead):
             raise InputError(f"image {name}: no source with weight > 0 for class {self.classes[dead[0]]} "
                              "among the sources present")
-        return layers, w
+        return rows
 
-    def vote(self, name: str, logits: list[np.ndarray]) -> list[str]:
-        """The RLE strings of one image, in class order."""
-        layers, w = self.image_layers(name, logits)
-        runs = vote_image(layers, w, self.thresholds, self.height, self.width)
+    def image_layers(self, name: str, logits: list[np.ndarray]) -> tuple[list[Layer], np.ndarray]:
+        """The image's layers (models, then the map sources that have it) and their weights."""
+        maps = self.read_maps(name)
+        rows = self.present(name, len(logits), maps)
+        layers = [Layer(lg, logits=True, name=n) for lg, n in zip(logits, self.names, strict=False)]
+        return layers + [m for m in maps if m is not None], self.weights[rows]
+
+    def encode(self, runs: list[np.ndarray]) -> list[str]:
+        """One image's RLE strings in class order, cleaned first when a postprocess is set."""
         if self.clean is not None:
             runs = [self.clean(c, r) for c, r in enumerate(runs)]
         return [format_rle(r) for r in runs]
+
+    def vote(self, name: str, logits: list[np.ndarray]) -> list[str]:
+        """The RLE strings of one image, in class order (numba engine)."""
+        layers, w = self.image_layers(name, logits)
+        return self.encode(vote_image(layers, w, self.thresholds, self.height, self.width))
 
 
 def build_job(cfg: SoftSettings, where: str) -> SoftJob:
@@ -137,17 +153,40 @@ def build_job(cfg: SoftSettings, where: str) -> SoftJob:
     return SoftJob(classes=classes, height=cfg.height, width=cfg.width, images=images, names=names,
                    weights=weights, thresholds=thr, maps=maps, model_specs=specs, missing=cfg.missing,
                    tta=tuple(cfg.tta), batch_size=cfg.batch_size, workers=max(cfg.num_workers, 1),
-                   device=cfg.device, root_path=cfg.root_path,
+                   device=cfg.device, root_path=cfg.root_path, engine=cfg.engine, class_chunk=cfg.class_chunk,
                    clean=build_cleaner(cfg.postprocess, classes, cfg.height, cfg.width, where))
 
 
-def load_models(job: SoftJob, warn: Callable[[str], None]) -> str:
-    """Load the job's checkpoints; returns the device used (as text)."""
-    if not job.model_specs:
-        return "cpu"
-    from ensemble.models import ModelSource, load_model, resolve_device
+def _cuda_present() -> bool:
+    """Whether an NVIDIA GPU may be here, without importing torch (seconds) where the answer
+    is plainly no: on Linux the driver lists its GPUs under /proc."""
+    if sys.platform.startswith("linux"):
+        gpus = Path("/proc/driver/nvidia/gpus")
+        return gpus.is_dir() and any(gpus.iterdir())
+    return True
+
+
+def resolve_engine(job: SoftJob) -> None:
+    """Settle ``job.engine`` (``cpu``: numba kernels; ``device``: torch on ``job.device``)
+    and ``job.device``: ``auto`` takes the device engine when the device is not the CPU."""
+    if not job.model_specs and job.engine != "device" and (job.engine == "cpu" or (
+            job.device in (None, "auto") and not _cuda_present())):
+        job.engine, job.device = "cpu", "cpu"
+        return
+    from ensemble.models import resolve_device
 
     device = resolve_device(job.device)
+    job.device = str(device)
+    if job.engine == "auto":
+        job.engine = "cpu" if device.type == "cpu" else "device"
+
+
+def load_models(job: SoftJob, warn: Callable[[str], None]) -> None:
+    """Load the job's checkpoints onto ``job.device`` (see ``resolve_engine``)."""
+    if not job.model_specs:
+        return
+    from ensemble.models import ModelSource, load_model
+
     warned: list[bool] = []
 
     def warn_once(msg: str) -> None:
@@ -155,10 +194,8 @@ def load_models(job: SoftJob, warn: Callable[[str], None]) -> str:
             warned.append(True)
             warn(msg)
 
-    job.models = [ModelSource(name, path, size, load_model(path, device, job.root_path, warn_once))
+    job.models = [ModelSource(name, path, size, load_model(path, job.device, job.root_path, warn_once))
                   for name, (size, path) in zip(job.names, job.model_specs, strict=False)]
-    job.device = str(device)
-    return str(device)
 
 
 def _batches(job: SoftJob):
@@ -179,7 +216,18 @@ def _batches(job: SoftJob):
 
 
 def run_job(job: SoftJob, output: str | Path, progress=None) -> int:
-    """Vote every image and write the CSV atomically; returns rows written."""
+    """Vote every image with the job's engine and write the CSV atomically; returns rows
+    written. Call ``resolve_engine`` and ``load_models`` first when the job has models."""
+    if job.engine == "auto":
+        resolve_engine(job)
+    if job.engine == "device":
+        from ensemble.device_job import run_device_job
+
+        return run_device_job(job, output, progress)
+    return _run_numba(job, output, progress)
+
+
+def _run_numba(job: SoftJob, output: str | Path, progress=None) -> int:
     with PredictionWriter(output, job.classes) as writer:
         items = _batches(job)
         # The first image (all of it, with one thread) lets numba compile or load every

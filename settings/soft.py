@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.classes import DEFAULT_CLASSES, check_classes
 from core.errors import UsageError
+from ensemble.device import DEFAULT_CHUNK
 from settings.loader import ClassName
 from settings.postprocess import PostprocessSection
 from settings.vote import SourceWeights, check_weights, threshold_vector, unique_names, weight_matrix
@@ -65,6 +66,8 @@ class SoftSettings(BaseModel):
     weights: Union[SourceWeights, dict[str, SourceWeights], None] = None
     tta: list[Literal["hflip"]] = Field(default_factory=list)
     device: str | None = None
+    engine: Literal["auto", "cpu", "device"] = "auto"
+    class_chunk: int = Field(default=DEFAULT_CHUNK, ge=1)
     missing: Literal["error", "skip"] = "error"
     postprocess: PostprocessSection | None = None
     height: int = Field(default=2048, ge=1)

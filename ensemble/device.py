@@ -1,0 +1,163 @@
+"""Soft voting on a torch device (a GPU, or the CPU for tests): the dense formula, computed
+where the models' outputs already are, with only run boundaries sent back to the host.
+
+For each chunk of classes, every source is upsampled to its rectangle (the canvas, or its
+box) with ``F.interpolate(mode="bilinear", align_corners=False)``, passed through
+``torch.sigmoid`` when it holds logits, multiplied by its weight and added to an
+accumulator in source order; the accumulator is divided by the sum of the weights and
+compared with the threshold (strict ``>``). That is the plain dense computation
+
+    mean = (w₀·p₀ + w₁·p₁ + …) / Σ wᵢ;   keep = mean > t
+
+op for op in float32, so on any one device the masks equal a dense reference pixel for
+pixel; with equal weights it is the original tool's ``sum / count``. A source outside its
+box adds nothing (exactly the ``+ w·0`` of the reference), and a source whose weights are
+all 0 for a chunk is not computed at all.
+
+Run boundaries are found on the device: a class mask, flattened row-major and padded with
+a background pixel at each end, changes value exactly at the starts and stops of its
+canonical runs (runs touching across rows merge by construction), and ``nonzero`` lists
+those positions in order. Only these positions cross to the host.
+
+torch is imported by the caller; this module only uses the tensors it is handed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.errors import InputError
+
+DEFAULT_CHUNK = 8  # classes per step: 8 × 2048² float32 = 128 MB per dense buffer
+
+
+@dataclass
+class DeviceLayer:
+    """One source's (C, h, w) map for one image, already on the device (any float dtype,
+    or uint8/uint16 with ``scale``). ``box`` is ``(y0, x0, y1, x1)`` as in ``soft.Layer``."""
+
+    data: object  # torch.Tensor
+    logits: bool = False
+    scale: float | None = None
+    box: tuple[int, int, int, int] | None = None
+    origin: str = ""
+
+
+class DeviceVoter:
+    """Votes images on one device with fixed thresholds, canvas and class chunk."""
+
+    def __init__(self, thresholds: np.ndarray, height: int, width: int, device, chunk: int = DEFAULT_CHUNK):
+        import torch
+
+        if chunk < 1:
+            raise ValueError(f"chunk must be >= 1, got {chunk}")
+        self.device = torch.device(device)
+        self.height, self.width, self.chunk = height, width, chunk
+        self.thresholds = torch.as_tensor(np.asarray(thresholds, np.float32), device=self.device)
+
+    def vote(self, layers: list[DeviceLayer], weights: np.ndarray) -> list[np.ndarray]:
+        """Canonical runs of every class: ``weights`` is (L, C), one row per layer."""
+        import torch
+
+        w = np.asarray(weights, np.float32)
+        if w.shape != (len(layers), len(self.thresholds)):
+            raise ValueError(f"weights of shape {w.shape} for {len(layers)} layers and {len(self.thresholds)} classes")
+        wsum = torch.from_numpy(w).sum(0)  # on the host, as a reference computes it
+        if not (wsum > 0).all():
+            raise ValueError("every class needs a layer with a positive weight")
+        checks: list[tuple[int, int, object]] = []
+        found = []
+        with torch.inference_mode():
+            wd = torch.from_numpy(w).to(self.device)
+            for c0 in range(0, w.shape[1], self.chunk):
+                c1 = min(c0 + self.chunk, w.shape[1])
+                mask = self._chunk_mask(layers, w, wd, wsum, c0, c1, checks)
+                found.append(_boundaries(mask))
+            bad = torch.cat([flags for _, _, flags in checks]).cpu().numpy() if checks else np.zeros(0, bool)
+        if bad.any():
+            self._raise_bad(layers, checks, bad)
+        return _runs_from_boundaries(found, w.shape[1], self.chunk)
+
+    def _chunk_mask(self, layers, w, wd, wsum, c0: int, c1: int, checks: list):
+        import torch
+        import torch.nn.functional as F
+
+        acc = torch.zeros((c1 - c0, self.height, self.width), dtype=torch.float32, device=self.device)
+        for k, layer in enumerate(layers):
+            if not w[k, c0:c1].any():
+                continue
+            x = _unit_values(layer, c0, c1, self.device)
+            checks.append((k, c0, _bad_classes(x, layer.logits)))
+            y0, x0, y1, x1 = layer.box if layer.box is not None else (0, 0, self.height, self.width)
+            ys, xs, ye, xe = max(y0, 0), max(x0, 0), min(y1, self.height), min(x1, self.width)
+            if ys >= ye or xs >= xe:
+                continue  # the box lies off the canvas: the layer adds 0 everywhere
+            up = F.interpolate(x[None], size=(y1 - y0, x1 - x0), mode="bilinear", align_corners=False)[0]
+            up = up[:, ys - y0:ye - y0, xs - x0:xe - x0]
+            if layer.logits:
+                up.sigmoid_()
+            # In place, one op at a time: the same roundings as ``acc + w * p`` written densely.
+            acc[:, ys:ye, xs:xe] += up.mul_(wd[k, c0:c1, None, None])
+        acc /= wsum[c0:c1].to(self.device)[:, None, None]
+        return acc > self.thresholds[c0:c1, None, None]
+
+    def _raise_bad(self, layers, checks, bad) -> None:
+        pos = 0
+        for k, c0, flags in checks:
+            row = bad[pos:pos + len(flags)]
+            pos += len(flags)
+            hits = np.flatnonzero(row)
+            if len(hits):
+                layer, c = layers[k], c0 + int(hits[0])
+                what = "NaN in the map" if layer.logits else "NaN or a value outside [0, 1] in the map"
+                hint = "" if layer.logits or layer.scale is not None else " (logits need 'logits: true')"
+                raise InputError(f"{layer.origin or f'source #{k + 1}'}: class #{c + 1}: {what}{hint}")
+
+
+def _unit_values(layer: DeviceLayer, c0: int, c1: int, device):
+    """Classes ``c0:c1`` of a layer as float32 on the device (quantized maps divided by
+    ``scale`` with a device-side divisor: see ``models.to_unit``)."""
+    import torch
+
+    x = layer.data[c0:c1].to(device)
+    if layer.scale is not None:
+        return x.float() / torch.tensor(layer.scale, dtype=torch.float32, device=device)
+    return x.float()
+
+
+def _bad_classes(x, logits: bool):
+    """Per class of ``x``: NaN anywhere, or (probabilities) a value outside [0, 1]."""
+    import torch
+
+    flat = x.flatten(1)
+    if logits:
+        return torch.isnan(flat).any(1)
+    return ~((flat >= 0) & (flat <= 1)).all(1)
+
+
+def _boundaries(mask):
+    """``(k, 2)`` positions where each class's flattened, background-padded mask changes:
+    column 0 the class in the chunk, column 1 the flat index (a run's start or stop)."""
+    import torch
+
+    flat = mask.flatten(1)
+    n = flat.shape[1]
+    edges = torch.empty((flat.shape[0], n + 1), dtype=torch.bool, device=flat.device)
+    edges[:, 0] = flat[:, 0]
+    edges[:, n] = flat[:, n - 1]
+    torch.ne(flat[:, 1:], flat[:, :-1], out=edges[:, 1:n])
+    return edges.nonzero()
+
+
+def _runs_from_boundaries(found: list, n_classes: int, chunk: int) -> list[np.ndarray]:
+    """Split each chunk's boundary positions into the (n, 2) runs of every class."""
+    runs: list[np.ndarray] = []
+    for k, idx in enumerate(found):
+        pos = idx.cpu().numpy()
+        size = min(chunk, n_classes - k * chunk)
+        cuts = np.searchsorted(pos[:, 0], np.arange(size + 1))
+        for j in range(size):
+            runs.append(np.ascontiguousarray(pos[cuts[j]:cuts[j + 1], 1].reshape(-1, 2), dtype=np.int64))
+    return runs
