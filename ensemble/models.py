@@ -94,10 +94,11 @@ class ModelSource:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """(3, H, W) uint8, BGR, contiguous: the pixels ``cv2.imread(path)`` gives, channels first.
+    """(3, H, W) uint8 BGR, or (1, H, W) for grey images, contiguous: the pixels
+    ``cv2.imread(path)`` gives, channels first, grey not yet repeated.
 
-    Kept as bytes until it reaches the device (``to_unit``): a quarter of the float32 size
-    to read, queue and copy."""
+    Kept as bytes until it reaches the device (``to_unit``): a twelfth of the float32 size
+    to read, queue and copy for the grey X-rays of this task."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -114,19 +115,19 @@ def read_image(path: str | Path) -> np.ndarray:
     except (OSError, UnidentifiedImageError) as e:
         raise InputError(f"{path}: cannot read image ({e.__class__.__name__})") from None
     if a.ndim == 2:
-        return np.ascontiguousarray(np.broadcast_to(a, (3, *a.shape)))
+        return np.ascontiguousarray(a[None])
     return np.ascontiguousarray(a[:, :, ::-1].transpose(2, 0, 1))  # RGB -> BGR, channels first
 
 
 def to_unit(pixels, device):
-    """(1, 3, H, W) float32 in [0, 1] on ``device`` from ``read_image``'s bytes.
+    """(1, 3, H, W) float32 in [0, 1], contiguous, on ``device`` from ``read_image``'s bytes.
 
     The divisor is a tensor on the device, not a Python number: CUDA replaces division by a
     host scalar with multiplication by its reciprocal, which rounds differently from the
     ``/ 255`` of the original tool."""
     import torch
 
-    t = torch.from_numpy(pixels).to(device)[None]
+    t = torch.from_numpy(pixels).to(device).expand(3, -1, -1)[None]  # grey: the same plane 3 times
     return t.float() / torch.tensor(255.0, dtype=torch.float32, device=device)
 
 

@@ -600,7 +600,7 @@ def test_model_errors(tmp_path):
 def test_read_image_modes(tmp_path):
     from PIL import Image
 
-    from ensemble.models import read_image
+    from ensemble.models import read_image, to_unit
 
     rgb = np.zeros((2, 3, 3), np.uint8)
     rgb[..., 0] = 255  # red
@@ -610,6 +610,12 @@ def test_read_image_modes(tmp_path):
     assert a.shape == (3, 2, 3) and a.dtype == np.uint8 and a.flags.c_contiguous
     assert (a[2] == 255).all() and (a[:2] == 0).all()  # BGR
     np.testing.assert_array_equal(read_image(tmp_path / "rgba.png"), a)
+    Image.fromarray(np.arange(6, dtype=np.uint8).reshape(2, 3), "L").save(tmp_path / "grey.png")
+    g = read_image(tmp_path / "grey.png")
+    assert g.shape == (1, 2, 3) and g.flags.c_contiguous
+    x = to_unit(g, "cpu")
+    assert x.shape == (1, 3, 2, 3) and x.is_contiguous()
+    np.testing.assert_array_equal(x[0].numpy(), np.repeat(np.arange(6, dtype=np.float32).reshape(1, 2, 3) / 255, 3, 0))
     (tmp_path / "bad.png").write_bytes(b"nope")
     with pytest.raises(InputError, match="cannot read image"):
         read_image(tmp_path / "bad.png")
