@@ -766,6 +766,12 @@ def soft(setting, output, device, engine, workers, source, quiet):
     A missing map is an error unless missing: skip (then the mean is over the sources
     present). Canvas: height × width (default 2048²). Relative paths are relative to the
     current folder. See soft_voting_setting.yaml (top level), settings/soft_maps_example.yaml.
+
+    Engines (engine: or --engine): 'device' keeps the whole vote on the device with torch
+    (upsample, sigmoid, weighted sum / Σ weights, > threshold, run boundaries; class_chunk
+    classes at a time, default 8) and overlaps reading and writing in threads; 'cpu' votes
+    with numba kernels on the CPU; 'auto' (default) takes 'device' unless the device is the
+    CPU. tf32: false forbids TF32 in the models' convolutions on GPUs.
     """
     from core.jit import compile_notice
     from ensemble.soft_job import build_job, load_models, resolve_engine, run_job

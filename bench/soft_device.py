@@ -185,7 +185,7 @@ def run_forward(folder: Path, device: str) -> dict:
     with torch.no_grad():
         for path in image_paths(folder):
             with Image.open(path) as im:
-                g = torch.from_numpy(np.asarray(im.convert("L"))).to(device).float() / 255
+                g = torch.from_numpy(np.array(im.convert("L"))).to(device).float() / 255
             x = g[None, None].expand(1, 3, *g.shape)
             inputs = {s: F.interpolate(x, size=(s, s), mode="bilinear") for s in {s for _, s in models}}
             sync()
@@ -215,6 +215,16 @@ def child(kind: str, folder: Path, device: str, out: Path, stats: Path, engine: 
         result = run_original(folder, device, out)
     elif kind == "forward":
         result = run_forward(folder, device)
+    elif kind == "profile":  # the main thread's time, by function: what the device waits on
+        import cProfile
+        import io
+        import pstats
+
+        prof = cProfile.Profile()
+        prof.runcall(run_ours, folder, device, engine, out)
+        text = io.StringIO()
+        pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(25)
+        result = {"profile": text.getvalue()}
     else:
         result = run_ours(folder, device, engine, out)
     peak = None
@@ -265,6 +275,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=96)
     ap.add_argument("--data", type=Path, default=None, help="Data folder (default /tmp/soft_device_bench-N).")
     ap.add_argument("--engines", default="auto", help="Our engines to time, comma-separated (auto, cpu, device).")
+    ap.add_argument("--profile", action="store_true", help="Also run ours once under cProfile and print the top.")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--stats", type=Path, default=None, help=argparse.SUPPRESS)
@@ -302,6 +313,11 @@ def main() -> None:
         diff = "—" if "differ" not in r else f"{r['differ']:,} ({r['differ'] / max(r['area'], 1):.2e} of mask area)"
         print(f"| {label} | {r['wall']:.1f} s | {original['wall'] / r['wall']:.2f}× | "
               f"{1000 * (r['wall'] - fwd) / n:.1f} ms | {mb(r['peak_device_mb'])} | {mb(r['rss_mb'])} | {diff} |")
+    if args.profile:
+        engine = args.engines.split(",")[0]
+        prof = spawn("profile", args, args.data / "profiled.csv", engine)
+        print(f"\ncProfile of the main thread, --engine {engine} ({prof['wall']:.1f} s under the profiler):")
+        print(prof["profile"])
 
 
 if __name__ == "__main__":

@@ -70,10 +70,10 @@ class DeviceVoter:
         checks: list[tuple[int, int, object]] = []
         found = []
         with torch.inference_mode():
-            wd = torch.from_numpy(w).to(self.device)
+            wd, wsd = torch.from_numpy(w).to(self.device), wsum.to(self.device)
             for c0 in range(0, w.shape[1], self.chunk):
                 c1 = min(c0 + self.chunk, w.shape[1])
-                mask = self._chunk_mask(layers, w, wd, wsum, c0, c1, checks)
+                mask = self._chunk_mask(layers, w, wd, wsd, c0, c1, checks)
                 found.append(_boundaries(mask))
             bad = torch.cat([flags for _, _, flags in checks]).cpu().numpy() if checks else np.zeros(0, bool)
         if bad.any():
@@ -100,7 +100,7 @@ class DeviceVoter:
                 up.sigmoid_()
             # In place, one op at a time: the same roundings as ``acc + w * p`` written densely.
             acc[:, ys:ye, xs:xe] += up.mul_(wd[k, c0:c1, None, None])
-        acc /= wsum[c0:c1].to(self.device)[:, None, None]
+        acc /= wsum[c0:c1, None, None]
         return acc > self.thresholds[c0:c1, None, None]
 
     def _raise_bad(self, layers, checks, bad) -> None:

@@ -45,6 +45,23 @@ def resolve_device(spec: str | None):
     return dev
 
 
+def set_tf32(allowed: bool) -> None:
+    """Let (or forbid) CUDA convolutions and matrix products use TF32 on Ampere and later
+    GPUs. torch lets cuDNN convolutions use it by default, so a model's logits on a GPU
+    differ from the CPU's in the last bits; forbidding it brings them closer (not equal:
+    cuDNN's choice of algorithm still changes the order of additions)."""
+    import torch
+
+    precision = "tf32" if allowed else "ieee"
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    if conv is not None and hasattr(conv, "fp32_precision"):  # torch >= 2.9
+        conv.fp32_precision = precision
+        torch.backends.cuda.matmul.fp32_precision = precision
+    else:
+        torch.backends.cudnn.allow_tf32 = allowed
+        torch.backends.cuda.matmul.allow_tf32 = allowed
+
+
 def is_torchscript(path: Path) -> bool:
     """TorchScript archives carry ``constants.pkl`` and ``code/``; ``torch.save`` files do not."""
     if not zipfile.is_zipfile(path):
@@ -109,7 +126,7 @@ def read_image(path: str | Path) -> np.ndarray:
                 a = np.asarray(im).astype(np.int64) >> 8  # cv2 keeps the high byte of 16-bit data
                 a = np.clip(a, 0, 255).astype(np.uint8)
             elif mode in ("L", "1", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr"):
-                a = np.asarray(im.convert("L" if mode in ("L", "1", "LA") else "RGB"))
+                a = np.array(im.convert("L" if mode in ("L", "1", "LA") else "RGB"))  # writable, for torch
             else:
                 raise InputError(f"{path}: unsupported image mode {mode}")
     except (OSError, UnidentifiedImageError) as e:

@@ -77,6 +77,7 @@ class SoftJob:
     clean: Cleaner | None = None
     engine: str = "auto"  # auto | cpu (numba) | device (torch); settled by ``resolve_engine``
     class_chunk: int = DEFAULT_CHUNK
+    tf32: bool = True  # False: models' convolutions and matrix products in full float32 on GPUs
     skipped: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -154,6 +155,7 @@ def build_job(cfg: SoftSettings, where: str) -> SoftJob:
                    weights=weights, thresholds=thr, maps=maps, model_specs=specs, missing=cfg.missing,
                    tta=tuple(cfg.tta), batch_size=cfg.batch_size, workers=max(cfg.num_workers, 1),
                    device=cfg.device, root_path=cfg.root_path, engine=cfg.engine, class_chunk=cfg.class_chunk,
+                   tf32=cfg.tf32,
                    clean=build_cleaner(cfg.postprocess, classes, cfg.height, cfg.width, where))
 
 
@@ -185,8 +187,10 @@ def load_models(job: SoftJob, warn: Callable[[str], None]) -> None:
     """Load the job's checkpoints onto ``job.device`` (see ``resolve_engine``)."""
     if not job.model_specs:
         return
-    from ensemble.models import ModelSource, load_model
+    from ensemble.models import ModelSource, load_model, set_tf32
 
+    if not job.tf32:
+        set_tf32(False)
     warned: list[bool] = []
 
     def warn_once(msg: str) -> None:

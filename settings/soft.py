@@ -68,6 +68,7 @@ class SoftSettings(BaseModel):
     device: str | None = None
     engine: Literal["auto", "cpu", "device"] = "auto"
     class_chunk: int = Field(default=DEFAULT_CHUNK, ge=1)
+    tf32: bool = True
     missing: Literal["error", "skip"] = "error"
     postprocess: PostprocessSection | None = None
     height: int = Field(default=2048, ge=1)

@@ -12,19 +12,19 @@ from ensemble.soft import Layer
 BAND = 1e-5
 
 
-def ref_layer(data, logits, scale, box, height, width):
+def ref_layer(data, logits, scale, box, height, width, device="cpu"):
     """(C, H, W) float32 probabilities of one map on the canvas, straight from torch."""
     import torch
     import torch.nn.functional as F
 
-    a = torch.from_numpy(np.asarray(data).astype(np.float32))
-    if scale is not None:
-        a = a / np.float32(scale)
+    a = torch.from_numpy(np.asarray(data).astype(np.float32)).to(device)
+    if scale is not None:  # true division (a host scalar divisor would become a reciprocal on CUDA)
+        a = a / torch.tensor(np.float32(scale), device=device)
     y0, x0, y1, x1 = box if box is not None else (0, 0, height, width)
     up = F.interpolate(a[None], size=(y1 - y0, x1 - x0), mode="bilinear", align_corners=False)[0]
     if logits:
         up = torch.sigmoid(up)
-    canvas = torch.zeros(a.shape[0], height, width)
+    canvas = torch.zeros(a.shape[0], height, width, device=device)
     ys, xs, ye, xe = max(y0, 0), max(x0, 0), min(y1, height), min(x1, width)
     if ys < ye and xs < xe:
         canvas[:, ys:ye, xs:xe] = up[:, ys - y0:ye - y0, xs - x0:xe - x0]
@@ -32,13 +32,16 @@ def ref_layer(data, logits, scale, box, height, width):
 
 
 def ref_vote(probs, weights, thresholds):
-    """Weighted mean of (C, H, W) tensors, per-class weights (L, C), strict threshold."""
+    """Weighted mean of (C, H, W) tensors, per-class weights (L, C), strict threshold; on the
+    probabilities' device, returned to the host."""
     import torch
 
+    device = probs[0].device
     w = torch.from_numpy(np.asarray(weights, np.float32))
-    acc = sum(w[k][:, None, None] * p for k, p in enumerate(probs))
-    mean = acc / w.sum(0)[:, None, None]
-    return mean.numpy(), (mean > torch.from_numpy(np.asarray(thresholds, np.float32))[:, None, None]).numpy()
+    acc = sum(w[k].to(device)[:, None, None] * p for k, p in enumerate(probs))
+    mean = acc / w.sum(0).to(device)[:, None, None]
+    keep = mean > torch.from_numpy(np.asarray(thresholds, np.float32)).to(device)[:, None, None]
+    return mean.cpu().numpy(), keep.cpu().numpy()
 
 
 def assert_matches(runs_per_class, mean, expected, thresholds):

@@ -1,9 +1,16 @@
-"""The device engine of ``soft`` (torch, here on the CPU device) against the plain dense torch
-reference — pixel for pixel, no tolerance — and against the numba engine (equal except
-where the mean lies within 1e-5 of the threshold: the two engines round in another order).
+"""The device engine of ``soft`` (torch, on the CPU device here and in CI) against the plain
+dense torch reference on the same device — pixel for pixel, no tolerance — and against the
+numba engine (equal except where the mean lies within 1e-5 of the threshold: the two engines
+round in another order).
+
+``SOFT_TEST_DEVICE=cuda python -m pytest tests/test_soft_device.py`` runs the engine and map
+tests on a GPU instead (engine and reference both there); the model tests stay on the CPU,
+whose reference runs the models on the CPU.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
@@ -28,6 +35,7 @@ from ensemble.device import DeviceLayer, DeviceVoter, _boundaries, _runs_from_bo
 from ensemble.soft import vote_image
 
 CLASSES = ("a", "b", "c")
+DEVICE = os.environ.get("SOFT_TEST_DEVICE", "cpu")
 
 
 def device_vote(layers, weights, thresholds, height, width, chunk=8):
@@ -36,7 +44,7 @@ def device_vote(layers, weights, thresholds, height, width, chunk=8):
     dev = [DeviceLayer(torch.from_numpy(np.asarray(L.data).astype(np.float32) if L.data.dtype in (np.float64, np.uint16)
                                         else np.ascontiguousarray(L.data)),
                        logits=L.logits, scale=L.scale, box=L.box) for L in layers]
-    return DeviceVoter(thresholds, height, width, "cpu", chunk).vote(dev, weights)
+    return DeviceVoter(thresholds, height, width, DEVICE, chunk).vote(dev, weights)
 
 
 def masks_of(runs, height, width):
@@ -48,7 +56,7 @@ def masks_of(runs, height, width):
 @given(layer_sets(), st.integers(1, 3))
 def test_device_engine_equals_dense_reference(case, chunk):
     layers, weights, thresholds, height, width = case
-    probs = [ref_layer(L.data, L.logits, L.scale, L.box, height, width) for L in layers]
+    probs = [ref_layer(L.data, L.logits, L.scale, L.box, height, width, DEVICE) for L in layers]
     _, expected = ref_vote(probs, weights, thresholds)
     got = masks_of(device_vote(layers, weights, thresholds, height, width, chunk), height, width)
     np.testing.assert_array_equal(got, expected)
@@ -75,7 +83,7 @@ def test_run_boundaries_are_canonical_runs(k, h, w, seed, density):
     import torch
 
     masks = np.random.default_rng(seed).random((k, h, w)) < density
-    runs = _runs_from_boundaries([_boundaries(torch.from_numpy(masks))], k, k)
+    runs = _runs_from_boundaries([_boundaries(torch.from_numpy(masks).to(DEVICE))], k, k)
     for c in range(k):
         np.testing.assert_array_equal(runs[c], encode(masks[c]))
         assert runs[c].dtype == np.int64 and runs[c].shape[1] == 2
@@ -140,14 +148,14 @@ def maps_case(tmp_path):
     cfg = {"CLASSES": list(CLASSES), "height": H, "width": W, "threshold": {"default": 0.5, "c": 0.35},
            "weights": {"default": {"f16": 1, "u16": 2, "logit": 1, "crop": 1.5}, "b": {"logit": 0}},
            "prob_maps": [{"path": str(tmp_path / n), **extra} for n, (_, extra) in specs.items()],
-           "missing": "skip", "num_workers": 2, "device": "cpu"}
+           "missing": "skip", "num_workers": 2, "device": DEVICE}
     cfg["prob_maps"][0]["weight"] = {"default": 1, "a": 3}
     boxes = {"img1": (30, -4, 60, 20), "img2": (-3, 25, 10, 50)}
     refs = []
     for stem in stems:  # img3 has no box: the crop source is skipped for it
         names = [n for n in specs if n != "crop" or stem in boxes]
         probs = [ref_layer(arrays[n, stem], specs[n][1].get("logits", False), specs[n][1].get("scale"),
-                           boxes.get(stem) if n == "crop" else None, H, W) for n in names]
+                           boxes.get(stem) if n == "crop" else None, H, W, DEVICE) for n in names]
         wmat = {"f16": [3, 1, 1], "u16": [2, 2, 2], "logit": [1, 0, 1], "crop": [1.5, 1.5, 1.5]}
         refs.append(ref_vote(probs, np.array([wmat[n] for n in names]), np.array([0.5, 0.5, 0.35])))
     return cfg, refs, (H, W)
@@ -160,7 +168,7 @@ def test_maps_device_engine_is_the_dense_reference(tmp_path):
         out = tmp_path / f"{engine}.csv"
         res = run_cli("soft", "--setting", write_settings(tmp_path / "s.yaml", cfg), "-o", out, "--engine", engine)
         assert res.exit_code == 0, res.output
-        assert ("torch on cpu" if engine == "device" else "numba on the CPU") in res.output
+        assert (f"torch on {DEVICE}" if engine == "device" else "numba on the CPU") in res.output
         assert "source crop had no map for 1 image" in res.output
         outs[engine] = read_predictions(out, CLASSES, H, W)
     for i, (mean, expected) in enumerate(refs):
