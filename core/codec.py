@@ -248,6 +248,21 @@ def format_rle(runs: np.ndarray) -> str:
     return out[:end].tobytes().decode("ascii")
 
 
+def rle_text(runs: np.ndarray) -> str:
+    """``format_rle`` without numba: the same text from numpy and ``str``.
+
+    About 5× slower per mask than ``format_rle`` (25 µs for 150 runs), but it needs no
+    kernel: the device engine of ``soft`` formats with it so that a run without cleaning
+    never pays numba's first-call set-up (0.5 s here, seconds on some machines)."""
+    runs = np.asarray(runs, np.int64).reshape(-1, 2)
+    if not len(runs):
+        return ""
+    pairs = np.empty_like(runs)
+    pairs[:, 0] = runs[:, 0] + 1
+    pairs[:, 1] = runs[:, 1] - runs[:, 0]
+    return " ".join(map(str, pairs.ravel().tolist()))
+
+
 def encode(mask: np.ndarray) -> np.ndarray:
     """Runs of the non-zero pixels of a mask of any shape, in row-major (C) order.
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.codec import rle_text
 from core.predictions import PredictionWriter
 from ensemble.device import DeviceLayer, DeviceVoter
 from ensemble.soft import Layer
@@ -88,8 +89,9 @@ class _Reader:
 
 class _Sink:
     """Cleans and formats images in a pool and writes them in submission order from one
-    thread. The first image is done inline so that numba compiles or loads its kernels
-    before threads call them (first-time compilation is not thread-safe)."""
+    thread. The first image is done inline so that numba compiles or loads the cleaning
+    kernels before threads call them (first-time compilation is not thread-safe). Text is
+    made by ``rle_text``: no numba unless there is cleaning."""
 
     def __init__(self, job: SoftJob, writer: PredictionWriter, progress, workers: int):
         self.job, self.writer, self.progress = job, writer, progress
@@ -102,11 +104,11 @@ class _Sink:
         if self.error is not None:
             raise self.error
         if self.thread is None:
-            self._write(name, self.job.encode(runs))
+            self._write(name, self.job.encode(runs, rle_text))
             self.thread = threading.Thread(target=self._drain, name="soft-write", daemon=True)
             self.thread.start()
             return
-        self.queue.put((name, self.pool.submit(self.job.encode, runs)))
+        self.queue.put((name, self.pool.submit(self.job.encode, runs, rle_text)))
 
     def _write(self, name: str, rles: list[str]) -> None:
         self.writer.write_image(name, rles)

@@ -113,11 +113,11 @@ class SoftJob:
         layers = [Layer(lg, logits=True, name=n) for lg, n in zip(logits, self.names, strict=False)]
         return layers + [m for m in maps if m is not None], self.weights[rows]
 
-    def encode(self, runs: list[np.ndarray]) -> list[str]:
+    def encode(self, runs: list[np.ndarray], fmt: Callable[[np.ndarray], str] = format_rle) -> list[str]:
         """One image's RLE strings in class order, cleaned first when a postprocess is set."""
         if self.clean is not None:
             runs = [self.clean(c, r) for c, r in enumerate(runs)]
-        return [format_rle(r) for r in runs]
+        return [fmt(r) for r in runs]
 
     def vote(self, name: str, logits: list[np.ndarray]) -> list[str]:
         """The RLE strings of one image, in class order (numba engine)."""
