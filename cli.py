@@ -99,12 +99,15 @@ def check(submission, classes, height, width, max_problems, quiet):
 
 
 def _read_noting(path, classes, height, width, note):
-    """``read_predictions``, with a note when image names were given as paths."""
+    """``read_predictions``, with a note when image names were given as paths and a warning
+    when the file looks truncated."""
     from core.predictions import read_predictions
 
     preds = read_predictions(path, classes, height, width)
     if preds.paths_stripped:
         note(f"note: {path}: {plural(preds.paths_stripped, 'row')} name images by path; matched on the basename")
+    if preds.truncation is not None:  # the missing-row error that follows is its consequence
+        note(f"warning: {preds.truncation}")
     return preds
 
 

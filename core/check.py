@@ -37,4 +37,6 @@ def check_submission(path: str, classes: Sequence[str], height: int, width: int)
     preds, problems = scan_predictions(path, classes, height, width)
     if not len(preds.lines):
         problems.append(Problem(path, "no rows: a submission needs a row per (image, class)"))
+    if preds.truncation is not None and preds.truncation not in problems:
+        problems.insert(0, preds.truncation)  # stands for the missing rows of the cut image
     return CheckReport(preds, problems + missing_rows(preds))

@@ -1,0 +1,103 @@
+"""Messages of issue 16: truncated files, image sets, unknown names, notes and warnings,
+compile step, output consistency. Each test is named after the issue's item."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from helpers import CLASSES, run_cli, write_csv
+
+from core.errors import InputError
+from core.predictions import read_predictions
+
+SHAPE = ("--classes", "a,b,c", "--height", 4, "--width", 4)
+
+
+def full_rows(images, rle="1 2"):
+    return [(img, c, rle) for img in images for c in CLASSES]
+
+
+def csv_bytes(rows) -> bytes:
+    return ("image_name,class,rle\n" + "".join(f"{i},{c},{r}\n" for i, c, r in rows)).encode()
+
+
+# --- item 5: a file cut mid-line or at a line end says it looks truncated ---------------
+
+def test_item5_cut_mid_rle_is_one_truncation_line(tmp_path):
+    data = csv_bytes(full_rows(["x.png", "y.png"]))
+    path = tmp_path / "cut.csv"
+    path.write_bytes(data[: data.rfind(b"y.png,b,1 2") + len("y.png,b,1")])  # "1 2" cut to "1"
+    r = run_cli("check", path, *SHAPE)
+    assert r.exit_code == 1
+    lines = r.stdout.splitlines()
+    assert lines[0] == (f"{path}: file looks truncated: last line 6 has no newline and invalid RLE: odd number "
+                        "of values (RLE needs start/length pairs) at value #1; image y.png has 2 of 3 classes")
+    assert not any("missing row" in s for s in lines)  # y.png, c is part of the truncation, not a flood
+    assert "INVALID (1 problem)" in lines[-1]
+    with pytest.raises(InputError, match=r"cut\.csv: file looks truncated: last line 6"):
+        read_predictions(path, CLASSES, 4, 4)
+    r = run_cli("hard", path, path, "-o", tmp_path / "o.csv", *SHAPE)
+    assert r.exit_code == 2 and "file looks truncated" in r.stderr and not (tmp_path / "o.csv").exists()
+
+
+def test_item5_cut_inside_the_class_field(tmp_path):
+    data = csv_bytes(full_rows(["x.png", "y.png"]))
+    path = tmp_path / "cut.csv"
+    path.write_bytes(data[: data.rfind(b"y.png,b,") + len("y.png,b")])
+    with pytest.raises(InputError, match=re.escape("cut.csv: file looks truncated: last line 6 has no newline "
+                                                   "and 2 of 3 fields")):
+        read_predictions(path, CLASSES, 4, 4)
+    assert run_cli("check", path, *SHAPE).exit_code == 2  # unreadable, as before
+
+
+def test_item5_cut_at_a_line_end_reports_the_incomplete_image(tmp_path):
+    data = csv_bytes(full_rows(["x.png", "y.png"]))
+    path = tmp_path / "cut.csv"
+    path.write_bytes(data[: data.rfind(b"\ny.png,c")])  # last line complete, newline and last row gone
+    r = run_cli("check", path, *SHAPE)
+    assert r.exit_code == 1
+    assert r.stdout.splitlines()[0] == (f"{path}: file looks truncated: last line 6 has no newline; "
+                                        "image y.png has 2 of 3 classes")
+    assert "missing row" not in r.stdout and "INVALID (1 problem)" in r.stdout
+    other = write_csv(tmp_path / "other.csv", full_rows(["x.png", "y.png"]))
+    r = run_cli("hard", path, other, other, "-o", tmp_path / "o.csv", *SHAPE)
+    assert r.exit_code == 1  # the missing row is still the error; the warning explains it
+    assert f"warning: {path}: file looks truncated" in r.stderr and "missing row" in r.stderr
+
+
+def test_item5_complete_file_without_final_newline_is_valid(tmp_path):
+    path = tmp_path / "ok.csv"
+    path.write_bytes(csv_bytes(full_rows(["x.png", "y.png"])).rstrip(b"\n"))
+    r = run_cli("check", path, *SHAPE)
+    assert r.exit_code == 0 and "truncated" not in r.output
+    assert read_predictions(path, CLASSES, 4, 4).truncation is None
+
+
+# --- item 7: one line per distinct unknown class, with a count and a suggestion ---------
+
+def test_item7_unknown_classes_once_each_with_suggestion(tmp_path):
+    rows = [(f"i{k}.png", c, "1 1") for k in range(50) for c in ("A", "b", "cc")]
+    path = write_csv(tmp_path / "case.csv", rows)
+    r = run_cli("check", path, *SHAPE, "--max-problems", 100)
+    assert r.exit_code == 1
+    lines = r.stdout.splitlines()
+    assert f"{path}:2: image i0.png, class A: unknown class 'A' (50 rows, first here; did you mean 'a'?)" in lines
+    # 'cc' is not close enough to 'c' for a guess: the class list instead
+    assert any(s.startswith(f"{path}:4: image i0.png, class cc: unknown class 'cc' (50 rows, first here; "
+                            "expected one of 3 classes: a, b, c)") for s in lines)
+    assert f"{path}: class a: no row in any of the 50 images" in lines
+    assert "INVALID (4 problems)" in lines[-1]  # 2 unknown names + 2 absent classes, not 200 lines
+    with pytest.raises(InputError, match=re.escape("unknown class 'A' (50 rows, first here; did you mean 'a'?) "
+                                                   "(and 1 more problem)")):
+        read_predictions(path, CLASSES, 4, 4)
+
+
+def test_item7_suggestion_for_a_misspelt_hand_bone(tmp_path):
+    from core.classes import DEFAULT_CLASSES
+    from core.predictions import suggest
+
+    assert suggest("trapezium", DEFAULT_CLASSES) == "Trapezium"
+    assert suggest("Trapezuim", DEFAULT_CLASSES) == "Trapezium"
+    assert suggest("finger_3", DEFAULT_CLASSES) == "finger-3"
+    assert suggest("Femur", DEFAULT_CLASSES) is None
