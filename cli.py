@@ -46,6 +46,35 @@ def quiet_option(f):
     return click.option("--quiet", "-q", is_flag=True, help="No progress or notes on stderr.")(f)
 
 
+def image_set_options(f):
+    """``--expect-images N`` and ``--images-from FILE``. Their values are kept in the click
+    context (read back by ``_expected_images``) rather than passed as parameters, so that
+    adding them leaves the commands' signatures alone."""
+
+    def keep(ctx, param, value):
+        ctx.meta[f"images.{param.name}"] = value
+        return value
+
+    f = click.option("--images-from", type=click.Path(dir_okay=False), default=None, expose_value=False,
+                     callback=keep, help="Image list to compare with: a CSV with an image_name column (e.g. the "
+                     "sample submission) or one name per line; missing or extra images exit 1.")(f)
+    f = click.option("--expect-images", type=click.IntRange(min=1), default=None, expose_value=False,
+                     callback=keep, help="Number of images expected; another count exits 1.")(f)
+    return f
+
+
+def _expected_images(output: str | None = None):
+    """The ``ImageExpectation`` of ``image_set_options`` (``None`` when neither is given);
+    the list file may not be the command's ``output``."""
+    from core.imageset import ImageExpectation
+
+    meta = click.get_current_context().meta
+    path = meta.get("images.images_from")
+    if path and output:
+        check_outputs([("output", output)], [("the --images-from file", path)])
+    return ImageExpectation.from_options(meta.get("images.expect_images"), path)
+
+
 def _echo_err(quiet: bool):
     return (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
 
@@ -71,11 +100,16 @@ def cli():
 @shape_options
 @click.option("--max-problems", type=click.IntRange(min=0), default=20, show_default=True,
               help="Problems listed before a count.")
+@image_set_options
 @quiet_option
 @handle_errors
 def check(submission, classes, height, width, max_problems, quiet):
     """Validate a submission CSV: columns, every image has every class exactly once, every
     RLE valid (row-major, 1-indexed, ascending, inside HEIGHT×WIDTH). Prints a summary.
+
+    A file cut at an image boundary is a valid file of fewer images: --expect-images N
+    or --images-from FILE (the sample submission, or a list) reports missing and extra
+    images as problems.
 
     Exit 0 valid, 1 invalid (every problem listed: the first --max-problems and a count),
     2 unreadable.
@@ -85,8 +119,9 @@ def check(submission, classes, height, width, max_problems, quiet):
     from core.jit import compile_notice
 
     note = _echo_err(quiet)
+    expected = _expected_images()
     compile_notice(note, "core/codec.py")
-    report = check_submission(submission, parse_classes(classes), height or 2048, width or 2048)
+    report = check_submission(submission, parse_classes(classes), height or 2048, width or 2048, expected)
     if report.preds.paths_stripped:
         note(f"note: {plural(report.preds.paths_stripped, 'row')} name images by path; matched on the basename")
     for p in report.problems[:max_problems]:
@@ -207,8 +242,12 @@ def _run_vote(job: dict, quiet: bool, label: str):
     from ensemble.job import VotePlan, align, run_plan
 
     note = _echo_err(quiet)
+    expected = _expected_images(job["output"])
     compile_notice(note, "core/codec.py", "ensemble/vote.py", *(["postprocess/clean.py"] if job["clean"] else []))
     sources = [_read_noting(path, job["classes"], job["height"], job["width"], note) for path in job["named"].values()]
+    if expected is not None:
+        for src in sources:
+            expected.check(src.images, src.path)
     aligned = align(sources, job["missing"])
     if aligned.n_missing:
         note(f"note: {aligned.n_missing} missing rows counted as empty votes")
@@ -222,6 +261,7 @@ def _run_vote(job: dict, quiet: bool, label: str):
 
 
 def vote_options(f):
+    f = image_set_options(f)
     f = quiet_option(f)
     f = shape_options(f)
     f = click.option("--workers", type=click.IntRange(min=1), default=None,
@@ -373,6 +413,7 @@ def _demo_folder(folder: Path) -> None:
 @click.option("--missing", type=click.Choice(["error", "empty"]), default="error", show_default=True,
               help="A prediction row absent for a ground-truth (image, class): error, or score it as empty.")
 @shape_options
+@image_set_options
 @quiet_option
 @handle_errors
 def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, height, width, quiet):
@@ -383,6 +424,7 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
     table marks the best source per class; -o writes `source,class,dice` rows, the format
     `select --best-from` reads. With --gt-json, the images are those of the first prediction
     and polygons are filled like OpenCV's fillPoly (boundary pixels inside; Pillow rasteriser).
+    --expect-images / --images-from check each prediction's image set first (exit 1).
     """
     from core.classes import parse_classes
     from core.jit import compile_notice
@@ -404,7 +446,11 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
     compile_notice(note, "core/codec.py", "core/score.py")
     cls = parse_classes(classes)
     h, w = height or 2048, width or 2048
+    expected = _expected_images(output)
     loaded = [_read_noting(path, cls, h, w, note) for path in paths]
+    if expected is not None:
+        for p in loaded:
+            expected.check(p.images, p.path)
     if gt_json:
         from evaluation.polygons import read_gt_json
 
@@ -677,6 +723,7 @@ def _select_run(named, rules, classes, height, width, output, quiet, clean=None)
 @click.option("--strict", is_flag=True, default=None,
               help="Exit 1 on a conflicting overlap or a missing (image, class) row; nothing is written.")
 @shape_options
+@image_set_options
 @quiet_option
 @handle_errors
 def merge_command(parts, output, setting, prefer, strict, classes, height, width, quiet):
@@ -692,6 +739,8 @@ def merge_command(parts, output, setting, prefer, strict, classes, height, width
     a conflict or a missing row exits 1 and nothing is written. Image names given as paths
     are matched on the basename. RLE strings are copied as written. The completeness and
     overlap report and the rows taken from each file are printed on stdout.
+    --expect-images / --images-from check the merged image set (all parts together) and
+    exit 1 before writing when it differs.
     """
     from core.classes import check_classes, parse_classes
     from core.jit import compile_notice
@@ -715,8 +764,11 @@ def merge_command(parts, output, setting, prefer, strict, classes, height, width
     prefer = prefer or cfg.prefer
     strict = bool(strict or cfg.strict)
     compile_notice(note, "core/codec.py", "fusion/merge.py")
+    expected = _expected_images(out)
     preds = [_read_noting(path, cls, h, w, note) for path in files]
     plan = plan_merge(preds, prefer)
+    if expected is not None:
+        expected.check(plan.images, f"the merged parts ({', '.join(files[:3])}{', …' if len(files) > 3 else ''})")
     if strict and plan.strict_error():
         raise DataError(plan.strict_error())
     clean = build_cleaner(cfg.postprocess, cls, h, w, where)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.errors import plural
+from core.imageset import ImageExpectation
 from core.predictions import Predictions, Problem, missing_rows, scan_predictions
 
 
@@ -31,12 +32,15 @@ class CheckReport:
         )
 
 
-def check_submission(path: str, classes: Sequence[str], height: int, width: int) -> CheckReport:
-    """Every problem of a submission: unknown classes, duplicates, invalid RLE, and any
-    (image, class) pair without a row."""
+def check_submission(path: str, classes: Sequence[str], height: int, width: int,
+                     expected: ImageExpectation | None = None) -> CheckReport:
+    """Every problem of a submission: unknown classes, duplicates, invalid RLE, any
+    (image, class) pair without a row and, given ``expected``, missing or extra images."""
     preds, problems = scan_predictions(path, classes, height, width)
     if not len(preds.lines):
         problems.append(Problem(path, "no rows: a submission needs a row per (image, class)"))
+    if expected is not None:  # first: whole images missing outweigh anything row by row
+        problems[:0] = [Problem(path, d) for d in expected.differences(preds.images)]
     if preds.truncation is not None and preds.truncation not in problems:
         problems.insert(0, preds.truncation)  # stands for the missing rows of the cut image
     return CheckReport(preds, problems + missing_rows(preds))

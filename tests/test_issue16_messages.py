@@ -101,3 +101,72 @@ def test_item7_suggestion_for_a_misspelt_hand_bone(tmp_path):
     assert suggest("Trapezuim", DEFAULT_CLASSES) == "Trapezium"
     assert suggest("finger_3", DEFAULT_CLASSES) == "finger-3"
     assert suggest("Femur", DEFAULT_CLASSES) is None
+
+
+# --- item 6: --expect-images and --images-from ------------------------------------------
+
+@pytest.fixture
+def image_set(tmp_path):
+    """Three of four images (cut at an image boundary), a sample submission of all four
+    (one row per image and class) and a plain list with a fifth name."""
+    full = write_csv(tmp_path / "full.csv", full_rows(["w.png", "x.png", "y.png", "z.png"]))
+    three = write_csv(tmp_path / "three.csv", full_rows(["w.png", "x.png", "y.png"]))
+    sample = write_csv(tmp_path / "sample.csv", full_rows(["dir/w.png", "x.png", "y.png", "z.png"], ""))
+    listing = tmp_path / "list.txt"
+    listing.write_text("w.png\nx.png\n\ny.png\nz.png\nv.png\n")
+    return full, three, sample, listing
+
+
+def test_item6_check_reports_missing_and_extra_images(image_set):
+    full, three, sample, listing = image_set
+    assert run_cli("check", three, *SHAPE).exit_code == 0  # the cut is invisible without a reference
+    r = run_cli("check", three, *SHAPE, "--images-from", sample, "--expect-images", 4)
+    assert r.exit_code == 1
+    lines = r.stdout.splitlines()
+    assert lines[:2] == [f"{three}: 3 images, expected 4 (1 fewer)",
+                         f"{three}: 1 image of {sample} missing (z.png)"]
+    r = run_cli("check", full, *SHAPE, "--images-from", listing)
+    assert r.exit_code == 1 and f"{full}: 1 image of {listing} missing (v.png)" in r.stdout
+    r = run_cli("check", full, *SHAPE, "--images-from", three)
+    assert r.exit_code == 1 and f"{full}: 1 image not in {three} (z.png)" in r.stdout
+    assert run_cli("check", full, *SHAPE, "--images-from", sample, "--expect-images", 4).exit_code == 0
+
+
+def test_item6_many_differences_are_counted_with_the_first_names(tmp_path):
+    names = [f"i{k:04d}.png" for k in range(1200)]
+    sub = write_csv(tmp_path / "sub.csv", full_rows(names[:12]))
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(names) + "\n")
+    r = run_cli("check", sub, *SHAPE, "--images-from", listing)
+    assert f"{sub}: 1,188 images of {listing} missing (first: i0012.png, i0013.png, i0014.png)" in r.stdout
+
+
+def test_item6_commands_exit_1_before_writing(image_set, tmp_path):
+    full, three, sample, _ = image_set
+    out = tmp_path / "out.csv"
+    for args in (["hard", full, three, three], ["weighted", three, full], ["merge", three]):
+        r = run_cli(*args, "-o", out, *SHAPE, "--images-from", sample)
+        assert r.exit_code == 1, (args, r.output)
+        assert f"error: {three}: 1 image of {sample} missing (z.png)" in r.stderr or \
+            f"error: the merged parts ({three}): 1 image of {sample} missing (z.png)" in r.stderr
+        assert not out.exists()
+    r = run_cli("merge", three, "-o", out, *SHAPE, "--expect-images", 4)
+    assert r.exit_code == 1 and "3 images, expected 4 (1 fewer)" in r.stderr and not out.exists()
+    r = run_cli("evaluate", "--gt", full, three, *SHAPE, "--expect-images", 4, "-o", out)
+    assert r.exit_code == 1 and f"error: {three}: 3 images, expected 4" in r.stderr and not out.exists()
+    assert run_cli("merge", three, full, "-o", out, *SHAPE, "--images-from", sample).exit_code == 0
+    assert run_cli("hard", full, full, full, "-o", out, *SHAPE, "--expect-images", 4).exit_code == 0
+
+
+def test_item6_image_list_files(tmp_path):
+    from core.imageset import read_image_list
+
+    (tmp_path / "s.csv").write_text("id,image_name,class\n1,a/x.png,c\n2,a/x.png,d\n3,y.png,c\n")
+    assert read_image_list(tmp_path / "s.csv") == ["x.png", "y.png"]
+    (tmp_path / "l.txt").write_text("\ufeffx.png\r\nb\\y.png\r\n")
+    assert read_image_list(tmp_path / "l.txt") == ["x.png", "y.png"]
+    (tmp_path / "bad.csv").write_text("id,name\n1,x.png\n")
+    with pytest.raises(InputError, match=r"bad\.csv:1: no image_name column \(header is id,name\)"):
+        read_image_list(tmp_path / "bad.csv")
+    r = run_cli("check", tmp_path / "s.csv", *SHAPE, "--images-from", tmp_path / "nope.txt")
+    assert r.exit_code == 2 and "nope.txt: no such file" in r.stderr
