@@ -20,7 +20,7 @@ import numpy as np
 from core.atomic import atomic_open
 from core.codec import RLE_ERRORS, RLEError, parse_kernel, scan_kernel
 from core.csvscan import field_counts
-from core.errors import DataError, InputError, plural, where
+from core.errors import DataError, InputError, plural, suggest, where
 
 COLUMNS = ("image_name", "class", "rle")
 
@@ -304,17 +304,6 @@ def unknown_class_message(name: str, count: int, classes: Sequence[str]) -> str:
     listing = f"{', '.join(classes[:3])}{', …' if len(classes) > 3 else ''}"
     return f"unknown class {name!r} ({rows}expected one of {len(classes)} classes: {listing})"
 
-
-def suggest(name: str, choices: Sequence[str]) -> str | None:
-    """The choice ``name`` most likely misspells: same letters in another case, else the
-    closest by ``difflib`` (ratio ≥ 0.75), else ``None``."""
-    import difflib
-
-    folded = {c.casefold(): c for c in choices}
-    if name.casefold() in folded:
-        return folded[name.casefold()]
-    close = difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.75)
-    return folded[close[0]] if close else None
 
 
 def read_predictions(

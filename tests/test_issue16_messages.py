@@ -95,7 +95,7 @@ def test_item7_unknown_classes_once_each_with_suggestion(tmp_path):
 
 def test_item7_suggestion_for_a_misspelt_hand_bone(tmp_path):
     from core.classes import DEFAULT_CLASSES
-    from core.predictions import suggest
+    from core.errors import suggest
 
     assert suggest("trapezium", DEFAULT_CLASSES) == "Trapezium"
     assert suggest("Trapezuim", DEFAULT_CLASSES) == "Trapezium"
@@ -170,3 +170,32 @@ def test_item6_image_list_files(tmp_path):
         read_image_list(tmp_path / "bad.csv")
     r = run_cli("check", tmp_path / "s.csv", *SHAPE, "--images-from", tmp_path / "nope.txt")
     assert r.exit_code == 2 and "nope.txt: no such file" in r.stderr
+
+
+# --- item 8: an unknown settings key lists the valid keys of its section ----------------
+
+def _keys(model) -> str:
+    return ", ".join(f.alias or n for n, f in model.model_fields.items())
+
+
+@pytest.mark.parametrize("command, yaml_text, expected", [
+    ("hard", "treshold: 0.4\n", "s.yaml: treshold: unknown key (did you mean 'threshold'? valid keys: {vote})"),
+    ("hard", "postprocess: {default: {keep_larges: 1}}\n",
+     "s.yaml: postprocess.default.keep_larges: unknown key (did you mean 'keep_largest'? valid keys: open, close, "
+     "min_size, keep_largest, fill_holes, max_hole, connectivity)"),
+    ("soft", "prob_maps: [{path: m, wieght: 2}]\n",
+     "s.yaml: prob_maps.0.wieght: unknown key (did you mean 'weight'? valid keys: path, name, weight, logits, "
+     "scale, boxes)"),
+    ("merge", "parts: [a.csv]\nzzz: 1\n", "s.yaml: zzz: unknown key (valid keys: {merge})"),
+])
+def test_item8_unknown_settings_key_lists_valid_keys(tmp_path, monkeypatch, command, yaml_text, expected):
+    from settings.merge import MergeSettings
+    from settings.vote import VoteSettings
+
+    assert "threshold, min_votes" in _keys(VoteSettings) and "parts, output, prefer" in _keys(MergeSettings)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(yaml_text)
+    args = [command, "--setting", "s.yaml"] + (["a.csv", "b.csv", "-o", "o.csv"] if command == "hard" else [])
+    r = run_cli(*args)
+    assert r.exit_code == 2
+    assert r.stderr.strip() == "error: " + expected.format(vote=_keys(VoteSettings), merge=_keys(MergeSettings))
