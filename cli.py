@@ -673,13 +673,19 @@ def select_command(setting, output, source, best_from, write_setting, classes, h
 def _select_best(scores_path, names, classes, fallback, setting, quiet) -> list[str]:
     import numpy as np
 
-    from fusion.best import best_rules, read_scores
+    from fusion.best import best_rules, listing, read_scores
 
     note = _echo_err(quiet)
     scores = read_scores(scores_path, names, classes)
     for kind, other in [("sources", scores.other_sources), ("classes", scores.other_classes)]:
         if other:
-            note(f"note: {scores_path}: ignored {sum(other.values())} rows of other {kind} ({', '.join(other)})")
+            note(f"note: {scores_path}: ignored {plural(sum(other.values()), 'row')} of other {kind} "
+                 f"({listing(list(other))})")
+    unscored = [n for k, n in enumerate(names) if np.isnan(scores.dice[k]).all()]
+    if unscored:  # a renamed source silently loses every class: say which names the file uses
+        note(f"note: {scores_path} has no score for {'source' if len(unscored) == 1 else 'sources'} "
+             f"{', '.join(unscored)} of {setting}" + (f" (its other sources: {listing(list(scores.other_sources))})"
+                                                      if scores.other_sources else ""))
     rules, fell_back = best_rules(scores.dice, names, classes, fallback, setting)
     width = max(len(c) for c in classes)
     click.echo(f"best source per class from {scores_path}:")

@@ -199,3 +199,25 @@ def test_item8_unknown_settings_key_lists_valid_keys(tmp_path, monkeypatch, comm
     r = run_cli(*args)
     assert r.exit_code == 2
     assert r.stderr.strip() == "error: " + expected.format(vote=_keys(VoteSettings), merge=_keys(MergeSettings))
+
+
+# --- item 9: --best-from names the sources the scores file holds ------------------------
+
+def test_item9_best_from_with_other_source_names(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("unet", "hrnet"):
+        write_csv(tmp_path / f"{name}.csv", full_rows(["x.png"]))
+    (tmp_path / "s.yaml").write_text("sources: {unet: unet.csv, hrnet: hrnet.csv}\nselect: {default: unet}\n"
+                                     "classes: [a, b, c]\nheight: 4\nwidth: 4\n")
+    (tmp_path / "scores.csv").write_text("source,class,dice\n" + "".join(
+        f"{s},{c},0.5\n" for s in ("unet_v2", "hrnet_v2") for c in CLASSES))
+    r = run_cli("select", "--setting", "s.yaml", "--best-from", "scores.csv", "-o", "o.csv")
+    assert r.exit_code == 2
+    assert r.stderr.strip() == ("error: scores.csv: no row names one of the sources (unet, hrnet) and one of the "
+                                "classes; the file's sources: unet_v2, hrnet_v2; its classes: a, b, c")
+    (tmp_path / "scores.csv").write_text("source,class,dice\n" + "".join(
+        f"{s},{c},0.5\n" for s in ("unet", "hrnet_v2") for c in CLASSES))
+    r = run_cli("select", "--setting", "s.yaml", "--best-from", "scores.csv", "-o", "o.csv")
+    assert r.exit_code == 0, r.output
+    assert "note: scores.csv: ignored 3 rows of other sources (hrnet_v2)" in r.stderr
+    assert "note: scores.csv has no score for source hrnet of s.yaml (its other sources: hrnet_v2)" in r.stderr
