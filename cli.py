@@ -147,13 +147,16 @@ def _read_noting(path, classes, height, width, note):
 
 
 def _note_unscored(gt, preds, note) -> None:
-    """Say when a prediction holds images the ground truth does not (they are not scored)."""
+    """Say when a prediction holds images the ground truth does not: they are not scored,
+    and a score over part of a prediction must not pass for a score of all of it."""
     known = set(gt.images)
     for p in preds:
         extra = [name for name in p.images if name not in known]
         if extra:
-            note(f"note: {p.path}: {plural(len(extra), 'image')} not in the ground truth, not scored "
-                 f"(e.g. {', '.join(extra[:3])})")
+            verb = "is" if len(extra) == 1 else "are"
+            note(f"note: {p.path}: {len(extra):,} of its {plural(len(p.images), 'image')} {verb} not in the ground "
+                 f"truth and not scored (first: {', '.join(extra[:3])}); scores cover the "
+                 f"{plural(len(gt.images), 'ground-truth image')}")
 
 
 def _unique_names(named: list[tuple[str, str]], flag: str = "--source") -> None:

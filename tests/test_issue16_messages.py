@@ -221,3 +221,17 @@ def test_item9_best_from_with_other_source_names(tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     assert "note: scores.csv: ignored 3 rows of other sources (hrnet_v2)" in r.stderr
     assert "note: scores.csv has no score for source hrnet of s.yaml (its other sources: hrnet_v2)" in r.stderr
+
+
+# --- item 10: evaluate says how many prediction images it did not score -----------------
+
+def test_item10_evaluate_notes_unscored_images(tmp_path):
+    names = [f"i{k:03d}.png" for k in range(288)]
+    gt = write_csv(tmp_path / "gt.csv", full_rows(names[:100]))
+    pred = write_csv(tmp_path / "pred.csv", full_rows(names))
+    r = run_cli("evaluate", "--gt", gt, pred, *SHAPE)
+    assert r.exit_code == 0, r.output
+    assert (f"note: {pred}: 188 of its 288 images are not in the ground truth and not scored (first: i100.png, "
+            "i101.png, i102.png); scores cover the 100 ground-truth images") in r.stderr
+    assert "(100 images; * marks the best source per row)" in r.stdout
+    assert "not scored" not in run_cli("evaluate", "--gt", gt, pred, *SHAPE, "--quiet").stderr
