@@ -524,6 +524,7 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
     from evaluation.tune import (
         SOFT_THRESHOLDS,
         coverage,
+        few_images_warning,
         report,
         soft_histograms,
         tune_cleaning,
@@ -563,6 +564,9 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
     sources = [_read_noting(p, cls, h, w, note) for _, p in named]
     names = [n for n, _ in named]
     _note_unscored(gt, sources, note)
+    few = few_images_warning(len(gt.images), cls, names, lv)
+    if few:
+        note(few)
     with _progress(len(gt.images), quiet, desc="coverage") as bar:
         cov = coverage(gt, sources, names, missing, bar)
     deadline = start + max_seconds if max_seconds else None

@@ -235,3 +235,20 @@ def test_item10_evaluate_notes_unscored_images(tmp_path):
             "i101.png, i102.png); scores cover the 100 ground-truth images") in r.stderr
     assert "(100 images; * marks the best source per row)" in r.stdout
     assert "not scored" not in run_cli("evaluate", "--gt", gt, pred, *SHAPE, "--quiet").stderr
+
+
+# --- item 12: tune on few validation images warns --------------------------------------
+
+def test_item12_tune_warns_on_few_images(tmp_path):
+    from evaluation.tune import ADVISED_IMAGES, CLEANING_GRID, candidates, few_images_warning
+
+    gt = write_csv(tmp_path / "gt.csv", full_rows([f"i{k}.png" for k in range(4)]))
+    args = ["tune", "--gt", gt, "--source", f"m1={gt}", "--source", f"m2={gt}", "-o", tmp_path / "t.yaml", *SHAPE]
+    r = run_cli(*args)
+    assert r.exit_code == 0, r.output
+    n, k = len(candidates(["m1", "m2"])), len(CLEANING_GRID)
+    assert (f"warning: tuning on 4 images: each of the 3 per-class choices (among {n} combinations, then {k} "
+            f"cleaning rules) rests on 4 images, so it may fit their noise (30 or more images advised)") in r.stderr
+    assert "warning" not in run_cli(*args, "--quiet").stderr
+    assert few_images_warning(ADVISED_IMAGES, CLASSES, ["m1", "m2"]) is None
+    assert "on 1 image:" in few_images_warning(1, CLASSES, ["m1", "m2"])
