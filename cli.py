@@ -116,11 +116,11 @@ def check(submission, classes, height, width, max_problems, quiet):
     """
     from core.check import check_submission
     from core.classes import parse_classes
-    from core.jit import compile_notice
+    from core.warmup import precompile
 
     note = _echo_err(quiet)
     expected = _expected_images()
-    compile_notice(note, "core/codec.py")
+    precompile(note, "read")
     report = check_submission(submission, parse_classes(classes), height or 2048, width or 2048, expected)
     if report.preds.paths_stripped:
         note(f"note: {plural(report.preds.paths_stripped, 'row')} name images by path; matched on the basename")
@@ -241,12 +241,12 @@ def _vote_command(kind, inputs, source, setting, output, weights, threshold, min
 
 
 def _run_vote(job: dict, quiet: bool, label: str):
-    from core.jit import compile_notice
+    from core.warmup import precompile
     from ensemble.job import VotePlan, align, run_plan
 
     note = _echo_err(quiet)
     expected = _expected_images(job["output"])
-    compile_notice(note, "core/codec.py", "ensemble/vote.py", *(["postprocess/clean.py"] if job["clean"] else []))
+    precompile(note, "read", "vote", *(["clean"] if job["clean"] else []))
     sources = [_read_noting(path, job["classes"], job["height"], job["width"], note) for path in job["named"].values()]
     if expected is not None:
         for src in sources:
@@ -430,7 +430,7 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
     --expect-images / --images-from check each prediction's image set first (exit 1).
     """
     from core.classes import parse_classes
-    from core.jit import compile_notice
+    from core.warmup import precompile
     from evaluation.scores import evaluate as score
     from settings.vote import source_names
 
@@ -446,7 +446,7 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
     check_outputs([("output", output)], [("the ground truth", gt_csv), *(("an input", p) for p in paths)],
                   [("the --gt-json folder", gt_json)])
     note = _echo_err(quiet)
-    compile_notice(note, "core/codec.py", "core/score.py")
+    precompile(note, "read", "score")
     cls = parse_classes(classes)
     h, w = height or 2048, width or 2048
     expected = _expected_images(output)
@@ -520,6 +520,7 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
 
     from core.classes import parse_classes
     from core.jit import compile_notice
+    from core.warmup import precompile
     from ensemble.maps import MapSource
     from evaluation.tune import (
         SOFT_THRESHOLDS,
@@ -556,7 +557,9 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
     if not all(0 <= x <= MAX_WEIGHT for x in lv) or not any(lv):
         raise UsageError(f"--levels must lie in [0, {MAX_WEIGHT:g}] with at least one positive level")
     note = _echo_err(quiet)
-    compile_notice(note, "core/codec.py", "evaluation/tune.py")
+    precompile(note, "read", "tune")
+    if maps:  # the soft engine's kernels compile during its pass
+        compile_notice(note, "ensemble/resample.py")
     cls = parse_classes(classes)
     h, w = height or 2048, width or 2048
     map_sources = [MapSource(name, Path(folder)) for name, folder in named_maps]
@@ -707,11 +710,11 @@ def _select_best(scores_path, names, classes, fallback, setting, quiet) -> list[
 
 
 def _select_run(named, rules, classes, height, width, output, quiet, clean=None) -> None:
-    from core.jit import compile_notice
+    from core.warmup import precompile
     from fusion.select import plan_select, write_selection
 
     note = _echo_err(quiet)
-    compile_notice(note, "core/codec.py")
+    precompile(note, "read", *(["clean"] if clean is not None else []))
     preds = {name: _read_noting(path, classes, height, width, note) for name, path in named.items() if name in rules}
     plan = plan_select(preds, rules)
     with _progress(len(plan.images), quiet, desc="select") as bar:
@@ -756,7 +759,7 @@ def merge_command(parts, output, setting, prefer, strict, classes, height, width
     exit 1 before writing when it differs.
     """
     from core.classes import check_classes, parse_classes
-    from core.jit import compile_notice
+    from core.warmup import precompile
     from fusion.merge import plan_merge, write_merge
     from settings.loader import load_yaml, parse_model
     from settings.merge import MergeSettings
@@ -776,7 +779,8 @@ def merge_command(parts, output, setting, prefer, strict, classes, height, width
     h, w = height or cfg.height, width or cfg.width
     prefer = prefer or cfg.prefer
     strict = bool(strict or cfg.strict)
-    compile_notice(note, "core/codec.py", "fusion/merge.py")
+    clean = build_cleaner(cfg.postprocess, cls, h, w, where)
+    precompile(note, "read", "merge", *(["clean"] if clean is not None else []))
     expected = _expected_images(out)
     preds = [_read_noting(path, cls, h, w, note) for path in files]
     plan = plan_merge(preds, prefer)
@@ -784,7 +788,6 @@ def merge_command(parts, output, setting, prefer, strict, classes, height, width
         expected.check(plan.images, f"the merged parts ({', '.join(files[:3])}{', …' if len(files) > 3 else ''})")
     if strict and plan.strict_error():
         raise DataError(plan.strict_error())
-    clean = build_cleaner(cfg.postprocess, cls, h, w, where)
     with _progress(len(plan.images), quiet, desc="merge") as bar:
         write_merge(plan, out, bar, clean)
     click.echo(f"merge: {len(files)} files → {out}: {len(plan.images)} images × {len(cls)} classes: "
@@ -931,7 +934,7 @@ def postprocess(input_csv, output, open_r, close_r, min_size, keep_largest, fill
     components removed, holes filled, pixels removed and added.
     """
     from core.classes import check_classes, parse_classes
-    from core.jit import compile_notice
+    from core.warmup import precompile
     from postprocess.job import clean_predictions
     from settings.loader import load_yaml, parse_model
     from settings.postprocess import PostprocessFile, build_cleaner
@@ -954,7 +957,7 @@ def postprocess(input_csv, output, open_r, close_r, min_size, keep_largest, fill
                                               "radius 0 are no-ops)" if given else
                                               "give a rule (--keep-largest, --min-size, --fill-holes, --open, "
                                               "--close) or --setting"))
-    compile_notice(note, "core/codec.py", "postprocess/clean.py")
+    precompile(note, "read", "clean")
     preds = _read_noting(input_csv, cls, h, w, note)
     with _progress(len(preds.images), quiet, desc="postprocess") as bar:
         rows = clean_predictions(preds, cleaner, out, workers or cfg.workers, bar)

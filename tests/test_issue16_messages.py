@@ -252,3 +252,80 @@ def test_item12_tune_warns_on_few_images(tmp_path):
     assert "warning" not in run_cli(*args, "--quiet").stderr
     assert few_images_warning(ADVISED_IMAGES, CLASSES, ["m1", "m2"]) is None
     assert "on 1 image:" in few_images_warning(1, CLASSES, ["m1", "m2"])
+
+
+# --- item 13: the compile step has its own line, before the progress bar ---------------
+
+def test_item13_compile_line_comes_before_the_bar(tmp_path, monkeypatch):
+    import core.warmup
+
+    calls = []
+    monkeypatch.setattr(core.warmup, "kernels_cached", lambda *modules: calls.append(modules) or False)
+    a = write_csv(tmp_path / "a.csv", full_rows(["x.png", "y.png"]))
+    b = write_csv(tmp_path / "b.csv", full_rows(["x.png", "y.png"], "2 3"))
+    c = write_csv(tmp_path / "c.csv", full_rows(["x.png", "y.png"], "1 4"))
+    r = run_cli("hard", a, b, c, "-o", tmp_path / "o.csv", *SHAPE)
+    assert r.exit_code == 0, r.output
+    assert "ensemble/vote.py" in calls[0] and "core/csvscan.py" in calls[0]
+    lines = r.stderr.splitlines()
+    assert lines[0] == "compiling numba kernels (first run only, ~3 s; cached afterwards)…"
+    assert re.fullmatch(r"compiled in \d+\.\d s", lines[1])
+    assert "hard vote:" in r.stderr.split("\n", 2)[2]  # the bar (desc "hard vote") only after both lines
+    monkeypatch.setattr(core.warmup, "kernels_cached", lambda *modules: True)
+    r = run_cli("hard", a, b, c, "-o", tmp_path / "o.csv", *SHAPE)
+    assert "compiling" not in r.stderr and "compiled in" not in r.stderr  # warm cache: no message
+
+
+WARM_CHECK = r"""
+import sys, numba
+sys.path[:0] = [{root!r}, {tests!r}]
+from click.testing import CliRunner
+import cli
+from core.jit import KERNEL_PACKAGES
+from core.warmup import compile_steps
+
+def signatures():
+    out = {{}}
+    for name, mod in list(sys.modules.items()):
+        if name.split(".")[0] in KERNEL_PACKAGES:
+            for attr, f in vars(mod).items():
+                if isinstance(f, numba.core.dispatcher.Dispatcher):
+                    out[f"{{name}}.{{attr}}"] = set(f.signatures)
+    return out
+
+import ensemble.job, fusion.merge, postprocess.job, core.score, evaluation.tune  # every kernel module
+compile_steps(*{steps!r})
+before = signatures()
+r = CliRunner().invoke(cli.cli, {args!r}, catch_exceptions=False)
+assert r.exit_code == 0, r.output
+after = signatures()
+new = {{k: v - before.get(k, set()) for k, v in after.items() if v - before.get(k, set())}}
+print("NEW", new)
+"""
+
+
+@pytest.mark.parametrize("steps, command", [
+    (("read", "vote", "clean"), ["hard", "{m1}", "{m2}", "{m1}", "-o", "{out}", "--setting", "{pp}"]),
+    (("read", "merge"), ["merge", "{m1}", "{m2}", "-o", "{out}"]),
+    (("read", "score"), ["evaluate", "--gt", "{gt}", "{m1}"]),
+    (("read", "tune"), ["tune", "--gt", "{gt}", "{m1}", "{m2}", "-o", "{yaml}"]),
+])
+def test_item13_warm_up_compiles_every_kernel_the_run_uses(tmp_path, steps, command):
+    """In a fresh process, after the warm-up steps a real run (29 classes, 64², realistic
+    masks) calls no kernel with argument types the warm-up did not compile."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from core.synthetic import Generator, write_set
+
+    root = Path(__file__).resolve().parent.parent
+    paths = write_set(Generator(n_images=3, n_models=2, height=64, width=64, seed=2), tmp_path)
+    (tmp_path / "pp.yaml").write_text("postprocess: {default: {keep_largest: 1, fill_holes: true}}\n")
+    fill = {"m1": paths["model1"], "m2": paths["model2"], "gt": paths["gt"], "out": tmp_path / "o.csv",
+            "pp": tmp_path / "pp.yaml", "yaml": tmp_path / "t.yaml"}
+    args = [a.format(**fill) for a in command] + ["--height", "64", "--width", "64", "-q"]
+    script = WARM_CHECK.format(root=str(root), tests=str(root / "tests"), steps=steps, args=args)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "NEW {}"
