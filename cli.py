@@ -128,6 +128,9 @@ def check(submission, classes, height, width, max_problems, quiet):
         click.echo(str(p))
     if len(report.problems) > max_problems:
         click.echo(f"… and {plural(len(report.problems) - max_problems, 'more problem')}")
+    empty = report.empty_report()
+    if empty:
+        click.echo(empty)
     status = "valid" if report.valid else f"INVALID ({plural(len(report.problems), 'problem')})"
     click.echo(f"{submission}: {status}: {report.summary()}")
     sys.exit(0 if report.valid else 1)
@@ -253,12 +256,12 @@ def _run_vote(job: dict, quiet: bool, label: str):
             expected.check(src.images, src.path)
     aligned = align(sources, job["missing"])
     if aligned.n_missing:
-        note(f"note: {aligned.n_missing} missing rows counted as empty votes")
+        note(f"note: {plural(aligned.n_missing, 'missing row')} counted as empty votes")
     plan = VotePlan(aligned, job["weights"], job["thresholds"], job["min_votes"], clean=job["clean"])
     with _progress(len(aligned.images), quiet, desc=label) as bar:
         rows = run_plan(plan, job["output"], job["classes"], job["workers"], bar)
-    note(f"{label}: {len(job['named'])} sources, {plural(len(aligned.images), 'image')}, {plural(rows, 'row')} "
-         f"→ {job['output']}")
+    note(f"{label}: {plural(len(job['named']), 'source')}, {plural(len(aligned.images), 'image')}, "
+         f"{plural(rows, 'row')} → {job['output']}")
     if job["clean"] is not None:
         click.echo("postprocess (inline):\n" + "\n".join(job["clean"].summary()))
 
@@ -380,7 +383,7 @@ def demo(folder, n_images, n_models, seed, quiet):
     with _progress(n_images, quiet, desc="soft vote") as bar:
         run_job(job, soft_path, bar)
     gt = read_predictions(paths["gt"], DEFAULT_CLASSES)
-    click.echo(f"\nmean Dice against {paths['gt']} ({n_images} images × 29 classes):")
+    click.echo(f"\nmean Dice against {paths['gt']} ({plural(n_images, 'image')} × 29 classes):")
     for name, path in [*((m, paths[m]) for m in gen.model_names), ("hard vote", vote_path),
                        ("soft vote", soft_path)]:
         d = dice_matrix(read_predictions(path, DEFAULT_CLASSES), gt).mean(0)
@@ -582,7 +585,7 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
             hist = soft_histograms(gt, map_sources, SOFT_THRESHOLDS, bar)
         soft = tune_soft(hist, gt, SOFT_THRESHOLDS, margin)
     settings = tuned_settings(results, names, [p for _, p in named], cls, h, w)
-    header = (f"# tuned by `cli.py tune` on {gt_csv} ({len(gt.images)} images); apply with\n"
+    header = (f"# tuned by `cli.py tune` on {gt_csv} ({plural(len(gt.images), 'image')}); apply with\n"
               f"# python cli.py weighted --setting {output} --source NAME=TEST.csv ... -o OUT.csv\n")
     write_yaml(output, settings, header)
     click.echo(report(results, names))
@@ -720,11 +723,11 @@ def _select_run(named, rules, classes, height, width, output, quiet, clean=None)
     with _progress(len(plan.images), quiet, desc="select") as bar:
         write_selection(plan, output, bar, clean)
     by_source = plan.rows_by_source()
-    click.echo(f"select: {len(plan.images)} images × {len(classes)} classes, "
-               f"{sum(by_source.values())} rows → {output}")
+    click.echo(f"select: {plural(len(plan.images), 'image')} × {plural(len(classes), 'class')}, "
+               f"{plural(sum(by_source.values()), 'row')} → {output}")
     for name, n in by_source.items():
         k = rules.count(name)
-        click.echo(f"  {name}: {n} rows ({k} class{'es' if k != 1 else ''}) from {named[name]}")
+        click.echo(f"  {name}: {plural(n, 'row')} ({plural(k, 'class')}) from {named[name]}")
     if clean is not None:
         click.echo("postprocess (inline):\n" + "\n".join(clean.summary()))
 
@@ -790,14 +793,15 @@ def merge_command(parts, output, setting, prefer, strict, classes, height, width
         raise DataError(plan.strict_error())
     with _progress(len(plan.images), quiet, desc="merge") as bar:
         write_merge(plan, out, bar, clean)
-    click.echo(f"merge: {len(files)} files → {out}: {len(plan.images)} images × {len(cls)} classes: "
-               f"{plan.expected} rows expected, {plan.expected - plan.missing} present, {plan.missing} missing"
+    click.echo(f"merge: {plural(len(files), 'file')} → {out}: {plural(len(plan.images), 'image')} × "
+               f"{plural(len(cls), 'class')}: {plural(plan.expected, 'row')} expected, "
+               f"{plan.expected - plan.missing:,} present, {plan.missing:,} missing"
                + (f" (written as empty masks; first: {plan.first_missing()})" if plan.missing else ""))
-    click.echo(f"  overlaps: {plan.overlaps} rows in several files: {plan.overlaps - plan.conflicts} identical, "
-               f"{plan.conflicts} conflicting" + (f", taken from the {prefer} file (first: {plan.first_conflict()})"
-                                                  if plan.conflicts else ""))
+    taken = f", taken from the {prefer} file (first: {plan.first_conflict()})" if plan.conflicts else ""
+    click.echo(f"  overlaps: {plural(plan.overlaps, 'row')} in several files: {plan.overlaps - plan.conflicts:,} "
+               f"identical, {plan.conflicts:,} conflicting{taken}")
     for path, n in zip(files, plan.rows_by_part(), strict=True):
-        click.echo(f"  {path}: {n} rows taken")
+        click.echo(f"  {path}: {plural(n, 'row')} taken")
     if clean is not None:
         click.echo("postprocess (inline):\n" + "\n".join(clean.summary()))
 
@@ -869,12 +873,12 @@ def soft(setting, output, device, workers, source, quiet):
         rows = run_job(job, out, bar)
     kinds = []
     if job.models:
-        kinds.append(f"{len(job.models)} models on {dev}" + (" with hflip TTA" if job.tta else ""))
+        kinds.append(f"{plural(len(job.models), 'model')} on {dev}" + (" with hflip TTA" if job.tta else ""))
     if job.maps:
-        kinds.append(f"{len(job.maps)} map sources")
+        kinds.append(plural(len(job.maps), "map source"))
     note(f"soft vote: {' + '.join(kinds)}, {plural(len(job.images), 'image')}, {plural(rows, 'row')} → {out}")
     for name, n in job.skipped.items():
-        note(f"note: source {name} had no map for {n} images (missing: skip; averaged over the others)")
+        note(f"note: source {name} had no map for {plural(n, 'image')} (missing: skip; averaged over the others)")
     if job.clean is not None:
         click.echo("postprocess (inline):\n" + "\n".join(job.clean.summary()))
 

@@ -167,7 +167,7 @@ def _read_frame(path: str):
     if len(bad):
         r = int(bad[0])
         raise InputError(f"{path}:{r + 1}: {counts[r]} fields where the header has {len(header)} "
-                         f"({','.join(header)}){f' ({len(bad)} such lines)' if len(bad) > 1 else ''}")
+                         f"({','.join(header)}){f' ({len(bad):,} such lines)' if len(bad) > 1 else ''}")
     try:
         df = pd.read_csv(
             io.BytesIO(data),
@@ -329,9 +329,9 @@ def image_positions(src: Predictions, images: Sequence[str], reference: str, lab
     if absent or extra:
         parts = []
         if absent:
-            parts.append(f"{len(absent)} images of {reference} missing (e.g. {', '.join(absent[:3])})")
+            parts.append(f"{plural(len(absent), 'image')} of {reference} missing (e.g. {', '.join(absent[:3])})")
         if extra:
-            parts.append(f"{len(extra)} images not in {reference} (e.g. {', '.join(extra[:3])})")
+            parts.append(f"{plural(len(extra), 'image')} not in {reference} (e.g. {', '.join(extra[:3])})")
         raise DataError(f"{src.path}{label}: image set differs: {'; '.join(parts)}")
     return idx
 

@@ -329,3 +329,71 @@ def test_item13_warm_up_compiles_every_kernel_the_run_uses(tmp_path, steps, comm
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "NEW {}"
+
+
+# --- item 14: counts with separators and plurals, a table in 100 columns, empty masks ---
+
+def test_item14_merge_and_select_counts(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    names = [f"i{k:03d}.png" for k in range(400)]
+    write_csv(tmp_path / "p.csv", full_rows(names))
+    r = run_cli("merge", "p.csv", "-o", "o.csv", *SHAPE)
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines() == [
+        "merge: 1 file → o.csv: 400 images × 3 classes: 1,200 rows expected, 1,200 present, 0 missing",
+        "  overlaps: 0 rows in several files: 0 identical, 0 conflicting",
+        "  p.csv: 1,200 rows taken"]
+    (tmp_path / "s.yaml").write_text("sources: {a: p.csv, b: o.csv}\nselect: {c: b, default: a}\n"
+                                     "classes: [a, b, c]\nheight: 4\nwidth: 4\n")
+    r = run_cli("select", "--setting", "s.yaml", "-o", "sel.csv")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines() == ["select: 400 images × 3 classes, 1,200 rows → sel.csv",
+                                     "  a: 800 rows (2 classes) from p.csv", "  b: 400 rows (1 class) from o.csv"]
+
+
+def test_item14_evaluate_table_fits_100_columns(tmp_path):
+    gt = write_csv(tmp_path / "gt.csv", full_rows(["x.png", "y.png"]))
+    stems = ["model_unet_resnet34_experiment_long_fold0", "model_unet_resnet34_experiment_long_fold1",
+             "hrnet_w48_ocr_experiment_2026_11_28_final", "segformer_b5_1024_longer_name_run3", "m5"]
+    preds = [write_csv(tmp_path / f"{s}.csv", full_rows(["x.png", "y.png"], f"1 {k + 1}"))
+             for k, s in enumerate(stems)]
+    r = run_cli("evaluate", "--gt", gt, *preds, *SHAPE, "-q")
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert max(map(len, lines)) <= 100
+    assert lines[0].split() == ["class", "model_un…g_fold0", "model_un…g_fold1", "hrnet_w4…8_final",
+                                "segforme…me_run3", "m5"]
+    assert lines[5:] == ["(2 images; * marks the best source per row)",
+                         "  model_un…g_fold0 = model_unet_resnet34_experiment_long_fold0",
+                         "  model_un…g_fold1 = model_unet_resnet34_experiment_long_fold1",
+                         "  hrnet_w4…8_final = hrnet_w48_ocr_experiment_2026_11_28_final",
+                         "  segforme…me_run3 = segformer_b5_1024_longer_name_run3"]
+    dice_2 = (2 * 2 + 1e-4) / (2 + 2 + 1e-4)  # prediction "1 2" equals the ground truth
+    assert lines[1].split()[1:3] == ["0.6667", f"{dice_2:.4f}*"]
+
+
+def test_item14_evaluate_table_with_many_sources_is_split(tmp_path):
+    from evaluation.scores import _labels, shorten
+
+    gt = write_csv(tmp_path / "gt.csv", full_rows(["x.png"]))
+    preds = [write_csv(tmp_path / f"source{k:02d}.csv", full_rows(["x.png"])) for k in range(12)]
+    r = run_cli("evaluate", "--gt", gt, *preds, *SHAPE, "-q")
+    lines = r.stdout.splitlines()
+    assert max(map(len, lines)) <= 100
+    headers = [s.split() for s in lines if s.startswith("class")]
+    assert len(headers) == 2 and sum(len(h) - 1 for h in headers) == 12
+    assert [h for hs in headers for h in hs[1:]] == [f"source{k:02d}" for k in range(12)]
+    assert shorten("abcdefghij", 5) == "ab…ij" and shorten("abc", 5) == "abc"
+    assert _labels(["experiment_a_fold0_final", "experiment_b_fold0_final"], 9) == ["1:ex…inal", "2:ex…inal"]
+
+
+def test_item14_check_names_empty_masks(tmp_path):
+    rows = [(f"i{k}.png", c, "" if (c == "b" or (c == "c" and k < 2)) else "1 1") for k in range(7) for c in CLASSES]
+    path = write_csv(tmp_path / "e.csv", rows)
+    r = run_cli("check", path, *SHAPE)
+    assert r.exit_code == 0
+    assert r.stdout.splitlines() == [
+        "empty masks per class: b 7, c 2; first: i0.png (b), i0.png (c), i1.png (b), i1.png (c), i2.png (b), …",
+        f"{path}: valid: 7 images × 3 classes, 21 rows, 9 empty masks, 12 runs, total area 12 px"]
+    one = write_csv(tmp_path / "one.csv", [("x.png", c, "1 1") for c in CLASSES])
+    assert len(run_cli("check", one, *SHAPE).stdout.splitlines()) == 1  # no empty mask, no list
