@@ -309,6 +309,8 @@ print("NEW", new)
     (("read", "merge"), ["merge", "{m1}", "{m2}", "-o", "{out}"]),
     (("read", "score"), ["evaluate", "--gt", "{gt}", "{m1}"]),
     (("read", "tune"), ["tune", "--gt", "{gt}", "{m1}", "{m2}", "-o", "{yaml}"]),
+    (("read", "clean"), ["postprocess", "{m1}", "-o", "{out}", "--keep-largest", "1", "--fill-holes", "--open", "1"]),
+    (("read",), ["check", "{m1}"]),
 ])
 def test_item13_warm_up_compiles_every_kernel_the_run_uses(tmp_path, steps, command):
     """In a fresh process, after the warm-up steps a real run (29 classes, 64², realistic
