@@ -46,6 +46,35 @@ def quiet_option(f):
     return click.option("--quiet", "-q", is_flag=True, help="No progress or notes on stderr.")(f)
 
 
+def image_set_options(f):
+    """``--expect-images N`` and ``--images-from FILE``. Their values are kept in the click
+    context (read back by ``_expected_images``) rather than passed as parameters, so that
+    adding them leaves the commands' signatures alone."""
+
+    def keep(ctx, param, value):
+        ctx.meta[f"images.{param.name}"] = value
+        return value
+
+    f = click.option("--images-from", type=click.Path(dir_okay=False), default=None, expose_value=False,
+                     callback=keep, help="Image list to compare with: a CSV with an image_name column (e.g. the "
+                     "sample submission) or one name per line; missing or extra images exit 1.")(f)
+    f = click.option("--expect-images", type=click.IntRange(min=1), default=None, expose_value=False,
+                     callback=keep, help="Number of images expected; another count exits 1.")(f)
+    return f
+
+
+def _expected_images(output: str | None = None):
+    """The ``ImageExpectation`` of ``image_set_options`` (``None`` when neither is given);
+    the list file may not be the command's ``output``."""
+    from core.imageset import ImageExpectation
+
+    meta = click.get_current_context().meta
+    path = meta.get("images.images_from")
+    if path and output:
+        check_outputs([("output", output)], [("the --images-from file", path)])
+    return ImageExpectation.from_options(meta.get("images.expect_images"), path)
+
+
 def _echo_err(quiet: bool):
     return (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
 
@@ -71,51 +100,66 @@ def cli():
 @shape_options
 @click.option("--max-problems", type=click.IntRange(min=0), default=20, show_default=True,
               help="Problems listed before a count.")
+@image_set_options
 @quiet_option
 @handle_errors
 def check(submission, classes, height, width, max_problems, quiet):
     """Validate a submission CSV: columns, every image has every class exactly once, every
     RLE valid (row-major, 1-indexed, ascending, inside HEIGHT×WIDTH). Prints a summary.
 
+    A file cut at an image boundary is a valid file of fewer images: --expect-images N
+    or --images-from FILE (the sample submission, or a list) reports missing and extra
+    images as problems.
+
     Exit 0 valid, 1 invalid (every problem listed: the first --max-problems and a count),
     2 unreadable.
     """
     from core.check import check_submission
     from core.classes import parse_classes
-    from core.jit import compile_notice
+    from core.warmup import precompile
 
     note = _echo_err(quiet)
-    compile_notice(note, "core/codec.py")
-    report = check_submission(submission, parse_classes(classes), height or 2048, width or 2048)
+    expected = _expected_images()
+    precompile(note, "read")
+    report = check_submission(submission, parse_classes(classes), height or 2048, width or 2048, expected)
     if report.preds.paths_stripped:
         note(f"note: {plural(report.preds.paths_stripped, 'row')} name images by path; matched on the basename")
     for p in report.problems[:max_problems]:
         click.echo(str(p))
     if len(report.problems) > max_problems:
         click.echo(f"… and {plural(len(report.problems) - max_problems, 'more problem')}")
+    empty = report.empty_report()
+    if empty:
+        click.echo(empty)
     status = "valid" if report.valid else f"INVALID ({plural(len(report.problems), 'problem')})"
     click.echo(f"{submission}: {status}: {report.summary()}")
     sys.exit(0 if report.valid else 1)
 
 
 def _read_noting(path, classes, height, width, note):
-    """``read_predictions``, with a note when image names were given as paths."""
+    """``read_predictions``, with a note when image names were given as paths and a warning
+    when the file looks truncated."""
     from core.predictions import read_predictions
 
     preds = read_predictions(path, classes, height, width)
     if preds.paths_stripped:
         note(f"note: {path}: {plural(preds.paths_stripped, 'row')} name images by path; matched on the basename")
+    if preds.truncation is not None:  # the missing-row error that follows is its consequence
+        note(f"warning: {preds.truncation}")
     return preds
 
 
 def _note_unscored(gt, preds, note) -> None:
-    """Say when a prediction holds images the ground truth does not (they are not scored)."""
+    """Say when a prediction holds images the ground truth does not: they are not scored,
+    and a score over part of a prediction must not pass for a score of all of it."""
     known = set(gt.images)
     for p in preds:
         extra = [name for name in p.images if name not in known]
         if extra:
-            note(f"note: {p.path}: {plural(len(extra), 'image')} not in the ground truth, not scored "
-                 f"(e.g. {', '.join(extra[:3])})")
+            verb = "is" if len(extra) == 1 else "are"
+            note(f"note: {p.path}: {len(extra):,} of its {plural(len(p.images), 'image')} {verb} not in the ground "
+                 f"truth and not scored (first: {', '.join(extra[:3])}); scores cover the "
+                 f"{plural(len(gt.images), 'ground-truth image')}")
 
 
 def _unique_names(named: list[tuple[str, str]], flag: str = "--source") -> None:
@@ -200,25 +244,30 @@ def _vote_command(kind, inputs, source, setting, output, weights, threshold, min
 
 
 def _run_vote(job: dict, quiet: bool, label: str):
-    from core.jit import compile_notice
+    from core.warmup import precompile
     from ensemble.job import VotePlan, align, run_plan
 
     note = _echo_err(quiet)
-    compile_notice(note, "core/codec.py", "ensemble/vote.py", *(["postprocess/clean.py"] if job["clean"] else []))
+    expected = _expected_images(job["output"])
+    precompile(note, "read", "vote", *(["clean"] if job["clean"] else []))
     sources = [_read_noting(path, job["classes"], job["height"], job["width"], note) for path in job["named"].values()]
+    if expected is not None:
+        for src in sources:
+            expected.check(src.images, src.path)
     aligned = align(sources, job["missing"])
     if aligned.n_missing:
-        note(f"note: {aligned.n_missing} missing rows counted as empty votes")
+        note(f"note: {plural(aligned.n_missing, 'missing row')} counted as empty votes")
     plan = VotePlan(aligned, job["weights"], job["thresholds"], job["min_votes"], clean=job["clean"])
     with _progress(len(aligned.images), quiet, desc=label) as bar:
         rows = run_plan(plan, job["output"], job["classes"], job["workers"], bar)
-    note(f"{label}: {len(job['named'])} sources, {plural(len(aligned.images), 'image')}, {plural(rows, 'row')} "
-         f"→ {job['output']}")
+    note(f"{label}: {plural(len(job['named']), 'source')}, {plural(len(aligned.images), 'image')}, "
+         f"{plural(rows, 'row')} → {job['output']}")
     if job["clean"] is not None:
         click.echo("postprocess (inline):\n" + "\n".join(job["clean"].summary()))
 
 
 def vote_options(f):
+    f = image_set_options(f)
     f = quiet_option(f)
     f = shape_options(f)
     f = click.option("--workers", type=click.IntRange(min=1), default=None,
@@ -334,7 +383,7 @@ def demo(folder, n_images, n_models, seed, quiet):
     with _progress(n_images, quiet, desc="soft vote") as bar:
         run_job(job, soft_path, bar)
     gt = read_predictions(paths["gt"], DEFAULT_CLASSES)
-    click.echo(f"\nmean Dice against {paths['gt']} ({n_images} images × 29 classes):")
+    click.echo(f"\nmean Dice against {paths['gt']} ({plural(n_images, 'image')} × 29 classes):")
     for name, path in [*((m, paths[m]) for m in gen.model_names), ("hard vote", vote_path),
                        ("soft vote", soft_path)]:
         d = dice_matrix(read_predictions(path, DEFAULT_CLASSES), gt).mean(0)
@@ -370,6 +419,7 @@ def _demo_folder(folder: Path) -> None:
 @click.option("--missing", type=click.Choice(["error", "empty"]), default="error", show_default=True,
               help="A prediction row absent for a ground-truth (image, class): error, or score it as empty.")
 @shape_options
+@image_set_options
 @quiet_option
 @handle_errors
 def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, height, width, quiet):
@@ -380,9 +430,10 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
     table marks the best source per class; -o writes `source,class,dice` rows, the format
     `select --best-from` reads. With --gt-json, the images are those of the first prediction
     and polygons are filled like OpenCV's fillPoly (boundary pixels inside; Pillow rasteriser).
+    --expect-images / --images-from check each prediction's image set first (exit 1).
     """
     from core.classes import parse_classes
-    from core.jit import compile_notice
+    from core.warmup import precompile
     from evaluation.scores import evaluate as score
     from settings.vote import source_names
 
@@ -398,10 +449,14 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
     check_outputs([("output", output)], [("the ground truth", gt_csv), *(("an input", p) for p in paths)],
                   [("the --gt-json folder", gt_json)])
     note = _echo_err(quiet)
-    compile_notice(note, "core/codec.py", "core/score.py")
+    precompile(note, "read", "score")
     cls = parse_classes(classes)
     h, w = height or 2048, width or 2048
+    expected = _expected_images(output)
     loaded = [_read_noting(path, cls, h, w, note) for path in paths]
+    if expected is not None:
+        for p in loaded:
+            expected.check(p.images, p.path)
     if gt_json:
         from evaluation.polygons import read_gt_json
 
@@ -468,10 +523,12 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
 
     from core.classes import parse_classes
     from core.jit import compile_notice
+    from core.warmup import precompile
     from ensemble.maps import MapSource
     from evaluation.tune import (
         SOFT_THRESHOLDS,
         coverage,
+        few_images_warning,
         report,
         soft_histograms,
         tune_cleaning,
@@ -503,7 +560,9 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
     if not all(0 <= x <= MAX_WEIGHT for x in lv) or not any(lv):
         raise UsageError(f"--levels must lie in [0, {MAX_WEIGHT:g}] with at least one positive level")
     note = _echo_err(quiet)
-    compile_notice(note, "core/codec.py", "evaluation/tune.py")
+    precompile(note, "read", "tune")
+    if maps:  # the soft engine's kernels compile during its pass
+        compile_notice(note, "ensemble/resample.py")
     cls = parse_classes(classes)
     h, w = height or 2048, width or 2048
     map_sources = [MapSource(name, Path(folder)) for name, folder in named_maps]
@@ -511,6 +570,9 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
     sources = [_read_noting(p, cls, h, w, note) for _, p in named]
     names = [n for n, _ in named]
     _note_unscored(gt, sources, note)
+    few = few_images_warning(len(gt.images), cls, names, lv)
+    if few:
+        note(few)
     with _progress(len(gt.images), quiet, desc="coverage") as bar:
         cov = coverage(gt, sources, names, missing, bar)
     deadline = start + max_seconds if max_seconds else None
@@ -523,7 +585,7 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
             hist = soft_histograms(gt, map_sources, SOFT_THRESHOLDS, bar)
         soft = tune_soft(hist, gt, SOFT_THRESHOLDS, margin)
     settings = tuned_settings(results, names, [p for _, p in named], cls, h, w)
-    header = (f"# tuned by `cli.py tune` on {gt_csv} ({len(gt.images)} images); apply with\n"
+    header = (f"# tuned by `cli.py tune` on {gt_csv} ({plural(len(gt.images), 'image')}); apply with\n"
               f"# python cli.py weighted --setting {output} --source NAME=TEST.csv ... -o OUT.csv\n")
     write_yaml(output, settings, header)
     click.echo(report(results, names))
@@ -624,13 +686,19 @@ def select_command(setting, output, source, best_from, write_setting, classes, h
 def _select_best(scores_path, names, classes, fallback, setting, quiet) -> list[str]:
     import numpy as np
 
-    from fusion.best import best_rules, read_scores
+    from fusion.best import best_rules, listing, read_scores
 
     note = _echo_err(quiet)
     scores = read_scores(scores_path, names, classes)
     for kind, other in [("sources", scores.other_sources), ("classes", scores.other_classes)]:
         if other:
-            note(f"note: {scores_path}: ignored {sum(other.values())} rows of other {kind} ({', '.join(other)})")
+            note(f"note: {scores_path}: ignored {plural(sum(other.values()), 'row')} of other {kind} "
+                 f"({listing(list(other))})")
+    unscored = [n for k, n in enumerate(names) if np.isnan(scores.dice[k]).all()]
+    if unscored:  # a renamed source silently loses every class: say which names the file uses
+        note(f"note: {scores_path} has no score for {'source' if len(unscored) == 1 else 'sources'} "
+             f"{', '.join(unscored)} of {setting}" + (f" (its other sources: {listing(list(scores.other_sources))})"
+                                                      if scores.other_sources else ""))
     rules, fell_back = best_rules(scores.dice, names, classes, fallback, setting)
     width = max(len(c) for c in classes)
     click.echo(f"best source per class from {scores_path}:")
@@ -645,21 +713,21 @@ def _select_best(scores_path, names, classes, fallback, setting, quiet) -> list[
 
 
 def _select_run(named, rules, classes, height, width, output, quiet, clean=None) -> None:
-    from core.jit import compile_notice
+    from core.warmup import precompile
     from fusion.select import plan_select, write_selection
 
     note = _echo_err(quiet)
-    compile_notice(note, "core/codec.py")
+    precompile(note, "read", *(["clean"] if clean is not None else []))
     preds = {name: _read_noting(path, classes, height, width, note) for name, path in named.items() if name in rules}
     plan = plan_select(preds, rules)
     with _progress(len(plan.images), quiet, desc="select") as bar:
         write_selection(plan, output, bar, clean)
     by_source = plan.rows_by_source()
-    click.echo(f"select: {len(plan.images)} images × {len(classes)} classes, "
-               f"{sum(by_source.values())} rows → {output}")
+    click.echo(f"select: {plural(len(plan.images), 'image')} × {plural(len(classes), 'class')}, "
+               f"{plural(sum(by_source.values()), 'row')} → {output}")
     for name, n in by_source.items():
         k = rules.count(name)
-        click.echo(f"  {name}: {n} rows ({k} class{'es' if k != 1 else ''}) from {named[name]}")
+        click.echo(f"  {name}: {plural(n, 'row')} ({plural(k, 'class')}) from {named[name]}")
     if clean is not None:
         click.echo("postprocess (inline):\n" + "\n".join(clean.summary()))
 
@@ -674,6 +742,7 @@ def _select_run(named, rules, classes, height, width, output, quiet, clean=None)
 @click.option("--strict", is_flag=True, default=None,
               help="Exit 1 on a conflicting overlap or a missing (image, class) row; nothing is written.")
 @shape_options
+@image_set_options
 @quiet_option
 @handle_errors
 def merge_command(parts, output, setting, prefer, strict, classes, height, width, quiet):
@@ -689,9 +758,11 @@ def merge_command(parts, output, setting, prefer, strict, classes, height, width
     a conflict or a missing row exits 1 and nothing is written. Image names given as paths
     are matched on the basename. RLE strings are copied as written. The completeness and
     overlap report and the rows taken from each file are printed on stdout.
+    --expect-images / --images-from check the merged image set (all parts together) and
+    exit 1 before writing when it differs.
     """
     from core.classes import check_classes, parse_classes
-    from core.jit import compile_notice
+    from core.warmup import precompile
     from fusion.merge import plan_merge, write_merge
     from settings.loader import load_yaml, parse_model
     from settings.merge import MergeSettings
@@ -711,22 +782,26 @@ def merge_command(parts, output, setting, prefer, strict, classes, height, width
     h, w = height or cfg.height, width or cfg.width
     prefer = prefer or cfg.prefer
     strict = bool(strict or cfg.strict)
-    compile_notice(note, "core/codec.py", "fusion/merge.py")
+    clean = build_cleaner(cfg.postprocess, cls, h, w, where)
+    precompile(note, "read", "merge", *(["clean"] if clean is not None else []))
+    expected = _expected_images(out)
     preds = [_read_noting(path, cls, h, w, note) for path in files]
     plan = plan_merge(preds, prefer)
+    if expected is not None:
+        expected.check(plan.images, f"the merged parts ({', '.join(files[:3])}{', …' if len(files) > 3 else ''})")
     if strict and plan.strict_error():
         raise DataError(plan.strict_error())
-    clean = build_cleaner(cfg.postprocess, cls, h, w, where)
     with _progress(len(plan.images), quiet, desc="merge") as bar:
         write_merge(plan, out, bar, clean)
-    click.echo(f"merge: {len(files)} files → {out}: {len(plan.images)} images × {len(cls)} classes: "
-               f"{plan.expected} rows expected, {plan.expected - plan.missing} present, {plan.missing} missing"
+    click.echo(f"merge: {plural(len(files), 'file')} → {out}: {plural(len(plan.images), 'image')} × "
+               f"{plural(len(cls), 'class')}: {plural(plan.expected, 'row')} expected, "
+               f"{plan.expected - plan.missing:,} present, {plan.missing:,} missing"
                + (f" (written as empty masks; first: {plan.first_missing()})" if plan.missing else ""))
-    click.echo(f"  overlaps: {plan.overlaps} rows in several files: {plan.overlaps - plan.conflicts} identical, "
-               f"{plan.conflicts} conflicting" + (f", taken from the {prefer} file (first: {plan.first_conflict()})"
-                                                  if plan.conflicts else ""))
+    taken = f", taken from the {prefer} file (first: {plan.first_conflict()})" if plan.conflicts else ""
+    click.echo(f"  overlaps: {plural(plan.overlaps, 'row')} in several files: {plan.overlaps - plan.conflicts:,} "
+               f"identical, {plan.conflicts:,} conflicting{taken}")
     for path, n in zip(files, plan.rows_by_part(), strict=True):
-        click.echo(f"  {path}: {n} rows taken")
+        click.echo(f"  {path}: {plural(n, 'row')} taken")
     if clean is not None:
         click.echo("postprocess (inline):\n" + "\n".join(clean.summary()))
 
@@ -819,7 +894,7 @@ def soft(setting, output, device, engine, workers, source, quiet):
     note(f"soft vote ({engine}): {' + '.join(kinds)}, {plural(len(job.images), 'image')}, {plural(rows, 'row')} "
          f"→ {out}")
     for name, n in job.skipped.items():
-        note(f"note: source {name} had no map for {n} images (missing: skip; averaged over the others)")
+        note(f"note: source {name} had no map for {plural(n, 'image')} (missing: skip; averaged over the others)")
     if job.clean is not None:
         click.echo("postprocess (inline):\n" + "\n".join(job.clean.summary()))
 
@@ -879,7 +954,7 @@ def postprocess(input_csv, output, open_r, close_r, min_size, keep_largest, fill
     components removed, holes filled, pixels removed and added.
     """
     from core.classes import check_classes, parse_classes
-    from core.jit import compile_notice
+    from core.warmup import precompile
     from postprocess.job import clean_predictions
     from settings.loader import load_yaml, parse_model
     from settings.postprocess import PostprocessFile, build_cleaner
@@ -902,7 +977,7 @@ def postprocess(input_csv, output, open_r, close_r, min_size, keep_largest, fill
                                               "radius 0 are no-ops)" if given else
                                               "give a rule (--keep-largest, --min-size, --fill-holes, --open, "
                                               "--close) or --setting"))
-    compile_notice(note, "core/codec.py", "postprocess/clean.py")
+    precompile(note, "read", "clean")
     preds = _read_noting(input_csv, cls, h, w, note)
     with _progress(len(preds.images), quiet, desc="postprocess") as bar:
         rows = clean_predictions(preds, cleaner, out, workers or cfg.workers, bar)

@@ -1,4 +1,9 @@
-"""Errors a user can cause, each carrying the CLI exit code it maps to."""
+"""Errors a user can cause, each carrying the CLI exit code it maps to, and helpers for
+their messages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
 
 
 class ToolError(Exception):
@@ -41,3 +46,15 @@ def plural(n: int, noun: str) -> str:
     if n == 1:
         return f"1 {noun}"
     return f"{n:,} {noun}{'es' if noun.endswith(('s', 'sh', 'ch', 'x')) else 's'}"
+
+
+def suggest(name: str, choices: Sequence[str]) -> str | None:
+    """The choice ``name`` most likely misspells: same letters in another case, else the
+    closest by ``difflib`` (ratio ≥ 0.75), else ``None``."""
+    import difflib
+
+    folded = {c.casefold(): c for c in choices}
+    if name.casefold() in folded:
+        return folded[name.casefold()]
+    close = difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.75)
+    return folded[close[0]] if close else None

@@ -20,7 +20,7 @@ import numpy as np
 from core.atomic import atomic_open
 from core.codec import RLE_ERRORS, RLEError, parse_kernel, scan_kernel
 from core.csvscan import field_counts
-from core.errors import DataError, InputError, where
+from core.errors import DataError, InputError, plural, suggest, where
 
 COLUMNS = ("image_name", "class", "rle")
 
@@ -55,6 +55,8 @@ class Predictions:
     areas: np.ndarray  # int64 (n_rows,) pixels of each valid row
     run_counts: np.ndarray  # int64 (n_rows,)
     paths_stripped: int = 0  # rows whose image_name was a path, matched on basename
+    truncation: Problem | None = None  # set when the file looks cut off (see ``_truncation``)
+    truncated_image: int = -1  # the incomplete last image of a truncated file
     _index: dict[str, int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -124,7 +126,8 @@ def predictions_from_rles(
 
 
 def _read_frame(path: str):
-    """The three columns as object arrays plus file line numbers; raises InputError."""
+    """The three columns as object arrays, file line numbers, and whether the last line
+    lacks its newline (a hint of truncation); raises InputError."""
     import io
 
     import pandas as pd
@@ -156,10 +159,15 @@ def _read_frame(path: str):
         raise InputError(f"{path}:1: column {twice[0]} appears twice (header is {','.join(header)})")
     counts = field_counts(data)
     bad = np.flatnonzero((counts != len(header)) & (counts != -1))
+    unterminated = len(counts) > 1 and not data.endswith(b"\n")
+    if len(bad) == 1 and unterminated and int(bad[0]) == len(counts) - 1:
+        r = int(bad[0])
+        raise InputError(f"{path}: file looks truncated: last line {r + 1} has no newline and {counts[r]} of "
+                         f"{len(header)} fields ({','.join(header)})")
     if len(bad):
         r = int(bad[0])
         raise InputError(f"{path}:{r + 1}: {counts[r]} fields where the header has {len(header)} "
-                         f"({','.join(header)}){f' ({len(bad)} such lines)' if len(bad) > 1 else ''}")
+                         f"({','.join(header)}){f' ({len(bad):,} such lines)' if len(bad) > 1 else ''}")
     try:
         df = pd.read_csv(
             io.BytesIO(data),
@@ -178,7 +186,7 @@ def _read_frame(path: str):
     # Header is line 1 and blank lines are kept as rows, so row i is line i + 2.
     lines = np.arange(len(df), dtype=np.int64) + 2
     cols = [df[c].to_numpy(dtype=object) for c in COLUMNS]
-    return cols, lines
+    return cols, lines, unterminated
 
 
 def scan_predictions(
@@ -193,7 +201,7 @@ def scan_predictions(
 
     path = str(path)
     classes = tuple(classes)
-    (img, cls, rle), lines = _read_frame(path)
+    (img, cls, rle), lines, unterminated = _read_frame(path)
     blank = (img == "") & (cls == "") & (rle == "")
     if blank.any():
         img, cls, rle, lines = img[~blank], cls[~blank], rle[~blank], lines[~blank]
@@ -210,9 +218,13 @@ def scan_predictions(
     for r in np.flatnonzero(names == ""):
         problem(r, "empty image name")
     cls_code = pd.Index(list(classes)).get_indexer(cls).astype(np.int64)
-    for r in np.flatnonzero(cls_code < 0):
-        problem(r, f"unknown class {cls[r]!r} (expected one of {len(classes)} classes: "
-                   f"{', '.join(classes[:3])}{', …' if len(classes) > 3 else ''})")
+    unknown = np.flatnonzero(cls_code < 0)
+    if len(unknown):
+        # One problem per distinct name: a wrongly cased class would otherwise fill the
+        # report with one line per image.
+        names_seen, first, counts = np.unique(cls[unknown].astype(str), return_index=True, return_counts=True)
+        for name, r, n in zip(names_seen, unknown[first], counts, strict=True):
+            problem(r, unknown_class_message(str(name), int(n), classes))
     img_code, uniques = pd.factorize(names)
     ok = (cls_code >= 0) & (names != "")
     key = np.where(ok, img_code.astype(np.int64) * len(classes) + cls_code, -1 - np.arange(len(names)))
@@ -248,7 +260,50 @@ def scan_predictions(
         images=[str(u) for u in uniques], rows=table, text=text, offsets=offsets,
         lines=lines, areas=areas, run_counts=counts, paths_stripped=stripped,
     )
+    if unterminated and len(lines):
+        problems = _truncation(preds, problems, int(img_code[-1]))
     return preds, problems
+
+
+def _truncation(preds: Predictions, problems: list[Problem], last_image: int) -> list[Problem]:
+    """Recognise a file cut off while it was written: the last line has no newline and
+    either that line is invalid or the last image has fewer classes than the others. Sets
+    ``preds.truncation``; an invalid last line's problem is folded into it, so that a cut
+    reads as one line rather than as an RLE error plus a missing row per class."""
+    last_line = int(preds.lines[-1])
+    at_end = [p for p in problems if p.line == last_line]
+    if last_image < 0:  # the last row had no usable image name
+        have, full, image = 0, len(preds.classes), None
+    else:
+        per_image = (preds.rows >= 0).sum(1)
+        have = int(per_image[last_image])
+        others = np.delete(per_image, last_image)
+        full = int(others.max()) if len(others) else len(preds.classes)
+        image = preds.images[last_image]
+    if not at_end and have >= full:
+        return problems  # a complete file that merely lacks the final newline
+    what = f"last line {last_line} has no newline"
+    if at_end:
+        what += f" and {at_end[0].message}"
+    if image is not None:
+        what += f"; image {image} has {have} of {full} classes"
+    preds.truncation = Problem(preds.path, f"file looks truncated: {what}")
+    preds.truncated_image = last_image
+    if not at_end:
+        return problems  # nothing invalid yet: readers warn, 'check' reports the missing rows this way
+    return [preds.truncation, *(p for p in problems if p.line != last_line)]
+
+
+def unknown_class_message(name: str, count: int, classes: Sequence[str]) -> str:
+    """``unknown class 'x' (N rows, …; did you mean 'X'?)``, the suggestion from the
+    class list: a case-insensitive match first, else the closest spelling."""
+    rows = f"{count:,} rows, first here; " if count > 1 else ""
+    guess = suggest(name, classes)
+    if guess is not None:
+        return f"unknown class {name!r} ({rows}did you mean {guess!r}?)"
+    listing = f"{', '.join(classes[:3])}{', …' if len(classes) > 3 else ''}"
+    return f"unknown class {name!r} ({rows}expected one of {len(classes)} classes: {listing})"
+
 
 
 def read_predictions(
@@ -260,7 +315,7 @@ def read_predictions(
     """Read and validate a prediction CSV; the first problem raises ``InputError``."""
     preds, problems = scan_predictions(path, classes, height, width)
     if problems:
-        extra = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        extra = f" (and {plural(len(problems) - 1, 'more problem')})" if len(problems) > 1 else ""
         raise InputError(f"{problems[0]}{extra}")
     return preds
 
@@ -274,19 +329,26 @@ def image_positions(src: Predictions, images: Sequence[str], reference: str, lab
     if absent or extra:
         parts = []
         if absent:
-            parts.append(f"{len(absent)} images of {reference} missing (e.g. {', '.join(absent[:3])})")
+            parts.append(f"{plural(len(absent), 'image')} of {reference} missing (e.g. {', '.join(absent[:3])})")
         if extra:
-            parts.append(f"{len(extra)} images not in {reference} (e.g. {', '.join(extra[:3])})")
+            parts.append(f"{plural(len(extra), 'image')} not in {reference} (e.g. {', '.join(extra[:3])})")
         raise DataError(f"{src.path}{label}: image set differs: {'; '.join(parts)}")
     return idx
 
 
 def missing_rows(preds: Predictions) -> list[Problem]:
-    """One problem per (image, class) pair absent from the file."""
-    return [
-        Problem(preds.path, "missing row", None, preds.images[i], preds.classes[c])
-        for i, c in zip(*np.nonzero(preds.rows < 0), strict=False)
-    ]
+    """The (image, class) pairs absent from the file: one problem per pair, except a class
+    absent from every image (one problem for the class; usually a misspelt class name) and
+    the last image of a truncated file (one problem for the truncation)."""
+    absent = preds.rows < 0
+    n_images = len(preds.images)
+    whole = absent.all(0) if n_images > 1 else np.zeros(len(preds.classes), bool)
+    out = [Problem(preds.path, f"no row in any of the {n_images:,} images", None, None, preds.classes[c])
+           for c in np.flatnonzero(whole)]
+    cut = preds.truncated_image if preds.truncation is not None else -1
+    out += [Problem(preds.path, "missing row", None, preds.images[i], preds.classes[c])
+            for i, c in zip(*np.nonzero(absent & ~whole), strict=False) if i != cut]
+    return out
 
 
 class PredictionWriter:

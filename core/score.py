@@ -53,7 +53,7 @@ def aligned_rows(pred: Predictions, gt: Predictions, missing: str = "error") -> 
         i, c = (int(x[0]) for x in np.nonzero(rows < 0))
         n = int((rows < 0).sum())
         raise DataError(f"{pred.path}: image {gt.images[i]}, class {gt.classes[c]}: missing row "
-                         f"({n} missing in all; --missing empty scores them as empty masks)")
+                         f"({n:,} missing in all; --missing empty scores them as empty masks)")
     return rows
 
 

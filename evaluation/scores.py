@@ -8,8 +8,30 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.errors import plural
 from core.predictions import Predictions
 from core.score import dice_matrix
+
+TABLE_WIDTH = 100
+"""Columns the ``evaluate`` table fits in."""
+
+
+def shorten(name: str, size: int) -> str:
+    """``name`` cut to ``size`` characters by an ellipsis in the middle, where file stems
+    of related models usually share the least (``unet_…_fold3``)."""
+    if len(name) <= size:
+        return name
+    keep = max(size - 1, 2)
+    return name[:(keep + 1) // 2] + "…" + name[len(name) - keep // 2:]
+
+
+def _labels(names: list[str], size: int) -> list[str]:
+    """Column labels of at most ``size`` characters, unique (numbered where shortening
+    made two names equal)."""
+    labels = [shorten(n, size) for n in names]
+    if len(set(labels)) < len(labels):
+        labels = [n if len(n) <= size else shorten(f"{k + 1}:{n}", size) for k, n in enumerate(names)]
+    return labels
 
 
 @dataclass
@@ -32,18 +54,30 @@ class Scores:
         """(n_sources,) mean over classes of the per-class means."""
         return self.per_class.mean(1)
 
-    def table(self) -> str:
-        """Classes × sources, the best source of each class marked with ``*``."""
+    def table(self, width: int = TABLE_WIDTH) -> str:
+        """Classes × sources, the best source of each class marked with ``*``, in at most
+        ``width`` columns: long source names are shortened in the middle (a legend gives
+        the full names) and many sources are split into several blocks of columns."""
         pc = self.per_class
-        width = max(10, *(len(n) + 2 for n in self.names))
         cw = max(len("class"), *(len(c) for c in self.classes)) + 2
-        lines = [f"{'class':<{cw}}" + "".join(f"{n:>{width}}" for n in self.names)]
-        for c, cls in enumerate([*self.classes, "mean"]):
-            vals = pc[:, c] if c < len(self.classes) else self.overall
-            best = int(np.argmax(vals)) if len(self.names) > 1 else -1
-            cells = "".join(f"{v:>{width - 1}.4f}{'*' if s == best else ' '}" for s, v in enumerate(vals))
-            lines.append(f"{cls:<{cw}}{cells}")
-        lines.append(f"({self.n_images} images; * marks the best source per row)")
+        room = max(width - cw, 10)
+        col = min(max(10, *(len(n) + 2 for n in self.names)), max(10, room // max(len(self.names), 1)))
+        labels = _labels(self.names, col - 2)
+        rows = [*self.classes, "mean"]
+        values = [pc[:, c] if c < len(self.classes) else self.overall for c in range(len(rows))]
+        best = [int(np.argmax(v)) if len(self.names) > 1 else -1 for v in values]
+        per_block = max(1, room // col)
+        lines: list[str] = []
+        for start in range(0, max(len(self.names), 1), per_block):
+            block = range(start, min(start + per_block, len(self.names)))
+            if lines:
+                lines.append("")
+            lines.append(f"{'class':<{cw}}" + "".join(f"{labels[s]:>{col}}" for s in block))
+            for name, vals, b in zip(rows, values, best, strict=True):
+                cells = "".join(f"{vals[s]:>{col - 1}.4f}{'*' if s == b else ' '}" for s in block)
+                lines.append(f"{name:<{cw}}{cells}")
+        lines.append(f"({plural(self.n_images, 'image')}; * marks the best source per row)")
+        lines += [f"  {short} = {name}" for short, name in zip(labels, self.names, strict=True) if short != name]
         return "\n".join(lines)
 
     def csv(self) -> str:

@@ -31,6 +31,23 @@ from postprocess.clean import Rules, clean
 
 MAX_SOURCES = 10
 
+ADVISED_IMAGES = 30
+"""Below this many validation images, ``few_images_warning`` warns: a per-class choice
+among many candidates made on a handful of images mostly fits their noise."""
+
+
+def few_images_warning(n_images: int, classes: Sequence[str], names: Sequence[str],
+                       levels: Sequence[float] = (0, 1, 2)) -> str | None:
+    """A one-line warning when ``n_images`` validation images are too few for the
+    per-class decisions, or ``None``. Every class is decided on its own, so each decision
+    rests on the ``n_images`` images of that class and no more."""
+    if n_images >= ADVISED_IMAGES:
+        return None
+    images = f"{n_images:,} {'image' if n_images == 1 else 'images'}"
+    return (f"warning: tuning on {images}: each of the {len(classes):,} per-class choices (among "
+            f"{len(candidates(names, levels)):,} combinations, then {len(CLEANING_GRID):,} cleaning rules) rests "
+            f"on {images}, so it may fit their noise ({ADVISED_IMAGES} or more images advised)")
+
 
 @nb.njit(cache=True, nogil=True)
 def coverage_kernel(runs, bounds, gt, length, hit):

@@ -35,6 +35,7 @@ def read_scores(path: str | os.PathLike, sources: Sequence[str], classes: Sequen
     seen: dict[tuple[int, int], int] = {}
     other_sources: dict[str, int] = {}
     other_classes: dict[str, int] = {}
+    held: tuple[dict[str, None], dict[str, None]] = ({}, {})  # every source and class named, in order
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.reader(fh)
@@ -53,6 +54,7 @@ def read_scores(path: str | os.PathLike, sources: Sequence[str], classes: Sequen
                 if len(row) != len(header):
                     raise InputError(f"{path}:{line}: {len(row)} fields, expected {len(header)}")
                 src, cls, value = (row[k].strip() for k in col)
+                held[0][src] = held[1][cls] = None
                 try:
                     d = float(value)
                 except ValueError:
@@ -77,9 +79,18 @@ def read_scores(path: str | os.PathLike, sources: Sequence[str], classes: Sequen
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise InputError(f"{path}: cannot read as a UTF-8 CSV ({e.__class__.__name__})") from None
     if not seen:
+        said = (f"; the file's sources: {listing(list(held[0]))}; its classes: {listing(list(held[1]))}"
+                if held[0] else "; the file has no rows")
         raise InputError(f"{path}: no row names one of the sources ({', '.join(sources)}) "
-                         f"and one of the classes")
+                         f"and one of the classes{said}")
     return Scores(path, dice, other_sources, other_classes)
+
+
+def listing(names: Sequence[str], shown: int = 8) -> str:
+    """``a, b, c`` or, past ``shown`` names, ``a, b, … (12 in all)``."""
+    if len(names) <= shown:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])}, … ({len(names):,} in all)"
 
 
 def best_rules(dice: np.ndarray, sources: Sequence[str], classes: Sequence[str],

@@ -18,7 +18,7 @@ import numba as nb
 import numpy as np
 
 from core.codec import parse_kernel
-from core.errors import DataError
+from core.errors import DataError, plural
 from core.predictions import Predictions, PredictionWriter
 from postprocess.clean import Cleaner
 
@@ -121,10 +121,10 @@ class MergePlan:
     def strict_error(self) -> str | None:
         """What fails a strict merge (the first conflict, else the first missing row), or None."""
         if self.conflicts:
-            return f"{self.first_conflict()} ({self.conflicts} conflicting rows in all)"
+            return f"{self.first_conflict()} ({plural(self.conflicts, 'conflicting row')} in all)"
         if self.missing:
             return (f"{self.first_missing()}: no file holds this row "
-                    f"({self.missing} of {self.expected} rows missing)")
+                    f"({self.missing:,} of {plural(self.expected, 'row')} missing)")
         return None
 
 

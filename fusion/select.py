@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.errors import DataError
+from core.errors import DataError, plural
 from core.predictions import Predictions, PredictionWriter, image_positions
 from postprocess.clean import Cleaner
 
@@ -70,7 +70,7 @@ def plan_select(sources: Mapping[str, Predictions], rules: Sequence[str]) -> Sel
         n = int((rows < 0).sum())
         p = preds[src[c]]
         raise DataError(f"{p.path}: image {images[i]}, class {classes[c]}: missing row (source "
-                        f"{names[src[c]]} is selected for {classes[c]}; {n} selected rows missing in all)")
+                        f"{names[src[c]]} is selected for {classes[c]}; {plural(n, 'selected row')} missing in all)")
     return SelectPlan(names, preds, images, src, rows)
 
 

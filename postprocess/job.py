@@ -37,6 +37,6 @@ def clean_predictions(preds: Predictions, cleaner: Cleaner, output: str, workers
     if len(absent):
         i, c = (int(x) for x in absent[0])
         raise DataError(f"{preds.path}: image {preds.images[i]}, class {preds.classes[c]}: missing row "
-                         f"({len(absent)} missing in all; 'check' lists them)")
+                         f"({len(absent):,} missing in all; 'check' lists them)")
     return write_images(output, preds.classes, preds.images, functools.partial(_image, preds, cleaner),
                         workers, progress)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ValidationError
 
-from core.errors import UsageError
+from core.errors import UsageError, suggest
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -48,9 +49,59 @@ def parse_model(model: type[M], data: dict[str, Any], where: str) -> M:
         loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = unknown_key_message(str(err["loc"][-1]), _model_at(model, err["loc"][:-1]))
         more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
         raise UsageError(f"{where}: {loc}: {msg}{more}") from None
+
+
+def unknown_key_message(key: str, section: type[BaseModel] | None) -> str:
+    """``unknown key (did you mean 'threshold'? valid keys: …)`` for ``section``'s keys."""
+    if section is None:
+        return "unknown key"
+    keys = [f.alias or name for name, f in section.model_fields.items()]
+    guess = suggest(key, keys)
+    hint = f"did you mean {guess!r}? " if guess else ""
+    return f"unknown key ({hint}valid keys: {', '.join(keys)})"
+
+
+def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    """The settings model that validated the mapping at ``loc`` (a pydantic error location)
+    inside ``model``, following fields through Optional, Annotated, lists and dicts."""
+    current: Any = model
+    parts = list(loc)
+    while parts:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            key = parts.pop(0)
+            field = next((f for n, f in current.model_fields.items() if key in (n, f.alias)), None)
+            if field is None:
+                return None
+            current = field.annotation
+        elif get_origin(current) in (list, dict):
+            parts.pop(0)  # an index or a mapping key
+            current = get_args(current)[-1]
+        else:
+            return None
+    current = _unwrap(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(tp: Any) -> Any:
+    """``Annotated[X, …]`` → X; a union → its one settings model, or its one list/dict."""
+    while True:
+        if get_origin(tp) is Annotated:
+            tp = get_args(tp)[0]
+            continue
+        if get_origin(tp) in (Union, UnionType):
+            members = [_unwrap(a) for a in get_args(tp) if a is not type(None)]
+            models = [a for a in members if isinstance(a, type) and issubclass(a, BaseModel)]
+            containers = [a for a in members if get_origin(a) in (list, dict)]
+            if len(models) == 1:
+                return models[0]
+            if len(containers) == 1:
+                return containers[0]
+            return None
+        return tp
 
 
 def write_yaml(path: str | Path, data: dict[str, Any], header: str = "") -> None:

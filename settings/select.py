@@ -105,7 +105,7 @@ def resolve_rules(cfg: SelectSettings, sources: Sequence[str], classes: Sequence
     bare = [c for c, r in zip(classes, rules, strict=True) if r is None]
     if bare:
         raise UsageError(f"{where}: select: no rule for class {bare[0]!r} and no 'default'"
-                         + (f" ({len(bare)} classes without a rule)" if len(bare) > 1 else ""))
+                         + (f" ({len(bare):,} classes without a rule)" if len(bare) > 1 else ""))
     return rules  # type: ignore[return-value]
 
 

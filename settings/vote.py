@@ -9,7 +9,7 @@ from typing import Literal, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.errors import UsageError
+from core.errors import UsageError, plural
 from settings.loader import ClassName
 from settings.postprocess import PostprocessSection
 
@@ -63,7 +63,8 @@ def _row(spec: SourceWeights, names: list[str], base: np.ndarray, where: str) ->
     out = base.copy()
     if isinstance(spec, list):
         if len(spec) != len(names):
-            raise UsageError(f"{where}: {len(spec)} weights for {len(names)} sources ({', '.join(names)})")
+            raise UsageError(f"{where}: {plural(len(spec), 'weight')} for {plural(len(names), 'source')} "
+                             f"({', '.join(names)})")
         out[:] = spec
     else:
         for k, v in spec.items():

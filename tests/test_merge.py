@@ -62,10 +62,11 @@ def reference(paths, classes, prefer):
 
 
 def report_counts(stdout: str) -> dict:
-    m1 = re.search(r"(\d+) rows expected, (\d+) present, (\d+) missing", stdout)
-    m2 = re.search(r"overlaps: (\d+) rows in several files: (\d+) identical, (\d+) conflicting", stdout)
-    return {"missing": int(m1[3]), "overlaps": int(m2[1]), "conflicts": int(m2[3]),
-            "expected": int(m1[1]), "present": int(m1[2]), "identical": int(m2[2])}
+    m1 = re.search(r"([\d,]+) rows? expected, ([\d,]+) present, ([\d,]+) missing", stdout)
+    m2 = re.search(r"overlaps: ([\d,]+) rows? in several files: ([\d,]+) identical, ([\d,]+) conflicting", stdout)
+    n = {k: int(v.replace(",", "")) for k, v in zip(["expected", "present", "missing"], m1.groups(), strict=True)}
+    n |= {k: int(v.replace(",", "")) for k, v in zip(["overlaps", "identical", "conflicts"], m2.groups(), strict=True)}
+    return n
 
 
 def test_shards_and_class_files_make_one_canonical_file(tmp_path):
@@ -123,7 +124,7 @@ def test_strict_conflict_exits_1_naming_image_class_and_files(tmp_path):
     res = run("merge", p1, p2, "-o", out, "--strict", *SHAPE)
     assert res.exit_code == 1
     assert res.stderr.strip() == (f"error: image y.png, class a: {p1}:5 and {p2}:2 differ "
-                                  f"(1 conflicting rows in all)")
+                                  f"(1 conflicting row in all)")
     assert sorted(os.listdir(tmp_path)) == ["p1.csv", "p2.csv"]
     with pytest.raises(DataError, match="class a: .*p2.csv:2 and .*p1.csv:5 differ"):
         merge([read_predictions(p, CLASSES, H, W) for p in (p1, p2)], out, prefer="last", strict=True)

@@ -98,8 +98,9 @@ def test_check_valid_and_invalid(tmp_path):
     lines = r.stdout.splitlines()
     assert any("bad.csv:3: image x.png, class a: duplicate row" in s for s in lines)
     assert any("bad.csv:4: image y.png, class b: invalid RLE: run extends past the last pixel" in s for s in lines)
-    assert sum("missing row" in s for s in lines) == 4  # x: b, c; y: a, c (y,b exists but is invalid)
-    assert lines[-1].startswith(f"{bad}: INVALID (6 problems)")
+    assert sum("missing row" in s for s in lines) == 2  # x: b; y: a (y,b exists but is invalid)
+    assert f"{bad}: class c: no row in any of the 2 images" in lines  # one line for a class absent everywhere
+    assert lines[-1].startswith(f"{bad}: INVALID (5 problems)")
 
 
 def test_check_lists_first_problems_then_count(tmp_path):

@@ -191,7 +191,7 @@ def test_missing_row_fails_and_writes_nothing(tmp_path, monkeypatch):
               "--classes", ",".join(CLASSES), "--height", H, "--width", W)
     assert res.exit_code == 1
     assert res.stderr.strip() == ("error: wrist.csv: image b.png, class Lunate: missing row (source wrist is "
-                                  "selected for Lunate; 1 selected rows missing in all)")
+                                  "selected for Lunate; 1 selected row missing in all)")
     assert (tmp_path / "out.csv").read_text() == "old\n"  # untouched
     assert sorted(os.listdir(tmp_path)) == ["ens.csv", "out.csv", "s.yaml", "wrist.csv"]  # no temp files
 
@@ -209,7 +209,7 @@ def test_differing_image_sets_are_an_error(tmp_path):
     m = masks(8, ["a.png", "b.png"], CLASSES)
     a = read_predictions(source_csv(tmp_path / "a.csv", m, ["a.png"], CLASSES), CLASSES, H, W)
     b = read_predictions(source_csv(tmp_path / "b.csv", m, ["a.png", "b.png"], CLASSES), CLASSES, H, W)
-    with pytest.raises(DataError, match=r"b\.csv \(source b\): image set differs: 1 images not in .*a\.csv"):
+    with pytest.raises(DataError, match=r"b\.csv \(source b\): image set differs: 1 image not in .*a\.csv"):
         select({"a": a, "b": b}, ["a", "b"] * 5 + ["a"], tmp_path / "o.csv")
 
 

@@ -234,7 +234,7 @@ def test_missing_map_error_and_skip(tmp_path):
     cfg["missing"] = "skip"
     res = run_cli("soft", "--setting", write_settings(tmp_path / "s.yaml", cfg), "-o", out)
     assert res.exit_code == 0, res.output
-    assert "source two had no map for 1 images" in res.output
+    assert "source two had no map for 1 image" in res.output
     pred = read_predictions(out, CLASSES, 8, 8)
     assert pred.rle(0, 0) == ""  # x: mean 0.45
     assert pred.rle(1, 0) == "1 64"  # y: only 'one' present, 0.8
@@ -587,7 +587,7 @@ def test_model_errors(tmp_path):
         ({"model_paths": {8: [str(tmp_path / "nope.pt")]}}, "no such file"),
         ({"model_paths": {8: [str(tmp_path / "junk.pt")]}}, "cannot load model"),
         ({"model_paths": {8: [str(tmp_path / "ok_ts.pt")]}, "device": "cuda:7"}, "device"),
-        ({"model_paths": {8: [str(tmp_path / "ok_ts.pt")]}, "weights": [1, 1]}, "2 weights for 1 sources"),
+        ({"model_paths": {8: [str(tmp_path / "ok_ts.pt")]}, "weights": [1, 1]}, "2 weights for 1 source"),
     ]
     for extra, message in cases:
         res = run_cli("soft", "--setting", write_settings(tmp_path / "s.yaml", {**base, **extra}),

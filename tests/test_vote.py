@@ -151,7 +151,7 @@ def test_missing_rows_and_mismatched_images(tmp_path):
     assert not out.exists()
     r = run_cli("hard", a, b, "-o", out, "--classes", "a,b,c", "--height", 4, "--width", 4, "--missing", "empty",
                 "--min-votes", 1)
-    assert r.exit_code == 0 and "1 missing rows counted as empty votes" in r.stderr
+    assert r.exit_code == 0 and "1 missing row counted as empty votes" in r.stderr
     assert out.read_text().splitlines()[1:] == ["x.png,a,1 3", "x.png,b,1 3", "x.png,c,1 2"]
     c = write_csv(tmp_path / "c.csv", [("y.png", k, "") for k in CLASSES])
     r = run_cli("hard", a, c, "-o", tmp_path / "o2.csv", "--classes", "a,b,c", "--height", 4, "--width", 4)
