@@ -15,21 +15,27 @@ import click
 
 from core.atomic import check_outputs
 from core.errors import DataError, ToolError, UsageError, plural
+from core.signals import Terminated, exit_on_signals
 
 
 def handle_errors(f):
-    """Turn user errors into one line on stderr and the documented exit code."""
+    """Turn user errors into one line on stderr and the documented exit code; SIGINT,
+    SIGTERM and SIGHUP unwind (removing any temporary output) and exit 128 + the signal."""
 
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
         try:
-            return f(*args, **kwargs)
+            with exit_on_signals():
+                return f(*args, **kwargs)
         except ToolError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(e.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted; nothing written", err=True)
             sys.exit(130)
+        except Terminated as e:
+            click.echo(f"terminated by {e.name}; nothing written", err=True)
+            sys.exit(e.exit_code)
 
     return wrapper
 
