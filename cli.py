@@ -671,7 +671,8 @@ def select_command(setting, output, source, best_from, write_setting, classes, h
 
     A class named directly wins over its group, a group over 'default'; a class with no
     rule and no default is an error, so is a class in two groups that name different
-    sources. Only sources some class uses are read. Images follow the first source listed
+    sources. A 'postprocess:' section may name groups too, with the same precedence.
+    Only sources some class uses are read. Images follow the first source listed
     under 'sources' that is used; every used source must hold the same images and a row
     for each (image, class) it is selected for (it may hold only some classes); else exit
     1 and nothing is written. Image names given as paths are matched on the basename.
@@ -713,7 +714,8 @@ def select_command(setting, output, source, best_from, write_setting, classes, h
     else:
         rules = resolve_rules(cfg, names, cls, setting)
     if out:
-        _select_run(named, rules, cls, h, w, out, quiet, build_cleaner(cfg.postprocess, cls, h, w, setting))
+        _select_run(named, rules, cls, h, w, out, quiet,
+                    build_cleaner(cfg.postprocess, cls, h, w, setting, groups=cfg.groups))
     if write_setting:
         write_yaml(write_setting, rules_to_settings(named, rules, cls, out, h, w),
                        header=f"# written by 'cli.py select' from {setting}"
@@ -959,7 +961,9 @@ def postprocess(input_csv, output, open_r, close_r, min_size, keep_largest, fill
 
     \b
     Per-class rules (--setting FILE, or a 'postprocess:' section in the settings of
-    hard, weighted, soft, select and merge, applied inline):
+    hard, weighted, soft, select and merge, applied inline; in select's, a key may also
+    be one of the file's groups: a class's own entry beats its group's, a group's beats
+    'default'):
       default: {keep_largest: 1, fill_holes: true, min_size: 50}
       finger-5: {keep_largest: 2}     # overrides only the keys it names
       Trapezoid: null                 # leave this class alone

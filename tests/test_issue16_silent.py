@@ -11,6 +11,7 @@ import reference as ref
 import yaml
 from helpers import CLASSES, run_cli
 
+from core.errors import UsageError
 from core.predictions import read_predictions
 from core.synthetic import Generator, write_set
 from settings.vote import (
@@ -189,3 +190,73 @@ def test_merge_says_when_part_files_replace_the_settings_parts(synth, tmp_path):
     assert f"note: the PART files given replace the 1 part listed in {s}" in r.stderr
     assert f"{m3}" not in r.stdout and f"{m1}: " in r.stdout
 
+
+
+# --- item 4: a file's groups work in its postprocess section -------------------------------
+
+GROUP_RULES = {"default": {"fill_holes": True}, "g": {"keep_largest": 1, "min_size": 30}, "b": {"open": 2}}
+EXPANDED = {"default": {"fill_holes": True}, "a": {"keep_largest": 1, "min_size": 30}, "b": {"open": 2}}
+
+
+def test_select_postprocess_accepts_the_files_groups(synth, tmp_path):
+    m1, m2, _ = synth
+    base = {"sources": {"x": str(m1), "y": str(m2)}, "groups": {"g": ["a", "b"]},
+            "select": {"g": "y", "default": "x"}}
+    raw, inline, after = tmp_path / "raw.csv", tmp_path / "inline.csv", tmp_path / "after.csv"
+    r = run_cli("select", "--setting", _settings(tmp_path, base), "-o", raw, "--quiet")
+    assert r.exit_code == 0, r.stderr
+    r = run_cli("select", "--setting", _settings(tmp_path, {**base, "postprocess": GROUP_RULES}), "-o", inline,
+                "--quiet")
+    assert r.exit_code == 0, r.stderr
+    assert "postprocess (inline)" in r.stdout
+    # the same as cleaning afterwards with the group written out class by class
+    pp = tmp_path / "pp.yaml"
+    pp.write_text(yaml.safe_dump(EXPANDED))
+    r = run_cli("postprocess", raw, "--setting", pp, "-o", after, *SHAPE, "--quiet")
+    assert r.exit_code == 0, r.stderr
+    assert inline.read_text() == after.read_text() != raw.read_text()
+
+
+def test_group_keys_in_the_library():
+    from postprocess.clean import Rules
+    from settings.postprocess import PostprocessFile, build_cleaner
+    from settings.postprocess import resolve_rules as resolve
+
+    def resolve_rules(section, *args, **kwargs):
+        return resolve(PostprocessFile.model_validate({"postprocess": section}).postprocess, *args, **kwargs)
+
+    rules = resolve_rules(GROUP_RULES, CLASSES, "s.yaml", groups={"g": ["a", "b"]})
+    assert rules == [Rules(keep_largest=1, min_size=30, fill_holes=True), Rules(open=2, fill_holes=True),
+                     Rules(fill_holes=True)]  # a: group; b: its own entry beats the group; c: default
+    assert rules == resolve_rules(EXPANDED, CLASSES, "s.yaml")
+    assert resolve_rules({"g": None}, CLASSES, "s.yaml", groups={"g": ["c"]})[2] is None
+    flags = {"min_size": 5}  # a flag still changes only the default
+    assert resolve_rules({"g": {"keep_largest": 1}}, CLASSES, "s.yaml", flags, {"g": ["a"]}) == \
+        [Rules(keep_largest=1, min_size=5), Rules(min_size=5), Rules(min_size=5)]
+    section = PostprocessFile.model_validate({"postprocess": GROUP_RULES}).postprocess
+    assert build_cleaner(section, CLASSES, 8, 8, "s.yaml", groups={"g": ["a", "b"]}).rules == rules
+    with pytest.raises(UsageError, match=r"s\.yaml: postprocess: unknown class 'g' \(expected 'default'"):
+        resolve_rules({"g": {"keep_largest": 1}}, CLASSES, "s.yaml")  # no groups: not a name
+    with pytest.raises(UsageError, match=r"s\.yaml: postprocess: unknown class 'h' .*; groups: g\)"):
+        resolve_rules({"h": {"keep_largest": 1}}, CLASSES, "s.yaml", groups={"g": ["a"]})
+    two = {"g1": ["a"], "g2": ["a", "b"]}
+    with pytest.raises(UsageError, match=r"postprocess: class 'a' is in groups with different rules \(g1, g2\)"):
+        resolve_rules({"g1": {"keep_largest": 1}, "g2": {"keep_largest": 2}}, CLASSES, "s.yaml", groups=two)
+    same = resolve_rules({"g1": {"keep_largest": 1}, "g2": {"keep_largest": 1}}, CLASSES, "s.yaml", groups=two)
+    assert same[0] == same[1] == Rules(keep_largest=1)
+    with pytest.raises(UsageError, match=r"groups\.b: group name collides with the class 'b'"):
+        resolve_rules({}, CLASSES, "s.yaml", groups={"b": ["a"]})
+
+
+def test_select_postprocess_group_errors_through_the_cli(synth, tmp_path):
+    m1, m2, _ = synth
+    base = {"sources": {"x": str(m1), "y": str(m2)}, "groups": {"g1": ["a"], "g2": ["a", "c"]},
+            "select": {"default": "x"}}
+    s = _settings(tmp_path, {**base, "postprocess": {"g1": {"keep_largest": 1}, "g2": {"min_size": 9}}})
+    r = run_cli("select", "--setting", s, "-o", tmp_path / "o.csv")
+    assert r.exit_code == 2 and not (tmp_path / "o.csv").exists()
+    assert r.stderr.strip() == (f"error: {s}: postprocess: class 'a' is in groups with different rules (g1, g2); "
+                                "give it its own entry")
+    s = _settings(tmp_path, {**base, "postprocess": {"g1": {"keep_largest": 1}, "g2": {"min_size": 9},
+                                                     "a": {"min_size": 1}}})
+    assert run_cli("select", "--setting", s, "-o", tmp_path / "o.csv", "--quiet").exit_code == 0
