@@ -842,7 +842,9 @@ def merge_command(parts, output, setting, prefer, strict, classes, height, width
 @cli.command()
 @click.option("--setting", required=True, type=click.Path(dir_okay=False),
               help="Soft-voting settings (the original soft_voting_setting.yaml works as is).")
-@click.option("--output", "-o", default=None, help="Output CSV (default: save_dir/output_name; written atomically).")
+@click.option("--output", "-o", default=None,
+              help="Output CSV, written atomically (default: save_dir/output_name of the settings, which default "
+                   "to . and output.csv: ./output.csv in the current folder). Without -o the path is printed.")
 @click.option("--device", default=None, help="Device for models: cpu, cuda, cuda:N (default: CUDA when available).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Images voted at once, in threads (default: num_workers of the settings).")
@@ -870,7 +872,9 @@ def soft(setting, output, device, workers, source, quiet):
     multiplied by each map's own weight; 0 leaves a source out for that class.
     A missing map is an error unless missing: skip (then the mean is over the sources
     present). Canvas: height × width (default 2048²). Relative paths are relative to the
-    current folder. See soft_voting_setting.yaml (top level), settings/soft_maps_example.yaml.
+    current folder. The output goes to -o, else save_dir/output_name (default
+    ./output.csv, as the original tool), whose path is then printed on stdout.
+    See soft_voting_setting.yaml (top level), settings/soft_maps_example.yaml.
     """
     from core.jit import compile_notice
     from ensemble.soft_job import build_job, load_models, run_job
@@ -895,6 +899,8 @@ def soft(setting, output, device, workers, source, quiet):
     if renamed:
         note(f"note: sources with the same name were renamed ({', '.join(renamed)}); weights: use these names")
     out = Path(output) if output else cfg.output_path()
+    if not output and not {"save_dir", "output_name"} & cfg.model_fields_set:
+        note(f"note: no -o and no save_dir/output_name in {setting}: writing {out} in the current folder")
     if not output:
         out.parent.mkdir(parents=True, exist_ok=True)
     check_outputs([("output", out)], [("the settings", setting), *(("a model", p) for _, p in cfg.models()),
@@ -914,6 +920,8 @@ def soft(setting, output, device, workers, source, quiet):
         note(f"note: source {name} had no map for {n} images (missing: skip; averaged over the others)")
     if job.clean is not None:
         click.echo("postprocess (inline):\n" + "\n".join(job.clean.summary()))
+    if not output:  # the settings chose the path, maybe by default: say where it went, --quiet or not
+        click.echo(f"output: {out}")
 
 
 @cli.command()

@@ -260,3 +260,32 @@ def test_select_postprocess_group_errors_through_the_cli(synth, tmp_path):
     s = _settings(tmp_path, {**base, "postprocess": {"g1": {"keep_largest": 1}, "g2": {"min_size": 9},
                                                      "a": {"min_size": 1}}})
     assert run_cli("select", "--setting", s, "-o", tmp_path / "o.csv", "--quiet").exit_code == 0
+
+
+# --- item 11: soft's default output is documented and printed ---------------------------------
+
+def test_soft_without_an_output_writes_and_names_output_csv(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "maps").mkdir()
+    np.save(tmp_path / "maps" / "x.npy", np.full((3, 2, 2), 0.8, np.float32))
+    s = tmp_path / "soft.yaml"
+    s.write_text(yaml.safe_dump({"CLASSES": list(CLASSES), "height": 4, "width": 4, "prob_maps": [{"path": "maps"}]}))
+    r = run_cli("soft", "--setting", s)
+    assert r.exit_code == 0, r.stderr
+    assert f"note: no -o and no save_dir/output_name in {s}: writing output.csv in the current folder" in r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "output: output.csv"
+    assert (tmp_path / "output.csv").read_text().splitlines()[1:] == ["x.png,a,1 16", "x.png,b,1 16", "x.png,c,1 16"]
+    r = run_cli("soft", "--setting", s, "--quiet")  # the path is the result: printed even when quiet
+    assert r.exit_code == 0 and r.stderr == "" and r.stdout.strip() == "output: output.csv"
+    s.write_text(yaml.safe_dump({"CLASSES": list(CLASSES), "height": 4, "width": 4, "prob_maps": [{"path": "maps"}],
+                                 "save_dir": "out"}))
+    r = run_cli("soft", "--setting", s, "-q")
+    assert r.exit_code == 0 and r.stdout.strip() == "output: out/output.csv" and (tmp_path / "out/output.csv").exists()
+    r = run_cli("soft", "--setting", s, "-o", "mine.csv")
+    assert r.exit_code == 0 and "output:" not in r.stdout and "no -o" not in r.stderr and "→ mine.csv" in r.stderr
+
+
+def test_soft_help_names_the_default_output():
+    text = " ".join(run_cli("soft", "--help").stdout.split())
+    assert "./output.csv in the current folder). Without -o the path is printed." in text
+    assert "else save_dir/output_name (default ./output.csv, as the original tool)" in text
