@@ -160,11 +160,11 @@ def _vote_sources(cfg, inputs, source, where: str) -> dict[str, str]:
     voters to a tuned set."""
     from settings.vote import source_names
 
-    if inputs and cfg.sources:
-        raise UsageError(f"{where} lists sources ({', '.join(_setting_source_names(cfg))}); positional CSVs would vote "
-                         "next to them: re-point one with --source NAME=PATH, or remove 'sources' from the settings")
     named = dict(cfg.sources) if isinstance(cfg.sources, dict) else dict(
         zip(source_names(cfg.sources), cfg.sources, strict=False))
+    if inputs and named:
+        raise UsageError(f"{where} lists sources ({', '.join(named)}); positional CSVs would vote next to them: "
+                         "re-point one with --source NAME=PATH, or remove 'sources' from the settings")
     named.update(zip(source_names(list(inputs)), inputs, strict=False))
     for name, path in _parse_named(source):
         if cfg.sources and name not in named:  # a typo must not add a voter to tuned settings
@@ -194,12 +194,6 @@ def _refuse_duplicates(named: dict[str, str], allow: bool, note) -> None:
                          "or pass --allow-duplicate")
     if twice:
         note(f"note: {twice}: each copy votes (--allow-duplicate)")
-
-
-def _setting_source_names(cfg) -> list[str]:
-    from settings.vote import source_names
-
-    return list(cfg.sources) if isinstance(cfg.sources, dict) else source_names(cfg.sources)
 
 
 def _vote_command(kind, inputs, source, setting, output, weights, threshold, min_votes, missing,
