@@ -15,21 +15,27 @@ import click
 
 from core.atomic import check_outputs
 from core.errors import DataError, ToolError, UsageError, plural
+from core.signals import Terminated, exit_on_signals
 
 
 def handle_errors(f):
-    """Turn user errors into one line on stderr and the documented exit code."""
+    """Turn user errors into one line on stderr and the documented exit code; SIGINT,
+    SIGTERM and SIGHUP unwind (removing any temporary output) and exit 128 + the signal."""
 
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
         try:
-            return f(*args, **kwargs)
+            with exit_on_signals():
+                return f(*args, **kwargs)
         except ToolError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(e.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted; nothing written", err=True)
             sys.exit(130)
+        except Terminated as e:
+            click.echo(f"terminated by {e.name}; nothing written", err=True)
+            sys.exit(e.exit_code)
 
     return wrapper
 
@@ -181,29 +187,72 @@ def _parse_named(values: tuple[str, ...]) -> list[tuple[str, str]]:
     return out
 
 
+def _same_file(named: list[tuple[str, str]]) -> tuple[tuple[str, str], tuple[str, str]] | None:
+    """The first two ``(name, path)`` pairs whose paths resolve to the same file, or None."""
+    seen: dict[Path, tuple[str, str]] = {}
+    for name, path in named:
+        key = Path(path).resolve()
+        if key in seen:
+            return seen[key], (name, path)
+        seen[key] = (name, path)
+    return None
+
+
+def _vote_sources(cfg, inputs, source, where: str) -> dict[str, str]:
+    """Source name → path from the settings' ``sources``, positional CSVs and ``--source``.
+    Positional CSVs next to settings that list ``sources`` are refused: they would add
+    voters to a tuned set."""
+    from settings.vote import source_names
+
+    named = dict(cfg.sources) if isinstance(cfg.sources, dict) else dict(
+        zip(source_names(cfg.sources), cfg.sources, strict=False))
+    if inputs and named:
+        raise UsageError(f"{where} lists sources ({', '.join(named)}); positional CSVs would vote next to them: "
+                         "re-point one with --source NAME=PATH, or remove 'sources' from the settings")
+    named.update(zip(source_names(list(inputs)), inputs, strict=False))
+    for name, path in _parse_named(source):
+        if cfg.sources and name not in named:  # a typo must not add a voter to tuned settings
+            raise UsageError(f"--source {name}={path}: {where} names no source {name!r} (sources: {', '.join(named)})")
+        if name in named and not cfg.sources:
+            raise UsageError(f"--source {name}={path}: a positional CSV is already named {name!r} "
+                             f"({named[name]}); give another name")
+        named[name] = path  # re-points a named source (or, without settings sources, adds one)
+    return named
+
+
+def _twice(named: list[tuple[str, str]]) -> str | None:
+    """``PATH: given twice (A and B)`` (or ``same file as``) for the first two ``(role,
+    path)`` pairs that resolve to the same file; None when all differ."""
+    same = _same_file(named)
+    if same is None:
+        return None
+    (a, pa), (b, pb) = same
+    return f"{pb}: given twice ({a} and {b})" if pa == pb else f"{pb}: same file as {pa} ({a} and {b})"
+
+
+def _refuse_duplicates(named: dict[str, str], allow: bool, note) -> None:
+    """A file that would vote twice (same resolved path) is an error unless ``allow``."""
+    twice = _twice([(f"source {n}", p) for n, p in named.items()])
+    if twice and not allow:
+        raise UsageError(f"{twice}: each copy would vote; give it once (a larger weight counts it more) "
+                         "or pass --allow-duplicate")
+    if twice:
+        note(f"note: {twice}: each copy votes (--allow-duplicate)")
+
+
 def _vote_command(kind, inputs, source, setting, output, weights, threshold, min_votes, missing,
-                  workers, classes, height, width, quiet):
+                  workers, classes, height, width, quiet, allow_duplicate=False):
     from core.classes import check_classes, parse_classes
     from settings.loader import load_yaml, parse_model
     from settings.postprocess import build_cleaner
-    from settings.vote import VoteSettings, source_names, threshold_vector, weight_matrix
+    from settings.vote import VoteSettings
 
     where = setting or "flags"
     data = load_yaml(setting) if setting else {}
     cfg = parse_model(VoteSettings, data, where)
     if kind == "hard" and cfg.weights is not None:
         raise UsageError(f"{where}: 'hard' takes no weights; use 'weighted'")
-    named = dict(cfg.sources) if isinstance(cfg.sources, dict) else dict(
-        zip(source_names(cfg.sources), cfg.sources, strict=False))
-    if inputs:
-        for name, path in zip(source_names(list(inputs)), inputs, strict=False):
-            if name in named:
-                name = f"{name}-{len(named) + 1}"
-            named[name] = path
-    for name, path in _parse_named(source):
-        if cfg.sources and name not in named:  # a typo must not add a voter to tuned settings
-            raise UsageError(f"--source {name}={path}: {where} names no source {name!r} (sources: {', '.join(named)})")
-        named[name] = path  # re-points a named source (or, without settings sources, adds one)
+    named = _vote_sources(cfg, inputs, source, where)
     if len(named) < 2 and not (len(named) == 1 and kind == "weighted"):
         raise UsageError("need at least two sources (positional CSVs or --source NAME=PATH)")
     out = output or cfg.output
@@ -215,15 +264,7 @@ def _vote_command(kind, inputs, source, setting, output, weights, threshold, min
     else:
         cls = check_classes(cfg.classes, where)
     names = list(named)
-    if weights is not None:
-        try:
-            wl = [float(x) for x in weights.split(",")]
-        except ValueError:
-            raise UsageError(f"--weights expects comma-separated numbers, got {weights!r}") from None
-        w = weight_matrix(wl, names, cls, "--weights")
-    else:
-        w = weight_matrix(cfg.weights, names, cls, where)
-    thr = threshold_vector(threshold if threshold is not None else cfg.threshold, cls, where)
+    w, thr, overrides = _vote_weights(cfg, names, cls, where, weights, threshold)
     k = min_votes if min_votes is not None else cfg.min_votes
     if k is not None and (threshold is not None or "threshold" in cfg.model_fields_set):
         raise UsageError("give a threshold or min_votes, not both (min_votes replaces the threshold)")
@@ -233,14 +274,47 @@ def _vote_command(kind, inputs, source, setting, output, weights, threshold, min
         if short:
             raise UsageError(f"min_votes {k}: class {cls[short[0]]} has only {voters[short[0]]} sources "
                              f"with weight > 0 (sources: {len(names)})")
-    paths = [str(Path(p).resolve()) for p in named.values()]
-    twice = sorted({p for p in paths if paths.count(p) > 1})
-    if twice:
-        _echo_err(quiet)(f"note: {twice[0]} is given {paths.count(twice[0])} times; each copy votes")
+    _refuse_duplicates(named, allow_duplicate, _echo_err(quiet))
     h, wd = height or cfg.height, width or cfg.width
-    return dict(named=named, classes=cls, weights=w, thresholds=thr, min_votes=k or 0,
+    return dict(named=named, classes=cls, weights=w, thresholds=thr, min_votes=k or 0, overrides=overrides,
                 missing=missing or cfg.missing, workers=workers or cfg.workers, output=out,
                 height=h, width=wd, clean=build_cleaner(cfg.postprocess, cls, h, wd, where))
+
+
+def _vote_weights(cfg, names, classes, where, weights, threshold):
+    """Weights (sources × classes), thresholds per class and a description of the classes
+    that differ from the default. A flag replaces the settings' default only: per-class
+    entries stay."""
+    from settings.vote import (
+        class_overrides,
+        default_threshold,
+        default_weights,
+        threshold_vector,
+        weight_matrix,
+        with_default_threshold,
+        with_default_weights,
+    )
+
+    flag_w = None
+    if weights is not None:
+        try:
+            flag_w = [float(x) for x in weights.split(",")]
+        except ValueError:
+            raise UsageError(f"--weights expects comma-separated numbers, got {weights!r}") from None
+        weight_matrix(flag_w, names, classes, "--weights")  # the flag's own mistakes name the flag
+    if threshold is not None:
+        threshold_vector(threshold, classes, "--threshold")
+    spec_w = with_default_weights(cfg.weights, flag_w)
+    spec_t = with_default_threshold(cfg.threshold, threshold)
+    w = weight_matrix(spec_w, names, classes, where)
+    thr = threshold_vector(spec_t, classes, where)
+    default_w, default_t = default_weights(spec_w, names, where), default_threshold(spec_t)
+    lines = class_overrides(w, thr, default_w, default_t, names, classes)
+    if lines:
+        listed = ", ".join(f"{n} {x:g}" for n, x in zip(names, default_w, strict=True))
+        head = f"per class (default: weights {listed}; threshold {default_t:g}):"
+        lines = [head, *(f"  {line}" for line in lines)]
+    return w, thr, lines
 
 
 def _run_vote(job: dict, quiet: bool, label: str):
@@ -248,6 +322,8 @@ def _run_vote(job: dict, quiet: bool, label: str):
     from ensemble.job import VotePlan, align, run_plan
 
     note = _echo_err(quiet)
+    for line in job["overrides"]:
+        note(line)
     expected = _expected_images(job["output"])
     precompile(note, "read", "vote", *(["clean"] if job["clean"] else []))
     sources = [_read_noting(path, job["classes"], job["height"], job["width"], note) for path in job["named"].values()]
@@ -270,17 +346,21 @@ def vote_options(f):
     f = image_set_options(f)
     f = quiet_option(f)
     f = shape_options(f)
+    f = click.option("--allow-duplicate", is_flag=True,
+                     help="Let a file given twice (same resolved path) vote twice; otherwise an error.")(f)
     f = click.option("--workers", type=click.IntRange(min=1), default=None,
                      help="Worker processes (default 1).")(f)
     f = click.option("--missing", type=click.Choice(["error", "empty"]), default=None,
                      help="A row absent from a source: error (default) or an empty vote.")(f)
     f = click.option("--threshold", type=float, default=None,
-                     help="Keep where the vote share (weighted: Σ wᵢ·mᵢ / Σ wᵢ) > T (default 0.5).")(f)
+                     help="Keep where the vote share (weighted: Σ wᵢ·mᵢ / Σ wᵢ) > T (default 0.5); replaces "
+                          "the settings' default threshold, per-class thresholds stay.")(f)
     f = click.option("--setting", type=click.Path(dir_okay=False), default=None,
-                     help="YAML settings; flags override it.")(f)
+                     help="YAML settings; a flag replaces a setting's default, per-class entries stay.")(f)
     f = click.option("--output", "-o", default=None, help="Output CSV (written atomically).")(f)
     f = click.option("--source", multiple=True, metavar="NAME=PATH",
-                     help="A named source; re-points a source the settings name.")(f)
+                     help="A named source; re-points a source the settings name (positional CSVs next to "
+                          "settings 'sources' are an error).")(f)
     f = click.argument("inputs", nargs=-1, type=click.Path(dir_okay=False))(f)
     return f
 
@@ -290,26 +370,30 @@ def vote_options(f):
 @click.option("--min-votes", type=click.IntRange(min=1), default=None,
               help="Keep where at least K sources agree (1 = union, n = intersection).")
 @handle_errors
-def hard(inputs, source, setting, output, threshold, missing, workers, classes, height, width, quiet, min_votes):
+def hard(inputs, source, setting, output, threshold, missing, workers, allow_duplicate, classes, height, width, quiet,
+         min_votes):
     """Hard (majority) vote of several submission CSVs, computed on runs.
 
     A pixel is kept when votes / n > THRESHOLD (default 0.5, strict), or with --min-votes K
     when votes >= K. Inputs are joined on (image, class); output rows follow the first
     input's image order and the class list. A 'postprocess:' section in the settings cleans
     every voted mask (rules as in 'postprocess --help') and prints a per-class summary.
+    A file given twice (same resolved path) is an error unless --allow-duplicate.
     """
     job = _vote_command("hard", inputs, source, setting, output, None, threshold, min_votes, missing,
-                        workers, classes, height, width, quiet)
+                        workers, classes, height, width, quiet, allow_duplicate)
     _run_vote(job, quiet, "hard vote")
 
 
 @cli.command()
 @vote_options
-@click.option("--weights", default=None, help="Comma-separated weights, one per source, in order.")
+@click.option("--weights", default=None,
+              help="Comma-separated weights, one per source, in order; replace the settings' default weights, "
+                   "per-class entries stay.")
 @click.option("--min-votes", type=click.IntRange(min=1), default=None, help="As in 'hard' (ignores weights' size).")
 @handle_errors
-def weighted(inputs, source, setting, output, threshold, missing, workers, classes, height, width, quiet,
-             weights, min_votes):
+def weighted(inputs, source, setting, output, threshold, missing, workers, allow_duplicate, classes, height, width,
+             quiet, weights, min_votes):
     """Weighted vote: keep a pixel when Σ wᵢ·mᵢ / Σ wᵢ > THRESHOLD (strict).
 
     Weights and thresholds may be given per class in the settings file (a 'default' plus
@@ -321,10 +405,13 @@ def weighted(inputs, source, setting, output, threshold, missing, workers, class
       threshold: {default: 0.5, Trapezoid: 0.4}
       postprocess: {default: {keep_largest: 1, fill_holes: true}, finger-5: {keep_largest: 2}}
 
+    --weights and --threshold replace the 'default' entries only; the weights and
+    thresholds of classes that differ from the default are printed on stderr.
     --source NAME=PATH re-points a named source (apply tuned settings to test files).
+    A file given twice (same resolved path) is an error unless --allow-duplicate.
     """
     job = _vote_command("weighted", inputs, source, setting, output, weights, threshold, min_votes, missing,
-                        workers, classes, height, width, quiet)
+                        workers, classes, height, width, quiet, allow_duplicate)
     _run_vote(job, quiet, "weighted vote")
 
 
@@ -444,8 +531,9 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
         raise UsageError("no predictions to evaluate")
     _unique_names(named)
     paths = [p for _, p in named]
-    if len(set(paths)) < len(paths):
-        raise UsageError(f"{next(p for p in paths if paths.count(p) > 1)}: given twice")
+    twice = _twice([(f"source {n}", p) for n, p in named])
+    if twice:
+        raise UsageError(twice)
     check_outputs([("output", output)], [("the ground truth", gt_csv), *(("an input", p) for p in paths)],
                   [("the --gt-json folder", gt_json)])
     note = _echo_err(quiet)
@@ -548,6 +636,12 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
     _unique_names(named)
     named_maps = _parse_named(maps)
     _unique_names(named_maps, "--maps")
+    twice = _twice([(f"source {n}", p) for n, p in named])
+    if twice:  # weighted would refuse the tuned settings
+        raise UsageError(f"{twice}: tune each file once")
+    twice = _twice([(f"--maps {n}", d) for n, d in named_maps])
+    if twice:  # soft would refuse the tuned soft settings
+        raise UsageError(f"{twice}: give each maps folder once")
     if soft_output is None and output.strip():
         soft_output = str(Path(output).with_suffix("")) + ".soft.yaml"
     check_outputs([("output", output), *([("--soft-output", soft_output)] if maps else [])],
@@ -633,7 +727,8 @@ def select_command(setting, output, source, best_from, write_setting, classes, h
 
     A class named directly wins over its group, a group over 'default'; a class with no
     rule and no default is an error, so is a class in two groups that name different
-    sources. Only sources some class uses are read. Images follow the first source listed
+    sources. A 'postprocess:' section may name groups too, with the same precedence.
+    Only sources some class uses are read. Images follow the first source listed
     under 'sources' that is used; every used source must hold the same images and a row
     for each (image, class) it is selected for (it may hold only some classes); else exit
     1 and nothing is written. Image names given as paths are matched on the basename.
@@ -675,7 +770,8 @@ def select_command(setting, output, source, best_from, write_setting, classes, h
     else:
         rules = resolve_rules(cfg, names, cls, setting)
     if out:
-        _select_run(named, rules, cls, h, w, out, quiet, build_cleaner(cfg.postprocess, cls, h, w, setting))
+        _select_run(named, rules, cls, h, w, out, quiet,
+                    build_cleaner(cfg.postprocess, cls, h, w, setting, groups=cfg.groups))
     if write_setting:
         write_yaml(write_setting, rules_to_settings(named, rules, cls, out, h, w),
                        header=f"# written by 'cli.py select' from {setting}"
@@ -736,7 +832,8 @@ def _select_run(named, rules, classes, height, width, output, quiet, clean=None)
 @click.argument("parts", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--output", "-o", default=None, help="Output CSV (written atomically).")
 @click.option("--setting", type=click.Path(dir_okay=False), default=None,
-              help="YAML settings (parts, output, prefer, strict, classes, height, width); flags override it.")
+              help="YAML settings (parts, output, prefer, strict, classes, height, width); flags override it, "
+                   "PART files replace 'parts'.")
 @click.option("--prefer", type=click.Choice(["first", "last"]), default=None,
               help="Which file's row wins where rows differ (default first).")
 @click.option("--strict", is_flag=True, default=None,
@@ -774,6 +871,11 @@ def merge_command(parts, output, setting, prefer, strict, classes, height, width
     files = list(parts) or cfg.parts
     if not files:
         raise UsageError("no parts: give PART.csv files or 'parts:' in the settings")
+    if parts and cfg.parts:
+        note(f"note: the PART files given replace the {plural(len(cfg.parts), 'part')} listed in {setting}")
+    twice = _twice([(f"part {k + 1}", p) for k, p in enumerate(files)])
+    if twice:
+        raise UsageError(f"{twice}: give each part once")
     out = output or cfg.output
     if not out:
         raise UsageError("no output: give -o/--output or 'output:' in the settings")
@@ -809,7 +911,9 @@ def merge_command(parts, output, setting, prefer, strict, classes, height, width
 @cli.command()
 @click.option("--setting", required=True, type=click.Path(dir_okay=False),
               help="Soft-voting settings (the original soft_voting_setting.yaml works as is).")
-@click.option("--output", "-o", default=None, help="Output CSV (default: save_dir/output_name; written atomically).")
+@click.option("--output", "-o", default=None,
+              help="Output CSV, written atomically (default: save_dir/output_name of the settings, which default "
+                   "to . and output.csv: ./output.csv in the current folder). Without -o the path is printed.")
 @click.option("--device", default=None, help="Device for models: cpu, cuda, cuda:N (default: CUDA when available).")
 @click.option("--engine", type=click.Choice(["auto", "cpu", "device"]), default=None,
               help="Vote with numba kernels on the CPU (cpu) or with torch on --device (device); "
@@ -840,7 +944,9 @@ def soft(setting, output, device, engine, workers, source, quiet):
     multiplied by each map's own weight; 0 leaves a source out for that class.
     A missing map is an error unless missing: skip (then the mean is over the sources
     present). Canvas: height × width (default 2048²). Relative paths are relative to the
-    current folder. See soft_voting_setting.yaml (top level), settings/soft_maps_example.yaml.
+    current folder. The output goes to -o, else save_dir/output_name (default
+    ./output.csv, as the original tool), whose path is then printed on stdout.
+    See soft_voting_setting.yaml (top level), settings/soft_maps_example.yaml.
 
     Engines (engine: or --engine): 'device' keeps the whole vote on the device with torch
     (upsample, sigmoid, weighted sum / Σ weights, > threshold, run boundaries; class_chunk
@@ -873,6 +979,8 @@ def soft(setting, output, device, engine, workers, source, quiet):
     if renamed:
         note(f"note: sources with the same name were renamed ({', '.join(renamed)}); weights: use these names")
     out = Path(output) if output else cfg.output_path()
+    if not output and not {"save_dir", "output_name"} & cfg.model_fields_set:
+        note(f"note: no -o and no save_dir/output_name in {setting}: writing {out} in the current folder")
     if not output:
         out.parent.mkdir(parents=True, exist_ok=True)
     check_outputs([("output", out)], [("the settings", setting), *(("a model", p) for _, p in cfg.models()),
@@ -897,6 +1005,8 @@ def soft(setting, output, device, engine, workers, source, quiet):
         note(f"note: source {name} had no map for {plural(n, 'image')} (missing: skip; averaged over the others)")
     if job.clean is not None:
         click.echo("postprocess (inline):\n" + "\n".join(job.clean.summary()))
+    if not output:  # the settings chose the path, maybe by default: say where it went, --quiet or not
+        click.echo(f"output: {out}")
 
 
 @cli.command()
@@ -944,7 +1054,9 @@ def postprocess(input_csv, output, open_r, close_r, min_size, keep_largest, fill
 
     \b
     Per-class rules (--setting FILE, or a 'postprocess:' section in the settings of
-    hard, weighted, soft, select and merge, applied inline):
+    hard, weighted, soft, select and merge, applied inline; in select's, a key may also
+    be one of the file's groups: a class's own entry beats its group's, a group's beats
+    'default'):
       default: {keep_largest: 1, fill_holes: true, min_size: 50}
       finger-5: {keep_largest: 2}     # overrides only the keys it names
       Trapezoid: null                 # leave this class alone

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO
 
 from core.errors import InputError, UsageError
+from core.signals import raise_if_signalled
 
 
 @contextlib.contextmanager
@@ -30,6 +31,7 @@ def atomic_open(path: str | os.PathLike, encoding: str = "utf-8") -> Iterator[IO
     try:
         with os.fdopen(fd, "w", encoding=encoding, newline="\n", buffering=1 << 20) as fh:
             yield fh
+        raise_if_signalled()
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException as e:

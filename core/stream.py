@@ -1,44 +1,108 @@
 """Stream images through a per-image function into an atomically written prediction CSV.
 
 With several workers, forked processes inherit everything already parsed (the function and
-what it closes over), so only image indices and output text cross process boundaries.
+what it closes over), so only output text crosses process boundaries.
+
+Workers are plain forked processes, each with its own result pipe, rather than a
+``multiprocessing.Pool``: a Pool's workers share locked queues, and a worker killed while
+holding a queue lock (a signal sent to the whole process group: Ctrl-C, a closed terminal)
+made ``Pool.terminate`` wait for that lock forever. Here nothing is shared, so the parent
+can always kill and reap its workers, and a worker runs at most a pipe's buffer ahead of
+the writer (memory stays bounded).
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
-from collections.abc import Callable, Sequence
+import pickle
+from collections.abc import Callable, Iterator, Sequence
+from multiprocessing.connection import Connection
 
 from core.predictions import PredictionWriter
+from core.signals import Terminated, deferred
 
 ImageWork = Callable[[int], list[str]]
-_WORK: ImageWork | None = None  # set in the parent just before forking
-
-
-def _call(i: int) -> list[str]:
-    return _WORK(i)
+CHUNK = 4  # consecutive images per worker turn: fewer switches between pipes
 
 
 def write_images(output: str | os.PathLike, classes: Sequence[str], images: Sequence[str], work: ImageWork,
                  workers: int = 1, progress=None) -> int:
     """Write ``work(i)`` (RLE strings in class order) for every image ``i``, in order;
     returns rows written. Nothing is left at ``output`` if anything fails."""
-    global _WORK
-    with PredictionWriter(output, classes) as writer:
-        if workers > 1 and len(images) > 1:
-            _WORK = work
-            try:
-                with mp.get_context("fork").Pool(workers) as pool:
-                    for i, rles in enumerate(pool.imap(_call, range(len(images)), chunksize=4)):
-                        writer.write_image(images[i], rles)
-                        if progress is not None:
-                            progress.update(1)
-            finally:
-                _WORK = None
-        else:
-            for i, name in enumerate(images):
-                writer.write_image(name, work(i))
-                if progress is not None:
-                    progress.update(1)
+    with PredictionWriter(output, classes) as writer, _results(work, len(images), workers) as results:
+        for name, rles in zip(images, results, strict=True):
+            writer.write_image(name, rles)
+            if progress is not None:
+                progress.update(1)
     return writer.rows_written
+
+
+@contextlib.contextmanager
+def _results(work: ImageWork, n: int, workers: int) -> Iterator[Iterator[list[str]]]:
+    """``work(i)`` for ``i`` in ``range(n)``, in order, computed here or by forked workers
+    that are killed and reaped when the block ends, however it ends."""
+    workers = min(workers, n)
+    if workers <= 1:
+        yield (work(i) for i in range(n))
+        return
+    ctx = mp.get_context("fork")
+    procs: list = []
+    pipes: list[Connection] = []
+    try:
+        for w in range(workers):
+            receive, send = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_worker, args=(work, n, w, workers, send), daemon=True)
+            with deferred():  # the fork hooks would swallow a signal's exception
+                proc.start()
+            send.close()
+            procs.append(proc)
+            pipes.append(receive)
+        yield (_receive(pipes[(i // CHUNK) % workers], procs[(i // CHUNK) % workers]) for i in range(n))
+    finally:
+        for proc in procs:  # done, or the run failed: either way a worker has nothing left to do
+            proc.kill()
+        for proc in procs:
+            proc.join()
+        for pipe in pipes:
+            pipe.close()
+
+
+def _turns(n: int, w: int, workers: int) -> Iterator[int]:
+    """The images worker ``w`` of ``workers`` computes: chunks ``w``, ``w + workers``, …"""
+    for start in range(w * CHUNK, n, workers * CHUNK):
+        yield from range(start, min(start + CHUNK, n))
+
+
+def _worker(work: ImageWork, n: int, w: int, workers: int, pipe: Connection) -> None:
+    try:
+        for i in _turns(n, w, workers):
+            pipe.send((True, work(i)))
+    except Exception as e:  # re-raised in the parent, which reports it
+        pipe.send((False, _portable(e)))
+    finally:
+        pipe.close()
+
+
+def _portable(e: Exception) -> Exception:
+    """``e`` if it survives pickling, else a ``RuntimeError`` with its text."""
+    try:
+        pickle.loads(pickle.dumps(e))
+        return e
+    except Exception:
+        return RuntimeError(f"{e.__class__.__name__}: {e}")
+
+
+def _receive(pipe: Connection, proc) -> list[str]:
+    try:
+        ok, value = pipe.recv()
+    except EOFError:
+        proc.join()
+        if proc.exitcode is not None and proc.exitcode < 0:
+            # A worker killed by a signal ends the run as that signal would have ended it.
+            raise Terminated(-proc.exitcode) from None
+        raise RuntimeError(f"worker process ended early (exit code {proc.exitcode})") from None
+    if not ok:
+        raise value
+    return value

@@ -15,7 +15,7 @@ command-line flags override). A class missing from the mapping takes ``default``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt
@@ -23,6 +23,7 @@ from pydantic_core import PydanticCustomError
 
 from core.errors import UsageError
 from postprocess.clean import Cleaner, Rules
+from settings.groups import check_groups, keys_per_class
 from settings.loader import ClassName
 
 
@@ -78,15 +79,22 @@ class PostprocessFile(BaseModel):
 
 
 def resolve_rules(section: PostprocessSection | None, classes: Sequence[str], where: str,
-                  flags: dict[str, Any] | None = None) -> list[Rules | None]:
+                  flags: dict[str, Any] | None = None,
+                  groups: Mapping[str, Sequence[str]] | None = None) -> list[Rules | None]:
     """One ``Rules`` (or ``None``: leave alone) per class. ``flags`` (non-None values)
-    override the ``default`` entry's keys; class entries still win for keys they name."""
+    override the ``default`` entry's keys; class entries still win for keys they name.
+    With ``groups`` (the settings file's ``groups:``), a key may name a group: its entry
+    applies to the group's classes, a class's own entry beating its group's, a group's
+    beating ``default``."""
     section = dict(section or {})
+    groups = groups or {}
+    check_groups(groups, classes, where)
     for key in section:
-        if key == "default" or key in classes:
+        if key == "default" or key in classes or key in groups:
             continue
+        also = f"; groups: {', '.join(groups)}" if groups else ""
         raise UsageError(f"{where}: postprocess: unknown class {key!r} (expected 'default' or one of "
-                         f"{len(classes)} classes: {', '.join(classes[:3])}, …)")
+                         f"{len(classes)} classes: {', '.join(classes[:3])}, …{also})")
     default = section.get("default") or CleanOptions()
     given = {k: v for k, v in (flags or {}).items() if v is not None}
     if given:
@@ -94,28 +102,32 @@ def resolve_rules(section: PostprocessSection | None, classes: Sequence[str], wh
     if default.max_hole is not None and not default.fill_holes:
         origin = "--max-hole" if "max_hole" in given else "postprocess.default"
         raise UsageError(f"{where}: {origin}: max_hole needs fill_holes: true (--fill-holes)")
-    out: list[Rules | None] = []
-    for cls in classes:
-        if cls not in section:
-            out.append(default.rules())
-            continue
-        entry = section[cls]
-        if entry is None:
-            out.append(None)
-            continue
-        merged = default.model_copy(update={k: getattr(entry, k) for k in entry.model_fields_set})
-        if merged.max_hole is not None and not merged.fill_holes and "fill_holes" not in entry.model_fields_set:
-            raise UsageError(f"{where}: postprocess.{cls}: max_hole needs fill_holes: true")
-        out.append(merged.rules())
-    return out
+    merged = {key: _over(default, entry, f"{where}: postprocess.{key}")
+              for key, entry in section.items() if key != "default"}
+    merged["default"] = default.rules()
+    keys = keys_per_class(section, classes, groups, where, "postprocess", "rules",
+                          lambda a, b: merged[a] == merged[b])
+    return [merged[k] if k is not None else default.rules() for k in keys]
+
+
+def _over(default: CleanOptions, entry: CleanOptions | None, where: str) -> Rules | None:
+    """``entry``'s keys over ``default`` (``None``: leave the class alone)."""
+    if entry is None:
+        return None
+    merged = default.model_copy(update={k: getattr(entry, k) for k in entry.model_fields_set})
+    if merged.max_hole is not None and not merged.fill_holes and "fill_holes" not in entry.model_fields_set:
+        raise UsageError(f"{where}: max_hole needs fill_holes: true")
+    return merged.rules()
 
 
 def build_cleaner(section: PostprocessSection | None, classes: Sequence[str], height: int, width: int,
-                  where: str, flags: dict[str, Any] | None = None) -> Cleaner | None:
-    """The per-class ``Cleaner`` for ``section`` (see ``resolve_rules``), or ``None`` when
-    no class has anything to clean. Pass it as ``VotePlan(..., clean=cleaner)``; after the
-    run, ``cleaner.summary()`` gives the per-class counts."""
-    rules = resolve_rules(section, tuple(classes), where, flags)
+                  where: str, flags: dict[str, Any] | None = None,
+                  groups: Mapping[str, Sequence[str]] | None = None) -> Cleaner | None:
+    """The per-class ``Cleaner`` for ``section`` (see ``resolve_rules``; ``groups``: the
+    settings file's groups, usable as keys), or ``None`` when no class has anything to
+    clean. Pass it as ``VotePlan(..., clean=cleaner)``; after the run,
+    ``cleaner.summary()`` gives the per-class counts."""
+    rules = resolve_rules(section, tuple(classes), where, flags, groups)
     if not any(r is not None and r.active for r in rules):
         return None
     return Cleaner(rules, classes, height, width)

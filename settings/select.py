@@ -14,10 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.classes import DEFAULT_CLASSES
 from core.errors import UsageError
+from settings.groups import DEFAULT, check_groups, keys_per_class, listing
 from settings.loader import ClassName
 from settings.postprocess import PostprocessSection
 
-DEFAULT = "default"
+__all__ = ["DEFAULT", "SelectSettings", "check_groups", "resolve_rules", "rule_table", "rules_to_settings"]
 
 
 class SelectSettings(BaseModel):
@@ -41,26 +42,6 @@ class SelectSettings(BaseModel):
     postprocess: PostprocessSection | None = None
 
 
-def _listing(names: Sequence[str], k: int = 6) -> str:
-    names = list(names)
-    return ", ".join(names[:k]) + (", …" if len(names) > k else "")
-
-
-def check_groups(groups: Mapping[str, Sequence[str]], classes: Sequence[str], where: str) -> None:
-    """Group names must not be ``default`` or a class; members must be known classes."""
-    known = set(classes)
-    for name, members in groups.items():
-        if name == DEFAULT:
-            raise UsageError(f"{where}: groups.{name}: 'default' is reserved for the default rule")
-        if name in known:
-            raise UsageError(f"{where}: groups.{name}: group name collides with the class {name!r}")
-        if not members:
-            raise UsageError(f"{where}: groups.{name}: empty group")
-        for m in members:
-            if m not in known:
-                raise UsageError(f"{where}: groups.{name}: unknown class {m!r} (classes: {_listing(classes)})")
-
-
 def rule_table(cfg: SelectSettings, sources: Sequence[str], classes: Sequence[str],
                where: str) -> list[str | None]:
     """The source each class takes under ``cfg.select`` (``None`` where no rule applies).
@@ -73,30 +54,13 @@ def rule_table(cfg: SelectSettings, sources: Sequence[str], classes: Sequence[st
     known = set(classes)
     for key, src in cfg.select.items():
         if key != DEFAULT and key not in known and key not in cfg.groups:
-            groups = f"; groups: {_listing(cfg.groups)}" if cfg.groups else ""
+            groups = f"; groups: {listing(cfg.groups)}" if cfg.groups else ""
             raise UsageError(f"{where}: select.{key}: neither a class nor a group "
-                             f"(classes: {_listing(classes)}{groups})")
+                             f"(classes: {listing(classes)}{groups})")
         if src not in sources:
-            raise UsageError(f"{where}: select.{key}: unknown source {src!r} (sources: {_listing(sources)})")
-    by_group: dict[str, list[tuple[str, str]]] = {}
-    for g, members in cfg.groups.items():
-        if g in cfg.select:
-            for m in dict.fromkeys(members):
-                by_group.setdefault(m, []).append((g, cfg.select[g]))
-    out: list[str | None] = []
-    for c in classes:
-        if c in cfg.select:
-            out.append(cfg.select[c])
-        elif c in by_group:
-            picks = by_group[c]
-            if len({s for _, s in picks}) > 1:
-                said = ", ".join(f"{g} → {s}" for g, s in picks)
-                raise UsageError(f"{where}: select: class {c!r} is in groups with different sources ({said}); "
-                                 f"give it its own rule")
-            out.append(picks[0][1])
-        else:
-            out.append(cfg.select.get(DEFAULT))
-    return out
+            raise UsageError(f"{where}: select.{key}: unknown source {src!r} (sources: {listing(sources)})")
+    keys = keys_per_class(cfg.select, classes, cfg.groups, where, "select", "sources")
+    return [cfg.select[k] if k is not None else None for k in keys]
 
 
 def resolve_rules(cfg: SelectSettings, sources: Sequence[str], classes: Sequence[str], where: str) -> list[str]:

@@ -20,7 +20,9 @@ MAX_WEIGHT = 1e6
 
 
 class VoteSettings(BaseModel):
-    """What a voting settings file may say; every key is optional and flags override it.
+    """What a voting settings file may say; every key is optional. A flag replaces a key's
+    value, or only its ``default`` where the key is per class (``with_default_weights``,
+    ``with_default_threshold``).
 
     ``weights``: a list (source order), a ``{source: weight}`` mapping, or per class
     ``{default: …, <class>: …}`` where each value is a list or a (partial) mapping.
@@ -74,14 +76,49 @@ def _row(spec: SourceWeights, names: list[str], base: np.ndarray, where: str) ->
     return out
 
 
+def _per_class(weights) -> bool:
+    """Whether ``weights`` is the per-class form ``{default: …, <class>: …}`` (values are
+    lists or mappings) rather than one list or ``{source: weight}`` for every class."""
+    return isinstance(weights, dict) and any(isinstance(v, (dict, list)) for v in weights.values())
+
+
+def with_default_weights(weights, default: list[float] | None):
+    """``weights`` with ``default`` in place of its default and its per-class entries kept
+    (what a ``--weights`` flag does); without per-class entries, ``default`` replaces it
+    whole. ``default=None`` changes nothing."""
+    if default is None:
+        return weights
+    return {**weights, "default": default} if _per_class(weights) else default
+
+
+def with_default_threshold(threshold, default: float | None):
+    """``threshold`` with ``default`` in place of its default and its per-class entries kept
+    (what a ``--threshold`` flag does); a single number is replaced."""
+    if default is None:
+        return threshold
+    return {**threshold, "default": default} if isinstance(threshold, dict) else default
+
+
+def default_weights(weights, names: list[str], where: str) -> np.ndarray:
+    """(n_sources,) the weights of a class that has no entry of its own."""
+    ones = np.ones(len(names))
+    if weights is None:
+        return ones
+    if not _per_class(weights):
+        return _row(weights, names, ones, f"{where}: weights")
+    if "default" in weights:
+        return _row(weights["default"], names, ones, f"{where}: weights.default")
+    return ones
+
+
+def default_threshold(threshold) -> float:
+    """The threshold of a class that has no entry of its own."""
+    return float(threshold.get("default", 0.5)) if isinstance(threshold, dict) else float(threshold)
+
+
 def weight_matrix(weights, names: list[str], classes: tuple[str, ...], where: str) -> np.ndarray:
     """(n_sources, n_classes) float64 weights from any accepted ``weights`` form."""
-    w = np.ones((len(names), len(classes)))
-    if weights is None:
-        pass
-    elif isinstance(weights, list) or not any(isinstance(v, (dict, list)) for v in weights.values()):
-        w[:] = _row(weights, names, w[:, 0], f"{where}: weights")[:, None]
-    else:
+    if _per_class(weights):
         neither = [k for k in weights if k != "default" and k not in classes and k not in names]
         if neither:
             raise UsageError(f"{where}: weights: {neither[0]!r} is neither a source nor a class "
@@ -90,10 +127,9 @@ def weight_matrix(weights, names: list[str], classes: tuple[str, ...], where: st
         if as_source:
             raise UsageError(f"{where}: weights: mixes sources ({as_source[0]!r}) and classes; per class, "
                              f"give {{default: {{{as_source[0]}: w, …}}, <class>: {{…}}}}")
-        default = w[:, 0]
-        if "default" in weights:
-            default = _row(weights["default"], names, default, f"{where}: weights.default")
-        w[:] = default[:, None]
+    default = default_weights(weights, names, where)
+    w = np.repeat(default[:, None], len(classes), axis=1)
+    if _per_class(weights):
         for c, cls in enumerate(classes):
             if cls in weights:
                 w[:, c] = _row(weights[cls], names, default, f"{where}: weights.{cls}")
@@ -102,6 +138,22 @@ def weight_matrix(weights, names: list[str], classes: tuple[str, ...], where: st
     if dead:
         raise UsageError(f"{where}: all weights are 0 for class {dead[0]}")
     return w
+
+
+def class_overrides(weights: np.ndarray, thresholds: np.ndarray, default_w: np.ndarray, default_t: float,
+                    names: list[str], classes: tuple[str, ...]) -> list[str]:
+    """One line per class whose weights or threshold differ from the defaults, naming the
+    values used (``Pisiform: weights unet 1, hrnet 0; threshold 0.4``)."""
+    lines = []
+    for c, cls in enumerate(classes):
+        said = []
+        if not np.array_equal(weights[:, c], default_w):
+            said.append("weights " + ", ".join(f"{n} {x:g}" for n, x in zip(names, weights[:, c], strict=True)))
+        if thresholds[c] != default_t:
+            said.append(f"threshold {thresholds[c]:g}")
+        if said:
+            lines.append(f"{cls}: {'; '.join(said)}")
+    return lines
 
 
 def check_weights(w: np.ndarray, where: str) -> None:

@@ -154,7 +154,9 @@ def test_min_votes_conflicts(files, tmp_path):
     r = run_cli("weighted", files["a"], files["b"], "--setting", s, "-o", tmp_path / "o.csv", *SMALL)
     assert r.exit_code == 2 and "class c has only 1 sources with weight > 0" in r.stderr
     r = run_cli("hard", files["a"], files["a"], "-o", tmp_path / "o.csv", *SMALL)
-    assert r.exit_code == 0 and "is given 2 times; each copy votes" in r.stderr
+    assert r.exit_code == 2 and "given twice (source a and source a-2): each copy would vote" in r.stderr
+    r = run_cli("hard", files["a"], files["a"], "-o", tmp_path / "o.csv", "--allow-duplicate", *SMALL)
+    assert r.exit_code == 0 and "each copy votes (--allow-duplicate)" in r.stderr
 
 
 def test_duplicate_names_and_files(files, tmp_path):
@@ -335,5 +337,6 @@ def test_settings_are_strict_about_types(files, tmp_path):
         assert r.exit_code == 2 and message in r.stderr, (text, r.stderr)
     s = _write(tmp_path / "c.yaml", "classes: [1, 2, 3]\n")  # bare numbers are class names
     one = write_csv(tmp_path / "one.csv", [("x.png", c, "1 2") for c in "123"])
-    r = run_cli("hard", one, one, "--setting", s, "-o", tmp_path / "o.csv", "--height", 4, "--width", 4, "-q")
+    two = write_csv(tmp_path / "two.csv", [("x.png", c, "1 2") for c in "123"])
+    r = run_cli("hard", one, two, "--setting", s, "-o", tmp_path / "o.csv", "--height", 4, "--width", 4, "-q")
     assert r.exit_code == 0, r.stderr

@@ -1,0 +1,200 @@
+"""A command killed by SIGTERM, SIGHUP or SIGINT removes its temporary output, exits
+128 + the signal's number with one line on stderr, and leaves no worker behind (issue 16,
+item 3). Each test runs ``python cli.py`` as a real process and signals it while the
+temporary file holds data; the process is stopped (SIGSTOP) just before, so that the signal
+arrives mid-write however fast the machine is."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from core.signals import Terminated, deferred, exit_on_signals, raise_if_signalled
+from core.synthetic import Generator, write_set
+
+ROOT = Path(__file__).resolve().parent.parent
+COPIES = 60  # each generated image is written this many times under new names
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    """Three model CSVs and two map folders of 2048² predictions, large enough that writing
+    the output takes many buffer flushes: a few generated images repeated under new names
+    (map files hard-linked, so they cost no disk)."""
+    base = tmp_path_factory.mktemp("base")
+    gen = Generator(n_images=2, n_models=3, seed=3)
+    paths = write_set(gen, base, maps={"model1": 64, "model2": 64})
+    folder = tmp_path_factory.mktemp("big")
+    out = {}
+    for m in gen.model_names:
+        lines = paths[m].read_text().splitlines()
+        rows = [f"c{k}_{line}" for k in range(COPIES) for line in lines[1:]]
+        out[m] = folder / f"{m}.csv"
+        out[m].write_text(lines[0] + "\n" + "\n".join(rows) + "\n")
+    for m in ("model1", "model2"):
+        maps = folder / "maps" / m
+        maps.mkdir(parents=True)
+        for f in paths[f"maps/{m}"].iterdir():
+            for k in range(COPIES):
+                os.link(f, maps / f"c{k}_{f.name}")
+    soft = folder / "soft.yaml"
+    soft.write_text(yaml.safe_dump({"prob_maps": [{"path": str(folder / "maps" / m)} for m in ("model1", "model2")],
+                                    "threshold": 0.4}))
+    return {**out, "soft": soft}
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid``."""
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                kids.append(int(entry.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _holds_data(folder: Path) -> bool:
+    """Whether a temporary output in ``folder`` holds data (the empty one that checks the
+    folder is writable comes and goes first)."""
+    for f in folder.glob(".*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            if f.stat().st_size > 0:
+                return True
+    return False
+
+
+def _kill_mid_write(args: list[str], out_dir: Path, signum: int, group: bool, forks: int):
+    """Run ``cli.py ARGS``, wait until its temporary output holds data and ``forks`` worker
+    processes run, stop it, send
+    ``signum`` (to the process or its whole group), let it go on; returns (exit code,
+    stderr, the worker pids seen)."""
+    # Niced, so that on a busy machine this poller still sees the run early, workers alive.
+    proc = subprocess.Popen([sys.executable, "cli.py", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: os.nice(15))
+    try:
+        deadline = time.monotonic() + 120  # a cold numba cache compiles first
+        while not _holds_data(out_dir) or len(_children(proc.pid)) < forks:
+            assert proc.poll() is None, f"finished before the signal: {proc.stderr.read()}"
+            assert time.monotonic() < deadline, "no temporary output appeared"
+            time.sleep(0.001)
+        os.kill(proc.pid, signal.SIGSTOP)
+        workers_seen = _children(proc.pid)
+        (os.killpg if group else os.kill)(proc.pid, signum)
+        os.killpg(proc.pid, signal.SIGCONT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # a failed run must not leave workers behind
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return proc.returncode, err, workers_seen
+
+
+CASES = [
+    ("hard", signal.SIGTERM, False, 1),
+    ("hard", signal.SIGHUP, False, 1),
+    ("hard", signal.SIGTERM, False, 2),
+    ("hard", signal.SIGHUP, True, 2),  # a closed terminal signals the whole group
+    ("hard", signal.SIGINT, True, 2),  # Ctrl-C, likewise
+    ("postprocess", signal.SIGTERM, True, 2),
+    ("soft", signal.SIGTERM, False, 2),  # soft's workers are threads
+]
+
+
+@pytest.mark.parametrize(("command", "signum", "group", "workers"), CASES,
+                         ids=[f"{c}-{s.name}-{'group' if g else 'process'}-w{w}" for c, s, g, w in CASES])
+def test_a_signal_mid_write_leaves_nothing_and_exits_non_zero(big, tmp_path, command, signum, group, workers):
+    out = tmp_path / "out.csv"
+    args = {"hard": ["hard", big["model1"], big["model2"], big["model3"]],
+            "postprocess": ["postprocess", big["model1"], "--fill-holes"],
+            "soft": ["soft", "--setting", big["soft"]]}[command]
+    forks = workers if workers > 1 and command != "soft" else 0
+    code, err, workers_seen = _kill_mid_write([*args, "-o", out, "--workers", str(workers)], tmp_path, signum,
+                                              group, forks)
+    assert len(workers_seen) == forks
+    assert code == 128 + signum, err
+    assert list(tmp_path.iterdir()) == []  # no temporary file, no output
+    last = err.strip().splitlines()[-1]
+    expected = "interrupted" if signum == signal.SIGINT else f"terminated by {signum.name}"
+    assert last == f"{expected}; nothing written"
+    assert "Traceback" not in err and "ignored" not in err, err
+    assert not [p for p in workers_seen if _alive(p)]
+
+
+# --- the library pieces, in process -------------------------------------------------------
+
+def test_handlers_are_restored_and_a_swallowed_signal_still_stops_the_commit(tmp_path):
+    from core.atomic import atomic_open
+
+    before = signal.getsignal(signal.SIGTERM)
+    with exit_on_signals(), pytest.raises(Terminated) as caught:
+        with atomic_open(tmp_path / "o.csv") as fh:
+            fh.write("x\n")
+            with deferred():  # as in a fork hook: the exception is held back …
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.01)
+            pytest.fail("the held-back signal must be raised when the block ends")
+    assert caught.value.exit_code == 143 and caught.value.name == "SIGTERM"
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is before
+    raise_if_signalled()  # outside the block nothing is pending
+
+
+def test_the_atomic_writer_does_not_commit_after_a_signal(tmp_path):
+    """Python drops exceptions raised in some callbacks; the signal is remembered and the
+    writer checks before renaming."""
+    import core.signals as sig
+    from core.atomic import atomic_open
+
+    with exit_on_signals():
+        with pytest.raises(Terminated), atomic_open(tmp_path / "o.csv") as fh:
+            fh.write("x\n")
+            sig._received = signal.SIGHUP  # what the handler leaves when its exception was dropped
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_stream_reports_a_worker_error_and_a_killed_worker(tmp_path):
+    from core.errors import DataError
+    from core.stream import write_images
+
+    def work(i: int) -> list[str]:
+        if i == 5:
+            raise DataError("image 5 is bad")
+        return ["1 1"]
+
+    with pytest.raises(DataError, match="image 5 is bad"):
+        write_images(tmp_path / "o.csv", ["a"], [f"{i}.png" for i in range(9)], work, workers=2)
+
+    def dies(i: int) -> list[str]:
+        if i == 6:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return ["1 1"]
+
+    with pytest.raises(Terminated) as caught:
+        write_images(tmp_path / "o.csv", ["a"], [f"{i}.png" for i in range(9)], dies, workers=2)
+    assert caught.value.signum == signal.SIGKILL
+    assert list(tmp_path.iterdir()) == []
+    n = write_images(tmp_path / "o.csv", ["a"], [f"{i}.png" for i in range(9)], lambda i: [f"{i + 1} 1"], workers=3)
+    assert n == 9 and [r.split(",")[2] for r in (tmp_path / "o.csv").read_text().splitlines()[1:]] == \
+        [f"{i + 1} 1" for i in range(9)]
+
