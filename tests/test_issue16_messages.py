@@ -37,7 +37,7 @@ def test_item5_cut_mid_rle_is_one_truncation_line(tmp_path):
     assert "INVALID (1 problem)" in lines[-1]
     with pytest.raises(InputError, match=r"cut\.csv: file looks truncated: last line 6"):
         read_predictions(path, CLASSES, 4, 4)
-    r = run_cli("hard", path, path, "-o", tmp_path / "o.csv", *SHAPE)
+    r = run_cli("hard", path, path, "-o", tmp_path / "o.csv", *SHAPE, "--allow-duplicate")
     assert r.exit_code == 2 and "file looks truncated" in r.stderr and not (tmp_path / "o.csv").exists()
 
 
@@ -61,7 +61,7 @@ def test_item5_cut_at_a_line_end_reports_the_incomplete_image(tmp_path):
                                         "image y.png has 2 of 3 classes")
     assert "missing row" not in r.stdout and "INVALID (1 problem)" in r.stdout
     other = write_csv(tmp_path / "other.csv", full_rows(["x.png", "y.png"]))
-    r = run_cli("hard", path, other, other, "-o", tmp_path / "o.csv", *SHAPE)
+    r = run_cli("hard", path, other, other, "-o", tmp_path / "o.csv", *SHAPE, "--allow-duplicate")
     assert r.exit_code == 1  # the missing row is still the error; the warning explains it
     assert f"warning: {path}: file looks truncated" in r.stderr and "missing row" in r.stderr
 
@@ -144,7 +144,7 @@ def test_item6_many_differences_are_counted_with_the_first_names(tmp_path):
 def test_item6_commands_exit_1_before_writing(image_set, tmp_path):
     full, three, sample, _ = image_set
     out = tmp_path / "out.csv"
-    for args in (["hard", full, three, three], ["weighted", three, full], ["merge", three]):
+    for args in (["hard", full, three, three, "--allow-duplicate"], ["weighted", three, full], ["merge", three]):
         r = run_cli(*args, "-o", out, *SHAPE, "--images-from", sample)
         assert r.exit_code == 1, (args, r.output)
         assert f"error: {three}: 1 image of {sample} missing (z.png)" in r.stderr or \
@@ -155,7 +155,8 @@ def test_item6_commands_exit_1_before_writing(image_set, tmp_path):
     r = run_cli("evaluate", "--gt", full, three, *SHAPE, "--expect-images", 4, "-o", out)
     assert r.exit_code == 1 and f"error: {three}: 3 images, expected 4" in r.stderr and not out.exists()
     assert run_cli("merge", three, full, "-o", out, *SHAPE, "--images-from", sample).exit_code == 0
-    assert run_cli("hard", full, full, full, "-o", out, *SHAPE, "--expect-images", 4).exit_code == 0
+    r = run_cli("hard", full, full, full, "--allow-duplicate", "-o", out, *SHAPE, "--expect-images", 4)
+    assert r.exit_code == 0
 
 
 def test_item6_image_list_files(tmp_path):
@@ -243,7 +244,9 @@ def test_item12_tune_warns_on_few_images(tmp_path):
     from evaluation.tune import ADVISED_IMAGES, CLEANING_GRID, candidates, few_images_warning
 
     gt = write_csv(tmp_path / "gt.csv", full_rows([f"i{k}.png" for k in range(4)]))
-    args = ["tune", "--gt", gt, "--source", f"m1={gt}", "--source", f"m2={gt}", "-o", tmp_path / "t.yaml", *SHAPE]
+    m1 = write_csv(tmp_path / "m1.csv", full_rows([f"i{k}.png" for k in range(4)]))
+    m2 = write_csv(tmp_path / "m2.csv", full_rows([f"i{k}.png" for k in range(4)]))
+    args = ["tune", "--gt", gt, "--source", f"m1={m1}", "--source", f"m2={m2}", "-o", tmp_path / "t.yaml", *SHAPE]
     r = run_cli(*args)
     assert r.exit_code == 0, r.output
     n, k = len(candidates(["m1", "m2"])), len(CLEANING_GRID)
@@ -305,7 +308,8 @@ print("NEW", new)
 
 
 @pytest.mark.parametrize("steps, command", [
-    (("read", "vote", "clean"), ["hard", "{m1}", "{m2}", "{m1}", "-o", "{out}", "--setting", "{pp}"]),
+    (("read", "vote", "clean"), ["hard", "{m1}", "{m2}", "{m1}", "--allow-duplicate", "-o", "{out}", "--setting",
+                                 "{pp}"]),
     (("read", "merge"), ["merge", "{m1}", "{m2}", "-o", "{out}"]),
     (("read", "score"), ["evaluate", "--gt", "{gt}", "{m1}"]),
     (("read", "tune"), ["tune", "--gt", "{gt}", "{m1}", "{m2}", "-o", "{yaml}"]),
