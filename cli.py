@@ -434,10 +434,10 @@ def demo(folder, n_images, n_models, seed, quiet):
 
     from core.check import check_submission
     from core.classes import DEFAULT_CLASSES
-    from core.jit import compile_notice
     from core.predictions import read_predictions
     from core.score import dice_matrix
     from core.synthetic import Generator, write_set
+    from core.warmup import precompile
     from ensemble.job import VotePlan, align, run_plan
     from ensemble.soft_job import build_job, run_job
     from settings.loader import load_yaml, parse_model, write_yaml
@@ -445,7 +445,7 @@ def demo(folder, n_images, n_models, seed, quiet):
 
     note = _echo_err(quiet)
     _demo_folder(Path(folder))
-    compile_notice(note, "core/codec.py", "core/runs.py", "ensemble/vote.py", "ensemble/resample.py")
+    precompile(note, "read", "vote", "soft", "clean", "score")
     gen = Generator(n_images=n_images, n_models=n_models, seed=seed)
     with _progress(n_images, quiet, desc="generate") as bar:
         paths = write_set(gen, folder, maps={m: 512 for m in gen.model_names}, progress=bar)
@@ -610,7 +610,6 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
     import time
 
     from core.classes import parse_classes
-    from core.jit import compile_notice
     from core.warmup import precompile
     from ensemble.maps import MapSource
     from evaluation.tune import (
@@ -654,9 +653,7 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
     if not all(0 <= x <= MAX_WEIGHT for x in lv) or not any(lv):
         raise UsageError(f"--levels must lie in [0, {MAX_WEIGHT:g}] with at least one positive level")
     note = _echo_err(quiet)
-    precompile(note, "read", "tune")
-    if maps:  # the soft engine's kernels compile during its pass
-        compile_notice(note, "ensemble/resample.py")
+    precompile(note, "read", "tune", *(["soft"] if maps else []))
     cls = parse_classes(classes)
     h, w = height or 2048, width or 2048
     map_sources = [MapSource(name, Path(folder)) for name, folder in named_maps]
@@ -954,7 +951,7 @@ def soft(setting, output, device, engine, workers, source, quiet):
     with numba kernels on the CPU; 'auto' (default) takes 'device' unless the device is the
     CPU. tf32: false forbids TF32 in the models' convolutions on GPUs.
     """
-    from core.jit import compile_notice
+    from core.warmup import precompile
     from ensemble.soft_job import build_job, load_models, resolve_engine, run_job
     from settings.loader import load_yaml, parse_model
     from settings.soft import SoftSettings, source_bases, source_names
@@ -988,9 +985,7 @@ def soft(setting, output, device, engine, workers, source, quiet):
                   [*((f"the maps folder of {m.name}", m.folder) for m in job.maps), ("image_root", cfg.image_root)])
     resolve_engine(job)
     load_models(job, note)
-    kernels = ["core/codec.py", *(["ensemble/resample.py"] if job.engine == "cpu" else []),
-               *(["postprocess/clean.py"] if job.clean else [])]
-    compile_notice(note, *kernels)
+    precompile(note, *(["soft"] if job.engine == "cpu" else []), *(["clean"] if job.clean else []))
     with _progress(len(job.images), quiet, desc="soft vote") as bar:
         rows = run_job(job, out, bar)
     kinds = []

@@ -1,4 +1,4 @@
-"""Tells the user when numba kernels are about to be compiled (first run only)."""
+"""Where numba keeps its caches: whether they are warm, and dropping stale ones."""
 
 from __future__ import annotations
 
@@ -15,12 +15,6 @@ def kernels_cached(*modules: str) -> bool:
         if not any(cache.glob(f"{path.stem}.*.nbi")):
             return False
     return True
-
-
-def compile_notice(echo, *modules: str) -> None:
-    """Say once, before the first kernel call, that numba will compile (~10-30 s)."""
-    if not kernels_cached(*modules):
-        echo("compiling numba kernels (first run only; cached for later runs)…")
 
 
 KERNEL_PACKAGES = ("core", "ensemble", "evaluation", "fusion", "postprocess")

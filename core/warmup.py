@@ -104,6 +104,32 @@ def _tune(t: _Tiny) -> None:
     tune_cleaning(results, t.one, sources)
 
 
+def _soft(t: _Tiny) -> None:
+    """The numba soft-vote engine on one map of each kind it reads (its support search
+    is specialised by dtype), and the histogram pass of ``tune --maps``."""
+    import numpy as np
+
+    from ensemble.soft import Layer, histogram_class, vote_image
+
+    rng = np.random.default_rng(0)
+    shape = (len(_CLASSES), 3, 3)
+    probs = rng.random(shape)
+    arrays = [(probs.astype(np.float16), None, False), (probs.astype(np.float32), None, False), (probs, None, False),
+              ((probs * 255).astype(np.uint8), 255.0, False), ((probs * 1000).astype(np.uint16), 1000.0, False),
+              (rng.normal(size=shape).astype(np.float16), None, True),
+              (rng.normal(size=shape).astype(np.float32), None, True)]
+    layers = []
+    for writable in (True, False):  # .npz maps load writable, .npy maps memory-mapped read-only
+        for a, scale, logits in arrays:
+            a = a.copy()
+            a.flags.writeable = writable
+            layers.append(Layer(a, logits=logits, scale=scale, box=None if writable else (1, 1, 6, 7)))
+    weights = np.ones((len(layers), len(_CLASSES)))
+    vote_image(layers, weights, np.full(len(_CLASSES), 0.5), _SIZE, _SIZE)
+    hist = np.zeros((2, 3), np.int64)
+    histogram_class(layers, 0, weights[:, 0], np.array([0.3, 0.6]), _SIZE, _SIZE, t.one.runs(0, 0), hist)
+
+
 @dataclass(frozen=True)
 class Step:
     modules: tuple[str, ...]  # whose numba caches tell whether the step is compiled
@@ -117,12 +143,13 @@ STEPS: dict[str, Step] = {
     "merge": Step(("fusion/merge.py",), _merge),
     "score": Step(("core/score.py",), _score),
     "tune": Step(("evaluation/tune.py", "ensemble/vote.py", "postprocess/clean.py", "core/runs.py"), _tune),
+    "soft": Step(("core/codec.py", "ensemble/resample.py"), _soft),
 }
 """What each command may need: ``read`` every command that reads CSVs, then ``vote``
 (hard, weighted), ``clean`` (postprocess and inline cleaning), ``merge``, ``score``
-(evaluate) and ``tune``."""
+(evaluate), ``tune``, and ``soft`` (the numba soft-vote engine, ``tune --maps``)."""
 
-SECONDS = {"read": 2, "vote": 1, "clean": 13, "merge": 1, "score": 1, "tune": 12}
+SECONDS = {"read": 2, "vote": 1, "clean": 13, "merge": 1, "score": 1, "tune": 12, "soft": 6}
 """Cold compile time of each step alone (2-core machine, 2026-11), for the message."""
 
 

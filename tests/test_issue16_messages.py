@@ -296,7 +296,7 @@ def signatures():
                     out[f"{{name}}.{{attr}}"] = set(f.signatures)
     return out
 
-import ensemble.job, fusion.merge, postprocess.job, core.score, evaluation.tune  # every kernel module
+import ensemble.job, ensemble.soft, fusion.merge, postprocess.job, core.score, evaluation.tune  # every kernel module
 compile_steps(*{steps!r})
 before = signatures()
 r = CliRunner().invoke(cli.cli, {args!r}, catch_exceptions=False)
@@ -307,6 +307,33 @@ print("NEW", new)
 """
 
 
+def write_maps(folder, paths) -> str:
+    """A soft settings file over maps of every kind the numba engine reads (float16, float32,
+    float64, uint8 and uint16 with a scale, logits, a box source), with inline cleaning."""
+    import numpy as np
+    import yaml
+
+    from core.classes import DEFAULT_CLASSES
+    from core.predictions import read_predictions
+
+    rng = np.random.default_rng(5)
+    kinds = {"f16": ({}, np.float16), "f32": ({}, np.float32), "f64": ({}, np.float64),
+             "u8": ({"scale": 255}, np.uint8), "u16": ({"scale": 1000}, np.uint16),
+             "lg": ({"logits": True}, np.float32), "box": ({"boxes": str(folder / "boxes.csv")}, np.float16)}
+    images = read_predictions(paths["gt"], DEFAULT_CLASSES, 64, 64).images
+    (folder / "boxes.csv").write_text("image_name,x0,y0,x1,y1\n" + "".join(f"{n},3,4,40,50\n" for n in images))
+    for name, (extra, dtype) in kinds.items():
+        (folder / name).mkdir()
+        for image in images:
+            p = rng.random((29, 16, 16))
+            a = p * extra["scale"] if "scale" in extra else (p * 8 - 4 if "logits" in extra else p)
+            np.save(folder / name / f"{image[:-4]}.npy", a.astype(dtype))
+    cfg = {"height": 64, "width": 64, "prob_maps": [{"path": str(folder / n), **kinds[n][0]} for n in kinds],
+           "postprocess": {"default": {"keep_largest": 1, "fill_holes": True}}}
+    (folder / "soft.yaml").write_text(yaml.safe_dump(cfg))
+    return str(folder / "soft.yaml")
+
+
 @pytest.mark.parametrize("steps, command", [
     (("read", "vote", "clean"), ["hard", "{m1}", "{m2}", "{m1}", "--allow-duplicate", "-o", "{out}", "--setting",
                                  "{pp}"]),
@@ -315,6 +342,7 @@ print("NEW", new)
     (("read", "tune"), ["tune", "--gt", "{gt}", "{m1}", "{m2}", "-o", "{yaml}"]),
     (("read", "clean"), ["postprocess", "{m1}", "-o", "{out}", "--keep-largest", "1", "--fill-holes", "--open", "1"]),
     (("read",), ["check", "{m1}"]),
+    (("soft", "clean"), ["soft", "--setting", "{soft}", "-o", "{out}", "--engine", "cpu"]),
 ])
 def test_item13_warm_up_compiles_every_kernel_the_run_uses(tmp_path, steps, command):
     """In a fresh process, after the warm-up steps a real run (29 classes, 64², realistic
@@ -328,9 +356,11 @@ def test_item13_warm_up_compiles_every_kernel_the_run_uses(tmp_path, steps, comm
     root = Path(__file__).resolve().parent.parent
     paths = write_set(Generator(n_images=3, n_models=2, height=64, width=64, seed=2), tmp_path)
     (tmp_path / "pp.yaml").write_text("postprocess: {default: {keep_largest: 1, fill_holes: true}}\n")
+    maps = write_maps(tmp_path, paths)
     fill = {"m1": paths["model1"], "m2": paths["model2"], "gt": paths["gt"], "out": tmp_path / "o.csv",
-            "pp": tmp_path / "pp.yaml", "yaml": tmp_path / "t.yaml"}
-    args = [a.format(**fill) for a in command] + ["--height", "64", "--width", "64", "-q"]
+            "pp": tmp_path / "pp.yaml", "yaml": tmp_path / "t.yaml", "soft": maps}
+    shape = [] if command[0] == "soft" else ["--height", "64", "--width", "64"]  # soft: in its settings
+    args = [a.format(**fill) for a in command] + shape + ["-q"]
     script = WARM_CHECK.format(root=str(root), tests=str(root / "tests"), steps=steps, args=args)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
