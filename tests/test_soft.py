@@ -160,44 +160,6 @@ def write_settings(path: Path, data: dict) -> Path:
     return path
 
 
-def test_maps_cli_per_class_weights_thresholds_boxes_and_dtypes(tmp_path):
-    rng = np.random.default_rng(7)
-    H, W = 48, 40
-    stems = ["img1", "img2"]
-    specs = {  # name -> (array maker, source settings)
-        "f16": (lambda: rng.random((3, 12, 10)).astype(np.float16), {}),
-        "u8": (lambda: rng.integers(0, 256, (3, 24, 20)).astype(np.uint8), {"scale": 255}),
-        "logit": (lambda: rng.normal(0, 2, (3, 48, 40)).astype(np.float32), {"logits": True}),
-        "crop": (lambda: rng.random((3, 7, 9)).astype(np.float32), {"boxes": str(tmp_path / "boxes.csv")}),
-    }
-    (tmp_path / "boxes.csv").write_text("image_name,x0,y0,x1,y1\nimg1.png,-4,30,20,60\nsub/img2.png,25,-3,50,10\n")
-    arrays = {}
-    for name, (make, _) in specs.items():
-        for stem in stems:
-            arrays[name, stem] = make()
-            save_map(tmp_path / name, stem, arrays[name, stem], npz=(name == "u8"))
-    boxes = {"img1": (30, -4, 60, 20), "img2": (-3, 25, 10, 50)}
-    weights = {"default": {"f16": 1, "u8": 2, "logit": 1, "crop": 1.5}, "b": {"logit": 0}}
-    thresholds = {"default": 0.5, "c": 0.35}
-    cfg = {"CLASSES": list(CLASSES), "height": H, "width": W, "threshold": thresholds, "weights": weights,
-           "prob_maps": [{"path": str(tmp_path / n), **extra} for n, (_, extra) in specs.items()],
-           "save_dir": str(tmp_path / "out"), "output_name": "soft.csv", "num_workers": 2}
-    cfg["prob_maps"][0]["weight"] = {"default": 1, "a": 3}
-    res = run_cli("soft", "--setting", write_settings(tmp_path / "s.yaml", cfg), "--quiet")
-    assert res.exit_code == 0, res.output
-    out = read_predictions(tmp_path / "out" / "soft.csv", CLASSES, H, W)
-    assert out.images == ["img1.png", "img2.png"]
-    wmat = np.array([[3, 1, 1], [2, 2, 2], [1, 0, 1], [1.5, 1.5, 1.5]])
-    thr = np.array([0.5, 0.5, 0.35])
-    for i, stem in enumerate(stems):
-        probs = [ref_layer(arrays["f16", stem], False, None, None, H, W),
-                 ref_layer(arrays["u8", stem], False, 255, None, H, W),
-                 ref_layer(arrays["logit", stem], True, None, None, H, W),
-                 ref_layer(arrays["crop", stem], False, None, boxes[stem], H, W)]
-        mean, expected = ref_vote(probs, wmat, thr)
-        assert_matches([out.runs(i, c) for c in range(3)], mean, expected, thr)
-
-
 def test_maps_only_workers_give_the_same_output(tmp_path):
     from core.synthetic import Generator
 

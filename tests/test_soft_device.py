@@ -139,13 +139,14 @@ def test_rle_text_is_format_rle(points):
 
 # ---------------------------------------------------------------- the command
 def maps_case(tmp_path):
-    """Maps of four dtypes and resolutions, a box source, per-class weights/thresholds."""
+    """Maps of five dtypes and resolutions, a box source, per-class weights/thresholds."""
     rng = np.random.default_rng(7)
     H, W = 48, 40
     stems = ["img1", "img2", "img3"]
     specs = {
         "f16": (lambda: rng.random((3, 12, 10)).astype(np.float16), {}),
         "u16": (lambda: rng.integers(0, 1001, (3, 24, 20)).astype(np.uint16), {"scale": 1000}),
+        "u8": (lambda: rng.integers(0, 256, (3, 16, 8)).astype(np.uint8), {"scale": 255}),
         "logit": (lambda: rng.normal(0, 2, (3, 48, 40)).astype(np.float32), {"logits": True}),
         "crop": (lambda: rng.random((3, 7, 9)).astype(np.float64), {"boxes": str(tmp_path / "boxes.csv")}),
     }
@@ -156,7 +157,7 @@ def maps_case(tmp_path):
             arrays[name, stem] = make()
             save_map(tmp_path / name, stem, arrays[name, stem], npz=(name == "u16"))
     cfg = {"CLASSES": list(CLASSES), "height": H, "width": W, "threshold": {"default": 0.5, "c": 0.35},
-           "weights": {"default": {"f16": 1, "u16": 2, "logit": 1, "crop": 1.5}, "b": {"logit": 0}},
+           "weights": {"default": {"f16": 1, "u16": 2, "u8": 0.5, "logit": 1, "crop": 1.5}, "b": {"logit": 0}},
            "prob_maps": [{"path": str(tmp_path / n), **extra} for n, (_, extra) in specs.items()],
            "missing": "skip", "num_workers": 2, "device": DEVICE}
     cfg["prob_maps"][0]["weight"] = {"default": 1, "a": 3}
@@ -166,12 +167,15 @@ def maps_case(tmp_path):
         names = [n for n in specs if n != "crop" or stem in boxes]
         probs = [ref_layer(arrays[n, stem], specs[n][1].get("logits", False), specs[n][1].get("scale"),
                            boxes.get(stem) if n == "crop" else None, H, W, DEVICE) for n in names]
-        wmat = {"f16": [3, 1, 1], "u16": [2, 2, 2], "logit": [1, 0, 1], "crop": [1.5, 1.5, 1.5]}
+        wmat = {"f16": [3, 1, 1], "u16": [2, 2, 2], "u8": [0.5] * 3, "logit": [1, 0, 1], "crop": [1.5, 1.5, 1.5]}
         refs.append(ref_vote(probs, np.array([wmat[n] for n in names]), np.array([0.5, 0.5, 0.35])))
     return cfg, refs, (H, W)
 
 
-def test_maps_device_engine_is_the_dense_reference(tmp_path):
+def test_maps_both_engines_against_the_dense_reference(tmp_path):
+    """Per-class weights and thresholds, map weights, five dtypes, npz and npy, a box
+    source, a missing box (missing: skip): the device engine equals the reference, the
+    numba engine equals it outside the rounding band."""
     cfg, refs, (H, W) = maps_case(tmp_path)
     outs = {}
     for engine in ("device", "cpu"):
