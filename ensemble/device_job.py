@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from core.codec import rle_text
+from core.errors import UsageError
 from core.predictions import PredictionWriter
 from ensemble.device import DeviceLayer, DeviceVoter
 from ensemble.soft import Layer
@@ -176,6 +177,10 @@ def run_device_job(job: SoftJob, output: str | Path, progress=None) -> int:
                                   for m, lg in enumerate(logits)]
                         layers += [_upload(m, device) for m in item.maps if m is not None]
                         sink.put(item.name, voter.vote(layers, job.weights[rows]))
+            except torch.OutOfMemoryError as e:
+                sink.abort()
+                raise UsageError(f"device {device}: out of memory ({str(e).splitlines()[0][:120]}); lower "
+                                 f"class_chunk (now {job.class_chunk}) or batch_size (now {job.batch_size})") from None
             except BaseException:
                 sink.abort()
                 raise

@@ -294,3 +294,19 @@ def test_engine_auto_is_numba_on_the_cpu_only(tmp_path):
     res = run_cli("soft", "--setting", write_settings(tmp_path / "s.yaml", {**cfg, "engine": "gpu"}), "-o",
                   tmp_path / "o.csv")
     assert res.exit_code == 2 and "engine" in res.output
+
+
+def test_out_of_device_memory_is_one_line(tmp_path, monkeypatch):
+    import torch
+
+    cfg, _, _ = maps_case(tmp_path)
+
+    def exhausted(self, layers, weights):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 128.00 MiB\nmore detail")
+
+    monkeypatch.setattr(DeviceVoter, "vote", exhausted)
+    out = tmp_path / "o.csv"
+    res = run_cli("soft", "--setting", write_settings(tmp_path / "s.yaml", cfg), "-o", out, "--engine", "device")
+    assert res.exit_code == 2, res.output
+    assert "out of memory (CUDA out of memory. Tried to allocate 128.00 MiB); lower class_chunk (now 8)" in res.output
+    assert "Traceback" not in res.output and not out.exists()
