@@ -16,8 +16,8 @@ all 0 for a chunk is not computed at all.
 
 Run boundaries are found on the device: a class mask, flattened row-major and padded with
 a background pixel at each end, changes value exactly at the starts and stops of its
-canonical runs (runs touching across rows merge by construction), and ``nonzero`` lists
-those positions in order. Only these positions cross to the host.
+canonical runs (runs touching across rows merge by construction), and one ``nonzero`` per
+image lists those positions in order. Only these positions cross to the host.
 
 torch is imported by the caller; this module only uses the tensors it is handed.
 """
@@ -68,17 +68,19 @@ class DeviceVoter:
         if not (wsum > 0).all():
             raise ValueError("every class needs a layer with a positive weight")
         checks: list[tuple[int, int, object]] = []
-        found = []
         with torch.inference_mode():
             wd, wsd = torch.from_numpy(w).to(self.device), wsum.to(self.device)
+            # Every class's changes go into one buffer and one ``nonzero`` reads them: one
+            # wait for the device per image, not one per chunk.
+            edges = torch.empty((w.shape[1], self.height * self.width + 1), dtype=torch.bool, device=self.device)
             for c0 in range(0, w.shape[1], self.chunk):
                 c1 = min(c0 + self.chunk, w.shape[1])
-                mask = self._chunk_mask(layers, w, wd, wsd, c0, c1, checks)
-                found.append(_boundaries(mask))
+                _changes(self._chunk_mask(layers, w, wd, wsd, c0, c1, checks), edges[c0:c1])
+            found = edges.nonzero().cpu().numpy()
             bad = torch.cat([flags for _, _, flags in checks]).cpu().numpy() if checks else np.zeros(0, bool)
         if bad.any():
             self._raise_bad(layers, checks, bad)
-        return _runs_from_boundaries(found, w.shape[1], self.chunk)
+        return _runs_from_changes(found, w.shape[1])
 
     def _chunk_mask(self, layers, w, wd, wsum, c0: int, c1: int, checks: list):
         import torch
@@ -137,27 +139,22 @@ def _bad_classes(x, logits: bool):
     return ~((flat >= 0) & (flat <= 1)).all(1)
 
 
-def _boundaries(mask):
-    """``(k, 2)`` positions where each class's flattened, background-padded mask changes:
-    column 0 the class in the chunk, column 1 the flat index (a run's start or stop)."""
+def _changes(mask, out) -> None:
+    """Into ``out`` (k, h·w + 1) bool: where each class's mask, flattened row-major and
+    padded with a background pixel at each end, changes value; those flat positions are
+    its runs' starts and stops (runs touching across rows merge by construction)."""
     import torch
 
     flat = mask.flatten(1)
     n = flat.shape[1]
-    edges = torch.empty((flat.shape[0], n + 1), dtype=torch.bool, device=flat.device)
-    edges[:, 0] = flat[:, 0]
-    edges[:, n] = flat[:, n - 1]
-    torch.ne(flat[:, 1:], flat[:, :-1], out=edges[:, 1:n])
-    return edges.nonzero()
+    out[:, 0] = flat[:, 0]
+    out[:, n] = flat[:, n - 1]
+    torch.ne(flat[:, 1:], flat[:, :-1], out=out[:, 1:n])
 
 
-def _runs_from_boundaries(found: list, n_classes: int, chunk: int) -> list[np.ndarray]:
-    """Split each chunk's boundary positions into the (n, 2) runs of every class."""
-    runs: list[np.ndarray] = []
-    for k, idx in enumerate(found):
-        pos = idx.cpu().numpy()
-        size = min(chunk, n_classes - k * chunk)
-        cuts = np.searchsorted(pos[:, 0], np.arange(size + 1))
-        for j in range(size):
-            runs.append(np.ascontiguousarray(pos[cuts[j]:cuts[j + 1], 1].reshape(-1, 2), dtype=np.int64))
-    return runs
+def _runs_from_changes(found: np.ndarray, n_classes: int) -> list[np.ndarray]:
+    """The (n, 2) runs of every class from ``nonzero``'s (class, position) rows, which come
+    sorted by class, then position."""
+    cuts = np.searchsorted(found[:, 0], np.arange(n_classes + 1))
+    return [np.ascontiguousarray(found[cuts[c]:cuts[c + 1], 1].reshape(-1, 2), dtype=np.int64)
+            for c in range(n_classes)]

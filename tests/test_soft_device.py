@@ -31,7 +31,7 @@ from test_soft import (
 from core.codec import decode, encode
 from core.errors import InputError
 from core.predictions import read_predictions
-from ensemble.device import DeviceLayer, DeviceVoter, _boundaries, _runs_from_boundaries
+from ensemble.device import DeviceLayer, DeviceVoter, _changes, _runs_from_changes
 from ensemble.soft import vote_image
 
 CLASSES = ("a", "b", "c")
@@ -83,20 +83,24 @@ def test_run_boundaries_are_canonical_runs(k, h, w, seed, density):
     import torch
 
     masks = np.random.default_rng(seed).random((k, h, w)) < density
-    runs = _runs_from_boundaries([_boundaries(torch.from_numpy(masks).to(DEVICE))], k, k)
+    edges = torch.empty((k, h * w + 1), dtype=torch.bool, device=DEVICE)
+    for c0 in range(0, k, 2):  # written in chunks, read at once, as the engine does
+        _changes(torch.from_numpy(masks[c0:c0 + 2]).to(DEVICE), edges[c0:c0 + 2])
+    runs = _runs_from_changes(edges.nonzero().cpu().numpy(), k)
     for c in range(k):
         np.testing.assert_array_equal(runs[c], encode(masks[c]))
         assert runs[c].dtype == np.int64 and runs[c].shape[1] == 2
 
 
-def test_full_rows_merge_and_chunks_split_classes():
+def test_full_rows_merge_and_empty_classes():
     import torch
 
     masks = np.zeros((3, 4, 5), bool)
     masks[0, 1:3] = True  # two full rows: one run across the row boundary
     masks[2] = True
-    found = [_boundaries(torch.from_numpy(masks[:2])), _boundaries(torch.from_numpy(masks[2:]))]
-    runs = _runs_from_boundaries(found, 3, 2)
+    edges = torch.empty((3, 21), dtype=torch.bool)
+    _changes(torch.from_numpy(masks), edges)
+    runs = _runs_from_changes(edges.nonzero().numpy(), 3)
     assert [r.tolist() for r in runs] == [[[5, 15]], [], [[0, 20]]]
 
 
