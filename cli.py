@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from core.atomic import check_outputs
-from core.errors import DataError, ToolError, UsageError, plural
+from core.errors import DataError, ToolError, UsageError, listing, plural
 from core.signals import Terminated, exit_on_signals
 
 
@@ -272,7 +272,7 @@ def _vote_command(kind, inputs, source, setting, output, weights, threshold, min
         voters = (w > 0).sum(0)
         short = [c for c in range(len(cls)) if voters[c] < k]
         if short:
-            raise UsageError(f"min_votes {k}: class {cls[short[0]]} has only {voters[short[0]]} sources "
+            raise UsageError(f"min_votes {k}: class {cls[short[0]]} has only {plural(int(voters[short[0]]), 'source')} "
                              f"with weight > 0 (sources: {len(names)})")
     _refuse_duplicates(named, allow_duplicate, _echo_err(quiet))
     h, wd = height or cfg.height, width or cfg.width
@@ -779,7 +779,7 @@ def select_command(setting, output, source, best_from, write_setting, classes, h
 def _select_best(scores_path, names, classes, fallback, setting, quiet) -> list[str]:
     import numpy as np
 
-    from fusion.best import best_rules, listing, read_scores
+    from fusion.best import best_rules, read_scores
 
     note = _echo_err(quiet)
     scores = read_scores(scores_path, names, classes)
@@ -887,7 +887,7 @@ def merge_command(parts, output, setting, prefer, strict, classes, height, width
     preds = [_read_noting(path, cls, h, w, note) for path in files]
     plan = plan_merge(preds, prefer)
     if expected is not None:
-        expected.check(plan.images, f"the merged parts ({', '.join(files[:3])}{', …' if len(files) > 3 else ''})")
+        expected.check(plan.images, f"the merged parts ({listing(files, 3)})")
     if strict and plan.strict_error():
         raise DataError(plan.strict_error())
     with _progress(len(plan.images), quiet, desc="merge") as bar:

@@ -41,6 +41,14 @@ def where(path, line=None, image=None, cls=None) -> str:
     return head + (": " + ", ".join(parts) if parts else "")
 
 
+def listing(names: Sequence[str], shown: int = 6) -> str:
+    """``a, b, c`` or, past ``shown`` names, ``a, b, … (12 in all)``: names in a message."""
+    names = list(names)
+    if len(names) <= shown:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])}, … ({len(names):,} in all)"
+
+
 def plural(n: int, noun: str) -> str:
     """``1 image``, ``2 images``, ``1 class``, ``3 classes``, with thousands separators."""
     if n == 1:

@@ -20,7 +20,7 @@ import numpy as np
 from core.atomic import atomic_open
 from core.codec import RLE_ERRORS, RLEError, parse_kernel, scan_kernel
 from core.csvscan import field_counts
-from core.errors import DataError, InputError, plural, suggest, where
+from core.errors import DataError, InputError, listing, plural, suggest, where
 
 COLUMNS = ("image_name", "class", "rle")
 
@@ -301,8 +301,7 @@ def unknown_class_message(name: str, count: int, classes: Sequence[str]) -> str:
     guess = suggest(name, classes)
     if guess is not None:
         return f"unknown class {name!r} ({rows}did you mean {guess!r}?)"
-    listing = f"{', '.join(classes[:3])}{', …' if len(classes) > 3 else ''}"
-    return f"unknown class {name!r} ({rows}expected one of {len(classes)} classes: {listing})"
+    return f"unknown class {name!r} ({rows}expected one of {len(classes)} classes: {listing(classes, 3)})"
 
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.errors import InputError, UsageError
+from core.errors import InputError, UsageError, listing
 
 SCORE_COLUMNS = ("source", "class", "dice")
 
@@ -84,13 +84,6 @@ def read_scores(path: str | os.PathLike, sources: Sequence[str], classes: Sequen
         raise InputError(f"{path}: no row names one of the sources ({', '.join(sources)}) "
                          f"and one of the classes{said}")
     return Scores(path, dice, other_sources, other_classes)
-
-
-def listing(names: Sequence[str], shown: int = 8) -> str:
-    """``a, b, c`` or, past ``shown`` names, ``a, b, … (12 in all)``."""
-    if len(names) <= shown:
-        return ", ".join(names)
-    return f"{', '.join(names[:shown])}, … ({len(names):,} in all)"
 
 
 def best_rules(dice: np.ndarray, sources: Sequence[str], classes: Sequence[str],

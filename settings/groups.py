@@ -6,15 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from core.errors import UsageError
+from core.errors import UsageError, listing
 
 DEFAULT = "default"
-
-
-def listing(names: Sequence[str], k: int = 6) -> str:
-    """The first ``k`` names, comma-separated, with ``…`` when there are more."""
-    names = list(names)
-    return ", ".join(names[:k]) + (", …" if len(names) > k else "")
 
 
 def check_groups(groups: Mapping[str, Sequence[str]], classes: Sequence[str], where: str) -> None:

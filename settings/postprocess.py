@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt
 from pydantic_core import PydanticCustomError
 
-from core.errors import UsageError
+from core.errors import UsageError, listing
 from postprocess.clean import Cleaner, Rules
 from settings.groups import check_groups, keys_per_class
 from settings.loader import ClassName
@@ -94,7 +94,7 @@ def resolve_rules(section: PostprocessSection | None, classes: Sequence[str], wh
             continue
         also = f"; groups: {', '.join(groups)}" if groups else ""
         raise UsageError(f"{where}: postprocess: unknown class {key!r} (expected 'default' or one of "
-                         f"{len(classes)} classes: {', '.join(classes[:3])}, …{also})")
+                         f"{len(classes)} classes: {listing(classes, 3)}{also})")
     default = section.get("default") or CleanOptions()
     given = {k: v for k, v in (flags or {}).items() if v is not None}
     if given:

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.classes import DEFAULT_CLASSES
-from core.errors import UsageError
-from settings.groups import DEFAULT, check_groups, keys_per_class, listing
+from core.errors import UsageError, listing
+from settings.groups import DEFAULT, check_groups, keys_per_class
 from settings.loader import ClassName
 from settings.postprocess import PostprocessSection
 

@@ -152,7 +152,7 @@ def test_min_votes_conflicts(files, tmp_path):
     assert r.exit_code == 2 and "not both" in r.stderr
     s = _write(tmp_path / "w.yaml", "weights: {default: [1, 1], c: [1, 0]}\nmin_votes: 2\n")
     r = run_cli("weighted", files["a"], files["b"], "--setting", s, "-o", tmp_path / "o.csv", *SMALL)
-    assert r.exit_code == 2 and "class c has only 1 sources with weight > 0" in r.stderr
+    assert r.exit_code == 2 and "class c has only 1 source with weight > 0" in r.stderr
     r = run_cli("hard", files["a"], files["a"], "-o", tmp_path / "o.csv", *SMALL)
     assert r.exit_code == 2 and "given twice (source a and source a-2): each copy would vote" in r.stderr
     r = run_cli("hard", files["a"], files["a"], "-o", tmp_path / "o.csv", "--allow-duplicate", *SMALL)
