@@ -954,7 +954,7 @@ def soft(setting, output, device, engine, workers, source, quiet):
     from core.warmup import precompile
     from ensemble.soft_job import build_job, load_models, resolve_engine, run_job
     from settings.loader import load_yaml, parse_model
-    from settings.soft import SoftSettings, source_bases, source_names
+    from settings.soft import SoftSettings, repoint, source_bases
 
     note = _echo_err(quiet)
     cfg = parse_model(SoftSettings, load_yaml(setting), setting)
@@ -964,13 +964,8 @@ def soft(setting, output, device, engine, workers, source, quiet):
         cfg.engine = engine
     if workers is not None:
         cfg.num_workers = workers
-    names = source_names(cfg)[len(cfg.models()):]
     for name, folder in _parse_named(source):
-        if name not in names:
-            raise UsageError(f"--source {name}={folder}: {setting} has no prob_maps source {name!r} "
-                             f"(map sources: {', '.join(names) or 'none'})")
-        entry = cfg.prob_maps[names.index(name)]
-        entry.name, entry.path = name, folder  # keeps the name that weights refer to
+        repoint(cfg, name, folder, f"--source {name}={folder}: {setting}")
     job = build_job(cfg, setting)
     renamed = [f"{b} → {n}" for b, n in zip(source_bases(cfg), job.names, strict=True) if b != n]
     if renamed:

@@ -77,8 +77,9 @@ def deferred() -> Iterator[None]:
 def exit_on_signals() -> Iterator[None]:
     """While the block runs, SIGINT raises ``KeyboardInterrupt`` and SIGTERM / SIGHUP raise
     ``Terminated`` in this process; forked children die silently (see the module docstring).
-    The previous handlers are restored on exit. Outside the main thread, where Python cannot
-    install handlers, the block runs unchanged."""
+    Signals already ignored (``nohup``) stay ignored. The previous handlers are restored on
+    exit. Outside the main thread, where Python cannot install handlers, the block runs
+    unchanged."""
     global _received
     owner = os.getpid()
 
@@ -93,7 +94,9 @@ def exit_on_signals() -> Iterator[None]:
             raise _exception(signum)
 
     try:
-        previous = {s: signal.signal(s, handler) for s in HANDLED}
+        # A signal the caller ignores stays ignored: `nohup` (SIGHUP) and background jobs of
+        # non-interactive shells (SIGINT) must survive the hang-up or the interrupt.
+        previous = {s: signal.signal(s, handler) for s in HANDLED if signal.getsignal(s) is not signal.SIG_IGN}
     except ValueError:  # not the main thread
         yield
         return

@@ -70,8 +70,9 @@ class DeviceVoter:
         checks: list[tuple[int, int, object]] = []
         with torch.inference_mode():
             wd, wsd = torch.from_numpy(w).to(self.device), wsum.to(self.device)
-            # Every class's changes go into one buffer and one ``nonzero`` reads them: one
-            # wait for the device per image, not one per chunk.
+            # Every class's changes go into one buffer and one ``nonzero`` reads them: the
+            # host waits for the device once per image, not once per chunk (the value checks
+            # are copied after it, when the device is already done).
             edges = torch.empty((w.shape[1], self.height * self.width + 1), dtype=torch.bool, device=self.device)
             for c0 in range(0, w.shape[1], self.chunk):
                 c1 = min(c0 + self.chunk, w.shape[1])
@@ -91,7 +92,9 @@ class DeviceVoter:
             if not w[k, c0:c1].any():
                 continue
             x = _unit_values(layer, c0, c1, self.device)
-            checks.append((k, c0, _bad_classes(x, layer.logits)))
+            # Only classes the layer votes for are checked, whatever the chunk: as the numba
+            # engine, a map's values matter only where its weight does.
+            checks.append((k, c0, _bad_classes(x, layer.logits) & (wd[k, c0:c1] > 0)))
             y0, x0, y1, x1 = layer.box if layer.box is not None else (0, 0, self.height, self.width)
             ys, xs, ye, xe = max(y0, 0), max(x0, 0), min(y1, self.height), min(x1, self.width)
             if ys >= ye or xs >= xe:
@@ -101,7 +104,11 @@ class DeviceVoter:
             if layer.logits:
                 up.sigmoid_()
             # In place, one op at a time: the same roundings as ``acc + w * p`` written densely.
-            acc[:, ys:ye, xs:xe] += up.mul_(wd[k, c0:c1, None, None])
+            up.mul_(wd[k, c0:c1, None, None])
+            left_out = np.flatnonzero(w[k, c0:c1] == 0)
+            if len(left_out):  # 0 · NaN is NaN: a class the layer does not vote for gets exactly 0
+                up[torch.from_numpy(left_out).to(self.device)] = 0
+            acc[:, ys:ye, xs:xe] += up
         acc /= wsum[c0:c1, None, None]
         return acc > self.thresholds[c0:c1, None, None]
 

@@ -177,6 +177,7 @@ def run_device_job(job: SoftJob, output: str | Path, progress=None) -> int:
                                   for m, lg in enumerate(logits)]
                         layers += [_upload(m, device) for m in item.maps if m is not None]
                         sink.put(item.name, voter.vote(layers, job.weights[rows]))
+                sink.close()
             except torch.OutOfMemoryError as e:
                 sink.abort()
                 raise UsageError(f"device {device}: out of memory ({str(e).splitlines()[0][:120]}); lower "
@@ -184,7 +185,6 @@ def run_device_job(job: SoftJob, output: str | Path, progress=None) -> int:
             except BaseException:
                 sink.abort()
                 raise
-            sink.close()
     finally:
         reader.close()
     return writer.rows_written

@@ -171,7 +171,7 @@ def _cuda_present() -> bool:
 def resolve_engine(job: SoftJob) -> None:
     """Settle ``job.engine`` (``cpu``: numba kernels; ``device``: torch on ``job.device``)
     and ``job.device``: ``auto`` takes the device engine when the device is not the CPU."""
-    if not job.model_specs and job.engine != "device" and (job.engine == "cpu" or (
+    if not job.model_specs and job.engine != "device" and (job.engine == "cpu" or job.device == "cpu" or (
             job.device in (None, "auto") and not _cuda_present())):
         job.engine, job.device = "cpu", "cpu"
         return
@@ -224,6 +224,8 @@ def run_job(job: SoftJob, output: str | Path, progress=None) -> int:
     written. Call ``resolve_engine`` and ``load_models`` first when the job has models."""
     if job.engine == "auto":
         resolve_engine(job)
+    if job.model_specs and not job.models:
+        raise ValueError("the job's models are not loaded: call load_models(job, warn) first")
     if job.engine == "device":
         from ensemble.device_job import run_device_job
 

@@ -96,10 +96,9 @@ class SoftSettings(BaseModel):
         twice = sorted({n for n in named if named.count(n) > 1})
         if twice:
             raise ValueError(f"two prob_maps sources named {twice[0]!r}")
-        folders = [str(Path(m.path).resolve()) for m in v]
-        again = [m.path for m, f in zip(v, folders, strict=True) if folders.count(f) > 1]
-        if again:
-            raise ValueError(f"folder {again[0]} listed twice (give it a larger weight instead)")
+        twice = folder_twice(v)
+        if twice:
+            raise ValueError(f"folder {twice} listed twice (give it a larger weight instead)")
         return v
 
     def models(self) -> list[tuple[int, str]]:
@@ -111,6 +110,27 @@ class SoftSettings(BaseModel):
 
     def output_path(self) -> Path:
         return Path(self.save_dir) / self.output_name
+
+
+def folder_twice(maps: list[MapSource]) -> str | None:
+    """The first map folder that two sources name (the same resolved path), else None: it
+    would vote twice."""
+    folders = [str(Path(m.path).resolve()) for m in maps]
+    return next((m.path for m, f in zip(maps, folders, strict=True) if folders.count(f) > 1), None)
+
+
+def repoint(cfg: SoftSettings, name: str, folder: str, where: str) -> None:
+    """Point the map source ``name`` (its ``name:`` or folder name) at ``folder``, keeping
+    the name that ``weights`` refer to; a name the settings lack, or a folder another source
+    already reads, is an error."""
+    names = source_names(cfg)[len(cfg.models()):]
+    if name not in names:
+        raise UsageError(f"{where}: no prob_maps source {name!r} (map sources: {', '.join(names) or 'none'})")
+    entry = cfg.prob_maps[names.index(name)]
+    entry.name, entry.path = name, folder
+    twice = folder_twice(cfg.prob_maps)
+    if twice:
+        raise UsageError(f"{where}: folder {twice} would be read by two map sources (each would vote)")
 
 
 def source_bases(cfg: SoftSettings) -> list[str]:

@@ -118,6 +118,8 @@ CASES = [
     ("hard", signal.SIGINT, True, 2),  # Ctrl-C, likewise
     ("postprocess", signal.SIGTERM, True, 2),
     ("soft", signal.SIGTERM, False, 2),  # soft's workers are threads
+    ("soft-device", signal.SIGTERM, False, 2),  # reader, encoder and writer threads
+    ("soft-device", signal.SIGINT, True, 2),
 ]
 
 
@@ -127,8 +129,9 @@ def test_a_signal_mid_write_leaves_nothing_and_exits_non_zero(big, tmp_path, com
     out = tmp_path / "out.csv"
     args = {"hard": ["hard", big["model1"], big["model2"], big["model3"]],
             "postprocess": ["postprocess", big["model1"], "--fill-holes"],
-            "soft": ["soft", "--setting", big["soft"]]}[command]
-    forks = workers if workers > 1 and command != "soft" else 0
+            "soft": ["soft", "--setting", big["soft"]],
+            "soft-device": ["soft", "--setting", big["soft"], "--engine", "device", "--device", "cpu"]}[command]
+    forks = workers if workers > 1 and not command.startswith("soft") else 0
     code, err, workers_seen = _kill_mid_write([*args, "-o", out, "--workers", str(workers)], tmp_path, signum,
                                               group, forks)
     assert len(workers_seen) == forks
@@ -142,6 +145,21 @@ def test_a_signal_mid_write_leaves_nothing_and_exits_non_zero(big, tmp_path, com
 
 
 # --- the library pieces, in process -------------------------------------------------------
+
+def test_an_ignored_signal_stays_ignored():
+    """Under `nohup` SIGHUP is ignored; a run must survive the hang-up, not remove its output."""
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with exit_on_signals():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.01)
+            raise_if_signalled()  # nothing was received
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # the others are handled
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)
+
 
 def test_handlers_are_restored_and_a_swallowed_signal_still_stops_the_commit(tmp_path):
     from core.atomic import atomic_open

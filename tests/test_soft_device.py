@@ -154,7 +154,7 @@ def maps_case(tmp_path):
         "logit": (lambda: rng.normal(0, 2, (3, 48, 40)).astype(np.float32), {"logits": True}),
         "crop": (lambda: rng.random((3, 7, 9)).astype(np.float64), {"boxes": str(tmp_path / "boxes.csv")}),
     }
-    (tmp_path / "boxes.csv").write_text("image_name,x0,y0,x1,y1\nimg1.png,-4,30,20,60\nimg2.png,25,-3,50,10\n")
+    (tmp_path / "boxes.csv").write_text("image_name,x0,y0,x1,y1\nimg1.png,-4,30,20,60\nsub/img2.png,25,-3,50,10\n")
     arrays = {}
     for name, (make, _) in specs.items():
         for stem in stems:
@@ -263,7 +263,8 @@ def test_models_device_engine_is_the_dense_reference(tmp_path, tta):
     cfg = {"image_root": str(tmp_path / "DCM"), "root_path": str(root), "CLASSES": list(CLASSES),
            "batch_size": 1, "num_workers": 2, "threshold": 0.5, "device": "cpu", "engine": "device",
            "model_paths": {16: [str(tmp_path / "ts.pt")], 24: [str(tmp_path / "pd.pt")]},
-           "height": H, "width": W, "prob_maps": [{"path": str(tmp_path / "maps")}], "tta": ["hflip"] if tta else []}
+           "height": H, "width": W, "prob_maps": [{"path": str(tmp_path / "maps")}], "tta": ["hflip"] if tta else [],
+           "weights": {"default": {"ts": 1, "pd": 2, "maps": 0.5}, "b": {"ts": 0}}}
     out = tmp_path / "sub.csv"
     res = run_cli("soft", "--setting", write_settings(tmp_path / "s.yaml", cfg), "-o", out)
     assert res.exit_code == 0, res.output
@@ -276,7 +277,8 @@ def test_models_device_engine_is_the_dense_reference(tmp_path, tta):
     for m in loaded:
         m.eval()
     extra = {i: [ref_layer(maps[i], False, None, None, H, W)] for i in maps}
-    refs = ref_models(order, loaded, {loaded[0]: 16, loaded[1]: 24}, tta, H, W, extra)
+    wmat = np.array([[1, 0, 1], [2, 2, 2], [0.5, 0.5, 0.5]])  # ts, pd, maps × classes a, b, c
+    refs = ref_models(order, loaded, {loaded[0]: 16, loaded[1]: 24}, tta, H, W, extra, wmat)
     assert pred.areas.sum() > 0
     for i, (_, expected) in enumerate(refs):
         np.testing.assert_array_equal(masks_of([pred.runs(i, c) for c in range(3)], H, W), expected)
@@ -314,3 +316,61 @@ def test_out_of_device_memory_is_one_line(tmp_path, monkeypatch):
     assert res.exit_code == 2, res.output
     assert "out of memory (CUDA out of memory. Tried to allocate 128.00 MiB); lower class_chunk (now 8)" in res.output
     assert "Traceback" not in res.output and not out.exists()
+
+
+def test_bad_values_of_a_zero_weight_class_do_not_depend_on_the_chunk():
+    import torch
+
+    good = np.full((2, 3, 3), 0.7, np.float32)
+    bad = good.copy()
+    bad[1, 0, 0] = np.nan  # class 2 of the second layer, whose weight there is 0
+    layers = [DeviceLayer(torch.from_numpy(good)), DeviceLayer(torch.from_numpy(bad))]
+    w = np.array([[1.0, 1.0], [1.0, 0.0]])
+    runs = [DeviceVoter(np.array([0.5, 0.5]), 6, 6, "cpu", chunk).vote(layers, w) for chunk in (1, 2)]
+    assert [r.tolist() for r in runs[0]] == [r.tolist() for r in runs[1]] == [[[0, 36]], [[0, 36]]]
+
+
+def test_source_repointing_cannot_make_a_folder_vote_twice(tmp_path):
+    cfg, _, _ = maps_case(tmp_path)
+    s = write_settings(tmp_path / "s.yaml", cfg)
+    out = tmp_path / "o.csv"
+    res = run_cli("soft", "--setting", s, "-o", out, "--source", f"u8={tmp_path / 'f16'}")
+    assert res.exit_code == 2 and f"folder {tmp_path / 'f16'} would be read by two map sources" in res.output
+    res = run_cli("soft", "--setting", s, "-o", out, "--source", f"nope={tmp_path / 'f16'}")
+    assert res.exit_code == 2 and "no prob_maps source 'nope' (map sources: f16, u16, u8, logit, crop)" in res.output
+    assert not out.exists()
+
+
+def test_tf32_off_sets_full_float32_and_keeps_results(tmp_path):
+    import torch
+
+    from ensemble.models import set_tf32
+
+    cfg, _, _ = maps_case(tmp_path)
+    outs = []
+    for tf32 in (True, False):
+        out = tmp_path / f"tf32-{tf32}.csv"
+        res = run_cli("soft", "--setting", write_settings(tmp_path / "s.yaml", {**cfg, "tf32": tf32}), "-o", out,
+                      "--engine", "device", "-q")
+        assert res.exit_code == 0, res.output
+        outs.append(out.read_text())
+    assert outs[0] == outs[1]  # maps only: no convolution, nothing changes
+    try:
+        set_tf32(False)
+        assert torch.backends.cudnn.conv.fp32_precision == "ieee"
+        assert torch.backends.cuda.matmul.fp32_precision == "ieee"
+        set_tf32(True)
+        assert torch.backends.cudnn.conv.fp32_precision == "tf32"
+    finally:
+        torch.backends.cudnn.conv.fp32_precision = "tf32"  # torch's defaults
+        torch.backends.cuda.matmul.fp32_precision = "ieee"
+
+
+def test_a_job_with_unloaded_models_is_refused(tmp_path):
+    from ensemble.soft_job import SoftJob, run_job
+
+    job = SoftJob(classes=CLASSES, height=4, width=4, images=[], names=["m"], weights=np.ones((1, 3)),
+                  thresholds=np.full(3, 0.5), maps=[], model_specs=[(8, "m.pt")], engine="cpu")
+    with pytest.raises(ValueError, match="load_models"):
+        run_job(job, tmp_path / "o.csv")
+    assert not (tmp_path / "o.csv").exists()
