@@ -14,8 +14,14 @@ from pathlib import Path
 import click
 
 from core.atomic import check_outputs
-from core.errors import DataError, ToolError, UsageError, plural
+from core.errors import DataError, InputError, ToolError, UsageError, plural
 from core.signals import Terminated, exit_on_signals
+
+
+def exit_code(error: ToolError) -> int:
+    """The documented exit code of a library error: 2 for usage errors and unreadable or
+    malformed inputs, 1 for data that fails a check."""
+    return 2 if isinstance(error, (UsageError, InputError)) else 1
 
 
 def handle_errors(f):
@@ -29,7 +35,7 @@ def handle_errors(f):
                 return f(*args, **kwargs)
         except ToolError as e:
             click.echo(f"error: {e}", err=True)
-            sys.exit(e.exit_code)
+            sys.exit(exit_code(e))
         except KeyboardInterrupt:
             click.echo("interrupted; nothing written", err=True)
             sys.exit(130)

@@ -25,7 +25,6 @@ from core.predictions import Predictions
 from core.runs import intersection_area_kernel
 from core.score import EPS, aligned_rows
 from core.sweep import INF, stack_runs, sweep_start, sweep_step
-from ensemble.job import source_runs
 from ensemble.vote import vote_kernel
 from postprocess.clean import Rules, clean
 
@@ -104,7 +103,7 @@ def coverage(gt: Predictions, sources: Sequence[Predictions], names: Sequence[st
     hit = np.zeros_like(length)
     for i in range(n_img):
         for c in range(n_cls):
-            runs, bounds = stack_runs([source_runs(s, int(r[i, c])) for s, r in zip(sources, rows)])
+            runs, bounds = stack_runs([s.row_runs(int(r[i, c])) for s, r in zip(sources, rows)])
             coverage_kernel(runs, bounds, gt.runs(i, c), length[i, c], hit[i, c])
         if progress is not None:
             progress.update(1)
@@ -243,7 +242,7 @@ def voted_runs(gt: Predictions, sources: Sequence[Predictions], choice: Choice, 
     rows = [aligned_rows(sources[s], gt, missing)[:, c] for s in used]
     out = []
     for i in range(len(gt.images)):
-        runs, bounds = stack_runs([source_runs(sources[s], int(r[i])) for s, r in zip(used, rows)])
+        runs, bounds = stack_runs([sources[s].row_runs(int(r[i])) for s, r in zip(used, rows)])
         out.append(vote_kernel(runs, bounds, w[used], choice.threshold, 0))
     return out
 
