@@ -24,6 +24,17 @@ def exit_code(error: ToolError) -> int:
     return 2 if isinstance(error, (UsageError, InputError)) else 1
 
 
+def _flag_prefix(error: ToolError) -> str:
+    """The message, a leading parameter name (``weights: …``) said as its flag (``--weights: …``)."""
+    text, param = str(error), getattr(error, "param", None)
+    ctx = click.get_current_context(silent=True)
+    if param and ctx is not None and text.startswith(f"{param}:"):
+        for p in ctx.command.params:
+            if p.name == param and p.opts[0].startswith("--"):
+                return p.opts[0] + text[len(param):]
+    return text
+
+
 def handle_errors(f):
     """Turn user errors into one line on stderr and the documented exit code; SIGINT,
     SIGTERM and SIGHUP unwind (removing any temporary output) and exit 128 + the signal."""
@@ -34,7 +45,7 @@ def handle_errors(f):
             with exit_on_signals():
                 return f(*args, **kwargs)
         except ToolError as e:
-            click.echo(f"error: {e}", err=True)
+            click.echo(f"error: {_speak_flags(_flag_prefix(e))}", err=True)
             sys.exit(exit_code(e))
         except KeyboardInterrupt:
             click.echo("interrupted; nothing written", err=True)
@@ -87,8 +98,23 @@ def _expected_images(output: str | None = None):
     return ImageExpectation.from_options(meta.get("images.expect_images"), path)
 
 
+# Words of library messages that the command line says with its flags.
+_FLAG_WORDS = {"pass allow_duplicate": "pass --allow-duplicate", "(allow_duplicate)": "(--allow-duplicate)"}
+
+
+def _speak_flags(text: str) -> str:
+    for word, flag in _FLAG_WORDS.items():
+        text = text.replace(word, flag)
+    return text
+
+
 def _echo_err(quiet: bool):
-    return (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
+    return (lambda msg: None) if quiet else (lambda msg: click.echo(_speak_flags(msg), err=True))
+
+
+def _bar(quiet: bool):
+    """The progress factory of the library's jobs: a tqdm bar on stderr."""
+    return lambda total, desc, unit="img": _progress(total, quiet, unit, desc)
 
 
 def _progress(total: int, quiet: bool, unit: str = "img", desc: str | None = None):
@@ -193,22 +219,11 @@ def _parse_named(values: tuple[str, ...]) -> list[tuple[str, str]]:
     return out
 
 
-def _same_file(named: list[tuple[str, str]]) -> tuple[tuple[str, str], tuple[str, str]] | None:
-    """The first two ``(name, path)`` pairs whose paths resolve to the same file, or None."""
-    seen: dict[Path, tuple[str, str]] = {}
-    for name, path in named:
-        key = Path(path).resolve()
-        if key in seen:
-            return seen[key], (name, path)
-        seen[key] = (name, path)
-    return None
-
-
 def _vote_sources(cfg, inputs, source, where: str) -> dict[str, str]:
     """Source name → path from the settings' ``sources``, positional CSVs and ``--source``.
     Positional CSVs next to settings that list ``sources`` are refused: they would add
     voters to a tuned set."""
-    from settings.vote import source_names
+    from core.sources import source_names
 
     named = dict(cfg.sources) if isinstance(cfg.sources, dict) else dict(
         zip(source_names(cfg.sources), cfg.sources, strict=False))
@@ -227,125 +242,41 @@ def _vote_sources(cfg, inputs, source, where: str) -> dict[str, str]:
 
 
 def _twice(named: list[tuple[str, str]]) -> str | None:
-    """``PATH: given twice (A and B)`` (or ``same file as``) for the first two ``(role,
-    path)`` pairs that resolve to the same file; None when all differ."""
-    same = _same_file(named)
-    if same is None:
-        return None
-    (a, pa), (b, pb) = same
-    return f"{pb}: given twice ({a} and {b})" if pa == pb else f"{pb}: same file as {pa} ({a} and {b})"
+    from core.sources import same_file_message
+
+    return same_file_message(named)
 
 
-def _refuse_duplicates(named: dict[str, str], allow: bool, note) -> None:
-    """A file that would vote twice (same resolved path) is an error unless ``allow``."""
-    twice = _twice([(f"source {n}", p) for n, p in named.items()])
-    if twice and not allow:
-        raise UsageError(f"{twice}: each copy would vote; give it once (a larger weight counts it more) "
-                         "or pass --allow-duplicate")
-    if twice:
-        note(f"note: {twice}: each copy votes (--allow-duplicate)")
-
-
-def _vote_command(kind, inputs, source, setting, output, weights, threshold, min_votes, missing,
-                  workers, classes, height, width, quiet, allow_duplicate=False):
-    from core.classes import check_classes, parse_classes
-    from settings.loader import load_yaml, parse_model
-    from settings.postprocess import build_cleaner
+def _vote(kind, inputs, source, setting, output, weights, threshold, min_votes, missing, workers, classes, height,
+          width, quiet, allow_duplicate):
+    """``hard`` and ``weighted``: sources from the settings, positional CSVs and --source, then one call."""
+    from core.classes import parse_classes
+    from ensemble.voting import hard_vote, weighted_vote
+    from settings.loader import load_settings
     from settings.vote import VoteSettings
 
-    where = setting or "flags"
-    data = load_yaml(setting) if setting else {}
-    cfg = parse_model(VoteSettings, data, where)
+    cfg, _, _ = load_settings(VoteSettings, setting, "flags")
     if kind == "hard" and cfg.weights is not None:
-        raise UsageError(f"{where}: 'hard' takes no weights; use 'weighted'")
-    named = _vote_sources(cfg, inputs, source, where)
+        raise UsageError(f"{setting or 'flags'}: 'hard' takes no weights; use 'weighted'")
+    named = _vote_sources(cfg, inputs, source, setting or "flags")
     if len(named) < 2 and not (len(named) == 1 and kind == "weighted"):
         raise UsageError("need at least two sources (positional CSVs or --source NAME=PATH)")
     out = output or cfg.output
     if not out:
         raise UsageError("no output: give -o/--output or 'output:' in the settings")
-    check_outputs([("output", out)], [("the settings", setting), *(("an input", p) for p in named.values())])
-    if classes or not cfg.classes:
-        cls = parse_classes(classes)
-    else:
-        cls = check_classes(cfg.classes, where)
-    names = list(named)
-    w, thr, overrides = _vote_weights(cfg, names, cls, where, weights, threshold)
-    k = min_votes if min_votes is not None else cfg.min_votes
-    if k is not None and (threshold is not None or "threshold" in cfg.model_fields_set):
-        raise UsageError("give a threshold or min_votes, not both (min_votes replaces the threshold)")
-    if k is not None:
-        voters = (w > 0).sum(0)
-        short = [c for c in range(len(cls)) if voters[c] < k]
-        if short:
-            raise UsageError(f"min_votes {k}: class {cls[short[0]]} has only {voters[short[0]]} sources "
-                             f"with weight > 0 (sources: {len(names)})")
-    _refuse_duplicates(named, allow_duplicate, _echo_err(quiet))
-    h, wd = height or cfg.height, width or cfg.width
-    return dict(named=named, classes=cls, weights=w, thresholds=thr, min_votes=k or 0, overrides=overrides,
-                missing=missing or cfg.missing, workers=workers or cfg.workers, output=out,
-                height=h, width=wd, clean=build_cleaner(cfg.postprocess, cls, h, wd, where))
-
-
-def _vote_weights(cfg, names, classes, where, weights, threshold):
-    """Weights (sources × classes), thresholds per class and a description of the classes
-    that differ from the default. A flag replaces the settings' default only: per-class
-    entries stay."""
-    from settings.vote import (
-        class_overrides,
-        default_threshold,
-        default_weights,
-        threshold_vector,
-        weight_matrix,
-        with_default_threshold,
-        with_default_weights,
-    )
-
-    flag_w = None
     if weights is not None:
         try:
-            flag_w = [float(x) for x in weights.split(",")]
+            weights = [float(x) for x in weights.split(",")]
         except ValueError:
             raise UsageError(f"--weights expects comma-separated numbers, got {weights!r}") from None
-        weight_matrix(flag_w, names, classes, "--weights")  # the flag's own mistakes name the flag
-    if threshold is not None:
-        threshold_vector(threshold, classes, "--threshold")
-    spec_w = with_default_weights(cfg.weights, flag_w)
-    spec_t = with_default_threshold(cfg.threshold, threshold)
-    w = weight_matrix(spec_w, names, classes, where)
-    thr = threshold_vector(spec_t, classes, where)
-    default_w, default_t = default_weights(spec_w, names, where), default_threshold(spec_t)
-    lines = class_overrides(w, thr, default_w, default_t, names, classes)
-    if lines:
-        listed = ", ".join(f"{n} {x:g}" for n, x in zip(names, default_w, strict=True))
-        head = f"per class (default: weights {listed}; threshold {default_t:g}):"
-        lines = [head, *(f"  {line}" for line in lines)]
-    return w, thr, lines
-
-
-def _run_vote(job: dict, quiet: bool, label: str):
-    from core.warmup import precompile
-    from ensemble.job import VotePlan, align, run_plan
-
-    note = _echo_err(quiet)
-    for line in job["overrides"]:
-        note(line)
-    expected = _expected_images(job["output"])
-    precompile(note, "read", "vote", *(["clean"] if job["clean"] else []))
-    sources = [_read_noting(path, job["classes"], job["height"], job["width"], note) for path in job["named"].values()]
-    if expected is not None:
-        for src in sources:
-            expected.check(src.images, src.path)
-    aligned = align(sources, job["missing"])
-    if aligned.n_missing:
-        note(f"note: {plural(aligned.n_missing, 'missing row')} counted as empty votes")
-    plan = VotePlan(aligned, job["weights"], job["thresholds"], job["min_votes"], clean=job["clean"])
-    with _progress(len(aligned.images), quiet, desc=label) as bar:
-        rows = run_plan(plan, job["output"], job["classes"], job["workers"], bar)
-    note(f"{label}: {plural(len(job['named']), 'source')}, {plural(len(aligned.images), 'image')}, "
-         f"{plural(rows, 'row')} → {job['output']}")
-    if job["clean"] is not None:
-        click.echo("postprocess (inline):\n" + "\n".join(job["clean"].summary()))
+    extra = {"weights": weights} if kind == "weighted" else {}
+    result = (weighted_vote if kind == "weighted" else hard_vote)(
+        named, output=out, settings=setting, threshold=threshold, min_votes=min_votes, missing=missing,
+        classes=parse_classes(classes) if classes or not cfg.classes else None, height=height, width=width,
+        workers=workers, allow_duplicate=allow_duplicate, expected_images=_expected_images(out),
+        echo=_echo_err(quiet), progress=_bar(quiet), **extra)
+    if result.cleaning is not None:
+        click.echo("postprocess (inline):\n" + "\n".join(result.cleaning))
 
 
 def vote_options(f):
@@ -386,9 +317,8 @@ def hard(inputs, source, setting, output, threshold, missing, workers, allow_dup
     every voted mask (rules as in 'postprocess --help') and prints a per-class summary.
     A file given twice (same resolved path) is an error unless --allow-duplicate.
     """
-    job = _vote_command("hard", inputs, source, setting, output, None, threshold, min_votes, missing,
-                        workers, classes, height, width, quiet, allow_duplicate)
-    _run_vote(job, quiet, "hard vote")
+    _vote("hard", inputs, source, setting, output, None, threshold, min_votes, missing, workers, classes, height,
+          width, quiet, allow_duplicate)
 
 
 @cli.command()
@@ -416,9 +346,8 @@ def weighted(inputs, source, setting, output, threshold, missing, workers, allow
     --source NAME=PATH re-points a named source (apply tuned settings to test files).
     A file given twice (same resolved path) is an error unless --allow-duplicate.
     """
-    job = _vote_command("weighted", inputs, source, setting, output, weights, threshold, min_votes, missing,
-                        workers, classes, height, width, quiet, allow_duplicate)
-    _run_vote(job, quiet, "weighted vote")
+    _vote("weighted", inputs, source, setting, output, weights, threshold, min_votes, missing, workers, classes,
+          height, width, quiet, allow_duplicate)
 
 
 @cli.command()
@@ -526,9 +455,9 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
     --expect-images / --images-from check each prediction's image set first (exit 1).
     """
     from core.classes import parse_classes
+    from core.sources import source_names
     from core.warmup import precompile
     from evaluation.scores import evaluate as score
-    from settings.vote import source_names
 
     if (gt_csv is None) == (gt_json is None):
         raise UsageError("give exactly one of --gt GT.csv or --gt-json DIR")
@@ -616,6 +545,7 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
     import time
 
     from core.classes import parse_classes
+    from core.sources import source_names
     from core.warmup import precompile
     from ensemble.maps import MapSource
     from evaluation.tune import (
@@ -630,7 +560,7 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
         tuned_settings,
     )
     from settings.loader import write_yaml
-    from settings.vote import MAX_WEIGHT, source_names
+    from settings.vote import MAX_WEIGHT
 
     start = time.monotonic()
     if not math.isfinite(margin) or (max_seconds is not None and math.isnan(max_seconds)):
@@ -960,7 +890,7 @@ def soft(setting, output, device, engine, workers, source, quiet):
     from core.warmup import precompile
     from ensemble.soft_job import build_job, load_models, resolve_engine, run_job
     from settings.loader import load_yaml, parse_model
-    from settings.soft import SoftSettings, source_bases, source_names
+    from settings.soft import SoftSettings, soft_source_names, source_bases
 
     note = _echo_err(quiet)
     cfg = parse_model(SoftSettings, load_yaml(setting), setting)
@@ -970,7 +900,7 @@ def soft(setting, output, device, engine, workers, source, quiet):
         cfg.engine = engine
     if workers is not None:
         cfg.num_workers = workers
-    names = source_names(cfg)[len(cfg.models()):]
+    names = soft_source_names(cfg)[len(cfg.models()):]
     for name, folder in _parse_named(source):
         if name not in names:
             raise UsageError(f"--source {name}={folder}: {setting} has no prob_maps source {name!r} "

@@ -22,7 +22,15 @@ class InputError(ToolError):
 
 
 class UsageError(ToolError):
-    """A bad parameter or setting; the message names it."""
+    """A bad parameter or setting; the message names it. ``param``, when set, is the
+    parameter the message starts with, which the command line may name by its flag."""
+
+    def __init__(self, message: str, param: str | None = None):
+        super().__init__(message)
+        self.param = param
+
+    def __reduce__(self):
+        return (self.__class__, (str(self), self.param))
 
 
 class DataError(ToolError):

@@ -29,7 +29,7 @@ from ensemble.maps import MapSource, read_boxes
 from ensemble.soft import Layer, vote_image
 from postprocess.clean import Cleaner
 from settings.postprocess import build_cleaner
-from settings.soft import SoftSettings, source_names, source_weights, thresholds
+from settings.soft import SoftSettings, soft_source_names, source_weights, thresholds
 
 
 def find_images(root: str) -> list[tuple[str, Path]]:
@@ -131,7 +131,7 @@ def build_job(cfg: SoftSettings, where: str) -> SoftJob:
     specs = cfg.models()
     if not specs and not cfg.prob_maps:
         raise UsageError(f"{where}: nothing to vote: model_paths are all empty and there are no prob_maps")
-    names = source_names(cfg)
+    names = soft_source_names(cfg)
     weights = source_weights(cfg, names, classes, where)
     thr = thresholds(cfg, classes, where)
     maps = []

@@ -17,10 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.classes import DEFAULT_CLASSES, check_classes
 from core.errors import UsageError
+from core.sources import unique_names
 from ensemble.device import DEFAULT_CHUNK
 from settings.loader import ClassName
 from settings.postprocess import PostprocessSection
-from settings.vote import SourceWeights, check_weights, threshold_vector, unique_names, weight_matrix
+from settings.vote import SourceWeights, check_weights, threshold_vector, weight_matrix
 
 ClassWeights = Union[float, dict[str, float]]
 
@@ -119,7 +120,7 @@ def source_bases(cfg: SoftSettings) -> list[str]:
     return bases + [m.name or Path(m.path.rstrip("/\\")).name or "maps" for m in cfg.prob_maps]
 
 
-def source_names(cfg: SoftSettings) -> list[str]:
+def soft_source_names(cfg: SoftSettings) -> list[str]:
     """One name per source (``source_bases`` made unique with ``-2``, ``-3`` …): the names
     ``weights:`` refers to."""
     return unique_names(source_bases(cfg))

@@ -3,7 +3,6 @@ weight matrix (sources × classes) and a threshold vector (classes)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal, Union
 
 import numpy as np
@@ -43,22 +42,6 @@ class VoteSettings(BaseModel):
     output: str | None = None
     workers: int = Field(default=1, ge=1)
     postprocess: PostprocessSection | None = None
-
-
-def unique_names(bases: list[str]) -> list[str]:
-    """Names made unique with a numeric suffix (``a``, ``a-2``, ``a-3`` …), in order."""
-    names: list[str] = []
-    for base in bases:
-        name, k = base, 2
-        while name in names:
-            name, k = f"{base}-{k}", k + 1
-        names.append(name)
-    return names
-
-
-def source_names(paths: list[str]) -> list[str]:
-    """Names for positional sources: file stems, made unique with a numeric suffix."""
-    return unique_names([Path(p).stem or "source" for p in paths])
 
 
 def _row(spec: SourceWeights, names: list[str], base: np.ndarray, where: str) -> np.ndarray:

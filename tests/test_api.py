@@ -1,0 +1,85 @@
+"""The public functions: the same results as the commands, from paths or from memory."""
+
+from __future__ import annotations
+
+import builtins
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import run_cli
+
+from core.classes import DEFAULT_CLASSES
+from core.errors import DataError, UsageError
+from core.predictions import Predictions
+from core.synthetic import Generator, write_set
+
+SIZE = ("--height", 64, "--width", 64)
+
+
+@pytest.fixture(scope="module")
+def small_set(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("set")
+    gen = Generator(n_images=3, n_models=3, height=64, width=64, seed=3)
+    return gen, write_set(gen, folder)
+
+
+def test_hard_vote_in_memory_equals_the_command(small_set, tmp_path, monkeypatch):
+    from ensemble import hard_vote
+
+    gen, paths = small_set
+    out = tmp_path / "cli.csv"
+    assert run_cli("hard", *(paths[m] for m in gen.model_names), "-o", out, *SIZE, "-q").exit_code == 0
+    frames = {m: Predictions.read(paths[m], DEFAULT_CLASSES, 64, 64).to_frame() for m in gen.model_names}
+
+    def refuse(file, mode="r", *args, **kwargs):  # an in-memory vote writes nothing
+        if any(ch in mode for ch in "wax+"):
+            raise AssertionError(f"wrote {file}")
+        return real_open(file, mode, *args, **kwargs)
+
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open", refuse)
+    monkeypatch.setattr(io, "open", refuse)
+    result = hard_vote(frames, height=64, width=64)
+    monkeypatch.undo()
+    assert result.output is None and result.rows == 3 * 29 and list(result.sources) == list(gen.model_names)
+    assert result.predictions.to_frame().equals(Predictions.read(out, DEFAULT_CLASSES, 64, 64).to_frame())
+
+
+def test_weighted_vote_paths_and_output(small_set, tmp_path):
+    from ensemble import weighted_vote
+
+    gen, paths = small_set
+    names = list(gen.model_names)
+    out = tmp_path / "w.csv"
+    assert run_cli("weighted", *(paths[m] for m in names), "-o", out, "--weights", "1,1,3", *SIZE, "-q").exit_code == 0
+    mine = tmp_path / "mine.csv"
+    r = weighted_vote([paths[m] for m in names], weights=[1, 1, 3], output=mine, height=64, width=64,
+                      settings={"threshold": {"default": 0.5}})
+    assert r.output == str(mine) and r.predictions is None and mine.read_bytes() == out.read_bytes()
+    per_class = weighted_vote([paths[m] for m in names], height=64, width=64,
+                              settings={"weights": {"default": [1, 1, 1], "Ulna": [0, 0, 1]}})
+    assert per_class.overrides[1:] == ["  Ulna: weights " + ", ".join(f"{n} {w}" for n, w in zip(names, "001"))]
+    ulna = per_class.predictions.rle(0, "Ulna")
+    assert ulna == Predictions.read(paths[names[2]], DEFAULT_CLASSES, 64, 64).rle(0, "Ulna")
+
+
+def test_vote_errors_name_the_parameter(small_set):
+    from ensemble import hard_vote, weighted_vote
+
+    gen, paths = small_set
+    files = [paths[m] for m in gen.model_names]
+    with pytest.raises(UsageError, match="^weights: ") as e:
+        weighted_vote(files, weights=[1, 2], height=64, width=64)
+    assert e.value.param == "weights" and isinstance(e.value, ValueError)
+    with pytest.raises(UsageError, match="allow_duplicate"):
+        hard_vote([files[0], files[0]], height=64, width=64)
+    one = Predictions.read(files[0], DEFAULT_CLASSES, 64, 64).to_frame()
+    with pytest.raises(DataError, match="missing row"):
+        hard_vote({"a": one, "b": one.iloc[1:]}, height=64, width=64)
+    assert hard_vote({"a": one, "b": one.iloc[1:]}, height=64, width=64, missing="empty").n_missing == 1
+    assert np.array_equal(hard_vote({"a": one, "b": one}, height=64, width=64).predictions.rows.shape, (3, 29))
+    with pytest.raises(UsageError, match="two sources"):
+        hard_vote({"a": one}, height=64, width=64)
+    assert isinstance(one, pd.DataFrame)
