@@ -187,19 +187,6 @@ def _read_noting(path, classes, height, width, note):
     return preds
 
 
-def _note_unscored(gt, preds, note) -> None:
-    """Say when a prediction holds images the ground truth does not: they are not scored,
-    and a score over part of a prediction must not pass for a score of all of it."""
-    known = set(gt.images)
-    for p in preds:
-        extra = [name for name in p.images if name not in known]
-        if extra:
-            verb = "is" if len(extra) == 1 else "are"
-            note(f"note: {p.path}: {len(extra):,} of its {plural(len(p.images), 'image')} {verb} not in the ground "
-                 f"truth and not scored (first: {', '.join(extra[:3])}); scores cover the "
-                 f"{plural(len(gt.images), 'ground-truth image')}")
-
-
 def _unique_names(named: list[tuple[str, str]], flag: str = "--source") -> None:
     seen: dict[str, str] = {}
     for name, path in named:
@@ -456,8 +443,7 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
     """
     from core.classes import parse_classes
     from core.sources import source_names
-    from core.warmup import precompile
-    from evaluation.scores import evaluate as score
+    from evaluation import evaluate as evaluate_predictions
 
     if (gt_csv is None) == (gt_json is None):
         raise UsageError("give exactly one of --gt GT.csv or --gt-json DIR")
@@ -465,35 +451,11 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
     if not named:
         raise UsageError("no predictions to evaluate")
     _unique_names(named)
-    paths = [p for _, p in named]
-    twice = _twice([(f"source {n}", p) for n, p in named])
-    if twice:
-        raise UsageError(twice)
-    check_outputs([("output", output)], [("the ground truth", gt_csv), *(("an input", p) for p in paths)],
-                  [("the --gt-json folder", gt_json)])
-    note = _echo_err(quiet)
-    precompile(note, "read", "score")
-    cls = parse_classes(classes)
-    h, w = height or 2048, width or 2048
-    expected = _expected_images(output)
-    loaded = [_read_noting(path, cls, h, w, note) for path in paths]
-    if expected is not None:
-        for p in loaded:
-            expected.check(p.images, p.path)
     if gt_json:
-        from evaluation.polygons import read_gt_json
-
-        gt = read_gt_json(gt_json, loaded[0].images, cls, h, w)
-    else:
-        gt = _read_noting(gt_csv, cls, h, w, note)
-    _note_unscored(gt, loaded, note)
-    with _progress(len(loaded), quiet, unit="file", desc="evaluate") as bar:
-        scores = score(gt, loaded, [n for n, _ in named], missing, bar)
-    if output:
-        from core.atomic import atomic_write_text
-
-        atomic_write_text(output, scores.csv())
-        note(f"scores → {output}")
+        check_outputs([("output", output)], [], [("the --gt-json folder", gt_json)])
+    scores = evaluate_predictions(dict(named), gt_csv or gt_json, missing=missing, classes=parse_classes(classes),
+                                  height=height, width=width, output=output, expected_images=_expected_images(output),
+                                  echo=_echo_err(quiet), progress=_bar(quiet))
     click.echo({"table": scores.table, "csv": scores.csv, "json": scores.json}[fmt]().rstrip("\n"))
 
 
@@ -548,6 +510,7 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
     from core.sources import source_names
     from core.warmup import precompile
     from ensemble.maps import MapSource
+    from evaluation.scores import note_unscored
     from evaluation.tune import (
         SOFT_THRESHOLDS,
         coverage,
@@ -596,7 +559,7 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
     gt = _read_noting(gt_csv, cls, h, w, note)
     sources = [_read_noting(p, cls, h, w, note) for _, p in named]
     names = [n for n, _ in named]
-    _note_unscored(gt, sources, note)
+    note_unscored(gt, sources, note)
     few = few_images_warning(len(gt.images), cls, names, lv)
     if few:
         note(few)

@@ -83,3 +83,17 @@ def test_vote_errors_name_the_parameter(small_set):
     with pytest.raises(UsageError, match="two sources"):
         hard_vote({"a": one}, height=64, width=64)
     assert isinstance(one, pd.DataFrame)
+
+
+def test_evaluate_in_memory_equals_the_command(small_set, tmp_path):
+    from evaluation import evaluate
+
+    gen, paths = small_set
+    out = tmp_path / "scores.csv"
+    r = run_cli("evaluate", "--gt", paths["gt"], *(paths[m] for m in gen.model_names), "-o", out, *SIZE, "-q")
+    assert r.exit_code == 0
+    gt = Predictions.read(paths["gt"], DEFAULT_CLASSES, 64, 64)
+    scores = evaluate({m: Predictions.read(paths[m], DEFAULT_CLASSES, 64, 64).to_frame() for m in gen.model_names},
+                      gt.to_frame(), height=64, width=64)
+    assert scores.csv() == out.read_text() and scores.table() in r.stdout
+    assert scores.per_image.shape == (3, 3, 29) and np.all(evaluate([gt], gt, height=64, width=64).overall == 1)
