@@ -959,36 +959,31 @@ def postprocess(input_csv, output, open_r, close_r, min_size, keep_largest, fill
     Classes without rules are copied verbatim. Prints per class: masks changed,
     components removed, holes filled, pixels removed and added.
     """
-    from core.classes import check_classes, parse_classes
-    from core.warmup import precompile
-    from postprocess.job import clean_predictions
-    from settings.loader import load_yaml, parse_model
-    from settings.postprocess import PostprocessFile, build_cleaner
+    from core.classes import parse_classes
+    from postprocess import clean_predictions
+    from settings.loader import load_yaml
 
-    note = _echo_err(quiet)
     data = load_yaml(setting) if setting else {}
-    cfg = parse_model(PostprocessFile, data if "postprocess" in data else {"postprocess": data}, setting or "flags")
-    out = output or cfg.output
+    long = data if "postprocess" in data else {"postprocess": data}
+    out = output or long.get("output")
     if not out:
         raise UsageError("no output: give -o/--output or 'output:' in the settings")
-    check_outputs([("output", out)], [("the input", input_csv), ("the settings", setting)])
-    cls = parse_classes(classes) if classes or not cfg.classes else check_classes(cfg.classes, setting)
-    h, w = height or cfg.height, width or cfg.width
     flags = dict(open=open_r, close=close_r, min_size=min_size, keep_largest=keep_largest, fill_holes=fill_holes,
                  max_hole=max_hole, connectivity=int(connectivity) if connectivity else None)
-    cleaner = build_cleaner(cfg.postprocess, cls, h, w, setting or "flags", flags)
-    if cleaner is None:
+    try:
+        result = clean_predictions(input_csv, setting, rules=flags, output=out,
+                                   classes=parse_classes(classes) if classes or not long.get("classes") else None,
+                                   height=height, width=width, workers=workers, echo=_echo_err(quiet),
+                                   progress=_bar(quiet))
+    except UsageError as e:
+        if e.param != "rules":
+            raise
         given = any(v not in (None, False) for k, v in flags.items() if k != "connectivity") or setting
         raise UsageError("nothing to do: " + ("the rules given change no mask (--min-size 1, --keep-largest 0 and "
                                               "radius 0 are no-ops)" if given else
                                               "give a rule (--keep-largest, --min-size, --fill-holes, --open, "
-                                              "--close) or --setting"))
-    precompile(note, "read", "clean")
-    preds = _read_noting(input_csv, cls, h, w, note)
-    with _progress(len(preds.images), quiet, desc="postprocess") as bar:
-        rows = clean_predictions(preds, cleaner, out, workers or cfg.workers, bar)
-    note(f"postprocess: {plural(len(preds.images), 'image')}, {plural(rows, 'row')} → {out}")
-    click.echo("\n".join(cleaner.summary()))
+                                              "--close) or --setting")) from None
+    click.echo("\n".join(result.summary))
 
 
 if __name__ == "__main__":

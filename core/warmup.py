@@ -77,10 +77,10 @@ def _vote(t: _Tiny) -> None:
 
 
 def _clean(t: _Tiny) -> None:
-    from postprocess.job import clean_predictions
+    from postprocess.job import clean_all
 
     cleaner = _cleaner()
-    clean_predictions(t.one, cleaner, t.out("clean"))
+    clean_all(t.one, cleaner, t.out("clean"))
     cleaner.text(0, t.two.rle(1, 0))
 
 

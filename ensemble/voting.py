@@ -19,6 +19,7 @@ from core.errors import UsageError, plural
 from core.imageset import ImageExpectation
 from core.predictions import Predictions, predictions_from_rles
 from core.sources import Notes, Progress, Sources, bar, is_path, label, load, named_sources, same_file_message
+from core.stream import collect_images
 from settings.vote import VoteSettings
 
 __all__ = ["VoteResult", "hard_vote", "weighted_vote"]
@@ -315,10 +316,7 @@ def _run(kind, named, classes, height, width, w, thr, min_votes, missing, worker
         if out:
             rows = run_plan(plan, out, classes, workers, b)
         else:
-            rles = []
-            for i in range(len(aligned.images)):
-                rles.append(plan.image(i))
-                b.update(1)
+            rles = collect_images(aligned.images, plan.image, b)
             preds = predictions_from_rles(label_, classes, aligned.images, rles, height, width)
             rows = len(rles) * len(classes)
     notes.quietly()(f"{label_}: {plural(len(named), 'source')}, {plural(len(aligned.images), 'image')}, "

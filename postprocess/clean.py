@@ -125,7 +125,7 @@ STAT_FIELDS = ("masks", "changed", "components_removed", "holes_filled", "pixels
 
 class Cleaner:
     """Per-class cleaner: ``cleaner(class_index, runs) -> runs``, the ``clean=`` hook of
-    ``ensemble.job.VotePlan`` and of ``postprocess.job.clean_predictions``.
+    ``ensemble.job.VotePlan`` and of ``postprocess.job.clean_all``.
 
     Counts (``STAT_FIELDS`` per class) are kept in shared memory, so they also add up when
     the cleaner runs in forked worker processes; read them with ``stats()``/``summary()``.

@@ -97,3 +97,19 @@ def test_evaluate_in_memory_equals_the_command(small_set, tmp_path):
                       gt.to_frame(), height=64, width=64)
     assert scores.csv() == out.read_text() and scores.table() in r.stdout
     assert scores.per_image.shape == (3, 3, 29) and np.all(evaluate([gt], gt, height=64, width=64).overall == 1)
+
+
+def test_clean_predictions_in_memory_equals_the_command(small_set, tmp_path):
+    from postprocess import clean_predictions
+
+    gen, paths = small_set
+    out = tmp_path / "clean.csv"
+    r = run_cli("postprocess", paths[gen.model_names[0]], "-o", out, "--keep-largest", 1, "--fill-holes", *SIZE)
+    assert r.exit_code == 0
+    frame = Predictions.read(paths[gen.model_names[0]], DEFAULT_CLASSES, 64, 64).to_frame()
+    result = clean_predictions(frame, {"default": {"keep_largest": 1, "fill_holes": True}}, height=64, width=64)
+    assert result.predictions.to_frame().equals(Predictions.read(out, DEFAULT_CLASSES, 64, 64).to_frame())
+    assert "\n".join(result.summary) in r.stdout
+    with pytest.raises(UsageError, match="nothing to do") as e:
+        clean_predictions(frame, rules={"min_size": 1}, height=64, width=64)
+    assert e.value.param == "rules"
