@@ -638,12 +638,12 @@ def select_command(setting, output, source, best_from, write_setting, classes, h
     Source paths are taken relative to the working directory. The rows each source gave
     (and the --best-from choice per class) are printed on stdout.
     """
-    from core.classes import check_classes, parse_classes
-    from settings.loader import load_yaml, parse_model, write_yaml
-    from settings.postprocess import build_cleaner
-    from settings.select import SelectSettings, resolve_rules, rule_table, rules_to_settings
+    from core.classes import parse_classes
+    from fusion import select, select_rules
+    from settings.loader import load_settings
+    from settings.select import SelectSettings
 
-    cfg = parse_model(SelectSettings, load_yaml(setting), setting)
+    cfg, _, _ = load_settings(SelectSettings, setting)
     named = dict(cfg.sources)
     if not named:
         raise UsageError(f"{setting}: sources: no sources")
@@ -652,76 +652,33 @@ def select_command(setting, output, source, best_from, write_setting, classes, h
             raise UsageError(f"--source {name}={path}: {setting} names no source {name!r} "
                              f"(sources: {', '.join(named)})")
         named[name] = path
-    cls = parse_classes(classes) if classes or not cfg.classes else check_classes(cfg.classes, f"{setting}: classes")
-    h, w = height or cfg.height, width or cfg.width
-    names = list(named)
     out = output or cfg.output
     if not out and not write_setting:
         raise UsageError("no output: give -o/--output, 'output:' in the settings, or --write-setting")
     check_outputs([("output", out), ("--write-setting", write_setting)],
                   [("the settings", setting), ("the scores file", best_from),
                    *(("an input", p) for p in named.values())])
-    if best_from:
-        rules = _select_best(best_from, names, cls, rule_table(cfg, names, cls, setting), setting, quiet)
-    else:
-        rules = resolve_rules(cfg, names, cls, setting)
+    kw = dict(settings=setting, best_from=best_from, classes=parse_classes(classes) if classes or not cfg.classes
+              else None, height=height, width=width, echo=_echo_err(quiet))
+    if best_from:  # the choice is printed before the selection is made, then followed as a rule list
+        sel = select_rules(named, **kw)
+        click.echo(f"best source per class from {best_from}:\n" + "\n".join(sel.best_table()))
+        kw["best_from"] = None
     if out:
-        _select_run(named, rules, cls, h, w, out, quiet,
-                    build_cleaner(cfg.postprocess, cls, h, w, setting, groups=cfg.groups))
+        result = select(named, sel.rules if best_from else None, out, progress=_bar(quiet), **kw)
+        sel = result.selection
+        click.echo(f"select: {plural(len(result.images), 'image')} × {plural(len(sel.classes), 'class')}, "
+                   f"{plural(sum(result.by_source.values()), 'row')} → {out}")
+        for name, n in result.by_source.items():
+            click.echo(f"  {name}: {plural(n, 'row')} ({plural(sel.rules.count(name), 'class')}) from {named[name]}")
+        if result.cleaning is not None:
+            click.echo("postprocess (inline):\n" + "\n".join(result.cleaning))
+    elif not best_from:
+        sel = select_rules(named, **kw)
     if write_setting:
-        write_yaml(write_setting, rules_to_settings(named, rules, cls, out, h, w),
-                       header=f"# written by 'cli.py select' from {setting}"
-                              + (f" and {best_from}" if best_from else "") + "\n")
+        sel.write(write_setting, out, header=f"# written by 'cli.py select' from {setting}"
+                  + (f" and {best_from}" if best_from else "") + "\n")
         click.echo(f"rules written to {write_setting}")
-
-
-def _select_best(scores_path, names, classes, fallback, setting, quiet) -> list[str]:
-    import numpy as np
-
-    from fusion.best import best_rules, listing, read_scores
-
-    note = _echo_err(quiet)
-    scores = read_scores(scores_path, names, classes)
-    for kind, other in [("sources", scores.other_sources), ("classes", scores.other_classes)]:
-        if other:
-            note(f"note: {scores_path}: ignored {plural(sum(other.values()), 'row')} of other {kind} "
-                 f"({listing(list(other))})")
-    unscored = [n for k, n in enumerate(names) if np.isnan(scores.dice[k]).all()]
-    if unscored:  # a renamed source silently loses every class: say which names the file uses
-        note(f"note: {scores_path} has no score for {'source' if len(unscored) == 1 else 'sources'} "
-             f"{', '.join(unscored)} of {setting}" + (f" (its other sources: {listing(list(scores.other_sources))})"
-                                                      if scores.other_sources else ""))
-    rules, fell_back = best_rules(scores.dice, names, classes, fallback, setting)
-    width = max(len(c) for c in classes)
-    click.echo(f"best source per class from {scores_path}:")
-    for c, (cls, rule) in enumerate(zip(classes, rules, strict=True)):
-        if cls in fell_back:
-            click.echo(f"  {cls:<{width}}  {rule}  (no scores; rule from {setting})")
-            continue
-        d = scores.dice[:, c]
-        others = ", ".join(f"{n} {d[k]:.4f}" for k, n in enumerate(names) if n != rule and not np.isnan(d[k]))
-        click.echo(f"  {cls:<{width}}  {rule}  {d[names.index(rule)]:.4f}" + (f"  ({others})" if others else ""))
-    return rules
-
-
-def _select_run(named, rules, classes, height, width, output, quiet, clean=None) -> None:
-    from core.warmup import precompile
-    from fusion.select import plan_select, write_selection
-
-    note = _echo_err(quiet)
-    precompile(note, "read", *(["clean"] if clean is not None else []))
-    preds = {name: _read_noting(path, classes, height, width, note) for name, path in named.items() if name in rules}
-    plan = plan_select(preds, rules)
-    with _progress(len(plan.images), quiet, desc="select") as bar:
-        write_selection(plan, output, bar, clean)
-    by_source = plan.rows_by_source()
-    click.echo(f"select: {plural(len(plan.images), 'image')} × {plural(len(classes), 'class')}, "
-               f"{plural(sum(by_source.values()), 'row')} → {output}")
-    for name, n in by_source.items():
-        k = rules.count(name)
-        click.echo(f"  {name}: {plural(n, 'row')} ({plural(k, 'class')}) from {named[name]}")
-    if clean is not None:
-        click.echo("postprocess (inline):\n" + "\n".join(clean.summary()))
 
 
 @cli.command("merge")

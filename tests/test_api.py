@@ -113,3 +113,20 @@ def test_clean_predictions_in_memory_equals_the_command(small_set, tmp_path):
     with pytest.raises(UsageError, match="nothing to do") as e:
         clean_predictions(frame, rules={"min_size": 1}, height=64, width=64)
     assert e.value.param == "rules"
+
+
+def test_select_in_memory_and_settings_written_reproduce_it(small_set, tmp_path):
+    from fusion import select
+
+    gen, paths = small_set
+    m1, m2 = gen.model_names[:2]
+    frames = {m: Predictions.read(paths[m], DEFAULT_CLASSES, 64, 64) for m in (m1, m2)}
+    r = select(frames, {"default": m1, "Ulna": m2})
+    assert r.rows_by_source() == {m1: 3 * 28, m2: 3}
+    assert r.predictions.rle(1, "Ulna") == frames[m2].rle(1, "Ulna")
+    assert r.predictions.rle(1, "Radius") == frames[m1].rle(1, "Radius")
+    settings = tmp_path / "sel.yaml"
+    select({m: paths[m] for m in (m1, m2)}, {"default": m1, "Ulna": m2}, height=64, width=64).selection.write(settings)
+    out = tmp_path / "o.csv"
+    assert run_cli("select", "--setting", settings, "-o", out, *SIZE, "-q").exit_code == 0
+    assert Predictions.read(out, DEFAULT_CLASSES, 64, 64).to_frame().equals(r.predictions.to_frame())
