@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from core.atomic import check_outputs
-from core.errors import DataError, InputError, ToolError, UsageError, plural
+from core.errors import InputError, ToolError, UsageError, plural
 from core.signals import Terminated, exit_on_signals
 
 
@@ -711,16 +711,13 @@ def merge_command(parts, output, setting, prefer, strict, classes, height, width
     --expect-images / --images-from check the merged image set (all parts together) and
     exit 1 before writing when it differs.
     """
-    from core.classes import check_classes, parse_classes
-    from core.warmup import precompile
-    from fusion.merge import plan_merge, write_merge
-    from settings.loader import load_yaml, parse_model
+    from core.classes import parse_classes
+    from fusion import merge
+    from settings.loader import load_settings
     from settings.merge import MergeSettings
-    from settings.postprocess import build_cleaner
 
     note = _echo_err(quiet)
-    where = setting or "flags"
-    cfg = parse_model(MergeSettings, load_yaml(setting) if setting else {}, where)
+    cfg, _, _ = load_settings(MergeSettings, setting, "flags")
     files = list(parts) or cfg.parts
     if not files:
         raise UsageError("no parts: give PART.csv files or 'parts:' in the settings")
@@ -732,33 +729,21 @@ def merge_command(parts, output, setting, prefer, strict, classes, height, width
     out = output or cfg.output
     if not out:
         raise UsageError("no output: give -o/--output or 'output:' in the settings")
-    check_outputs([("output", out)], [("the settings", setting), *(("an input", p) for p in files)])
-    cls = parse_classes(classes) if classes or not cfg.classes else check_classes(cfg.classes, f"{where}: classes")
-    h, w = height or cfg.height, width or cfg.width
-    prefer = prefer or cfg.prefer
-    strict = bool(strict or cfg.strict)
-    clean = build_cleaner(cfg.postprocess, cls, h, w, where)
-    precompile(note, "read", "merge", *(["clean"] if clean is not None else []))
-    expected = _expected_images(out)
-    preds = [_read_noting(path, cls, h, w, note) for path in files]
-    plan = plan_merge(preds, prefer)
-    if expected is not None:
-        expected.check(plan.images, f"the merged parts ({', '.join(files[:3])}{', …' if len(files) > 3 else ''})")
-    if strict and plan.strict_error():
-        raise DataError(plan.strict_error())
-    with _progress(len(plan.images), quiet, desc="merge") as bar:
-        write_merge(plan, out, bar, clean)
+    r = merge(files, out, settings=setting, prefer=prefer, strict=strict,
+              classes=parse_classes(classes) if classes or not cfg.classes else None, height=height, width=width,
+              expected_images=_expected_images(out), echo=note, progress=_bar(quiet))
+    plan = r.plan
     click.echo(f"merge: {plural(len(files), 'file')} → {out}: {plural(len(plan.images), 'image')} × "
-               f"{plural(len(cls), 'class')}: {plural(plan.expected, 'row')} expected, "
+               f"{plural(len(plan.classes), 'class')}: {plural(plan.expected, 'row')} expected, "
                f"{plan.expected - plan.missing:,} present, {plan.missing:,} missing"
                + (f" (written as empty masks; first: {plan.first_missing()})" if plan.missing else ""))
-    taken = f", taken from the {prefer} file (first: {plan.first_conflict()})" if plan.conflicts else ""
+    taken = f", taken from the {r.prefer} file (first: {plan.first_conflict()})" if plan.conflicts else ""
     click.echo(f"  overlaps: {plural(plan.overlaps, 'row')} in several files: {plan.overlaps - plan.conflicts:,} "
                f"identical, {plan.conflicts:,} conflicting{taken}")
     for path, n in zip(files, plan.rows_by_part(), strict=True):
         click.echo(f"  {path}: {plural(n, 'row')} taken")
-    if clean is not None:
-        click.echo("postprocess (inline):\n" + "\n".join(clean.summary()))
+    if r.cleaning is not None:
+        click.echo("postprocess (inline):\n" + "\n".join(r.cleaning))
 
 
 @cli.command()

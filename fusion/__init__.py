@@ -7,6 +7,7 @@ shards or per-class files into one submission.
 """
 
 from fusion.best import best_rules, read_scores
+from fusion.merge import MergeResult, merge
 from fusion.select import Selection, SelectResult, select, select_rules
 
-__all__ = ["SelectResult", "Selection", "best_rules", "read_scores", "select", "select_rules"]
+__all__ = ["MergeResult", "SelectResult", "Selection", "best_rules", "merge", "read_scores", "select", "select_rules"]
