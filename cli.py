@@ -152,16 +152,11 @@ def check(submission, classes, height, width, max_problems, quiet):
     Exit 0 valid, 1 invalid (every problem listed: the first --max-problems and a count),
     2 unreadable.
     """
-    from core.check import check_submission
+    from core.check import check as check_file
     from core.classes import parse_classes
-    from core.warmup import precompile
 
-    note = _echo_err(quiet)
-    expected = _expected_images()
-    precompile(note, "read")
-    report = check_submission(submission, parse_classes(classes), height or 2048, width or 2048, expected)
-    if report.preds.paths_stripped:
-        note(f"note: {plural(report.preds.paths_stripped, 'row')} name images by path; matched on the basename")
+    report = check_file(submission, parse_classes(classes), height or 2048, width or 2048,
+                        expected_images=_expected_images(), echo=_echo_err(quiet))
     for p in report.problems[:max_problems]:
         click.echo(str(p))
     if len(report.problems) > max_problems:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.classes import CANVAS, DEFAULT_CLASSES
 from core.errors import plural
 from core.imageset import ImageExpectation
 from core.predictions import Predictions, Problem, missing_rows, scan_predictions
@@ -14,8 +16,11 @@ from core.predictions import Predictions, Problem, missing_rows, scan_prediction
 
 @dataclass
 class CheckReport:
+    """Every problem found in one submission (``valid`` when none), with its summary."""
+
     preds: Predictions
     problems: list[Problem]
+    notes: list[str] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -75,3 +80,62 @@ def check_submission(path: str, classes: Sequence[str], height: int, width: int,
     if preds.truncation is not None and preds.truncation not in problems:
         problems.insert(0, preds.truncation)  # stands for the missing rows of the cut image
     return CheckReport(preds, problems + missing_rows(preds))
+
+
+def check(
+    submission: str | os.PathLike,
+    classes: Sequence[str] = DEFAULT_CLASSES,
+    height: int = CANVAS,
+    width: int = CANVAS,
+    *,
+    expected_images: ImageExpectation | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> CheckReport:
+    """Validate a submission CSV: columns, every image has every class exactly once, every
+    RLE valid (row-major, 1-indexed, ascending, inside ``height`` × ``width``).
+
+    Parameters
+    ----------
+    submission : path
+        The CSV.
+    classes : sequence of str
+        The class list (default: the 29 hand-bone classes).
+    height, width : int
+        Mask size (default 2048²).
+    expected_images : ImageExpectation, optional
+        Missing and extra images are problems too (a file cut at an image boundary is
+        otherwise a valid file of fewer images).
+    echo : callable, optional
+        Receives notes as they are made.
+
+    Returns
+    -------
+    CheckReport
+        ``valid``, ``problems`` (each with file, line, image, class), ``summary()``,
+        ``empty_report()``, ``notes``.
+
+    Raises
+    ------
+    InputError
+        The file cannot be read as a CSV with the three columns (a ``ValueError``).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "s.csv"
+    >>> _ = path.write_text("image_name,class,rle\\na.png,x,1 2\\na.png,x,3 1\\n")
+    >>> report = check(path, ["x", "y"], 2, 2)
+    >>> report.valid, [p.message for p in report.problems]
+    (False, ['duplicate row (first at line 2)', 'missing row'])
+    """
+    if echo is not None:
+        from core.warmup import precompile
+
+        precompile(echo, "read")
+    report = check_submission(str(submission), tuple(classes), height, width, expected_images)
+    if report.preds.paths_stripped:
+        report.notes.append(f"note: {plural(report.preds.paths_stripped, 'row')} name images by path; "
+                            "matched on the basename")
+        if echo is not None:
+            echo(report.notes[-1])
+    return report
