@@ -499,28 +499,12 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
       python cli.py soft --setting tuned.soft.yaml --source unet=test_maps/unet ... -o test.csv
     """
     import math
-    import time
 
     from core.classes import parse_classes
     from core.sources import source_names
-    from core.warmup import precompile
-    from ensemble.maps import MapSource
-    from evaluation.scores import note_unscored
-    from evaluation.tune import (
-        SOFT_THRESHOLDS,
-        coverage,
-        few_images_warning,
-        report,
-        soft_histograms,
-        tune_cleaning,
-        tune_combination,
-        tune_soft,
-        tuned_settings,
-    )
-    from settings.loader import write_yaml
+    from evaluation import tune as tune_sources
     from settings.vote import MAX_WEIGHT
 
-    start = time.monotonic()
     if not math.isfinite(margin) or (max_seconds is not None and math.isnan(max_seconds)):
         raise UsageError("--margin must be a finite number >= 0 and --max-seconds a number > 0")
     named = list(zip(source_names(list(inputs)), inputs)) + _parse_named(source)
@@ -529,9 +513,6 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
     _unique_names(named)
     named_maps = _parse_named(maps)
     _unique_names(named_maps, "--maps")
-    twice = _twice([(f"source {n}", p) for n, p in named])
-    if twice:  # weighted would refuse the tuned settings
-        raise UsageError(f"{twice}: tune each file once")
     twice = _twice([(f"--maps {n}", d) for n, d in named_maps])
     if twice:  # soft would refuse the tuned soft settings
         raise UsageError(f"{twice}: give each maps folder once")
@@ -547,54 +528,21 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
     if not all(0 <= x <= MAX_WEIGHT for x in lv) or not any(lv):
         raise UsageError(f"--levels must lie in [0, {MAX_WEIGHT:g}] with at least one positive level")
     note = _echo_err(quiet)
-    precompile(note, "read", "tune", *(["soft"] if maps else []))
-    cls = parse_classes(classes)
-    h, w = height or 2048, width or 2048
-    map_sources = [MapSource(name, Path(folder)) for name, folder in named_maps]
-    gt = _read_noting(gt_csv, cls, h, w, note)
-    sources = [_read_noting(p, cls, h, w, note) for _, p in named]
-    names = [n for n, _ in named]
-    note_unscored(gt, sources, note)
-    few = few_images_warning(len(gt.images), cls, names, lv)
-    if few:
-        note(few)
-    with _progress(len(gt.images), quiet, desc="coverage") as bar:
-        cov = coverage(gt, sources, names, missing, bar)
-    deadline = start + max_seconds if max_seconds else None
-    results = tune_combination(cov, cls, margin, lv, deadline)
-    with _progress(len(cls), quiet, unit="class", desc="cleaning") as bar:
-        tune_cleaning(results, gt, sources, margin, missing=missing, deadline=deadline, progress=bar)
-    soft = None
-    if map_sources:  # before anything is written: a bad map must leave no partial result
-        with _progress(len(gt.images), quiet, desc="soft histograms") as bar:
-            hist = soft_histograms(gt, map_sources, SOFT_THRESHOLDS, bar)
-        soft = tune_soft(hist, gt, SOFT_THRESHOLDS, margin)
-    settings = tuned_settings(results, names, [p for _, p in named], cls, h, w)
-    header = (f"# tuned by `cli.py tune` on {gt_csv} ({plural(len(gt.images), 'image')}); apply with\n"
-              f"# python cli.py weighted --setting {output} --source NAME=TEST.csv ... -o OUT.csv\n")
-    write_yaml(output, settings, header)
-    click.echo(report(results, names))
+    result = tune_sources(dict(named), gt_csv, maps=dict(named_maps), margin=margin, levels=lv,
+                          max_seconds=max_seconds, missing=missing, classes=parse_classes(classes), height=height,
+                          width=width, echo=note, progress=_bar(quiet))
+    result.write(output, f"# tuned by `cli.py tune` on {gt_csv} ({plural(result.n_images, 'image')}); apply with\n"
+                         f"# python cli.py weighted --setting {output} --source NAME=TEST.csv ... -o OUT.csv\n")
+    click.echo(result.report())
     note(f"tuned settings → {output}")
-    if soft is not None:
-        _write_tuned_maps(gt, soft, named_maps, soft_output, cls, h, w, quiet)
+    if result.soft is not None:
+        result.write_soft(soft_output, f"# tuned by `cli.py tune --maps` on {gt_csv}; apply with\n"
+                                       f"# python cli.py soft --setting {soft_output} --source NAME=TEST_DIR ... "
+                                       "-o OUT.csv\n")
+        click.echo("\n" + result.soft_report())
+        note(f"tuned soft settings → {soft_output}")
 
 
-def _write_tuned_maps(gt, res, named_maps, output, classes, height, width, quiet) -> None:
-    from settings.loader import write_yaml
-
-    settings = {"CLASSES": list(classes), "prob_maps": [{"path": str(f), "name": n} for n, f in named_maps],
-                "threshold": {"default": 0.5, **{c: float(t) for c, t in zip(classes, res.thresholds) if t != 0.5}}}
-    if (height, width) != (2048, 2048):
-        settings.update(height=height, width=width)
-    write_yaml(output, settings, f"# tuned by `cli.py tune --maps` on {gt.path}; apply with\n"
-                                 f"# python cli.py soft --setting {output} --source NAME=TEST_DIR ... -o OUT.csv\n")
-    cw = max(len("class"), *(len(c) for c in classes)) + 2
-    click.echo(f"\nsoft vote of {', '.join(n for n, _ in named_maps)} (equal weights):")
-    click.echo(f"{'class':<{cw}}{'at 0.5':>9}{'tuned':>9}  threshold")
-    for c, cls in enumerate(classes):
-        click.echo(f"{cls:<{cw}}{res.at_default[c]:>9.4f}{res.best[c]:>9.4f}  {res.thresholds[c]:g}")
-    click.echo(f"{'mean':<{cw}}{res.at_default.mean():>9.4f}{res.best.mean():>9.4f}")
-    _echo_err(quiet)(f"tuned soft settings → {output}")
 @cli.command("select")
 @click.option("--setting", required=True, type=click.Path(dir_okay=False),
               help="YAML settings: sources, groups, select rules, output.")

@@ -130,3 +130,23 @@ def test_select_in_memory_and_settings_written_reproduce_it(small_set, tmp_path)
     out = tmp_path / "o.csv"
     assert run_cli("select", "--setting", settings, "-o", out, *SIZE, "-q").exit_code == 0
     assert Predictions.read(out, DEFAULT_CLASSES, 64, 64).to_frame().equals(r.predictions.to_frame())
+
+
+def test_tune_in_memory_writes_the_settings_the_command_writes(small_set, tmp_path):
+    from evaluation import tune
+
+    gen, paths = small_set
+    out = tmp_path / "t.yaml"
+    args = [paths[m] for m in gen.model_names]
+    assert run_cli("tune", "--gt", paths["gt"], *args, "-o", out, *SIZE, "-q").exit_code == 0
+    frames = {m: Predictions.read(paths[m], DEFAULT_CLASSES, 64, 64).to_frame() for m in gen.model_names}
+    r = tune(frames, paths["gt"], height=64, width=64)
+    import yaml
+
+    written = yaml.safe_load(out.read_text())
+    assert {k: v for k, v in r.settings.items() if k != "sources"} == \
+        {k: v for k, v in written.items() if k != "sources"}
+    assert r.report().splitlines()[0].startswith("class") and r.n_images == 3
+    with pytest.raises(UsageError, match="^levels: ") as e:
+        tune(frames, paths["gt"], levels=[0], height=64, width=64)
+    assert e.value.param == "levels"
