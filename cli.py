@@ -735,55 +735,27 @@ def soft(setting, output, device, engine, workers, source, quiet):
     with numba kernels on the CPU; 'auto' (default) takes 'device' unless the device is the
     CPU. tf32: false forbids TF32 in the models' convolutions on GPUs.
     """
-    from core.warmup import precompile
-    from ensemble.soft_job import build_job, load_models, resolve_engine, run_job
-    from settings.loader import load_yaml, parse_model
-    from settings.soft import SoftSettings, soft_source_names, source_bases
+    from ensemble import soft_vote
+    from settings.loader import load_settings
+    from settings.soft import SoftSettings, soft_source_names
 
     note = _echo_err(quiet)
-    cfg = parse_model(SoftSettings, load_yaml(setting), setting)
-    if device is not None:
-        cfg.device = device
-    if engine is not None:
-        cfg.engine = engine
-    if workers is not None:
-        cfg.num_workers = workers
+    cfg, _, _ = load_settings(SoftSettings, setting)
     names = soft_source_names(cfg)[len(cfg.models()):]
-    for name, folder in _parse_named(source):
+    repoint = dict(_parse_named(source))
+    for name, folder in repoint.items():
         if name not in names:
             raise UsageError(f"--source {name}={folder}: {setting} has no prob_maps source {name!r} "
                              f"(map sources: {', '.join(names) or 'none'})")
-        entry = cfg.prob_maps[names.index(name)]
-        entry.name, entry.path = name, folder  # keeps the name that weights refer to
-    job = build_job(cfg, setting)
-    renamed = [f"{b} → {n}" for b, n in zip(source_bases(cfg), job.names, strict=True) if b != n]
-    if renamed:
-        note(f"note: sources with the same name were renamed ({', '.join(renamed)}); weights: use these names")
     out = Path(output) if output else cfg.output_path()
     if not output and not {"save_dir", "output_name"} & cfg.model_fields_set:
         note(f"note: no -o and no save_dir/output_name in {setting}: writing {out} in the current folder")
     if not output:
         out.parent.mkdir(parents=True, exist_ok=True)
-    check_outputs([("output", out)], [("the settings", setting), *(("a model", p) for _, p in cfg.models()),
-                                      *(("a boxes file", m.boxes) for m in cfg.prob_maps)],
-                  [*((f"the maps folder of {m.name}", m.folder) for m in job.maps), ("image_root", cfg.image_root)])
-    resolve_engine(job)
-    load_models(job, note)
-    precompile(note, *(["soft"] if job.engine == "cpu" else []), *(["clean"] if job.clean else []))
-    with _progress(len(job.images), quiet, desc="soft vote") as bar:
-        rows = run_job(job, out, bar)
-    kinds = []
-    if job.models:
-        kinds.append(f"{plural(len(job.models), 'model')} on {job.device}" + (" with hflip TTA" if job.tta else ""))
-    if job.maps:
-        kinds.append(plural(len(job.maps), "map source"))
-    engine = f"torch on {job.device}" if job.engine == "device" else "numba on the CPU"
-    note(f"soft vote ({engine}): {' + '.join(kinds)}, {plural(len(job.images), 'image')}, {plural(rows, 'row')} "
-         f"→ {out}")
-    for name, n in job.skipped.items():
-        note(f"note: source {name} had no map for {plural(n, 'image')} (missing: skip; averaged over the others)")
-    if job.clean is not None:
-        click.echo("postprocess (inline):\n" + "\n".join(job.clean.summary()))
+    result = soft_vote(setting, output=out, maps=repoint, device=device, engine=engine, workers=workers, echo=note,
+                       progress=_bar(quiet))
+    if result.cleaning is not None:
+        click.echo("postprocess (inline):\n" + "\n".join(result.cleaning))
     if not output:  # the settings chose the path, maybe by default: say where it went, --quiet or not
         click.echo(f"output: {out}")
 

@@ -586,6 +586,45 @@ class PredictionWriter:
         self._ctx.__exit__(exc_type, exc, tb)
 
 
+class MemoryWriter:
+    """``PredictionWriter``'s twin that keeps the rows in memory: ``predictions()`` after
+    the ``with`` block gives them as ``Predictions`` (for jobs run without an output)."""
+
+    def __init__(self, label: str, classes: Sequence[str], height: int, width: int):
+        self.label, self.classes, self.height, self.width = label, tuple(classes), height, width
+        self.images: list[str] = []
+        self.rles: list[Sequence[str]] = []
+        self.rows_written = 0
+
+    def __enter__(self) -> MemoryWriter:
+        return self
+
+    def write_image(self, image: str, rles: Sequence[str]) -> None:
+        if len(rles) != len(self.classes):
+            raise ValueError(f"expected {len(self.classes)} masks for {image}, got {len(rles)}")
+        self.images.append(image)
+        self.rles.append(list(rles))
+        self.rows_written += len(rles)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        pass
+
+    def predictions(self) -> Predictions:
+        return predictions_from_rles(self.label, self.classes, self.images, self.rles, self.height, self.width)
+
+
+def writer_for(output: str | os.PathLike | None, classes: Sequence[str], height: int, width: int,
+               label: str = "memory") -> PredictionWriter | MemoryWriter:
+    """A ``PredictionWriter`` for ``output``, or a ``MemoryWriter`` when it is ``None``."""
+    return PredictionWriter(output, classes) if output is not None else MemoryWriter(label, classes, height, width)
+
+
+def written(writer: PredictionWriter | MemoryWriter) -> int | Predictions:
+    """What a job hands back once its writer is closed: rows written to a file, or the
+    ``Predictions`` kept in memory."""
+    return writer.predictions() if isinstance(writer, MemoryWriter) else writer.rows_written
+
+
 def _csv_field(s: str) -> str:
     if any(ch in s for ch in ',"\n\r'):
         return '"' + s.replace('"', '""') + '"'

@@ -150,3 +150,23 @@ def test_tune_in_memory_writes_the_settings_the_command_writes(small_set, tmp_pa
     with pytest.raises(UsageError, match="^levels: ") as e:
         tune(frames, paths["gt"], levels=[0], height=64, width=64)
     assert e.value.param == "levels"
+
+
+def test_soft_vote_from_a_dict_in_memory_equals_the_command(tmp_path):
+    from ensemble import soft_vote
+
+    gen = Generator(n_images=2, n_models=2, height=64, width=64, seed=5)
+    paths = write_set(gen, tmp_path, maps={m: 16 for m in gen.model_names})
+    settings = {"prob_maps": [{"path": str(paths[f"maps/{m}"])} for m in gen.model_names], "threshold": 0.4,
+                "height": 64, "width": 64, "engine": "cpu"}
+    from settings.loader import write_yaml
+
+    write_yaml(tmp_path / "s.yaml", settings)
+    out = tmp_path / "o.csv"
+    assert run_cli("soft", "--setting", tmp_path / "s.yaml", "-o", out, "-q").exit_code == 0
+    r = soft_vote(settings)
+    assert r.output is None and r.engine == "cpu" and r.n_maps == 2 and r.rows == 2 * 29
+    assert r.predictions.to_frame().equals(Predictions.read(out, DEFAULT_CLASSES, 64, 64).to_frame())
+    with pytest.raises(UsageError, match="^maps: ") as e:
+        soft_vote(settings, maps={"nope": tmp_path})
+    assert e.value.param == "maps"
