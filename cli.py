@@ -347,50 +347,37 @@ def demo(folder, n_images, n_models, seed, quiet):
     main jobs on it: validate each CSV, hard-vote the CSVs, soft-vote the maps (with the
     settings file it writes, soft_setting.yaml, and inline cleaning), and score everything
     against the ground truth."""
-    import numpy as np
-
-    from core.check import check_submission
+    from core.check import check as check_file
     from core.classes import DEFAULT_CLASSES
-    from core.predictions import read_predictions
-    from core.score import dice_matrix
     from core.synthetic import Generator, write_set
     from core.warmup import precompile
-    from ensemble.job import VotePlan, align, run_plan
-    from ensemble.soft_job import build_job, run_job
-    from settings.loader import load_yaml, parse_model, write_yaml
-    from settings.soft import SoftSettings
+    from ensemble import hard_vote, soft_vote
+    from evaluation import evaluate as evaluate_predictions
+    from settings.loader import write_yaml
 
-    note = _echo_err(quiet)
     _demo_folder(Path(folder))
-    precompile(note, "read", "vote", "soft", "clean", "score")
+    precompile(_echo_err(quiet), "read", "vote", "soft", "clean", "score")
     gen = Generator(n_images=n_images, n_models=n_models, seed=seed)
     with _progress(n_images, quiet, desc="generate") as bar:
         paths = write_set(gen, folder, maps={m: 512 for m in gen.model_names}, progress=bar)
     for m in gen.model_names:
-        report = check_submission(str(paths[m]), DEFAULT_CLASSES, 2048, 2048)
+        report = check_file(paths[m])
         if not report.valid:
             raise ToolError(f"generated {paths[m]} is invalid: {report.problems[0]}")
         click.echo(f"check {paths[m]}: valid: {report.summary()}")
-    sources = [read_predictions(paths[m], DEFAULT_CLASSES) for m in gen.model_names]
-    n = len(sources)
-    plan = VotePlan(align(sources), np.ones((n, len(DEFAULT_CLASSES))), np.full(len(DEFAULT_CLASSES), 0.5))
     vote_path = Path(folder) / "hard_vote.csv"
-    with _progress(n_images, quiet, desc="hard vote") as bar:
-        run_plan(plan, str(vote_path), DEFAULT_CLASSES, 1, bar)
+    hard_vote({m: paths[m] for m in gen.model_names}, output=vote_path, progress=_bar(quiet))
     soft_setting = Path(folder) / "soft_setting.yaml"
     write_yaml(soft_setting, {"prob_maps": [{"path": str(paths[f"maps/{m}"])} for m in gen.model_names],
                               "threshold": 0.5, "postprocess": {"default": {"keep_largest": 1, "fill_holes": True}},
                               "save_dir": str(folder), "output_name": "soft_vote.csv"},
                "# written by `cli.py demo`: python cli.py soft --setting " + str(soft_setting) + "\n")
-    job = build_job(parse_model(SoftSettings, load_yaml(soft_setting), str(soft_setting)), str(soft_setting))
     soft_path = Path(folder) / "soft_vote.csv"
-    with _progress(n_images, quiet, desc="soft vote") as bar:
-        run_job(job, soft_path, bar)
-    gt = read_predictions(paths["gt"], DEFAULT_CLASSES)
+    soft_vote(soft_setting, output=soft_path, progress=_bar(quiet))
+    named = {**{m: paths[m] for m in gen.model_names}, "hard vote": vote_path, "soft vote": soft_path}
+    scores = evaluate_predictions(named, paths["gt"])
     click.echo(f"\nmean Dice against {paths['gt']} ({plural(n_images, 'image')} × 29 classes):")
-    for name, path in [*((m, paths[m]) for m in gen.model_names), ("hard vote", vote_path),
-                       ("soft vote", soft_path)]:
-        d = dice_matrix(read_predictions(path, DEFAULT_CLASSES), gt).mean(0)
+    for name, d in zip(named, scores.per_class, strict=True):
         click.echo(f"  {name:<10} {d.mean():.4f}   worst class {DEFAULT_CLASSES[int(d.argmin())]} {d.min():.4f}")
     click.echo(f"\nresults in {Path(folder).resolve()}: gt.csv, {', '.join(f'{m}.csv' for m in gen.model_names)}, "
                f"hard_vote.csv, soft_vote.csv (from soft_setting.yaml), maps/<model>/<image>.npz")

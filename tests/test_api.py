@@ -167,6 +167,9 @@ def test_soft_vote_from_a_dict_in_memory_equals_the_command(tmp_path):
     r = soft_vote(settings)
     assert r.output is None and r.engine == "cpu" and r.n_maps == 2 and r.rows == 2 * 29
     assert r.predictions.to_frame().equals(Predictions.read(out, DEFAULT_CLASSES, 64, 64).to_frame())
+    pytest.importorskip("torch")
+    on_device = soft_vote(settings, engine="device", device="cpu")
+    assert on_device.engine == "device" and on_device.predictions.to_frame().equals(r.predictions.to_frame())
     with pytest.raises(UsageError, match="^maps: ") as e:
         soft_vote(settings, maps={"nope": tmp_path})
     assert e.value.param == "maps"
