@@ -21,6 +21,7 @@ import numpy as np
 
 from core.classes import DEFAULT_CLASSES
 from core.codec import format_rle
+from core.errors import UsageError
 from core.predictions import PredictionWriter
 from core.runs import difference, from_rows, union
 
@@ -276,3 +277,19 @@ def write_set(gen: Generator, folder: str | os.PathLike, maps: dict[str, int] | 
     for w in writers.values():
         w.__exit__(None, None, None)
     return paths
+
+
+DEMO_MARK = ".segment-ensemble-demo"
+
+
+def demo_folder(folder: Path) -> None:
+    """Create the demo folder; refuse one that holds anything but an earlier demo's files."""
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{folder}: exists and is not a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / DEMO_MARK).is_file():
+        raise UsageError(f"{folder}: folder is not empty and was not written by demo; give a new or empty folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / DEMO_MARK).write_text("written by `cli.py demo`; rerunning demo here replaces its files\n")
+    except OSError as e:
+        raise UsageError(f"{folder}: cannot create ({e.strerror or e.__class__.__name__})") from None
