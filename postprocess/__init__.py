@@ -1,7 +1,7 @@
 """Morphological cleaning of masks, computed on runs.
 
 - ``clean_predictions`` → ``CleanResult``: a whole prediction set (``postprocess.job``).
-- ``Rules`` (one class's steps), ``clean(runs, h, w, rules)`` and ``Cleaner`` — the per-class
+- ``Rules`` (one class's steps), ``clean`` (``clean(runs, h, w, rules)``) and ``Cleaner`` — the per-class
   ``clean(class_index, runs) -> runs`` hook with summary counts (``postprocess.clean``).
 - ``components``, ``component_areas`` (union-find over runs; ``postprocess.components``),
   ``fill_holes`` (``postprocess.holes``), ``opening``, ``closing`` (``postprocess.morphology``).
