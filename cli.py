@@ -100,7 +100,8 @@ def _expected_images(output: str | None = None):
 
 
 # Words of library messages that the command line says with its flags.
-_FLAG_WORDS = {"pass allow_duplicate": "pass --allow-duplicate", "(allow_duplicate)": "(--allow-duplicate)"}
+_FLAG_WORDS = {"pass allow_duplicate": "pass --allow-duplicate", "(allow_duplicate)": "(--allow-duplicate)",
+               "missing='empty'": "--missing empty"}
 
 
 def _speak_flags(text: str) -> str:

@@ -45,7 +45,7 @@ def align(sources: Sequence[Predictions], missing: str = "error") -> Aligned:
         s, i, c = (int(x[0]) for x in np.nonzero(rows < 0))
         raise DataError(
             f"{sources[s].path}: image {images[i]}, class {first.classes[c]}: missing row "
-            f"({n_missing:,} missing in all; --missing empty counts them as empty votes)"
+            f"({n_missing:,} missing in all; missing='empty' counts them as empty votes)"
         )
     return Aligned(list(sources), images, rows, n_missing)
 

@@ -22,8 +22,8 @@ import numba as nb
 import numpy as np
 
 from core.predictions import Predictions
-from core.runs import intersection_area_kernel
-from core.score import EPS, aligned_rows
+from core.runs import dice, dice_of_areas
+from core.score import aligned_rows
 from core.sweep import INF, stack_runs, sweep_start, sweep_step
 from ensemble.vote import vote_kernel
 from postprocess.clean import Rules, clean
@@ -179,7 +179,7 @@ def dice_of(keep: np.ndarray, cov: Coverage, c: int) -> np.ndarray:
     k = keep.astype(np.float64)
     inter = k @ cov.hit[:, c, :].T  # exact: integer-valued sums far below 2**53
     pred = k @ cov.length[:, c, :].T
-    return ((2 * inter + EPS) / (pred + cov.gt_area[:, c] + EPS)).mean(1)
+    return dice_of_areas(inter, pred, cov.gt_area[:, c]).mean(1)
 
 
 @dataclass
@@ -249,13 +249,7 @@ def voted_runs(gt: Predictions, sources: Sequence[Predictions], choice: Choice, 
 
 def mean_dice(masks: Sequence[np.ndarray], gt: Predictions, c: int) -> float:
     """Mean Dice of one class's masks (one per ground-truth image)."""
-    total = 0.0
-    for i, m in enumerate(masks):
-        g = gt.runs(i, c)
-        inter = intersection_area_kernel(m, g) if len(m) and len(g) else 0
-        area = int((m[:, 1] - m[:, 0]).sum())
-        total += (2 * inter + EPS) / (area + int(gt.areas[gt.rows[i, c]]) + EPS)
-    return total / max(len(masks), 1)
+    return sum(dice(m, gt.runs(i, c)) for i, m in enumerate(masks)) / max(len(masks), 1)
 
 
 def tune_cleaning(results: list[ClassResult], gt: Predictions, sources: Sequence[Predictions],
@@ -376,7 +370,7 @@ def tune_soft(hist: np.ndarray, gt: Predictions, thresholds: np.ndarray = SOFT_T
     tp = kept[:, :, 1, 1:]  # at threshold j: pixels exceeding more than j thresholds
     pred = kept[:, :, 0, 1:] + tp
     area = gt.areas[gt.rows][:, :, None]
-    dice = ((2 * tp + EPS) / (pred + area + EPS)).mean(0)  # (n_classes, K)
+    dice = dice_of_areas(tp, pred, area).mean(0)  # (n_classes, K)
     j0 = int(np.flatnonzero(np.isclose(thresholds, 0.5))[0])
     j = dice.argmax(1)
     take = dice[np.arange(len(j)), j] > dice[:, j0] + margin

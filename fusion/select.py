@@ -110,7 +110,7 @@ class Selection:
     rules: list[str]
     height: int
     width: int
-    best: Any = None  # fusion.best.Scores
+    best: Any = None  # fusion.best.ScoresFile
     fell_back: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     label: str = "settings"  # how messages name the settings the rules came from
@@ -183,7 +183,7 @@ def select_rules(
     the sources. Parameters as ``select``; ``label`` names typed settings in messages."""
     from core.classes import DEFAULT_CLASSES, check_classes
     from settings.loader import load_settings
-    from settings.select import resolve_rules, rule_table
+    from settings.select import class_sources, rule_table
 
     notes = Notes(echo)
     cfg, _, where = load_settings(SelectSettings, settings, label)
@@ -212,7 +212,7 @@ def select_rules(
             raise UsageError(f"rules: unknown source {unknown[0]!r} (sources: {', '.join(names)})", param="rules")
         return Selection(named, cls, rules, h, w, notes=list(notes), label=where)
     if best_from is None:
-        return Selection(named, cls, resolve_rules(cfg, names, cls, where), h, w, notes=list(notes), label=where)
+        return Selection(named, cls, class_sources(cfg, names, cls, where), h, w, notes=list(notes), label=where)
     from fusion.best import best_rules, listing, read_scores
 
     scores = read_scores(best_from, names, cls)

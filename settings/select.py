@@ -18,7 +18,7 @@ from settings.groups import DEFAULT, check_groups, keys_per_class, listing
 from settings.loader import ClassName
 from settings.postprocess import PostprocessSection
 
-__all__ = ["DEFAULT", "SelectSettings", "check_groups", "resolve_rules", "rule_table", "rules_to_settings"]
+__all__ = ["DEFAULT", "SelectSettings", "check_groups", "class_sources", "rule_table", "rules_to_settings"]
 
 
 class SelectSettings(BaseModel):
@@ -63,7 +63,7 @@ def rule_table(cfg: SelectSettings, sources: Sequence[str], classes: Sequence[st
     return [cfg.select[k] if k is not None else None for k in keys]
 
 
-def resolve_rules(cfg: SelectSettings, sources: Sequence[str], classes: Sequence[str], where: str) -> list[str]:
+def class_sources(cfg: SelectSettings, sources: Sequence[str], classes: Sequence[str], where: str) -> list[str]:
     """Per-class source names; a class without a rule when there is no ``default`` is an error."""
     rules = rule_table(cfg, sources, classes, where)
     bare = [c for c, r in zip(classes, rules, strict=True) if r is None]

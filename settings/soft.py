@@ -26,7 +26,7 @@ from settings.vote import SourceWeights, check_weights, threshold_vector, weight
 ClassWeights = Union[float, dict[str, float]]
 
 
-class MapSource(BaseModel):
+class MapEntry(BaseModel):
     """A folder of per-image probability maps ``<stem>.npy`` / ``<stem>.npz``, each (C, h, w).
 
     ``weight``: a number or ``{default: w, <class>: w}``. ``logits``: the map holds logits
@@ -63,7 +63,7 @@ class SoftSettings(BaseModel):
     save_dir: str = "."
     output_name: str = "output.csv"
     # --- extensions ---
-    prob_maps: list[MapSource] = Field(default_factory=list)
+    prob_maps: list[MapEntry] = Field(default_factory=list)
     weights: Union[SourceWeights, dict[str, SourceWeights], None] = None
     tta: list[Literal["hflip"]] = Field(default_factory=list)
     device: str | None = None
@@ -92,7 +92,7 @@ class SoftSettings(BaseModel):
 
     @field_validator("prob_maps")
     @classmethod
-    def _names_unique(cls, v: list[MapSource]) -> list[MapSource]:
+    def _names_unique(cls, v: list[MapEntry]) -> list[MapEntry]:
         named = [m.name for m in v if m.name]
         twice = sorted({n for n in named if named.count(n) > 1})
         if twice:
