@@ -145,9 +145,9 @@ def cli():
 @handle_errors
 def check(submission, classes, height, width, max_problems, quiet):
     from core.check import check as check_file
-    from core.classes import parse_classes
+    from core.classes import CANVAS, parse_classes
 
-    report = check_file(submission, parse_classes(classes), height or 2048, width or 2048,
+    report = check_file(submission, parse_classes(classes), height or CANVAS, width or CANVAS,
                         expected_images=_expected_images(), echo=_echo_err(quiet))
     for p in report.problems[:max_problems]:
         click.echo(str(p))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.classes import DEFAULT_CLASSES
+from core.classes import CANVAS, DEFAULT_CLASSES
 from core.codec import format_rle
 from core.errors import UsageError
 from core.predictions import PredictionWriter
@@ -153,8 +153,8 @@ class Generator:
     Model qualities depend on ``seed`` only, so two generators with the same seed and
     disjoint ``start`` ranges are validation/test splits of the same models."""
 
-    def __init__(self, n_images: int = 4, n_models: int = 3, height: int = 2048,
-                 width: int = 2048, classes: Sequence[str] = DEFAULT_CLASSES, seed: int = 0,
+    def __init__(self, n_images: int = 4, n_models: int = 3, height: int = CANVAS,
+                 width: int = CANVAS, classes: Sequence[str] = DEFAULT_CLASSES, seed: int = 0,
                  model_names: Sequence[str] | None = None, start: int = 0):
         self.n_images = n_images
         self.start = start  # first image index: disjoint ranges give splits of the same models
@@ -169,7 +169,7 @@ class Generator:
         return f"image{1661000000000 + 7919 * (i + 1) + 1000003 * self.seed:013d}.png"
 
     def _layout(self, rng: np.random.Generator) -> list[Ellipse]:
-        sy, sx = self.height / 2048, self.width / 2048
+        sy, sx = self.height / CANVAS, self.width / CANVAS
         k = rng.uniform(0.9, 1.08)
         rot = math.radians(rng.normal(0, 5))
         ty, tx = rng.normal(0, 40, 2)
@@ -186,7 +186,7 @@ class Generator:
 
     def _model_mask(self, e: Ellipse, q: float, rng: np.random.Generator) -> tuple[np.ndarray, Ellipse]:
         err = 1 - q
-        scale = min(self.height, self.width) / 2048
+        scale = min(self.height, self.width) / CANVAS
         pe = e.moved(dy=rng.normal(0, (1 + 10 * err) * scale), dx=rng.normal(0, (1 + 10 * err) * scale),
                      sa=rng.normal(1, 0.01 + 0.05 * err), sb=rng.normal(1, 0.01 + 0.06 * err),
                      dtheta=rng.normal(0, math.radians(0.5 + 3 * err)))
@@ -208,7 +208,7 @@ class Generator:
         """Image ``i`` (independent of the others, so any subset can be regenerated)."""
         rng = np.random.default_rng([self.seed, i])
         layout = self._layout(rng)
-        gt = [ellipse_runs(e, self.height, self.width, rng, 1.0 * max(self.height / 2048, 0.25)) for e in layout]
+        gt = [ellipse_runs(e, self.height, self.width, rng, 1.0 * max(self.height / CANVAS, 0.25)) for e in layout]
         models, shapes = {}, {}
         for m, name in enumerate(self.model_names):
             mrng = np.random.default_rng([self.seed, i, m + 1])

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numba as nb
 import numpy as np
 
+from core.classes import CANVAS
 from core.predictions import Predictions
 from core.runs import dice, dice_of_areas
 from core.score import aligned_rows
@@ -275,7 +276,7 @@ def tune_cleaning(results: list[ClassResult], gt: Predictions, sources: Sequence
 
 
 def tuned_settings(results: Sequence[ClassResult], names: Sequence[str], paths: Sequence[str],
-                   classes: Sequence[str], height: int = 2048, width: int = 2048) -> dict:
+                   classes: Sequence[str], height: int = CANVAS, width: int = CANVAS) -> dict:
     """A ``weighted --setting`` file: the hard vote as default, per-class overrides where
     tuning chose otherwise. Re-point sources with ``--source NAME=PATH`` to apply it."""
     n = len(names)
@@ -288,7 +289,7 @@ def tuned_settings(results: Sequence[ClassResult], names: Sequence[str], paths: 
             threshold[r.cls] = r.choice.threshold
     out = {"sources": dict(zip(names, map(str, paths))), "classes": list(classes), "weights": weights,
            "threshold": threshold}
-    if (height, width) != (2048, 2048):
+    if (height, width) != (CANVAS, CANVAS):
         out.update(height=height, width=width)
     cleaning = {r.cls: _rules_dict(r.rules) for r in results if r.rules is not None}
     if cleaning:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
+from core.classes import CANVAS
 from core.codec import format_rle, parse_rle
 from core.runs import intersection_area_kernel
 from postprocess.components import filter_kernel, label_kernel, select_kernel
@@ -132,8 +133,8 @@ class Cleaner:
     Classes whose rules are ``None`` (or inactive) are returned unchanged and not counted.
     """
 
-    def __init__(self, rules: Sequence[Rules | None], classes: Sequence[str], height: int = 2048,
-                 width: int = 2048):
+    def __init__(self, rules: Sequence[Rules | None], classes: Sequence[str], height: int = CANVAS,
+                 width: int = CANVAS):
         if len(rules) != len(classes):
             raise ValueError(f"{len(rules)} rules for {len(classes)} classes")
         self.rules = [r if r is not None and r.active else None for r in rules]

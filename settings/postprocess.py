@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt
 from pydantic_core import PydanticCustomError
 
+from core.classes import CANVAS
 from core.errors import UsageError
 from postprocess.clean import Cleaner, Rules
 from settings.groups import check_groups, keys_per_class
@@ -72,8 +73,8 @@ class PostprocessFile(BaseModel):
 
     postprocess: PostprocessSection = Field(default_factory=dict)
     classes: list[ClassName] | None = None
-    height: int = Field(default=2048, ge=1)
-    width: int = Field(default=2048, ge=1)
+    height: int = Field(default=CANVAS, ge=1)
+    width: int = Field(default=CANVAS, ge=1)
     workers: int = Field(default=1, ge=1)
     output: str | None = None
 

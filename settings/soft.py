@@ -15,7 +15,7 @@ from typing import Literal, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from core.classes import DEFAULT_CLASSES, check_classes
+from core.classes import CANVAS, DEFAULT_CLASSES, check_classes
 from core.errors import UsageError
 from core.sources import unique_names
 from ensemble.device import DEFAULT_CHUNK
@@ -72,8 +72,8 @@ class SoftSettings(BaseModel):
     tf32: bool = True
     missing: Literal["error", "skip"] = "error"
     postprocess: PostprocessSection | None = None
-    height: int = Field(default=2048, ge=1)
-    width: int = Field(default=2048, ge=1)
+    height: int = Field(default=CANVAS, ge=1)
+    width: int = Field(default=CANVAS, ge=1)
 
     @field_validator("model_paths")
     @classmethod

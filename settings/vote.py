@@ -8,6 +8,7 @@ from typing import Literal, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.classes import CANVAS
 from core.errors import UsageError, plural
 from settings.loader import ClassName
 from settings.postprocess import PostprocessSection
@@ -37,8 +38,8 @@ class VoteSettings(BaseModel):
     min_votes: int | None = Field(default=None, ge=1)
     missing: Literal["error", "empty"] = "error"
     classes: list[ClassName] | None = None
-    height: int = Field(default=2048, ge=1)
-    width: int = Field(default=2048, ge=1)
+    height: int = Field(default=CANVAS, ge=1)
+    width: int = Field(default=CANVAS, ge=1)
     output: str | None = None
     workers: int = Field(default=1, ge=1)
     postprocess: PostprocessSection | None = None
