@@ -136,3 +136,29 @@ def same_file_message(named: list[tuple[str, str]]) -> str | None:
                 f"{path}: same file as {pa} ({a} and {role})"
         seen[key] = (role, path)
     return None
+
+
+def frame_of(sources, classes: Sequence[str] | None, height: int | None, width: int | None,
+             cfg: Any = None, label: str = "classes") -> tuple[tuple[str, ...], int, int]:
+    """Classes, height and width of a job: the parameters, else the settings' (``cfg``, when it
+    sets them), else those of the first in-memory ``Predictions`` among ``sources``, else the
+    29 hand-bone classes on the 2048² canvas. ``label`` names the settings' class list in messages."""
+    from core.classes import CANVAS, DEFAULT_CLASSES, check_classes
+
+    memory = next((s for s in sources if isinstance(s, Predictions)), None)
+    given = cfg.model_fields_set if cfg is not None else set()
+
+    def pick(value, key, default):
+        if value is not None:
+            return value
+        if key in given or memory is None:
+            return getattr(cfg, key) if cfg is not None and hasattr(cfg, key) else default
+        return getattr(memory, key)
+
+    if classes is not None:
+        cls = tuple(classes)
+    elif cfg is not None and getattr(cfg, "classes", None):
+        cls = check_classes(cfg.classes, label)
+    else:
+        cls = tuple(memory.classes) if memory is not None else DEFAULT_CLASSES
+    return cls, pick(height, "height", CANVAS), pick(width, "width", CANVAS)

@@ -14,11 +14,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.atomic import check_outputs
-from core.classes import check_classes
 from core.errors import UsageError, plural
 from core.imageset import ImageExpectation
 from core.predictions import Predictions, predictions_from_rles
-from core.sources import Notes, Progress, Sources, bar, is_path, label, load, named_sources, same_file_message
+from core.sources import (
+    Notes,
+    Progress,
+    Sources,
+    bar,
+    frame_of,
+    is_path,
+    label,
+    load,
+    named_sources,
+    same_file_message,
+)
 from core.stream import collect_images
 from settings.vote import VoteSettings
 
@@ -212,8 +222,7 @@ def _vote(kind, sources, output, settings, weights, threshold, min_votes, missin
     check_outputs([("output", out)], [("the settings", setting_path), *(("an input", p) for p in paths.values())])
     if expected is not None and out and expected.source:
         check_outputs([("output", out)], [("the image list", expected.source)])
-    cls = tuple(classes) if classes is not None else (
-        check_classes(cfg.classes, where) if cfg.classes else _default_classes())
+    cls, h, wd = frame_of(named.values(), classes, height, width, cfg, where)
     names = list(named)
     w, thr, overrides = _weights(cfg, names, cls, where, weights, threshold)
     k = min_votes if min_votes is not None else cfg.min_votes
@@ -226,7 +235,6 @@ def _vote(kind, sources, output, settings, weights, threshold, min_votes, missin
             raise UsageError(f"min_votes {k}: class {cls[short[0]]} has only {voters[short[0]]} sources "
                              f"with weight > 0 (sources: {len(names)})")
     _refuse_duplicates(paths, allow_duplicate, notes)
-    h, wd = height or cfg.height, width or cfg.width
     clean = build_cleaner(cfg.postprocess, cls, h, wd, where)
     for line in overrides:
         notes.quietly()(line)
@@ -236,12 +244,6 @@ def _vote(kind, sources, output, settings, weights, threshold, min_votes, missin
         precompile(echo, *(["read", "vote"] if paths else ["vote"]), *(["clean"] if clean else []))
     return _run(kind, named, cls, h, wd, w, thr, k or 0, missing or cfg.missing, workers or cfg.workers, out,
                 clean, expected, overrides, notes, progress)
-
-
-def _default_classes() -> tuple[str, ...]:
-    from core.classes import DEFAULT_CLASSES
-
-    return DEFAULT_CLASSES
 
 
 def _weights(cfg, names, classes, where, weights, threshold):

@@ -13,7 +13,18 @@ from core.errors import UsageError, plural
 from core.imageset import ImageExpectation
 from core.predictions import Predictions
 from core.score import dice_matrix
-from core.sources import Notes, Progress, Source, Sources, bar, is_path, load, named_sources, same_file_message
+from core.sources import (
+    Notes,
+    Progress,
+    Source,
+    Sources,
+    bar,
+    frame_of,
+    is_path,
+    load,
+    named_sources,
+    same_file_message,
+)
 
 TABLE_WIDTH = 100
 """Columns the ``evaluate`` table fits in."""
@@ -163,7 +174,6 @@ def evaluate(
     [0.6667, 1.0]
     """
     from core.atomic import check_outputs
-    from core.classes import CANVAS, DEFAULT_CLASSES
 
     notes = Notes(echo)
     named = named_sources(predictions, "predictions")
@@ -177,8 +187,7 @@ def evaluate(
     check_outputs([("output", output)], [*([] if folder or not is_path(ground_truth) else
                                            [("the ground truth", ground_truth)]), *(("an input", p) for _, p in paths)],
                   [("the ground-truth folder", ground_truth)] if folder else [])
-    cls = tuple(classes) if classes is not None else DEFAULT_CLASSES
-    h, w = height or CANVAS, width or CANVAS
+    cls, h, w = frame_of([*named.values(), ground_truth], classes, height, width)
     if echo is not None:
         from core.warmup import precompile
 

@@ -11,9 +11,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.classes import CANVAS, DEFAULT_CLASSES
+from core.classes import CANVAS
 from core.errors import UsageError
-from core.sources import Notes, Progress, Source, Sources, bar, is_path, label, load, named_sources, same_file_message
+from core.sources import (
+    Notes,
+    Progress,
+    Source,
+    Sources,
+    bar,
+    frame_of,
+    is_path,
+    label,
+    load,
+    named_sources,
+    same_file_message,
+)
 
 __all__ = ["TuneResult", "tune"]
 
@@ -186,8 +198,7 @@ def tune(
         from core.warmup import precompile
 
         precompile(echo, "read", "tune", *(["soft"] if named_maps else []))
-    cls = tuple(classes) if classes is not None else DEFAULT_CLASSES
-    h, w = height or CANVAS, width or CANVAS
+    cls, h, w = frame_of([*named.values(), ground_truth], classes, height, width)
     from ensemble.maps import MapSource
 
     map_sources = [MapSource(name, Path(folder)) for name, folder in named_maps.items()]

@@ -19,7 +19,7 @@ import numpy as np
 from core.codec import format_rle
 from core.errors import DataError, UsageError, plural
 from core.predictions import Predictions, predictions_from_rles
-from core.sources import Notes, Progress, Source, bar, is_path, load
+from core.sources import Notes, Progress, Source, bar, frame_of, is_path, load
 from core.stream import collect_images, write_images
 from postprocess.clean import Cleaner
 
@@ -123,7 +123,6 @@ def clean_predictions(
     ('1 3', 1)
     """
     from core.atomic import check_outputs
-    from core.classes import DEFAULT_CLASSES, check_classes
     from settings.loader import load_settings
     from settings.postprocess import PostprocessFile, build_cleaner
 
@@ -141,9 +140,7 @@ def clean_predictions(
     out = str(output) if output is not None else cfg.output
     check_outputs([("output", out)], [*([("the input", str(predictions))] if is_path(predictions) else []),
                                       ("the settings", path)])
-    cls = tuple(classes) if classes is not None else (check_classes(cfg.classes, where) if cfg.classes
-                                                      else DEFAULT_CLASSES)
-    h, w = height or cfg.height, width or cfg.width
+    cls, h, w = frame_of([predictions], classes, height, width, cfg, where)
     cleaner = build_cleaner(cfg.postprocess, cls, h, w, where, rules)
     if cleaner is None:
         raise UsageError("rules: nothing to do: the rules given change no mask (min_size 1, keep_largest 0 and "
