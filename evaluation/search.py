@@ -26,7 +26,7 @@ from core.predictions import Predictions
 from core.runs import dice, dice_of_areas
 from core.score import aligned_rows
 from core.sweep import INF, stack_runs, sweep_start, sweep_step
-from ensemble.vote import vote_kernel
+from ensemble.vote import vote
 from postprocess.clean import Rules, clean
 
 MAX_SOURCES = 10
@@ -129,7 +129,7 @@ class Choice:
         return f"weighted {' '.join(f'{nm}:{w:g}' for nm, w in used)} > {self.threshold:g}"
 
     def keep(self, n: int) -> np.ndarray:
-        """Which of the 2ⁿ subsets the vote keeps, decided as ``vote_kernel`` decides."""
+        """Which of the 2ⁿ subsets the vote keeps, decided as ``ensemble.vote`` decides."""
         masks = np.arange(1 << n)
         acc = np.zeros(1 << n)
         for i, w in enumerate(self.weights):  # source order, as the kernel accumulates
@@ -243,8 +243,7 @@ def voted_runs(gt: Predictions, sources: Sequence[Predictions], choice: Choice, 
     rows = [aligned_rows(sources[s], gt, missing)[:, c] for s in used]
     out = []
     for i in range(len(gt.images)):
-        runs, bounds = stack_runs([sources[s].row_runs(int(r[i])) for s, r in zip(used, rows)])
-        out.append(vote_kernel(runs, bounds, w[used], choice.threshold, 0))
+        out.append(vote([sources[s].row_runs(int(r[i])) for s, r in zip(used, rows)], w[used], choice.threshold))
     return out
 
 

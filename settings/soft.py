@@ -21,7 +21,7 @@ from core.sources import unique_names
 from ensemble.device import DEFAULT_CHUNK
 from settings.loader import ClassName
 from settings.postprocess import PostprocessSection
-from settings.vote import SourceWeights, check_weights, threshold_vector, weight_matrix
+from settings.vote import SourceWeights, check_weights, class_vector, threshold_vector, weight_matrix
 
 ClassWeights = Union[float, dict[str, float]]
 
@@ -126,26 +126,13 @@ def soft_source_names(cfg: SoftSettings) -> list[str]:
     return unique_names(source_bases(cfg))
 
 
-def _class_row(spec: ClassWeights, classes: tuple[str, ...], where: str) -> np.ndarray:
-    if isinstance(spec, (int, float)):
-        return np.full(len(classes), float(spec))
-    unknown = [k for k in spec if k != "default" and k not in classes]
-    if unknown:
-        raise UsageError(f"{where}: unknown class {unknown[0]!r}")
-    row = np.full(len(classes), float(spec.get("default", 1.0)))
-    for c, name in enumerate(classes):
-        if name in spec:
-            row[c] = spec[name]
-    return row
-
-
 def source_weights(cfg: SoftSettings, names: list[str], classes: tuple[str, ...], where: str) -> np.ndarray:
     """(n_sources, n_classes) weights: the top-level ``weights:`` (any form the voting
     commands accept) times each map source's own ``weight:``."""
     w = weight_matrix(cfg.weights, names, classes, where)
     n_models = len(cfg.models())
     for k, m in enumerate(cfg.prob_maps):
-        w[n_models + k] *= _class_row(m.weight, classes, f"{where}: prob_maps[{k}].weight")
+        w[n_models + k] *= class_vector(m.weight, classes, 1.0, f"{where}: prob_maps[{k}].weight")
     check_weights(w, where)
     dead = [classes[c] for c in np.flatnonzero(w.sum(0) <= 0)]
     if dead:

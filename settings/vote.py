@@ -146,18 +146,24 @@ def check_weights(w: np.ndarray, where: str) -> None:
         raise UsageError(f"{where}: weights must be numbers in [0, {MAX_WEIGHT:g}]")
 
 
+def class_vector(spec, classes: tuple[str, ...], default: float, where: str) -> np.ndarray:
+    """(n_classes,) float64 from one number, or ``{default: x, <class>: y, …}`` (``default``
+    when the mapping has none): the one "default + per-class" reading of the settings."""
+    if isinstance(spec, (int, float)):
+        return np.full(len(classes), float(spec))
+    unknown = [k for k in spec if k != "default" and k not in classes]
+    if unknown:
+        raise UsageError(f"{where}: unknown class {unknown[0]!r}")
+    row = np.full(len(classes), float(spec.get("default", default)))
+    for c, name in enumerate(classes):
+        if name in spec:
+            row[c] = spec[name]
+    return row
+
+
 def threshold_vector(threshold, classes: tuple[str, ...], where: str) -> np.ndarray:
     """(n_classes,) thresholds from a number or ``{default:, <class>:}``."""
-    if isinstance(threshold, (int, float)):
-        t = np.full(len(classes), float(threshold))
-    else:
-        unknown = [k for k in threshold if k != "default" and k not in classes]
-        if unknown:
-            raise UsageError(f"{where}: threshold: unknown class {unknown[0]!r}")
-        t = np.full(len(classes), float(threshold.get("default", 0.5)))
-        for c, cls in enumerate(classes):
-            if cls in threshold:
-                t[c] = threshold[cls]
+    t = class_vector(threshold, classes, 0.5, f"{where}: threshold")
     if ((t < 0) | (t >= 1) | ~np.isfinite(t)).any():
         raise UsageError(f"{where}: thresholds must lie in [0, 1)")
     return t
