@@ -111,7 +111,30 @@ def clean_kernel(runs, height, width, open_r, close_r, conn8, min_size, keep, fi
 
 
 def clean(runs: np.ndarray, height: int, width: int, rules: Rules) -> np.ndarray:
-    """One mask cleaned by ``rules`` (canonical runs in, canonical runs out)."""
+    """One mask cleaned by ``rules``: opening, closing, small components, the K largest
+    components, holes — each optional, in that order.
+
+    Parameters
+    ----------
+    runs : (n, 2) int64 array
+        Canonical runs of the mask (0-based, half-open, row-major).
+    height, width : int
+        Image size.
+    rules : Rules
+        The steps (``Rules(keep_largest=1, fill_holes=True)`` …).
+
+    Returns
+    -------
+    (m, 2) int64 array
+        Canonical runs of the cleaned mask.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ring_and_dot = np.array([[0, 3], [5, 6], [7, 8], [10, 13], [24, 25]])  # 5×5: a 3×3 ring, a dot
+    >>> clean(ring_and_dot, 5, 5, Rules(keep_largest=1, fill_holes=True)).tolist()
+    [[0, 3], [5, 8], [10, 13]]
+    """
     runs = np.ascontiguousarray(runs, np.int64).reshape(-1, 2)
     return _apply(runs, height, width, rules)[0]
 

@@ -16,7 +16,7 @@ README_BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_tex
 DOCTEST_MODULES = [
     "core.predictions", "core.check", "core.runs", "ensemble.voting", "ensemble.soft_job",
     "evaluation.scores", "evaluation.tune_job", "fusion.select", "fusion.merge", "postprocess.job",
-    "postprocess.morphology",
+    "postprocess.morphology", "postprocess.clean", "postprocess.components", "postprocess.holes", "ensemble.vote",
 ]
 
 
