@@ -101,7 +101,8 @@ def _expected_images(output: str | None = None):
 
 # Words of library messages that the command line says with its flags.
 _FLAG_WORDS = {"pass allow_duplicate": "pass --allow-duplicate", "(allow_duplicate)": "(--allow-duplicate)",
-               "missing='empty'": "--missing empty"}
+               "missing='empty'": "--missing empty",
+               "rules: max_hole needs fill_holes: true": "--max-hole: max_hole needs fill_holes: true (--fill-holes)"}
 
 
 def _speak_flags(text: str) -> str:

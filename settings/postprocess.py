@@ -101,8 +101,8 @@ def resolve_rules(section: PostprocessSection | None, classes: Sequence[str], wh
     if given:
         default = CleanOptions.model_validate({**default.model_dump(exclude_unset=True), **given})
     if default.max_hole is not None and not default.fill_holes:
-        origin = "--max-hole" if "max_hole" in given else "postprocess.default"
-        raise UsageError(f"{where}: {origin}: max_hole needs fill_holes: true (--fill-holes)")
+        origin = "rules" if "max_hole" in given else "postprocess.default"
+        raise UsageError(f"{where}: {origin}: max_hole needs fill_holes: true")
     merged = {key: _over(default, entry, f"{where}: postprocess.{key}")
               for key, entry in section.items() if key != "default"}
     merged["default"] = default.rules()
