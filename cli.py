@@ -604,18 +604,19 @@ def postprocess(input_csv, output, open_r, close_r, min_size, keep_largest, fill
                 setting, workers, classes, height, width, quiet):
     from core.classes import parse_classes
     from postprocess import clean_predictions
-    from settings.loader import load_yaml
+    from settings.loader import load_yaml, parse_model
+    from settings.postprocess import PostprocessFile
 
     data = load_yaml(setting) if setting else {}
-    long = data if "postprocess" in data else {"postprocess": data}
-    out = output or long.get("output")
+    cfg = parse_model(PostprocessFile, data if "postprocess" in data else {"postprocess": data}, setting or "flags")
+    out = output or cfg.output
     if not out:
         raise UsageError("no output: give -o/--output or 'output:' in the settings")
     flags = dict(open=open_r, close=close_r, min_size=min_size, keep_largest=keep_largest, fill_holes=fill_holes,
                  max_hole=max_hole, connectivity=int(connectivity) if connectivity else None)
     try:
         result = clean_predictions(input_csv, setting, rules=flags, output=out,
-                                   classes=parse_classes(classes) if classes or not long.get("classes") else None,
+                                   classes=parse_classes(classes) if classes or not cfg.classes else None,
                                    height=height, width=width, workers=workers, echo=_echo_err(quiet),
                                    progress=_bar(quiet))
     except UsageError as e:
