@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -11,7 +10,7 @@ import numpy as np
 from core.classes import CANVAS, DEFAULT_CLASSES
 from core.errors import plural
 from core.imageset import ImageExpectation
-from core.predictions import Predictions, Problem, missing_rows, scan_predictions
+from core.predictions import Predictions, Problem, missing_rows, scan_frame, scan_predictions
 
 
 @dataclass
@@ -68,11 +67,16 @@ class CheckReport:
         return f"empty masks per class: {counts}; first: {first}{', …' if len(empty) > masks_shown else ''}"
 
 
-def check_submission(path: str, classes: Sequence[str], height: int, width: int,
+def check_submission(path, classes: Sequence[str], height: int, width: int,
                      expected: ImageExpectation | None = None) -> CheckReport:
-    """Every problem of a submission: unknown classes, duplicates, invalid RLE, any
-    (image, class) pair without a row and, given ``expected``, missing or extra images."""
-    preds, problems = scan_predictions(path, classes, height, width)
+    """Every problem of a submission (a CSV path or a DataFrame): unknown classes, duplicates,
+    invalid RLE, any (image, class) pair without a row and, given ``expected``, missing or
+    extra images."""
+    if hasattr(path, "columns"):
+        preds, problems = scan_frame(path, classes, height, width)
+        path = preds.path
+    else:
+        preds, problems = scan_predictions(path, classes, height, width)
     if not len(preds.lines):
         problems.append(Problem(path, "no rows: a submission needs a row per (image, class)"))
     if expected is not None:  # first: whole images missing outweigh anything row by row
@@ -83,7 +87,7 @@ def check_submission(path: str, classes: Sequence[str], height: int, width: int,
 
 
 def check(
-    submission: str | os.PathLike,
+    submission,
     classes: Sequence[str] = DEFAULT_CLASSES,
     height: int = CANVAS,
     width: int = CANVAS,
@@ -96,8 +100,8 @@ def check(
 
     Parameters
     ----------
-    submission : path
-        The CSV.
+    submission : path or DataFrame
+        The CSV, or a pandas DataFrame ``image_name,class,rle`` (rows located by position).
     classes : sequence of str
         The class list (default: the 29 hand-bone classes).
     height, width : int
@@ -127,12 +131,17 @@ def check(
     >>> report = check(path, ["x", "y"], 2, 2)
     >>> report.valid, [p.message for p in report.problems]
     (False, ['duplicate row (first at line 2)', 'missing row'])
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"image_name": ["a.png"] * 2, "class": ["x", "y"], "rle": ["1 2", "4 9"]})
+    >>> [str(p) for p in check(frame, ["x", "y"], 2, 2).problems]
+    ['DataFrame:1: image a.png, class y: invalid RLE: run extends past the last pixel of the mask at value #2']
     """
     if echo is not None:
         from core.warmup import precompile
 
         precompile(echo, "read")
-    report = check_submission(str(submission), tuple(classes), height, width, expected_images)
+    source = submission if hasattr(submission, "columns") else str(submission)
+    report = check_submission(source, tuple(classes), height, width, expected_images)
     if report.preds.paths_stripped:
         report.notes.append(f"note: {plural(report.preds.paths_stripped, 'row')} name images by path; "
                             "matched on the basename")

@@ -158,15 +158,7 @@ class Predictions:
         >>> p.classes, p.mask("a.png", "x").astype(int).tolist()
         (('x', 'y'), [[0, 1], [1, 1]])
         """
-        missing = [c for c in COLUMNS if c not in getattr(frame, "columns", ())]
-        if missing:
-            raise InputError(f"{name}: missing column(s) {', '.join(missing)} (expected {','.join(COLUMNS)})")
-        img, cl, rle = (_text_column(frame[c]) for c in COLUMNS)
-        if classes is None:
-            seen = tuple(dict.fromkeys(str(c).strip() for c in cl))
-            classes = DEFAULT_CLASSES if set(seen) <= set(DEFAULT_CLASSES) else seen
-        lines = np.arange(len(img), dtype=np.int64)
-        preds, problems = _scan_columns(name, img, cl, rle, lines, False, tuple(classes), height, width)
+        preds, problems = scan_frame(frame, classes, height, width, name)
         _raise_first(problems)
         return preds
 
@@ -458,6 +450,22 @@ def _scan_columns(
     if unterminated and len(lines):
         problems = _truncation(preds, problems, int(img_code[-1]))
     return preds, problems
+
+
+def scan_frame(frame, classes: Sequence[str] | None = None, height: int = CANVAS, width: int = CANVAS,
+               name: str = "DataFrame") -> tuple[Predictions, list[Problem]]:
+    """``scan_predictions`` for a pandas DataFrame ``image_name,class,rle`` (rows located by
+    position); ``classes=None``: the hand-bone classes when the frame's are among them, else
+    the frame's in order of appearance. Missing columns raise ``InputError``."""
+    missing = [c for c in COLUMNS if c not in getattr(frame, "columns", ())]
+    if missing:
+        raise InputError(f"{name}: missing column(s) {', '.join(missing)} (expected {','.join(COLUMNS)})")
+    img, cl, rle = (_text_column(frame[c]) for c in COLUMNS)
+    if classes is None:
+        seen = tuple(dict.fromkeys(str(c).strip() for c in cl))
+        classes = DEFAULT_CLASSES if set(seen) <= set(DEFAULT_CLASSES) else seen
+    lines = np.arange(len(img), dtype=np.int64)
+    return _scan_columns(name, img, cl, rle, lines, False, tuple(classes), height, width)
 
 
 def _truncation(preds: Predictions, problems: list[Problem], last_image: int) -> list[Problem]:
