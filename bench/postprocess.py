@@ -33,7 +33,7 @@ from core.codec import decode, encode, format_rle  # noqa: E402
 from core.predictions import PredictionWriter, read_predictions  # noqa: E402
 from core.synthetic import Generator  # noqa: E402
 from postprocess.clean import Cleaner, Rules  # noqa: E402
-from postprocess.job import clean_predictions  # noqa: E402
+from postprocess.job import clean_all  # noqa: E402
 
 RULES = Rules(keep_largest=1, fill_holes=True)
 EIGHT = np.ones((3, 3), bool)
@@ -133,7 +133,7 @@ def main() -> None:
         t0 = time.perf_counter()
         preds = read_predictions(csv_in, classes)
         sub_cleaner = Cleaner([RULES] * len(classes), classes)
-        clean_predictions(preds, sub_cleaner, str(csv_out), workers)
+        clean_all(preds, sub_cleaner, str(csv_out), workers)
         walls[workers] = time.perf_counter() - t0
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "cli.py", "postprocess", str(csv_in), "-o", str(csv_out), "--keep-largest", "1",

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from core.classes import DEFAULT_CLASSES  # noqa: E402
 from core.predictions import read_predictions  # noqa: E402
 from core.synthetic import Generator, write_set  # noqa: E402
-from evaluation.scores import evaluate  # noqa: E402
+from evaluation.scores import score as evaluate  # noqa: E402
 
 MAP_SIZES = {"model1": 512, "model2": 512, "model3": 256}
 

@@ -1,5 +1,36 @@
-"""Low-level shared package: RLE codec, run algebra, prediction CSV I/O, synthetic data."""
+"""Shared low-level code: the RLE codec and run algebra, prediction sets (``Predictions``) and
+their CSV I/O, checks, errors, class lists and synthetic data.
+
+Names are loaded on first use (PEP 562), so that ``import core`` — which every command does
+at start-up — stays as light as ``python cli.py --help`` needs.
+
+- ``Predictions`` (``read``, ``from_frame``, ``to_frame``, ``write``, ``runs``, ``mask``) —
+  ``core.predictions``; ``check`` → ``CheckReport`` — ``core.check``
+- ``encode``, ``decode``, ``parse_rle``, ``format_rle`` — ``core.codec``; ``union``,
+  ``intersection``, ``difference``, ``area``, ``dice`` — ``core.runs``
+- ``DEFAULT_CLASSES``, ``CANVAS`` — ``core.classes``; ``ImageExpectation`` — ``core.imageset``
+- ``ToolError``, ``UsageError``, ``InputError``, ``DataError`` (all ``ValueError``) — ``core.errors``
+"""
 
 from core.jit import drop_stale_caches
+
+_EXPORTS = {
+    "Predictions": "core.predictions", "check": "core.check", "CheckReport": "core.check",
+    "encode": "core.codec", "decode": "core.codec", "parse_rle": "core.codec", "format_rle": "core.codec",
+    "union": "core.runs", "intersection": "core.runs", "difference": "core.runs", "area": "core.runs",
+    "dice": "core.runs", "DEFAULT_CLASSES": "core.classes", "CANVAS": "core.classes",
+    "ImageExpectation": "core.imageset", "ToolError": "core.errors", "UsageError": "core.errors",
+    "InputError": "core.errors", "DataError": "core.errors",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'core' has no attribute {name!r}")
+
 
 drop_stale_caches()

@@ -6,6 +6,9 @@ from pathlib import Path
 
 from core.errors import UsageError
 
+CANVAS = 2048
+"""Default mask height and width (the hand-bone X-rays are 2048 × 2048)."""
+
 DEFAULT_CLASSES: tuple[str, ...] = (
     *(f"finger-{i}" for i in range(1, 20)),
     "Trapezium", "Trapezoid", "Capitate", "Hamate", "Scaphoid", "Lunate",

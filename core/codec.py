@@ -14,6 +14,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from core.classes import CANVAS
+
 # Error codes of the parse kernels, mapped to messages by ``RLE_ERRORS``.
 OK = 0
 ERR_ODD = 1
@@ -225,7 +227,7 @@ def decode_kernel(runs, flat):
 EMPTY_RUNS = np.zeros((0, 2), np.int64)
 
 
-def parse_rle(text: str | bytes, height: int = 2048, width: int = 2048) -> np.ndarray:
+def parse_rle(text: str | bytes, height: int = CANVAS, width: int = CANVAS) -> np.ndarray:
     """Parse submission RLE text into an ``(n, 2)`` int64 array of 0-based ``[start, stop)``.
 
     Empty or whitespace-only text is the empty mask. Touching runs are merged.
@@ -283,7 +285,7 @@ def encode(mask: np.ndarray) -> np.ndarray:
 
 def decode(
     runs: np.ndarray,
-    shape: tuple[int, int] = (2048, 2048),
+    shape: tuple[int, int] = (CANVAS, CANVAS),
     out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Dense mask of ``shape`` from runs; writes into ``out`` (C-contiguous) when given."""

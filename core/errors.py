@@ -1,33 +1,40 @@
-"""Errors a user can cause, each carrying the CLI exit code it maps to, and helpers for
-their messages."""
+"""Errors a user can cause, and helpers for their messages.
+
+Every class is a ``ValueError``, the builtin family callers already catch for bad values.
+An unreadable input is an ``InputError`` too, not an ``OSError``: the library wraps its own
+writes in ``except OSError`` (atomic output), which must not swallow an input's error.
+Errors of the operating system itself (a full disk, a refused write) stay ``OSError``.
+Exit codes are the command line's business (``cli.exit_code``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 
-class ToolError(Exception):
+class ToolError(ValueError):
     """A user-facing error: one line, no traceback."""
-
-    exit_code = 1
 
 
 class InputError(ToolError):
-    """An input that cannot be read or is malformed (exit 2)."""
-
-    exit_code = 2
+    """An input that cannot be read or is malformed; the message names the file (or frame),
+    line, image and class."""
 
 
 class UsageError(ToolError):
-    """Bad flags or settings (exit 2)."""
+    """A bad parameter or setting; the message names it. ``param``, when set, is the
+    parameter the message starts with, which the command line may name by its flag."""
 
-    exit_code = 2
+    def __init__(self, message: str, param: str | None = None):
+        super().__init__(message)
+        self.param = param
+
+    def __reduce__(self):
+        return (self.__class__, (str(self), self.param))
 
 
 class DataError(ToolError):
-    """Valid files whose contents fail a check (exit 1)."""
-
-    exit_code = 1
+    """Valid inputs whose contents fail a check (a missing row, differing image sets)."""
 
 
 def where(path, line=None, image=None, cls=None) -> str:

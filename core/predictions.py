@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from core.atomic import atomic_open
-from core.codec import RLE_ERRORS, RLEError, parse_kernel, scan_kernel
+from core.classes import CANVAS, DEFAULT_CLASSES
+from core.codec import EMPTY_RUNS, RLE_ERRORS, RLEError, parse_kernel, scan_kernel
 from core.csvscan import field_counts
 from core.errors import DataError, InputError, listing, plural, suggest, where
 
@@ -70,27 +71,205 @@ class Predictions:
         """Position of an image (basename), or -1."""
         return self._index.get(name, -1)
 
+    # -- construction and conversion ------------------------------------------------------
+
+    @classmethod
+    def read(
+        cls,
+        path: str | os.PathLike,
+        classes: Sequence[str] = DEFAULT_CLASSES,
+        height: int = CANVAS,
+        width: int = CANVAS,
+    ) -> Predictions:
+        """Read and validate a prediction CSV (``image_name,class,rle``).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The CSV. Image names given as paths are matched on their basename.
+        classes : sequence of str
+            The class list (default: the 29 hand-bone classes).
+        height, width : int
+            Mask size (default 2048 × 2048).
+
+        Returns
+        -------
+        Predictions
+
+        Raises
+        ------
+        InputError
+            (a ``ValueError``) when the file is unreadable or any row is invalid; the
+            message names the file, line, image and class.
+
+        Examples
+        --------
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "p.csv"
+        >>> _ = path.write_text("image_name,class,rle\\na.png,x,1 2\\na.png,y,\\n")
+        >>> p = Predictions.read(path, ["x", "y"], 2, 2)
+        >>> p.images, p.classes
+        (['a.png'], ('x', 'y'))
+        >>> p.runs("a.png", "x").tolist()
+        [[0, 2]]
+        """
+        return read_predictions(path, classes, height, width)
+
+    @classmethod
+    def from_frame(
+        cls,
+        frame,
+        classes: Sequence[str] | None = None,
+        height: int = CANVAS,
+        width: int = CANVAS,
+        name: str = "DataFrame",
+    ) -> Predictions:
+        """Predictions from a pandas DataFrame with columns ``image_name``, ``class``, ``rle``,
+        validated exactly as a file is (no disk is touched).
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            One row per (image, class); other columns are ignored; NaN or "nan" is an
+            empty mask.
+        classes : sequence of str, optional
+            The class list; default: the 29 hand-bone classes when every class of the
+            frame is one of them, else the frame's classes in order of appearance.
+        height, width : int
+            Mask size (default 2048 × 2048).
+        name : str
+            How messages name the frame; rows are located by position (``name:row``, 0-based).
+
+        Returns
+        -------
+        Predictions
+
+        Raises
+        ------
+        InputError
+            Missing columns, unknown classes, duplicate rows or invalid RLE; the message
+            names the row, image and class.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"image_name": ["a.png", "a.png"], "class": ["x", "y"], "rle": ["2 3", ""]})
+        >>> p = Predictions.from_frame(df, height=2, width=2)
+        >>> p.classes, p.mask("a.png", "x").astype(int).tolist()
+        (('x', 'y'), [[0, 1], [1, 1]])
+        """
+        preds, problems = scan_frame(frame, classes, height, width, name)
+        _raise_first(problems)
+        return preds
+
+    def to_frame(self):
+        """The rows as a pandas DataFrame ``image_name,class,rle``: images in order, classes in
+        class-list order, absent rows left out; RLE text as written.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"image_name": ["a.png"] * 2, "class": ["y", "x"], "rle": ["", "1 1"]})
+        >>> Predictions.from_frame(df, classes=["x", "y"], height=2, width=2).to_frame().values.tolist()
+        [['a.png', 'x', '1 1'], ['a.png', 'y', '']]
+        """
+        import pandas as pd
+
+        img, cl = np.nonzero(self.rows >= 0)
+        rows = self.rows[img, cl]
+        rles = [self.text[self.offsets[r]:self.offsets[r + 1]].tobytes().decode("ascii").strip() for r in rows]
+        return pd.DataFrame({"image_name": np.asarray(self.images, dtype=object)[img],
+                             "class": np.asarray(self.classes, dtype=object)[cl], "rle": rles})
+
+    def write(self, path: str | os.PathLike) -> int:
+        """Write the rows (as ``to_frame`` orders them) to ``path`` atomically; returns rows written.
+
+        Raises
+        ------
+        OSError
+            When ``path`` cannot be written (nothing is left behind).
+        """
+        with atomic_open(Path(path)) as fh:
+            fh.write(",".join(COLUMNS) + "\n")
+            n = 0
+            for i, name in enumerate(self.images):
+                field = _csv_field(name)
+                for c, cname in enumerate(self.classes):
+                    if self.rows[i, c] >= 0:
+                        fh.write(f"{field},{_csv_field(cname)},{self.rle(i, c)}\n")
+                        n += 1
+        return n
+
+    # -- access ------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __iter__(self) -> Iterator[tuple[str, list[np.ndarray | None]]]:
+        """``(image, runs)`` per image, ``runs`` in class order (``None`` where a row is absent).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"image_name": ["a.png"], "class": ["x"], "rle": ["1 2"]})
+        >>> [(name, [r.tolist() for r in runs]) for name, runs in Predictions.from_frame(df, height=2, width=2)]
+        [('a.png', [[[0, 2]]])]
+        """
+        for i, name in enumerate(self.images):
+            yield name, [None if self.rows[i, c] < 0 else self.row_runs(int(self.rows[i, c]))
+                         for c in range(len(self.classes))]
+
+    def _position(self, image: int | str, cls: int | str) -> tuple[int, int]:
+        """(image, class) positions from positions or names; an unknown name is a ``KeyError``."""
+        if isinstance(image, str):
+            i = self._index.get(image, -1)
+            if i < 0:
+                raise KeyError(f"{self.path}: no image {image!r}")
+            image = i
+        if isinstance(cls, str):
+            if cls not in self.classes:
+                raise KeyError(f"{self.path}: no class {cls!r}")
+            cls = self.classes.index(cls)
+        return image, cls
+
     def row(self, image: int, cls: int) -> int:
         return int(self.rows[image, cls])
 
-    def rle(self, image: int, cls: int) -> str:
+    def rle(self, image: int | str, cls: int | str) -> str:
         """The RLE text of (image, class) as written in the file ("" for an empty mask)."""
+        image, cls = self._position(image, cls)
         r = self.row(image, cls)
         if r < 0:
             raise KeyError((self.images[image], self.classes[cls]))
         return self.text[self.offsets[r]:self.offsets[r + 1]].tobytes().decode("ascii").strip()
 
-    def runs(self, image: int, cls: int) -> np.ndarray:
-        """Canonical runs of (image, class); raises ``KeyError`` when the row is absent."""
+    def runs(self, image: int | str, cls: int | str) -> np.ndarray:
+        """Canonical runs (``(n, 2)`` int64 start, end; 0-based, end exclusive, row-major) of
+        (image, class), each given by name or position; raises ``KeyError`` when the row is
+        absent."""
+        image, cls = self._position(image, cls)
         r = self.row(image, cls)
         if r < 0:
             raise KeyError((self.images[image], self.classes[cls]))
+        return self.row_runs(r)
+
+    def row_runs(self, r: int) -> np.ndarray:
+        """Canonical runs of row ``r`` (empty for -1, an absent row)."""
+        if r < 0:
+            return EMPTY_RUNS
         lo, hi = self.offsets[r], self.offsets[r + 1]
         out = np.empty((int(self.run_counts[r]) + 1, 2), np.int64)
         n, code, at = parse_kernel(self.text, lo, hi, self.npix, out)
         if code:  # validated on read; only reachable if the buffer was altered
             raise RLEError(code, at)
         return out[:n]
+
+    def mask(self, image: int | str, cls: int | str) -> np.ndarray:
+        """The dense boolean mask (``height`` × ``width``) of (image, class), built on demand."""
+        flat = np.zeros(self.npix, bool)
+        for a, b in self.runs(image, cls):
+            flat[a:b] = True
+        return flat.reshape(self.height, self.width)
 
     def locate(self, image: int, cls: int) -> str:
         """``file:line: image, class`` of a row, for error messages."""
@@ -104,8 +283,8 @@ def predictions_from_rles(
     classes: Sequence[str],
     images: Sequence[str],
     rles: Sequence[Sequence[str]],
-    height: int = 2048,
-    width: int = 2048,
+    height: int = CANVAS,
+    width: int = CANVAS,
 ) -> Predictions:
     """In-memory ``Predictions`` from RLE text, ``rles[i][c]`` for image ``i``, class ``c``
     (e.g. ground truth rasterised from polygons). Invalid text raises ``InputError``."""
@@ -192,16 +371,24 @@ def _read_frame(path: str):
 def scan_predictions(
     path: str | os.PathLike,
     classes: Sequence[str],
-    height: int = 2048,
-    width: int = 2048,
+    height: int = CANVAS,
+    width: int = CANVAS,
 ) -> tuple[Predictions, list[Problem]]:
     """Read a prediction CSV and list every problem in it (unknown classes, duplicate rows,
     invalid RLE, bad image names). Unreadable files raise ``InputError``."""
+    path = str(path)
+    (img, cls, rle), lines, unterminated = _read_frame(path)
+    return _scan_columns(path, img, cls, rle, lines, unterminated, tuple(classes), height, width)
+
+
+def _scan_columns(
+    path: str, img: np.ndarray, cls: np.ndarray, rle: np.ndarray, lines: np.ndarray, unterminated: bool,
+    classes: tuple[str, ...], height: int, width: int,
+) -> tuple[Predictions, list[Problem]]:
+    """The checks of ``scan_predictions`` on the three columns (object arrays of str), shared by
+    files and in-memory frames; ``lines`` locate each row in messages."""
     import pandas as pd
 
-    path = str(path)
-    classes = tuple(classes)
-    (img, cls, rle), lines, unterminated = _read_frame(path)
     blank = (img == "") & (cls == "") & (rle == "")
     if blank.any():
         img, cls, rle, lines = img[~blank], cls[~blank], rle[~blank], lines[~blank]
@@ -265,6 +452,22 @@ def scan_predictions(
     return preds, problems
 
 
+def scan_frame(frame, classes: Sequence[str] | None = None, height: int = CANVAS, width: int = CANVAS,
+               name: str = "DataFrame") -> tuple[Predictions, list[Problem]]:
+    """``scan_predictions`` for a pandas DataFrame ``image_name,class,rle`` (rows located by
+    position); ``classes=None``: the hand-bone classes when the frame's are among them, else
+    the frame's in order of appearance. Missing columns raise ``InputError``."""
+    missing = [c for c in COLUMNS if c not in getattr(frame, "columns", ())]
+    if missing:
+        raise InputError(f"{name}: missing column(s) {', '.join(missing)} (expected {','.join(COLUMNS)})")
+    img, cl, rle = (_text_column(frame[c]) for c in COLUMNS)
+    if classes is None:
+        seen = tuple(dict.fromkeys(str(c).strip() for c in cl))
+        classes = DEFAULT_CLASSES if set(seen) <= set(DEFAULT_CLASSES) else seen
+    lines = np.arange(len(img), dtype=np.int64)
+    return _scan_columns(name, img, cl, rle, lines, False, tuple(classes), height, width)
+
+
 def _truncation(preds: Predictions, problems: list[Problem], last_image: int) -> list[Problem]:
     """Recognise a file cut off while it was written: the last line has no newline and
     either that line is invalid or the last image has fewer classes than the others. Sets
@@ -308,15 +511,25 @@ def unknown_class_message(name: str, count: int, classes: Sequence[str]) -> str:
 def read_predictions(
     path: str | os.PathLike,
     classes: Sequence[str],
-    height: int = 2048,
-    width: int = 2048,
+    height: int = CANVAS,
+    width: int = CANVAS,
 ) -> Predictions:
     """Read and validate a prediction CSV; the first problem raises ``InputError``."""
     preds, problems = scan_predictions(path, classes, height, width)
+    _raise_first(problems)
+    return preds
+
+
+def _raise_first(problems: list[Problem]) -> None:
     if problems:
         extra = f" (and {plural(len(problems) - 1, 'more problem')})" if len(problems) > 1 else ""
         raise InputError(f"{problems[0]}{extra}")
-    return preds
+
+
+def _text_column(col) -> np.ndarray:
+    """A frame column as an object array of str, NaN/None as ""."""
+    values = col.to_numpy(dtype=object)
+    return np.array(["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in values], dtype=object)
 
 
 def image_positions(src: Predictions, images: Sequence[str], reference: str, label: str = "") -> np.ndarray:
@@ -378,6 +591,45 @@ class PredictionWriter:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self._ctx.__exit__(exc_type, exc, tb)
+
+
+class MemoryWriter:
+    """``PredictionWriter``'s twin that keeps the rows in memory: ``predictions()`` after
+    the ``with`` block gives them as ``Predictions`` (for jobs run without an output)."""
+
+    def __init__(self, label: str, classes: Sequence[str], height: int, width: int):
+        self.label, self.classes, self.height, self.width = label, tuple(classes), height, width
+        self.images: list[str] = []
+        self.rles: list[Sequence[str]] = []
+        self.rows_written = 0
+
+    def __enter__(self) -> MemoryWriter:
+        return self
+
+    def write_image(self, image: str, rles: Sequence[str]) -> None:
+        if len(rles) != len(self.classes):
+            raise ValueError(f"expected {len(self.classes)} masks for {image}, got {len(rles)}")
+        self.images.append(image)
+        self.rles.append(list(rles))
+        self.rows_written += len(rles)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        pass
+
+    def predictions(self) -> Predictions:
+        return predictions_from_rles(self.label, self.classes, self.images, self.rles, self.height, self.width)
+
+
+def writer_for(output: str | os.PathLike | None, classes: Sequence[str], height: int, width: int,
+               label: str = "memory") -> PredictionWriter | MemoryWriter:
+    """A ``PredictionWriter`` for ``output``, or a ``MemoryWriter`` when it is ``None``."""
+    return PredictionWriter(output, classes) if output is not None else MemoryWriter(label, classes, height, width)
+
+
+def written(writer: PredictionWriter | MemoryWriter) -> int | Predictions:
+    """What a job hands back once its writer is closed: rows written to a file, or the
+    ``Predictions`` kept in memory."""
+    return writer.predictions() if isinstance(writer, MemoryWriter) else writer.rows_written
 
 
 def _csv_field(s: str) -> str:

@@ -8,9 +8,7 @@ import numpy as np
 from core.codec import parse_kernel
 from core.errors import DataError
 from core.predictions import Predictions
-from core.runs import intersection_area_kernel
-
-EPS = 1e-4
+from core.runs import dice_of_areas, intersection_area_kernel
 
 
 @nb.njit(cache=True, nogil=True)
@@ -53,7 +51,7 @@ def aligned_rows(pred: Predictions, gt: Predictions, missing: str = "error") -> 
         i, c = (int(x[0]) for x in np.nonzero(rows < 0))
         n = int((rows < 0).sum())
         raise DataError(f"{pred.path}: image {gt.images[i]}, class {gt.classes[c]}: missing row "
-                         f"({n:,} missing in all; --missing empty scores them as empty masks)")
+                         f"({n:,} missing in all; missing='empty' scores them as empty masks)")
     return rows
 
 
@@ -65,4 +63,4 @@ def dice_matrix(pred: Predictions, gt: Predictions, missing: str = "error") -> n
                                  pred.text, pred.offsets, rows, pred.run_counts, gt.npix)
     pa = np.where(rows >= 0, pred.areas[np.maximum(rows, 0)], 0) if len(pred.areas) else np.zeros(rows.shape)
     ga = gt.areas[gt.rows]
-    return (2 * inter + EPS) / (pa + ga + EPS)
+    return dice_of_areas(inter, pa, ga)

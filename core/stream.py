@@ -27,6 +27,16 @@ ImageWork = Callable[[int], list[str]]
 CHUNK = 4  # consecutive images per worker turn: fewer switches between pipes
 
 
+def collect_images(images: Sequence[str], work: ImageWork, progress=None) -> list[list[str]]:
+    """``work(i)`` for every image, in memory (the in-memory twin of ``write_images``)."""
+    out = []
+    for i in range(len(images)):
+        out.append(work(i))
+        if progress is not None:
+            progress.update(1)
+    return out
+
+
 def write_images(output: str | os.PathLike, classes: Sequence[str], images: Sequence[str], work: ImageWork,
                  workers: int = 1, progress=None) -> int:
     """Write ``work(i)`` (RLE strings in class order) for every image ``i``, in order;

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core.classes import DEFAULT_CLASSES
+from core.classes import CANVAS, DEFAULT_CLASSES
 from core.codec import format_rle
+from core.errors import UsageError
 from core.predictions import PredictionWriter
 from core.runs import difference, from_rows, union
 
@@ -152,8 +153,8 @@ class Generator:
     Model qualities depend on ``seed`` only, so two generators with the same seed and
     disjoint ``start`` ranges are validation/test splits of the same models."""
 
-    def __init__(self, n_images: int = 4, n_models: int = 3, height: int = 2048,
-                 width: int = 2048, classes: Sequence[str] = DEFAULT_CLASSES, seed: int = 0,
+    def __init__(self, n_images: int = 4, n_models: int = 3, height: int = CANVAS,
+                 width: int = CANVAS, classes: Sequence[str] = DEFAULT_CLASSES, seed: int = 0,
                  model_names: Sequence[str] | None = None, start: int = 0):
         self.n_images = n_images
         self.start = start  # first image index: disjoint ranges give splits of the same models
@@ -168,7 +169,7 @@ class Generator:
         return f"image{1661000000000 + 7919 * (i + 1) + 1000003 * self.seed:013d}.png"
 
     def _layout(self, rng: np.random.Generator) -> list[Ellipse]:
-        sy, sx = self.height / 2048, self.width / 2048
+        sy, sx = self.height / CANVAS, self.width / CANVAS
         k = rng.uniform(0.9, 1.08)
         rot = math.radians(rng.normal(0, 5))
         ty, tx = rng.normal(0, 40, 2)
@@ -185,7 +186,7 @@ class Generator:
 
     def _model_mask(self, e: Ellipse, q: float, rng: np.random.Generator) -> tuple[np.ndarray, Ellipse]:
         err = 1 - q
-        scale = min(self.height, self.width) / 2048
+        scale = min(self.height, self.width) / CANVAS
         pe = e.moved(dy=rng.normal(0, (1 + 10 * err) * scale), dx=rng.normal(0, (1 + 10 * err) * scale),
                      sa=rng.normal(1, 0.01 + 0.05 * err), sb=rng.normal(1, 0.01 + 0.06 * err),
                      dtheta=rng.normal(0, math.radians(0.5 + 3 * err)))
@@ -207,7 +208,7 @@ class Generator:
         """Image ``i`` (independent of the others, so any subset can be regenerated)."""
         rng = np.random.default_rng([self.seed, i])
         layout = self._layout(rng)
-        gt = [ellipse_runs(e, self.height, self.width, rng, 1.0 * max(self.height / 2048, 0.25)) for e in layout]
+        gt = [ellipse_runs(e, self.height, self.width, rng, 1.0 * max(self.height / CANVAS, 0.25)) for e in layout]
         models, shapes = {}, {}
         for m, name in enumerate(self.model_names):
             mrng = np.random.default_rng([self.seed, i, m + 1])
@@ -276,3 +277,19 @@ def write_set(gen: Generator, folder: str | os.PathLike, maps: dict[str, int] | 
     for w in writers.values():
         w.__exit__(None, None, None)
     return paths
+
+
+DEMO_MARK = ".segment-ensemble-demo"
+
+
+def demo_folder(folder: Path) -> None:
+    """Create the demo folder; refuse one that holds anything but an earlier demo's files."""
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{folder}: exists and is not a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / DEMO_MARK).is_file():
+        raise UsageError(f"{folder}: folder is not empty and was not written by demo; give a new or empty folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / DEMO_MARK).write_text("written by `cli.py demo`; rerunning demo here replaces its files\n")
+    except OSError as e:
+        raise UsageError(f"{folder}: cannot create ({e.strerror or e.__class__.__name__})") from None

@@ -77,10 +77,10 @@ def _vote(t: _Tiny) -> None:
 
 
 def _clean(t: _Tiny) -> None:
-    from postprocess.job import clean_predictions
+    from postprocess.job import clean_all
 
     cleaner = _cleaner()
-    clean_predictions(t.one, cleaner, t.out("clean"))
+    clean_all(t.one, cleaner, t.out("clean"))
     cleaner.text(0, t.two.rle(1, 0))
 
 
@@ -97,7 +97,7 @@ def _score(t: _Tiny) -> None:
 
 
 def _tune(t: _Tiny) -> None:
-    from evaluation.tune import coverage, tune_cleaning, tune_combination
+    from evaluation.search import coverage, tune_cleaning, tune_combination
 
     sources = [t.one, t.two]
     results = tune_combination(coverage(t.one, sources, ["one", "two"]), _CLASSES)
@@ -142,7 +142,7 @@ STEPS: dict[str, Step] = {
     "clean": Step(("core/codec.py", "postprocess/clean.py"), _clean),
     "merge": Step(("fusion/merge.py",), _merge),
     "score": Step(("core/score.py",), _score),
-    "tune": Step(("evaluation/tune.py", "ensemble/vote.py", "postprocess/clean.py", "core/runs.py"), _tune),
+    "tune": Step(("evaluation/search.py", "ensemble/vote.py", "postprocess/clean.py", "core/runs.py"), _tune),
     "soft": Step(("core/codec.py", "ensemble/resample.py"), _soft),
 }
 """What each command may need: ``read`` every command that reads CSVs, then ``vote``

@@ -20,7 +20,7 @@ import numpy as np
 
 from core.codec import rle_text
 from core.errors import UsageError
-from core.predictions import PredictionWriter
+from core.predictions import Predictions, PredictionWriter, writer_for, written
 from ensemble.device import DeviceLayer, DeviceVoter
 from ensemble.soft import Layer
 from ensemble.soft_job import SoftJob
@@ -154,7 +154,7 @@ def _upload(layer: Layer, device) -> DeviceLayer:
                        box=layer.box, origin=layer.origin or layer.name)
 
 
-def run_device_job(job: SoftJob, output: str | Path, progress=None) -> int:
+def run_device_job(job: SoftJob, output: str | Path | None, progress=None) -> int | Predictions:
     """Vote every image on ``job.device`` and write the CSV atomically; returns rows written."""
     import torch
 
@@ -165,7 +165,7 @@ def run_device_job(job: SoftJob, output: str | Path, progress=None) -> int:
     n_models = len(job.models)
     reader = _Reader(job)
     try:
-        with PredictionWriter(output, job.classes) as writer:
+        with writer_for(output, job.classes, job.height, job.width, "soft vote") as writer:
             sink = _Sink(job, writer, progress, job.workers)
             try:
                 for batch in reader.batches():
@@ -187,4 +187,4 @@ def run_device_job(job: SoftJob, output: str | Path, progress=None) -> int:
                 raise
     finally:
         reader.close()
-    return writer.rows_written
+    return written(writer)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.codec import EMPTY_RUNS, format_rle, parse_kernel
+from core.codec import format_rle
 from core.errors import DataError
 from core.predictions import Predictions, image_positions
 from core.stream import write_images
@@ -45,18 +45,9 @@ def align(sources: Sequence[Predictions], missing: str = "error") -> Aligned:
         s, i, c = (int(x[0]) for x in np.nonzero(rows < 0))
         raise DataError(
             f"{sources[s].path}: image {images[i]}, class {first.classes[c]}: missing row "
-            f"({n_missing:,} missing in all; --missing empty counts them as empty votes)"
+            f"({n_missing:,} missing in all; missing='empty' counts them as empty votes)"
         )
     return Aligned(list(sources), images, rows, n_missing)
-
-
-def source_runs(src: Predictions, row: int) -> np.ndarray:
-    """Canonical runs of one row of ``src`` (empty for row -1, an absent row)."""
-    if row < 0:
-        return EMPTY_RUNS
-    out = np.empty((int(src.run_counts[row]) + 1, 2), np.int64)
-    n, _, _ = parse_kernel(src.text, src.offsets[row], src.offsets[row + 1], src.npix, out)
-    return out[:n]
 
 
 @dataclass
@@ -77,7 +68,7 @@ class VotePlan:
         for c in range(self.weights.shape[1]):
             w = self.weights[:, c]
             used = np.flatnonzero(w > 0)
-            runs, bounds = stack_runs([source_runs(a.sources[s], int(a.rows[s, i, c])) for s in used])
+            runs, bounds = stack_runs([a.sources[s].row_runs(int(a.rows[s, i, c])) for s in used])
             voted = vote_kernel(runs, bounds, w[used], float(self.thresholds[c]), self.min_votes)
             if self.clean is not None:
                 voted = self.clean(c, voted)

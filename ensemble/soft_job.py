@@ -22,14 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from core.codec import format_rle
-from core.errors import InputError, UsageError
-from core.predictions import PredictionWriter
+from core.errors import InputError, UsageError, plural
+from core.predictions import Predictions, writer_for, written
 from ensemble.device import DEFAULT_CHUNK
 from ensemble.maps import MapSource, read_boxes
 from ensemble.soft import Layer, vote_image
 from postprocess.clean import Cleaner
 from settings.postprocess import build_cleaner
-from settings.soft import SoftSettings, source_names, source_weights, thresholds
+from settings.soft import SoftSettings, repoint, soft_source_names, source_weights, thresholds
 
 
 def find_images(root: str) -> list[tuple[str, Path]]:
@@ -131,7 +131,7 @@ def build_job(cfg: SoftSettings, where: str) -> SoftJob:
     specs = cfg.models()
     if not specs and not cfg.prob_maps:
         raise UsageError(f"{where}: nothing to vote: model_paths are all empty and there are no prob_maps")
-    names = source_names(cfg)
+    names = soft_source_names(cfg)
     weights = source_weights(cfg, names, classes, where)
     thr = thresholds(cfg, classes, where)
     maps = []
@@ -219,9 +219,10 @@ def _batches(job: SoftJob):
             yield name, lg
 
 
-def run_job(job: SoftJob, output: str | Path, progress=None) -> int:
+def run_job(job: SoftJob, output: str | Path | None, progress=None) -> int | Predictions:
     """Vote every image with the job's engine and write the CSV atomically; returns rows
-    written. Call ``resolve_engine`` and ``load_models`` first when the job has models."""
+    written (without ``output``: the voted ``Predictions``). Call ``resolve_engine`` and
+    ``load_models`` first when the job has models."""
     if job.engine == "auto":
         resolve_engine(job)
     if job.model_specs and not job.models:
@@ -233,8 +234,8 @@ def run_job(job: SoftJob, output: str | Path, progress=None) -> int:
     return _run_numba(job, output, progress)
 
 
-def _run_numba(job: SoftJob, output: str | Path, progress=None) -> int:
-    with PredictionWriter(output, job.classes) as writer:
+def _run_numba(job: SoftJob, output: str | Path | None, progress=None) -> int | Predictions:
+    with writer_for(output, job.classes, job.height, job.width, "soft vote") as writer:
         items = _batches(job)
         # The first image (all of it, with one thread) lets numba compile or load every
         # kernel before worker threads call them: first-time compilation is not thread-safe.
@@ -243,7 +244,7 @@ def _run_numba(job: SoftJob, output: str | Path, progress=None) -> int:
             if progress is not None:
                 progress.update(1)
         if job.workers <= 1:
-            return writer.rows_written
+            return written(writer)
         with ThreadPoolExecutor(job.workers) as pool:
             pending: deque = deque()
             try:
@@ -263,4 +264,161 @@ def _run_numba(job: SoftJob, output: str | Path, progress=None) -> int:
                 for _, fut in pending:
                     fut.cancel()
                 raise
-    return writer.rows_written
+    return written(writer)
+
+
+@dataclass
+class SoftVoteResult:
+    """What ``soft_vote`` did.
+
+    Attributes
+    ----------
+    predictions : Predictions or None
+        The voted masks, when no ``output`` was given.
+    output : str or None
+        The CSV written.
+    images : list of str
+    rows : int
+    engine : str
+        ``"cpu"`` (numba kernels) or ``"device"`` (torch on ``device``).
+    device : str
+    sources : list of str
+        Source names (checkpoint stems, then map folders or their ``name:``), as weights use them.
+    n_models, n_maps : int
+    tta : bool
+    skipped : dict
+        Map source → images it had no map for (``missing: skip``).
+    cleaning : list of str or None
+        The inline cleaning's summary table.
+    notes : list of str
+    """
+
+    predictions: Predictions | None
+    output: str | None
+    images: list[str]
+    rows: int
+    engine: str
+    device: str
+    sources: list[str]
+    n_models: int
+    n_maps: int
+    tta: bool
+    skipped: dict[str, int]
+    cleaning: list[str] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """``soft vote (numba on the CPU): 2 map sources, 4 images, 116 rows → OUT``."""
+        from core.errors import plural
+
+        kinds = []
+        if self.n_models:
+            kinds.append(f"{plural(self.n_models, 'model')} on {self.device}" + (" with hflip TTA" if self.tta else ""))
+        if self.n_maps:
+            kinds.append(plural(self.n_maps, "map source"))
+        engine = f"torch on {self.device}" if self.engine == "device" else "numba on the CPU"
+        return (f"soft vote ({engine}): {' + '.join(kinds)}, {plural(len(self.images), 'image')}, "
+                f"{plural(self.rows, 'row')} → {self.output or 'memory'}")
+
+
+def soft_vote(
+    settings: str | os.PathLike | dict | SoftSettings,
+    *,
+    output: str | os.PathLike | None = None,
+    maps: dict[str, str | os.PathLike] | None = None,
+    device: str | None = None,
+    engine: str | None = None,
+    workers: int | None = None,
+    echo: Callable[[str], None] | None = None,
+    progress=None,
+) -> SoftVoteResult:
+    """Soft vote of models and saved probability maps: keep a pixel where
+    ``Σ wᵢ·pᵢ / Σ wᵢ > threshold`` (strict; per-class thresholds and weights allowed), on the
+    CPU with numba kernels or on a device with torch (the same formula).
+
+    Parameters
+    ----------
+    settings : path, dict or SoftSettings
+        The soft-voting settings (the original ``soft_voting_setting.yaml`` keys, and
+        ``prob_maps``, ``weights``, ``threshold``, ``tta``, ``missing``, ``postprocess``,
+        ``engine``, ``height``, ``width`` …).
+    output : path, optional
+        Write the result there (streamed, atomic); else it is returned in memory.
+    maps : mapping, optional
+        Re-point map sources: name (its ``name:`` or folder name) → folder.
+    device : str, optional
+        ``cpu``, ``cuda``, ``cuda:N`` (default: the settings', else CUDA when available).
+    engine : {"auto", "cpu", "device"}, optional
+        Default: the settings' (``auto``: the device engine unless the device is the CPU).
+    workers : int, optional
+        Images voted at once, in threads (default: the settings' ``num_workers``).
+    echo, progress : callable, optional
+        As in ``ensemble.hard_vote``.
+
+    Returns
+    -------
+    SoftVoteResult
+
+    Raises
+    ------
+    UsageError
+        Bad settings or parameters (``param`` names a parameter).
+    InputError, DataError
+        Unreadable or invalid maps, models or images; a missing map without ``missing: skip``.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import numpy as np
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> for name, p in [("m1", 0.9), ("m2", 0.2)]:
+    ...     (folder / name).mkdir()
+    ...     np.save(folder / name / "a.npy", np.full((2, 4, 4), p, np.float32))
+    >>> r = soft_vote({"CLASSES": ["x", "y"], "height": 4, "width": 4, "engine": "cpu",
+    ...                "prob_maps": [{"path": str(folder / "m1")}, {"path": str(folder / "m2")}]})
+    >>> r.predictions.rle("a.png", "x"), r.sources
+    ('1 16', ['m1', 'm2'])
+    """
+    from core.atomic import check_outputs
+    from core.sources import Notes, bar
+    from settings.loader import load_settings
+
+    notes = Notes(echo)
+    cfg, setting_path, where = load_settings(SoftSettings, settings)
+    cfg = cfg.model_copy(deep=True)
+    if device is not None:
+        cfg.device = device
+    if engine is not None:
+        cfg.engine = engine
+    if workers is not None:
+        cfg.num_workers = workers
+    for name, folder in (maps or {}).items():
+        repoint(cfg, name, str(folder), f"maps: {where}")
+    job = build_job(cfg, where)
+    from settings.soft import source_bases
+
+    renamed = [f"{b} → {n}" for b, n in zip(source_bases(cfg), job.names, strict=True) if b != n]
+    if renamed:
+        notes(f"note: sources with the same name were renamed ({', '.join(renamed)}); weights: use these names")
+    out = str(output) if output is not None else None
+    check_outputs([("output", out)], [("the settings", setting_path), *(("a model", p) for _, p in cfg.models()),
+                                      *(("a boxes file", m.boxes) for m in cfg.prob_maps)],
+                  [*((f"the maps folder of {m.name}", m.folder) for m in job.maps), ("image_root", cfg.image_root)])
+    resolve_engine(job)
+    load_models(job, notes)
+    if echo is not None:
+        from core.warmup import precompile
+
+        precompile(echo, *(["soft"] if job.engine == "cpu" else []), *(["clean"] if job.clean else []))
+    with bar(progress, len(job.images), "soft vote") as b:
+        done = run_job(job, out, b)
+    preds = done if out is None else None
+    rows = done if out is not None else len(job.images) * len(job.classes)
+    result = SoftVoteResult(preds, out, [n for n, _ in job.images], rows, job.engine, str(job.device), list(job.names),
+                            len(job.models), len(job.maps), bool(job.tta), dict(job.skipped),
+                            job.clean.summary() if job.clean is not None else None)
+    notes.quietly()(result.describe())
+    for name, n in job.skipped.items():
+        notes(f"note: source {name} had no map for {plural(n, 'image')} (missing: skip; averaged over the others)")
+    result.notes = list(notes)
+    return result

@@ -64,6 +64,36 @@ def vote(
 
     Keeps a pixel when ``Σ wᵢ·mᵢ / Σ wᵢ > threshold`` (equal weights by default: a hard
     vote), or, with ``min_votes=K``, when at least K sources cover it.
+
+    Parameters
+    ----------
+    sources : sequence of (n, 2) int64 arrays
+        Canonical runs, one per source.
+    weights : sequence of float, optional
+        One per source, >= 0 with a positive sum (default: all 1).
+    threshold : float
+        The weighted share to exceed (strict).
+    min_votes : int, optional
+        Keep where at least this many sources cover the pixel (1: union, n: intersection).
+
+    Returns
+    -------
+    (m, 2) int64 array
+        Canonical runs of the voted mask.
+
+    Raises
+    ------
+    ValueError
+        Weights of the wrong length or sign, ``min_votes`` outside [1, n].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a, b, c = np.array([[0, 4]]), np.array([[2, 6]]), np.array([[3, 8]])
+    >>> vote([a, b, c]).tolist(), vote([a, b, c], min_votes=1).tolist()
+    ([[2, 6]], [[0, 8]])
+    >>> vote([a, b, c], weights=[1, 1, 3]).tolist()
+    [[3, 8]]
     """
     n = len(sources)
     w = np.ones(n) if weights is None else np.asarray(weights, np.float64)

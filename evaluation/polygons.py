@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.classes import CANVAS
 from core.codec import EMPTY_RUNS, encode, format_rle
 from core.errors import InputError
 from core.predictions import Predictions, predictions_from_rles
@@ -60,7 +61,7 @@ def polygon_runs(points, height: int, width: int) -> np.ndarray:
 
 
 def read_gt_json(folder: str | Path, images: Sequence[str], classes: Sequence[str],
-                 height: int = 2048, width: int = 2048) -> Predictions:
+                 height: int = CANVAS, width: int = CANVAS) -> Predictions:
     """Ground truth for ``images`` from ``<folder>/**/<stem>.json`` polygon files."""
     folder = Path(folder)
     if not folder.is_dir():

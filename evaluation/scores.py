@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.errors import plural
+from core.errors import UsageError, plural
+from core.imageset import ImageExpectation
 from core.predictions import Predictions
 from core.score import dice_matrix
+from core.sources import (
+    Notes,
+    Progress,
+    Source,
+    Sources,
+    bar,
+    frame_of,
+    is_path,
+    load,
+    named_sources,
+    same_file_message,
+)
 
 TABLE_WIDTH = 100
 """Columns the ``evaluate`` table fits in."""
@@ -43,6 +57,13 @@ class Scores:
     classes: tuple[str, ...]
     n_images: int
     per_image: np.ndarray  # (n_sources, n_images, n_classes)
+    notes: list[str] = field(default_factory=list)
+
+    def write(self, path: str | os.PathLike) -> None:
+        """Write the scores file (``csv()``) atomically."""
+        from core.atomic import atomic_write_text
+
+        atomic_write_text(path, self.csv())
 
     @property
     def per_class(self) -> np.ndarray:
@@ -95,8 +116,117 @@ class Scores:
         return json.dumps(out, indent=2)
 
 
-def evaluate(gt: Predictions, preds: Sequence[Predictions], names: Sequence[str],
-             missing: str = "error", progress=None) -> Scores:
+def evaluate(
+    predictions: Sources,
+    ground_truth: Source,
+    *,
+    missing: str = "error",
+    classes: Sequence[str] | None = None,
+    height: int | None = None,
+    width: int | None = None,
+    output: str | os.PathLike | None = None,
+    expected_images: ImageExpectation | None = None,
+    echo: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
+) -> Scores:
+    """Dice of each prediction against the ground truth, computed on runs.
+
+    Dice per (image, class) is ``(2|A∩B| + 1e-4) / (|A| + |B| + 1e-4)`` (two empty masks
+    score 1); per class the mean over the ground truth's images; overall the mean over
+    classes. Images a prediction holds beyond the ground truth are not scored (a note says so).
+
+    Parameters
+    ----------
+    predictions : mapping or sequence
+        Name → source, or sources named by file stem (``source1`` … in memory); a source
+        is a CSV path, a ``Predictions`` or a DataFrame ``image_name,class,rle``.
+    ground_truth : source or folder
+        A source as above, or a folder of per-image polygon JSON files (the images are
+        then those of the first prediction).
+    missing : {"error", "empty"}
+        A prediction row absent for a ground-truth (image, class): an error, or scored as empty.
+    classes, height, width : optional
+        Class list (default: the 29 hand bones) and mask size (default 2048²).
+    output : path, optional
+        Also write the scores file ``source,class,dice`` (atomic).
+    expected_images : ImageExpectation, optional
+        The images each prediction must hold.
+    echo, progress : callable, optional
+        As in ``ensemble.hard_vote``.
+
+    Returns
+    -------
+    Scores
+        ``per_image``, ``per_class``, ``overall``; ``table()``, ``csv()``, ``json()``, ``write()``.
+
+    Raises
+    ------
+    UsageError, InputError, DataError
+        (``ValueError``) bad parameters, unreadable or invalid inputs, missing rows.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> gt = pd.DataFrame({"image_name": ["a.png"], "class": ["x"], "rle": ["1 2"]})
+    >>> p = pd.DataFrame({"image_name": ["a.png"], "class": ["x"], "rle": ["2 1"]})
+    >>> s = evaluate({"p": p, "same": gt}, gt, classes=["x"], height=2, width=2)
+    >>> [round(float(d), 4) for d in s.overall]
+    [0.6667, 1.0]
+    """
+    from core.atomic import check_outputs
+
+    notes = Notes(echo)
+    named = named_sources(predictions, "predictions")
+    if not named:
+        raise UsageError("predictions: no predictions to evaluate", param="predictions")
+    paths = [(f"source {n}", str(p)) for n, p in named.items() if is_path(p)]
+    twice = same_file_message(paths)
+    if twice:
+        raise UsageError(twice)
+    folder = is_path(ground_truth) and os.path.isdir(ground_truth)
+    check_outputs([("output", output)], [*([] if folder or not is_path(ground_truth) else
+                                           [("the ground truth", ground_truth)]), *(("an input", p) for _, p in paths)],
+                  [("the ground-truth folder", ground_truth)] if folder else [])
+    cls, h, w = frame_of([*named.values(), ground_truth], classes, height, width)
+    if echo is not None:
+        from core.warmup import precompile
+
+        precompile(echo, "read", "score")
+    loaded = [load(src, name, cls, h, w, notes) for name, src in named.items()]
+    if expected_images is not None:
+        for p in loaded:
+            expected_images.check(p.images, p.path)
+    if folder:
+        from evaluation.polygons import read_gt_json
+
+        gt = read_gt_json(ground_truth, loaded[0].images, cls, h, w)
+    else:
+        gt = load(ground_truth, "ground truth", cls, h, w, notes)
+    note_unscored(gt, loaded, notes)
+    with bar(progress, len(loaded), "evaluate", "file") as b:
+        scores = score(gt, loaded, list(named), missing, b)
+    scores.notes = list(notes)
+    if output is not None:
+        scores.write(output)
+        notes.quietly()(f"scores → {output}")
+    return scores
+
+
+def note_unscored(gt: Predictions, preds: Sequence[Predictions], note: Callable[[str], None]) -> None:
+    """Say when a prediction holds images the ground truth does not: they are not scored,
+    and a score over part of a prediction must not pass for a score of all of it."""
+    known = set(gt.images)
+    for p in preds:
+        extra = [name for name in p.images if name not in known]
+        if extra:
+            verb = "is" if len(extra) == 1 else "are"
+            note(f"note: {p.path}: {len(extra):,} of its {plural(len(p.images), 'image')} {verb} not in the ground "
+                 f"truth and not scored (first: {', '.join(extra[:3])}); scores cover the "
+                 f"{plural(len(gt.images), 'ground-truth image')}")
+
+
+def score(gt: Predictions, preds: Sequence[Predictions], names: Sequence[str],
+          missing: str = "error", progress=None) -> Scores:
     """Score every prediction against ``gt`` (Dice on runs, ε = 1e-4)."""
     mats = []
     for p in preds:

@@ -15,7 +15,7 @@ SCORE_COLUMNS = ("source", "class", "dice")
 
 
 @dataclass
-class Scores:
+class ScoresFile:
     """Dice per (source, class) from a scores file; NaN where the file has no row.
     Rows naming other sources or classes are ignored and counted (name → rows)."""
 
@@ -25,7 +25,7 @@ class Scores:
     other_classes: dict[str, int] = field(default_factory=dict)
 
 
-def read_scores(path: str | os.PathLike, sources: Sequence[str], classes: Sequence[str]) -> Scores:
+def read_scores(path: str | os.PathLike, sources: Sequence[str], classes: Sequence[str]) -> ScoresFile:
     """Read a scores CSV. Rows for sources or classes not listed are ignored (and counted);
     a duplicate (source, class), a non-numeric or non-finite Dice raise ``InputError``."""
     path = str(path)
@@ -83,7 +83,7 @@ def read_scores(path: str | os.PathLike, sources: Sequence[str], classes: Sequen
                 if held[0] else "; the file has no rows")
         raise InputError(f"{path}: no row names one of the sources ({', '.join(sources)}) "
                          f"and one of the classes{said}")
-    return Scores(path, dice, other_sources, other_classes)
+    return ScoresFile(path, dice, other_sources, other_classes)
 
 
 def best_rules(dice: np.ndarray, sources: Sequence[str], classes: Sequence[str],

@@ -10,17 +10,23 @@ so only differently written cells are parsed; strings are copied, never re-encod
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numba as nb
 import numpy as np
 
 from core.codec import parse_kernel
-from core.errors import DataError, plural
-from core.predictions import Predictions, PredictionWriter
+from core.errors import DataError, UsageError, listing, plural
+from core.imageset import ImageExpectation
+from core.predictions import Predictions, PredictionWriter, predictions_from_rles
+from core.sources import Notes, Progress, Source, bar, is_path, label, load, same_file_message
+from core.stream import collect_images
 from postprocess.clean import Cleaner
+from settings.merge import MergeSettings
 
 
 @nb.njit(cache=True, nogil=True)
@@ -194,13 +200,132 @@ def write_merge(plan: MergePlan, output: str | os.PathLike, progress=None, clean
     return w.rows_written
 
 
-def merge(parts: Sequence[Predictions], output: str | os.PathLike, prefer: str = "first",
-          strict: bool = False, progress=None, clean: Cleaner | None = None) -> MergePlan:
-    """Merge ``parts`` into ``output``. With ``strict``, a conflicting overlap or a missing
-    (image, class) raises ``DataError`` and nothing is written; otherwise conflicts take the
-    preferred part's row and missing cells become empty masks. Returns the plan (counts)."""
-    plan = plan_merge(parts, prefer)
+@dataclass
+class MergeResult:
+    """What ``merge`` did: the ``plan`` (counts: ``expected``, ``missing``, ``overlaps``,
+    ``conflicts``, ``rows_by_part()``, first examples), the merged ``predictions`` (in memory)
+    or the ``output`` written, the ``parts`` as given, and the inline cleaning's summary."""
+
+    plan: MergePlan
+    predictions: Predictions | None
+    output: str | None
+    parts: list[str]
+    prefer: str
+    cleaning: list[str] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def merge(
+    parts: Sequence[Source] | None = None,
+    output: str | os.PathLike | None = None,
+    *,
+    settings: str | os.PathLike | dict[str, Any] | MergeSettings | None = None,
+    prefer: str | None = None,
+    strict: bool | None = None,
+    classes: Sequence[str] | None = None,
+    height: int | None = None,
+    width: int | None = None,
+    expected_images: ImageExpectation | None = None,
+    echo: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
+) -> MergeResult:
+    """Merge predictions covering different images and/or classes (shards, per-class files).
+
+    Images in first-seen order across the parts, classes in class-list order. An (image,
+    class) in several parts: identical masks (compared as runs) give one row; different
+    masks are a conflict, resolved by ``prefer``. A row no part holds is an empty mask.
+
+    Parameters
+    ----------
+    parts : sequence, optional
+        CSV paths, ``Predictions`` or DataFrames; default: the settings' ``parts``.
+    output : path, optional
+        Write the result there (streamed, atomic); else it is returned in memory.
+    settings : path, dict or MergeSettings, optional
+        ``parts``, ``output``, ``prefer``, ``strict``, ``classes``, size, ``postprocess``.
+    prefer : {"first", "last"}, optional
+        Which part's row wins a conflict (default first).
+    strict : bool, optional
+        A conflict or a missing row raises ``DataError`` (nothing written).
+    classes, height, width : optional
+        Default: the settings', else those of an in-memory ``Predictions`` part, else the
+        29 hand-bone classes on 2048².
+    expected_images : ImageExpectation, optional
+        The images the merged set must hold.
+    echo, progress : callable, optional
+        As in ``ensemble.hard_vote``.
+
+    Returns
+    -------
+    MergeResult
+
+    Raises
+    ------
+    UsageError, InputError, DataError
+        Bad parameters; unreadable or invalid parts; with ``strict``, conflicts or gaps.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> a = pd.DataFrame({"image_name": ["i.png"], "class": ["x"], "rle": ["1 1"]})
+    >>> b = pd.DataFrame({"image_name": ["j.png"], "class": ["y"], "rle": ["2 1"]})
+    >>> r = merge([a, b], classes=["x", "y"], height=2, width=2)
+    >>> r.predictions.to_frame()["rle"].tolist(), r.plan.missing
+    (['1 1', '', '', '2 1'], 2)
+    """
+    from core.atomic import check_outputs
+    from core.classes import DEFAULT_CLASSES, check_classes
+    from settings.loader import load_settings
+    from settings.postprocess import build_cleaner
+
+    notes = Notes(echo)
+    cfg, setting_path, where = load_settings(MergeSettings, settings)
+    files = list(parts) if parts is not None else list(cfg.parts)
+    if not files:
+        raise UsageError("parts: no parts", param="parts")
+    paths = [str(p) for p in files if is_path(p)]
+    twice = same_file_message([(f"part {k + 1}", p) for k, p in enumerate(paths)])
+    if twice:
+        raise UsageError(f"{twice}: give each part once")
+    out = str(output) if output is not None else cfg.output
+    check_outputs([("output", out)], [("the settings", setting_path), *(("an input", p) for p in paths)])
+    memory = next((p for p in files if isinstance(p, Predictions)), None)
+    if classes is not None:
+        cls = tuple(classes)
+    elif cfg.classes:
+        cls = check_classes(cfg.classes, f"{where}: classes")
+    else:
+        cls = memory.classes if memory is not None else DEFAULT_CLASSES
+    h = height or (memory.height if memory is not None and "height" not in cfg.model_fields_set else cfg.height)
+    w = width or (memory.width if memory is not None and "width" not in cfg.model_fields_set else cfg.width)
+    prefer = prefer or cfg.prefer
+    strict = bool(strict or cfg.strict)
+    clean = build_cleaner(cfg.postprocess, cls, h, w, where)
+    if echo is not None:
+        from core.warmup import precompile
+
+        precompile(echo, "read", "merge", *(["clean"] if clean is not None else []))
+    labels = [label(f"part{k + 1}", p) for k, p in enumerate(files)]
+    preds = [load(p, name, cls, h, w, notes) for p, name in zip(files, labels, strict=True)]
+    plan = plan_merge(preds, prefer)
+    if expected_images is not None:
+        expected_images.check(plan.images, f"the merged parts ({listing(labels, 3)})")
     if strict and plan.strict_error():
         raise DataError(plan.strict_error())
-    write_merge(plan, output, progress, clean)
-    return plan
+    result = None
+    with bar(progress, len(plan.images), "merge") as b:
+        if out is not None:
+            write_merge(plan, out, b, clean)
+        else:
+            rles = collect_images(plan.images, functools.partial(_merged, plan, clean), b)
+            result = predictions_from_rles("merge", cls, plan.images, rles, h, w)
+    return MergeResult(plan, result, out, labels, prefer, clean.summary() if clean is not None else None, list(notes))
+
+
+def _merged(plan: MergePlan, clean: Cleaner | None, i: int) -> list[str]:
+    """Image ``i``'s merged RLE strings (cleaned where ``clean`` has rules)."""
+    rles = []
+    for f, r in zip(plan.part[i].tolist(), plan.rows[i].tolist(), strict=True):
+        p = plan.parts[f] if f >= 0 else None
+        rles.append(p.text[p.offsets[r]:p.offsets[r + 1]].tobytes().decode("ascii").strip() if p is not None else "")
+    return [clean.text(c, r) for c, r in enumerate(rles)] if clean is not None else rles

@@ -1,4 +1,5 @@
-"""Class selection: each class's mask is taken, as written, from one named source.
+"""Class selection: each class's mask is taken, as written, from one named source
+(``select``, ``select_rules``; the plan and writer below them).
 
 Nothing is decoded: the sources' RLE strings were validated when they were read, and are
 copied byte for byte (surrounding whitespace dropped). Images follow the first source in
@@ -8,15 +9,20 @@ row for every (image, class) it is selected for. A source may hold only some cla
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from core.errors import DataError, plural
-from core.predictions import Predictions, PredictionWriter, image_positions
+from core.errors import DataError, UsageError, listing, plural
+from core.predictions import Predictions, PredictionWriter, image_positions, predictions_from_rles
+from core.sources import Notes, Progress, Source, bar, is_path, load
+from core.stream import collect_images
 from postprocess.clean import Cleaner
+from settings.select import SelectSettings
 
 
 @dataclass
@@ -93,13 +99,231 @@ def write_selection(plan: SelectPlan, output: str | os.PathLike, progress=None, 
     return w.rows_written
 
 
-def select(sources: Mapping[str, Predictions], rules: Sequence[str], output: str | os.PathLike,
-           progress=None, clean: Cleaner | None = None) -> SelectPlan:
-    """Take class ``c`` from source ``rules[c]`` for every image and write ``output``.
+@dataclass
+class Selection:
+    """The rules of a selection: ``rules[c]`` names the source of ``classes[c]``; with a
+    scores file, ``best`` holds its Dice per (source, class) (NaN: no score) and
+    ``fell_back`` the classes that kept the settings' rule."""
 
-    Returns the plan (``.rows_by_source()`` for the summary). Nothing is written when a
-    selected row is missing.
+    sources: dict[str, Any]
+    classes: tuple[str, ...]
+    rules: list[str]
+    height: int
+    width: int
+    best: Any = None  # fusion.best.ScoresFile
+    fell_back: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    label: str = "settings"  # how messages name the settings the rules came from
+
+    def settings(self, output: str | None = None) -> dict:
+        """A settings mapping that reproduces the rules (sources given as paths)."""
+        from settings.select import rules_to_settings
+
+        paths = {n: str(p) if is_path(p) else n for n, p in self.sources.items()}
+        return rules_to_settings(paths, self.rules, self.classes, output, self.height, self.width)
+
+    def write(self, path: str | os.PathLike, output: str | None = None, header: str = "") -> None:
+        """Write ``settings(output)`` as a YAML settings file (atomically)."""
+        from settings.loader import write_yaml
+
+        write_yaml(path, self.settings(output), header=header)
+
+    def best_table(self) -> list[str]:
+        """Per class the chosen source, its Dice and the others' (empty without scores)."""
+        if self.best is None:
+            return []
+        names = list(self.sources)
+        width = max(len(c) for c in self.classes)
+        lines = []
+        for c, (cls, rule) in enumerate(zip(self.classes, self.rules, strict=True)):
+            if cls in self.fell_back:
+                lines.append(f"  {cls:<{width}}  {rule}  (no scores; rule from {self.label})")
+                continue
+            d = self.best.dice[:, c]
+            others = ", ".join(f"{n} {d[k]:.4f}" for k, n in enumerate(names) if n != rule and not np.isnan(d[k]))
+            lines.append(f"  {cls:<{width}}  {rule}  {d[names.index(rule)]:.4f}" + (f"  ({others})" if others else ""))
+        return lines
+
+
+@dataclass
+class SelectResult:
+    """What ``select`` did: the ``selection`` (rules), the selected ``predictions`` (in
+    memory) or the ``output`` written, ``images``, rows per source, and the inline
+    cleaning's summary."""
+
+    selection: Selection
+    predictions: Predictions | None
+    output: str | None
+    images: list[str]
+    by_source: dict[str, int]
+    cleaning: list[str] | None = None
+
+    @property
+    def notes(self) -> list[str]:
+        return self.selection.notes
+
+    def rows_by_source(self) -> dict[str, int]:
+        """Output rows each source gives (sources no class uses are left out)."""
+        return dict(self.by_source)
+
+
+def select_rules(
+    sources: Mapping[str, Source] | None = None,
+    rules: Sequence[str] | Mapping[str, str] | None = None,
+    *,
+    settings: str | os.PathLike | dict[str, Any] | SelectSettings | None = None,
+    best_from: str | os.PathLike | None = None,
+    classes: Sequence[str] | None = None,
+    height: int | None = None,
+    width: int | None = None,
+    echo: Callable[[str], None] | None = None,
+    label: str = "settings",
+) -> Selection:
+    """The source of each class, from rules, settings or a scores file — without reading
+    the sources. Parameters as ``select``; ``label`` names typed settings in messages."""
+    from core.classes import DEFAULT_CLASSES, check_classes
+    from settings.loader import load_settings
+    from settings.select import class_sources, rule_table
+
+    notes = Notes(echo)
+    cfg, _, where = load_settings(SelectSettings, settings, label)
+    if isinstance(rules, Mapping):
+        cfg = cfg.model_copy(update={"select": dict(rules)})
+    elif rules is not None:
+        rules = list(rules)
+    named = dict(sources) if sources is not None else dict(cfg.sources)
+    if not named:
+        raise UsageError(f"{where}: sources: no sources")
+    memory = next((p for p in named.values() if isinstance(p, Predictions)), None)
+    if classes is not None:
+        cls = tuple(classes)
+    elif cfg.classes:
+        cls = check_classes(cfg.classes, f"{where}: classes")
+    else:
+        cls = memory.classes if memory is not None else DEFAULT_CLASSES
+    h = height or (memory.height if memory is not None and "height" not in cfg.model_fields_set else cfg.height)
+    w = width or (memory.width if memory is not None and "width" not in cfg.model_fields_set else cfg.width)
+    names = list(named)
+    if isinstance(rules, list):
+        if len(rules) != len(cls):
+            raise UsageError(f"rules: {len(rules)} rules for {len(cls)} classes", param="rules")
+        unknown = [r for r in rules if r not in named]
+        if unknown:
+            raise UsageError(f"rules: unknown source {unknown[0]!r} (sources: {', '.join(names)})", param="rules")
+        return Selection(named, cls, rules, h, w, notes=list(notes), label=where)
+    if best_from is None:
+        return Selection(named, cls, class_sources(cfg, names, cls, where), h, w, notes=list(notes), label=where)
+    from fusion.best import best_rules, read_scores
+
+    scores = read_scores(best_from, names, cls)
+    for kind, other in [("sources", scores.other_sources), ("classes", scores.other_classes)]:
+        if other:
+            notes(f"note: {best_from}: ignored {plural(sum(other.values()), 'row')} of other {kind} "
+                  f"({listing(list(other))})")
+    unscored = [n for k, n in enumerate(names) if np.isnan(scores.dice[k]).all()]
+    if unscored:  # a renamed source silently loses every class: say which names the file uses
+        notes(f"note: {best_from} has no score for {'source' if len(unscored) == 1 else 'sources'} "
+              f"{', '.join(unscored)} of {where}" + (f" (its other sources: {listing(list(scores.other_sources))})"
+                                                     if scores.other_sources else ""))
+    chosen, fell_back = best_rules(scores.dice, names, cls, rule_table(cfg, names, cls, where), where)
+    return Selection(named, cls, chosen, h, w, scores, fell_back, list(notes), where)
+
+
+def select(
+    sources: Mapping[str, Source] | None = None,
+    rules: Sequence[str] | Mapping[str, str] | None = None,
+    output: str | os.PathLike | None = None,
+    *,
+    settings: str | os.PathLike | dict[str, Any] | SelectSettings | None = None,
+    best_from: str | os.PathLike | None = None,
+    classes: Sequence[str] | None = None,
+    height: int | None = None,
+    width: int | None = None,
+    echo: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
+) -> SelectResult:
+    """Class selection: each class's mask is copied, as written, from one named source.
+
+    Parameters
+    ----------
+    sources : mapping, optional
+        Name → source (a CSV path, a ``Predictions`` or a DataFrame); default: the
+        settings' ``sources``. Only sources some class uses are read.
+    rules : sequence or mapping, optional
+        The source of each class in class order, or ``{class | group | "default": source}``
+        (a class beats its group, a group beats ``default``).
+    output : path, optional
+        Write the result there (streamed, atomic); else it is returned in memory.
+    settings : path, dict or SelectSettings, optional
+        ``sources``, ``groups``, ``select`` (rules), ``postprocess``, ``classes``, size, ``output``.
+    best_from : path, optional
+        A scores file ``source,class,dice``: per class the source with the highest Dice
+        (ties: the first listed; a class without scores keeps its rule).
+    classes, height, width : optional
+        Default: the settings', else those of an in-memory ``Predictions`` source, else
+        the 29 hand-bone classes on 2048².
+    echo, progress : callable, optional
+        As in ``ensemble.hard_vote``.
+
+    Returns
+    -------
+    SelectResult
+        ``selection`` (``rules``, ``write()`` the settings that reproduce them), rows per source.
+
+    Raises
+    ------
+    UsageError
+        Unknown sources, classes or groups; a class without a rule.
+    DataError
+        A selected row missing, or used sources holding different images.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> a = pd.DataFrame({"image_name": ["i.png"] * 2, "class": ["x", "y"], "rle": ["1 1", "2 1"]})
+    >>> b = pd.DataFrame({"image_name": ["i.png"] * 2, "class": ["x", "y"], "rle": ["3 1", "4 1"]})
+    >>> r = select({"a": a, "b": b}, {"default": "a", "y": "b"}, classes=["x", "y"], height=2, width=2)
+    >>> r.predictions.to_frame()["rle"].tolist(), r.rows_by_source()
+    (['1 1', '4 1'], {'a': 1, 'b': 1})
     """
-    plan = plan_select(sources, rules)
-    write_selection(plan, output, progress, clean)
-    return plan
+    from core.atomic import check_outputs
+    from settings.loader import load_settings
+    from settings.postprocess import build_cleaner
+
+    cfg, setting_path, where = load_settings(SelectSettings, settings)
+    out = str(output) if output is not None else cfg.output
+    named = dict(sources) if sources is not None else dict(cfg.sources)
+    check_outputs([("output", out)], [("the settings", setting_path), ("the scores file", best_from),
+                                      *(("an input", str(p)) for p in named.values() if is_path(p))])
+    sel = select_rules(named, rules, settings=cfg, best_from=best_from, classes=classes, height=height,
+                       width=width, echo=echo, label=where)
+    notes = Notes(echo)
+    notes.extend(sel.notes)
+    clean = build_cleaner(cfg.postprocess, sel.classes, sel.height, sel.width, where, groups=cfg.groups)
+    if echo is not None:
+        from core.warmup import precompile
+
+        precompile(echo, "read", *(["clean"] if clean is not None else []))
+    preds = {name: load(src, name, sel.classes, sel.height, sel.width, notes) for name, src in named.items()
+             if name in sel.rules}
+    plan = plan_select(preds, sel.rules)
+    with bar(progress, len(plan.images), "select") as b:
+        if out is not None:
+            write_selection(plan, out, b, clean)
+            result = None
+        else:
+            rles = collect_images(plan.images, functools.partial(_selected, plan, clean), b)
+            result = predictions_from_rles("selection", sel.classes, plan.images, rles, sel.height, sel.width)
+    sel.notes = list(notes)
+    return SelectResult(sel, result, out, list(plan.images), plan.rows_by_source(),
+                        clean.summary() if clean is not None else None)
+
+
+def _selected(plan: SelectPlan, clean: Cleaner | None, i: int) -> list[str]:
+    """Image ``i``'s selected RLE strings (cleaned where ``clean`` has rules)."""
+    rles = [_row_text(plan.sources[s], r) for s, r in zip(plan.src.tolist(), plan.rows[i].tolist(), strict=True)]
+    return [clean.text(c, r) for c, r in enumerate(rles)] if clean is not None else rles
+
+
+def _row_text(p: Predictions, r: int) -> str:
+    return p.text[p.offsets[r]:p.offsets[r + 1]].tobytes().decode("ascii").strip()

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
+from core.classes import CANVAS
 from core.codec import format_rle, parse_rle
 from core.runs import intersection_area_kernel
 from postprocess.components import filter_kernel, label_kernel, select_kernel
@@ -110,7 +111,30 @@ def clean_kernel(runs, height, width, open_r, close_r, conn8, min_size, keep, fi
 
 
 def clean(runs: np.ndarray, height: int, width: int, rules: Rules) -> np.ndarray:
-    """One mask cleaned by ``rules`` (canonical runs in, canonical runs out)."""
+    """One mask cleaned by ``rules``: opening, closing, small components, the K largest
+    components, holes — each optional, in that order.
+
+    Parameters
+    ----------
+    runs : (n, 2) int64 array
+        Canonical runs of the mask (0-based, half-open, row-major).
+    height, width : int
+        Image size.
+    rules : Rules
+        The steps (``Rules(keep_largest=1, fill_holes=True)`` …).
+
+    Returns
+    -------
+    (m, 2) int64 array
+        Canonical runs of the cleaned mask.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ring_and_dot = np.array([[0, 3], [5, 6], [7, 8], [10, 13], [24, 25]])  # 5×5: a 3×3 ring, a dot
+    >>> clean(ring_and_dot, 5, 5, Rules(keep_largest=1, fill_holes=True)).tolist()
+    [[0, 3], [5, 8], [10, 13]]
+    """
     runs = np.ascontiguousarray(runs, np.int64).reshape(-1, 2)
     return _apply(runs, height, width, rules)[0]
 
@@ -125,15 +149,15 @@ STAT_FIELDS = ("masks", "changed", "components_removed", "holes_filled", "pixels
 
 class Cleaner:
     """Per-class cleaner: ``cleaner(class_index, runs) -> runs``, the ``clean=`` hook of
-    ``ensemble.job.VotePlan`` and of ``postprocess.job.clean_predictions``.
+    ``ensemble.job.VotePlan`` and of ``postprocess.job.clean_all``.
 
     Counts (``STAT_FIELDS`` per class) are kept in shared memory, so they also add up when
     the cleaner runs in forked worker processes; read them with ``stats()``/``summary()``.
     Classes whose rules are ``None`` (or inactive) are returned unchanged and not counted.
     """
 
-    def __init__(self, rules: Sequence[Rules | None], classes: Sequence[str], height: int = 2048,
-                 width: int = 2048):
+    def __init__(self, rules: Sequence[Rules | None], classes: Sequence[str], height: int = CANVAS,
+                 width: int = CANVAS):
         if len(rules) != len(classes):
             raise ValueError(f"{len(rules)} rules for {len(classes)} classes")
         self.rules = [r if r is not None and r.active else None for r in rules]

@@ -78,7 +78,33 @@ def _check_connectivity(connectivity: int) -> bool:
 
 def components(runs: np.ndarray, width: int, connectivity: int = 8) -> list[np.ndarray]:
     """The connected components of a mask, each as canonical runs, in raster order of
-    their first pixel (``scipy.ndimage.label`` order)."""
+    their first pixel (``scipy.ndimage.label`` order).
+
+    Parameters
+    ----------
+    runs : (n, 2) int64 array
+        Canonical runs of the mask.
+    width : int
+        Image width.
+    connectivity : {8, 4}
+        8: diagonal contact connects; 4: it does not.
+
+    Returns
+    -------
+    list of (m, 2) int64 arrays
+
+    Raises
+    ------
+    ValueError
+        A connectivity other than 4 or 8.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> diagonal = np.array([[0, 1], [4, 5]])  # 3 wide: pixels (0, 0) and (1, 1)
+    >>> len(components(diagonal, 3)), len(components(diagonal, 3, connectivity=4))
+    (1, 2)
+    """
     conn8 = _check_connectivity(connectivity)
     rows, x0, x1 = split_rows_kernel(np.ascontiguousarray(runs, np.int64).reshape(-1, 2), width)
     labels, areas = label_kernel(rows, x0, x1, conn8)

@@ -93,9 +93,30 @@ def fill_holes_kernel(rows, x0, x1, height, width, conn8, max_hole):
 
 def fill_holes(runs: np.ndarray, height: int, width: int, connectivity: int = 8,
                max_hole: int | None = None) -> np.ndarray:
-    """Canonical runs with the holes filled (see the module docstring); ``connectivity``
-    is the objects' (the background's is the other one); ``max_hole`` limits filling to
-    holes of at most that many pixels."""
+    """Canonical runs with the holes filled (see the module docstring).
+
+    Parameters
+    ----------
+    runs : (n, 2) int64 array
+        Canonical runs of the mask.
+    height, width : int
+        Image size.
+    connectivity : {8, 4}
+        The objects' connectivity; the background's is the other one.
+    max_hole : int, optional
+        Fill only holes of at most this many pixels.
+
+    Returns
+    -------
+    (m, 2) int64 array
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ring = np.array([[0, 3], [3, 4], [5, 6], [6, 9]])  # 3×3 with a hole in the middle
+    >>> fill_holes(ring, 3, 3).tolist(), fill_holes(ring, 3, 3, max_hole=0).tolist()
+    ([[0, 9]], [[0, 4], [5, 9]])
+    """
     if connectivity not in (4, 8):
         raise ValueError(f"connectivity must be 4 or 8, not {connectivity!r}")
     rows, x0, x1 = split_rows_kernel(np.ascontiguousarray(runs, np.int64).reshape(-1, 2), width)

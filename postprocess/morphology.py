@@ -199,15 +199,29 @@ def close_kernel(rows, x0, x1, r, height, width):
     return clip_kernel(er, ea, eb, height, width)
 
 
-def _segments(runs, width):
-    return split_rows_kernel(np.ascontiguousarray(runs, np.int64).reshape(-1, 2), width)
+def _segments(runs, height, width, radius):
+    """Row segments of ``runs``, after the checks the kernels rely on: a radius >= 0 and
+    runs inside the ``height`` × ``width`` image (the kernels would read out of bounds)."""
+    if radius < 0:
+        raise ValueError("radius must be >= 0")
+    runs = np.ascontiguousarray(runs, np.int64).reshape(-1, 2)
+    if len(runs) and (runs[0, 0] < 0 or runs[-1, 1] > height * width):
+        raise ValueError(f"runs outside the {height}×{width} image")
+    return split_rows_kernel(runs, width)
 
 
 def opening(runs: np.ndarray, height: int, width: int, radius: int) -> np.ndarray:
-    """Morphological opening by a disk of ``radius`` (see the module docstring)."""
-    if radius < 0:
-        raise ValueError("radius must be >= 0")
-    rows, x0, x1 = _segments(runs, width)
+    """Morphological opening by a disk of ``radius`` (see the module docstring); the result
+    lies inside the mask, so ``height`` only bounds the check of ``runs``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> block_and_dot = np.array([[0, 3], [4, 7], [8, 11], [14, 15]])  # 4×4: a 3×3 block, a lone pixel
+    >>> opening(block_and_dot, 4, 4, 1).tolist()  # the disk of radius 1 is a plus: corners go, so does the dot
+    [[1, 2], [4, 7], [9, 10]]
+    """
+    rows, x0, x1 = _segments(runs, height, width, radius)
     if radius == 0:
         return join_rows_kernel(rows, x0, x1, width)
     return join_rows_kernel(*open_kernel(rows, x0, x1, radius), width)
@@ -216,9 +230,7 @@ def opening(runs: np.ndarray, height: int, width: int, radius: int) -> np.ndarra
 def closing(runs: np.ndarray, height: int, width: int, radius: int) -> np.ndarray:
     """Morphological closing by a disk of ``radius``, outside of the image taken as
     background (see the module docstring)."""
-    if radius < 0:
-        raise ValueError("radius must be >= 0")
-    rows, x0, x1 = _segments(runs, width)
+    rows, x0, x1 = _segments(runs, height, width, radius)
     if radius == 0:
         return join_rows_kernel(rows, x0, x1, width)
     return join_rows_kernel(*close_kernel(rows, x0, x1, radius, height, width), width)

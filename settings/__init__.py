@@ -1,1 +1,24 @@
-"""Settings files: plain YAML validated into typed objects (see ``loader``)."""
+"""Settings: plain YAML (or dicts) validated into typed objects, one per command, and their
+resolution into per-class values. Names load on first use (PEP 562).
+
+- ``VoteSettings`` (``hard_vote``, ``weighted_vote``) — ``settings.vote``
+- ``SoftSettings`` (``soft_vote``) — ``settings.soft``
+- ``SelectSettings`` (``select``) — ``settings.select``; ``MergeSettings`` (``merge``) — ``settings.merge``
+- ``PostprocessFile`` (``clean_predictions``) — ``settings.postprocess``
+- ``load_settings``, ``load_yaml``, ``write_yaml`` — ``settings.loader``
+"""
+
+_EXPORTS = {
+    "VoteSettings": "settings.vote", "SoftSettings": "settings.soft", "SelectSettings": "settings.select",
+    "MergeSettings": "settings.merge", "PostprocessFile": "settings.postprocess", "load_settings": "settings.loader",
+    "load_yaml": "settings.loader", "write_yaml": "settings.loader",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'settings' has no attribute {name!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
@@ -113,3 +114,16 @@ def write_yaml(path: str | Path, data: dict[str, Any], header: str = "") -> None
     if not Path(path).resolve().parent.is_dir():
         raise UsageError(f"{path}: folder {Path(path).parent} does not exist")
     atomic_write_text(path, header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120))
+
+
+def load_settings(model: type[M], settings: str | os.PathLike | dict[str, Any] | M | None,
+                  default_label: str = "settings") -> tuple[M, str | None, str]:
+    """Settings given as a YAML path, a dict or the typed object, validated into ``model``.
+    Returns ``(cfg, path or None, label)``: the label names the settings in messages (the
+    path, else ``default_label``)."""
+    if isinstance(settings, model):
+        return settings, None, default_label
+    if settings is None or isinstance(settings, dict):
+        return parse_model(model, settings or {}, default_label), None, default_label
+    path = str(settings)
+    return parse_model(model, load_yaml(path), path), path, path

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.classes import CANVAS
 from settings.loader import ClassName
 from settings.postprocess import PostprocessSection
 
@@ -21,6 +22,6 @@ class MergeSettings(BaseModel):
     prefer: Literal["first", "last"] = "first"
     strict: bool = False
     classes: list[ClassName] | None = None
-    height: int = Field(default=2048, ge=1)
-    width: int = Field(default=2048, ge=1)
+    height: int = Field(default=CANVAS, ge=1)
+    width: int = Field(default=CANVAS, ge=1)
     postprocess: PostprocessSection | None = None

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt
 from pydantic_core import PydanticCustomError
 
+from core.classes import CANVAS
 from core.errors import UsageError, listing
 from postprocess.clean import Cleaner, Rules
 from settings.groups import check_groups, keys_per_class
@@ -72,8 +73,8 @@ class PostprocessFile(BaseModel):
 
     postprocess: PostprocessSection = Field(default_factory=dict)
     classes: list[ClassName] | None = None
-    height: int = Field(default=2048, ge=1)
-    width: int = Field(default=2048, ge=1)
+    height: int = Field(default=CANVAS, ge=1)
+    width: int = Field(default=CANVAS, ge=1)
     workers: int = Field(default=1, ge=1)
     output: str | None = None
 
@@ -100,8 +101,8 @@ def resolve_rules(section: PostprocessSection | None, classes: Sequence[str], wh
     if given:
         default = CleanOptions.model_validate({**default.model_dump(exclude_unset=True), **given})
     if default.max_hole is not None and not default.fill_holes:
-        origin = "--max-hole" if "max_hole" in given else "postprocess.default"
-        raise UsageError(f"{where}: {origin}: max_hole needs fill_holes: true (--fill-holes)")
+        origin = "rules" if "max_hole" in given else "postprocess.default"
+        raise UsageError(f"{where}: {origin}: max_hole needs fill_holes: true")
     merged = {key: _over(default, entry, f"{where}: postprocess.{key}")
               for key, entry in section.items() if key != "default"}
     merged["default"] = default.rules()

@@ -12,13 +12,13 @@ from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.classes import DEFAULT_CLASSES
+from core.classes import CANVAS, DEFAULT_CLASSES
 from core.errors import UsageError, listing
 from settings.groups import DEFAULT, check_groups, keys_per_class
 from settings.loader import ClassName
 from settings.postprocess import PostprocessSection
 
-__all__ = ["DEFAULT", "SelectSettings", "check_groups", "resolve_rules", "rule_table", "rules_to_settings"]
+__all__ = ["DEFAULT", "SelectSettings", "check_groups", "class_sources", "rule_table", "rules_to_settings"]
 
 
 class SelectSettings(BaseModel):
@@ -37,8 +37,8 @@ class SelectSettings(BaseModel):
     select: dict[str, str] = Field(default_factory=dict)
     output: str | None = None
     classes: list[ClassName] | None = None
-    height: int = Field(default=2048, ge=1)
-    width: int = Field(default=2048, ge=1)
+    height: int = Field(default=CANVAS, ge=1)
+    width: int = Field(default=CANVAS, ge=1)
     postprocess: PostprocessSection | None = None
 
 
@@ -63,7 +63,7 @@ def rule_table(cfg: SelectSettings, sources: Sequence[str], classes: Sequence[st
     return [cfg.select[k] if k is not None else None for k in keys]
 
 
-def resolve_rules(cfg: SelectSettings, sources: Sequence[str], classes: Sequence[str], where: str) -> list[str]:
+def class_sources(cfg: SelectSettings, sources: Sequence[str], classes: Sequence[str], where: str) -> list[str]:
     """Per-class source names; a class without a rule when there is no ``default`` is an error."""
     rules = rule_table(cfg, sources, classes, where)
     bare = [c for c, r in zip(classes, rules, strict=True) if r is None]
@@ -74,7 +74,7 @@ def resolve_rules(cfg: SelectSettings, sources: Sequence[str], classes: Sequence
 
 
 def rules_to_settings(sources: Mapping[str, str], rules: Sequence[str], classes: Sequence[str],
-                      output: str | None = None, height: int = 2048, width: int = 2048) -> dict:
+                      output: str | None = None, height: int = CANVAS, width: int = CANVAS) -> dict:
     """A settings mapping that reproduces ``rules``: the most used source (first listed on a
     tie) becomes ``default``, every other class gets its own rule, in class order."""
     count = Counter(rules)
@@ -86,8 +86,8 @@ def rules_to_settings(sources: Mapping[str, str], rules: Sequence[str], classes:
         data["output"] = str(output)
     if tuple(classes) != DEFAULT_CLASSES:
         data["classes"] = list(classes)
-    if height != 2048:
+    if height != CANVAS:
         data["height"] = height
-    if width != 2048:
+    if width != CANVAS:
         data["width"] = width
     return data

@@ -15,17 +15,18 @@ from typing import Literal, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from core.classes import DEFAULT_CLASSES, check_classes
+from core.classes import CANVAS, DEFAULT_CLASSES, check_classes
 from core.errors import UsageError
+from core.sources import unique_names
 from ensemble.device import DEFAULT_CHUNK
 from settings.loader import ClassName
 from settings.postprocess import PostprocessSection
-from settings.vote import SourceWeights, check_weights, threshold_vector, unique_names, weight_matrix
+from settings.vote import SourceWeights, check_weights, class_vector, threshold_vector, weight_matrix
 
 ClassWeights = Union[float, dict[str, float]]
 
 
-class MapSource(BaseModel):
+class MapEntry(BaseModel):
     """A folder of per-image probability maps ``<stem>.npy`` / ``<stem>.npz``, each (C, h, w).
 
     ``weight``: a number or ``{default: w, <class>: w}``. ``logits``: the map holds logits
@@ -62,7 +63,7 @@ class SoftSettings(BaseModel):
     save_dir: str = "."
     output_name: str = "output.csv"
     # --- extensions ---
-    prob_maps: list[MapSource] = Field(default_factory=list)
+    prob_maps: list[MapEntry] = Field(default_factory=list)
     weights: Union[SourceWeights, dict[str, SourceWeights], None] = None
     tta: list[Literal["hflip"]] = Field(default_factory=list)
     device: str | None = None
@@ -71,8 +72,8 @@ class SoftSettings(BaseModel):
     tf32: bool = True
     missing: Literal["error", "skip"] = "error"
     postprocess: PostprocessSection | None = None
-    height: int = Field(default=2048, ge=1)
-    width: int = Field(default=2048, ge=1)
+    height: int = Field(default=CANVAS, ge=1)
+    width: int = Field(default=CANVAS, ge=1)
 
     @field_validator("model_paths")
     @classmethod
@@ -91,7 +92,7 @@ class SoftSettings(BaseModel):
 
     @field_validator("prob_maps")
     @classmethod
-    def _names_unique(cls, v: list[MapSource]) -> list[MapSource]:
+    def _names_unique(cls, v: list[MapEntry]) -> list[MapEntry]:
         named = [m.name for m in v if m.name]
         twice = sorted({n for n in named if named.count(n) > 1})
         if twice:
@@ -112,7 +113,7 @@ class SoftSettings(BaseModel):
         return Path(self.save_dir) / self.output_name
 
 
-def folder_twice(maps: list[MapSource]) -> str | None:
+def folder_twice(maps: list[MapEntry]) -> str | None:
     """The first map folder that two sources name (the same resolved path), else None: it
     would vote twice."""
     folders = [str(Path(m.path).resolve()) for m in maps]
@@ -123,7 +124,7 @@ def repoint(cfg: SoftSettings, name: str, folder: str, where: str) -> None:
     """Point the map source ``name`` (its ``name:`` or folder name) at ``folder``, keeping
     the name that ``weights`` refer to; a name the settings lack, or a folder another source
     already reads, is an error."""
-    names = source_names(cfg)[len(cfg.models()):]
+    names = soft_source_names(cfg)[len(cfg.models()):]
     if name not in names:
         raise UsageError(f"{where}: no prob_maps source {name!r} (map sources: {', '.join(names) or 'none'})")
     entry = cfg.prob_maps[names.index(name)]
@@ -139,23 +140,10 @@ def source_bases(cfg: SoftSettings) -> list[str]:
     return bases + [m.name or Path(m.path.rstrip("/\\")).name or "maps" for m in cfg.prob_maps]
 
 
-def source_names(cfg: SoftSettings) -> list[str]:
+def soft_source_names(cfg: SoftSettings) -> list[str]:
     """One name per source (``source_bases`` made unique with ``-2``, ``-3`` …): the names
     ``weights:`` refers to."""
     return unique_names(source_bases(cfg))
-
-
-def _class_row(spec: ClassWeights, classes: tuple[str, ...], where: str) -> np.ndarray:
-    if isinstance(spec, (int, float)):
-        return np.full(len(classes), float(spec))
-    unknown = [k for k in spec if k != "default" and k not in classes]
-    if unknown:
-        raise UsageError(f"{where}: unknown class {unknown[0]!r}")
-    row = np.full(len(classes), float(spec.get("default", 1.0)))
-    for c, name in enumerate(classes):
-        if name in spec:
-            row[c] = spec[name]
-    return row
 
 
 def source_weights(cfg: SoftSettings, names: list[str], classes: tuple[str, ...], where: str) -> np.ndarray:
@@ -164,7 +152,7 @@ def source_weights(cfg: SoftSettings, names: list[str], classes: tuple[str, ...]
     w = weight_matrix(cfg.weights, names, classes, where)
     n_models = len(cfg.models())
     for k, m in enumerate(cfg.prob_maps):
-        w[n_models + k] *= _class_row(m.weight, classes, f"{where}: prob_maps[{k}].weight")
+        w[n_models + k] *= class_vector(m.weight, classes, 1.0, f"{where}: prob_maps[{k}].weight")
     check_weights(w, where)
     dead = [classes[c] for c in np.flatnonzero(w.sum(0) <= 0)]
     if dead:

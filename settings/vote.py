@@ -3,12 +3,12 @@ weight matrix (sources × classes) and a threshold vector (classes)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal, Union
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.classes import CANVAS
 from core.errors import UsageError, plural
 from settings.loader import ClassName
 from settings.postprocess import PostprocessSection
@@ -38,27 +38,11 @@ class VoteSettings(BaseModel):
     min_votes: int | None = Field(default=None, ge=1)
     missing: Literal["error", "empty"] = "error"
     classes: list[ClassName] | None = None
-    height: int = Field(default=2048, ge=1)
-    width: int = Field(default=2048, ge=1)
+    height: int = Field(default=CANVAS, ge=1)
+    width: int = Field(default=CANVAS, ge=1)
     output: str | None = None
     workers: int = Field(default=1, ge=1)
     postprocess: PostprocessSection | None = None
-
-
-def unique_names(bases: list[str]) -> list[str]:
-    """Names made unique with a numeric suffix (``a``, ``a-2``, ``a-3`` …), in order."""
-    names: list[str] = []
-    for base in bases:
-        name, k = base, 2
-        while name in names:
-            name, k = f"{base}-{k}", k + 1
-        names.append(name)
-    return names
-
-
-def source_names(paths: list[str]) -> list[str]:
-    """Names for positional sources: file stems, made unique with a numeric suffix."""
-    return unique_names([Path(p).stem or "source" for p in paths])
 
 
 def _row(spec: SourceWeights, names: list[str], base: np.ndarray, where: str) -> np.ndarray:
@@ -162,18 +146,24 @@ def check_weights(w: np.ndarray, where: str) -> None:
         raise UsageError(f"{where}: weights must be numbers in [0, {MAX_WEIGHT:g}]")
 
 
+def class_vector(spec, classes: tuple[str, ...], default: float, where: str) -> np.ndarray:
+    """(n_classes,) float64 from one number, or ``{default: x, <class>: y, …}`` (``default``
+    when the mapping has none): the one "default + per-class" reading of the settings."""
+    if isinstance(spec, (int, float)):
+        return np.full(len(classes), float(spec))
+    unknown = [k for k in spec if k != "default" and k not in classes]
+    if unknown:
+        raise UsageError(f"{where}: unknown class {unknown[0]!r}")
+    row = np.full(len(classes), float(spec.get("default", default)))
+    for c, name in enumerate(classes):
+        if name in spec:
+            row[c] = spec[name]
+    return row
+
+
 def threshold_vector(threshold, classes: tuple[str, ...], where: str) -> np.ndarray:
     """(n_classes,) thresholds from a number or ``{default:, <class>:}``."""
-    if isinstance(threshold, (int, float)):
-        t = np.full(len(classes), float(threshold))
-    else:
-        unknown = [k for k in threshold if k != "default" and k not in classes]
-        if unknown:
-            raise UsageError(f"{where}: threshold: unknown class {unknown[0]!r}")
-        t = np.full(len(classes), float(threshold.get("default", 0.5)))
-        for c, cls in enumerate(classes):
-            if cls in threshold:
-                t[c] = threshold[cls]
+    t = class_vector(threshold, classes, 0.5, f"{where}: threshold")
     if ((t < 0) | (t >= 1) | ~np.isfinite(t)).any():
         raise UsageError(f"{where}: thresholds must lie in [0, 1)")
     return t

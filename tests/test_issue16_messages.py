@@ -241,7 +241,7 @@ def test_item10_evaluate_notes_unscored_images(tmp_path):
 # --- item 12: tune on few validation images warns --------------------------------------
 
 def test_item12_tune_warns_on_few_images(tmp_path):
-    from evaluation.tune import ADVISED_IMAGES, CLEANING_GRID, candidates, few_images_warning
+    from evaluation.search import ADVISED_IMAGES, CLEANING_GRID, candidates, few_images_warning
 
     gt = write_csv(tmp_path / "gt.csv", full_rows([f"i{k}.png" for k in range(4)]))
     m1 = write_csv(tmp_path / "m1.csv", full_rows([f"i{k}.png" for k in range(4)]))
@@ -296,7 +296,7 @@ def signatures():
                     out[f"{{name}}.{{attr}}"] = set(f.signatures)
     return out
 
-import ensemble.job, ensemble.soft, fusion.merge, postprocess.job, core.score, evaluation.tune  # every kernel module
+import ensemble.job, ensemble.soft, fusion.merge, postprocess.job, core.score, evaluation.search  # every kernel module
 compile_steps(*{steps!r})
 before = signatures()
 r = CliRunner().invoke(cli.cli, {args!r}, catch_exceptions=False)

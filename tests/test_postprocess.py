@@ -462,3 +462,14 @@ def test_parse_round_trip_of_cleaned_text():
     from core.codec import format_rle
 
     assert np.array_equal(parse_rle(format_rle(out), 20, 20), out)
+
+
+def test_opening_and_closing_check_runs_against_the_image():
+    from postprocess.morphology import closing, opening
+
+    outside = np.array([[10, 20]])
+    for op in (opening, closing):
+        with pytest.raises(ValueError, match="outside the 4×4 image"):
+            op(outside, 4, 4, 1)
+        with pytest.raises(ValueError, match="radius"):
+            op(np.array([[0, 2]]), 4, 4, -1)

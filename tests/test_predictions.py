@@ -133,3 +133,44 @@ def test_bom_crlf_quotes_and_blank_lines_are_read(tmp_path):
     p = read_predictions(tmp_path / "in.csv", CLASSES, 4, 4)
     assert p.images == ["x.png"] and p.areas.tolist() == [2, 0, 1]
     np.testing.assert_array_equal(p.runs(0, 0), [[0, 2]])
+
+
+def test_predictions_first_class_round_trip(tmp_path):
+    """from_frame → runs/mask by name → to_frame → write → read: the same rows, and the
+    dense mask agrees with the runs."""
+    import pandas as pd
+
+    from core.predictions import Predictions
+
+    df = pd.DataFrame({"image_name": ["i1.png", "i1.png", "i1.png", "i2.png", "i2.png", "i2.png"],
+                       "class": ["b", "a", "c", "a", "b", "c"],
+                       "rle": ["3 3", "1 1 3 2", float("nan"), "16 1", "", "5 4"]})
+    p = Predictions.from_frame(df, CLASSES, 4, 4)
+    assert p.images == ["i1.png", "i2.png"] and p.classes == tuple(CLASSES) and len(p) == 2
+    np.testing.assert_array_equal(p.runs("i1.png", "a"), p.runs(0, 0))
+    np.testing.assert_array_equal(p.runs("i1.png", "a"), [[0, 1], [2, 4]])
+    assert p.mask("i2.png", "a").ravel().nonzero()[0].tolist() == [15]
+    assert p.mask("i1.png", "c").sum() == 0
+    names = [name for name, _ in p]
+    assert names == ["i1.png", "i2.png"]
+    assert [len(r) for r in dict(p)["i2.png"]] == [1, 0, 1]
+    frame = p.to_frame()
+    assert frame.values.tolist()[:3] == [["i1.png", "a", "1 1 3 2"], ["i1.png", "b", "3 3"], ["i1.png", "c", ""]]
+    out = tmp_path / "o.csv"
+    assert p.write(out) == 6
+    again = Predictions.read(out, CLASSES, 4, 4)
+    assert again.to_frame().equals(frame)
+    with pytest.raises(KeyError):
+        p.runs("nope.png", "a")
+
+
+def test_from_frame_errors_name_row_image_and_class():
+    import pandas as pd
+
+    from core.predictions import Predictions
+
+    bad = pd.DataFrame({"image_name": ["x.png"], "class": ["a"], "rle": ["3 20"]})
+    with pytest.raises(ValueError, match=r"^DataFrame:0: image x.png, class a: invalid RLE"):
+        Predictions.from_frame(bad, CLASSES, 4, 4)
+    with pytest.raises(ValueError, match="missing column"):
+        Predictions.from_frame(pd.DataFrame({"image_name": []}), CLASSES, 4, 4)

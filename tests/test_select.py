@@ -22,7 +22,7 @@ from core.errors import DataError, InputError, UsageError
 from core.predictions import read_predictions
 from fusion.best import best_rules, read_scores
 from fusion.select import select
-from settings.select import SelectSettings, resolve_rules, rule_table
+from settings.select import SelectSettings, class_sources, rule_table
 
 H, W = 6, 7
 WRIST = ["Trapezium", "Trapezoid", "Capitate", "Hamate", "Scaphoid", "Lunate", "Triquetrum", "Pisiform"]
@@ -81,7 +81,7 @@ def effective_rules(cfg: dict, classes) -> dict[str, str]:
 def test_rules_class_beats_group_beats_default():
     cfg = SelectSettings(sources={"ens": "e.csv", "wrist": "w.csv", "hr": "h.csv"},
                          groups={"wrist": WRIST}, select={"wrist": "wrist", "Pisiform": "hr", "default": "ens"})
-    rules = resolve_rules(cfg, list(cfg.sources), CLASSES, "s.yaml")
+    rules = class_sources(cfg, list(cfg.sources), CLASSES, "s.yaml")
     assert rules == ["ens", "ens", *["wrist"] * 7, "hr", "ens"]
 
 
@@ -89,16 +89,16 @@ def test_rules_without_default_need_every_class():
     cfg = SelectSettings(sources={"a": "a.csv"}, select={"finger-1": "a"})
     assert rule_table(cfg, ["a"], CLASSES[:2], "s.yaml") == ["a", None]
     with pytest.raises(UsageError, match=r"s\.yaml: select: no rule for class 'finger-2' and no 'default'"):
-        resolve_rules(cfg, ["a"], CLASSES[:2], "s.yaml")
+        class_sources(cfg, ["a"], CLASSES[:2], "s.yaml")
 
 
 def test_rules_two_groups_with_different_sources_are_ambiguous_unless_named():
     cfg = SelectSettings(sources={"a": "a.csv", "b": "b.csv"}, groups={"g1": ["Radius"], "g2": ["Radius"]},
                          select={"g1": "a", "g2": "b", "default": "a"})
     with pytest.raises(UsageError, match="class 'Radius' is in groups with different sources"):
-        resolve_rules(cfg, ["a", "b"], CLASSES, "s.yaml")
+        class_sources(cfg, ["a", "b"], CLASSES, "s.yaml")
     cfg.select["Radius"] = "b"
-    assert resolve_rules(cfg, ["a", "b"], CLASSES, "s.yaml")[-1] == "b"
+    assert class_sources(cfg, ["a", "b"], CLASSES, "s.yaml")[-1] == "b"
 
 
 @pytest.mark.parametrize("data, message", [

@@ -11,7 +11,7 @@ from core.runs import intersection_area
 from core.score import dice_matrix
 from core.sweep import stack_runs
 from core.synthetic import Generator, write_set
-from evaluation.tune import Choice, coverage, coverage_kernel, dice_of
+from evaluation.search import Choice, coverage, coverage_kernel, dice_of
 
 
 def _fit(m, h, w):
@@ -106,7 +106,7 @@ def test_tune_usage_errors(tmp_path):
 
 
 def test_cleaning_is_accepted_only_where_it_helps():
-    from evaluation.tune import coverage, tune_cleaning, tune_combination
+    from evaluation.search import coverage, tune_cleaning, tune_combination
 
     h = w = 32
     two_blobs = np.zeros((h, w), np.uint8)
@@ -134,7 +134,7 @@ def test_cleaning_is_accepted_only_where_it_helps():
 
 def test_soft_histograms_equal_soft_voting_at_every_threshold():
     from ensemble.soft import Layer, histogram_class, vote_class
-    from evaluation.tune import SOFT_THRESHOLDS
+    from evaluation.search import SOFT_THRESHOLDS
 
     rng = np.random.default_rng(0)
     h, w = 40, 52

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 import numba as nb
 import numpy as np
 
+from core.classes import CANVAS
 from core.predictions import Predictions
-from core.runs import intersection_area_kernel
-from core.score import EPS, aligned_rows
+from core.runs import dice, dice_of_areas
+from core.score import aligned_rows
 from core.sweep import INF, stack_runs, sweep_start, sweep_step
-from ensemble.job import source_runs
-from ensemble.vote import vote_kernel
+from ensemble.vote import vote
 from postprocess.clean import Rules, clean
 
 MAX_SOURCES = 10
@@ -104,7 +104,7 @@ def coverage(gt: Predictions, sources: Sequence[Predictions], names: Sequence[st
     hit = np.zeros_like(length)
     for i in range(n_img):
         for c in range(n_cls):
-            runs, bounds = stack_runs([source_runs(s, int(r[i, c])) for s, r in zip(sources, rows)])
+            runs, bounds = stack_runs([s.row_runs(int(r[i, c])) for s, r in zip(sources, rows)])
             coverage_kernel(runs, bounds, gt.runs(i, c), length[i, c], hit[i, c])
         if progress is not None:
             progress.update(1)
@@ -129,7 +129,7 @@ class Choice:
         return f"weighted {' '.join(f'{nm}:{w:g}' for nm, w in used)} > {self.threshold:g}"
 
     def keep(self, n: int) -> np.ndarray:
-        """Which of the 2ⁿ subsets the vote keeps, decided as ``vote_kernel`` decides."""
+        """Which of the 2ⁿ subsets the vote keeps, decided as ``ensemble.vote`` decides."""
         masks = np.arange(1 << n)
         acc = np.zeros(1 << n)
         for i, w in enumerate(self.weights):  # source order, as the kernel accumulates
@@ -180,7 +180,7 @@ def dice_of(keep: np.ndarray, cov: Coverage, c: int) -> np.ndarray:
     k = keep.astype(np.float64)
     inter = k @ cov.hit[:, c, :].T  # exact: integer-valued sums far below 2**53
     pred = k @ cov.length[:, c, :].T
-    return ((2 * inter + EPS) / (pred + cov.gt_area[:, c] + EPS)).mean(1)
+    return dice_of_areas(inter, pred, cov.gt_area[:, c]).mean(1)
 
 
 @dataclass
@@ -243,20 +243,13 @@ def voted_runs(gt: Predictions, sources: Sequence[Predictions], choice: Choice, 
     rows = [aligned_rows(sources[s], gt, missing)[:, c] for s in used]
     out = []
     for i in range(len(gt.images)):
-        runs, bounds = stack_runs([source_runs(sources[s], int(r[i])) for s, r in zip(used, rows)])
-        out.append(vote_kernel(runs, bounds, w[used], choice.threshold, 0))
+        out.append(vote([sources[s].row_runs(int(r[i])) for s, r in zip(used, rows)], w[used], choice.threshold))
     return out
 
 
 def mean_dice(masks: Sequence[np.ndarray], gt: Predictions, c: int) -> float:
     """Mean Dice of one class's masks (one per ground-truth image)."""
-    total = 0.0
-    for i, m in enumerate(masks):
-        g = gt.runs(i, c)
-        inter = intersection_area_kernel(m, g) if len(m) and len(g) else 0
-        area = int((m[:, 1] - m[:, 0]).sum())
-        total += (2 * inter + EPS) / (area + int(gt.areas[gt.rows[i, c]]) + EPS)
-    return total / max(len(masks), 1)
+    return sum(dice(m, gt.runs(i, c)) for i, m in enumerate(masks)) / max(len(masks), 1)
 
 
 def tune_cleaning(results: list[ClassResult], gt: Predictions, sources: Sequence[Predictions],
@@ -282,7 +275,7 @@ def tune_cleaning(results: list[ClassResult], gt: Predictions, sources: Sequence
 
 
 def tuned_settings(results: Sequence[ClassResult], names: Sequence[str], paths: Sequence[str],
-                   classes: Sequence[str], height: int = 2048, width: int = 2048) -> dict:
+                   classes: Sequence[str], height: int = CANVAS, width: int = CANVAS) -> dict:
     """A ``weighted --setting`` file: the hard vote as default, per-class overrides where
     tuning chose otherwise. Re-point sources with ``--source NAME=PATH`` to apply it."""
     n = len(names)
@@ -295,7 +288,7 @@ def tuned_settings(results: Sequence[ClassResult], names: Sequence[str], paths: 
             threshold[r.cls] = r.choice.threshold
     out = {"sources": dict(zip(names, map(str, paths))), "classes": list(classes), "weights": weights,
            "threshold": threshold}
-    if (height, width) != (2048, 2048):
+    if (height, width) != (CANVAS, CANVAS):
         out.update(height=height, width=width)
     cleaning = {r.cls: _rules_dict(r.rules) for r in results if r.rules is not None}
     if cleaning:
@@ -377,7 +370,7 @@ def tune_soft(hist: np.ndarray, gt: Predictions, thresholds: np.ndarray = SOFT_T
     tp = kept[:, :, 1, 1:]  # at threshold j: pixels exceeding more than j thresholds
     pred = kept[:, :, 0, 1:] + tp
     area = gt.areas[gt.rows][:, :, None]
-    dice = ((2 * tp + EPS) / (pred + area + EPS)).mean(0)  # (n_classes, K)
+    dice = dice_of_areas(tp, pred, area).mean(0)  # (n_classes, K)
     j0 = int(np.flatnonzero(np.isclose(thresholds, 0.5))[0])
     j = dice.argmax(1)
     take = dice[np.arange(len(j)), j] > dice[:, j0] + margin

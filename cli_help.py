@@ -1,0 +1,180 @@
+"""The help texts of the commands (``python cli.py COMMAND --help``), kept apart from
+``cli.py`` so that the shell reads as flags → one call → output. click dedents them."""
+
+HELP = {
+    "check": """Validate a submission CSV: columns, every image has every class exactly once, every
+    RLE valid (row-major, 1-indexed, ascending, inside HEIGHT×WIDTH). Prints a summary.
+
+    A file cut at an image boundary is a valid file of fewer images: --expect-images N
+    or --images-from FILE (the sample submission, or a list) reports missing and extra
+    images as problems.
+
+    Exit 0 valid, 1 invalid (every problem listed: the first --max-problems and a count),
+    2 unreadable.
+    """,
+    "hard": """Hard (majority) vote of several submission CSVs, computed on runs.
+
+    A pixel is kept when votes / n > THRESHOLD (default 0.5, strict), or with --min-votes K
+    when votes >= K. Inputs are joined on (image, class); output rows follow the first
+    input's image order and the class list. A 'postprocess:' section in the settings cleans
+    every voted mask (rules as in 'postprocess --help') and prints a per-class summary.
+    A file given twice (same resolved path) is an error unless --allow-duplicate.
+    """,
+    "weighted": """Weighted vote: keep a pixel when Σ wᵢ·mᵢ / Σ wᵢ > THRESHOLD (strict).
+
+    Weights and thresholds may be given per class in the settings file (a 'default' plus
+    per-class overrides; a weight of 0 drops a source for that class):
+
+    \b
+      sources: {unet: val/unet.csv, hrnet: val/hrnet.csv}
+      weights: {default: {unet: 1, hrnet: 1}, Pisiform: {unet: 0}}
+      threshold: {default: 0.5, Trapezoid: 0.4}
+      postprocess: {default: {keep_largest: 1, fill_holes: true}, finger-5: {keep_largest: 2}}
+
+    --weights and --threshold replace the 'default' entries only; the weights and
+    thresholds of classes that differ from the default are printed on stderr.
+    --source NAME=PATH re-points a named source (apply tuned settings to test files).
+    A file given twice (same resolved path) is an error unless --allow-duplicate.
+    """,
+    "demo": """Generate a synthetic hand-bone set (2048², 29 classes: ground truth, several models of
+    different per-class quality as CSVs and 512² probability maps) in FOLDER, then run the
+    main jobs on it: validate each CSV, hard-vote the CSVs, soft-vote the maps (with the
+    settings file it writes, soft_setting.yaml, and inline cleaning), and score everything
+    against the ground truth.""",
+    "evaluate": """Dice of each prediction against the ground truth, computed on runs.
+
+    Dice per (image, class) = (2|A∩B| + 1e-4) / (|A| + |B| + 1e-4) (two empty masks score 1);
+    per class the mean over the ground truth's images; overall the mean over classes. The
+    table marks the best source per class; -o writes `source,class,dice` rows, the format
+    `select --best-from` reads. With --gt-json, the images are those of the first prediction
+    and polygons are filled like OpenCV's fillPoly (boundary pixels inside; Pillow rasteriser).
+    --expect-images / --images-from check each prediction's image set first (exit 1).
+    """,
+    "tune": """Choose per class how to combine the sources, from validation data.
+
+    Sources are validation prediction CSVs: positional INPUTS (named by file stem) and/or
+    --source NAME=PATH; the names are what the written settings refer to.
+
+    For every class it scores, exactly and at once, each single source and every weighted
+    vote over the --levels grid at every threshold that changes the result, and keeps the
+    best only when it beats the plain hard vote by more than --margin. Then, on the chosen
+    combination's masks, it tries cleaning (fill holes, keep the 1 or 2 largest components,
+    min_size 10…1000, alone or with hole filling) and keeps the best only when it beats no
+    cleaning by more than --margin. Writes a settings file for `weighted` (weights,
+    thresholds and a postprocess section); apply it to test predictions with only new paths:
+
+    \b
+      python cli.py weighted --setting tuned.yaml --source unet=test/unet.csv ... -o test.csv
+
+    With --maps NAME=DIR (validation probability maps, one folder per model), one pass
+    histograms the equal-weight mean probability on ground-truth and background pixels,
+    which gives the soft vote's Dice at every threshold 0.05, 0.075, … 0.95 exactly; per
+    class the best replaces 0.5 when it beats it by more than --margin. It writes a `soft`
+    settings file (--soft-output); apply it with new folders for the same names:
+
+    \b
+      python cli.py soft --setting tuned.soft.yaml --source unet=test_maps/unet ... -o test.csv
+    """,
+    "select": """Class selection: each class's mask is copied, as written, from one named source.
+
+    \b
+      sources: {ens: out/ensemble.csv, wrist: out/wrist_crop.csv, hr: out/hrnet.csv}
+      groups: {wrist: [Trapezium, Trapezoid, Capitate, Hamate, Scaphoid, Lunate, Triquetrum, Pisiform]}
+      select: {wrist: wrist, Pisiform: hr, default: ens}   # class, group or default -> source
+      output: out/selected.csv
+
+    A class named directly wins over its group, a group over 'default'; a class with no
+    rule and no default is an error, so is a class in two groups that name different
+    sources. A 'postprocess:' section may name groups too, with the same precedence.
+    Only sources some class uses are read. Images follow the first source listed
+    under 'sources' that is used; every used source must hold the same images and a row
+    for each (image, class) it is selected for (it may hold only some classes); else exit
+    1 and nothing is written. Image names given as paths are matched on the basename.
+
+    --best-from SCORES.csv picks, per class, the source with the highest Dice among the
+    settings' sources (rows for other sources or classes are ignored; a tie goes to the
+    source listed first; a source without a score for a class does not compete for it;
+    a class no source has a score for keeps the settings' rule, and is an error without
+    one). --write-setting writes the rules used (with the sources, after --source) as a
+    settings file that 'select --setting' reproduces; without an output it only writes it.
+    Source paths are taken relative to the working directory. The rows each source gave
+    (and the --best-from choice per class) are printed on stdout.
+    """,
+    "merge": """Merge CSVs covering different images and/or classes (shards, per-class files).
+
+    Output: images in first-seen order across the PARTS as given, classes in class-list
+    order. An (image, class) in several parts: identical masks (compared as runs, so
+    differently written but equal RLEs count as identical) give one row, written as in the
+    --prefer file; different masks
+    are a conflict: the row of the --prefer file (first or last in the order given) is
+    taken, and conflicts are counted and reported. Expected rows are all images × all
+    classes; a row no part holds is written as an empty mask and reported. With --strict,
+    a conflict or a missing row exits 1 and nothing is written. Image names given as paths
+    are matched on the basename. RLE strings are copied as written. The completeness and
+    overlap report and the rows taken from each file are printed on stdout.
+    --expect-images / --images-from check the merged image set (all parts together) and
+    exit 1 before writing when it differs.
+    """,
+    "soft": """Soft vote of models and saved probability maps: keep a pixel where
+    Σ wᵢ·pᵢ / Σ wᵢ > threshold (strict; per-class thresholds and weights allowed).
+
+    \b
+    Models (model_paths: {input size: [checkpoints]}): each image under image_root
+    (*.png, recursive; CSV names are basenames) is read as 3-channel BGR scaled to [0,1]
+    (as cv2.imread did), resized to the input size (bilinear, half-pixel centres, no
+    antialias: the arithmetic of cv2 INTER_LINEAR), run through the model (TorchScript, or
+    a pickled whole module unpickled with root_path on sys.path); the output (a tensor or
+    a dict with 'out') is upsampled bilinearly to full size (align_corners=False), then
+    sigmoid. tta: [hflip] averages the logits of the mirrored image first.
+    Maps (prob_maps: folders of <stem>.npy/.npz, shape (C,h,w), any h×w): probabilities
+    (float16/32), logits (logits: true; sigmoid after upsampling) or uint8/uint16 with a
+    scale; resampled bilinearly like torch interpolate(align_corners=False); with boxes:
+    resampled to the box and placed on the canvas (clipped), 0 outside it.
+    weights: per source (checkpoint stems, then map folder names or their name:), as a
+    list in that order or a mapping, optionally per class ({default: …, <class>: …});
+    multiplied by each map's own weight; 0 leaves a source out for that class.
+    A missing map is an error unless missing: skip (then the mean is over the sources
+    present). Canvas: height × width (default 2048²). Relative paths are relative to the
+    current folder. The output goes to -o, else save_dir/output_name (default
+    ./output.csv, as the original tool), whose path is then printed on stdout.
+    See soft_voting_setting.yaml (top level), settings/soft_maps_example.yaml.
+
+    Engines (engine: or --engine): 'device' keeps the whole vote on the device with torch
+    (upsample, sigmoid, weighted sum / Σ weights, > threshold, run boundaries; class_chunk
+    classes at a time, default 8) and overlaps reading and writing in threads; 'cpu' votes
+    with numba kernels on the CPU; 'auto' (default) takes 'device' unless the device is the
+    CPU. tf32: false forbids TF32 in the models' convolutions on GPUs.
+    """,
+    "postprocess": """Clean every mask of a submission, per class, on runs (no dense masks).
+
+    \b
+    Steps, always in this order (each optional):
+      1. --open R        opening by the disk dy²+dx² <= R²
+      2. --close R       closing by the same disk
+      3. --min-size N    drop components with fewer than N pixels
+      4. --keep-largest K  keep the K largest components (equal areas: the one whose
+                         first pixel comes first in raster order)
+      5. --fill-holes    fill holes of what is left (--max-hole N: only holes <= N px)
+
+    Components are 8-connected (--connectivity 4: diagonal contact does not connect).
+    A hole is background that cannot reach the image border, with the dual connectivity
+    (objects 8 → background 4, as scipy.ndimage.binary_fill_holes(mask); objects 4 →
+    background 8). Opening/closing take pixels outside the image as background and do
+    not cut intermediate results at the border: opening equals
+    scipy.ndimage.binary_opening(mask, disk); closing equals binary_closing on the mask
+    padded by R, cropped back (it never removes pixels near the border).
+
+    \b
+    Per-class rules (--setting FILE, or a 'postprocess:' section in the settings of
+    hard, weighted, soft, select and merge, applied inline; in select's, a key may also
+    be one of the file's groups: a class's own entry beats its group's, a group's beats
+    'default'):
+      default: {keep_largest: 1, fill_holes: true, min_size: 50}
+      finger-5: {keep_largest: 2}     # overrides only the keys it names
+      Trapezoid: null                 # leave this class alone
+    Flags override 'default'; class entries keep the keys they name. The file may also
+    be {postprocess: <that mapping>, classes:, height:, width:, workers:, output:}.
+    Classes without rules are copied verbatim. Prints per class: masks changed,
+    components removed, holes filled, pixels removed and added.
+    """,
+}

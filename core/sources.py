@@ -1,0 +1,164 @@
+"""Prediction sources as the public functions accept them — a path, a ``Predictions``, a
+pandas DataFrame ``image_name,class,rle``, or a mapping of names to any of these — and the
+notes and progress bars a job reports through.
+
+Jobs never print: a note goes to ``Notes`` (kept on the result, and echoed as it happens
+when the caller passes ``echo``, as the command line does, so that a warning precedes the
+error it explains); progress goes to an optional ``progress(total, desc, unit)`` factory
+of context managers with ``update(n)`` (a tqdm bar in the command line).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Union
+
+from core.errors import UsageError, plural
+from core.predictions import Predictions, read_predictions
+
+Source = Union[str, os.PathLike, Predictions, Any]  # Any: a pandas DataFrame
+"""One prediction source: a CSV path, a ``Predictions`` or a DataFrame ``image_name,class,rle``."""
+
+Sources = Union[Mapping[str, Source], Sequence[Source]]
+"""Several sources: a mapping name → source, or a sequence (named by file stem, else ``source1`` …)."""
+
+Progress = Callable[..., contextlib.AbstractContextManager]
+
+
+class Notes(list):
+    """Notes of a job, in order; each is also passed to ``echo`` (when given) as it is made."""
+
+    def __init__(self, echo: Callable[[str], None] | None = None):
+        super().__init__()
+        self.echo = echo
+
+    def __call__(self, message: str) -> None:
+        self.append(message)
+        if self.echo is not None:
+            self.echo(message)
+
+    def quietly(self) -> Callable[[str], None]:
+        """The echo alone (messages not kept, e.g. the compile notice), or a no-op."""
+        return self.echo or (lambda message: None)
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+
+def bar(progress: Progress | None, total: int, desc: str, unit: str = "img"):
+    """``progress(total=…, desc=…, unit=…)`` or a context manager of a bar that shows nothing."""
+    if progress is None:
+        return contextlib.nullcontext(_NoBar())
+    return progress(total=total, desc=desc, unit=unit)
+
+
+def is_path(source: Any) -> bool:
+    return isinstance(source, (str, os.PathLike))
+
+
+def unique_names(bases: list[str]) -> list[str]:
+    """Names made unique with a numeric suffix (``a``, ``a-2``, ``a-3`` …), in order."""
+    names: list[str] = []
+    for base in bases:
+        name, k = base, 2
+        while name in names:
+            name, k = f"{base}-{k}", k + 1
+        names.append(name)
+    return names
+
+
+def source_names(sources: Sequence[Source]) -> list[str]:
+    """Names for unnamed sources: file stems (in-memory ones ``source1``, ``source2`` …), made
+    unique with a numeric suffix."""
+    return unique_names([(Path(s).stem or "source") if is_path(s) else f"source{k + 1}"
+                         for k, s in enumerate(sources)])
+
+
+def named_sources(sources: Sources | None, parameter: str = "sources") -> dict[str, Source]:
+    """``sources`` as a dict name → source (see ``Sources``)."""
+    if sources is None:
+        return {}
+    if isinstance(sources, Mapping):
+        return dict(sources)
+    if is_path(sources) or isinstance(sources, Predictions) or hasattr(sources, "columns"):
+        raise UsageError(f"{parameter}: give several sources (a list or a mapping), not one", param=parameter)
+    items = list(sources)
+    return dict(zip(source_names(items), items, strict=True))
+
+
+def label(name: str, source: Source) -> str:
+    """How messages name a source: its path, else its own name."""
+    if is_path(source):
+        return str(source)
+    if isinstance(source, Predictions):
+        return source.path
+    return name
+
+
+def load(source: Source, name: str, classes: Sequence[str], height: int, width: int,
+         note: Callable[[str], None]) -> Predictions:
+    """Any ``Source`` as ``Predictions`` of ``classes`` on a ``height`` × ``width`` canvas: a path
+    is read (with a note when images are named by path, a warning when the file looks
+    truncated), a DataFrame validated in memory, a ``Predictions`` checked to match."""
+    if isinstance(source, Predictions):
+        if tuple(source.classes) != tuple(classes) or (source.height, source.width) != (height, width):
+            raise UsageError(f"{source.path}: Predictions of {plural(len(source.classes), 'class')} on "
+                             f"{source.height}×{source.width}, expected {plural(len(classes), 'class')} on "
+                             f"{height}×{width}", param="sources")
+        return source
+    if hasattr(source, "columns"):
+        return Predictions.from_frame(source, classes, height, width, name=name)
+    if not is_path(source):
+        raise UsageError(f"source {name}: expected a path, Predictions or DataFrame, got "
+                         f"{type(source).__name__}", param="sources")
+    preds = read_predictions(source, classes, height, width)
+    if preds.paths_stripped:
+        note(f"note: {source}: {plural(preds.paths_stripped, 'row')} name images by path; matched on the basename")
+    if preds.truncation is not None:  # the missing-row error that follows is its consequence
+        note(f"warning: {preds.truncation}")
+    return preds
+
+
+def same_file_message(named: list[tuple[str, str]]) -> str | None:
+    """``PATH: given twice (A and B)`` (or ``same file as``) for the first two ``(role,
+    path)`` pairs that resolve to the same file; None when all differ."""
+    seen: dict[Path, tuple[str, str]] = {}
+    for role, path in named:
+        key = Path(path).resolve()
+        if key in seen:
+            a, pa = seen[key]
+            return f"{path}: given twice ({a} and {role})" if pa == path else \
+                f"{path}: same file as {pa} ({a} and {role})"
+        seen[key] = (role, path)
+    return None
+
+
+def frame_of(sources, classes: Sequence[str] | None, height: int | None, width: int | None,
+             cfg: Any = None, label: str = "classes") -> tuple[tuple[str, ...], int, int]:
+    """Classes, height and width of a job: the parameters, else the settings' (``cfg``, when it
+    sets them), else those of the first in-memory ``Predictions`` among ``sources``, else the
+    29 hand-bone classes on the 2048² canvas. ``label`` names the settings' class list in messages."""
+    from core.classes import CANVAS, DEFAULT_CLASSES, check_classes
+
+    memory = next((s for s in sources if isinstance(s, Predictions)), None)
+    given = cfg.model_fields_set if cfg is not None else set()
+
+    def pick(value, key, default):
+        if value is not None:
+            return value
+        if key in given or memory is None:
+            return getattr(cfg, key) if cfg is not None and hasattr(cfg, key) else default
+        return getattr(memory, key)
+
+    if classes is not None:
+        cls = tuple(classes)
+    elif cfg is not None and getattr(cfg, "classes", None):
+        cls = check_classes(cfg.classes, label)
+    else:
+        cls = tuple(memory.classes) if memory is not None else DEFAULT_CLASSES
+    return cls, pick(height, "height", CANVAS), pick(width, "width", CANVAS)

@@ -1,0 +1,327 @@
+"""Hard and weighted votes of whole prediction sets: ``hard_vote`` and ``weighted_vote``.
+
+Each does the whole job of its command — settings, sources, checks, the vote on runs,
+inline cleaning — and returns a ``VoteResult``; nothing is printed. Sources are paths,
+``Predictions`` or DataFrames; with ``output`` the result is streamed to a CSV written
+atomically, without it the voted ``Predictions`` are returned in memory (no disk touched).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.atomic import check_outputs
+from core.errors import UsageError, plural
+from core.imageset import ImageExpectation
+from core.predictions import Predictions, predictions_from_rles
+from core.sources import (
+    Notes,
+    Progress,
+    Sources,
+    bar,
+    frame_of,
+    is_path,
+    label,
+    load,
+    named_sources,
+    same_file_message,
+)
+from core.stream import collect_images
+from settings.vote import VoteSettings
+
+__all__ = ["VoteResult", "hard_vote", "weighted_vote"]
+
+
+@dataclass
+class VoteResult:
+    """What a vote did.
+
+    Attributes
+    ----------
+    predictions : Predictions or None
+        The voted masks, when no ``output`` was given.
+    output : str or None
+        The CSV written, when ``output`` was given.
+    sources : dict
+        Source name → how it was given (a path, or the name of an in-memory source).
+    images : list of str
+        The images voted, in output order.
+    rows : int
+        Rows written (or held).
+    n_missing : int
+        Rows absent from a source and voted as empty (``missing="empty"``).
+    overrides : list of str
+        The classes whose weights or threshold differ from the default, one line each
+        (after a heading line), empty when none do.
+    cleaning : list of str or None
+        The inline cleaning's per-class summary table, when the settings clean.
+    notes : list of str
+        Notes and warnings (images named by path, truncated files, duplicate files).
+    """
+
+    predictions: Predictions | None
+    output: str | None
+    sources: dict[str, str]
+    images: list[str]
+    rows: int
+    n_missing: int
+    overrides: list[str] = field(default_factory=list)
+    cleaning: list[str] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def hard_vote(
+    sources: Sources | None = None,
+    *,
+    output: str | os.PathLike | None = None,
+    settings: str | os.PathLike | dict[str, Any] | VoteSettings | None = None,
+    threshold: float | None = None,
+    min_votes: int | None = None,
+    missing: str | None = None,
+    classes: Sequence[str] | None = None,
+    height: int | None = None,
+    width: int | None = None,
+    workers: int | None = None,
+    allow_duplicate: bool = False,
+    expected_images: ImageExpectation | None = None,
+    echo: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
+) -> VoteResult:
+    """Hard (majority) vote: keep a pixel where ``votes / n > threshold`` (strict), or where
+    ``votes >= min_votes``; computed on runs, exactly.
+
+    Parameters
+    ----------
+    sources : mapping or sequence
+        Name → source, or a sequence of sources (named by file stem, in-memory ones
+        ``source1`` …); a source is a CSV path, a ``Predictions`` or a DataFrame
+        ``image_name,class,rle``. Default: the settings' ``sources``.
+    output : path, optional
+        Write the result there (streamed, atomic); else it is returned in memory.
+    settings : path, dict or VoteSettings, optional
+        Every key of ``VoteSettings``; the parameters below replace its values (for
+        per-class values, only ``default``).
+    threshold : float, optional
+        Vote share to exceed (default 0.5).
+    min_votes : int, optional
+        Keep where at least this many sources agree (1: union, n: intersection).
+    missing : {"error", "empty"}, optional
+        A row absent from a source: an error (default) or an empty vote.
+    classes : sequence of str, optional
+        Default: the settings' ``classes``, else the 29 hand-bone classes.
+    height, width : int, optional
+        Mask size (default: the settings', else 2048).
+    workers : int, optional
+        Forked processes writing ``output`` (the result never depends on it).
+    allow_duplicate : bool
+        Let one file (same resolved path) vote twice.
+    expected_images : ImageExpectation, optional
+        The images each source must hold (``DataError`` otherwise).
+    echo : callable, optional
+        Receives each note as it is made (they are also on the result).
+    progress : callable, optional
+        ``progress(total=, desc=, unit=)`` → a context manager with ``update(n)``.
+
+    Returns
+    -------
+    VoteResult
+
+    Raises
+    ------
+    UsageError
+        Bad parameters or settings (a ``ValueError``; ``param`` names the parameter).
+    InputError
+        An unreadable or invalid source (a ``ValueError``).
+    DataError
+        Sources whose images differ, or a missing row without ``missing="empty"``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> def frame(*rles):
+    ...     return pd.DataFrame({"image_name": "a.png", "class": ["x", "y"], "rle": list(rles)})
+    >>> votes = {"m1": frame("1 3", "2 2"), "m2": frame("2 3", ""), "m3": frame("2 1", "4 1")}
+    >>> result = hard_vote(votes, classes=["x", "y"], height=2, width=2)
+    >>> result.predictions.to_frame().values.tolist()
+    [['a.png', 'x', '2 2'], ['a.png', 'y', '']]
+    >>> hard_vote(votes, classes=["x", "y"], height=2, width=2, min_votes=1).predictions.rle("a.png", "y")
+    '2 3'
+    """
+    return _vote("hard", sources, output, settings, None, threshold, min_votes, missing, classes, height, width,
+                 workers, allow_duplicate, expected_images, echo, progress)
+
+
+def weighted_vote(
+    sources: Sources | None = None,
+    *,
+    weights: Sequence[float] | None = None,
+    output: str | os.PathLike | None = None,
+    settings: str | os.PathLike | dict[str, Any] | VoteSettings | None = None,
+    threshold: float | None = None,
+    min_votes: int | None = None,
+    missing: str | None = None,
+    classes: Sequence[str] | None = None,
+    height: int | None = None,
+    width: int | None = None,
+    workers: int | None = None,
+    allow_duplicate: bool = False,
+    expected_images: ImageExpectation | None = None,
+    echo: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
+) -> VoteResult:
+    """Weighted vote: keep a pixel where ``Σ wᵢ·mᵢ / Σ wᵢ > threshold`` (strict), summed in
+    source order exactly as a dense loop would (ties included).
+
+    Parameters are those of ``hard_vote``, and:
+
+    Parameters
+    ----------
+    weights : sequence of float, optional
+        One weight per source, in order; replaces the settings' default weights (their
+        per-class entries stay). Per-class weights: ``settings={"weights": {...}}``.
+
+    Returns
+    -------
+    VoteResult
+
+    Raises
+    ------
+    UsageError, InputError, DataError
+        As ``hard_vote``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> def frame(rle):
+    ...     return pd.DataFrame({"image_name": ["a.png"], "class": ["x"], "rle": [rle]})
+    >>> r = weighted_vote({"a": frame("1 2"), "b": frame("3 2")}, weights=[1, 3], classes=["x"], height=2, width=2)
+    >>> r.predictions.rle("a.png", "x")
+    '3 2'
+    """
+    return _vote("weighted", sources, output, settings, weights, threshold, min_votes, missing, classes, height,
+                 width, workers, allow_duplicate, expected_images, echo, progress)
+
+
+def _vote(kind, sources, output, settings, weights, threshold, min_votes, missing, classes, height, width,
+          workers, allow_duplicate, expected, echo, progress) -> VoteResult:
+    from settings.loader import load_settings
+    from settings.postprocess import build_cleaner
+
+    notes = Notes(echo)
+    cfg, setting_path, where = load_settings(VoteSettings, settings)
+    if kind == "hard" and cfg.weights is not None:
+        raise UsageError(f"{where}: 'hard' takes no weights; use 'weighted'")
+    named = named_sources(sources) if sources is not None else named_sources(cfg.sources)
+    if len(named) < 2 and not (len(named) == 1 and kind == "weighted"):
+        raise UsageError("need at least two sources", param="sources")
+    out = str(output) if output is not None else cfg.output
+    paths = {n: str(s) for n, s in named.items() if is_path(s)}
+    check_outputs([("output", out)], [("the settings", setting_path), *(("an input", p) for p in paths.values())])
+    if expected is not None and out and expected.source:
+        check_outputs([("output", out)], [("the image list", expected.source)])
+    cls, h, wd = frame_of(named.values(), classes, height, width, cfg, where)
+    names = list(named)
+    w, thr, overrides = _weights(cfg, names, cls, where, weights, threshold)
+    k = min_votes if min_votes is not None else cfg.min_votes
+    if k is not None and (threshold is not None or "threshold" in cfg.model_fields_set):
+        raise UsageError("give a threshold or min_votes, not both (min_votes replaces the threshold)")
+    if k is not None:
+        voters = (w > 0).sum(0)
+        short = [c for c in range(len(cls)) if voters[c] < k]
+        if short:
+            raise UsageError(f"min_votes {k}: class {cls[short[0]]} has only {plural(int(voters[short[0]]), 'source')} "
+                             f"with weight > 0 (sources: {len(names)})")
+    _refuse_duplicates(paths, allow_duplicate, notes)
+    clean = build_cleaner(cfg.postprocess, cls, h, wd, where)
+    for line in overrides:
+        notes.quietly()(line)
+    if echo is not None:
+        from core.warmup import precompile
+
+        precompile(echo, *(["read", "vote"] if paths else ["vote"]), *(["clean"] if clean else []))
+    return _run(kind, named, cls, h, wd, w, thr, k or 0, missing or cfg.missing, workers or cfg.workers, out,
+                clean, expected, overrides, notes, progress)
+
+
+def _weights(cfg, names, classes, where, weights, threshold):
+    """Weights (sources × classes), thresholds per class and the lines describing the
+    classes that differ from the default. ``weights`` and ``threshold`` replace the
+    settings' default only: per-class entries stay."""
+    from settings.vote import (
+        class_overrides,
+        default_threshold,
+        default_weights,
+        threshold_vector,
+        weight_matrix,
+        with_default_threshold,
+        with_default_weights,
+    )
+
+    flag_w = None
+    if weights is not None:
+        try:
+            flag_w = [float(x) for x in weights]
+        except (TypeError, ValueError):
+            raise UsageError(f"weights: expected numbers, got {weights!r}", param="weights") from None
+        _as_param("weights", weight_matrix, flag_w, names, classes, "weights")
+    if threshold is not None:
+        _as_param("threshold", threshold_vector, threshold, classes, "threshold")
+    spec_w = with_default_weights(cfg.weights, flag_w)
+    spec_t = with_default_threshold(cfg.threshold, threshold)
+    w = weight_matrix(spec_w, names, classes, where)
+    thr = threshold_vector(spec_t, classes, where)
+    default_w, default_t = default_weights(spec_w, names, where), default_threshold(spec_t)
+    lines = class_overrides(w, thr, default_w, default_t, names, classes)
+    if lines:
+        listed = ", ".join(f"{n} {x:g}" for n, x in zip(names, default_w, strict=True))
+        head = f"per class (default: weights {listed}; threshold {default_t:g}):"
+        lines = [head, *(f"  {line}" for line in lines)]
+    return w, thr, lines
+
+
+def _as_param(param: str, check, *args):
+    """``check(*args)``, its ``UsageError`` marked as about ``param``."""
+    try:
+        return check(*args)
+    except UsageError as e:
+        raise UsageError(str(e), param=param) from None
+
+
+def _refuse_duplicates(paths: dict[str, str], allow: bool, note) -> None:
+    """A file that would vote twice (same resolved path) is an error unless ``allow``."""
+    twice = same_file_message([(f"source {n}", p) for n, p in paths.items()])
+    if twice and not allow:
+        raise UsageError(f"{twice}: each copy would vote; give it once (a larger weight counts it more) "
+                         "or pass allow_duplicate", param="allow_duplicate")
+    if twice:
+        note(f"note: {twice}: each copy votes (allow_duplicate)")
+
+
+def _run(kind, named, classes, height, width, w, thr, min_votes, missing, workers, out, clean, expected,
+         overrides, notes, progress) -> VoteResult:
+    from ensemble.job import VotePlan, align, run_plan
+
+    loaded = [load(src, name, classes, height, width, notes) for name, src in named.items()]
+    if expected is not None:
+        for src in loaded:
+            expected.check(src.images, src.path)
+    aligned = align(loaded, missing)
+    if aligned.n_missing:
+        notes(f"note: {plural(aligned.n_missing, 'missing row')} counted as empty votes")
+    plan = VotePlan(aligned, w, thr, min_votes, clean=clean)
+    label_ = f"{kind} vote"
+    preds = None
+    with bar(progress, len(aligned.images), label_) as b:
+        if out:
+            rows = run_plan(plan, out, classes, workers, b)
+        else:
+            rles = collect_images(aligned.images, plan.image, b)
+            preds = predictions_from_rles(label_, classes, aligned.images, rles, height, width)
+            rows = len(rles) * len(classes)
+    notes.quietly()(f"{label_}: {plural(len(named), 'source')}, {plural(len(aligned.images), 'image')}, "
+                    f"{plural(rows, 'row')} → {out or 'memory'}")
+    return VoteResult(preds, out, {n: label(n, s) for n, s in named.items()}, list(aligned.images), rows,
+                      aligned.n_missing, overrides, clean.summary() if clean is not None else None, list(notes))

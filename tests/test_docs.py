@@ -1,0 +1,38 @@
+"""Documentation that runs: the README's Python blocks and the public modules' doctests."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+README_BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+
+# Modules whose docstrings hold examples: the public functions and Predictions.
+DOCTEST_MODULES = [
+    "core.predictions", "core.check", "core.runs", "ensemble.voting", "ensemble.soft_job",
+    "evaluation.scores", "evaluation.tune_job", "fusion.select", "fusion.merge", "postprocess.job",
+    "postprocess.morphology", "postprocess.clean", "postprocess.components", "postprocess.holes", "ensemble.vote",
+]
+
+
+def test_readme_has_python_blocks():
+    assert len(README_BLOCKS) >= 2
+
+
+@pytest.mark.parametrize("k", range(len(README_BLOCKS)))
+def test_readme_python_block_runs(k, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    exec(compile(README_BLOCKS[k], f"README.md python block {k + 1}", "exec"), {"__name__": "__readme__"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # the examples write only where they say
+
+
+@pytest.mark.parametrize("name", DOCTEST_MODULES)
+def test_doctests(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0

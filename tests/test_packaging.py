@@ -1,0 +1,38 @@
+"""Packaging: the [project] table matches requirements.txt, every package's ``__all__``
+resolves and its docstring names what it exports."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ["core", "ensemble", "evaluation", "fusion", "postprocess", "settings"]
+
+
+def test_project_table_matches_requirements():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+    assert project["dependencies"] == reqs
+    assert project["scripts"] == {"segment-ensemble": "cli:cli"}
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_all_resolves_and_docstring_names_it(name):
+    pkg = importlib.import_module(name)
+    assert pkg.__all__ == sorted(pkg.__all__)
+    for attr in pkg.__all__:
+        assert getattr(pkg, attr) is not None
+        assert f"``{attr}``" in pkg.__doc__, f"{name}: docstring does not mention {attr}"
+
+
+def test_help_imports_no_heavy_module():
+    code = "import sys, cli; print(sorted(m for m in ('numpy', 'pandas', 'numba', 'torch') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
