@@ -563,6 +563,65 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
 
 
 @cli.command()
+@click.argument("preds", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--gt", "gt_csv", type=click.Path(dir_okay=False), default=None,
+              help="Ground-truth CSV (without ground truth the report shows agreement between sources).")
+@click.option("--gt-json", type=click.Path(file_okay=False), default=None,
+              help="Ground truth as a folder of per-image polygon JSON files (as evaluate reads them).")
+@click.option("--source", multiple=True, metavar="NAME=PATH", help="A named prediction CSV.")
+@click.option("--images", "images_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder of the X-rays (found by file name, recursively); without it a grey canvas.")
+@click.option("--setting", type=click.Path(dir_okay=False), default=None,
+              help="Settings to summarise per class (tune's output, weighted, select or soft settings).")
+@click.option("--focus", default=None, help="Source whose errors and worst images are shown (default: best mean).")
+@click.option("--pages", type=click.IntRange(min=0), default=12, show_default=True,
+              help="Image pages: the worst images of the focus source (or where sources disagree most).")
+@click.option("--image", "wanted", multiple=True, metavar="NAME", help="An image that always gets a page.")
+@click.option("--baseline", multiple=True, metavar="NAME",
+              help="Single sources the leaderboard's gain is measured against (default: every source).")
+@click.option("--missing", type=click.Choice(["error", "empty"]), default="error", show_default=True,
+              help="A prediction row absent for a scored (image, class): error, or an empty mask.")
+@click.option("--output", "-o", required=True, help="Report folder (new, empty, or an earlier report).")
+@shape_options
+@quiet_option
+@handle_errors
+def report(preds, gt_csv, gt_json, source, images_dir, setting, focus, pages, wanted, baseline, missing, output,
+           classes, height, width, quiet):
+    """Write a static HTML report (index.html, image pages, PNG charts and overlays) that
+    opens from file:// in any browser: leaderboard, Dice per class and source (heatmap),
+    per-image Dice spread of the focus source, its worst images, the settings per class;
+    each image page has the X-ray with a colour per class and an image browser (layers:
+    ground truth, each source, vote count, false positives and negatives of the focus
+    source; opacity, class filter, wrist zoom). Dice equals evaluate's. Without --gt: mean
+    Dice between sources per class, mask areas, and the images where they disagree most.
+    The folder is written under a temporary name and renamed when complete.
+    """
+    import shlex
+
+    from core.classes import parse_classes
+    from core.warmup import precompile
+    from report import build_report
+    from settings.vote import source_names
+
+    named = list(zip(source_names(list(preds)), preds)) + _parse_named(source)
+    if not named:
+        raise UsageError("no predictions: give CSVs or --source NAME=PATH")
+    _unique_names(named)
+    twice = _twice([(f"source {n}", p) for n, p in named])
+    if twice:
+        raise UsageError(twice)
+    note = _echo_err(quiet)
+    precompile(note, "read", "score")
+    command = "python cli.py report " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    with _progress(len(wanted) + pages, quiet, desc="report pages") as bar:
+        res = build_report(named, output, gt_csv=gt_csv, gt_json=gt_json, images=images_dir, setting=setting,
+                           focus=focus, pages=pages, wanted=wanted, baselines=baseline,
+                           classes=parse_classes(classes), height=height or 2048, width=width or 2048,
+                           missing=missing, command=command, note=note, progress=bar)
+    click.echo(f"report: {plural(len(res.data.images), 'image')}, {plural(len(res.pages), 'page')} → {res.index}")
+
+
+@cli.command()
 @click.argument("inputs", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--gt", "gt_csv", required=True, type=click.Path(dir_okay=False), help="Validation ground truth CSV.")
 @click.option("--source", multiple=True, metavar="NAME=PATH", help="A named validation prediction.")

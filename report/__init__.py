@@ -1,0 +1,6 @@
+"""HTML reports of what an ensemble did: leaderboard, per-class Dice heatmap and spread,
+worst images, settings summary, and an image browser with overlays (``build_report``)."""
+
+from report.build import ReportResult, build_report
+
+__all__ = ["ReportResult", "build_report"]
