@@ -476,7 +476,11 @@ def demo(folder, n_images, n_models, seed, quiet):
         d = dice_matrix(read_predictions(path, DEFAULT_CLASSES), gt).mean(0)
         click.echo(f"  {name:<10} {d.mean():.4f}   worst class {DEFAULT_CLASSES[int(d.argmin())]} {d.min():.4f}")
     click.echo(f"\nresults in {Path(folder).resolve()}: gt.csv, {', '.join(f'{m}.csv' for m in gen.model_names)}, "
-               f"hard_vote.csv, soft_vote.csv (from soft_setting.yaml), maps/<model>/<image>.npz")
+               f"hard_vote.csv, soft_vote.csv (from soft_setting.yaml), maps/<model>/<image>.npz, images/")
+    from report.demo import demo_report
+
+    index = demo_report(gen, Path(folder), paths, vote_path, soft_path, soft_setting)
+    click.echo(f"report: {index.resolve()}")
 
 
 _DEMO_MARK = ".segment-ensemble-demo"

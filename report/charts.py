@@ -73,8 +73,8 @@ def spread(per_image: np.ndarray, classes: Sequence[str], path: Path, title: str
     for k, lab in enumerate(ax.get_xticklabels()):
         if k in weak:
             lab.set_color("#d62728")
-    lo = float(np.percentile(per_image, 1)) if per_image.size else 0.0
-    ax.set_ylim(max(min(lo - 0.02, 0.9), 0), 1.005)
+    lo = float(per_image.min()) if per_image.size else 0.0
+    ax.set_ylim(max(min(lo - 0.01, 0.9), 0), 1.005)
     ax.set_ylabel("Dice per image")
     ax.grid(axis="y", alpha=0.3)
     ax.set_title(title, fontsize=10, loc="left")

@@ -16,6 +16,19 @@ class SettingSummary:
     sources: list[str]
     rows: list[tuple[str, str, str, str]]  # class, combined, threshold, cleaning
 
+    def grouped(self) -> list[tuple[str, str, str, str]]:
+        """Rows with the same combination, threshold and cleaning merged into one, its
+        classes listed (in class order), the most common first."""
+        groups: dict[tuple[str, str, str], list[str]] = {}
+        for cls, *rest in self.rows:
+            groups.setdefault(tuple(rest), []).append(cls)
+        ordered = sorted(groups.items(), key=lambda kv: -len(kv[1]))
+        out = []
+        for (combined, thr, clean), names in ordered:
+            label = ", ".join(names) if len(names) <= 3 else f"{len(names)} classes: {', '.join(names)}"
+            out.append((label, combined, thr, clean))
+        return out
+
 
 def _rules_text(rules) -> str:
     if rules is None or not rules.active:
