@@ -247,8 +247,8 @@ def _write(folder: Path, data: ReportData, image_files, summary, command, gt_lab
     if data.has_gt:
         layer_defs.append(("errors", f"errors of {data.names[data.focus]}", True))
         layer_defs.append(("gt", "ground truth", False))
-    layer_defs += [(f"s{s}", n, not data.has_gt and s == data.focus) for s, n in enumerate(data.names)]
-    layer_defs.append(("votes", "vote count", False))
+    layer_defs += [(f"s{s}", n, False) for s, n in enumerate(data.names)]
+    layer_defs.append(("votes", "vote count", not data.has_gt))
     for k, (page, info) in enumerate(page_files):
         layers = []
         for lid, label, on in layer_defs:
@@ -261,10 +261,7 @@ def _write(folder: Path, data: ReportData, image_files, summary, command, gt_lab
                     imgs.append(dict(src=crop.files[lid], cls=crop.cls, style=style))
             layers.append(dict(id=lid, label=label, on=on, images=imgs))
         i = info["i"]
-        if data.has_gt:
-            values = data.per_image[:, i, :].T
-        else:
-            values = data.pair_dice[:, i, :].T
+        values = data.per_image[:, i, :].T  # Dice against the ground truth, or mean agreement with the others
         rows = [dict(index=c, cls=cls, colour=hex_colour(colours[c]), values=[float(v) for v in values[c]],
                      shades=[_shade(float(v)) for v in values[c]]) for c, cls in enumerate(classes)]
         present = [dict(index=c.cls, name=classes[c.cls]) for c in info["crops"]]
@@ -278,7 +275,7 @@ def _write(folder: Path, data: ReportData, image_files, summary, command, gt_lab
                        focus=data.names[data.focus], score=info["score"], xray=info["xray"], layers=layers,
                        present=present, wrist=list(wrist) if wrist else None, wrist_src=info["bases"].get("wrist"),
                        wrist_style=wrist_style, base=info["bases"]["base"], width=w, height=h,
-                       table_cols=data.names if data.has_gt else data.pair_names(), rows=rows,
+                       table_cols=data.names, rows=rows,
                        fp=hex_colour(FP_COLOUR), fn=hex_colour(FN_COLOUR), votes=[hex_colour(v) for v in votes],
                        prev=page_files[k - 1][0].name if k else None,
                        next=page_files[k + 1][0].name if k + 1 < len(page_files) else None)

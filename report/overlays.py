@@ -9,7 +9,8 @@ the wrist zoom at their own resolution). Colours:
 - a class layer (ground truth, a source): the class colour;
 - the errors layer of the focus source: true positive in the class colour (translucent),
   false positive ``FP_COLOUR``, false negative ``FN_COLOUR``;
-- the vote count: how many sources mark the pixel, ``vote_colours(n)``.
+- the vote count: how many sources mark the pixel, ``vote_colours(n)`` (translucent where
+  every source does).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 FP_COLOUR = (255, 0, 255)  # magenta: marked by the focus source, not in the ground truth
 FN_COLOUR = (0, 255, 255)  # cyan: in the ground truth, missed by the focus source
 TP_ALPHA = 120
+UNANIMOUS_ALPHA = 90  # pixels every source marks: translucent, so that disagreement stands out
 OVERVIEW = 1024  # width of the X-ray shown on an image page
 GREY = 96
 
@@ -136,7 +138,7 @@ def render_layers(folder: Path, prefix: str, gt_runs: list[np.ndarray] | None, s
             if cut[s] is not None:
                 count += cut[s]
         if count.any():
-            put("votes", count, votes, [255] * len(votes))
+            put("votes", count, votes, [255] * (len(votes) - 1) + [UNANIMOUS_ALPHA])
         if gt_runs is not None:
             g = cut[-1] if cut[-1] is not None else np.zeros(shape, bool)
             p = cut[focus] if cut[focus] is not None else np.zeros(shape, bool)

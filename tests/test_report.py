@@ -166,10 +166,11 @@ def test_overlay_pixel_colours(tmp_path):
     assert s0.getpixel((0, 0))[3] == 0 and s0.getpixel((5, 2)) == (*colours[0], 255)
     with Image.open(out / "images" / "p000-votes-0.png") as im:
         votes = im.convert("RGBA")
-    from report.overlays import vote_colours
+    from report.overlays import UNANIMOUS_ALPHA, vote_colours
 
     two, one = vote_colours(2)[1], vote_colours(2)[0]
     assert votes.getpixel((5, 0))[:3] == two and votes.getpixel((0, 0))[:3] == one
+    assert votes.getpixel((5, 0))[3] == UNANIMOUS_ALPHA and votes.getpixel((0, 0))[3] == 255
     # class b: q has nothing, p equals gt: no false positive or negative, correct pixels only
     with Image.open(out / "images" / "p000-errors-1.png") as im:
         px = np.asarray(im.convert("RGBA")).reshape(-1, 4)
