@@ -104,6 +104,8 @@ def build_report(
         p = read_predictions(path, classes, height, width)
         if p.paths_stripped:
             note(f"note: {path}: {plural(p.paths_stripped, 'row')} name images by path; matched on the basename")
+        if p.truncation is not None:
+            note(f"warning: {p.truncation}")
         preds.append(p)
     names = [n for n, _ in sources]
     if gt_csv or gt_json:
@@ -113,10 +115,15 @@ def build_report(
             gt = read_gt_json(gt_json, preds[0].images, classes, height, width)
         else:
             gt = read_predictions(gt_csv, classes, height, width)
+            if gt.truncation is not None:
+                note(f"warning: {gt.truncation}")
         data = score_with_gt(gt, preds, names, missing)
     else:
         data = score_agreement(preds, names, missing)
     choose(data, focus, pages, wanted, baselines)
+    if progress is not None and hasattr(progress, "total"):
+        progress.total = len(data.pages)
+        progress.refresh()
     for n in data.notes:
         note(f"note: {n}")
 

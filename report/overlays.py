@@ -172,7 +172,7 @@ def load_xray(path: Path | None, height: int, width: int):
                 a = np.asarray(im, np.float64)
                 lo, hi = float(a.min()), float(a.max())
                 a = (a - lo) * (255.0 / (hi - lo)) if hi > lo else a * 0
-                return Image.fromarray(a.astype(np.uint8), "L")
+                return Image.fromarray(np.rint(a).astype(np.uint8), "L")
             return im.convert("L")
     except OSError as e:
         raise InputError(f"{path}: cannot read image ({e.__class__.__name__}: {e})") from None

@@ -338,3 +338,60 @@ def test_demo_writes_a_report(tmp_path):
     assert f"report: {index.resolve()}" in r.stdout
     html = index.read_text()
     assert "hard_vote" in html and "soft_vote" in html and (tmp_path / "d" / "report" / "images").is_dir()
+
+
+def test_gt_json_numbers_equal_evaluate(tmp_path):
+    pred = write_csv(tmp_path / "p.csv", [("img.png", "a", "1 4 9 4"), ("img.png", "b", "20 3")])
+    other = write_csv(tmp_path / "q.csv", [("img.png", "a", "1 2"), ("img.png", "b", "")])
+    (tmp_path / "ann" / "ID1").mkdir(parents=True)
+    (tmp_path / "ann" / "ID1" / "img.json").write_text(json.dumps({"annotations": [
+        {"label": "a", "points": [[0, 0], [3, 0], [3, 1], [0, 1]]}]}))
+    flags = ["--classes", "a,b", "--height", 8, "--width", 8]
+    ev = run_cli("evaluate", "--gt-json", tmp_path / "ann", pred, other, *flags, "--format", "json", "-q")
+    r = run_cli("report", "--gt-json", tmp_path / "ann", pred, other, *flags, "-o", tmp_path / "rep", "-q")
+    assert r.exit_code == 0, r.output
+    html = (tmp_path / "rep" / "index.html").read_text()
+    for path, name in ((pred, "p"), (other, "q")):
+        mean = json.loads(ev.stdout)[str(path)]["mean"]
+        assert f'data-source="{name}" data-mean="{mean:.4f}"' in html
+
+
+def test_agreement_needs_the_same_images_and_two_sources(small_set, tmp_path):
+    from core.predictions import read_predictions, write_predictions
+
+    folder, gen, paths = small_set
+    m1 = read_predictions(paths["model1"], DEFAULT_CLASSES, SIZE, SIZE)
+    part = tmp_path / "part.csv"
+    write_predictions(part, DEFAULT_CLASSES, [(n, [m1.rle(i, c) for c in range(29)])
+                                              for i, n in enumerate(m1.images[:4])])
+    r = run_cli("report", paths["model1"], part, "--height", SIZE, "--width", SIZE, "-o", tmp_path / "rep", "-q")
+    assert r.exit_code == 1 and "image set differs" in r.stderr and r.stderr.count("\n") == 1
+    r = run_cli("report", paths["model1"], "--height", SIZE, "--width", SIZE, "-o", tmp_path / "rep", "-q")
+    assert r.exit_code == 2 and "at least two" in r.stderr
+
+
+def test_xray_of_another_size_is_an_error(small_set, tmp_path):
+    from PIL import Image
+
+    folder, gen, paths = small_set
+    xr = tmp_path / "xr"
+    xr.mkdir()
+    for i in range(5):
+        Image.new("L", (SIZE // 2, SIZE // 2), 40).save(xr / gen.image_name(i))
+    r = _report(folder, paths, tmp_path / "rep", "--pages", 1, "--images", xr)
+    assert r.exit_code == 2 and "image is 128×128, the masks 256×256" in r.stderr
+    assert not (tmp_path / "rep").exists() and not list(tmp_path.glob(".rep*"))
+
+
+def test_sixteen_bit_xray_is_scaled(tmp_path):
+    from PIL import Image
+
+    from report.overlays import load_xray
+
+    a = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000)
+    Image.fromarray(a).save(tmp_path / "x.png")
+    with Image.open(tmp_path / "x.png") as im:
+        assert im.mode.startswith("I")
+    img = load_xray(tmp_path / "x.png", 8, 8)
+    px = np.asarray(img)
+    assert img.mode == "L" and px.min() == 0 and px.max() == 255
