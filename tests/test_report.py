@@ -395,3 +395,28 @@ def test_sixteen_bit_xray_is_scaled(tmp_path):
     img = load_xray(tmp_path / "x.png", 8, 8)
     px = np.asarray(img)
     assert img.mode == "L" and px.min() == 0 and px.max() == 255
+
+
+@pytest.mark.parametrize("width", [1280, 1920])
+def test_layout_fits_the_window(small_set, tmp_path, browser, width):
+    """At 1280 and 1920 px: no page scrolls sideways, the image and its Dice table sit side
+    by side, and the image fits in the window's height."""
+    from selenium.webdriver.common.by import By
+
+    folder, gen, paths = small_set
+    out = tmp_path / "rep"
+    assert _report(folder, paths, out, "--pages", 1, "--images", folder / "xr").exit_code == 0
+    browser.set_window_size(width, 1000)
+    try:
+        for page in (out / "index.html", out / "images" / "p000-page.html"):
+            browser.get(page.as_uri())
+            _all_images_loaded(browser)
+            wide = browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+            assert wide[0] <= wide[1], (page.name, wide)
+        viewer = browser.find_element(By.ID, "viewer").rect
+        table = browser.find_element(By.ID, "image-table").rect
+        assert table["x"] >= viewer["x"] + viewer["width"]  # beside, not below
+        assert viewer["y"] + viewer["height"] <= browser.execute_script("return window.innerHeight") + 1
+        assert _severe(browser) == []
+    finally:
+        browser.set_window_size(1280, 900)
