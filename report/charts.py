@@ -24,8 +24,8 @@ def heatmap(values: np.ndarray, rows: Sequence[str], cols: Sequence[str], path: 
     of each column is framed."""
     plt = _plt()
     n_r, n_c = values.shape
-    fig_w = min(max(1.6 + 0.52 * n_c + 0.07 * max(map(len, rows)), 6), 22)
-    fig, ax = plt.subplots(figsize=(fig_w, 1.5 + 0.5 * n_r), dpi=110)
+    fig_w = min(max(1.8 + 0.44 * n_c + 0.08 * max(map(len, rows)), 6), 22)
+    fig, ax = plt.subplots(figsize=(fig_w, 1.6 + 0.42 * n_r), dpi=100)
     lo = np.nanmin(values) if vmin is None else vmin
     hi = np.nanmax(values) if vmax is None else vmax
     im = ax.imshow(values, cmap=cmap, vmin=lo, vmax=hi if hi > lo else lo + 1e-9, aspect="auto")
@@ -42,7 +42,7 @@ def heatmap(values: np.ndarray, rows: Sequence[str], cols: Sequence[str], path: 
             rgba = cm(norm(v))
             dark = 0.299 * rgba[0] + 0.587 * rgba[1] + 0.114 * rgba[2] < 0.5
             ax.text(c, r, fmt.format(v).lstrip("0") if fmt.startswith("{:.") else fmt.format(v),
-                    ha="center", va="center", fontsize=7.5, color="white" if dark else "black")
+                    ha="center", va="center", fontsize=8.5 if n_c <= 40 else 6, color="white" if dark else "black")
     if mark_best and n_r > 1:
         for c in range(n_c):
             r = int(np.nanargmax(values[:, c]))
@@ -59,7 +59,7 @@ def spread(per_image: np.ndarray, classes: Sequence[str], path: Path, title: str
     the classes with the lowest median are drawn in red."""
     plt = _plt()
     n_img, n_c = per_image.shape
-    fig, ax = plt.subplots(figsize=(min(max(1.5 + 0.5 * n_c, 6), 22), 4.2), dpi=110)
+    fig, ax = plt.subplots(figsize=(min(max(1.5 + 0.44 * n_c, 6), 22), 4.2), dpi=100)
     med = np.median(per_image, 0)
     weak = set(np.argsort(med)[: max(1, n_c // 6)].tolist())
     ax.boxplot(per_image, positions=range(n_c), widths=0.6, showfliers=False,
