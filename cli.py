@@ -616,7 +616,20 @@ def report(preds, gt_csv, gt_json, source, images_dir, setting, focus, pages, wa
         raise UsageError(twice)
     note = _echo_err(quiet)
     precompile(note, "read", "score")
-    command = "python cli.py report " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    ctx = click.get_current_context()
+    if Path(sys.argv[0]).name == "cli.py" and sys.argv[1:2] == ["report"]:
+        args = sys.argv[2:]
+    else:  # called in process (tests, another program): rebuild the flags from the parsed values
+        args = list(preds)
+        for p in ctx.command.params:
+            value = ctx.params.get(p.name)
+            if not isinstance(p, click.Option) or value in (None, (), False, p.default):
+                continue
+            if p.is_flag:
+                args.append(p.opts[0])
+            else:
+                args += [x for v in (value if p.multiple else [value]) for x in (p.opts[0], str(v))]
+    command = "python cli.py report " + " ".join(shlex.quote(str(a)) for a in args)
     with _progress(len(wanted) + pages, quiet, desc="report pages") as bar:
         res = build_report(named, output, gt_csv=gt_csv, gt_json=gt_json, images=images_dir, setting=setting,
                            focus=focus, pages=pages, wanted=wanted, baselines=baseline,

@@ -210,6 +210,7 @@ def test_setting_summary(small_set, tmp_path):
     assert "<td class=\"wrap\">Lunate</td><td>all equal (model1, model2, model3)</td><td>0.5</td>" \
            "<td>keep largest 1, fill holes</td>" in html
     assert "(model2)" in html  # the gain's baseline
+    assert f"python cli.py report {paths['model1']} " in html and "--baseline model2" in html  # the command line
 
 
 @pytest.mark.parametrize("extra, code, message", [
