@@ -331,7 +331,11 @@ def demo(folder, n_images, n_models, seed, quiet):
     for name, d in zip(named, scores.per_class, strict=True):
         click.echo(f"  {name:<10} {d.mean():.4f}   worst class {DEFAULT_CLASSES[int(d.argmin())]} {d.min():.4f}")
     click.echo(f"\nresults in {Path(folder).resolve()}: gt.csv, {', '.join(f'{m}.csv' for m in gen.model_names)}, "
-               f"hard_vote.csv, soft_vote.csv (from soft_setting.yaml), maps/<model>/<image>.npz")
+               f"hard_vote.csv, soft_vote.csv (from soft_setting.yaml), maps/<model>/<image>.npz, images/")
+    from report.demo import demo_report
+
+    index = demo_report(gen, Path(folder), paths, vote_path, soft_path, soft_setting)
+    click.echo(f"report: {index.resolve()}")
 
 
 @cli.command(help=HELP["evaluate"])
@@ -365,6 +369,78 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
                                   height=height, width=width, output=output, expected_images=_expected_images(output),
                                   echo=_echo_err(quiet), progress=_bar(quiet))
     click.echo({"table": scores.table, "csv": scores.csv, "json": scores.json}[fmt]().rstrip("\n"))
+
+
+@cli.command()
+@click.argument("preds", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--gt", "gt_csv", type=click.Path(dir_okay=False), default=None,
+              help="Ground-truth CSV (without ground truth the report shows agreement between sources).")
+@click.option("--gt-json", type=click.Path(file_okay=False), default=None,
+              help="Ground truth as a folder of per-image polygon JSON files (as evaluate reads them).")
+@click.option("--source", multiple=True, metavar="NAME=PATH", help="A named prediction CSV.")
+@click.option("--images", "images_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder of the X-rays (found by file name, recursively); without it a grey canvas.")
+@click.option("--setting", type=click.Path(dir_okay=False), default=None,
+              help="Settings to summarise per class (tune's output, weighted, select or soft settings).")
+@click.option("--focus", default=None, help="Source whose errors and worst images are shown (default: best mean).")
+@click.option("--pages", type=click.IntRange(min=0), default=12, show_default=True,
+              help="Image pages: the worst images of the focus source (or where sources disagree most).")
+@click.option("--image", "wanted", multiple=True, metavar="NAME", help="An image that always gets a page.")
+@click.option("--baseline", multiple=True, metavar="NAME",
+              help="Single sources the leaderboard's gain is measured against (default: every source).")
+@click.option("--missing", type=click.Choice(["error", "empty"]), default="error", show_default=True,
+              help="A prediction row absent for a scored (image, class): error, or an empty mask.")
+@click.option("--output", "-o", required=True, help="Report folder (new, empty, or an earlier report).")
+@shape_options
+@quiet_option
+@handle_errors
+def report(preds, gt_csv, gt_json, source, images_dir, setting, focus, pages, wanted, baseline, missing, output,
+           classes, height, width, quiet):
+    """Write a static HTML report (index.html, image pages, PNG charts and overlays) that
+    opens from file:// in any browser: leaderboard, Dice per class and source (heatmap),
+    per-image Dice spread of the focus source, its worst images, the settings per class;
+    each image page has the X-ray with a colour per class and an image browser (layers:
+    ground truth, each source, vote count, false positives and negatives of the focus
+    source; opacity, class filter, wrist zoom). Dice equals evaluate's. Without --gt: mean
+    Dice between sources per class, mask areas, and the images where they disagree most.
+    The folder is written under a temporary name and renamed when complete.
+    """
+    import shlex
+
+    from core.classes import parse_classes
+    from core.sources import source_names
+    from core.warmup import precompile
+    from report import build_report
+
+    named = list(zip(source_names(list(preds)), preds)) + _parse_named(source)
+    if not named:
+        raise UsageError("no predictions: give CSVs or --source NAME=PATH")
+    _unique_names(named)
+    twice = _twice([(f"source {n}", p) for n, p in named])
+    if twice:
+        raise UsageError(twice)
+    note = _echo_err(quiet)
+    precompile(note, "read", "score")
+    ctx = click.get_current_context()
+    if Path(sys.argv[0]).name == "cli.py" and sys.argv[1:2] == ["report"]:
+        args = sys.argv[2:]
+    else:  # called in process (tests, another program): rebuild the flags from the parsed values
+        args = list(preds)
+        for p in ctx.command.params:
+            value = ctx.params.get(p.name)
+            if not isinstance(p, click.Option) or value in (None, (), False, p.default):
+                continue
+            if p.is_flag:
+                args.append(p.opts[0])
+            else:
+                args += [x for v in (value if p.multiple else [value]) for x in (p.opts[0], str(v))]
+    command = "python cli.py report " + " ".join(shlex.quote(str(a)) for a in args)
+    with _progress(len(wanted) + pages, quiet, desc="report pages") as bar:
+        res = build_report(named, output, gt_csv=gt_csv, gt_json=gt_json, images=images_dir, setting=setting,
+                           focus=focus, pages=pages, wanted=wanted, baselines=baseline,
+                           classes=parse_classes(classes), height=height or 2048, width=width or 2048,
+                           missing=missing, command=command, note=note, progress=bar)
+    click.echo(f"report: {plural(len(res.data.images), 'image')}, {plural(len(res.pages), 'page')} → {res.index}")
 
 
 @cli.command(help=HELP["tune"])

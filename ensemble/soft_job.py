@@ -393,7 +393,7 @@ def soft_vote(
     if workers is not None:
         cfg.num_workers = workers
     for name, folder in (maps or {}).items():
-        repoint(cfg, name, str(folder), f"maps: {where}")
+        repoint(cfg, name, str(folder), f"maps: {where}", "maps")
     job = build_job(cfg, where)
     from settings.soft import source_bases
 

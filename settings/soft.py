@@ -120,18 +120,18 @@ def folder_twice(maps: list[MapEntry]) -> str | None:
     return next((m.path for m, f in zip(maps, folders, strict=True) if folders.count(f) > 1), None)
 
 
-def repoint(cfg: SoftSettings, name: str, folder: str, where: str) -> None:
+def repoint(cfg: SoftSettings, name: str, folder: str, where: str, param: str | None = None) -> None:
     """Point the map source ``name`` (its ``name:`` or folder name) at ``folder``, keeping
     the name that ``weights`` refer to; a name the settings lack, or a folder another source
     already reads, is an error."""
     names = soft_source_names(cfg)[len(cfg.models()):]
     if name not in names:
-        raise UsageError(f"{where}: no prob_maps source {name!r} (map sources: {', '.join(names) or 'none'})")
+        raise UsageError(f"{where}: no prob_maps source {name!r} (map sources: {', '.join(names) or 'none'})", param)
     entry = cfg.prob_maps[names.index(name)]
     entry.name, entry.path = name, folder
     twice = folder_twice(cfg.prob_maps)
     if twice:
-        raise UsageError(f"{where}: folder {twice} would be read by two map sources (each would vote)")
+        raise UsageError(f"{where}: folder {twice} would be read by two map sources (each would vote)", param)
 
 
 def source_bases(cfg: SoftSettings) -> list[str]:
