@@ -13,9 +13,9 @@ BROWSER_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 
 def why_unavailable() -> str | None:
     """None when a headless Chromium can be started, else the reason."""
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("selenium") is None:  # not imported: the caller may run the browser elsewhere
         return "selenium is not installed (pip install -r requirements-dev.txt)"
     if not any(Path(p).is_file() for p in DRIVER_PATHS) and not shutil.which("chromedriver"):
         return "chromedriver not found (apt-get install chromium chromium-driver; .ci/run installs them)"
