@@ -12,8 +12,6 @@ at start-up — stays as light as ``python cli.py --help`` needs.
 - ``ToolError``, ``UsageError``, ``InputError``, ``DataError`` (all ``ValueError``) — ``core.errors``
 """
 
-from core.jit import drop_stale_caches
-
 _EXPORTS = {
     "Predictions": "core.predictions", "check": "core.check", "CheckReport": "core.check",
     "encode": "core.codec", "decode": "core.codec", "parse_rle": "core.codec", "format_rle": "core.codec",
@@ -32,5 +30,3 @@ def __getattr__(name: str):
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'core' has no attribute {name!r}")
 
-
-drop_stale_caches()

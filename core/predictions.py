@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from core._kernels import parse_kernel, scan_kernel
 from core.atomic import atomic_open
 from core.classes import CANVAS, DEFAULT_CLASSES
-from core.codec import EMPTY_RUNS, RLE_ERRORS, RLEError, parse_kernel, scan_kernel
+from core.codec import EMPTY_RUNS, RLE_ERRORS, RLEError
 from core.csvscan import field_counts
 from core.errors import DataError, InputError, listing, plural, suggest, where
 

@@ -7,112 +7,15 @@ O(pixels).
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
-
-@nb.njit(cache=True, nogil=True)
-def _append(out, n, start, stop):
-    """Append ``[start, stop)``, merging with the last run when they touch or overlap."""
-    if n > 0 and start <= out[n - 1, 1]:
-        if stop > out[n - 1, 1]:
-            out[n - 1, 1] = stop
-        return n
-    out[n, 0] = start
-    out[n, 1] = stop
-    return n + 1
-
-
-@nb.njit(cache=True, nogil=True)
-def normalize_kernel(runs):
-    """Sort arbitrary intervals and merge overlapping or touching ones; drop empty ones."""
-    order = np.argsort(runs[:, 0], kind="mergesort")
-    out = np.empty_like(runs)
-    n = 0
-    for j in order:
-        if runs[j, 1] > runs[j, 0]:
-            n = _append(out, n, runs[j, 0], runs[j, 1])
-    return out[:n].copy()
-
-
-@nb.njit(cache=True, nogil=True)
-def union_kernel(a, b):
-    out = np.empty((a.shape[0] + b.shape[0], 2), np.int64)
-    i = 0
-    j = 0
-    n = 0
-    while i < a.shape[0] or j < b.shape[0]:
-        if j == b.shape[0] or (i < a.shape[0] and a[i, 0] <= b[j, 0]):
-            n = _append(out, n, a[i, 0], a[i, 1])
-            i += 1
-        else:
-            n = _append(out, n, b[j, 0], b[j, 1])
-            j += 1
-    return out[:n].copy()
-
-
-@nb.njit(cache=True, nogil=True)
-def intersection_kernel(a, b):
-    out = np.empty((a.shape[0] + b.shape[0], 2), np.int64)
-    i = 0
-    j = 0
-    n = 0
-    while i < a.shape[0] and j < b.shape[0]:
-        lo = max(a[i, 0], b[j, 0])
-        hi = min(a[i, 1], b[j, 1])
-        if lo < hi:
-            out[n, 0] = lo
-            out[n, 1] = hi
-            n += 1
-        if a[i, 1] < b[j, 1]:
-            i += 1
-        else:
-            j += 1
-    return out[:n].copy()
-
-
-@nb.njit(cache=True, nogil=True)
-def difference_kernel(a, b):
-    out = np.empty((a.shape[0] + b.shape[0], 2), np.int64)
-    n = 0
-    j = 0
-    for i in range(a.shape[0]):
-        lo = a[i, 0]
-        hi = a[i, 1]
-        while j < b.shape[0] and b[j, 1] <= lo:
-            j += 1
-        k = j
-        while k < b.shape[0] and b[k, 0] < hi:
-            if b[k, 0] > lo:
-                out[n, 0] = lo
-                out[n, 1] = b[k, 0]
-                n += 1
-            lo = max(lo, b[k, 1])
-            if lo >= hi:
-                break
-            k += 1
-        if lo < hi:
-            out[n, 0] = lo
-            out[n, 1] = hi
-            n += 1
-    return out[:n].copy()
-
-
-@nb.njit(cache=True, nogil=True)
-def intersection_area_kernel(a, b):
-    i = 0
-    j = 0
-    total = 0
-    while i < a.shape[0] and j < b.shape[0]:
-        lo = max(a[i, 0], b[j, 0])
-        hi = min(a[i, 1], b[j, 1])
-        if lo < hi:
-            total += hi - lo
-        if a[i, 1] < b[j, 1]:
-            i += 1
-        else:
-            j += 1
-    return total
+from core._kernels import (
+    difference_kernel,
+    intersection_area_kernel,
+    intersection_kernel,
+    normalize_kernel,
+    union_kernel,
+)
 
 
 def _as_runs(r: np.ndarray) -> np.ndarray:

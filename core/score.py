@@ -2,38 +2,12 @@
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
-from core.codec import parse_kernel
+from core._kernels import intersections_kernel
 from core.errors import DataError
 from core.predictions import Predictions
-from core.runs import dice_of_areas, intersection_area_kernel
-
-
-@nb.njit(cache=True, nogil=True)
-def intersections_kernel(a_text, a_off, a_rows, a_counts, b_text, b_off, b_rows, b_counts, npix):
-    """|A ∩ B| for every cell of two aligned row tables (-1 rows count as empty)."""
-    n_img, n_cls = a_rows.shape
-    out = np.zeros((n_img, n_cls), np.int64)
-    widest = 1
-    for r in range(a_counts.shape[0]):
-        widest = max(widest, a_counts[r] + 1)
-    for r in range(b_counts.shape[0]):
-        widest = max(widest, b_counts[r] + 1)
-    ra = np.empty((widest, 2), np.int64)
-    rb = np.empty((widest, 2), np.int64)
-    for i in range(n_img):
-        for c in range(n_cls):
-            x = a_rows[i, c]
-            y = b_rows[i, c]
-            if x < 0 or y < 0:
-                continue
-            na, _, _ = parse_kernel(a_text, a_off[x], a_off[x + 1], npix, ra)
-            nb_, _, _ = parse_kernel(b_text, b_off[y], b_off[y + 1], npix, rb)
-            if na and nb_:
-                out[i, c] = intersection_area_kernel(ra[:na], rb[:nb_])
-    return out
+from core.runs import dice_of_areas
 
 
 def aligned_rows(pred: Predictions, gt: Predictions, missing: str = "error") -> np.ndarray:

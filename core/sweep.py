@@ -3,46 +3,17 @@
 Between two consecutive boundaries the set of sources covering a pixel is constant, so
 run-space operations over many masks (voting, subset histograms) decide once per segment.
 Sources are stacked: ``runs[bounds[i]:bounds[i+1]]`` are source ``i``'s canonical runs.
+
+The sweep itself (``sweep_start``, ``sweep_step``) is inlined into its kernels, so it lives with
+them in ``core._kernels``: the vote (``ensemble.vote``) and the subset histograms
+(``evaluation.search.coverage``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numba as nb
 import numpy as np
-
-INF = np.iinfo(np.int64).max
-
-
-@nb.njit(cache=True, nogil=True)
-def sweep_start(runs, bounds):
-    """The first boundary of all sources, or ``INF`` when every source is empty."""
-    pos = INF
-    for i in range(bounds.shape[0] - 1):
-        if bounds[i] < bounds[i + 1]:
-            pos = min(pos, runs[bounds[i], 0])
-    return pos
-
-
-@nb.njit(cache=True, nogil=True)
-def sweep_step(runs, bounds, ptr, pos, active):
-    """Advance each source's pointer ``ptr[i]`` to ``pos``, set ``active[i]`` when source
-    ``i`` covers ``pos``, and return the next boundary after ``pos`` (``INF`` at the end)."""
-    nxt = INF
-    for i in range(bounds.shape[0] - 1):
-        p = ptr[i]
-        while p < bounds[i + 1] and runs[p, 1] <= pos:
-            p += 1
-        ptr[i] = p
-        active[i] = False
-        if p < bounds[i + 1]:
-            if runs[p, 0] <= pos:
-                active[i] = True
-                nxt = min(nxt, runs[p, 1])
-            else:
-                nxt = min(nxt, runs[p, 0])
-    return nxt
 
 
 def stack_runs(sources: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -132,18 +132,23 @@ def _soft(t: _Tiny) -> None:
 
 @dataclass(frozen=True)
 class Step:
-    modules: tuple[str, ...]  # whose numba caches tell whether the step is compiled
+    kernels: tuple[str, ...]  # whose numba caches tell whether the step is compiled (core.jit.kernels_cached)
     run: Callable[[_Tiny], None]
 
 
+_CORE = "core/_kernels.py:"
+_POST = "postprocess/_kernels.py:"
+_ENS = "ensemble/_kernels.py:"
+
 STEPS: dict[str, Step] = {
-    "read": Step(("core/csvscan.py", "core/codec.py"), _read),
-    "vote": Step(("core/codec.py", "ensemble/vote.py"), _vote),
-    "clean": Step(("core/codec.py", "postprocess/clean.py"), _clean),
-    "merge": Step(("fusion/merge.py",), _merge),
-    "score": Step(("core/score.py",), _score),
-    "tune": Step(("evaluation/search.py", "ensemble/vote.py", "postprocess/clean.py", "core/runs.py"), _tune),
-    "soft": Step(("core/codec.py", "ensemble/resample.py"), _soft),
+    "read": Step((_CORE + "field_counts_kernel", _CORE + "scan_kernel"), _read),
+    "vote": Step((_CORE + "format_kernel", _CORE + "vote_kernel"), _vote),
+    "clean": Step((_CORE + "format_kernel", _CORE + "intersection_area_kernel", _POST + "clean_kernel"), _clean),
+    "merge": Step((_CORE + "same_runs_kernel",), _merge),
+    "score": Step((_CORE + "intersections_kernel",), _score),
+    "tune": Step((_CORE + "coverage_kernel", _CORE + "vote_kernel", _POST + "clean_kernel",
+                  _CORE + "intersection_area_kernel"), _tune),
+    "soft": Step((_CORE + "format_kernel", _ENS + "fused_kernel", _ENS + "histogram_kernel"), _soft),
 }
 """What each command may need: ``read`` every command that reads CSVs, then ``vote``
 (hard, weighted), ``clean`` (postprocess and inline cleaning), ``merge``, ``score``
@@ -169,8 +174,8 @@ def precompile(echo: Callable[[str], None], *steps: str) -> float | None:
     kernels on the tiny set, and say how long it took. Returns the seconds spent, or
     ``None`` when the cache was warm (nothing done: loading cached kernels is quick and
     happens during the run)."""
-    modules = sorted({m for s in steps for m in STEPS[s].modules})
-    if kernels_cached(*modules):
+    kernels = sorted({k for s in steps for k in STEPS[s].kernels})
+    if kernels_cached(*kernels):
         return None
     echo(f"compiling numba kernels (first run only, ~{sum(SECONDS[s] for s in steps)} s; cached afterwards)…")
     start = time.monotonic()

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core._kernels import vote_kernel
 from core.codec import format_rle
 from core.errors import DataError
 from core.predictions import Predictions, image_positions
 from core.stream import write_images
 from core.sweep import stack_runs
-from ensemble.vote import vote_kernel
 
 
 @dataclass

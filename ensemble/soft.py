@@ -7,7 +7,7 @@ over the rectangle where the mean *can* exceed the threshold. A weighted mean is
 largest term and a bilinear sample is at most its four neighbours, so a pixel can pass only
 near a low-resolution sample above the threshold in some source. Each source's samples
 above ``threshold - 1e-6`` are boxed, the boxes mapped to the canvas through the exact
-interpolation tables, and the fused kernel (``resample.fused_kernel``) runs over their union.
+interpolation tables, and the fused kernel (``ensemble._kernels.fused_kernel``) runs over their union.
 Everything outside it is provably background.
 """
 
@@ -20,7 +20,8 @@ import numpy as np
 
 from core.codec import EMPTY_RUNS
 from core.errors import InputError
-from ensemble.resample import axis_table, bbox_above, fused_kernel, histogram_kernel
+from ensemble._kernels import bbox_above, fused_kernel, histogram_kernel
+from ensemble.resample import axis_table
 
 _MARGIN = 1e-6  # keeps the support bound safe from float32 rounding
 

@@ -12,46 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numba as nb
 import numpy as np
 
-from core.sweep import INF, stack_runs, sweep_start, sweep_step
-
-
-@nb.njit(cache=True, nogil=True)
-def vote_kernel(runs, bounds, weights, threshold, min_votes):
-    """Runs kept by the vote of stacked sources (see ``core.sweep``): keep where
-    ``votes >= min_votes`` if ``min_votes > 0``, else where
-    ``Σ active weights / Σ weights > threshold``."""
-    n = bounds.shape[0] - 1
-    total = 0.0
-    for i in range(n):
-        total += weights[i]
-    ptr = bounds[:-1].copy()
-    active = np.zeros(n, np.bool_)
-    out = np.empty((2 * runs.shape[0] + 1, 2), np.int64)
-    k = 0
-    pos = sweep_start(runs, bounds)
-    while pos != INF:
-        nxt = sweep_step(runs, bounds, ptr, pos, active)
-        if nxt == INF:
-            break
-        acc = 0.0
-        votes = 0
-        for i in range(n):
-            if active[i]:
-                acc += weights[i]
-                votes += 1
-        keep = votes >= min_votes if min_votes > 0 else (votes > 0 and acc / total > threshold)
-        if keep:
-            if k > 0 and out[k - 1, 1] == pos:
-                out[k - 1, 1] = nxt
-            else:
-                out[k, 0] = pos
-                out[k, 1] = nxt
-                k += 1
-        pos = nxt
-    return out[:k].copy()
+from core._kernels import vote_kernel
+from core.sweep import stack_runs
 
 
 def vote(

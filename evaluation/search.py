@@ -18,14 +18,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import numba as nb
 import numpy as np
 
+from core._kernels import coverage_kernel
 from core.classes import CANVAS
 from core.predictions import Predictions
 from core.runs import dice, dice_of_areas
 from core.score import aligned_rows
-from core.sweep import INF, stack_runs, sweep_start, sweep_step
+from core.sweep import stack_runs
 from ensemble.vote import vote
 from postprocess.clean import Rules, clean
 
@@ -47,38 +47,6 @@ def few_images_warning(n_images: int, classes: Sequence[str], names: Sequence[st
     return (f"warning: tuning on {images}: each of the {len(classes):,} per-class choices (among "
             f"{len(candidates(names, levels)):,} combinations, then {len(CLEANING_GRID):,} cleaning rules) rests "
             f"on {images}, so it may fit their noise ({ADVISED_IMAGES} or more images advised)")
-
-
-@nb.njit(cache=True, nogil=True)
-def coverage_kernel(runs, bounds, gt, length, hit):
-    """Add, for every segment between run boundaries, its length to ``length[subset]`` and,
-    where the ground truth ``gt`` covers it, to ``hit[subset]``; ``subset`` is the bitmask
-    of the sources covering the segment."""
-    n = bounds.shape[0] - 1
-    ptr = bounds[:-1].copy()
-    active = np.zeros(n, np.bool_)
-    g = 0
-    pos = sweep_start(runs, bounds)
-    while pos != INF:
-        nxt = sweep_step(runs, bounds, ptr, pos, active)
-        if nxt == INF:
-            break
-        mask = 0
-        for i in range(n):
-            if active[i]:
-                mask |= 1 << i
-        # split the segment where the ground truth starts or stops inside it
-        while pos < nxt:
-            while g < gt.shape[0] and gt[g, 1] <= pos:
-                g += 1
-            if g < gt.shape[0] and gt[g, 0] <= pos:
-                end = min(nxt, gt[g, 1])
-                hit[mask] += end - pos
-            else:
-                end = nxt if g == gt.shape[0] else min(nxt, gt[g, 0])
-            length[mask] += end - pos
-            pos = end
-    return length, hit
 
 
 @dataclass

@@ -16,10 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numba as nb
 import numpy as np
 
-from core.codec import parse_kernel
+from core._kernels import same_runs_kernel
 from core.errors import DataError, UsageError, listing, plural
 from core.imageset import ImageExpectation
 from core.predictions import Predictions, PredictionWriter, predictions_from_rles
@@ -27,44 +26,6 @@ from core.sources import Notes, Progress, Source, bar, is_path, label, load, sam
 from core.stream import collect_images
 from postprocess.clean import Cleaner
 from settings.merge import MergeSettings
-
-
-@nb.njit(cache=True, nogil=True)
-def same_runs_kernel(text_a, offs_a, rows_a, text_b, offs_b, rows_b, npix):
-    """For each k: do row ``rows_a[k]`` of buffer A and row ``rows_b[k]`` of buffer B hold
-    the same mask? Equal bytes short-cut; otherwise both are parsed to canonical runs."""
-    m = rows_a.shape[0]
-    out = np.zeros(m, np.bool_)
-    wa = 0
-    wb = 0
-    for k in range(m):
-        wa = max(wa, offs_a[rows_a[k] + 1] - offs_a[rows_a[k]])
-        wb = max(wb, offs_b[rows_b[k] + 1] - offs_b[rows_b[k]])
-    sa = np.empty((wa // 4 + 1, 2), np.int64)
-    sb = np.empty((wb // 4 + 1, 2), np.int64)
-    for k in range(m):
-        lo_a, hi_a = offs_a[rows_a[k]], offs_a[rows_a[k] + 1]
-        lo_b, hi_b = offs_b[rows_b[k]], offs_b[rows_b[k] + 1]
-        if hi_a - lo_a == hi_b - lo_b:
-            same = True
-            for j in range(hi_a - lo_a):
-                if text_a[lo_a + j] != text_b[lo_b + j]:
-                    same = False
-                    break
-            if same:
-                out[k] = True
-                continue
-        na, _, _ = parse_kernel(text_a, lo_a, hi_a, npix, sa)
-        nb_, _, _ = parse_kernel(text_b, lo_b, hi_b, npix, sb)
-        if na != nb_:
-            continue
-        same = True
-        for j in range(na):
-            if sa[j, 0] != sb[j, 0] or sa[j, 1] != sb[j, 1]:
-                same = False
-                break
-        out[k] = same
-    return out
 
 
 @dataclass

@@ -23,16 +23,12 @@ import multiprocessing as mp
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numba as nb
 import numpy as np
 
+from core._kernels import intersection_area_kernel
 from core.classes import CANVAS
 from core.codec import format_rle, parse_rle
-from core.runs import intersection_area_kernel
-from postprocess.components import filter_kernel, label_kernel, select_kernel
-from postprocess.holes import fill_holes_kernel
-from postprocess.morphology import close_kernel, open_kernel
-from postprocess.rows import join_rows_kernel, split_rows_kernel
+from postprocess._kernels import clean_kernel
 
 
 @dataclass(frozen=True)
@@ -77,37 +73,6 @@ class Rules:
         if parts and self.connectivity == 4:
             parts.append("conn 4")
         return ", ".join(parts) or "-"
-
-
-@nb.njit(cache=True, nogil=True)
-def clean_kernel(runs, height, width, open_r, close_r, conn8, min_size, keep, fill, max_hole):
-    """Run the pipeline on canonical runs. Returns the cleaned runs and the counts
-    (components removed, holes filled, pixels removed, pixels added). ``keep`` 0 keeps
-    all components; ``max_hole`` -1 fills holes of any size."""
-    rows, x0, x1 = split_rows_kernel(runs, width)
-    if open_r > 0:
-        rows, x0, x1 = open_kernel(rows, x0, x1, open_r)
-    if close_r > 0:
-        rows, x0, x1 = close_kernel(rows, x0, x1, close_r, height, width)
-    removed = 0
-    if min_size > 1 or keep > 0:
-        labels, areas = label_kernel(rows, x0, x1, conn8)
-        kept = select_kernel(areas, min_size, keep)
-        removed = kept.shape[0] - np.count_nonzero(kept)
-        if removed:
-            rows, x0, x1 = filter_kernel(rows, x0, x1, labels, kept)
-    holes = 0
-    if fill:
-        rows, x0, x1, holes = fill_holes_kernel(rows, x0, x1, height, width, conn8, max_hole)
-    out = join_rows_kernel(rows, x0, x1, width)
-    common = intersection_area_kernel(runs, out)
-    area_in = 0
-    for j in range(runs.shape[0]):
-        area_in += runs[j, 1] - runs[j, 0]
-    area_out = 0
-    for j in range(out.shape[0]):
-        area_out += out[j, 1] - out[j, 0]
-    return out, removed, holes, area_in - common, area_out - common
 
 
 def clean(runs: np.ndarray, height: int, width: int, rules: Rules) -> np.ndarray:
@@ -178,7 +143,9 @@ class Cleaner:
         if rules is None:
             return runs
         runs = np.ascontiguousarray(runs, np.int64).reshape(-1, 2)
-        out, removed, holes, px_removed, px_added = _apply(runs, self.height, self.width, rules)
+        out, removed, holes, area_in, area_out = _apply(runs, self.height, self.width, rules)
+        common = intersection_area_kernel(runs, out)
+        px_removed, px_added = area_in - common, area_out - common
         changed = 1 if (px_removed or px_added) else 0
         with self._lock:
             row = self._counts[class_index]

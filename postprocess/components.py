@@ -6,68 +6,9 @@ Components are numbered in raster order of their first pixel, exactly as
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
-from postprocess.rows import find, join_rows_kernel, link_rows_kernel, split_rows_kernel
-
-
-@nb.njit(cache=True, nogil=True)
-def label_kernel(rows, x0, x1, conn8):
-    """Component of every segment (0, 1, … in raster order of first pixel) and the area of
-    each component. ``conn8``: diagonal contact connects (8-connectivity), else 4."""
-    n = rows.shape[0]
-    parent = np.arange(n)
-    link_rows_kernel(rows, x0, x1, 1 if conn8 else 0, parent)
-    labels = np.empty(n, np.int64)
-    areas = np.zeros(n, np.int64)
-    m = 0
-    for i in range(n):
-        r = find(parent, i)
-        if r == i:
-            labels[i] = m
-            m += 1
-        else:
-            labels[i] = labels[r]  # r < i: the root is the set's first segment
-        areas[labels[i]] += x1[i] - x0[i]
-    return labels, areas[:m].copy()
-
-
-@nb.njit(cache=True, nogil=True)
-def select_kernel(areas, min_size, keep):
-    """Which components survive: area >= ``min_size``, then (``keep`` > 0) only the
-    ``keep`` largest of those; equal areas rank by raster order (lower label first)."""
-    kept = areas >= min_size
-    if keep > 0 and areas.shape[0] > keep:
-        order = np.argsort(-areas, kind="mergesort")  # stable: ties stay in label order
-        count = 0
-        for j in order:
-            if kept[j]:
-                if count < keep:
-                    count += 1
-                else:
-                    kept[j] = False
-    return kept
-
-
-@nb.njit(cache=True, nogil=True)
-def filter_kernel(rows, x0, x1, labels, kept):
-    """The segments whose component is kept."""
-    n = 0
-    for i in range(rows.shape[0]):
-        if kept[labels[i]]:
-            n += 1
-    r = np.empty(n, np.int64)
-    a = np.empty(n, np.int64)
-    b = np.empty(n, np.int64)
-    k = 0
-    for i in range(rows.shape[0]):
-        if kept[labels[i]]:
-            r[k] = rows[i]
-            a[k] = x0[i]
-            b[k] = x1[i]
-            k += 1
-    return r, a, b
+from postprocess._kernels import join_rows_kernel, label_kernel, split_rows_kernel
 
 
 def _check_connectivity(connectivity: int) -> bool:

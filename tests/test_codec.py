@@ -5,6 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import canonical_runs, masks
 
+from core import _kernels as K
 from core import codec
 from core.codec import RLEError, decode, encode, format_rle, parse_rle
 
@@ -117,14 +118,14 @@ def test_kernels_match_their_python_twins():
     m = (rng.random((37, 70)) < 0.3).astype(np.uint8)
     b = m.reshape(-1)
     words = b[: (len(b) // 64) * 64].view(np.uint64)
-    np.testing.assert_array_equal(codec.encode_kernel.py_func(b, words, 1, b.size), encode(m))
+    np.testing.assert_array_equal(K.encode_kernel.py_func(b, words, 1, b.size), encode(m))
     text = format_rle(encode(m))
     buf = np.frombuffer(text.encode(), np.uint8)
     out_jit = np.empty((len(buf) // 4 + 1, 2), np.int64)
     out_py = out_jit.copy()
-    assert codec.parse_kernel(buf, 0, len(buf), m.size, out_jit) == codec.parse_kernel.py_func(
+    assert K.parse_kernel(buf, 0, len(buf), m.size, out_jit) == K.parse_kernel.py_func(
         buf, 0, len(buf), m.size, out_py)
     runs = encode(m)
     o1, o2 = np.empty(42 * len(runs), np.uint8), np.empty(42 * len(runs), np.uint8)
-    e1 = codec.format_kernel(runs, o1, 0)
-    assert e1 == codec.format_kernel.py_func(runs, o2, 0) and (o1[:e1] == o2[:e1]).all()
+    e1 = K.format_kernel(runs, o1, 0)
+    assert e1 == K.format_kernel.py_func(runs, o2, 0) and (o1[:e1] == o2[:e1]).all()

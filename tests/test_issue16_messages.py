@@ -269,7 +269,7 @@ def test_item13_compile_line_comes_before_the_bar(tmp_path, monkeypatch):
     c = write_csv(tmp_path / "c.csv", full_rows(["x.png", "y.png"], "1 4"))
     r = run_cli("hard", a, b, c, "-o", tmp_path / "o.csv", *SHAPE)
     assert r.exit_code == 0, r.output
-    assert "ensemble/vote.py" in calls[0] and "core/csvscan.py" in calls[0]
+    assert "core/_kernels.py:vote_kernel" in calls[0] and "core/_kernels.py:field_counts_kernel" in calls[0]
     lines = r.stderr.splitlines()
     assert lines[0] == "compiling numba kernels (first run only, ~3 s; cached afterwards)…"
     assert re.fullmatch(r"compiled in \d+\.\d s", lines[1])

@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 from rle_reference import basename, dense, read_frame, rle_text, write_csv
 
 import cli
+from core._kernels import same_runs_kernel
 from core.errors import DataError
 from core.predictions import read_predictions
-from fusion.merge import merge, plan_merge, same_runs_kernel
+from fusion.merge import merge, plan_merge
 
 H, W = 5, 6
 CLASSES = ["a", "b", "c"]

@@ -16,11 +16,11 @@ from core.codec import decode, encode, parse_rle
 from core.errors import UsageError
 from core.predictions import read_predictions, write_predictions
 from core.synthetic import Generator, write_set
-from postprocess.clean import Cleaner, Rules, clean, clean_kernel
-from postprocess.components import component_areas, components, label_kernel
+from postprocess._kernels import clean_kernel, label_kernel, split_rows_kernel
+from postprocess.clean import Cleaner, Rules, clean
+from postprocess.components import component_areas, components
 from postprocess.holes import fill_holes
 from postprocess.morphology import closing, opening
-from postprocess.rows import split_rows_kernel
 from settings.loader import parse_model
 from settings.postprocess import build_cleaner, resolve_rules
 from settings.vote import VoteSettings

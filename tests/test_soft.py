@@ -25,8 +25,9 @@ from soft_reference import assert_matches, layer_sets, ref_layer, ref_vote  # no
 import cli  # noqa: E402
 from core.errors import InputError, UsageError  # noqa: E402
 from core.predictions import read_predictions  # noqa: E402
+from ensemble._kernels import bbox_above, fused_kernel  # noqa: E402
 from ensemble.maps import MapSource  # noqa: E402
-from ensemble.resample import axis_table, bbox_above, fused_kernel  # noqa: E402
+from ensemble.resample import axis_table  # noqa: E402
 from ensemble.soft import Layer, vote_class, vote_image  # noqa: E402
 from settings.loader import parse_model  # noqa: E402
 from settings.soft import SoftSettings  # noqa: E402

@@ -5,13 +5,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import masks
 
+from core._kernels import coverage_kernel
 from core.codec import encode, format_rle
 from core.predictions import predictions_from_rles, read_predictions
 from core.runs import intersection_area
 from core.score import dice_matrix
 from core.sweep import stack_runs
 from core.synthetic import Generator, write_set
-from evaluation.search import Choice, coverage, coverage_kernel, dice_of
+from evaluation.search import Choice, coverage, dice_of
 
 
 def _fit(m, h, w):

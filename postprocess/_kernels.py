@@ -1,0 +1,481 @@
+"""Every numba kernel of ``postprocess`` (private: call the checked wrappers of
+``postprocess.clean``, ``.components``, ``.holes`` and ``.morphology``).
+
+The cleaning kernel compiles the row, component, hole and morphology kernels into itself,
+and numba's ``cache=True`` checks a cached kernel only against its own file; with all of
+them in this one file, an edit to any invalidates every cache that depends on it.
+``tests/test_kernels.py`` checks that no kernel calls a kernel of another file. Kernels are
+only moved here, never changed; each keeps its plain-Python twin as ``kernel.py_func``.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+# --- row-segment form, the working form of every cleaning kernel -------------------------
+#
+# Flat runs (``(n, 2)`` ``[start, stop)`` over the row-major H×W mask) may cross row ends;
+# cleaning needs rows. A mask in row-segment form is three int64 arrays ``(rows, x0, x1)``:
+# segment ``k`` covers pixels ``x0[k] <= x < x1[k]`` of row ``rows[k]``, sorted by
+# ``(row, x0)``, and segments of one row never touch. The first segment of a set of
+# segments is therefore its first pixel in raster order.
+#
+# Segments of consecutive rows are linked with a union-find whose root is always the
+# smallest member index, so a component's root is its first segment in raster order.
+
+
+@nb.njit(cache=True, nogil=True)
+def split_rows_kernel(runs, width):
+    """Flat runs → row segments ``(rows, x0, x1)`` (a run crossing row ends is cut)."""
+    n = 0
+    for j in range(runs.shape[0]):
+        n += (runs[j, 1] - 1) // width - runs[j, 0] // width + 1
+    rows = np.empty(n, np.int64)
+    x0 = np.empty(n, np.int64)
+    x1 = np.empty(n, np.int64)
+    k = 0
+    for j in range(runs.shape[0]):
+        s = runs[j, 0]
+        e = runs[j, 1]
+        while s < e:
+            r = s // width
+            stop = min(e, (r + 1) * width)
+            rows[k] = r
+            x0[k] = s - r * width
+            x1[k] = stop - r * width
+            k += 1
+            s = stop
+    return rows, x0, x1
+
+
+@nb.njit(cache=True, nogil=True)
+def join_rows_kernel(rows, x0, x1, width):
+    """Row segments (inside ``[0, width)``) → canonical flat runs; a segment that ends a
+    row and one that starts the next row become one run."""
+    out = np.empty((rows.shape[0], 2), np.int64)
+    n = 0
+    for k in range(rows.shape[0]):
+        s = rows[k] * width + x0[k]
+        e = rows[k] * width + x1[k]
+        if n > 0 and s <= out[n - 1, 1]:
+            if e > out[n - 1, 1]:
+                out[n - 1, 1] = e
+        else:
+            out[n, 0] = s
+            out[n, 1] = e
+            n += 1
+    return out[:n].copy()
+
+
+@nb.njit(cache=True, nogil=True)
+def find(parent, i):
+    """Root of ``i`` (path halving)."""
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
+@nb.njit(cache=True, nogil=True)
+def _union(parent, a, b):
+    ra = find(parent, a)
+    rb = find(parent, b)
+    # The smaller index wins, so every root is its set's first segment in raster order.
+    if ra < rb:
+        parent[rb] = ra
+    elif rb < ra:
+        parent[ra] = rb
+
+
+@nb.njit(cache=True, nogil=True)
+def link_rows_kernel(rows, x0, x1, diagonal, parent):
+    """Union every pair of segments in consecutive rows that touch: column ranges overlap
+    (``diagonal`` = 0, 4-connectivity) or overlap once widened by one pixel (``diagonal``
+    = 1, 8-connectivity). One merge-like sweep per pair of rows."""
+    n = rows.shape[0]
+    ps = 0
+    pe = 0
+    i = 0
+    while i < n:
+        r = rows[i]
+        cs = i
+        while i < n and rows[i] == r:
+            i += 1
+        if pe > ps and rows[ps] == r - 1:
+            a = ps
+            b = cs
+            while a < pe and b < i:
+                if x0[a] < x1[b] + diagonal and x0[b] < x1[a] + diagonal:
+                    _union(parent, a, b)
+                # The segment ending first can touch nothing further right in the other row
+                # (same-row segments are at least one pixel apart).
+                if x1[a] < x1[b]:
+                    a += 1
+                else:
+                    b += 1
+        ps = cs
+        pe = i
+
+
+@nb.njit(cache=True, nogil=True)
+def row_starts_kernel(rows):
+    """``starts[y - rows[0]]`` = index of the first segment of row ``y`` (rows[0] … rows[-1] + 1)."""
+    n = rows.shape[0]
+    rmin = rows[0]
+    rmax = rows[n - 1]
+    starts = np.empty(rmax - rmin + 2, np.int64)
+    k = 0
+    for y in range(rmin, rmax + 2):
+        while k < n and rows[k] < y:
+            k += 1
+        starts[y - rmin] = k
+    return starts
+
+
+# --- components (wrappers: postprocess.components) ----------------------------------------
+
+
+@nb.njit(cache=True, nogil=True)
+def label_kernel(rows, x0, x1, conn8):
+    """Component of every segment (0, 1, … in raster order of first pixel) and the area of
+    each component. ``conn8``: diagonal contact connects (8-connectivity), else 4."""
+    n = rows.shape[0]
+    parent = np.arange(n)
+    link_rows_kernel(rows, x0, x1, 1 if conn8 else 0, parent)
+    labels = np.empty(n, np.int64)
+    areas = np.zeros(n, np.int64)
+    m = 0
+    for i in range(n):
+        r = find(parent, i)
+        if r == i:
+            labels[i] = m
+            m += 1
+        else:
+            labels[i] = labels[r]  # r < i: the root is the set's first segment
+        areas[labels[i]] += x1[i] - x0[i]
+    return labels, areas[:m].copy()
+
+
+@nb.njit(cache=True, nogil=True)
+def select_kernel(areas, min_size, keep):
+    """Which components survive: area >= ``min_size``, then (``keep`` > 0) only the
+    ``keep`` largest of those; equal areas rank by raster order (lower label first)."""
+    kept = areas >= min_size
+    if keep > 0 and areas.shape[0] > keep:
+        order = np.argsort(-areas, kind="mergesort")  # stable: ties stay in label order
+        count = 0
+        for j in order:
+            if kept[j]:
+                if count < keep:
+                    count += 1
+                else:
+                    kept[j] = False
+    return kept
+
+
+@nb.njit(cache=True, nogil=True)
+def filter_kernel(rows, x0, x1, labels, kept):
+    """The segments whose component is kept."""
+    n = 0
+    for i in range(rows.shape[0]):
+        if kept[labels[i]]:
+            n += 1
+    r = np.empty(n, np.int64)
+    a = np.empty(n, np.int64)
+    b = np.empty(n, np.int64)
+    k = 0
+    for i in range(rows.shape[0]):
+        if kept[labels[i]]:
+            r[k] = rows[i]
+            a[k] = x0[i]
+            b[k] = x1[i]
+            k += 1
+    return r, a, b
+
+
+# --- holes (wrappers: postprocess.holes) --------------------------------------------------
+
+
+@nb.njit(cache=True, nogil=True)
+def fill_holes_kernel(rows, x0, x1, height, width, conn8, max_hole):
+    """Fill the holes of a mask in row segments; ``max_hole`` >= 0 fills only holes of at
+    most that many pixels (-1: all). Returns the new segments and the number of holes filled."""
+    n = rows.shape[0]
+    cap = 2 * n + 1  # a row of k segments has at most k + 1 gaps
+    grow = np.empty(cap, np.int64)
+    gx0 = np.empty(cap, np.int64)
+    gx1 = np.empty(cap, np.int64)
+    border = np.zeros(cap, np.bool_)
+    gap_after = np.full(n, -1, np.int64)  # interior gap following object segment k
+    g = 0
+    i = 0
+    while i < n:
+        r = rows[i]
+        cs = i
+        while i < n and rows[i] == r:
+            i += 1
+        edge = r == 0 or r == height - 1 or cs == 0 or rows[cs - 1] != r - 1 or i == n or rows[i] != r + 1
+        if x0[cs] > 0:
+            grow[g] = r
+            gx0[g] = 0
+            gx1[g] = x0[cs]
+            border[g] = True
+            g += 1
+        for k in range(cs, i - 1):
+            grow[g] = r
+            gx0[g] = x1[k]
+            gx1[g] = x0[k + 1]
+            border[g] = edge
+            gap_after[k] = g
+            g += 1
+        if x1[i - 1] < width:
+            grow[g] = r
+            gx0[g] = x1[i - 1]
+            gx1[g] = width
+            border[g] = True
+            g += 1
+    parent = np.arange(g)
+    link_rows_kernel(grow[:g], gx0[:g], gx1[:g], 0 if conn8 else 1, parent)
+    hole_area = np.zeros(g, np.int64)
+    for k in range(g):
+        root = find(parent, k)
+        if border[k]:
+            border[root] = True
+        hole_area[root] += gx1[k] - gx0[k]
+    filled = np.zeros(g, np.bool_)
+    n_holes = 0
+    for k in range(g):
+        root = find(parent, k)
+        if not border[root] and (max_hole < 0 or hole_area[root] <= max_hole):
+            filled[k] = True
+            if root == k:
+                n_holes += 1
+    out_r = np.empty(n, np.int64)
+    out_a = np.empty(n, np.int64)
+    out_b = np.empty(n, np.int64)
+    m = 0
+    k = 0
+    while k < n:
+        out_r[m] = rows[k]
+        out_a[m] = x0[k]
+        while gap_after[k] >= 0 and filled[gap_after[k]]:
+            k += 1
+        out_b[m] = x1[k]
+        m += 1
+        k += 1
+    return out_r[:m].copy(), out_a[:m].copy(), out_b[:m].copy(), n_holes
+
+
+# --- morphology (wrappers: postprocess.morphology) ----------------------------------------
+
+
+@nb.njit(cache=True, nogil=True)
+def disk_half_widths(r):
+    """``h[dy + r]`` = the largest h with h² + dy² <= r², for dy in -r … r."""
+    hw = np.empty(2 * r + 1, np.int64)
+    for dy in range(-r, r + 1):
+        h = 0
+        while (h + 1) * (h + 1) + dy * dy <= r * r:
+            h += 1
+        hw[dy + r] = h
+    return hw
+
+
+@nb.njit(cache=True, nogil=True)
+def _push(buf_r, buf_a, buf_b, n, y, a, b):
+    """Append a segment, doubling the buffers when full; returns buffers and new count."""
+    if n == buf_r.shape[0]:
+        cap = 2 * n + 16
+        nr = np.empty(cap, np.int64)
+        na = np.empty(cap, np.int64)
+        nb_ = np.empty(cap, np.int64)
+        nr[:n] = buf_r[:n]
+        na[:n] = buf_a[:n]
+        nb_[:n] = buf_b[:n]
+        buf_r, buf_a, buf_b = nr, na, nb_
+    buf_r[n] = y
+    buf_a[n] = a
+    buf_b[n] = b
+    return buf_r, buf_a, buf_b, n + 1
+
+
+@nb.njit(cache=True, nogil=True)
+def _widest_row(starts):
+    w = 0
+    for j in range(starts.shape[0] - 1):
+        w = max(w, starts[j + 1] - starts[j])
+    return w
+
+
+@nb.njit(cache=True, nogil=True)
+def dilate_kernel(rows, x0, x1, hw):
+    """Dilation by the disk with half widths ``hw``; the result may leave the image."""
+    n = rows.shape[0]
+    r = (hw.shape[0] - 1) // 2
+    out_r = np.empty(2 * n + 16, np.int64)
+    out_a = np.empty(2 * n + 16, np.int64)
+    out_b = np.empty(2 * n + 16, np.int64)
+    m = 0
+    if n == 0:
+        return out_r[:0].copy(), out_a[:0].copy(), out_b[:0].copy()
+    rmin = rows[0]
+    rmax = rows[n - 1]
+    starts = row_starts_kernel(rows)
+    cap = _widest_row(starts) * (2 * r + 1)
+    ta = np.empty(cap, np.int64)
+    tb = np.empty(cap, np.int64)
+    for y in range(rmin - r, rmax + r + 1):
+        t = 0
+        for d in range(-r, r + 1):
+            yy = y + d
+            if yy < rmin or yy > rmax:
+                continue
+            h = hw[d + r]
+            for k in range(starts[yy - rmin], starts[yy - rmin + 1]):
+                ta[t] = x0[k] - h
+                tb[t] = x1[k] + h
+                t += 1
+        if t == 0:
+            continue
+        order = np.argsort(ta[:t])
+        a = ta[order[0]]
+        b = tb[order[0]]
+        for j in order[1:]:
+            if ta[j] <= b:  # overlapping or touching: one segment
+                if tb[j] > b:
+                    b = tb[j]
+            else:
+                out_r, out_a, out_b, m = _push(out_r, out_a, out_b, m, y, a, b)
+                a = ta[j]
+                b = tb[j]
+        out_r, out_a, out_b, m = _push(out_r, out_a, out_b, m, y, a, b)
+    return out_r[:m].copy(), out_a[:m].copy(), out_b[:m].copy()
+
+
+@nb.njit(cache=True, nogil=True)
+def erode_kernel(rows, x0, x1, hw):
+    """Erosion by the disk with half widths ``hw`` (everything outside the given segments,
+    including outside the image, is background)."""
+    n = rows.shape[0]
+    r = (hw.shape[0] - 1) // 2
+    out_r = np.empty(n + 16, np.int64)
+    out_a = np.empty(n + 16, np.int64)
+    out_b = np.empty(n + 16, np.int64)
+    m = 0
+    if n == 0:
+        return out_r[:0].copy(), out_a[:0].copy(), out_b[:0].copy()
+    rmin = rows[0]
+    rmax = rows[n - 1]
+    starts = row_starts_kernel(rows)
+    cap = _widest_row(starts) * (2 * r + 1) + 1
+    ca = np.empty(cap, np.int64)
+    cb = np.empty(cap, np.int64)
+    na = np.empty(cap, np.int64)
+    nb_ = np.empty(cap, np.int64)
+    for y in range(rmin + r, rmax - r + 1):
+        # Row y - r shrunk by h(-r) starts the running intersection.
+        c = 0
+        h = hw[0]
+        for k in range(starts[y - r - rmin], starts[y - r - rmin + 1]):
+            if x1[k] - h > x0[k] + h:
+                ca[c] = x0[k] + h
+                cb[c] = x1[k] - h
+                c += 1
+        for d in range(-r + 1, r + 1):
+            if c == 0:
+                break
+            h = hw[d + r]
+            lo = starts[y + d - rmin]
+            hi = starts[y + d - rmin + 1]
+            i = 0
+            k = lo
+            t = 0
+            while i < c and k < hi:
+                a = max(ca[i], x0[k] + h)
+                b = min(cb[i], x1[k] - h)
+                if a < b:
+                    na[t] = a
+                    nb_[t] = b
+                    t += 1
+                if cb[i] < x1[k] - h:
+                    i += 1
+                else:
+                    k += 1
+            ca, na = na, ca
+            cb, nb_ = nb_, cb
+            c = t
+        for i in range(c):
+            out_r, out_a, out_b, m = _push(out_r, out_a, out_b, m, y, ca[i], cb[i])
+    return out_r[:m].copy(), out_a[:m].copy(), out_b[:m].copy()
+
+
+@nb.njit(cache=True, nogil=True)
+def clip_kernel(rows, x0, x1, height, width):
+    """The part of the segments inside the image."""
+    n = rows.shape[0]
+    out_r = np.empty(n, np.int64)
+    out_a = np.empty(n, np.int64)
+    out_b = np.empty(n, np.int64)
+    m = 0
+    for k in range(n):
+        a = max(x0[k], 0)
+        b = min(x1[k], width)
+        if 0 <= rows[k] < height and a < b:
+            out_r[m] = rows[k]
+            out_a[m] = a
+            out_b[m] = b
+            m += 1
+    return out_r[:m].copy(), out_a[:m].copy(), out_b[:m].copy()
+
+
+@nb.njit(cache=True, nogil=True)
+def open_kernel(rows, x0, x1, r):
+    """Opening (erosion, then dilation) by the disk of radius ``r``."""
+    hw = disk_half_widths(r)
+    er, ea, eb = erode_kernel(rows, x0, x1, hw)
+    return dilate_kernel(er, ea, eb, hw)
+
+
+@nb.njit(cache=True, nogil=True)
+def close_kernel(rows, x0, x1, r, height, width):
+    """Closing (dilation, then erosion) by the disk of radius ``r``, cut to the image."""
+    hw = disk_half_widths(r)
+    dr, da, db = dilate_kernel(rows, x0, x1, hw)
+    er, ea, eb = erode_kernel(dr, da, db, hw)
+    return clip_kernel(er, ea, eb, height, width)
+
+
+# --- clean (wrappers: postprocess.clean) --------------------------------------------------
+
+
+@nb.njit(cache=True, nogil=True)
+def clean_kernel(runs, height, width, open_r, close_r, conn8, min_size, keep, fill, max_hole):
+    """Run the pipeline on canonical runs. Returns the cleaned runs, the counts
+    (components removed, holes filled) and the areas before and after (the pixels removed
+    and added follow from ``|in ∩ out|``, which ``postprocess.clean.Cleaner`` counts with
+    ``core``'s kernel). ``keep`` 0 keeps all components; ``max_hole`` -1 fills holes of
+    any size."""
+    rows, x0, x1 = split_rows_kernel(runs, width)
+    if open_r > 0:
+        rows, x0, x1 = open_kernel(rows, x0, x1, open_r)
+    if close_r > 0:
+        rows, x0, x1 = close_kernel(rows, x0, x1, close_r, height, width)
+    removed = 0
+    if min_size > 1 or keep > 0:
+        labels, areas = label_kernel(rows, x0, x1, conn8)
+        kept = select_kernel(areas, min_size, keep)
+        removed = kept.shape[0] - np.count_nonzero(kept)
+        if removed:
+            rows, x0, x1 = filter_kernel(rows, x0, x1, labels, kept)
+    holes = 0
+    if fill:
+        rows, x0, x1, holes = fill_holes_kernel(rows, x0, x1, height, width, conn8, max_hole)
+    out = join_rows_kernel(rows, x0, x1, width)
+    area_in = 0
+    for j in range(runs.shape[0]):
+        area_in += runs[j, 1] - runs[j, 0]
+    area_out = 0
+    for j in range(out.shape[0]):
+        area_out += out[j, 1] - out[j, 0]
+    return out, removed, holes, area_in, area_out
