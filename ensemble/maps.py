@@ -4,7 +4,9 @@ each one (C, h, w) array, optionally covering only a box given by a CSV table.""
 from __future__ import annotations
 
 import csv
+import io
 import math
+import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,16 +136,28 @@ class MapSource:
             raise InputError(f"{path}: unsupported dtype {a.dtype} (float16/32/64, or uint8/uint16 with scale)")
 
 
+# numpy parses .npy headers with ``ast.literal_eval``, and CPython's ast module keeps one
+# recursion counter for all threads (gh-106905): two threads parsing at once can fail with
+# "SystemError: AST constructor recursion depth mismatch". Maps are read in threads (both
+# soft engines), so header parsing holds this lock; decompressing the data does not.
+_HEADER_LOCK = threading.Lock()
+
+
 def _read_array(path: Path) -> np.ndarray:
     """A ``.npy`` file (memory-mapped: only the pages read are loaded) or the single array
     of a ``.npz`` file."""
     try:
         if path.suffix == ".npy":
-            return np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
-        with np.load(path, allow_pickle=False) as z:
-            if len(z.files) != 1:
-                raise InputError(f"{path}: {len(z.files)} arrays ({', '.join(z.files[:4])}); expected exactly one")
-            return z[z.files[0]]
+            with _HEADER_LOCK:
+                return np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+            if len(names) != 1:
+                shown = ", ".join(n.removesuffix(".npy") for n in names[:4])
+                raise InputError(f"{path}: {len(names)} arrays ({shown}); expected exactly one")
+            raw = z.read(names[0])
+        with _HEADER_LOCK:
+            return np.load(io.BytesIO(raw), allow_pickle=False)
     except InputError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:

@@ -602,3 +602,27 @@ def test_import_cli_stays_light():
     code = "import sys, cli; print(sorted(m for m in ('torch', 'numpy', 'numba', 'pandas') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_map_headers_are_parsed_one_thread_at_a_time(tmp_path):
+    """numpy parses .npy headers with ast, which CPython does not make thread-safe
+    (gh-106905); the reader threads take turns for the header, not for the data."""
+    import threading
+
+    from ensemble import maps
+
+    a = np.arange(24, dtype=np.float16).reshape(2, 3, 4)
+    save_map(tmp_path, "x", a)
+    save_map(tmp_path, "y", a, npz=True)
+    for name in ("x.npy", "y.npz"):
+        got = []
+        with maps._HEADER_LOCK:
+            t = threading.Thread(target=lambda n=name, out=got: out.append(maps._read_array(tmp_path / n)))
+            t.start()
+            t.join(0.3)
+            assert t.is_alive() and not got  # waiting for the header lock
+        t.join(5)
+        np.testing.assert_array_equal(got[0], a)
+    (tmp_path / "z.npz").write_bytes(b"not a zip")
+    with pytest.raises(InputError, match=r"z\.npz: cannot read map \(BadZipFile"):
+        maps._read_array(tmp_path / "z.npz")
