@@ -1,130 +1,38 @@
 """Command line: ``python cli.py COMMAND …`` (see ``python cli.py --help``).
 
-Commands are thin shells: they parse flags and settings, then call the packages. Heavy
+Commands are thin shells: they parse flags, make one call, and print the result; the shared
+plumbing (errors and exit codes, common options, notes, progress) is in ``cli_common``. Heavy
 imports (numpy, pandas, numba, torch) happen inside the commands so that ``--help`` and
 start-up stay fast.
 """
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 
 import click
 
+from cli_common import (
+    _bar,
+    _command_line,
+    _echo_err,
+    _expected_images,
+    _named_sources,
+    _parse_named,
+    _progress,
+    _twice,
+    _unique_names,
+    _vote_sources,
+    handle_errors,
+    image_set_options,
+    quiet_option,
+    shape_options,
+    vote_options,
+)
 from cli_help import HELP
 from core.atomic import check_outputs
-from core.errors import InputError, ToolError, UsageError, plural
-from core.signals import Terminated, exit_on_signals
-
-
-def exit_code(error: ToolError) -> int:
-    """The documented exit code of a library error: 2 for usage errors and unreadable or
-    malformed inputs, 1 for data that fails a check."""
-    return 2 if isinstance(error, (UsageError, InputError)) else 1
-
-
-def _flag_prefix(error: ToolError) -> str:
-    """The message, a leading parameter name (``weights: …``) said as its flag (``--weights: …``)."""
-    text, param = str(error), getattr(error, "param", None)
-    ctx = click.get_current_context(silent=True)
-    if param and ctx is not None and text.startswith(f"{param}:"):
-        for p in ctx.command.params:
-            if p.name == param and p.opts[0].startswith("--"):
-                return p.opts[0] + text[len(param):]
-    return text
-
-
-def handle_errors(f):
-    """Turn user errors into one line on stderr and the documented exit code; SIGINT,
-    SIGTERM and SIGHUP unwind (removing any temporary output) and exit 128 + the signal."""
-
-    @functools.wraps(f)
-    def wrapper(*args, **kwargs):
-        try:
-            with exit_on_signals():
-                return f(*args, **kwargs)
-        except ToolError as e:
-            click.echo(f"error: {_speak_flags(_flag_prefix(e))}", err=True)
-            sys.exit(exit_code(e))
-        except KeyboardInterrupt:
-            click.echo("interrupted; nothing written", err=True)
-            sys.exit(130)
-        except Terminated as e:
-            click.echo(f"terminated by {e.name}; nothing written", err=True)
-            sys.exit(e.exit_code)
-
-    return wrapper
-
-
-def shape_options(f):
-    f = click.option("--width", type=click.IntRange(min=1), default=None, help="Mask width (default 2048).")(f)
-    f = click.option("--height", type=click.IntRange(min=1), default=None, help="Mask height (default 2048).")(f)
-    f = click.option("--classes", default=None,
-                     help="Comma-separated class names or a file listing them (default: the 29 hand bones).")(f)
-    return f
-
-
-def quiet_option(f):
-    return click.option("--quiet", "-q", is_flag=True, help="No progress or notes on stderr.")(f)
-
-
-def image_set_options(f):
-    """``--expect-images N`` and ``--images-from FILE``. Their values are kept in the click
-    context (read back by ``_expected_images``) rather than passed as parameters, so that
-    adding them leaves the commands' signatures alone."""
-
-    def keep(ctx, param, value):
-        ctx.meta[f"images.{param.name}"] = value
-        return value
-
-    f = click.option("--images-from", type=click.Path(dir_okay=False), default=None, expose_value=False,
-                     callback=keep, help="Image list to compare with: a CSV with an image_name column (e.g. the "
-                     "sample submission) or one name per line; missing or extra images exit 1.")(f)
-    f = click.option("--expect-images", type=click.IntRange(min=1), default=None, expose_value=False,
-                     callback=keep, help="Number of images expected; another count exits 1.")(f)
-    return f
-
-
-def _expected_images(output: str | None = None):
-    """The ``ImageExpectation`` of ``image_set_options`` (``None`` when neither is given);
-    the list file may not be the command's ``output``."""
-    from core.imageset import ImageExpectation
-
-    meta = click.get_current_context().meta
-    path = meta.get("images.images_from")
-    if path and output:
-        check_outputs([("output", output)], [("the --images-from file", path)])
-    return ImageExpectation.from_options(meta.get("images.expect_images"), path)
-
-
-# Words of library messages that the command line says with its flags.
-_FLAG_WORDS = {"pass allow_duplicate": "pass --allow-duplicate", "(allow_duplicate)": "(--allow-duplicate)",
-               "missing='empty'": "--missing empty",
-               "rules: max_hole needs fill_holes: true": "--max-hole: max_hole needs fill_holes: true (--fill-holes)"}
-
-
-def _speak_flags(text: str) -> str:
-    for word, flag in _FLAG_WORDS.items():
-        text = text.replace(word, flag)
-    return text
-
-
-def _echo_err(quiet: bool):
-    return (lambda msg: None) if quiet else (lambda msg: click.echo(_speak_flags(msg), err=True))
-
-
-def _bar(quiet: bool):
-    """The progress factory of the library's jobs: a tqdm bar on stderr."""
-    return lambda total, desc, unit="img": _progress(total, quiet, unit, desc)
-
-
-def _progress(total: int, quiet: bool, unit: str = "img", desc: str | None = None):
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit=unit, desc=desc, disable=quiet, file=sys.stderr,
-                dynamic_ncols=True, leave=False)
+from core.errors import ToolError, UsageError, plural
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -162,53 +70,6 @@ def check(submission, classes, height, width, max_problems, quiet):
     sys.exit(0 if report.valid else 1)
 
 
-def _unique_names(named: list[tuple[str, str]], flag: str = "--source") -> None:
-    seen: dict[str, str] = {}
-    for name, path in named:
-        if name in seen:
-            raise UsageError(f"{flag}: two sources named {name!r} ({seen[name]} and {path}); "
-                             "name them with NAME=PATH")
-        seen[name] = path
-
-
-def _parse_named(values: tuple[str, ...]) -> list[tuple[str, str]]:
-    out = []
-    for v in values:
-        name, sep, path = v.partition("=")
-        if not sep or not name or not path:
-            raise UsageError(f"--source expects NAME=PATH, got {v!r}")
-        out.append((name, path))
-    return out
-
-
-def _vote_sources(cfg, inputs, source, where: str) -> dict[str, str]:
-    """Source name → path from the settings' ``sources``, positional CSVs and ``--source``.
-    Positional CSVs next to settings that list ``sources`` are refused: they would add
-    voters to a tuned set."""
-    from core.sources import source_names
-
-    named = dict(cfg.sources) if isinstance(cfg.sources, dict) else dict(
-        zip(source_names(cfg.sources), cfg.sources, strict=False))
-    if inputs and named:
-        raise UsageError(f"{where} lists sources ({', '.join(named)}); positional CSVs would vote next to them: "
-                         "re-point one with --source NAME=PATH, or remove 'sources' from the settings")
-    named.update(zip(source_names(list(inputs)), inputs, strict=False))
-    for name, path in _parse_named(source):
-        if cfg.sources and name not in named:  # a typo must not add a voter to tuned settings
-            raise UsageError(f"--source {name}={path}: {where} names no source {name!r} (sources: {', '.join(named)})")
-        if name in named and not cfg.sources:
-            raise UsageError(f"--source {name}={path}: a positional CSV is already named {name!r} "
-                             f"({named[name]}); give another name")
-        named[name] = path  # re-points a named source (or, without settings sources, adds one)
-    return named
-
-
-def _twice(named: list[tuple[str, str]]) -> str | None:
-    from core.sources import same_file_message
-
-    return same_file_message(named)
-
-
 def _vote(kind, inputs, source, setting, output, weights, threshold, min_votes, missing, workers, classes, height,
           width, quiet, allow_duplicate):
     """``hard`` and ``weighted``: sources from the settings, positional CSVs and --source, then one call."""
@@ -240,28 +101,6 @@ def _vote(kind, inputs, source, setting, output, weights, threshold, min_votes, 
     if result.cleaning is not None:
         click.echo("postprocess (inline):\n" + "\n".join(result.cleaning))
 
-
-def vote_options(f):
-    f = image_set_options(f)
-    f = quiet_option(f)
-    f = shape_options(f)
-    f = click.option("--allow-duplicate", is_flag=True,
-                     help="Let a file given twice (same resolved path) vote twice; otherwise an error.")(f)
-    f = click.option("--workers", type=click.IntRange(min=1), default=None,
-                     help="Worker processes (default 1).")(f)
-    f = click.option("--missing", type=click.Choice(["error", "empty"]), default=None,
-                     help="A row absent from a source: error (default) or an empty vote.")(f)
-    f = click.option("--threshold", type=float, default=None,
-                     help="Keep where the vote share (weighted: Σ wᵢ·mᵢ / Σ wᵢ) > T (default 0.5); replaces "
-                          "the settings' default threshold, per-class thresholds stay.")(f)
-    f = click.option("--setting", type=click.Path(dir_okay=False), default=None,
-                     help="YAML settings; a flag replaces a setting's default, per-class entries stay.")(f)
-    f = click.option("--output", "-o", default=None, help="Output CSV (written atomically).")(f)
-    f = click.option("--source", multiple=True, metavar="NAME=PATH",
-                     help="A named source; re-points a source the settings name (positional CSVs next to "
-                          "settings 'sources' are an error).")(f)
-    f = click.argument("inputs", nargs=-1, type=click.Path(dir_okay=False))(f)
-    return f
 
 
 @cli.command(help=HELP["hard"])
@@ -354,24 +193,22 @@ def demo(folder, n_images, n_models, seed, quiet):
 @handle_errors
 def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, height, width, quiet):
     from core.classes import parse_classes
-    from core.sources import source_names
     from evaluation import evaluate as evaluate_predictions
 
     if (gt_csv is None) == (gt_json is None):
         raise UsageError("give exactly one of --gt GT.csv or --gt-json DIR")
-    named = list(zip(source_names(list(preds)), preds)) + _parse_named(source)
+    named = _named_sources(preds, source)
     if not named:
         raise UsageError("no predictions to evaluate")
-    _unique_names(named)
     if gt_json:
         check_outputs([("output", output)], [], [("the --gt-json folder", gt_json)])
-    scores = evaluate_predictions(dict(named), gt_csv or gt_json, missing=missing, classes=parse_classes(classes),
+    scores = evaluate_predictions(named, gt_csv or gt_json, missing=missing, classes=parse_classes(classes),
                                   height=height, width=width, output=output, expected_images=_expected_images(output),
                                   echo=_echo_err(quiet), progress=_bar(quiet))
     click.echo({"table": scores.table, "csv": scores.csv, "json": scores.json}[fmt]().rstrip("\n"))
 
 
-@cli.command()
+@cli.command(help=HELP["report"])
 @click.argument("preds", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--gt", "gt_csv", type=click.Path(dir_okay=False), default=None,
               help="Ground-truth CSV (without ground truth the report shows agreement between sources).")
@@ -396,50 +233,14 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
 @handle_errors
 def report(preds, gt_csv, gt_json, source, images_dir, setting, focus, pages, wanted, baseline, missing, output,
            classes, height, width, quiet):
-    """Write a static HTML report (index.html, image pages, PNG charts and overlays) that
-    opens from file:// in any browser: leaderboard, Dice per class and source (heatmap),
-    per-image Dice spread of the focus source, its worst images, the settings per class;
-    each image page has the X-ray with a colour per class and an image browser (layers:
-    ground truth, each source, vote count, false positives and negatives of the focus
-    source; opacity, class filter, wrist zoom). Dice equals evaluate's. Without --gt: mean
-    Dice between sources per class, mask areas, and the images where they disagree most.
-    The folder is written under a temporary name and renamed when complete.
-    """
-    import shlex
-
     from core.classes import parse_classes
-    from core.sources import source_names
-    from core.warmup import precompile
     from report import build_report
 
-    named = list(zip(source_names(list(preds)), preds)) + _parse_named(source)
-    if not named:
-        raise UsageError("no predictions: give CSVs or --source NAME=PATH")
-    _unique_names(named)
-    twice = _twice([(f"source {n}", p) for n, p in named])
-    if twice:
-        raise UsageError(twice)
-    note = _echo_err(quiet)
-    precompile(note, "read", "score")
-    ctx = click.get_current_context()
-    if Path(sys.argv[0]).name == "cli.py" and sys.argv[1:2] == ["report"]:
-        args = sys.argv[2:]
-    else:  # called in process (tests, another program): rebuild the flags from the parsed values
-        args = list(preds)
-        for p in ctx.command.params:
-            value = ctx.params.get(p.name)
-            if not isinstance(p, click.Option) or value in (None, (), False, p.default):
-                continue
-            if p.is_flag:
-                args.append(p.opts[0])
-            else:
-                args += [x for v in (value if p.multiple else [value]) for x in (p.opts[0], str(v))]
-    command = "python cli.py report " + " ".join(shlex.quote(str(a)) for a in args)
     with _progress(len(wanted) + pages, quiet, desc="report pages") as bar:
-        res = build_report(named, output, gt_csv=gt_csv, gt_json=gt_json, images=images_dir, setting=setting,
-                           focus=focus, pages=pages, wanted=wanted, baselines=baseline,
-                           classes=parse_classes(classes), height=height or 2048, width=width or 2048,
-                           missing=missing, command=command, note=note, progress=bar)
+        res = build_report(_named_sources(preds, source), output, gt_csv=gt_csv, gt_json=gt_json, images=images_dir,
+                           setting=setting, focus=focus, pages=pages, wanted=wanted, baselines=baseline,
+                           classes=parse_classes(classes), height=height, width=width, missing=missing,
+                           command=_command_line("report", preds), note=_echo_err(quiet), progress=bar)
     click.echo(f"report: {plural(len(res.data.images), 'image')}, {plural(len(res.pages), 'page')} → {res.index}")
 
 
@@ -465,16 +266,14 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
     import math
 
     from core.classes import parse_classes
-    from core.sources import source_names
     from evaluation import tune as tune_sources
     from settings.vote import MAX_WEIGHT
 
     if not math.isfinite(margin) or (max_seconds is not None and math.isnan(max_seconds)):
         raise UsageError("--margin must be a finite number >= 0 and --max-seconds a number > 0")
-    named = list(zip(source_names(list(inputs)), inputs)) + _parse_named(source)
+    named = _named_sources(inputs, source)
     if len(named) < 2:
         raise UsageError("tune needs at least two sources")
-    _unique_names(named)
     named_maps = _parse_named(maps)
     _unique_names(named_maps, "--maps")
     twice = _twice([(f"--maps {n}", d) for n, d in named_maps])
@@ -483,7 +282,7 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
     if soft_output is None and output.strip():
         soft_output = str(Path(output).with_suffix("")) + ".soft.yaml"
     check_outputs([("output", output), *([("--soft-output", soft_output)] if maps else [])],
-                  [("the ground truth", gt_csv), *(("an input", p) for _, p in named)],
+                  [("the ground truth", gt_csv), *(("an input", p) for p in named.values())],
                   [(f"the --maps folder of {n}", d) for n, d in named_maps])
     try:
         lv = sorted({float(x) for x in levels.split(",")})
@@ -492,7 +291,7 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
     if not all(0 <= x <= MAX_WEIGHT for x in lv) or not any(lv):
         raise UsageError(f"--levels must lie in [0, {MAX_WEIGHT:g}] with at least one positive level")
     note = _echo_err(quiet)
-    result = tune_sources(dict(named), gt_csv, maps=dict(named_maps), margin=margin, levels=lv,
+    result = tune_sources(named, gt_csv, maps=dict(named_maps), margin=margin, levels=lv,
                           max_seconds=max_seconds, missing=missing, classes=parse_classes(classes), height=height,
                           width=width, echo=note, progress=_bar(quiet))
     result.write(output, f"# tuned by `cli.py tune` on {gt_csv} ({plural(result.n_images, 'image')}); apply with\n"

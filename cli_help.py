@@ -50,6 +50,15 @@ HELP = {
     and polygons are filled like OpenCV's fillPoly (boundary pixels inside; Pillow rasteriser).
     --expect-images / --images-from check each prediction's image set first (exit 1).
     """,
+    "report": """Write a static HTML report (index.html, image pages, PNG charts and overlays) that
+    opens from file:// in any browser: leaderboard, Dice per class and source (heatmap),
+    per-image Dice spread of the focus source, its worst images, the settings per class;
+    each image page has the X-ray with a colour per class and an image browser (layers:
+    ground truth, each source, vote count, false positives and negatives of the focus
+    source; opacity, class filter, wrist zoom). Dice equals evaluate's. Without --gt: mean
+    Dice between sources per class, mask areas, and the images where they disagree most.
+    The folder is written under a temporary name and renamed when complete.
+    """,
     "tune": """Choose per class how to combine the sources, from validation data.
 
     Sources are validation prediction CSVs: positional INPUTS (named by file stem) and/or

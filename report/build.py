@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,7 +57,7 @@ def index_images(folder: str | os.PathLike) -> dict[str, Path]:
 
 
 def build_report(
-    sources: Sequence[tuple[str, str]],
+    sources: Mapping[str, str] | Sequence[tuple[str, str]],
     output: str | os.PathLike,
     *,
     gt_csv: str | None = None,
@@ -69,24 +69,31 @@ def build_report(
     wanted: Sequence[str] = (),
     baselines: Sequence[str] = (),
     classes: Sequence[str] | None = None,
-    height: int = 2048,
-    width: int = 2048,
+    height: int | None = None,
+    width: int | None = None,
     missing: str = "error",
     command: str = "",
     note: Callable[[str], None] | None = None,
     progress=None,
 ) -> ReportResult:
-    """Write an HTML report of ``sources`` (``(name, csv path)`` pairs) into the folder
+    """Write an HTML report of ``sources`` (name → CSV path, or ``(name, path)`` pairs) into the folder
     ``output``: ``index.html``, one page per chosen image under ``images/``, charts and
     overlay PNGs. Dice against the ground truth (``gt_csv`` or ``gt_json``) equals
     ``evaluate``'s; without ground truth the report shows agreement between sources."""
-    from core.classes import DEFAULT_CLASSES
+    from core.classes import CANVAS, DEFAULT_CLASSES
     from core.predictions import read_predictions
+    from core.sources import same_file_message
+    from core.warmup import precompile
 
     note = note or (lambda msg: None)
-    classes = tuple(classes or DEFAULT_CLASSES)
+    classes, height, width = tuple(classes or DEFAULT_CLASSES), height or CANVAS, width or CANVAS
+    sources = list(sources.items()) if isinstance(sources, Mapping) else list(sources)
     if not sources:
-        raise UsageError("no sources: give prediction CSVs or --source NAME=PATH")
+        raise UsageError("no predictions: give CSVs or --source NAME=PATH")
+    twice = same_file_message([(f"source {n}", p) for n, p in sources])
+    if twice:
+        raise UsageError(twice)
+    precompile(note, "read", "score")
     if gt_csv and gt_json:
         raise UsageError("give at most one of --gt GT.csv or --gt-json DIR")
     if pages < 0:

@@ -1,0 +1,224 @@
+"""Command-line plumbing shared by the commands of ``cli.py``: errors as one line and the
+documented exit code, the common options, stderr notes and progress bars, and ``NAME=PATH``
+sources. Light at import, like ``cli.py``: heavy imports happen inside the functions."""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+
+from core.atomic import check_outputs
+from core.errors import InputError, ToolError, UsageError
+from core.signals import Terminated, exit_on_signals
+
+
+def exit_code(error: ToolError) -> int:
+    """The documented exit code of a library error: 2 for usage errors and unreadable or
+    malformed inputs, 1 for data that fails a check."""
+    return 2 if isinstance(error, (UsageError, InputError)) else 1
+
+
+def _flag_prefix(error: ToolError) -> str:
+    """The message, a leading parameter name (``weights: …``) said as its flag (``--weights: …``)."""
+    text, param = str(error), getattr(error, "param", None)
+    ctx = click.get_current_context(silent=True)
+    if param and ctx is not None and text.startswith(f"{param}:"):
+        for p in ctx.command.params:
+            if p.name == param and p.opts[0].startswith("--"):
+                return p.opts[0] + text[len(param):]
+    return text
+
+
+def handle_errors(f):
+    """Turn user errors into one line on stderr and the documented exit code; SIGINT,
+    SIGTERM and SIGHUP unwind (removing any temporary output) and exit 128 + the signal."""
+
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        try:
+            with exit_on_signals():
+                return f(*args, **kwargs)
+        except ToolError as e:
+            click.echo(f"error: {_speak_flags(_flag_prefix(e))}", err=True)
+            sys.exit(exit_code(e))
+        except KeyboardInterrupt:
+            click.echo("interrupted; nothing written", err=True)
+            sys.exit(130)
+        except Terminated as e:
+            click.echo(f"terminated by {e.name}; nothing written", err=True)
+            sys.exit(e.exit_code)
+
+    return wrapper
+
+
+def shape_options(f):
+    f = click.option("--width", type=click.IntRange(min=1), default=None, help="Mask width (default 2048).")(f)
+    f = click.option("--height", type=click.IntRange(min=1), default=None, help="Mask height (default 2048).")(f)
+    f = click.option("--classes", default=None,
+                     help="Comma-separated class names or a file listing them (default: the 29 hand bones).")(f)
+    return f
+
+
+def quiet_option(f):
+    return click.option("--quiet", "-q", is_flag=True, help="No progress or notes on stderr.")(f)
+
+
+def image_set_options(f):
+    """``--expect-images N`` and ``--images-from FILE``. Their values are kept in the click
+    context (read back by ``_expected_images``) rather than passed as parameters, so that
+    adding them leaves the commands' signatures alone."""
+
+    def keep(ctx, param, value):
+        ctx.meta[f"images.{param.name}"] = value
+        return value
+
+    f = click.option("--images-from", type=click.Path(dir_okay=False), default=None, expose_value=False,
+                     callback=keep, help="Image list to compare with: a CSV with an image_name column (e.g. the "
+                     "sample submission) or one name per line; missing or extra images exit 1.")(f)
+    f = click.option("--expect-images", type=click.IntRange(min=1), default=None, expose_value=False,
+                     callback=keep, help="Number of images expected; another count exits 1.")(f)
+    return f
+
+
+def _expected_images(output: str | None = None):
+    """The ``ImageExpectation`` of ``image_set_options`` (``None`` when neither is given);
+    the list file may not be the command's ``output``."""
+    from core.imageset import ImageExpectation
+
+    meta = click.get_current_context().meta
+    path = meta.get("images.images_from")
+    if path and output:
+        check_outputs([("output", output)], [("the --images-from file", path)])
+    return ImageExpectation.from_options(meta.get("images.expect_images"), path)
+
+
+# Words of library messages that the command line says with its flags.
+_FLAG_WORDS = {"pass allow_duplicate": "pass --allow-duplicate", "(allow_duplicate)": "(--allow-duplicate)",
+               "missing='empty'": "--missing empty",
+               "rules: max_hole needs fill_holes: true": "--max-hole: max_hole needs fill_holes: true (--fill-holes)"}
+
+
+def _speak_flags(text: str) -> str:
+    for word, flag in _FLAG_WORDS.items():
+        text = text.replace(word, flag)
+    return text
+
+
+def _echo_err(quiet: bool):
+    return (lambda msg: None) if quiet else (lambda msg: click.echo(_speak_flags(msg), err=True))
+
+
+def _bar(quiet: bool):
+    """The progress factory of the library's jobs: a tqdm bar on stderr."""
+    return lambda total, desc, unit="img": _progress(total, quiet, unit, desc)
+
+
+def _progress(total: int, quiet: bool, unit: str = "img", desc: str | None = None):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, desc=desc, disable=quiet, file=sys.stderr,
+                dynamic_ncols=True, leave=False)
+
+
+def _unique_names(named: list[tuple[str, str]], flag: str = "--source") -> None:
+    seen: dict[str, str] = {}
+    for name, path in named:
+        if name in seen:
+            raise UsageError(f"{flag}: two sources named {name!r} ({seen[name]} and {path}); "
+                             "name them with NAME=PATH")
+        seen[name] = path
+
+
+def _parse_named(values: tuple[str, ...]) -> list[tuple[str, str]]:
+    out = []
+    for v in values:
+        name, sep, path = v.partition("=")
+        if not sep or not name or not path:
+            raise UsageError(f"--source expects NAME=PATH, got {v!r}")
+        out.append((name, path))
+    return out
+
+
+def _vote_sources(cfg, inputs, source, where: str) -> dict[str, str]:
+    """Source name → path from the settings' ``sources``, positional CSVs and ``--source``.
+    Positional CSVs next to settings that list ``sources`` are refused: they would add
+    voters to a tuned set."""
+    from core.sources import source_names
+
+    named = dict(cfg.sources) if isinstance(cfg.sources, dict) else dict(
+        zip(source_names(cfg.sources), cfg.sources, strict=False))
+    if inputs and named:
+        raise UsageError(f"{where} lists sources ({', '.join(named)}); positional CSVs would vote next to them: "
+                         "re-point one with --source NAME=PATH, or remove 'sources' from the settings")
+    named.update(zip(source_names(list(inputs)), inputs, strict=False))
+    for name, path in _parse_named(source):
+        if cfg.sources and name not in named:  # a typo must not add a voter to tuned settings
+            raise UsageError(f"--source {name}={path}: {where} names no source {name!r} (sources: {', '.join(named)})")
+        if name in named and not cfg.sources:
+            raise UsageError(f"--source {name}={path}: a positional CSV is already named {name!r} "
+                             f"({named[name]}); give another name")
+        named[name] = path  # re-points a named source (or, without settings sources, adds one)
+    return named
+
+
+def _twice(named: list[tuple[str, str]]) -> str | None:
+    from core.sources import same_file_message
+
+    return same_file_message(named)
+
+
+def vote_options(f):
+    f = image_set_options(f)
+    f = quiet_option(f)
+    f = shape_options(f)
+    f = click.option("--allow-duplicate", is_flag=True,
+                     help="Let a file given twice (same resolved path) vote twice; otherwise an error.")(f)
+    f = click.option("--workers", type=click.IntRange(min=1), default=None,
+                     help="Worker processes (default 1).")(f)
+    f = click.option("--missing", type=click.Choice(["error", "empty"]), default=None,
+                     help="A row absent from a source: error (default) or an empty vote.")(f)
+    f = click.option("--threshold", type=float, default=None,
+                     help="Keep where the vote share (weighted: Σ wᵢ·mᵢ / Σ wᵢ) > T (default 0.5); replaces "
+                          "the settings' default threshold, per-class thresholds stay.")(f)
+    f = click.option("--setting", type=click.Path(dir_okay=False), default=None,
+                     help="YAML settings; a flag replaces a setting's default, per-class entries stay.")(f)
+    f = click.option("--output", "-o", default=None, help="Output CSV (written atomically).")(f)
+    f = click.option("--source", multiple=True, metavar="NAME=PATH",
+                     help="A named source; re-points a source the settings name (positional CSVs next to "
+                          "settings 'sources' are an error).")(f)
+    f = click.argument("inputs", nargs=-1, type=click.Path(dir_okay=False))(f)
+    return f
+
+
+def _named_sources(positional, source, flag: str = "--source") -> dict[str, str]:
+    """Name → path of positional files (named by file stem) and ``--source NAME=PATH``; a
+    name given twice is a usage error."""
+    from core.sources import source_names
+
+    named = list(zip(source_names(list(positional)), positional)) + _parse_named(source)
+    _unique_names(named, flag)
+    return dict(named)
+
+
+def _command_line(name: str, positional) -> str:
+    """The command as typed (``python cli.py NAME …``): ``sys.argv`` when run as ``cli.py``,
+    else (called in process: tests, another program) rebuilt from the parsed values."""
+    import shlex
+    from pathlib import Path
+
+    if Path(sys.argv[0]).name == "cli.py" and sys.argv[1:2] == [name]:
+        args = sys.argv[2:]
+    else:
+        ctx = click.get_current_context()
+        args = list(positional)
+        for p in ctx.command.params:
+            value = ctx.params.get(p.name)
+            if not isinstance(p, click.Option) or value in (None, (), False, p.default):
+                continue
+            if p.is_flag:
+                args.append(p.opts[0])
+            else:
+                args += [x for v in (value if p.multiple else [value]) for x in (p.opts[0], str(v))]
+    return f"python cli.py {name} " + " ".join(shlex.quote(str(a)) for a in args)
