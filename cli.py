@@ -16,32 +16,30 @@ import click
 from cli_common import (
     _bar,
     _command_line,
+    _echo_cleaning,
     _echo_err,
     _expected_images,
     _named_sources,
+    _nothing_to_do,
+    _numbers,
+    _output,
     _parse_named,
-    _progress,
     _twice,
-    _unique_names,
-    _vote_sources,
     handle_errors,
     image_set_options,
     quiet_option,
     shape_options,
+    vote_command,
     vote_options,
 )
 from cli_help import HELP
 from core.atomic import check_outputs
-from core.errors import ToolError, UsageError, plural
+from core.errors import UsageError, plural
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(help=HELP["cli"], context_settings={"help_option_names": ["-h", "--help"]})
 def cli():
-    """Combine and clean segmentation predictions (RLE CSVs, probability maps, models).
-
-    Exit codes: 0 success, 1 invalid data or a failed strict check, 2 usage errors and
-    unreadable or malformed inputs.
-    """
+    pass
 
 
 @cli.command(help=HELP["check"])
@@ -58,48 +56,8 @@ def check(submission, classes, height, width, max_problems, quiet):
 
     report = check_file(submission, parse_classes(classes), height or CANVAS, width or CANVAS,
                         expected_images=_expected_images(), echo=_echo_err(quiet))
-    for p in report.problems[:max_problems]:
-        click.echo(str(p))
-    if len(report.problems) > max_problems:
-        click.echo(f"… and {plural(len(report.problems) - max_problems, 'more problem')}")
-    empty = report.empty_report()
-    if empty:
-        click.echo(empty)
-    status = "valid" if report.valid else f"INVALID ({plural(len(report.problems), 'problem')})"
-    click.echo(f"{submission}: {status}: {report.summary()}")
+    click.echo("\n".join(report.lines(submission, max_problems)))
     sys.exit(0 if report.valid else 1)
-
-
-def _vote(kind, inputs, source, setting, output, weights, threshold, min_votes, missing, workers, classes, height,
-          width, quiet, allow_duplicate):
-    """``hard`` and ``weighted``: sources from the settings, positional CSVs and --source, then one call."""
-    from core.classes import parse_classes
-    from ensemble.voting import hard_vote, weighted_vote
-    from settings.loader import load_settings
-    from settings.vote import VoteSettings
-
-    cfg, _, _ = load_settings(VoteSettings, setting, "flags")
-    if kind == "hard" and cfg.weights is not None:
-        raise UsageError(f"{setting or 'flags'}: 'hard' takes no weights; use 'weighted'")
-    named = _vote_sources(cfg, inputs, source, setting or "flags")
-    if len(named) < 2 and not (len(named) == 1 and kind == "weighted"):
-        raise UsageError("need at least two sources (positional CSVs or --source NAME=PATH)")
-    out = output or cfg.output
-    if not out:
-        raise UsageError("no output: give -o/--output or 'output:' in the settings")
-    if weights is not None:
-        try:
-            weights = [float(x) for x in weights.split(",")]
-        except ValueError:
-            raise UsageError(f"--weights expects comma-separated numbers, got {weights!r}") from None
-    extra = {"weights": weights} if kind == "weighted" else {}
-    result = (weighted_vote if kind == "weighted" else hard_vote)(
-        named, output=out, settings=setting, threshold=threshold, min_votes=min_votes, missing=missing,
-        classes=parse_classes(classes) if classes or not cfg.classes else None, height=height, width=width,
-        workers=workers, allow_duplicate=allow_duplicate, expected_images=_expected_images(out),
-        echo=_echo_err(quiet), progress=_bar(quiet), **extra)
-    if result.cleaning is not None:
-        click.echo("postprocess (inline):\n" + "\n".join(result.cleaning))
 
 
 
@@ -110,8 +68,8 @@ def _vote(kind, inputs, source, setting, output, weights, threshold, min_votes, 
 @handle_errors
 def hard(inputs, source, setting, output, threshold, missing, workers, allow_duplicate, classes, height, width, quiet,
          min_votes):
-    _vote("hard", inputs, source, setting, output, None, threshold, min_votes, missing, workers, classes, height,
-          width, quiet, allow_duplicate)
+    vote_command("hard", inputs, source, setting, output, None, threshold, min_votes, missing, workers, classes,
+                 height, width, quiet, allow_duplicate)
 
 
 @cli.command(help=HELP["weighted"])
@@ -123,8 +81,8 @@ def hard(inputs, source, setting, output, threshold, missing, workers, allow_dup
 @handle_errors
 def weighted(inputs, source, setting, output, threshold, missing, workers, allow_duplicate, classes, height, width,
              quiet, weights, min_votes):
-    _vote("weighted", inputs, source, setting, output, weights, threshold, min_votes, missing, workers, classes,
-          height, width, quiet, allow_duplicate)
+    vote_command("weighted", inputs, source, setting, output, weights, threshold, min_votes, missing, workers,
+                 classes, height, width, quiet, allow_duplicate)
 
 
 @cli.command(help=HELP["demo"])
@@ -137,43 +95,9 @@ def weighted(inputs, source, setting, output, threshold, missing, workers, allow
 @quiet_option
 @handle_errors
 def demo(folder, n_images, n_models, seed, quiet):
-    from core.check import check as check_file
-    from core.classes import DEFAULT_CLASSES
-    from core.synthetic import Generator, demo_folder, write_set
-    from core.warmup import precompile
-    from ensemble import hard_vote, soft_vote
-    from evaluation import evaluate as evaluate_predictions
-    from settings.loader import write_yaml
+    from report.demo import run_demo
 
-    demo_folder(Path(folder))
-    precompile(_echo_err(quiet), "read", "vote", "soft", "clean", "score")
-    gen = Generator(n_images=n_images, n_models=n_models, seed=seed)
-    with _progress(n_images, quiet, desc="generate") as bar:
-        paths = write_set(gen, folder, maps={m: 512 for m in gen.model_names}, progress=bar)
-    for m in gen.model_names:
-        report = check_file(paths[m])
-        if not report.valid:
-            raise ToolError(f"generated {paths[m]} is invalid: {report.problems[0]}")
-        click.echo(f"check {paths[m]}: valid: {report.summary()}")
-    vote_path = Path(folder) / "hard_vote.csv"
-    hard_vote({m: paths[m] for m in gen.model_names}, output=vote_path, progress=_bar(quiet))
-    soft_setting = Path(folder) / "soft_setting.yaml"
-    write_yaml(soft_setting, {"prob_maps": [{"path": str(paths[f"maps/{m}"])} for m in gen.model_names],
-                              "threshold": 0.5, "postprocess": {"default": {"keep_largest": 1, "fill_holes": True}},
-                              "save_dir": str(folder), "output_name": "soft_vote.csv"},
-               "# written by `cli.py demo`: python cli.py soft --setting " + str(soft_setting) + "\n")
-    soft_path = Path(folder) / "soft_vote.csv"
-    soft_vote(soft_setting, output=soft_path, progress=_bar(quiet))
-    named = {**{m: paths[m] for m in gen.model_names}, "hard vote": vote_path, "soft vote": soft_path}
-    scores = evaluate_predictions(named, paths["gt"])
-    click.echo(f"\nmean Dice against {paths['gt']} ({plural(n_images, 'image')} × 29 classes):")
-    for name, d in zip(named, scores.per_class, strict=True):
-        click.echo(f"  {name:<10} {d.mean():.4f}   worst class {DEFAULT_CLASSES[int(d.argmin())]} {d.min():.4f}")
-    click.echo(f"\nresults in {Path(folder).resolve()}: gt.csv, {', '.join(f'{m}.csv' for m in gen.model_names)}, "
-               f"hard_vote.csv, soft_vote.csv (from soft_setting.yaml), maps/<model>/<image>.npz, images/")
-    from report.demo import demo_report
-
-    index = demo_report(gen, Path(folder), paths, vote_path, soft_path, soft_setting)
+    index = run_demo(folder, n_images, n_models, seed, say=click.echo, echo=_echo_err(quiet), progress=_bar(quiet))
     click.echo(f"report: {index.resolve()}")
 
 
@@ -236,11 +160,10 @@ def report(preds, gt_csv, gt_json, source, images_dir, setting, focus, pages, wa
     from core.classes import parse_classes
     from report import build_report
 
-    with _progress(len(wanted) + pages, quiet, desc="report pages") as bar:
-        res = build_report(_named_sources(preds, source), output, gt_csv=gt_csv, gt_json=gt_json, images=images_dir,
-                           setting=setting, focus=focus, pages=pages, wanted=wanted, baselines=baseline,
-                           classes=parse_classes(classes), height=height, width=width, missing=missing,
-                           command=_command_line("report", preds), note=_echo_err(quiet), progress=bar)
+    res = build_report(_named_sources(preds, source), output, gt_csv=gt_csv, gt_json=gt_json, images=images_dir,
+                       setting=setting, focus=focus, pages=pages, wanted=wanted, baselines=baseline,
+                       classes=parse_classes(classes), height=height, width=width, missing=missing,
+                       command=_command_line("report", preds), note=_echo_err(quiet), progress=_bar(quiet))
     click.echo(f"report: {plural(len(res.data.images), 'image')}, {plural(len(res.pages), 'page')} → {res.index}")
 
 
@@ -274,34 +197,27 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
     named = _named_sources(inputs, source)
     if len(named) < 2:
         raise UsageError("tune needs at least two sources")
-    named_maps = _parse_named(maps)
-    _unique_names(named_maps, "--maps")
-    twice = _twice([(f"--maps {n}", d) for n, d in named_maps])
+    named_maps = _named_sources((), maps, "--maps")
+    twice = _twice([(f"--maps {n}", d) for n, d in named_maps.items()])
     if twice:  # soft would refuse the tuned soft settings
         raise UsageError(f"{twice}: give each maps folder once")
     if soft_output is None and output.strip():
         soft_output = str(Path(output).with_suffix("")) + ".soft.yaml"
     check_outputs([("output", output), *([("--soft-output", soft_output)] if maps else [])],
                   [("the ground truth", gt_csv), *(("an input", p) for p in named.values())],
-                  [(f"the --maps folder of {n}", d) for n, d in named_maps])
-    try:
-        lv = sorted({float(x) for x in levels.split(",")})
-    except ValueError:
-        raise UsageError(f"--levels expects comma-separated numbers, got {levels!r}") from None
+                  [(f"the --maps folder of {n}", d) for n, d in named_maps.items()])
+    lv = sorted(set(_numbers("--levels", levels)))
     if not all(0 <= x <= MAX_WEIGHT for x in lv) or not any(lv):
         raise UsageError(f"--levels must lie in [0, {MAX_WEIGHT:g}] with at least one positive level")
     note = _echo_err(quiet)
-    result = tune_sources(named, gt_csv, maps=dict(named_maps), margin=margin, levels=lv,
+    result = tune_sources(named, gt_csv, maps=named_maps, margin=margin, levels=lv,
                           max_seconds=max_seconds, missing=missing, classes=parse_classes(classes), height=height,
                           width=width, echo=note, progress=_bar(quiet))
-    result.write(output, f"# tuned by `cli.py tune` on {gt_csv} ({plural(result.n_images, 'image')}); apply with\n"
-                         f"# python cli.py weighted --setting {output} --source NAME=TEST.csv ... -o OUT.csv\n")
+    result.write(output, result.header(output))
     click.echo(result.report())
     note(f"tuned settings → {output}")
     if result.soft is not None:
-        result.write_soft(soft_output, f"# tuned by `cli.py tune --maps` on {gt_csv}; apply with\n"
-                                       f"# python cli.py soft --setting {soft_output} --source NAME=TEST_DIR ... "
-                                       "-o OUT.csv\n")
+        result.write_soft(soft_output, result.header(soft_output, soft=True))
         click.echo("\n" + result.soft_report())
         note(f"tuned soft settings → {soft_output}")
 
@@ -348,12 +264,7 @@ def select_command(setting, output, source, best_from, write_setting, classes, h
     if out:
         result = select(named, sel.rules if best_from else None, out, progress=_bar(quiet), **kw)
         sel = result.selection
-        click.echo(f"select: {plural(len(result.images), 'image')} × {plural(len(sel.classes), 'class')}, "
-                   f"{plural(sum(result.by_source.values()), 'row')} → {out}")
-        for name, n in result.by_source.items():
-            click.echo(f"  {name}: {plural(n, 'row')} ({plural(sel.rules.count(name), 'class')}) from {named[name]}")
-        if result.cleaning is not None:
-            click.echo("postprocess (inline):\n" + "\n".join(result.cleaning))
+        click.echo("\n".join(result.summary(named)))
     elif not best_from:
         sel = select_rules(named, **kw)
     if write_setting:
@@ -392,24 +303,11 @@ def merge_command(parts, output, setting, prefer, strict, classes, height, width
     twice = _twice([(f"part {k + 1}", p) for k, p in enumerate(files)])
     if twice:
         raise UsageError(f"{twice}: give each part once")
-    out = output or cfg.output
-    if not out:
-        raise UsageError("no output: give -o/--output or 'output:' in the settings")
+    out = _output(output, cfg)
     r = merge(files, out, settings=setting, prefer=prefer, strict=strict,
               classes=parse_classes(classes) if classes or not cfg.classes else None, height=height, width=width,
               expected_images=_expected_images(out), echo=note, progress=_bar(quiet))
-    plan = r.plan
-    click.echo(f"merge: {plural(len(files), 'file')} → {out}: {plural(len(plan.images), 'image')} × "
-               f"{plural(len(plan.classes), 'class')}: {plural(plan.expected, 'row')} expected, "
-               f"{plan.expected - plan.missing:,} present, {plan.missing:,} missing"
-               + (f" (written as empty masks; first: {plan.first_missing()})" if plan.missing else ""))
-    taken = f", taken from the {r.prefer} file (first: {plan.first_conflict()})" if plan.conflicts else ""
-    click.echo(f"  overlaps: {plural(plan.overlaps, 'row')} in several files: {plan.overlaps - plan.conflicts:,} "
-               f"identical, {plan.conflicts:,} conflicting{taken}")
-    for path, n in zip(files, plan.rows_by_part(), strict=True):
-        click.echo(f"  {path}: {plural(n, 'row')} taken")
-    if r.cleaning is not None:
-        click.echo("postprocess (inline):\n" + "\n".join(r.cleaning))
+    click.echo("\n".join(r.summary()))
 
 
 @cli.command(help=HELP["soft"])
@@ -447,8 +345,7 @@ def soft(setting, output, device, engine, workers, source, quiet):
         out.parent.mkdir(parents=True, exist_ok=True)
     result = soft_vote(setting, output=out, maps=repoint, device=device, engine=engine, workers=workers, echo=note,
                        progress=_bar(quiet))
-    if result.cleaning is not None:
-        click.echo("postprocess (inline):\n" + "\n".join(result.cleaning))
+    _echo_cleaning(result)
     if not output:  # the settings chose the path, maybe by default: say where it went, --quiet or not
         click.echo(f"output: {out}")
 
@@ -484,9 +381,7 @@ def postprocess(input_csv, output, open_r, close_r, min_size, keep_largest, fill
 
     data = load_yaml(setting) if setting else {}
     cfg = parse_model(PostprocessFile, data if "postprocess" in data else {"postprocess": data}, setting or "flags")
-    out = output or cfg.output
-    if not out:
-        raise UsageError("no output: give -o/--output or 'output:' in the settings")
+    out = _output(output, cfg)
     flags = dict(open=open_r, close=close_r, min_size=min_size, keep_largest=keep_largest, fill_holes=fill_holes,
                  max_hole=max_hole, connectivity=int(connectivity) if connectivity else None)
     try:
@@ -497,11 +392,7 @@ def postprocess(input_csv, output, open_r, close_r, min_size, keep_largest, fill
     except UsageError as e:
         if e.param != "rules":
             raise
-        given = any(v not in (None, False) for k, v in flags.items() if k != "connectivity") or setting
-        raise UsageError("nothing to do: " + ("the rules given change no mask (--min-size 1, --keep-largest 0 and "
-                                              "radius 0 are no-ops)" if given else
-                                              "give a rule (--keep-largest, --min-size, --fill-holes, --open, "
-                                              "--close) or --setting")) from None
+        raise _nothing_to_do(flags, setting) from None
     click.echo("\n".join(result.summary))
 
 

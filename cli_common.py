@@ -169,6 +169,31 @@ def _twice(named: list[tuple[str, str]]) -> str | None:
     return same_file_message(named)
 
 
+def vote_command(kind, inputs, source, setting, output, weights, threshold, min_votes, missing, workers, classes,
+                 height, width, quiet, allow_duplicate):
+    """The shell of ``hard`` and ``weighted``: sources from the settings, positional CSVs and
+    --source, then one call."""
+    from core.classes import parse_classes
+    from ensemble.voting import hard_vote, weighted_vote
+    from settings.loader import load_settings
+    from settings.vote import VoteSettings
+
+    cfg, _, _ = load_settings(VoteSettings, setting, "flags")
+    if kind == "hard" and cfg.weights is not None:
+        raise UsageError(f"{setting or 'flags'}: 'hard' takes no weights; use 'weighted'")
+    named = _vote_sources(cfg, inputs, source, setting or "flags")
+    if len(named) < 2 and not (len(named) == 1 and kind == "weighted"):
+        raise UsageError("need at least two sources (positional CSVs or --source NAME=PATH)")
+    out = _output(output, cfg)
+    extra = {"weights": _numbers("--weights", weights)} if kind == "weighted" else {}
+    result = (weighted_vote if kind == "weighted" else hard_vote)(
+        named, output=out, settings=setting, threshold=threshold, min_votes=min_votes, missing=missing,
+        classes=parse_classes(classes) if classes or not cfg.classes else None, height=height, width=width,
+        workers=workers, allow_duplicate=allow_duplicate, expected_images=_expected_images(out),
+        echo=_echo_err(quiet), progress=_bar(quiet), **extra)
+    _echo_cleaning(result)
+
+
 def vote_options(f):
     f = image_set_options(f)
     f = quiet_option(f)
@@ -222,3 +247,37 @@ def _command_line(name: str, positional) -> str:
             else:
                 args += [x for v in (value if p.multiple else [value]) for x in (p.opts[0], str(v))]
     return f"python cli.py {name} " + " ".join(shlex.quote(str(a)) for a in args)
+
+
+def _output(output: str | None, cfg) -> str:
+    """``-o/--output``, else the settings' ``output:``; neither is a usage error."""
+    out = output or cfg.output
+    if not out:
+        raise UsageError("no output: give -o/--output or 'output:' in the settings")
+    return out
+
+
+def _numbers(flag: str, value: str | None) -> list[float] | None:
+    """A flag's comma-separated numbers (``None`` when not given)."""
+    if value is None:
+        return None
+    try:
+        return [float(x) for x in value.split(",")]
+    except ValueError:
+        raise UsageError(f"{flag} expects comma-separated numbers, got {value!r}") from None
+
+
+def _echo_cleaning(result) -> None:
+    """The inline cleaning's summary of a job's result, when it had one."""
+    if result.cleaning is not None:
+        click.echo("postprocess (inline):\n" + "\n".join(result.cleaning))
+
+
+def _nothing_to_do(flags: dict, setting: str | None) -> UsageError:
+    """The error of ``postprocess`` when the library finds no rule that changes a mask, said
+    with the flags: rules were given that change nothing, or none were given."""
+    given = any(v not in (None, False) for k, v in flags.items() if k != "connectivity") or setting
+    return UsageError("nothing to do: " + ("the rules given change no mask (--min-size 1, --keep-largest 0 and "
+                                           "radius 0 are no-ops)" if given else
+                                           "give a rule (--keep-largest, --min-size, --fill-holes, --open, "
+                                           "--close) or --setting"))

@@ -2,6 +2,11 @@
 ``cli.py`` so that the shell reads as flags → one call → output. click dedents them."""
 
 HELP = {
+    "cli": """Combine and clean segmentation predictions (RLE CSVs, probability maps, models).
+
+    Exit codes: 0 success, 1 invalid data or a failed strict check, 2 usage errors and
+    unreadable or malformed inputs.
+    """,
     "check": """Validate a submission CSV: columns, every image has every class exactly once, every
     RLE valid (row-major, 1-indexed, ascending, inside HEIGHT×WIDTH). Prints a summary.
 

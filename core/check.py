@@ -41,6 +41,18 @@ class CheckReport:
         return [(int(i), int(c)) for i, c in zip(*found.nonzero(), strict=True)
                 if int(p.lines[p.rows[i, c]]) not in invalid]
 
+    def lines(self, name: str, max_problems: int = 20) -> list[str]:
+        """The report as ``check`` prints it: the first ``max_problems`` problems and a count
+        of the rest, the empty masks, and the verdict with the summary."""
+        out = [str(p) for p in self.problems[:max_problems]]
+        if len(self.problems) > max_problems:
+            out.append(f"… and {plural(len(self.problems) - max_problems, 'more problem')}")
+        empty = self.empty_report()
+        if empty:
+            out.append(empty)
+        status = "valid" if self.valid else f"INVALID ({plural(len(self.problems), 'problem')})"
+        return out + [f"{name}: {status}: {self.summary()}"]
+
     def summary(self) -> str:
         p = self.preds
         invalid = self.invalid_lines()

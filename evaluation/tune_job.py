@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from core.classes import CANVAS
-from core.errors import UsageError
+from core.errors import UsageError, plural
 from core.sources import (
     Notes,
     Progress,
@@ -50,6 +50,8 @@ class TuneResult:
     n_images : int
         Validation images (those of the ground truth).
     notes : list of str
+    ground_truth : str
+        The ground truth's path (or name), for ``header()``.
     """
 
     results: list
@@ -60,6 +62,16 @@ class TuneResult:
     map_names: list[str] = field(default_factory=list)
     n_images: int = 0
     notes: list[str] = field(default_factory=list)
+    ground_truth: str = ""
+
+    def header(self, path: str | os.PathLike, soft: bool = False) -> str:
+        """The comment heading the settings written to ``path`` (``soft``: the soft settings):
+        what they were tuned on and the command that applies them."""
+        if soft:
+            return (f"# tuned by `cli.py tune --maps` on {self.ground_truth}; apply with\n"
+                    f"# python cli.py soft --setting {path} --source NAME=TEST_DIR ... -o OUT.csv\n")
+        return (f"# tuned by `cli.py tune` on {self.ground_truth} ({plural(self.n_images, 'image')}); apply with\n"
+                f"# python cli.py weighted --setting {path} --source NAME=TEST.csv ... -o OUT.csv\n")
 
     def report(self) -> str:
         """Per-class before/after table on the validation data."""
@@ -226,4 +238,5 @@ def tune(
         if (h, w) != (CANVAS, CANVAS):
             soft_settings.update(height=h, width=w)
     settings = tuned_settings(results, names, [label(n, p) for n, p in named.items()], cls, h, w)
-    return TuneResult(results, names, settings, soft, soft_settings, list(named_maps), len(gt.images), list(notes))
+    return TuneResult(results, names, settings, soft, soft_settings, list(named_maps), len(gt.images), list(notes),
+                      label("ground truth", ground_truth))

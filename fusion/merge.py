@@ -24,7 +24,7 @@ from core.imageset import ImageExpectation
 from core.predictions import Predictions, PredictionWriter, predictions_from_rles
 from core.sources import Notes, Progress, Source, bar, is_path, label, load, same_file_message
 from core.stream import collect_images
-from postprocess.clean import Cleaner
+from postprocess.clean import Cleaner, cleaning_lines
 from settings.merge import MergeSettings
 
 
@@ -174,6 +174,20 @@ class MergeResult:
     prefer: str
     cleaning: list[str] | None = None
     notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> list[str]:
+        """What was merged, as the command line prints it: counts, overlaps, rows taken from
+        each part, and the inline cleaning's summary."""
+        plan, out = self.plan, self.output if self.output is not None else "memory"
+        lines = [f"merge: {plural(len(self.parts), 'file')} → {out}: {plural(len(plan.images), 'image')} × "
+                 f"{plural(len(plan.classes), 'class')}: {plural(plan.expected, 'row')} expected, "
+                 f"{plan.expected - plan.missing:,} present, {plan.missing:,} missing"
+                 + (f" (written as empty masks; first: {plan.first_missing()})" if plan.missing else "")]
+        taken = f", taken from the {self.prefer} file (first: {plan.first_conflict()})" if plan.conflicts else ""
+        lines.append(f"  overlaps: {plural(plan.overlaps, 'row')} in several files: "
+                     f"{plan.overlaps - plan.conflicts:,} identical, {plan.conflicts:,} conflicting{taken}")
+        lines += [f"  {p}: {plural(n, 'row')} taken" for p, n in zip(self.parts, plan.rows_by_part(), strict=True)]
+        return lines + cleaning_lines(self.cleaning)
 
 
 def merge(

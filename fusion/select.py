@@ -21,7 +21,7 @@ from core.errors import DataError, UsageError, listing, plural
 from core.predictions import Predictions, PredictionWriter, image_positions, predictions_from_rles
 from core.sources import Notes, Progress, Source, bar, is_path, load
 from core.stream import collect_images
-from postprocess.clean import Cleaner
+from postprocess.clean import Cleaner, cleaning_lines
 from settings.select import SelectSettings
 
 
@@ -165,6 +165,16 @@ class SelectResult:
     def rows_by_source(self) -> dict[str, int]:
         """Output rows each source gives (sources no class uses are left out)."""
         return dict(self.by_source)
+
+    def summary(self, sources: Mapping[str, Any]) -> list[str]:
+        """What was selected, as the command line prints it: counts, rows and classes taken
+        from each of ``sources`` (name → path), and the inline cleaning's summary."""
+        sel, out = self.selection, self.output if self.output is not None else "memory"
+        lines = [f"select: {plural(len(self.images), 'image')} × {plural(len(sel.classes), 'class')}, "
+                 f"{plural(sum(self.by_source.values()), 'row')} → {out}"]
+        lines += [f"  {name}: {plural(n, 'row')} ({plural(sel.rules.count(name), 'class')}) from {sources[name]}"
+                  for name, n in self.by_source.items()]
+        return lines + cleaning_lines(self.cleaning)
 
 
 def select_rules(

@@ -190,3 +190,8 @@ class Cleaner:
     def _line(name: str, rules: str, v: np.ndarray, w: int, rw: int) -> str:
         return (f"{name:<{w}}  {rules:<{rw}} {v[0]:>6,} {v[1]:>7,} {v[2]:>7,} {v[3]:>6,} "
                 f"{v[4]:>11,} {v[5]:>10,}")
+
+
+def cleaning_lines(cleaning: list[str] | None) -> list[str]:
+    """The inline cleaning's summary as printed after a job's own lines (none without one)."""
+    return [] if cleaning is None else ["postprocess (inline):\n" + "\n".join(cleaning)]

@@ -79,10 +79,10 @@ def build_report(
     """Write an HTML report of ``sources`` (name → CSV path, or ``(name, path)`` pairs) into the folder
     ``output``: ``index.html``, one page per chosen image under ``images/``, charts and
     overlay PNGs. Dice against the ground truth (``gt_csv`` or ``gt_json``) equals
-    ``evaluate``'s; without ground truth the report shows agreement between sources."""
+    ``evaluate``'s; without ground truth the report shows agreement between sources.
+    ``progress``: as in ``ensemble.hard_vote`` (one bar, "report pages")."""
     from core.classes import CANVAS, DEFAULT_CLASSES
-    from core.predictions import read_predictions
-    from core.sources import same_file_message
+    from core.sources import bar, same_file_message
     from core.warmup import precompile
 
     note = note or (lambda msg: None)
@@ -94,6 +94,15 @@ def build_report(
     if twice:
         raise UsageError(twice)
     precompile(note, "read", "score")
+    with bar(progress, len(wanted) + pages, "report pages") as b:
+        return _build(sources, output, gt_csv, gt_json, images, setting, focus, pages, wanted, baselines, classes,
+                      height, width, missing, command, note, b)
+
+
+def _build(sources, output, gt_csv, gt_json, images, setting, focus, pages, wanted, baselines, classes, height, width,
+           missing, command, note, progress) -> ReportResult:
+    from core.predictions import read_predictions
+
     if gt_csv and gt_json:
         raise UsageError("give at most one of --gt GT.csv or --gt-json DIR")
     if pages < 0:
