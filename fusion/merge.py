@@ -22,7 +22,7 @@ from core._kernels import same_runs_kernel
 from core.errors import DataError, UsageError, listing, plural
 from core.imageset import ImageExpectation
 from core.predictions import Predictions, PredictionWriter, predictions_from_rles
-from core.sources import Notes, Progress, Source, bar, is_path, label, load, same_file_message
+from core.sources import Notes, Progress, Source, bar, frame_of, is_path, label, load, same_file_message
 from core.stream import collect_images
 from postprocess.clean import Cleaner, cleaning_lines
 from settings.merge import MergeSettings
@@ -249,7 +249,6 @@ def merge(
     (['1 1', '', '', '2 1'], 2)
     """
     from core.atomic import check_outputs
-    from core.classes import DEFAULT_CLASSES, check_classes
     from settings.loader import load_settings
     from settings.postprocess import build_cleaner
 
@@ -264,15 +263,7 @@ def merge(
         raise UsageError(f"{twice}: give each part once")
     out = str(output) if output is not None else cfg.output
     check_outputs([("output", out)], [("the settings", setting_path), *(("an input", p) for p in paths)])
-    memory = next((p for p in files if isinstance(p, Predictions)), None)
-    if classes is not None:
-        cls = tuple(classes)
-    elif cfg.classes:
-        cls = check_classes(cfg.classes, f"{where}: classes")
-    else:
-        cls = memory.classes if memory is not None else DEFAULT_CLASSES
-    h = height or (memory.height if memory is not None and "height" not in cfg.model_fields_set else cfg.height)
-    w = width or (memory.width if memory is not None and "width" not in cfg.model_fields_set else cfg.width)
+    cls, h, w = frame_of(files, classes, height, width, cfg, f"{where}: classes")
     prefer = prefer or cfg.prefer
     strict = bool(strict or cfg.strict)
     clean = build_cleaner(cfg.postprocess, cls, h, w, where)

@@ -19,7 +19,7 @@ import numpy as np
 
 from core.errors import DataError, UsageError, listing, plural
 from core.predictions import Predictions, PredictionWriter, image_positions, predictions_from_rles
-from core.sources import Notes, Progress, Source, bar, is_path, load
+from core.sources import Notes, Progress, Source, bar, frame_of, is_path, load
 from core.stream import collect_images
 from postprocess.clean import Cleaner, cleaning_lines
 from settings.select import SelectSettings
@@ -191,7 +191,6 @@ def select_rules(
 ) -> Selection:
     """The source of each class, from rules, settings or a scores file — without reading
     the sources. Parameters as ``select``; ``label`` names typed settings in messages."""
-    from core.classes import DEFAULT_CLASSES, check_classes
     from settings.loader import load_settings
     from settings.select import class_sources, rule_table
 
@@ -204,15 +203,7 @@ def select_rules(
     named = dict(sources) if sources is not None else dict(cfg.sources)
     if not named:
         raise UsageError(f"{where}: sources: no sources")
-    memory = next((p for p in named.values() if isinstance(p, Predictions)), None)
-    if classes is not None:
-        cls = tuple(classes)
-    elif cfg.classes:
-        cls = check_classes(cfg.classes, f"{where}: classes")
-    else:
-        cls = memory.classes if memory is not None else DEFAULT_CLASSES
-    h = height or (memory.height if memory is not None and "height" not in cfg.model_fields_set else cfg.height)
-    w = width or (memory.width if memory is not None and "width" not in cfg.model_fields_set else cfg.width)
+    cls, h, w = frame_of(named.values(), classes, height, width, cfg, f"{where}: classes")
     names = list(named)
     if isinstance(rules, list):
         if len(rules) != len(cls):
