@@ -9,6 +9,9 @@ from core.errors import UsageError
 CANVAS = 2048
 """Default mask height and width (the hand-bone X-rays are 2048 × 2048)."""
 
+CLASS_CHUNK = 8
+"""Classes per step of the soft vote on a device (8 × 2048² float32 = 128 MB a buffer)."""
+
 DEFAULT_CLASSES: tuple[str, ...] = (
     *(f"finger-{i}" for i in range(1, 20)),
     "Trapezium", "Trapezoid", "Capitate", "Hamate", "Scaphoid", "Lunate",

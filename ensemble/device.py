@@ -28,9 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.classes import CLASS_CHUNK
 from core.errors import InputError
-
-DEFAULT_CHUNK = 8  # classes per step: 8 × 2048² float32 = 128 MB per dense buffer
 
 
 @dataclass
@@ -48,7 +47,7 @@ class DeviceLayer:
 class DeviceVoter:
     """Votes images on one device with fixed thresholds, canvas and class chunk."""
 
-    def __init__(self, thresholds: np.ndarray, height: int, width: int, device, chunk: int = DEFAULT_CHUNK):
+    def __init__(self, thresholds: np.ndarray, height: int, width: int, device, chunk: int = CLASS_CHUNK):
         import torch
 
         if chunk < 1:

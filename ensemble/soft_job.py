@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from core.classes import CLASS_CHUNK
 from core.codec import format_rle
 from core.errors import InputError, UsageError, plural
 from core.predictions import Predictions, writer_for, written
-from ensemble.device import DEFAULT_CHUNK
 from ensemble.maps import MapSource, read_boxes
 from ensemble.soft import Layer, vote_image
 from postprocess.clean import Cleaner
@@ -76,7 +76,7 @@ class SoftJob:
     root_path: str | None = None
     clean: Cleaner | None = None
     engine: str = "auto"  # auto | cpu (numba) | device (torch); settled by ``resolve_engine``
-    class_chunk: int = DEFAULT_CHUNK
+    class_chunk: int = CLASS_CHUNK
     tf32: bool = True  # False: models' convolutions and matrix products in full float32 on GPUs
     skipped: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

@@ -15,10 +15,9 @@ from typing import Literal, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from core.classes import CANVAS, DEFAULT_CLASSES, check_classes
+from core.classes import CANVAS, CLASS_CHUNK, DEFAULT_CLASSES, check_classes
 from core.errors import UsageError
 from core.sources import unique_names
-from ensemble.device import DEFAULT_CHUNK
 from settings.loader import ClassName
 from settings.postprocess import PostprocessSection
 from settings.vote import SourceWeights, check_weights, class_vector, threshold_vector, weight_matrix
@@ -68,7 +67,7 @@ class SoftSettings(BaseModel):
     tta: list[Literal["hflip"]] = Field(default_factory=list)
     device: str | None = None
     engine: Literal["auto", "cpu", "device"] = "auto"
-    class_chunk: int = Field(default=DEFAULT_CHUNK, ge=1)
+    class_chunk: int = Field(default=CLASS_CHUNK, ge=1)
     tf32: bool = True
     missing: Literal["error", "skip"] = "error"
     postprocess: PostprocessSection | None = None

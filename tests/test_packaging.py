@@ -36,3 +36,28 @@ def test_help_imports_no_heavy_module():
     code = "import sys, cli; print(sorted(m for m in ('numpy', 'pandas', 'numba', 'torch') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_package_imports_are_one_way():
+    """Module-level imports between the packages form no cycle (core at the bottom)."""
+    import ast
+
+    packages = [*PACKAGES]
+    uses: dict[str, set[str]] = {p: set() for p in packages}
+    for p in packages:
+        for f in (ROOT / p).rglob("*.py"):
+            for node in ast.parse(f.read_text()).body:
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    names = [node.module]
+                else:
+                    continue
+                uses[p] |= {n.split(".")[0] for n in names if n.split(".")[0] in uses} - {p}
+    assert not uses["core"], uses["core"]
+
+    def reaches(a: str, b: str, seen=()) -> bool:
+        return b in uses[a] or any(reaches(c, b, (*seen, a)) for c in uses[a] if c not in seen)
+
+    cycles = [p for p in packages if reaches(p, p)]
+    assert not cycles, {p: sorted(uses[p]) for p in cycles}
