@@ -12,6 +12,8 @@ at start-up — stays as light as ``python cli.py --help`` needs.
 - ``ToolError``, ``UsageError``, ``InputError``, ``DataError`` (all ``ValueError``) — ``core.errors``
 """
 
+from core.lazy import lazy_getattr
+
 _EXPORTS = {
     "Predictions": "core.predictions", "check": "core.check", "CheckReport": "core.check",
     "encode": "core.codec", "decode": "core.codec", "parse_rle": "core.codec", "format_rle": "core.codec",
@@ -23,10 +25,5 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'core' has no attribute {name!r}")
+__getattr__ = lazy_getattr("core", _EXPORTS)
 

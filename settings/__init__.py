@@ -8,6 +8,8 @@ resolution into per-class values. Names load on first use (PEP 562).
 - ``load_settings``, ``load_yaml``, ``write_yaml`` — ``settings.loader``
 """
 
+from core.lazy import lazy_getattr
+
 _EXPORTS = {
     "VoteSettings": "settings.vote", "SoftSettings": "settings.soft", "SelectSettings": "settings.select",
     "MergeSettings": "settings.merge", "PostprocessFile": "settings.postprocess", "load_settings": "settings.loader",
@@ -16,9 +18,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'settings' has no attribute {name!r}")
+__getattr__ = lazy_getattr("settings", _EXPORTS)
