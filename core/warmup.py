@@ -73,7 +73,9 @@ def _vote(t: _Tiny) -> None:
     aligned = align([t.one, t.two, t.one])
     weights = np.ones((3, len(_CLASSES)))
     for min_votes in (0, 2):
-        run_plan(VotePlan(aligned, weights, np.full(len(_CLASSES), 0.5), min_votes), t.out("vote"), _CLASSES)
+        plan = VotePlan(aligned, weights, np.full(len(_CLASSES), 0.5), min_votes)
+        run_plan(plan, t.out("vote"), _CLASSES)
+        plan.image(0)  # the per-mask path, taken when the vote cleans inline
 
 
 def _clean(t: _Tiny) -> None:
@@ -141,8 +143,9 @@ _POST = "postprocess/_kernels.py:"
 _ENS = "ensemble/_kernels.py:"
 
 STEPS: dict[str, Step] = {
-    "read": Step((_CORE + "field_counts_kernel", _CORE + "scan_kernel"), _read),
-    "vote": Step((_CORE + "format_kernel", _CORE + "vote_kernel"), _vote),
+    "read": Step((_CORE + "field_counts_kernel", _CORE + "tokenize_kernel", _CORE + "scan_kernel"), _read),
+    "vote": Step((_CORE + "format_kernel", _CORE + "vote_kernel", _CORE + "gather_kernel",
+                  _CORE + "vote_block_kernel"), _vote),
     "clean": Step((_CORE + "format_kernel", _CORE + "intersection_area_kernel", _POST + "clean_kernel"), _clean),
     "merge": Step((_CORE + "same_runs_kernel",), _merge),
     "score": Step((_CORE + "intersections_kernel",), _score),

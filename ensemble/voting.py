@@ -25,11 +25,10 @@ from core.sources import (
     frame_of,
     is_path,
     label,
-    load,
+    load_all,
     named_sources,
     same_file_message,
 )
-from core.stream import collect_images
 from settings.vote import VoteSettings
 
 __all__ = ["VoteResult", "hard_vote", "weighted_vote"]
@@ -304,7 +303,7 @@ def _run(kind, named, classes, height, width, w, thr, min_votes, missing, worker
          overrides, notes, progress) -> VoteResult:
     from ensemble.job import VotePlan, align, run_plan
 
-    loaded = [load(src, name, classes, height, width, notes) for name, src in named.items()]
+    loaded = load_all(named, classes, height, width, notes)
     if expected is not None:
         for src in loaded:
             expected.check(src.images, src.path)
@@ -318,7 +317,7 @@ def _run(kind, named, classes, height, width, w, thr, min_votes, missing, worker
         if out:
             rows = run_plan(plan, out, classes, workers, b)
         else:
-            rles = collect_images(aligned.images, plan.image, b)
+            rles = run_plan(plan, None, classes, workers, b)
             preds = predictions_from_rles(label_, classes, aligned.images, rles, height, width)
             rows = len(rles) * len(classes)
     notes.quietly()(f"{label_}: {plural(len(named), 'source')}, {plural(len(aligned.images), 'image')}, "
