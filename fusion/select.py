@@ -308,7 +308,7 @@ def select(
     if echo is not None:
         from core.warmup import precompile
 
-        precompile(echo, "read", *(["clean"] if clean is not None else []))
+        precompile(echo, "read", *(["clean"] if clean is not None else ["copy"]))
     used = {name: src for name, src in named.items() if name in sel.rules}
     preds = dict(zip(used, load_all(used, sel.classes, sel.height, sel.width, notes), strict=True))
     plan = plan_select(preds, sel.rules)
