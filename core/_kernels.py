@@ -625,28 +625,61 @@ def vote_block_kernel(text, offsets, runs_bound, weights, thresholds, min_votes,
 
 
 @nb.njit(cache=True, nogil=True)
-def rows_kernel(text, offsets, names, name_off, class_names, class_off, out):
-    """Write CSV rows ``name,class,rle`` for a block of images, the RLE of (image ``i``,
-    class ``c``) being ``text[offsets[k]:offsets[k+1]]`` (``k = i * C + c``) with surrounding
-    whitespace dropped; return the bytes written."""
+def rows_kernel(text, offsets, runs, bounds, formatted, names, name_off, class_names, class_off, out):
+    """Write CSV rows ``name,class,rle`` for a block of images; return the bytes written.
+
+    The RLE of (image ``i``, class ``c``), ``k = i * C + c``, is ``runs[bounds[k]:bounds[k+1]]``
+    formatted where ``formatted[k]``, else the text ``text[offsets[k]:offsets[k+1]]`` as written
+    (surrounding whitespace dropped).
+    """
     n_classes = class_off.shape[0] - 1
     pos = 0
     for i in range(name_off.shape[0] - 1):
         for c in range(n_classes):
             k = i * n_classes + c
-            lo, hi = offsets[k], offsets[k + 1]
-            while lo < hi and _is_space(text[lo]):
-                lo += 1
-            while hi > lo and _is_space(text[hi - 1]):
-                hi -= 1
             pos = _put(out, pos, names, name_off[i], name_off[i + 1])
             out[pos] = 44
             pos = _put(out, pos + 1, class_names, class_off[c], class_off[c + 1])
             out[pos] = 44
-            pos = _put(out, pos + 1, text, lo, hi)
+            pos += 1
+            if formatted[k]:
+                pos = format_kernel(runs[bounds[k]:bounds[k + 1]], out, pos)
+            else:
+                lo, hi = offsets[k], offsets[k + 1]
+                while lo < hi and _is_space(text[lo]):
+                    lo += 1
+                while hi > lo and _is_space(text[hi - 1]):
+                    hi -= 1
+                pos = _put(out, pos, text, lo, hi)
             out[pos] = 10
             pos += 1
     return pos
+
+
+@nb.njit(cache=True, nogil=True)
+def parse_block_kernel(text, offsets, runs_bound, npix):
+    """Parse masks ``text[offsets[k]:offsets[k+1]]`` (validated RLE with at most
+    ``runs_bound[k]`` runs) into one run array: mask ``k`` is ``runs[bounds[k]:bounds[k+1]]``."""
+    m = offsets.shape[0] - 1
+    total = 0
+    for k in range(m):
+        total += runs_bound[k]
+    runs = np.empty((total + 1, 2), np.int64)
+    bounds = np.zeros(m + 1, np.int64)
+    for k in range(m):
+        n, _, _ = parse_kernel(text, offsets[k], offsets[k + 1], npix, runs[bounds[k]:])
+        bounds[k + 1] = bounds[k] + n
+    return runs[:bounds[m]], bounds
+
+
+@nb.njit(cache=True, nogil=True)
+def intersection_areas_kernel(a, a_bounds, b, b_bounds):
+    """``|A_k ∩ B_k|`` for masks ``a[a_bounds[k]:a_bounds[k+1]]`` and ``b[b_bounds[k]:…]``."""
+    m = a_bounds.shape[0] - 1
+    out = np.zeros(m, np.int64)
+    for k in range(m):
+        out[k] = intersection_area_kernel(a[a_bounds[k]:a_bounds[k + 1]], b[b_bounds[k]:b_bounds[k + 1]])
+    return out
 
 
 # --- search (wrappers: evaluation.search) -------------------------------------------------

@@ -101,5 +101,7 @@ def test_block_kernels_match_their_python_twins():
     copied = copy_block(sources, np.zeros((2, 2), np.int64), np.arange(4).reshape(2, 2), images, cls)
     text, offsets, _ = gather(sources, np.zeros(4, np.int64), np.arange(4))
     out = np.zeros(4096, np.uint8)
-    end = rows_kernel.py_func(text, offsets, names.text, names.offsets, cls.text, cls.offsets, out)
+    no_runs, bounds = np.zeros((0, 2), np.int64), np.zeros(5, np.int64)
+    end = rows_kernel.py_func(text, offsets, no_runs, bounds, np.zeros(4, bool), names.text, names.offsets,
+                              cls.text, cls.offsets, out)
     assert out[:end].tobytes() == copied
