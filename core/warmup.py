@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.jit import kernels_cached
+
+if TYPE_CHECKING:
+    from postprocess.clean import Rules
 
 _CLASSES = ("a", "b")
 _SIZE = 8
@@ -54,11 +58,22 @@ def _tiny(folder: Path) -> _Tiny:
     return _Tiny(folder, loaded["one"], loaded["two"])
 
 
-def _cleaner():
-    from postprocess.clean import Cleaner, Rules
+def _every_rule():
+    from postprocess.clean import Rules
 
-    rules = Rules(open=1, close=1, min_size=2, keep_largest=1, fill_holes=True, max_hole=4)
-    return Cleaner([rules, Rules(fill_holes=True, connectivity=4)], _CLASSES, _SIZE, _SIZE)
+    return [Rules(open=1, close=1, min_size=2, keep_largest=1, fill_holes=True, max_hole=4)]
+
+
+def _cleaner(rules):
+    """A cleaner of the tiny set taking every step any of ``rules`` takes (each cleaning
+    kernel has one signature, so one mask per step compiles it), on both classes, the
+    second with 4-connectivity."""
+    from dataclasses import replace
+
+    from postprocess.clean import Cleaner, every_step
+
+    r = every_step(_every_rule() if rules is None else rules)
+    return Cleaner([r, replace(r, connectivity=4)], _CLASSES, _SIZE, _SIZE)
 
 
 def _read(t: _Tiny) -> None:
@@ -76,10 +91,10 @@ def _vote(t: _Tiny) -> None:
         run_plan(VotePlan(aligned, weights, np.full(len(_CLASSES), 0.5), min_votes), t.out("vote"), _CLASSES)
 
 
-def _clean(t: _Tiny) -> None:
+def _clean(t: _Tiny, rules=None) -> None:
     from postprocess.job import clean_all
 
-    cleaner = _cleaner()
+    cleaner = _cleaner(rules)
     clean_all(t.one, cleaner, t.out("clean"))
     cleaner.text(0, t.two.rle(1, 0))
 
@@ -133,7 +148,7 @@ def _soft(t: _Tiny) -> None:
 @dataclass(frozen=True)
 class Step:
     kernels: tuple[str, ...]  # whose numba caches tell whether the step is compiled (core.jit.kernels_cached)
-    run: Callable[[_Tiny], None]
+    run: Callable[..., None]  # run(tiny), or for "clean" run(tiny, rules)
 
 
 _CORE = "core/_kernels.py:"
@@ -143,43 +158,60 @@ _ENS = "ensemble/_kernels.py:"
 STEPS: dict[str, Step] = {
     "read": Step((_CORE + "field_counts_kernel", _CORE + "scan_kernel"), _read),
     "vote": Step((_CORE + "format_kernel", _CORE + "vote_kernel"), _vote),
-    "clean": Step((_CORE + "format_kernel", _CORE + "intersection_area_kernel", _POST + "clean_kernel"), _clean),
+    "clean": Step((_CORE + "format_kernel", _CORE + "intersection_area_kernel"), _clean),  # + the rules' kernels
     "merge": Step((_CORE + "same_runs_kernel",), _merge),
     "score": Step((_CORE + "intersections_kernel",), _score),
-    "tune": Step((_CORE + "coverage_kernel", _CORE + "vote_kernel", _POST + "clean_kernel",
-                  _CORE + "intersection_area_kernel"), _tune),
+    "tune": Step((_CORE + "coverage_kernel", _CORE + "vote_kernel", _POST + "select_components_kernel",
+                  _POST + "fill_holes_kernel", _CORE + "intersection_area_kernel"), _tune),
     "soft": Step((_CORE + "format_kernel", _ENS + "fused_kernel", _ENS + "histogram_kernel"), _soft),
 }
 """What each command may need: ``read`` every command that reads CSVs, then ``vote``
-(hard, weighted), ``clean`` (postprocess and inline cleaning), ``merge``, ``score``
-(evaluate), ``tune``, and ``soft`` (the numba soft-vote engine, ``tune --maps``)."""
+(hard, weighted), ``clean`` (postprocess and inline cleaning: only the kernels of the steps
+its ``rules`` take), ``merge``, ``score`` (evaluate), ``tune``, and ``soft`` (the numba
+soft-vote engine, ``tune --maps``)."""
 
 SECONDS = {"read": 2, "vote": 1, "clean": 13, "merge": 1, "score": 1, "tune": 12, "soft": 6}
 """Cold compile time of each step alone (2-core machine, 2026-11), for the message."""
 
 
-def compile_steps(*steps: str) -> None:
-    """Run each step on the tiny set (compiling, or loading from the cache, its kernels)."""
+def compile_steps(*steps: str, rules: Iterable[Rules | None] | None = None) -> None:
+    """Run each step on the tiny set (compiling, or loading from the cache, its kernels);
+    ``clean`` compiles the cleaning steps that ``rules`` take (``None``: all of them)."""
     unknown = [s for s in steps if s not in STEPS]
     if unknown:
         raise ValueError(f"unknown warm-up step {unknown[0]!r} (steps: {', '.join(STEPS)})")
     with tempfile.TemporaryDirectory(prefix="segment-ensemble-warmup-") as tmp:
         tiny = _tiny(Path(tmp))
         for s in steps:
-            STEPS[s].run(tiny)
+            if s == "clean":
+                _clean(tiny, rules)
+            else:
+                STEPS[s].run(tiny)
 
 
-def precompile(echo: Callable[[str], None], *steps: str) -> float | None:
+def step_kernels(*steps: str, rules: Iterable[Rules | None] | None = None) -> list[str]:
+    """The kernels ``steps`` compile, as ``core.jit.kernels_cached`` names them."""
+    kernels = {k for s in steps for k in STEPS[s].kernels}
+    if "clean" in steps:
+        from postprocess.clean import kernels_of
+
+        kernels.update(kernels_of(_every_rule() if rules is None else rules))
+    return sorted(kernels)
+
+
+def precompile(echo: Callable[[str], None], *steps: str, rules: Iterable[Rules | None] | None = None) -> float | None:
     """When a step's numba cache is cold, say so on its own line, compile every step's
     kernels on the tiny set, and say how long it took. Returns the seconds spent, or
     ``None`` when the cache was warm (nothing done: loading cached kernels is quick and
-    happens during the run)."""
-    kernels = sorted({k for s in steps for k in STEPS[s].kernels})
+    happens during the run). ``rules``: the cleaning rules of the run (``Cleaner.rules``),
+    so that ``clean`` compiles only the steps they take; ``None`` compiles them all."""
+    rules = None if rules is None else list(rules)
+    kernels = step_kernels(*steps, rules=rules)
     if kernels_cached(*kernels):
         return None
     echo(f"compiling numba kernels (first run only, ~{sum(SECONDS[s] for s in steps)} s; cached afterwards)…")
     start = time.monotonic()
-    compile_steps(*steps)
+    compile_steps(*steps, rules=rules)
     spent = time.monotonic() - start
     echo(f"compiled in {spent:.1f} s")
     return spent

@@ -270,7 +270,8 @@ def merge(
     if echo is not None:
         from core.warmup import precompile
 
-        precompile(echo, "read", "merge", *(["clean"] if clean is not None else []))
+        precompile(echo, "read", "merge", *(["clean"] if clean is not None else []),
+                   rules=clean.rules if clean is not None else None)
     labels = [label(f"part{k + 1}", p) for k, p in enumerate(files)]
     preds = [load(p, name, cls, h, w, notes) for p, name in zip(files, labels, strict=True)]
     plan = plan_merge(preds, prefer)

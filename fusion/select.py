@@ -304,7 +304,8 @@ def select(
     if echo is not None:
         from core.warmup import precompile
 
-        precompile(echo, "read", *(["clean"] if clean is not None else []))
+        precompile(echo, "read", *(["clean"] if clean is not None else []),
+                   rules=clean.rules if clean is not None else None)
     preds = {name: load(src, name, sel.classes, sel.height, sel.width, notes) for name, src in named.items()
              if name in sel.rules}
     plan = plan_select(preds, sel.rules)

@@ -20,7 +20,7 @@ pipeline. Components use ``connectivity`` (8 by default); holes use the dual one
 from __future__ import annotations
 
 import multiprocessing as mp
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +28,14 @@ import numpy as np
 from core._kernels import intersection_area_kernel
 from core.classes import CANVAS
 from core.codec import format_rle, parse_rle
-from postprocess._kernels import clean_kernel
+from postprocess._kernels import (
+    close_kernel,
+    fill_holes_kernel,
+    finish_kernel,
+    open_kernel,
+    select_components_kernel,
+    split_rows_kernel,
+)
 
 
 @dataclass(frozen=True)
@@ -101,12 +108,55 @@ def clean(runs: np.ndarray, height: int, width: int, rules: Rules) -> np.ndarray
     [[0, 3], [5, 8], [10, 13]]
     """
     runs = np.ascontiguousarray(runs, np.int64).reshape(-1, 2)
-    return _apply(runs, height, width, rules)[0]
+    return _apply(runs, int(height), int(width), rules)[0]
 
 
 def _apply(runs: np.ndarray, height: int, width: int, r: Rules):
-    return clean_kernel(runs, height, width, r.open, r.close, r.connectivity == 8, r.min_size,
-                        r.keep_largest, r.fill_holes, -1 if r.max_hole is None else r.max_hole)
+    """The pipeline, one kernel per step, so that only the steps a run uses are ever
+    compiled (issue 15: ``--keep-largest 1 --fill-holes`` does not compile opening and
+    closing). Arguments are cast here to the one type each kernel is compiled for:
+    ``runs`` a C-contiguous (n, 2) int64 array, ``height``/``width`` Python ints.
+
+    Returns the cleaned runs, components removed, holes filled, and the areas before and
+    after."""
+    conn8 = r.connectivity == 8
+    rows, x0, x1 = split_rows_kernel(runs, width)
+    if r.open:
+        rows, x0, x1 = open_kernel(rows, x0, x1, int(r.open))
+    if r.close:
+        rows, x0, x1 = close_kernel(rows, x0, x1, int(r.close), height, width)
+    removed = 0
+    if r.min_size > 1 or r.keep_largest:
+        rows, x0, x1, removed = select_components_kernel(rows, x0, x1, conn8, int(r.min_size),
+                                                         int(r.keep_largest))
+    holes = 0
+    if r.fill_holes:
+        rows, x0, x1, holes = fill_holes_kernel(rows, x0, x1, height, width, conn8,
+                                                -1 if r.max_hole is None else int(r.max_hole))
+    out, area_in, area_out = finish_kernel(runs, rows, x0, x1, width)
+    return out, removed, holes, area_in, area_out
+
+
+def kernels_of(rules: Iterable[Rules | None]) -> list[str]:
+    """The kernels cleaning by ``rules`` compiles, as ``core.jit.kernels_cached`` names them."""
+    rules = [r for r in rules if r is not None and r.active]
+    if not rules:
+        return []
+    steps = {"split_rows_kernel", "finish_kernel"}
+    for r in rules:
+        steps |= {name for name, used in (("open_kernel", r.open), ("close_kernel", r.close),
+                                          ("select_components_kernel", r.min_size > 1 or r.keep_largest),
+                                          ("fill_holes_kernel", r.fill_holes)) if used}
+    return sorted(f"postprocess/_kernels.py:{name}" for name in steps)
+
+
+def every_step(rules: Iterable[Rules | None]) -> Rules:
+    """One ``Rules`` that takes every step any of ``rules`` takes (what compiling for all of
+    them needs: each kernel has one signature, whatever the radius, size or connectivity)."""
+    rules = [r for r in rules if r is not None and r.active]
+    return Rules(open=int(any(r.open for r in rules)), close=int(any(r.close for r in rules)),
+                 min_size=2 if any(r.min_size > 1 for r in rules) else 0,
+                 keep_largest=int(any(r.keep_largest for r in rules)), fill_holes=any(r.fill_holes for r in rules))
 
 
 STAT_FIELDS = ("masks", "changed", "components_removed", "holes_filled", "pixels_removed", "pixels_added")
@@ -127,8 +177,8 @@ class Cleaner:
             raise ValueError(f"{len(rules)} rules for {len(classes)} classes")
         self.rules = [r if r is not None and r.active else None for r in rules]
         self.classes = tuple(classes)
-        self.height = height
-        self.width = width
+        self.height = int(height)
+        self.width = int(width)
         ctx = mp.get_context("fork")
         self._shared = ctx.RawArray("q", len(classes) * len(STAT_FIELDS))
         self._counts = np.frombuffer(self._shared, np.int64).reshape(len(classes), len(STAT_FIELDS))
