@@ -58,22 +58,27 @@ def _tiny(folder: Path) -> _Tiny:
     return _Tiny(folder, loaded["one"], loaded["two"])
 
 
-def _every_rule():
-    from postprocess.clean import Rules
+def _run_rules(rules):
+    """``rules``, or when ``None`` those of every ``Cleaner`` alive (the run's, built before
+    its warm-up), or when there is none every step at once."""
+    from postprocess.clean import LIVE, Rules
 
-    return [Rules(open=1, close=1, min_size=2, keep_largest=1, fill_holes=True, max_hole=4)]
+    if rules is not None:
+        return rules
+    live = [r for c in list(LIVE) for r in c.rules]
+    return live or [Rules(open=1, close=1, min_size=2, keep_largest=1, fill_holes=True, max_hole=4)]
 
 
-def _cleaner(rules):
-    """A cleaner of the tiny set taking every step any of ``rules`` takes (each cleaning
-    kernel has one signature, so one mask per step compiles it), on both classes, the
+def _cleaners(rules):
+    """Cleaners of the tiny set, one per combination of steps that ``rules`` take
+    (``clean_kernel`` has one specialisation per combination), each on both classes, the
     second with 4-connectivity."""
     from dataclasses import replace
 
-    from postprocess.clean import Cleaner, every_step
+    from postprocess.clean import Cleaner, combinations
 
-    r = every_step(_every_rule() if rules is None else rules)
-    return Cleaner([r, replace(r, connectivity=4)], _CLASSES, _SIZE, _SIZE)
+    return [Cleaner([r, replace(r, connectivity=4)], _CLASSES, _SIZE, _SIZE)
+            for r in combinations(_run_rules(rules))]
 
 
 def _read(t: _Tiny) -> None:
@@ -94,9 +99,9 @@ def _vote(t: _Tiny) -> None:
 def _clean(t: _Tiny, rules=None) -> None:
     from postprocess.job import clean_all
 
-    cleaner = _cleaner(rules)
-    clean_all(t.one, cleaner, t.out("clean"))
-    cleaner.text(0, t.two.rle(1, 0))
+    for cleaner in _cleaners(rules):
+        clean_all(t.one, cleaner, t.out("clean"))
+        cleaner.text(0, t.two.rle(1, 0))
 
 
 def _merge(t: _Tiny) -> None:
@@ -158,16 +163,17 @@ _ENS = "ensemble/_kernels.py:"
 STEPS: dict[str, Step] = {
     "read": Step((_CORE + "field_counts_kernel", _CORE + "scan_kernel"), _read),
     "vote": Step((_CORE + "format_kernel", _CORE + "vote_kernel"), _vote),
-    "clean": Step((_CORE + "format_kernel", _CORE + "intersection_area_kernel"), _clean),  # + the rules' kernels
+    "clean": Step((_CORE + "format_kernel", _CORE + "intersection_area_kernel", _POST + "clean_kernel"), _clean),
     "merge": Step((_CORE + "same_runs_kernel",), _merge),
     "score": Step((_CORE + "intersections_kernel",), _score),
-    "tune": Step((_CORE + "coverage_kernel", _CORE + "vote_kernel", _POST + "select_components_kernel",
-                  _POST + "fill_holes_kernel", _CORE + "intersection_area_kernel"), _tune),
+    "tune": Step((_CORE + "coverage_kernel", _CORE + "vote_kernel", _POST + "split_rows_kernel",
+                  _POST + "select_components_kernel", _POST + "fill_holes_kernel", _POST + "finish_kernel",
+                  _CORE + "intersection_area_kernel"), _tune),
     "soft": Step((_CORE + "format_kernel", _ENS + "fused_kernel", _ENS + "histogram_kernel"), _soft),
 }
 """What each command may need: ``read`` every command that reads CSVs, then ``vote``
-(hard, weighted), ``clean`` (postprocess and inline cleaning: only the kernels of the steps
-its ``rules`` take), ``merge``, ``score`` (evaluate), ``tune``, and ``soft`` (the numba
+(hard, weighted), ``clean`` (postprocess and inline cleaning: only the steps its ``rules``
+take), ``merge``, ``score`` (evaluate), ``tune``, and ``soft`` (the numba
 soft-vote engine, ``tune --maps``)."""
 
 SECONDS = {"read": 2, "vote": 1, "clean": 13, "merge": 1, "score": 1, "tune": 12, "soft": 6}
@@ -176,7 +182,8 @@ SECONDS = {"read": 2, "vote": 1, "clean": 13, "merge": 1, "score": 1, "tune": 12
 
 def compile_steps(*steps: str, rules: Iterable[Rules | None] | None = None) -> None:
     """Run each step on the tiny set (compiling, or loading from the cache, its kernels);
-    ``clean`` compiles the cleaning steps that ``rules`` take (``None``: all of them)."""
+    ``clean`` compiles the cleaning kernel for the combinations of steps that ``rules``
+    take (``None``: every step at once)."""
     unknown = [s for s in steps if s not in STEPS]
     if unknown:
         raise ValueError(f"unknown warm-up step {unknown[0]!r} (steps: {', '.join(STEPS)})")
@@ -189,14 +196,16 @@ def compile_steps(*steps: str, rules: Iterable[Rules | None] | None = None) -> N
                 STEPS[s].run(tiny)
 
 
-def step_kernels(*steps: str, rules: Iterable[Rules | None] | None = None) -> list[str]:
-    """The kernels ``steps`` compile, as ``core.jit.kernels_cached`` names them."""
-    kernels = {k for s in steps for k in STEPS[s].kernels}
+def steps_cached(*steps: str, rules: Iterable[Rules | None] | None = None) -> bool:
+    """Whether numba's cache holds every kernel of ``steps`` (for ``clean``: every
+    specialisation of the cleaning kernel that ``rules`` need)."""
+    if not kernels_cached(*sorted({k for s in steps for k in STEPS[s].kernels})):
+        return False
     if "clean" in steps:
-        from postprocess.clean import kernels_of
+        from postprocess.clean import compiled
 
-        kernels.update(kernels_of(_every_rule() if rules is None else rules))
-    return sorted(kernels)
+        return compiled(_run_rules(rules))
+    return True
 
 
 def precompile(echo: Callable[[str], None], *steps: str, rules: Iterable[Rules | None] | None = None) -> float | None:
@@ -205,9 +214,8 @@ def precompile(echo: Callable[[str], None], *steps: str, rules: Iterable[Rules |
     ``None`` when the cache was warm (nothing done: loading cached kernels is quick and
     happens during the run). ``rules``: the cleaning rules of the run (``Cleaner.rules``),
     so that ``clean`` compiles only the steps they take; ``None`` compiles them all."""
-    rules = None if rules is None else list(rules)
-    kernels = step_kernels(*steps, rules=rules)
-    if kernels_cached(*kernels):
+    rules = list(_run_rules(rules)) if "clean" in steps else None
+    if steps_cached(*steps, rules=rules):
         return None
     echo(f"compiling numba kernels (first run only, ~{sum(SECONDS[s] for s in steps)} s; cached afterwards)…")
     start = time.monotonic()

@@ -538,3 +538,26 @@ def finish_kernel(runs, rows, x0, x1, width):
     for j in range(out.shape[0]):
         area_out += out[j, 1] - out[j, 0]
     return out, area_in, area_out
+
+
+@nb.njit(cache=True, nogil=True)
+def clean_kernel(runs, height, width, open_r, close_r, conn8, min_size, keep, max_hole):
+    """The whole pipeline in one call; a step whose argument is ``None`` is left out
+    before compilation (numba prunes ``is None`` branches on the argument's type), so
+    each combination of steps is its own specialisation compiling only its steps:
+    ``open_r``/``close_r`` the radii, ``keep`` (0: all) with ``min_size`` the component
+    step, ``max_hole`` (-1: any size) the hole filling. Returns the cleaned runs, the
+    components removed, the holes filled and the areas before and after."""
+    rows, x0, x1 = split_rows_kernel(runs, width)
+    if open_r is not None:
+        rows, x0, x1 = open_kernel(rows, x0, x1, open_r)
+    if close_r is not None:
+        rows, x0, x1 = close_kernel(rows, x0, x1, close_r, height, width)
+    removed = 0
+    if keep is not None:
+        rows, x0, x1, removed = select_components_kernel(rows, x0, x1, conn8, min_size, keep)
+    holes = 0
+    if max_hole is not None:
+        rows, x0, x1, holes = fill_holes_kernel(rows, x0, x1, height, width, conn8, max_hole)
+    out, area_in, area_out = finish_kernel(runs, rows, x0, x1, width)
+    return out, removed, holes, area_in, area_out

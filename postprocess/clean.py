@@ -20,6 +20,7 @@ pipeline. Components use ``connectivity`` (8 by default); holes use the dual one
 from __future__ import annotations
 
 import multiprocessing as mp
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ from core._kernels import intersection_area_kernel
 from core.classes import CANVAS
 from core.codec import format_rle, parse_rle
 from postprocess._kernels import (
+    clean_kernel,
     close_kernel,
     fill_holes_kernel,
     finish_kernel,
@@ -108,56 +110,67 @@ def clean(runs: np.ndarray, height: int, width: int, rules: Rules) -> np.ndarray
     [[0, 3], [5, 8], [10, 13]]
     """
     runs = np.ascontiguousarray(runs, np.int64).reshape(-1, 2)
-    return _apply(runs, int(height), int(width), rules)[0]
+    return _steps(runs, int(height), int(width), rules)[0]
 
 
-def _apply(runs: np.ndarray, height: int, width: int, r: Rules):
-    """The pipeline, one kernel per step, so that only the steps a run uses are ever
-    compiled (issue 15: ``--keep-largest 1 --fill-holes`` does not compile opening and
-    closing). Arguments are cast here to the one type each kernel is compiled for:
-    ``runs`` a C-contiguous (n, 2) int64 array, ``height``/``width`` Python ints.
+# Two ways to run the same kernels (issue 15, cold start: compile only what a run uses).
+# ``Cleaner`` calls ``clean_kernel``, one call per mask, specialised by which steps the rules
+# take (a command's rules usually take one combination: one compilation, then the fastest
+# calls). ``clean`` (and so ``tune``, which tries many combinations) calls one kernel per
+# step from Python: each step compiles once whatever the combination, for a few µs more per
+# mask. Both return (runs, components removed, holes filled, area before, area after).
 
-    Returns the cleaned runs, components removed, holes filled, and the areas before and
-    after."""
-    conn8 = r.connectivity == 8
+
+def _kernel_args(r: Rules) -> tuple:
+    """The arguments of ``clean_kernel`` after ``runs, height, width`` for ``r``: ``None``
+    for a step not taken (numba then compiles it out), Python ints and bools otherwise, so
+    that each combination of steps has exactly one signature."""
+    return (int(r.open) if r.open else None, int(r.close) if r.close else None, r.connectivity == 8,
+            int(r.min_size), int(r.keep_largest) if r.min_size > 1 or r.keep_largest else None,
+            (-1 if r.max_hole is None else int(r.max_hole)) if r.fill_holes else None)
+
+
+def _steps(runs: np.ndarray, height: int, width: int, r: Rules):
+    """``clean_kernel``'s pipeline, one kernel per step (``runs``: C-contiguous (n, 2) int64;
+    ``height``, ``width``: Python ints)."""
+    open_r, close_r, conn8, min_size, keep, max_hole = _kernel_args(r)
     rows, x0, x1 = split_rows_kernel(runs, width)
-    if r.open:
-        rows, x0, x1 = open_kernel(rows, x0, x1, int(r.open))
-    if r.close:
-        rows, x0, x1 = close_kernel(rows, x0, x1, int(r.close), height, width)
+    if open_r is not None:
+        rows, x0, x1 = open_kernel(rows, x0, x1, open_r)
+    if close_r is not None:
+        rows, x0, x1 = close_kernel(rows, x0, x1, close_r, height, width)
     removed = 0
-    if r.min_size > 1 or r.keep_largest:
-        rows, x0, x1, removed = select_components_kernel(rows, x0, x1, conn8, int(r.min_size),
-                                                         int(r.keep_largest))
+    if keep is not None:
+        rows, x0, x1, removed = select_components_kernel(rows, x0, x1, conn8, min_size, keep)
     holes = 0
-    if r.fill_holes:
-        rows, x0, x1, holes = fill_holes_kernel(rows, x0, x1, height, width, conn8,
-                                                -1 if r.max_hole is None else int(r.max_hole))
+    if max_hole is not None:
+        rows, x0, x1, holes = fill_holes_kernel(rows, x0, x1, height, width, conn8, max_hole)
     out, area_in, area_out = finish_kernel(runs, rows, x0, x1, width)
     return out, removed, holes, area_in, area_out
 
 
-def kernels_of(rules: Iterable[Rules | None]) -> list[str]:
-    """The kernels cleaning by ``rules`` compiles, as ``core.jit.kernels_cached`` names them."""
-    rules = [r for r in rules if r is not None and r.active]
-    if not rules:
-        return []
-    steps = {"split_rows_kernel", "finish_kernel"}
+def combinations(rules: Iterable[Rules | None]) -> list[Rules]:
+    """One ``Rules`` per combination of steps that ``rules`` take (compiling ``clean_kernel``
+    for these compiles it for all of ``rules``)."""
+    seen = {}
     for r in rules:
-        steps |= {name for name, used in (("open_kernel", r.open), ("close_kernel", r.close),
-                                          ("select_components_kernel", r.min_size > 1 or r.keep_largest),
-                                          ("fill_holes_kernel", r.fill_holes)) if used}
-    return sorted(f"postprocess/_kernels.py:{name}" for name in steps)
+        if r is not None and r.active:
+            seen.setdefault(tuple(a is None for a in _kernel_args(r)), r)
+    return list(seen.values())
 
 
-def every_step(rules: Iterable[Rules | None]) -> Rules:
-    """One ``Rules`` that takes every step any of ``rules`` takes (what compiling for all of
-    them needs: each kernel has one signature, whatever the radius, size or connectivity)."""
-    rules = [r for r in rules if r is not None and r.active]
-    return Rules(open=int(any(r.open for r in rules)), close=int(any(r.close for r in rules)),
-                 min_size=2 if any(r.min_size > 1 for r in rules) else 0,
-                 keep_largest=int(any(r.keep_largest for r in rules)), fill_holes=any(r.fill_holes for r in rules))
+def compiled(rules: Iterable[Rules | None]) -> bool:
+    """Whether numba's cache holds ``clean_kernel`` for every combination of steps that
+    ``rules`` take (what ``Cleaner`` calls)."""
+    from core.jit import overloads_cached
 
+    example = np.zeros((0, 2), np.int64)
+    return overloads_cached(clean_kernel, *((example, 1, 1, *_kernel_args(r)) for r in combinations(rules)))
+
+
+LIVE: weakref.WeakSet[Cleaner] = weakref.WeakSet()
+"""Every ``Cleaner`` alive: ``core.warmup`` compiles for their rules when a caller does not
+name the rules (``ensemble.voting`` builds its cleaner, then warms up without them)."""
 
 STAT_FIELDS = ("masks", "changed", "components_removed", "holes_filled", "pixels_removed", "pixels_added")
 
@@ -176,6 +189,8 @@ class Cleaner:
         if len(rules) != len(classes):
             raise ValueError(f"{len(rules)} rules for {len(classes)} classes")
         self.rules = [r if r is not None and r.active else None for r in rules]
+        self._args = [None if r is None else _kernel_args(r) for r in self.rules]
+        LIVE.add(self)
         self.classes = tuple(classes)
         self.height = int(height)
         self.width = int(width)
@@ -193,7 +208,7 @@ class Cleaner:
         if rules is None:
             return runs
         runs = np.ascontiguousarray(runs, np.int64).reshape(-1, 2)
-        out, removed, holes, area_in, area_out = _apply(runs, self.height, self.width, rules)
+        out, removed, holes, area_in, area_out = clean_kernel(runs, self.height, self.width, *self._args[class_index])
         common = intersection_area_kernel(runs, out)
         px_removed, px_added = area_in - common, area_out - common
         changed = 1 if (px_removed or px_added) else 0
