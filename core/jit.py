@@ -21,9 +21,22 @@ def kernels_cached(*kernels: str) -> bool:
     for spec in kernels:
         module, _, name = spec.partition(":")
         path = _ROOT / module
-        if not any((path.parent / "__pycache__").glob(f"{path.stem}.{name or '*'}-*.nbi")):
+        if not any(_cache_dir(path).glob(f"{path.stem}.{name or '*'}-*.nbi")):
             return False
     return True
+
+
+def _cache_dir(source: Path) -> Path:
+    """Where numba caches the kernels of ``source``: ``__pycache__`` beside it, or under
+    ``NUMBA_CACHE_DIR`` when that is set (numba's own sub-folder naming)."""
+    import os
+
+    root = os.environ.get("NUMBA_CACHE_DIR")
+    if root:
+        from numba.core.caching import _CacheLocator
+
+        return Path(root) / _CacheLocator.get_suitable_cache_subpath(str(source))
+    return source.parent / "__pycache__"
 
 
 def overloads_cached(kernel, *examples: tuple) -> bool:
