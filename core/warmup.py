@@ -12,6 +12,7 @@ their code paths. Their imports are deferred into the steps.
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -35,27 +36,42 @@ _RLES = {
 }
 
 
-@dataclass
 class _Tiny:
-    """The tiny set: two prediction files read back as the commands read them."""
+    """The tiny set: two prediction files read back as the commands read them, on first
+    use (``clean`` and ``soft`` do not read CSVs, so they do not compile the reader)."""
 
-    folder: Path
-    one: object  # Predictions
-    two: object  # Predictions
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    @functools.cached_property
+    def _loaded(self) -> dict:
+        from core.predictions import read_predictions, write_predictions
+
+        loaded = {}
+        for name, rles in _RLES.items():
+            path = self.folder / f"{name}.csv"
+            write_predictions(path, _CLASSES, [(f"i{k}.png", r) for k, r in enumerate(rles)])
+            loaded[name] = read_predictions(path, _CLASSES, _SIZE, _SIZE)
+        return loaded
+
+    @property
+    def one(self):  # Predictions
+        return self._loaded["one"]
+
+    @property
+    def two(self):  # Predictions
+        return self._loaded["two"]
 
     def out(self, name: str) -> str:
         return str(self.folder / f"{name}.csv")
 
 
-def _tiny(folder: Path) -> _Tiny:
-    from core.predictions import read_predictions, write_predictions
+def _runs(rle: str):
+    """Runs of RLE text, without a kernel."""
+    import numpy as np
 
-    loaded = {}
-    for name, rles in _RLES.items():
-        path = folder / f"{name}.csv"
-        write_predictions(path, _CLASSES, [(f"i{k}.png", r) for k, r in enumerate(rles)])
-        loaded[name] = read_predictions(path, _CLASSES, _SIZE, _SIZE)
-    return _Tiny(folder, loaded["one"], loaded["two"])
+    v = [int(x) for x in rle.split()]
+    return np.array([[s - 1, s - 1 + n] for s, n in zip(v[::2], v[1::2], strict=True)], np.int64).reshape(-1, 2)
 
 
 def _run_rules(rules):
@@ -97,11 +113,14 @@ def _vote(t: _Tiny) -> None:
 
 
 def _clean(t: _Tiny, rules=None) -> None:
-    from postprocess.job import clean_all
+    """Every mask of the tiny set through each cleaner, formatted as the runs write it (the
+    text path, ``Cleaner.text``, parses with the reader's kernel: ``read`` compiles it)."""
+    from core.codec import format_rle
 
     for cleaner in _cleaners(rules):
-        clean_all(t.one, cleaner, t.out("clean"))
-        cleaner.text(0, t.two.rle(1, 0))
+        for rles in (*_RLES["one"], *_RLES["two"]):
+            for c, rle in enumerate(rles):
+                format_rle(cleaner(c, _runs(rle)))
 
 
 def _merge(t: _Tiny) -> None:
@@ -124,12 +143,12 @@ def _tune(t: _Tiny) -> None:
     tune_cleaning(results, t.one, sources)
 
 
-def _soft(t: _Tiny) -> None:
-    """The numba soft-vote engine on one map of each kind it reads (its support search
-    is specialised by dtype), and the histogram pass of ``tune --maps``."""
+def _layers():
+    """One soft-vote layer of each kind of map the engine reads (its support search is
+    specialised by dtype and by read-only memory maps)."""
     import numpy as np
 
-    from ensemble.soft import Layer, histogram_class, vote_image
+    from ensemble.soft import Layer
 
     rng = np.random.default_rng(0)
     shape = (len(_CLASSES), 3, 3)
@@ -144,10 +163,31 @@ def _soft(t: _Tiny) -> None:
             a = a.copy()
             a.flags.writeable = writable
             layers.append(Layer(a, logits=logits, scale=scale, box=None if writable else (1, 1, 6, 7)))
-    weights = np.ones((len(layers), len(_CLASSES)))
-    vote_image(layers, weights, np.full(len(_CLASSES), 0.5), _SIZE, _SIZE)
+    return layers
+
+
+def _soft(t: _Tiny) -> None:
+    """The numba soft-vote engine on every kind of map, its runs formatted."""
+    import numpy as np
+
+    from core.codec import format_rle
+    from ensemble.soft import vote_image
+
+    layers = _layers()
+    for runs in vote_image(layers, np.ones((len(layers), len(_CLASSES))), np.full(len(_CLASSES), 0.5), _SIZE, _SIZE):
+        format_rle(runs)
+
+
+def _maps(t: _Tiny) -> None:
+    """The histogram pass of ``tune --maps`` on every kind of map."""
+    import numpy as np
+
+    from ensemble.soft import histogram_class
+
+    layers = _layers()
     hist = np.zeros((2, 3), np.int64)
-    histogram_class(layers, 0, weights[:, 0], np.array([0.3, 0.6]), _SIZE, _SIZE, t.one.runs(0, 0), hist)
+    histogram_class(layers, 0, np.ones(len(layers)), np.array([0.3, 0.6]), _SIZE, _SIZE, _runs(_RLES["one"][0][0]),
+                    hist)
 
 
 @dataclass(frozen=True)
@@ -169,14 +209,15 @@ STEPS: dict[str, Step] = {
     "tune": Step((_CORE + "coverage_kernel", _CORE + "vote_kernel", _POST + "split_rows_kernel",
                   _POST + "select_components_kernel", _POST + "fill_holes_kernel", _POST + "finish_kernel",
                   _CORE + "intersection_area_kernel"), _tune),
-    "soft": Step((_CORE + "format_kernel", _ENS + "fused_kernel", _ENS + "histogram_kernel"), _soft),
+    "soft": Step((_CORE + "format_kernel", _ENS + "fused_kernel"), _soft),
+    "maps": Step((_ENS + "histogram_kernel",), _maps),
 }
 """What each command may need: ``read`` every command that reads CSVs, then ``vote``
 (hard, weighted), ``clean`` (postprocess and inline cleaning: only the steps its ``rules``
 take), ``merge``, ``score`` (evaluate), ``tune``, and ``soft`` (the numba
-soft-vote engine, ``tune --maps``)."""
+soft-vote engine), ``maps`` (its histogram pass: ``tune --maps``)."""
 
-SECONDS = {"read": 2, "vote": 1, "clean": 13, "merge": 1, "score": 1, "tune": 12, "soft": 6}
+SECONDS = {"read": 2, "vote": 1, "clean": 13, "merge": 1, "score": 1, "tune": 12, "soft": 6, "maps": 1}
 """Cold compile time of each step alone (2-core machine, 2026-11), for the message."""
 
 
@@ -188,7 +229,7 @@ def compile_steps(*steps: str, rules: Iterable[Rules | None] | None = None) -> N
     if unknown:
         raise ValueError(f"unknown warm-up step {unknown[0]!r} (steps: {', '.join(STEPS)})")
     with tempfile.TemporaryDirectory(prefix="segment-ensemble-warmup-") as tmp:
-        tiny = _tiny(Path(tmp))
+        tiny = _Tiny(Path(tmp))
         for s in steps:
             if s == "clean":
                 _clean(tiny, rules)
@@ -213,7 +254,8 @@ def precompile(echo: Callable[[str], None], *steps: str, rules: Iterable[Rules |
     kernels on the tiny set, and say how long it took. Returns the seconds spent, or
     ``None`` when the cache was warm (nothing done: loading cached kernels is quick and
     happens during the run). ``rules``: the cleaning rules of the run (``Cleaner.rules``),
-    so that ``clean`` compiles only the steps they take; ``None`` compiles them all."""
+    so that ``clean`` compiles only the combinations of steps they take; ``None``: those of
+    the cleaners alive (see ``_run_rules``)."""
     rules = list(_run_rules(rules)) if "clean" in steps else None
     if steps_cached(*steps, rules=rules):
         return None
