@@ -217,8 +217,12 @@ STEPS: dict[str, Step] = {
 take), ``merge``, ``score`` (evaluate), ``tune``, and ``soft`` (the numba
 soft-vote engine), ``maps`` (its histogram pass: ``tune --maps``)."""
 
-SECONDS = {"read": 2, "vote": 1, "clean": 13, "merge": 1, "score": 1, "tune": 12, "soft": 6, "maps": 1}
-"""Cold compile time of each step alone (2-core machine, 2026-11), for the message."""
+SECONDS = {"read": 1, "vote": 1, "clean": 4, "merge": 1, "score": 1, "tune": 4, "soft": 3, "maps": 2}
+"""Cold compile time of each step alone (2-core machine, 2026-11-28, ``compile_steps`` in a
+fresh process), for the message; ``clean`` for rules without opening or closing (3-4 s),
+which add ``MORPHOLOGY_SECONDS`` (all steps at once: 6 s)."""
+
+MORPHOLOGY_SECONDS = 2
 
 
 def compile_steps(*steps: str, rules: Iterable[Rules | None] | None = None) -> None:
@@ -259,7 +263,10 @@ def precompile(echo: Callable[[str], None], *steps: str, rules: Iterable[Rules |
     rules = list(_run_rules(rules)) if "clean" in steps else None
     if steps_cached(*steps, rules=rules):
         return None
-    echo(f"compiling numba kernels (first run only, ~{sum(SECONDS[s] for s in steps)} s; cached afterwards)…")
+    seconds = sum(SECONDS[s] for s in steps)
+    if rules is not None and any(r is not None and (r.open or r.close) for r in rules):
+        seconds += MORPHOLOGY_SECONDS
+    echo(f"compiling numba kernels (first run only, ~{seconds} s; cached afterwards)…")
     start = time.monotonic()
     compile_steps(*steps, rules=rules)
     spent = time.monotonic() - start

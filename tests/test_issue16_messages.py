@@ -271,7 +271,7 @@ def test_item13_compile_line_comes_before_the_bar(tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     assert "core/_kernels.py:vote_kernel" in calls[0] and "core/_kernels.py:field_counts_kernel" in calls[0]
     lines = r.stderr.splitlines()
-    assert lines[0] == "compiling numba kernels (first run only, ~3 s; cached afterwards)…"
+    assert lines[0] == "compiling numba kernels (first run only, ~2 s; cached afterwards)…"
     assert re.fullmatch(r"compiled in \d+\.\d s", lines[1])
     assert "hard vote:" in r.stderr.split("\n", 2)[2]  # the bar (desc "hard vote") only after both lines
     monkeypatch.setattr(core.warmup, "kernels_cached", lambda *modules: True)
