@@ -47,19 +47,25 @@ def test_cleaning_compiles_only_the_steps_its_rules_take_once_each(tmp_path):
     assert set(counts.values()) == {1}, counts
 
 
-def test_warm_up_compiles_for_the_live_cleaners_when_not_told_the_rules():
+def test_warm_up_compiles_for_the_live_cleaners_when_not_told_the_rules(monkeypatch):
     """``ensemble.voting`` builds its cleaner and warms up without naming its rules: the
     warm-up then takes the rules of the cleaners alive; with none, every step."""
+    import importlib
+    import weakref
+
     from core.classes import DEFAULT_CLASSES
     from core.warmup import _run_rules
     from postprocess.clean import Cleaner, Rules
 
-    rules = [Rules(min_size=5)] * len(DEFAULT_CLASSES)
-    cleaner = Cleaner(rules, DEFAULT_CLASSES)
-    assert Rules(min_size=5) in _run_rules(None)
+    module = importlib.import_module("postprocess.clean")  # the attribute postprocess.clean is the function
+    monkeypatch.setattr(module, "LIVE", weakref.WeakSet())  # none from other tests
+    every = [(r.open, r.close, r.min_size, r.keep_largest, r.fill_holes) for r in _run_rules(None)]
+    assert every == [(1, 1, 2, 1, True)]
+    cleaner = Cleaner([Rules(min_size=5)] * len(DEFAULT_CLASSES), DEFAULT_CLASSES)
+    assert set(_run_rules(None)) == {Rules(min_size=5)}
     assert _run_rules([Rules(open=2)]) == [Rules(open=2)]
     del cleaner
     import gc
 
     gc.collect()
-    assert [(r.open, r.close, r.keep_largest, r.fill_holes) for r in _run_rules(None)] == [(1, 1, 1, True)]
+    assert [(r.open, r.close, r.min_size, r.keep_largest, r.fill_holes) for r in _run_rules(None)] == every
