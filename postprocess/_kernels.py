@@ -1,19 +1,23 @@
 """Every numba kernel of ``postprocess`` (private: call the checked wrappers of
 ``postprocess.clean``, ``.components``, ``.holes`` and ``.morphology``).
 
-Cleaning calls one kernel per step (``postprocess.clean``), so a run compiles only the
-steps its rules use; each kernel compiles the helpers it calls into itself, and numba's
-``cache=True`` checks a cached kernel only against its own file; with all of them in this
-one file, an edit to any invalidates every cache that depends on it.
-``tests/test_kernels.py`` checks that no kernel calls a kernel of another file. Each kernel
-keeps its plain-Python twin as ``kernel.py_func``.
+A run compiles only the cleaning steps its rules take: ``Cleaner`` calls ``clean_kernel``,
+whose steps not taken are ``None`` arguments that numba prunes before typing (one
+specialisation per combination of steps), and ``clean`` calls one kernel per step. Each
+kernel compiles the helpers it calls into itself, and numba's ``cache=True`` checks a cached
+kernel only against its own file; with all of them in this one file, an edit to any
+invalidates every cache that depends on it. ``tests/test_kernels.py`` checks that no kernel
+calls a kernel of another file. Each kernel keeps its plain-Python twin as ``kernel.py_func``.
 
-Cold compile time is kept down (issue 15): every kernel has one signature (int64 arrays,
-C-contiguous and writable, int64 scalars, bool flags; ``postprocess.clean`` casts at the
-boundary), counters passed to other kernels start as ``np.int64(0)`` (a literal ``0``
-would compile a second specialisation for ``Literal[int](0)``), and no kernel uses numpy
-functions whose numba implementations are costly to compile (``np.argsort``, slice
-assignment, ``np.arange``, ``np.count_nonzero``): small loops do the same.
+Cold compile time is kept down (issue 15): every kernel other than ``clean_kernel`` has one
+signature (int64 arrays, C-contiguous and writable, int64 scalars, bool flags;
+``postprocess.clean`` casts at the boundary); counters passed to other kernels start as
+``np.int64(0)`` (a literal ``0`` would compile a second specialisation for
+``Literal[int](0)``); no kernel uses numpy functions whose numba implementations are costly
+to compile (``np.argsort``, slice assignment, ``np.arange``, ``np.count_nonzero``, slicing
+and copying a filled buffer): small loops and kernels do the same; and ``clean_kernel``
+calls the step kernels itself rather than through a wrapper kernel, since compiling a
+kernel re-optimises everything it calls, once per level of calls.
 """
 
 from __future__ import annotations
