@@ -344,6 +344,8 @@ KEEP_FILL = {"keep_largest": 1, "fill_holes": True}
     (("read", "merge"), None, ["merge", "{m1}", "{m2}", "-o", "{out}"]),
     (("read", "score"), None, ["evaluate", "--gt", "{gt}", "{m1}"]),
     (("read", "tune"), None, ["tune", "--gt", "{gt}", "{m1}", "{m2}", "-o", "{yaml}"]),
+    (("read", "tune", "maps"), None, ["tune", "--gt", "{gt}", "{m1}", "{m2}", "--maps", "model1={maps}/f16",
+                                      "--maps", "model2={maps}/f64", "-o", "{yaml}"]),
     (("read", "clean"), {**KEEP_FILL, "open": 1}, ["postprocess", "{m1}", "-o", "{out}", "--keep-largest", "1",
                                                    "--fill-holes", "--open", "1"]),
     (("read",), None, ["check", "{m1}"]),
@@ -364,7 +366,7 @@ def test_item13_warm_up_compiles_every_kernel_the_run_uses(tmp_path, steps, rule
     (tmp_path / "pp.yaml").write_text("postprocess: {default: {keep_largest: 1, fill_holes: true}}\n")
     maps = write_maps(tmp_path, paths)
     fill = {"m1": paths["model1"], "m2": paths["model2"], "gt": paths["gt"], "out": tmp_path / "o.csv",
-            "pp": tmp_path / "pp.yaml", "yaml": tmp_path / "t.yaml", "soft": maps}
+            "pp": tmp_path / "pp.yaml", "yaml": tmp_path / "t.yaml", "soft": maps, "maps": tmp_path}
     shape = [] if command[0] == "soft" else ["--height", "64", "--width", "64"]  # soft: in its settings
     args = [a.format(**fill) for a in command] + shape + ["-q"]
     script = WARM_CHECK.format(root=str(root), tests=str(root / "tests"), steps=steps, rules=rules, args=args)
