@@ -148,7 +148,7 @@ def clean_predictions(
     if echo is not None:
         from core.warmup import precompile
 
-        precompile(echo, "read", "clean")
+        precompile(echo, "read", "clean", rules=cleaner.rules)
     preds = load(predictions, "predictions", cls, h, w, notes)
     with bar(progress, len(preds.images), "postprocess") as b:
         done = clean_all(preds, cleaner, out, workers or cfg.workers, b)
