@@ -144,6 +144,17 @@ def _clean(t: _Tiny, rules=None) -> None:
                 format_rle(cleaner(c, _runs(rle)))
 
 
+def _clean_blocks(t: _Tiny, rules=None) -> None:
+    """The postprocess command's path: blocks of images, each cleaned class's masks cleaned by
+    one kernel call per combination of steps that ``rules`` take."""
+    from core.predictions import predictions_from_rles
+    from postprocess.job import clean_all
+
+    preds = predictions_from_rles("tiny", _CLASSES, ["i0.png", "i1.png"], _RLES["one"], _SIZE, _SIZE)
+    for cleaner in _cleaners(rules):
+        clean_all(preds, cleaner, t.out("clean_blocks"))
+
+
 def _merge(t: _Tiny) -> None:
     from fusion.merge import plan_merge, write_merge
 
@@ -214,7 +225,7 @@ def _maps(t: _Tiny) -> None:
 @dataclass(frozen=True)
 class Step:
     kernels: tuple[str, ...]  # whose numba caches tell whether the step is compiled (core.jit.kernels_cached)
-    run: Callable[..., None]  # run(tiny), or for "clean" run(tiny, rules)
+    run: Callable[..., None]  # run(tiny), or for "clean" and "clean_blocks" run(tiny, rules)
 
 
 _CORE = "core/_kernels.py:"
@@ -225,7 +236,9 @@ STEPS: dict[str, Step] = {
     "read": Step((_CORE + "field_counts_kernel", _CORE + "tokenize_kernel", _CORE + "scan_kernel"), _read),
     "vote": Step((_CORE + "gather_kernel", _CORE + "vote_block_kernel"), _vote),
     "vote_masks": Step((_CORE + "format_kernel", _CORE + "vote_kernel"), _vote_masks),
-    "clean": Step((_CORE + "format_kernel", _CORE + "intersection_area_kernel", _POST + "clean_kernel"), _clean),
+    "clean": Step((_CORE + "format_kernel", _POST + "clean_kernel"), _clean),
+    "clean_blocks": Step((_CORE + "gather_kernel", _CORE + "parse_block_kernel", _CORE + "rows_kernel",
+                          _POST + "clean_kernel"), _clean_blocks),
     "merge": Step((_CORE + "same_runs_kernel",), _merge),
     "copy": Step((_CORE + "gather_kernel", _CORE + "rows_kernel"), _copy),
     "score": Step((_CORE + "intersections_kernel",), _score),
@@ -237,12 +250,13 @@ STEPS: dict[str, Step] = {
 }
 """What each command may need: ``read`` every command that reads CSVs, then ``vote``
 (hard, weighted; ``vote_masks`` too when they clean inline), ``clean`` (postprocess and
-inline cleaning: only the steps its ``rules`` take), ``merge``, ``copy`` (select, merge),
+inline cleaning: only the steps its ``rules`` take; ``clean_blocks`` the postprocess
+command's block path), ``merge``, ``copy`` (select, merge),
 ``score`` (evaluate), ``tune``, and ``soft`` (the numba soft-vote engine), ``maps`` (its
 histogram pass: ``tune --maps``)."""
 
-SECONDS = {"read": 2, "vote": 2, "vote_masks": 1, "clean": 4, "merge": 1, "copy": 1, "score": 1, "tune": 4,
-           "soft": 3, "maps": 2}
+SECONDS = {"read": 2, "vote": 2, "vote_masks": 1, "clean": 4, "clean_blocks": 5, "merge": 1, "copy": 1, "score": 1,
+           "tune": 4, "soft": 3, "maps": 2}
 """Cold compile time of each step alone (2-core machine, 2026-11-28, ``compile_steps`` in a
 fresh process), for the message; ``clean`` for rules without opening or closing (3-4 s),
 which add ``MORPHOLOGY_SECONDS`` (all steps at once: 6 s)."""
@@ -260,8 +274,8 @@ def compile_steps(*steps: str, rules: Iterable[Rules | None] | None = None) -> N
     with tempfile.TemporaryDirectory(prefix="segment-ensemble-warmup-") as tmp:
         tiny = _Tiny(Path(tmp))
         for s in steps:
-            if s == "clean":
-                _clean(tiny, rules)
+            if s in ("clean", "clean_blocks"):
+                STEPS[s].run(tiny, rules)
             else:
                 STEPS[s].run(tiny)
 
@@ -271,7 +285,7 @@ def steps_cached(*steps: str, rules: Iterable[Rules | None] | None = None) -> bo
     specialisation of the cleaning kernel that ``rules`` need)."""
     if not kernels_cached(*sorted({k for s in steps for k in STEPS[s].kernels})):
         return False
-    if "clean" in steps:
+    if {"clean", "clean_blocks"} & set(steps):
         from postprocess.clean import compiled
 
         return compiled(_run_rules(rules))
@@ -285,7 +299,7 @@ def precompile(echo: Callable[[str], None], *steps: str, rules: Iterable[Rules |
     happens during the run). ``rules``: the cleaning rules of the run (``Cleaner.rules``),
     so that ``clean`` compiles only the combinations of steps they take; ``None``: those of
     the cleaners alive (see ``_run_rules``)."""
-    rules = list(_run_rules(rules)) if "clean" in steps else None
+    rules = list(_run_rules(rules)) if {"clean", "clean_blocks"} & set(steps) else None
     if steps_cached(*steps, rules=rules):
         return None
     seconds = sum(SECONDS[s] for s in steps)

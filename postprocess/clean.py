@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core._kernels import intersection_area_kernel
 from core.classes import CANVAS
 from core.codec import format_rle, parse_rle
 from postprocess._kernels import (
@@ -114,7 +113,7 @@ def clean(runs: np.ndarray, height: int, width: int, rules: Rules) -> np.ndarray
 
 
 # Two ways to run the same kernels (issue 15, cold start: compile only what a run uses).
-# ``Cleaner`` calls ``clean_kernel``, one call per mask, specialised by which steps the rules
+# ``Cleaner`` calls ``clean_kernel``, one call per mask or per block of masks, specialised by which steps the rules
 # take (a command's rules usually take one combination: one compilation, then the fastest
 # calls). ``clean`` (and so ``tune``, which tries many combinations) calls one kernel per
 # step from Python: each step compiles once whatever the combination, for a few µs more per
@@ -164,8 +163,8 @@ def compiled(rules: Iterable[Rules | None]) -> bool:
     ``rules`` take (what ``Cleaner`` calls)."""
     from core.jit import overloads_cached
 
-    example = np.zeros((0, 2), np.int64)
-    return overloads_cached(clean_kernel, *((example, 1, 1, *_kernel_args(r)) for r in combinations(rules)))
+    runs, bounds = np.zeros((0, 2), np.int64), np.zeros(1, np.int64)
+    return overloads_cached(clean_kernel, *((runs, bounds, 1, 1, *_kernel_args(r)) for r in combinations(rules)))
 
 
 LIVE: weakref.WeakSet[Cleaner] = weakref.WeakSet()
@@ -208,19 +207,24 @@ class Cleaner:
         if rules is None:
             return runs
         runs = np.ascontiguousarray(runs, np.int64).reshape(-1, 2)
-        out, removed, holes, area_in, area_out = clean_kernel(runs, self.height, self.width, *self._args[class_index])
-        common = intersection_area_kernel(runs, out)
-        px_removed, px_added = area_in - common, area_out - common
-        changed = 1 if (px_removed or px_added) else 0
+        return self.many(class_index, runs, np.array([0, len(runs)], np.int64))[0]
+
+    def many(self, class_index: int, runs: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Clean the masks ``runs[bounds[k]:bounds[k+1]]`` of one class in one kernel call (as
+        ``__call__`` cleans one, counted alike); returns the cleaned runs and their bounds."""
+        if self.rules[class_index] is None:
+            return runs, bounds
+        out, out_bounds, per_mask = clean_kernel(runs, bounds, self.height, self.width, *self._args[class_index])
+        px_removed, px_added = per_mask[:, 2] - per_mask[:, 4], per_mask[:, 3] - per_mask[:, 4]
         with self._lock:
             row = self._counts[class_index]
-            row[0] += 1
-            row[1] += changed
-            row[2] += removed
-            row[3] += holes
-            row[4] += px_removed
-            row[5] += px_added
-        return out
+            row[0] += len(per_mask)
+            row[1] += int(np.count_nonzero(px_removed | px_added))
+            row[2] += int(per_mask[:, 0].sum())
+            row[3] += int(per_mask[:, 1].sum())
+            row[4] += int(px_removed.sum())
+            row[5] += int(px_added.sum())
+        return out, out_bounds
 
     def text(self, class_index: int, rle: str) -> str:
         """Clean one mask given as RLE text; classes without rules come back verbatim."""

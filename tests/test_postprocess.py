@@ -167,7 +167,9 @@ def test_components_match_ndimage_label(m, conn):
 def test_min_size_and_keep_largest_match_reference(m, conn, min_size, keep):
     rules = Rules(min_size=min_size, keep_largest=keep, connectivity=conn)
     expect, removed = ref_select(m, conn, min_size, keep)
-    out, n_removed, _, _, _ = _kernels.clean_kernel(encode(m), *m.shape, *_kernel_args(rules))
+    runs = encode(m)
+    out, _, stats = _kernels.clean_kernel(runs, np.array([0, len(runs)]), *m.shape, *_kernel_args(rules))
+    n_removed = stats[0, 0]
     assert n_removed == _steps(encode(m), *m.shape, rules)[1]
     assert np.array_equal(dense(clean(encode(m), *m.shape, rules), m.shape), expect)
     assert np.array_equal(dense(out, m.shape), expect)
@@ -269,15 +271,23 @@ def _twin_pipeline(runs, height, width, r):
     return out, removed, holes, area_in, area_out
 
 
+def ref_overlap(a, b) -> int:
+    """|A ∩ B| on dense masks (the canvas is 17 × 13)."""
+    return int((dense(a, (17, 13)) & dense(b, (17, 13))).sum())
+
+
 def test_python_twins_agree_with_kernels():
     rules = Rules(open=1, close=1, min_size=2, keep_largest=1, fill_holes=True, connectivity=8)
     for kind in KINDS:
         m = make_mask(kind, 17, 13, 3)
-        args = (encode(m), 17, 13, *_kernel_args(rules))
-        slow = _twin_pipeline(encode(m), 17, 13, rules)
-        for fast in (_steps(encode(m), 17, 13, rules), _kernels.clean_kernel(*args),
-                     _kernels.clean_kernel.py_func(*args)):
-            assert np.array_equal(fast[0], slow[0]) and fast[1:] == slow[1:]
+        runs = encode(m)
+        args = (runs, np.array([0, len(runs)]), 17, 13, *_kernel_args(rules))
+        slow = _twin_pipeline(runs, 17, 13, rules)
+        assert np.array_equal(_steps(runs, 17, 13, rules)[0], slow[0]) and _steps(runs, 17, 13, rules)[1:] == slow[1:]
+        for out, bounds, stats in (_kernels.clean_kernel(*args), _kernels.clean_kernel.py_func(*args)):
+            assert np.array_equal(out, slow[0]) and bounds.tolist() == [0, len(slow[0])]
+            kept = int(ref_overlap(runs, slow[0]))
+            assert stats.tolist() == [[*slow[1:], kept]]
     keys = np.array([3, 1, 3, 0, 1, 1, 7, 3, 0])
     for n in (0, 1, 5, 9):
         want = np.argsort(keys[:n], kind="stable").tolist()
