@@ -254,6 +254,17 @@ def _is_space(c):
 
 
 @nb.njit(cache=True, nogil=True)
+def _same_bytes(a, a_lo, a_hi, b, b_lo, b_hi):
+    """Whether ``a[a_lo:a_hi]`` and ``b[b_lo:b_hi]`` hold the same bytes."""
+    if a_hi - a_lo != b_hi - b_lo:
+        return False
+    for j in range(a_hi - a_lo):
+        if a[a_lo + j] != b[b_lo + j]:
+            return False
+    return True
+
+
+@nb.njit(cache=True, nogil=True)
 def tokenize_kernel(buf, start, sep, col_img, col_cls, col_rle, class_text, class_off):
     """Split the records of an unquoted ASCII CSV (from ``buf[start:]``, after the header) and
     return, per row: its line, its image field's span, whether that span's bytes differ from
@@ -306,13 +317,7 @@ def tokenize_kernel(buf, start, sep, col_img, col_cls, col_rle, class_text, clas
                 spans[r, 1] = ih
                 spans[r, 2] = cl
                 spans[r, 3] = ch
-                same = ih - il == prev_hi - prev_lo
-                if same:
-                    for j in range(ih - il):
-                        if buf[il + j] != buf[prev_lo + j]:
-                            same = False
-                            break
-                new_name[r] = not same
+                new_name[r] = not _same_bytes(buf, il, ih, buf, prev_lo, prev_hi)
                 prev_lo, prev_hi = il, ih
                 while cl < ch and _is_space(buf[cl]):
                     cl += 1
@@ -320,16 +325,9 @@ def tokenize_kernel(buf, start, sep, col_img, col_cls, col_rle, class_text, clas
                     ch -= 1
                 code = -1
                 for k in range(n_classes):
-                    a, b = class_off[k], class_off[k + 1]
-                    if b - a == ch - cl:
-                        hit = True
-                        for j in range(b - a):
-                            if class_text[a + j] != buf[cl + j]:
-                                hit = False
-                                break
-                        if hit:
-                            code = k
-                            break
+                    if _same_bytes(class_text, class_off[k], class_off[k + 1], buf, cl, ch):
+                        code = k
+                        break
                 cls[r] = code
                 a, b = rl, rh
                 while a < b and _is_space(buf[a]):
@@ -729,15 +727,9 @@ def same_runs_kernel(text_a, offs_a, rows_a, text_b, offs_b, rows_b, npix):
     for k in range(m):
         lo_a, hi_a = offs_a[rows_a[k]], offs_a[rows_a[k] + 1]
         lo_b, hi_b = offs_b[rows_b[k]], offs_b[rows_b[k] + 1]
-        if hi_a - lo_a == hi_b - lo_b:
-            same = True
-            for j in range(hi_a - lo_a):
-                if text_a[lo_a + j] != text_b[lo_b + j]:
-                    same = False
-                    break
-            if same:
-                out[k] = True
-                continue
+        if _same_bytes(text_a, lo_a, hi_a, text_b, lo_b, hi_b):
+            out[k] = True
+            continue
         na, _, _ = parse_kernel(text_a, lo_a, hi_a, npix, sa)
         nb_, _, _ = parse_kernel(text_b, lo_b, hi_b, npix, sb)
         if na != nb_:

@@ -557,7 +557,9 @@ def finish_kernel(runs, rows, x0, x1, width):
 
 @nb.njit(cache=True, nogil=True)
 def overlap_kernel(a, b):
-    """``|A ∩ B|`` of two canonical run arrays (the pixels kept, for the cleaning's counts)."""
+    """``|A ∩ B|`` of two canonical run arrays (the pixels kept, for the cleaning's counts):
+    ``core``'s ``intersection_area_kernel`` again, since a kernel may call only kernels of its
+    own file (numba checks a cached kernel against its own file only)."""
     i = 0
     j = 0
     total = np.int64(0)
