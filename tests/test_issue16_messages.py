@@ -347,7 +347,7 @@ KEEP_FILL = {"keep_largest": 1, "fill_holes": True}
     (("read", "tune"), None, ["tune", "--gt", "{gt}", "{m1}", "{m2}", "-o", "{yaml}"]),
     (("read", "tune", "maps"), None, ["tune", "--gt", "{gt}", "{m1}", "{m2}", "--maps", "model1={maps}/f16",
                                       "--maps", "model2={maps}/f64", "-o", "{yaml}"]),
-    (("read", "clean"), {**KEEP_FILL, "open": 1}, ["postprocess", "{m1}", "-o", "{out}", "--keep-largest", "1",
+    (("read", "clean_blocks"), {**KEEP_FILL, "open": 1}, ["postprocess", "{m1}", "-o", "{out}", "--keep-largest", "1",
                                                    "--fill-holes", "--open", "1"]),
     (("read",), None, ["check", "{m1}"]),
     (("soft", "clean"), KEEP_FILL, ["soft", "--setting", "{soft}", "-o", "{out}", "--engine", "cpu"]),
