@@ -18,7 +18,10 @@ import multiprocessing as mp
 import os
 import pickle
 from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from typing import Any
 
 from core.predictions import PredictionWriter
 from core.signals import Terminated, deferred
@@ -27,8 +30,62 @@ ImageWork = Callable[[int], list[str]]
 CHUNK = 4  # consecutive images per worker turn: fewer switches between pipes
 
 
+@dataclass
+class Selection:
+    """Images ``[lo, hi)`` of a job's canonical list: one chunk of a cluster run (``cluster/``).
+
+    While a selection is active (``selecting``), a job that reaches its image loop computes
+    only these images, keeps them here and stops with ``ChunkDone``: everything before the
+    loop (settings, reading, validation, notes) runs exactly as on one machine, so a chunk
+    fails with the same error as the whole run would. ``lo == hi`` runs the checks alone."""
+
+    lo: int
+    hi: int
+    images: list[str] | None = None  # the job's whole image list, in output order
+    rles: list[list[str]] = field(default_factory=list)  # per image of the chunk, class order
+    work: Any = None  # the per-image function (the cluster reads its cleaner's counts)
+    extra: dict[str, Any] = field(default_factory=dict)  # what a job keeps for its chunk
+
+
+class ChunkDone(BaseException):
+    """Raised by a job once its ``Selection`` is computed (a ``BaseException``: no handler of
+    the job's own may take it for a failure)."""
+
+
+_SELECTION: ContextVar[Selection | None] = ContextVar("selection", default=None)
+
+
+def current_selection() -> Selection | None:
+    """The active ``Selection``, or ``None`` (always, on the single-machine path)."""
+    return _SELECTION.get()
+
+
+@contextlib.contextmanager
+def selecting(lo: int, hi: int) -> Iterator[Selection]:
+    """Run a job on images ``[lo, hi)`` only (see ``Selection``)."""
+    sel = Selection(lo, hi)
+    token = _SELECTION.set(sel)
+    try:
+        yield sel
+    finally:
+        _SELECTION.reset(token)
+
+
+def _select(images: Sequence[str], work: ImageWork, progress=None) -> None:
+    sel = _SELECTION.get()
+    if sel is None:
+        return
+    sel.images, sel.work = list(images), work
+    for i in range(sel.lo, min(sel.hi, len(images))):
+        sel.rles.append(work(i))
+        if progress is not None:
+            progress.update(1)
+    raise ChunkDone
+
+
 def collect_images(images: Sequence[str], work: ImageWork, progress=None) -> list[list[str]]:
     """``work(i)`` for every image, in memory (the in-memory twin of ``write_images``)."""
+    _select(images, work, progress)
     out = []
     for i in range(len(images)):
         out.append(work(i))
@@ -41,6 +98,7 @@ def write_images(output: str | os.PathLike, classes: Sequence[str], images: Sequ
                  workers: int = 1, progress=None) -> int:
     """Write ``work(i)`` (RLE strings in class order) for every image ``i``, in order;
     returns rows written. Nothing is left at ``output`` if anything fails."""
+    _select(images, work, progress)
     with PredictionWriter(output, classes) as writer, _results(work, len(images), workers) as results:
         for name, rles in zip(images, results, strict=True):
             writer.write_image(name, rles)

@@ -228,6 +228,17 @@ def note_unscored(gt: Predictions, preds: Sequence[Predictions], note: Callable[
 def score(gt: Predictions, preds: Sequence[Predictions], names: Sequence[str],
           missing: str = "error", progress=None) -> Scores:
     """Score every prediction against ``gt`` (Dice on runs, ε = 1e-4)."""
+    from core.stream import ChunkDone, current_selection
+
+    sel = current_selection()
+    if sel is not None:  # a cluster chunk: the ground truth's images [lo, hi) only
+        from core.subset import take_images
+
+        sel.images = list(gt.images)
+        sel.extra.update(names=list(names), paths=[p.path for p in preds], classes=gt.classes, inputs=(gt, preds))
+        part = take_images(gt, gt.images[sel.lo:sel.hi])
+        sel.extra["per_image"] = np.stack([dice_matrix(p, part, missing) for p in preds]) if preds else None
+        raise ChunkDone
     mats = []
     for p in preds:
         mats.append(dice_matrix(p, gt, missing))
