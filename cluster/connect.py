@@ -7,6 +7,7 @@ Dask is imported here only: the single-machine commands never import it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -46,8 +47,11 @@ def connect(address: str, resources: dict[str, float] | None = None, timeout: fl
     from distributed import Client, LocalCluster
 
     if kind == "local":
-        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                          resources=resources) as cluster, Client(cluster) as client:
+        # ":0": any free port (two runs at once must not collide on 8787). silence_logs: a
+        # task's error is the run's one-line error, said once by the client; the workers'
+        # own logs would add a traceback per failed task.
+        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                          resources=resources, silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
             yield client
         return
     try:

@@ -236,8 +236,10 @@ def score(gt: Predictions, preds: Sequence[Predictions], names: Sequence[str],
 
         sel.images = list(gt.images)
         sel.extra.update(names=list(names), paths=[p.path for p in preds], classes=gt.classes, inputs=(gt, preds))
-        part = take_images(gt, gt.images[sel.lo:sel.hi])
-        sel.extra["per_image"] = np.stack([dice_matrix(p, part, missing) for p in preds]) if preds else None
+        sel.extra["per_image"] = None
+        if sel.lo < sel.hi and preds:
+            part = take_images(gt, gt.images[sel.lo:sel.hi])
+            sel.extra["per_image"] = np.stack([dice_matrix(p, part, missing) for p in preds])
         raise ChunkDone
     mats = []
     for p in preds:
