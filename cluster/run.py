@@ -58,7 +58,8 @@ class ClusterResult:
     notes : list of str
     seconds : dict
         ``prepare`` (checks on a worker), ``chunks`` (from the first submit to the last
-        row written) and ``total``.
+        row written), ``total``; ``tasks``: the chunk tasks' time on the workers, summed, of
+        which ``loops`` is the images' own work (the rest: each chunk's checks, formatting).
     """
 
     output: str
@@ -203,7 +204,8 @@ def _run(client, fn, name, args, kwargs, chunk, ship, in_flight, echo, progress,
     outs = _stream(client, fn, args, kwargs, bounds, window, resources, shipper, fail_once, prep,
                    output, name, bar(progress, n, desc))
     t2 = time.perf_counter()
-    seconds = {"prepare": t1 - t0, "chunks": t2 - t1, "total": t2 - t0}
+    seconds = {"prepare": t1 - t0, "chunks": t2 - t1, "total": t2 - t0, "tasks": outs["tasks"],
+               "loops": outs["loops"]}
     if name == "evaluate":
         return _scores(prep, outs, output, notes)
     cleaning = None
@@ -229,7 +231,7 @@ def _stream(client, fn, args, kwargs, bounds, window, resources, shipper, fail_o
     from core.atomic import atomic_open
     from core.predictions import COLUMNS
 
-    total = {"cleaning": 0, "skipped": {}, "per_image": []}
+    total = {"cleaning": 0, "skipped": {}, "per_image": [], "tasks": 0.0, "loops": 0.0}
     tag = f"{os.getpid()}-{time.time_ns()}"
 
     def submit(k: int):
@@ -258,6 +260,8 @@ def _stream(client, fn, args, kwargs, bounds, window, resources, shipper, fail_o
                     total["cleaning"] = total["cleaning"] + out.cleaning
                 for src, k in out.skipped.items():
                     total["skipped"][src] = total["skipped"].get(src, 0) + k
+                total["tasks"] += out.seconds
+                total["loops"] += out.loop_seconds
                 b.update(out.hi - out.lo)
         except BaseException:
             for f in pending:

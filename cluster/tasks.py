@@ -41,14 +41,18 @@ class ChunkOut:
     per_image: Any = None
     cleaning: Any = None
     skipped: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0  # the whole task on the worker
+    loop_seconds: float = 0.0  # of which the images' own work (the rest: the job's checks, formatting)
 
 
-def _select(fn: Callable, args: tuple, kwargs: dict, lo: int, hi: int, echo: Callable | None):
-    """``fn(*args, **kwargs)`` on images ``[lo, hi)``; returns the ``Selection``."""
+def _select(fn: Callable, args: tuple, kwargs: dict, lo: int, hi: int, echo: Callable | None, cache: bool = True):
+    """``fn(*args, **kwargs)`` on images ``[lo, hi)``; returns the ``Selection``. ``cache``:
+    turn this process's ``workercache`` on (a worker; not the client that ships inputs)."""
     from core import workercache
     from core.stream import ChunkDone, selecting
 
-    workercache.enable()
+    if cache:
+        workercache.enable()
     with selecting(lo, hi) as sel:
         try:
             fn(*args, **kwargs, echo=echo, progress=None)
@@ -75,9 +79,10 @@ def _parts(sel) -> tuple[tuple[str, ...], Any]:
 
 def prepare(fn: Callable, args: tuple, kwargs: dict, keep: list | None = None) -> Prepared:
     """Run every check of the job and no image: the image list, notes and shape (``keep``,
-    when given, receives the ``Selection``: the client that ships inputs reads them there)."""
+    when given, receives the ``Selection``: the client that ships inputs, running this in
+    its own process without the worker cache, reads the parsed inputs there)."""
     notes: list[str] = []
-    sel = _select(fn, args, kwargs, 0, 0, notes.append)
+    sel = _select(fn, args, kwargs, 0, 0, notes.append, cache=keep is None)
     if keep is not None:
         keep.append(sel)
     classes, cleaner = _parts(sel)
@@ -103,20 +108,24 @@ def chunk(fn: Callable, args: tuple, kwargs: dict, lo: int, hi: int, fail_once: 
 
     ``fail_once`` (tests only): a marker file; the first task to create it kills its own
     worker process, as a machine lost mid-run would be."""
+    import time
+
     if fail_once is not None:
         _die_once(fail_once)
+    start = time.perf_counter()
     sel = _select(fn, args, kwargs, lo, hi, None)
-    out = ChunkOut(lo, hi)
+    out = ChunkOut(lo, hi, loop_seconds=sel.extra.get("loop_seconds", 0.0))
     if "per_image" in sel.extra:
         out.per_image = sel.extra["per_image"]
-        return out
-    classes, cleaner = _parts(sel)
-    out.text = rows_text(sel.images[lo:hi], sel.rles, classes)
-    if cleaner is not None:
-        out.cleaning = cleaner.stats()
-    job = sel.extra.get("job")
-    if job is not None:
-        out.skipped = dict(job.skipped)
+    else:
+        classes, cleaner = _parts(sel)
+        out.text = rows_text(sel.images[lo:hi], sel.rles, classes)
+        if cleaner is not None:
+            out.cleaning = cleaner.stats()
+        job = sel.extra.get("job")
+        if job is not None:
+            out.skipped = dict(job.skipped)
+    out.seconds = time.perf_counter() - start
     return out
 
 

@@ -48,8 +48,8 @@ def run_tune(client, fn, args, kwargs, ship: bool, notes, progress, in_flight):
 
     start = time.time()
     tag = f"{os.getpid()}-{time.time_ns()}"
+    keep: list = []
     if ship:
-        keep: list = []
         prep = tasks.prepare(fn, args, kwargs, keep)
     else:
         prep = client.submit(tasks.prepare, fn, args, kwargs, pure=False, key=f"tune-prepare-{tag}").result()
@@ -65,11 +65,10 @@ def run_tune(client, fn, args, kwargs, ship: bool, notes, progress, in_flight):
     deadline = start + max_seconds if max_seconds else None
     window = in_flight or max(2 * max(len(client.scheduler_info().get("workers", {})), 1), 2)
     if ship:
-        from core.sources import load
         from core.subset import take_classes
 
-        gt_full = load(ground_truth, "ground truth", cls, h, w, lambda m: None)
-        src_full = {n: load(p, n, cls, h, w, lambda m: None) for n, p in sources.items()}
+        gt_full, loaded = keep[0].extra["inputs"]  # parsed here by the checks
+        src_full = dict(zip(names, loaded, strict=True))
 
     def submit_class(c: int):
         key = f"tune-class-{c}-{tag}"

@@ -17,6 +17,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import pickle
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -76,10 +77,12 @@ def _select(images: Sequence[str], work: ImageWork, progress=None) -> None:
     if sel is None:
         return
     sel.images, sel.work = list(images), work
+    start = time.perf_counter()
     for i in range(sel.lo, min(sel.hi, len(images))):
         sel.rles.append(work(i))
         if progress is not None:
             progress.update(1)
+    sel.extra["loop_seconds"] = time.perf_counter() - start  # the images' own work (benchmarks)
     raise ChunkDone
 
 

@@ -42,6 +42,22 @@ def file_key(path: str | os.PathLike) -> tuple:
     return os.path.realpath(path), st.st_size, st.st_mtime_ns
 
 
+def tree_key(folder: str | os.PathLike) -> tuple:
+    """``(resolved folder, digest of every file's relative path, size and mtime_ns)``: a
+    folder's content changes when any file in it does (its own mtime would not say so)."""
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=16)
+    root = os.path.realpath(folder)
+    for dirpath, dirs, files in os.walk(root):
+        dirs.sort()
+        for f in sorted(files):
+            st = os.stat(os.path.join(dirpath, f))
+            digest.update(f"{os.path.relpath(os.path.join(dirpath, f), root)}\0{st.st_size}\0{st.st_mtime_ns}\n"
+                          .encode("utf-8", "surrogateescape"))
+    return root, digest.hexdigest()
+
+
 def cached(kind: str, key: Hashable, make: Callable[[], Any]) -> Any:
     """``make()``, kept under ``(kind, key)`` when the cache is enabled. Failures are not
     kept (the next call raises the same error again)."""

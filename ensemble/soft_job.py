@@ -13,6 +13,7 @@ import itertools
 import os
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -253,7 +254,9 @@ def _run_selection(job: SoftJob, progress=None) -> None:
     sel.extra["job"] = job  # the cluster sums its skipped maps and cleaning counts
     job.images = job.images[sel.lo:sel.hi]
     if job.images:
+        start = time.perf_counter()
         preds = (_run_device if job.engine == "device" else _run_numba)(job, None, progress)
+        sel.extra["loop_seconds"] = time.perf_counter() - start
         sel.rles = [[preds.rle(i, c) for c in range(len(job.classes))] for i in range(len(preds.images))]
     raise ChunkDone
 

@@ -197,9 +197,14 @@ def evaluate(
         for p in loaded:
             expected_images.check(p.images, p.path)
     if folder:
+        from core import workercache
         from evaluation.polygons import read_gt_json
 
-        gt = read_gt_json(ground_truth, loaded[0].images, cls, h, w)
+        def read():
+            return read_gt_json(ground_truth, loaded[0].images, cls, h, w)
+
+        gt = read() if not workercache.enabled() else workercache.cached(  # a cluster worker's cache
+            "gt-json", (*workercache.tree_key(ground_truth), tuple(loaded[0].images), cls, h, w), read)
     else:
         gt = load(ground_truth, "ground truth", cls, h, w, notes)
     note_unscored(gt, loaded, notes)

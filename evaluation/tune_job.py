@@ -227,7 +227,7 @@ def tune(
     if sel is not None:  # a cluster run: the checks and notes above only; cluster/ spreads the searches
         sel.images = list(gt.images)
         sel.extra.update(classes=cls, height=h, width=w, names=names, paths=[label(n, p) for n, p in named.items()],
-                         ground_truth=label("ground truth", ground_truth), maps=named_maps)
+                         ground_truth=label("ground truth", ground_truth), maps=named_maps, inputs=(gt, loaded))
         raise ChunkDone
     with bar(progress, len(gt.images), "coverage") as b:
         cov = coverage(gt, loaded, names, missing, b)
