@@ -12,7 +12,7 @@ import numpy as np
 from core.errors import UsageError, plural
 from core.imageset import ImageExpectation
 from core.predictions import Predictions
-from core.score import dice_matrix
+from core.score import aligned_rows, dice_matrix
 from core.sources import (
     Notes,
     Progress,
@@ -242,6 +242,8 @@ def score(gt: Predictions, preds: Sequence[Predictions], names: Sequence[str],
         sel.images = list(gt.images)
         sel.extra.update(names=list(names), paths=[p.path for p in preds], classes=gt.classes, inputs=(gt, preds))
         sel.extra["per_image"] = None
+        for p in preds:  # a missing row fails every chunk with the whole run's message (first one, count)
+            aligned_rows(p, gt, missing)
         if sel.lo < sel.hi and preds:
             part = take_images(gt, gt.images[sel.lo:sel.hi])
             sel.extra["per_image"] = np.stack([dice_matrix(p, part, missing) for p in preds])

@@ -219,3 +219,16 @@ def test_single_machine_path_never_imports_dask(data, tmp_path):
             "--width", str(W), "-q"]
     out = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_evaluate_missing_rows_same_message(client, data, tmp_path):
+    folder, paths = data
+    lines = Path(paths["model2"]).read_text().splitlines(True)
+    cut = tmp_path / "cut.csv"
+    cut.write_text("".join(lines[:100] + lines[101:300] + lines[330:]))  # one row, then a whole image, missing
+    named = {"model1": str(paths["model1"]), "cut": str(cut)}
+    with pytest.raises(ValueError) as local:
+        evaluate(named, str(paths["gt"]), height=H, width=W)
+    with pytest.raises(ValueError) as remote:
+        cluster.run(evaluate, named, str(paths["gt"]), height=H, width=W, scheduler=client, chunk=2)
+    assert str(remote.value) == str(local.value) and "missing in all" in str(local.value)
