@@ -192,26 +192,31 @@ def main() -> None:
           "max(⌈K/W⌉·(c·t_img + r·N/n), K·o)\nn the images measured, q the checks-only task, P one parse of the "
           "inputs (the checks-only task's, then each worker's own on its first chunk, in parallel), u the "
           "worker warm-up, r the per-chunk checks (they scan the whole image list: taken ∝ N), o the round trip "
-          "(the client consumes one chunk at a time: K·o bounds T from below)")
+          "(the client consumes one chunk at a time: K·o bounds T from below); one process = its fixed cost + "
+          "(P/n + t_img)·N")
     for kind, (st, q, p, u, t_img, r, n_meas) in consts.items():
         for w in (8, 64):
             c = auto_chunk(N, w)
             k = math.ceil(N / c)
             body = max(math.ceil(k / w) * (c * t_img + r * N / n_meas), k * per_task)
             total = st + q * N / n_meas + 2 * p * N / n_meas + u + body
+            # one process: its fixed cost (start-up, imports) + one parse + the image work, all ∝ N but the first
+            single = rows[kind]["one process"][0]
+            one = max(single - p - t_img * n_meas, 0.0) + (p / n_meas + t_img) * N
             print(f"  {kind:<5} W={w:<3} c={c:<3} K={k:<4} T ≈ {total:7.1f} s = start {st:.1f} + checks "
                   f"{q * N / n_meas:.1f} + parse 2 × {p * N / n_meas:.1f} + warm-up {u:.1f} + chunks {body:.1f}; "
-                  f"one process ≈ {rows[kind]['one process'][0] * N / n_meas:.0f} s")
+                  f"one process ≈ {one:.0f} s")
 
 
 def parse_seconds(paths: list[str]) -> float:
     """One process reading and validating the CSVs (what each worker does once)."""
+    from core.classes import CANVAS, DEFAULT_CLASSES
     from core.predictions import read_predictions
 
-    read_predictions(paths[0])  # kernels loaded
+    read_predictions(paths[0], DEFAULT_CLASSES, CANVAS, CANVAS)  # kernels loaded
     t = time.perf_counter()
     for p in paths:
-        read_predictions(p)
+        read_predictions(p, DEFAULT_CLASSES, CANVAS, CANVAS)
     return time.perf_counter() - t
 
 

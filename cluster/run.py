@@ -188,21 +188,22 @@ def _run(client, fn, name, args, kwargs, chunk, ship, in_flight, echo, progress,
         prep = shipper.prepare(notes)
     else:
         shipper = None
-        from cluster import tasks
-
-        prep = client.submit(tasks.prepare, fn, args, kwargs, pure=False, resources=resources,
-                             key=f"prepare-{os.getpid()}-{time.time_ns()}").result()
+        prep, warming = prepare_everywhere(client, fn, args, kwargs, resources)
         for line in prep.notes:
             notes(line)
     t1 = time.perf_counter()
     n = len(prep.images)
     workers = _n_workers(client)
     size = auto_chunk(n, workers, chunk, batch)
-    bounds = [(lo, min(lo + size, n)) for lo in range(0, n, size)]
+    bounds = chunk_bounds(n, size)
     window = in_flight or max(2 * workers, 2)
     desc = _ROWS.get(name, "evaluate")
-    outs = _stream(client, fn, args, kwargs, bounds, window, resources, shipper, fail_once, prep,
-                   output, name, bar(progress, n, desc))
+    try:
+        outs = _stream(client, fn, args, kwargs, bounds, window, resources, shipper, fail_once, prep,
+                       output, name, bar(progress, n, desc))
+    finally:
+        for f in [] if shipper is not None else warming:
+            f.release()
     t2 = time.perf_counter()
     seconds = {"prepare": t1 - t0, "chunks": t2 - t1, "total": t2 - t0, "tasks": outs["tasks"],
                "loops": outs["loops"]}
@@ -224,6 +225,33 @@ def _run(client, fn, name, args, kwargs, chunk, ship, in_flight, echo, progress,
                          seconds)
 
 
+def prepare_everywhere(client, fn, args, kwargs, resources=None, tag: str = "prepare"):
+    """Run the checks-only task on every worker at once and return the first to finish
+    (with the futures of the others, which the caller keeps until the run ends).
+
+    One would do for the checks; on every worker, the inputs are read (and the models
+    loaded) while the first finishes, instead of on each worker's first chunk after it:
+    one parse of the inputs on the critical path instead of two. A failure is the same
+    on every worker: the first is raised."""
+    from distributed import wait
+
+    from cluster import tasks
+
+    key = f"{tag}-{os.getpid()}-{time.time_ns()}"
+    workers = list(client.scheduler_info().get("workers", {})) or [None]
+    futures = [client.submit(tasks.prepare, fn, args, kwargs, pure=False, resources=resources, key=f"{key}-{i}",
+                             workers=None if w is None else [w], allow_other_workers=True)
+               for i, w in enumerate(workers)]
+    done, _ = wait(futures, return_when="FIRST_COMPLETED")
+    first = next(f for f in futures if f in done)
+    try:
+        return first.result(), [f for f in futures if f is not first]
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        raise
+
+
 def _stream(client, fn, args, kwargs, bounds, window, resources, shipper, fail_once, prep, output, name, progress_cm):
     """Submit the chunks (``window`` at a time), consume them in order: write CSV rows to
     ``output`` atomically, or keep scores. Returns the summed counts (and the scores)."""
@@ -239,7 +267,9 @@ def _stream(client, fn, args, kwargs, bounds, window, resources, shipper, fail_o
         key = f"{name}-chunk-{k}-{tag}"
         if shipper is not None:
             a, kw = shipper.chunk(prep.images[lo:hi])
-            return client.submit(tasks.shipped, fn, a, kw, lo, hi, pure=False, key=key)
+            # scattered first: the rows travel as data, not inside the task graph
+            data = client.scatter([(a, kw)], hash=False)[0]
+            return client.submit(tasks.shipped_data, fn, data, lo, hi, pure=False, key=key)
         return client.submit(tasks.chunk, fn, args, kwargs, lo, hi, fail_once if k == 0 else None, pure=False,
                              resources=resources, key=key)
 

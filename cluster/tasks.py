@@ -153,6 +153,11 @@ def shipped(fn: Callable, args: tuple, kwargs: dict, lo: int, hi: int) -> ChunkO
     return out
 
 
+def shipped_data(fn: Callable, data: tuple[tuple, dict], lo: int, hi: int) -> ChunkOut:
+    """``shipped`` with its arguments scattered as one ``(args, kwargs)`` object."""
+    return shipped(fn, data[0], data[1], lo, hi)
+
+
 def _die_once(marker: str) -> None:
     import os
 

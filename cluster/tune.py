@@ -49,10 +49,13 @@ def run_tune(client, fn, args, kwargs, ship: bool, notes, progress, in_flight):
     start = time.time()
     tag = f"{os.getpid()}-{time.time_ns()}"
     keep: list = []
+    warming: list = []  # the other workers' checks-only tasks: their inputs are read meanwhile
     if ship:
         prep = tasks.prepare(fn, args, kwargs, keep)
     else:
-        prep = client.submit(tasks.prepare, fn, args, kwargs, pure=False, key=f"tune-prepare-{tag}").result()
+        from cluster.run import prepare_everywhere
+
+        prep, warming = prepare_everywhere(client, fn, args, kwargs, tag="tune-prepare")
     for line in prep.notes:
         notes(line)
     x = prep.extra
@@ -104,6 +107,8 @@ def run_tune(client, fn, args, kwargs, ship: bool, notes, progress, in_flight):
                                                           if t != 0.5}}}
         if (h, w) != (CANVAS, CANVAS):
             soft_settings.update(height=h, width=w)
+    for f in warming:
+        f.release()
     settings = tuned_settings(results, names, list(x["paths"]), cls, h, w)
     return TuneResult(results, names, settings, soft, soft_settings, list(maps), len(prep.images), list(notes),
                       x["ground_truth"] if x.get("ground_truth") else label("ground truth", ground_truth))
