@@ -176,36 +176,35 @@ def main() -> None:
         r = (s1["tasks"] - s1["loops"]) / warm.chunks
         t_img = s1["loops"] / warm.images
         p = parse if kind == "hard" else 0.0  # soft reads per image: nothing whole to parse
-        # each worker's first chunk: the inputs' parse (∝ N) and loading the kernels (fixed)
-        warmup = max((s0["tasks"] - s1["tasks"]) / 2 - p, 0.0)
+        # the cold checks-only task (every worker at once; the first to finish counts): the checks,
+        # the parse of the inputs and the worker's warm-up (imports, loading the numba kernels)
+        u = max(s0["prepare"] - s1["prepare"] - p, 0.0)
         single = rows[kind]["one process"][0]
         sched = warm.chunks * per_task
         print(f"{kind}: {warm.chunks} chunks of ≤ {warm.chunk} (default); API run on the cluster: cold {w0:.2f} s "
               f"(checks-only task {s0['prepare']:.2f}), warm {w1:.2f} s (checks-only task {s1['prepare']:.2f}); "
               f"t_img = {t_img * 1e3:.1f} ms of image work per image; per chunk: r = {r * 1e3:.1f} ms re-running "
               f"the checks and formatting, + o; scheduler total {warm.chunks} × o = {sched:.2f} s = "
-              f"{100 * sched / single:.1f} % of the single-process {single:.2f} s; worker warm-up {warmup:.2f} s")
-        consts[kind] = (start, s1["prepare"], p, warmup, t_img, r, args.images if kind == "hard" else args.soft_images)
+              f"{100 * sched / single:.1f} % of the single-process {single:.2f} s; worker warm-up u = {u:.2f} s")
+        consts[kind] = (start, s1["prepare"], p, u, t_img, r, args.images if kind == "hard" else args.soft_images)
     N = args.project
     print(f"\nprojection at {N:,} images, W workers on W cores (on paper): with c = min(64, ⌈N/4W⌉) images "
-          "per chunk and K = ⌈N/c⌉ chunks,\n  T(W) = start + q·N/n + P·N/n + (P·N/n + u) + "
-          "max(⌈K/W⌉·(c·t_img + r·N/n), K·o)\nn the images measured, q the checks-only task, P one parse of the "
-          "inputs (the checks-only task's, then each worker's own on its first chunk, in parallel), u the "
-          "worker warm-up, r the per-chunk checks (they scan the whole image list: taken ∝ N), o the round trip "
-          "(the client consumes one chunk at a time: K·o bounds T from below); one process = its fixed cost + "
-          "(P/n + t_img)·N")
+          "per chunk and K = ⌈N/c⌉ chunks,\n  T(W) = start + q·N/n + P·N/n + u + max(⌈K/W⌉·(c·t_img + r·N/n), K·o)"
+          "\nn the images measured, q the checks-only task (warm), P one parse of the inputs (every worker parses "
+          "them at once, in its checks-only task), u a worker's warm-up, r the per-chunk checks (they scan the "
+          "whole image list: taken ∝ N), o the round trip (the client consumes one chunk at a time: K·o bounds "
+          "the chunks' time from below); one process = its fixed cost + (P/n + t_img)·N")
     for kind, (st, q, p, u, t_img, r, n_meas) in consts.items():
+        single = rows[kind]["one process"][0]
+        one = max(single - p - t_img * n_meas, 0.0) + (p / n_meas + t_img) * N
         for w in (8, 64):
             c = auto_chunk(N, w)
             k = math.ceil(N / c)
             body = max(math.ceil(k / w) * (c * t_img + r * N / n_meas), k * per_task)
-            total = st + q * N / n_meas + 2 * p * N / n_meas + u + body
-            # one process: its fixed cost (start-up, imports) + one parse + the image work, all ∝ N but the first
-            single = rows[kind]["one process"][0]
-            one = max(single - p - t_img * n_meas, 0.0) + (p / n_meas + t_img) * N
+            total = st + q * N / n_meas + p * N / n_meas + u + body
             print(f"  {kind:<5} W={w:<3} c={c:<3} K={k:<4} T ≈ {total:7.1f} s = start {st:.1f} + checks "
-                  f"{q * N / n_meas:.1f} + parse 2 × {p * N / n_meas:.1f} + warm-up {u:.1f} + chunks {body:.1f}; "
-                  f"one process ≈ {one:.0f} s")
+                  f"{q * N / n_meas:.1f} + parse {p * N / n_meas:.1f} + warm-up {u:.1f} + chunks {body:.1f}; "
+                  f"one process ≈ {one:.0f} s ({one / total:.1f}×)")
 
 
 def parse_seconds(paths: list[str]) -> float:

@@ -1,8 +1,9 @@
 """The client side of a cluster run: ``run(fn, …, scheduler=…)`` runs one of the toolbox's
 public functions over Dask's distributed scheduler and gives the same result as ``fn``.
 
-1. One task runs the job's checks with no image (``cluster.tasks.prepare``): the canonical
-   image list, and any error the whole run would raise, with its message.
+1. A task runs the job's checks with no image (``cluster.tasks.prepare``), on every worker at
+   once (each reads its inputs meanwhile): the canonical image list, and any error the whole
+   run would raise, with its message.
 2. The images are cut into chunks of ``chunk`` images; each chunk is one task (at most
    ``in_flight`` submitted at a time) that returns its CSV rows (or scores).
 3. The client writes the rows in canonical order as the chunks complete, into a temporary
