@@ -1,10 +1,10 @@
 """The toolbox's commands on Dask's distributed scheduler (a cluster of machines and GPUs).
 
-- ``run(fn, *args, scheduler=…, chunk=…, ship_inputs=…, **kwargs)`` runs one public function
+- ``run`` — ``run(fn, *args, scheduler=…, chunk=…, ship_inputs=…, **kwargs)`` — runs one public function
   (``hard_vote``, ``weighted_vote``, ``soft_vote``, ``clean_predictions``, ``evaluate``, ``tune``)
   over a cluster with the same result, byte for byte (``cluster.run``); ``ClusterResult``
   is what a CSV-writing job returns there.
-- ``connect(address)``: a ``distributed.Client`` for ``tcp://HOST:PORT`` or ``local:N``
+- ``connect`` — ``connect(address)``: a ``distributed.Client`` for ``tcp://HOST:PORT`` or ``local:N``
   (``cluster.connect``).
 - ``auto_chunk``: the default number of images per task.
 
