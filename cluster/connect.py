@@ -38,7 +38,7 @@ def parse_address(address: str) -> tuple[str, int | None]:
 
 
 @contextlib.contextmanager
-def connect(address: str, resources: dict[str, float] | None = None, timeout: float = 30) -> Iterator[Any]:
+def connect(address: str, resources: dict[str, float] | None = None, timeout: float = 15) -> Iterator[Any]:
     """A ``distributed.Client`` for ``address`` (see ``parse_address``), closed at the end;
     ``local:N`` starts a ``LocalCluster`` (N processes of one thread each, no dashboard;
     ``resources`` given to each worker, e.g. ``{"GPU": 1}``) and closes it with the client.

@@ -49,7 +49,9 @@ class Shipper:
 
     def chunk(self, images: list[str]) -> tuple[tuple, dict]:
         """The arguments of a shipped task for these images."""
-        kw = dict(self.kwargs, expected_images=None)  # checked here already, on the whole set
+        kw = dict(self.kwargs)
+        if "expected_images" in kw:
+            kw["expected_images"] = None  # checked here already, on the whole set
         if "settings" in kw:
             kw["settings"] = _settings_dict(kw["settings"])
         sel = self.sel

@@ -91,12 +91,13 @@ def test_worker_killed_mid_run(client, data, hard_local, tmp_path):
     client.wait_for_workers(2, timeout=60)
 
 
-def test_postprocess_and_cleaning_summary(client, data, tmp_path):
+@pytest.mark.parametrize("ship", [False, True])
+def test_postprocess_and_cleaning_summary(client, data, tmp_path, ship):
     path = data[1]["model1"]
     rules = {"keep_largest": 1, "fill_holes": True}
     local = clean_predictions(path, rules=rules, output=tmp_path / "a.csv", height=H, width=W)
     r = cluster.run(clean_predictions, path, rules=rules, output=tmp_path / "b.csv", height=H, width=W,
-                    scheduler=client, chunk=4)
+                    scheduler=client, chunk=4, ship_inputs=ship)
     assert (tmp_path / "b.csv").read_bytes() == (tmp_path / "a.csv").read_bytes()
     assert r.cleaning == local.summary
 
