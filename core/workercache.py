@@ -19,6 +19,7 @@ from typing import Any
 _lock = threading.Lock()
 _cache: OrderedDict[Hashable, Any] | None = None
 _limit = 0
+_making: dict[Hashable, threading.Lock] = {}  # keys being made, each with the lock its waiters take
 loads: Counter = Counter()
 """How many times each kind of thing (``"csv"``, ``"model"``) was made while enabled."""
 
@@ -68,10 +69,24 @@ def cached(kind: str, key: Hashable, make: Callable[[], Any]) -> Any:
         if full in _cache:
             _cache.move_to_end(full)
             return _cache[full]
-    value = make()  # outside the lock: parsing or loading may take seconds
-    with _lock:
-        loads[kind] += 1
-        _cache[full] = value
-        while len(_cache) > _limit:
-            _cache.popitem(last=False)
+        making = _making.setdefault(full, threading.Lock())
+    # One thread makes it; the worker's other threads wait for it rather than parsing the same
+    # file (or loading the same model) at once. The global lock is not held: other keys go on.
+    with making:
+        with _lock:
+            if full in _cache:
+                _cache.move_to_end(full)
+                return _cache[full]
+        try:
+            value = make()
+        except BaseException:
+            with _lock:
+                _making.pop(full, None)
+            raise
+        with _lock:  # kept before the key is released: a thread arriving now finds it
+            loads[kind] += 1
+            _cache[full] = value
+            while len(_cache) > _limit:
+                _cache.popitem(last=False)
+            _making.pop(full, None)
     return value

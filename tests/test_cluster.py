@@ -233,3 +233,49 @@ def test_evaluate_missing_rows_same_message(client, data, tmp_path):
     with pytest.raises(ValueError) as remote:
         cluster.run(evaluate, named, str(paths["gt"]), height=H, width=W, scheduler=client, chunk=2)
     assert str(remote.value) == str(local.value) and "missing in all" in str(local.value)
+
+
+def test_worker_cache_makes_each_thing_once_across_threads(monkeypatch):
+    import threading
+    import time
+
+    from core import workercache
+
+    monkeypatch.setattr(workercache, "_cache", None)
+    monkeypatch.setattr(workercache, "loads", __import__("collections").Counter())
+    assert workercache.cached("csv", "k", lambda: 1) == 1 and not workercache.loads  # off: made, not kept
+    workercache.enable(2)
+    made = []
+
+    def make():
+        made.append(1)
+        time.sleep(0.1)
+        return 42
+
+    threads = [threading.Thread(target=workercache.cached, args=("csv", "k", make)) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert made == [1] and workercache.loads["csv"] == 1
+    with pytest.raises(ValueError):  # a failure is not kept: the next call raises it again
+        workercache.cached("csv", "bad", lambda: int("x"))
+    with pytest.raises(ValueError):
+        workercache.cached("csv", "bad", lambda: int("x"))
+    for k in range(3):  # least recently used dropped past the limit
+        workercache.cached("csv", k, lambda k=k: k)
+    assert ("csv", "k") not in workercache._cache and len(workercache._cache) == 2
+
+
+def test_one_worker_many_threads_shares_one_parse(data, hard_local, tmp_path):
+    """One worker process per machine with several threads: the inputs are parsed once
+    and the chunks voted in parallel threads (the kernels release the GIL)."""
+    distributed = pytest.importorskip("distributed")
+    from core import workercache
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=3, processes=True, dashboard_address=":0",
+                                  silence_logs=50) as lc, distributed.Client(lc) as c:
+        cluster.run(hard_vote, sources(data[1]), output=tmp_path / "o.csv", height=H, width=W, scheduler=c, chunk=1)
+        loads = c.run(lambda: workercache.loads["csv"])
+    assert (tmp_path / "o.csv").read_bytes() == hard_local
+    assert list(loads.values()) == [3]  # three files, each parsed once by the worker's three threads
