@@ -20,6 +20,8 @@ For each command (check, hard, weighted, evaluate, select, merge, postprocess):
   (the best warm run's).
 
 Floor and warm are the best of ``--repeat``; they are measured in the same run, alternately.
+Below the table, each side's start-up: the floor process and ``cli.py check`` on a one-image
+file (imports; for us also numba's initialisation and loading cached kernels).
 """
 
 from __future__ import annotations
@@ -145,11 +147,23 @@ def main() -> None:
             print(f"{label}: floor {floor:.2f} s, warm {warm:.2f} s, cold {cold:.2f} s, {rss:.0f} MB",
                   file=sys.stderr, flush=True)
 
+    # Start-up: what each side pays before reading anything (imports; for us also numba's
+    # target initialisation and loading cached kernels), on a one-image file.
+    one = folder / "one_image.csv"
+    if not one.exists():
+        lines = paths["models"][0].read_text().splitlines()[:30]
+        one.write_text("\n".join(lines) + "\n")
+    ours_up, floor_up = float("inf"), float("inf")
+    for _ in range(args.repeat):
+        floor_up = min(floor_up, run_child([py, "-c", FLOOR, str(one)])[0])
+        ours_up = min(ours_up, run_child([py, "cli.py", "check", str(one), "--quiet"])[0])
+
     print(f"\n5 models × {args.images} images × 29 classes, 2048²; best of {args.repeat}\n")
     print("| command | floor s | warm s | ratio | cold s | peak RSS MB |")
     print("|---|---|---|---|---|---|")
     for label, floor, warm, cold, rss in rows:
         print(f"| {label} | {floor:.2f} | {warm:.2f} | {warm / floor:.1f}× | {cold:.2f} | {rss:.0f} |")
+    print(f"\nstart-up on a one-image file: floor {floor_up:.2f} s, `cli.py check` {ours_up:.2f} s")
 
 
 if __name__ == "__main__":

@@ -93,12 +93,12 @@ def prepare(fn: Callable, args: tuple, kwargs: dict, keep: list | None = None) -
 
 def rows_text(images, rles, classes) -> str:
     """The CSV rows of these images exactly as ``PredictionWriter`` writes them."""
-    from core.predictions import _csv_field
+    from core.predictions import csv_field
 
-    fields = [_csv_field(c) for c in classes]
+    fields = [csv_field(c) for c in classes]
     out = []
     for name, row in zip(images, rles, strict=True):
-        f = _csv_field(name)
+        f = csv_field(name)
         out.append("".join(f"{f},{c},{r}\n" for c, r in zip(fields, row, strict=True)))
     return "".join(out)
 

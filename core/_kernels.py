@@ -245,6 +245,108 @@ def field_counts_kernel(buf, sep):
     return counts[:n].copy()
 
 
+@nb.njit(cache=True, nogil=True)
+def _is_space(c):
+    """ASCII whitespace as ``str.strip`` sees it."""
+    return c == 32 or (9 <= c <= 13) or (28 <= c <= 31)
+
+
+@nb.njit(cache=True, nogil=True)
+def tokenize_kernel(buf, start, sep, col_img, col_cls, col_rle, class_text, class_off):
+    """Split the records of an unquoted ASCII CSV (from ``buf[start:]``, after the header) and
+    return, per row: its line, its image field's span, whether that span's bytes differ from
+    the previous row's (a new run of rows of one image), its class (index into the class
+    list ``class_text[class_off[k]:class_off[k+1]]`` after trimming, -1 unknown) and its class
+    field's span; and the RLE fields copied into one buffer with offsets (``nan``, as
+    ``str(float('nan'))`` writes an empty mask, read as empty when at most 5 bytes long).
+    Blank lines and rows whose three fields are all empty are skipped, as the pandas reader
+    does. Field counts are checked beforehand (``field_counts_kernel``)."""
+    n = buf.shape[0]
+    m = 1
+    for i in range(start, n):
+        if buf[i] == 10:
+            m += 1
+    lines = np.empty(m, np.int64)
+    spans = np.empty((m, 4), np.int64)  # image lo, hi; class lo, hi
+    new_name = np.empty(m, np.bool_)
+    cls = np.empty(m, np.int64)
+    text = np.empty(n - start, np.uint8)
+    offsets = np.zeros(m + 1, np.int64)
+    n_classes = class_off.shape[0] - 1
+    r = 0
+    t = 0
+    line = 2
+    pos = start
+    prev_lo = 0
+    prev_hi = -1
+    while pos < n:
+        end = pos
+        while end < n and buf[end] != 10:
+            end += 1
+        stop = end - 1 if end > pos and buf[end - 1] == 13 else end
+        if stop > pos:
+            f = 0
+            lo = pos
+            il = ih = cl = ch = rl = rh = pos
+            for i in range(pos, stop + 1):
+                if i == stop or buf[i] == sep:
+                    if f == col_img:
+                        il, ih = lo, i
+                    elif f == col_cls:
+                        cl, ch = lo, i
+                    elif f == col_rle:
+                        rl, rh = lo, i
+                    f += 1
+                    lo = i + 1
+            if ih > il or ch > cl or rh > rl:
+                lines[r] = line
+                spans[r, 0] = il
+                spans[r, 1] = ih
+                spans[r, 2] = cl
+                spans[r, 3] = ch
+                same = ih - il == prev_hi - prev_lo
+                if same:
+                    for j in range(ih - il):
+                        if buf[il + j] != buf[prev_lo + j]:
+                            same = False
+                            break
+                new_name[r] = not same
+                prev_lo, prev_hi = il, ih
+                while cl < ch and _is_space(buf[cl]):
+                    cl += 1
+                while ch > cl and _is_space(buf[ch - 1]):
+                    ch -= 1
+                code = -1
+                for k in range(n_classes):
+                    a, b = class_off[k], class_off[k + 1]
+                    if b - a == ch - cl:
+                        hit = True
+                        for j in range(b - a):
+                            if class_text[a + j] != buf[cl + j]:
+                                hit = False
+                                break
+                        if hit:
+                            code = k
+                            break
+                cls[r] = code
+                a, b = rl, rh
+                while a < b and _is_space(buf[a]):
+                    a += 1
+                while b > a and _is_space(buf[b - 1]):
+                    b -= 1
+                nan = (rh - rl <= 5 and b - a == 3 and (buf[a] | 32) == 110 and (buf[a + 1] | 32) == 97
+                       and (buf[a + 2] | 32) == 110)
+                if not nan:
+                    for j in range(rl, rh):
+                        text[t] = buf[j]
+                        t += 1
+                r += 1
+                offsets[r] = t
+        line += 1
+        pos = end + 1
+    return lines[:r], spans[:r], new_name[:r], cls[:r], text[:t], offsets[:r + 1]
+
+
 # --- runs (wrappers: core.runs) -----------------------------------------------------------
 
 
@@ -450,6 +552,134 @@ def vote_kernel(runs, bounds, weights, threshold, min_votes):
                 k += 1
         pos = nxt
     return out[:k].copy()
+
+
+@nb.njit(cache=True, nogil=True)
+def _put(out, pos, src, lo, hi):
+    """Copy ``src[lo:hi]`` to ``out[pos:]``; return the new position."""
+    out[pos:pos + hi - lo] = src[lo:hi]
+    return pos + hi - lo
+
+
+@nb.njit(cache=True, nogil=True)
+def gather_kernel(text, offsets, rows, out, at):
+    """Copy the RLE text of ``rows`` (-1: absent, nothing) into ``out`` from ``at[k]`` on."""
+    for k in range(rows.shape[0]):
+        r = rows[k]
+        if r >= 0:
+            lo = offsets[r]
+            n = offsets[r + 1] - lo
+            out[at[k]:at[k] + n] = text[lo:lo + n]
+
+
+@nb.njit(cache=True, nogil=True)
+def vote_block_kernel(text, offsets, runs_bound, weights, thresholds, min_votes, npix, names, name_off,
+                      class_names, class_off, out):
+    """Vote a block of images and write their CSV rows (``name,class,rle``) into ``out``.
+
+    Mask ``k = (i * C + c) * S + s`` (image, class, source) is ``text[offsets[k]:offsets[k+1]]``
+    (validated RLE) with at most ``runs_bound[k]`` runs. Each class is voted over the sources
+    whose weight is > 0, exactly as ``vote_kernel`` votes one mask. Returns the bytes written
+    and, per (image, class), the span of its RLE text in ``out``.
+    """
+    n_sources, n_classes = weights.shape
+    n_images = name_off.shape[0] - 1
+    widest = 0
+    for i in range(n_images):
+        for c in range(n_classes):
+            total = 0
+            for s in range(n_sources):
+                total += runs_bound[(i * n_classes + c) * n_sources + s]
+            widest = max(widest, total)
+    scratch = np.empty((widest + n_sources, 2), np.int64)
+    spans = np.empty((n_images * n_classes, 2), np.int64)
+    pos = 0
+    for i in range(n_images):
+        for c in range(n_classes):
+            used = 0
+            for s in range(n_sources):
+                if weights[s, c] > 0:
+                    used += 1
+            bounds = np.zeros(used + 1, np.int64)
+            w = np.empty(used, np.float64)
+            u = 0
+            for s in range(n_sources):
+                if weights[s, c] > 0:
+                    k = (i * n_classes + c) * n_sources + s
+                    n, _, _ = parse_kernel(text, offsets[k], offsets[k + 1], npix, scratch[bounds[u]:])
+                    w[u] = weights[s, c]
+                    bounds[u + 1] = bounds[u] + n
+                    u += 1
+            voted = vote_kernel(scratch[:bounds[used]], bounds, w, thresholds[c], min_votes)
+            pos = _put(out, pos, names, name_off[i], name_off[i + 1])
+            out[pos] = 44
+            pos = _put(out, pos + 1, class_names, class_off[c], class_off[c + 1])
+            out[pos] = 44
+            pos += 1
+            spans[i * n_classes + c, 0] = pos
+            pos = format_kernel(voted, out, pos)
+            spans[i * n_classes + c, 1] = pos
+            out[pos] = 10
+            pos += 1
+    return pos, spans
+
+
+@nb.njit(cache=True, nogil=True)
+def rows_kernel(text, offsets, runs, bounds, formatted, names, name_off, class_names, class_off, out):
+    """Write CSV rows ``name,class,rle`` for a block of images; return the bytes written.
+
+    The RLE of (image ``i``, class ``c``), ``k = i * C + c``, is ``runs[bounds[k]:bounds[k+1]]``
+    formatted where ``formatted[k]``, else the text ``text[offsets[k]:offsets[k+1]]`` as written
+    (surrounding whitespace dropped).
+    """
+    n_classes = class_off.shape[0] - 1
+    pos = 0
+    for i in range(name_off.shape[0] - 1):
+        for c in range(n_classes):
+            k = i * n_classes + c
+            pos = _put(out, pos, names, name_off[i], name_off[i + 1])
+            out[pos] = 44
+            pos = _put(out, pos + 1, class_names, class_off[c], class_off[c + 1])
+            out[pos] = 44
+            pos += 1
+            if formatted[k]:
+                pos = format_kernel(runs[bounds[k]:bounds[k + 1]], out, pos)
+            else:
+                lo, hi = offsets[k], offsets[k + 1]
+                while lo < hi and _is_space(text[lo]):
+                    lo += 1
+                while hi > lo and _is_space(text[hi - 1]):
+                    hi -= 1
+                pos = _put(out, pos, text, lo, hi)
+            out[pos] = 10
+            pos += 1
+    return pos
+
+
+@nb.njit(cache=True, nogil=True)
+def parse_block_kernel(text, offsets, runs_bound, npix):
+    """Parse masks ``text[offsets[k]:offsets[k+1]]`` (validated RLE with at most
+    ``runs_bound[k]`` runs) into one run array: mask ``k`` is ``runs[bounds[k]:bounds[k+1]]``."""
+    m = offsets.shape[0] - 1
+    total = 0
+    for k in range(m):
+        total += runs_bound[k]
+    runs = np.empty((total + 1, 2), np.int64)
+    bounds = np.zeros(m + 1, np.int64)
+    for k in range(m):
+        n, _, _ = parse_kernel(text, offsets[k], offsets[k + 1], npix, runs[bounds[k]:])
+        bounds[k + 1] = bounds[k] + n
+    return runs[:bounds[m]], bounds
+
+
+@nb.njit(cache=True, nogil=True)
+def intersection_areas_kernel(a, a_bounds, b, b_bounds):
+    """``|A_k ∩ B_k|`` for masks ``a[a_bounds[k]:a_bounds[k+1]]`` and ``b[b_bounds[k]:…]``."""
+    m = a_bounds.shape[0] - 1
+    out = np.zeros(m, np.int64)
+    for k in range(m):
+        out[k] = intersection_area_kernel(a[a_bounds[k]:a_bounds[k + 1]], b[b_bounds[k]:b_bounds[k + 1]])
+    return out
 
 
 # --- search (wrappers: evaluation.search) -------------------------------------------------

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from core._kernels import parse_kernel, scan_kernel
+from core._kernels import parse_kernel, scan_kernel, tokenize_kernel
 from core.atomic import atomic_open
 from core.classes import CANVAS, DEFAULT_CLASSES
 from core.codec import EMPTY_RUNS, RLE_ERRORS, RLEError
@@ -194,10 +194,10 @@ class Predictions:
             fh.write(",".join(COLUMNS) + "\n")
             n = 0
             for i, name in enumerate(self.images):
-                field = _csv_field(name)
+                field = csv_field(name)
                 for c, cname in enumerate(self.classes):
                     if self.rows[i, c] >= 0:
-                        fh.write(f"{field},{_csv_field(cname)},{self.rle(i, c)}\n")
+                        fh.write(f"{field},{csv_field(cname)},{self.rle(i, c)}\n")
                         n += 1
         return n
 
@@ -293,7 +293,7 @@ def predictions_from_rles(
     lengths = np.fromiter((len(s) for s in flat), np.int64, len(flat))
     offsets = np.zeros(len(flat) + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    text = np.frombuffer("".join(flat).encode("ascii", "replace"), np.uint8)
+    text = _text_buffer("".join(flat))
     codes, _, counts, areas = scan_kernel(text, offsets, height * width)
     if codes.any():
         r = int(np.flatnonzero(codes)[0])
@@ -305,26 +305,25 @@ def predictions_from_rles(
                        areas=areas, run_counts=counts)
 
 
-def _read_frame(path: str):
-    """The three columns as object arrays, file line numbers, and whether the last line
-    lacks its newline (a hint of truncation); raises InputError."""
+def _read_bytes(path: str) -> tuple[bytes, list[str], bool]:
+    """The file's bytes (BOM removed), its header fields, and whether the last line lacks its
+    newline (a hint of truncation); every record's field count is checked. Raises InputError."""
     import io
-
-    import pandas as pd
 
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{path}: no such file")
     try:
         data = p.read_bytes()
-        data.decode("utf-8")  # fast for ASCII; rejects binary and other encodings up front
+        if not data.isascii():
+            data.decode("utf-8")  # rejects binary and other encodings up front
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.__class__.__name__})") from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: cannot read as UTF-8 CSV (UnicodeDecodeError)") from None
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    first_line = data.split(b"\n", 1)[0].decode()
+    first_line = data[:data.find(b"\n")].decode() if b"\n" in data else data.decode()
     header = next(csv.reader(io.StringIO(first_line)), None)
     if header is None:
         raise InputError(f"{path}: empty file (expected header {','.join(COLUMNS)})")
@@ -348,6 +347,24 @@ def _read_frame(path: str):
         r = int(bad[0])
         raise InputError(f"{path}:{r + 1}: {counts[r]} fields where the header has {len(header)} "
                          f"({','.join(header)}){f' ({len(bad):,} such lines)' if len(bad) > 1 else ''}")
+    return data, header, unterminated
+
+
+def _plain(data: bytes) -> bool:
+    """Whether the tokenizer reads ``data`` exactly as pandas does: ASCII, no quotes, and every
+    carriage return part of a CRLF (pandas also ends lines at a lone CR)."""
+    if not data.isascii() or b'"' in data:
+        return False
+    return b"\r" not in data or data.count(b"\r") == data.count(b"\r\n")
+
+
+def _read_frame(path: str, data: bytes):
+    """The three columns of ``data`` as object arrays via pandas (quoted or non-ASCII files)
+    and the file line of each row; raises InputError."""
+    import io
+
+    import pandas as pd
+
     try:
         df = pd.read_csv(
             io.BytesIO(data),
@@ -366,7 +383,7 @@ def _read_frame(path: str):
     # Header is line 1 and blank lines are kept as rows, so row i is line i + 2.
     lines = np.arange(len(df), dtype=np.int64) + 2
     cols = [df[c].to_numpy(dtype=object) for c in COLUMNS]
-    return cols, lines, unterminated
+    return cols, lines
 
 
 def scan_predictions(
@@ -378,52 +395,81 @@ def scan_predictions(
     """Read a prediction CSV and list every problem in it (unknown classes, duplicate rows,
     invalid RLE, bad image names). Unreadable files raise ``InputError``."""
     path = str(path)
-    (img, cls, rle), lines, unterminated = _read_frame(path)
-    return _scan_columns(path, img, cls, rle, lines, unterminated, tuple(classes), height, width)
+    data, header, unterminated = _read_bytes(path)
+    classes = tuple(classes)
+    if _plain(data):
+        cols = _tokenize(data, header, classes)
+    else:
+        (img, cls, rle), lines = _read_frame(path, data)
+        cols = _columns(img, cls, rle, lines, classes)
+    return _assemble(path, cols, unterminated, classes, height, width)
 
 
-def _scan_columns(
-    path: str, img: np.ndarray, cls: np.ndarray, rle: np.ndarray, lines: np.ndarray, unterminated: bool,
-    classes: tuple[str, ...], height: int, width: int,
-) -> tuple[Predictions, list[Problem]]:
-    """The checks of ``scan_predictions`` on the three columns (object arrays of str), shared by
-    files and in-memory frames; ``lines`` locate each row in messages."""
+@dataclass
+class _Columns:
+    """A file's rows reduced to codes: image (into ``images``; -1 never occurs, an empty
+    name is an image "" flagged by ``names_empty``), class (-1 unknown), RLE text."""
+
+    img_code: np.ndarray
+    images: list[str]
+    stripped: int  # rows whose image name was a path
+    cls_code: np.ndarray
+    cls_text: Callable[[int], str]  # row -> its class as written (stripped)
+    text: np.ndarray
+    offsets: np.ndarray
+    lines: np.ndarray
+
+
+def _tokenize(data: bytes, header: list[str], classes: tuple[str, ...]) -> _Columns:
+    """``_Columns`` of a plain file (see ``_plain``) straight from its bytes: one numba pass,
+    then Python only once per run of rows of one image."""
+    buf = np.frombuffer(data, np.uint8)
+    start = data.find(b"\n") + 1 if b"\n" in data else len(data)
+    class_bytes = [c.encode() for c in classes]
+    class_off = np.zeros(len(classes) + 1, np.int64)
+    np.cumsum([len(b) for b in class_bytes], out=class_off[1:])
+    class_text = np.frombuffer(b"".join(class_bytes), np.uint8) if class_bytes else np.zeros(0, np.uint8)
+    lines, spans, new_name, cls_code, text, offsets = tokenize_kernel(
+        buf, start, ord(","), header.index(COLUMNS[0]), header.index(COLUMNS[1]), header.index(COLUMNS[2]),
+        class_text, class_off)
+    firsts = np.flatnonzero(new_name)
+    index: dict[str, int] = {}
+    group_code = np.empty(len(firsts), np.int64)
+    stripped_groups = np.zeros(len(firsts), bool)
+    for g, r in enumerate(firsts):
+        written = data[spans[r, 0]:spans[r, 1]].decode("ascii").strip()
+        name = _basename(written)
+        stripped_groups[g] = name != written
+        group_code[g] = index.setdefault(name, len(index))
+    sizes = np.diff(np.append(firsts, len(lines)))
+    img_code = np.repeat(group_code, sizes)
+    stripped = int(sizes[stripped_groups].sum())
+
+    def cls_text(r: int) -> str:
+        return data[spans[r, 2]:spans[r, 3]].decode("ascii").strip()
+
+    return _Columns(img_code, list(index), stripped, cls_code, cls_text, text, offsets, lines)
+
+
+def _basename(name: str) -> str:
+    """An image name given as a path, reduced to its file name (either separator)."""
+    return name[max(name.rfind("/"), name.rfind("\\")) + 1:]
+
+
+def _columns(img: np.ndarray, cls: np.ndarray, rle: np.ndarray, lines: np.ndarray,
+             classes: tuple[str, ...]) -> _Columns:
+    """``_Columns`` of three object arrays of str (pandas-read files and DataFrames)."""
     import pandas as pd
 
     blank = (img == "") & (cls == "") & (rle == "")
     if blank.any():
         img, cls, rle, lines = img[~blank], cls[~blank], rle[~blank], lines[~blank]
-
     trimmed = pd.Series(img, dtype=object).str.strip()
     names = trimmed.str.replace(r"^.*[\\/]", "", regex=True).to_numpy(dtype=object)
     stripped = int((names != trimmed.to_numpy(dtype=object)).sum())
     cls = pd.Series(cls, dtype=object).str.strip().to_numpy(dtype=object)
-    problems: list[Problem] = []
-
-    def problem(r: int, msg: str) -> None:
-        problems.append(Problem(path, msg, int(lines[r]), str(names[r]) or None, str(cls[r]) or None))
-
-    for r in np.flatnonzero(names == ""):
-        problem(r, "empty image name")
     cls_code = pd.Index(list(classes)).get_indexer(cls).astype(np.int64)
-    unknown = np.flatnonzero(cls_code < 0)
-    if len(unknown):
-        # One problem per distinct name: a wrongly cased class would otherwise fill the
-        # report with one line per image.
-        names_seen, first, counts = np.unique(cls[unknown].astype(str), return_index=True, return_counts=True)
-        for name, r, n in zip(names_seen, unknown[first], counts, strict=True):
-            problem(r, unknown_class_message(str(name), int(n), classes))
     img_code, uniques = pd.factorize(names)
-    ok = (cls_code >= 0) & (names != "")
-    key = np.where(ok, img_code.astype(np.int64) * len(classes) + cls_code, -1 - np.arange(len(names)))
-    dup = pd.Series(key).duplicated(keep="first").to_numpy()
-    if dup.any():
-        first = {}
-        for r in np.flatnonzero(~dup & ok):
-            first[key[r]] = r
-        for r in np.flatnonzero(dup):
-            problem(r, f"duplicate row (first at line {lines[first[key[r]]]})")
-
     # 'nan' is how some scripts spell an empty mask (str(float('nan'))).
     short = np.fromiter((len(s) <= 5 for s in rle), bool, len(rle))
     for r in np.flatnonzero(short):
@@ -432,21 +478,65 @@ def _scan_columns(
     lengths = np.fromiter((len(s) for s in rle), np.int64, len(rle))
     offsets = np.zeros(len(rle) + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    # One code point -> one byte ('?' for non-ASCII), so offsets count characters.
-    text = np.frombuffer("".join(rle).encode("ascii", "replace"), np.uint8)
+    text = _text_buffer("".join(rle))
+    return _Columns(img_code.astype(np.int64), [str(u) for u in uniques], stripped, cls_code,
+                    lambda r: str(cls[r]), text, offsets, lines)
+
+
+def _text_buffer(text: str) -> np.ndarray:
+    """RLE text as a writable uint8 array, one byte per code point ('?' for non-ASCII, so
+    offsets count characters). Writable as the tokenizer's are: numba compiles a kernel once
+    per read-only-ness of its arguments."""
+    return np.frombuffer(bytearray(text.encode("ascii", "replace")), np.uint8)
+
+
+def _assemble(path: str, cols: _Columns, unterminated: bool, classes: tuple[str, ...], height: int,
+              width: int) -> tuple[Predictions, list[Problem]]:
+    """The checks of ``scan_predictions`` on a file's columns, shared by the tokenizer, pandas
+    and in-memory frames; ``cols.lines`` locate each row in messages."""
+    img_code, cls_code, lines = cols.img_code, cols.cls_code, cols.lines
+    problems: list[Problem] = []
+
+    def problem(r: int, msg: str) -> None:
+        problems.append(Problem(path, msg, int(lines[r]), cols.images[img_code[r]] or None,
+                                cols.cls_text(r) or None))
+
+    empty_name = np.array([name == "" for name in cols.images], bool)
+    no_name = empty_name[img_code] if len(img_code) else np.zeros(0, bool)
+    for r in np.flatnonzero(no_name):
+        problem(r, "empty image name")
+    unknown = np.flatnonzero(cls_code < 0)
+    if len(unknown):
+        # One problem per distinct name: a wrongly cased class would otherwise fill the
+        # report with one line per image.
+        seen = np.array([cols.cls_text(r) for r in unknown], dtype=str)
+        names_seen, first, counts = np.unique(seen, return_index=True, return_counts=True)
+        for name, r, n in zip(names_seen, unknown[first], counts, strict=True):
+            problem(r, unknown_class_message(str(name), int(n), classes))
+    ok = (cls_code >= 0) & ~no_name
+    m = len(img_code)
+    key = np.where(ok, img_code * len(classes) + cls_code, -1)
+    first_row = np.full(len(cols.images) * len(classes), m, np.int64)
+    np.minimum.at(first_row, key[ok], np.flatnonzero(ok))
+    rows = np.arange(m, dtype=np.int64)
+    dup = ok & (first_row[np.maximum(key, 0)] != rows)
+    for r in np.flatnonzero(dup):
+        problem(r, f"duplicate row (first at line {lines[first_row[key[r]]]})")
+
+    text, offsets = cols.text, cols.offsets
     codes, at, counts, areas = scan_kernel(text, offsets, height * width)
     for r in np.flatnonzero(codes):
         tok = f" at value #{at[r] + 1}" if at[r] >= 0 else ""
         problem(r, f"invalid RLE: {RLE_ERRORS[int(codes[r])]}{tok}")
 
-    table = np.full((len(uniques), len(classes)), -1, np.int64)
+    table = np.full((len(cols.images), len(classes)), -1, np.int64)
     good = ok & ~dup
     table[img_code[good], cls_code[good]] = np.flatnonzero(good)
     problems.sort(key=lambda p: p.line or 0)
     preds = Predictions(
         path=path, classes=classes, height=height, width=width,
-        images=[str(u) for u in uniques], rows=table, text=text, offsets=offsets,
-        lines=lines, areas=areas, run_counts=counts, paths_stripped=stripped,
+        images=cols.images, rows=table, text=text, offsets=offsets,
+        lines=lines, areas=areas, run_counts=counts, paths_stripped=cols.stripped,
     )
     if unterminated and len(lines):
         problems = _truncation(preds, problems, int(img_code[-1]))
@@ -466,7 +556,8 @@ def scan_frame(frame, classes: Sequence[str] | None = None, height: int = CANVAS
         seen = tuple(dict.fromkeys(str(c).strip() for c in cl))
         classes = DEFAULT_CLASSES if set(seen) <= set(DEFAULT_CLASSES) else seen
     lines = np.arange(len(img), dtype=np.int64)
-    return _scan_columns(name, img, cl, rle, lines, False, tuple(classes), height, width)
+    classes = tuple(classes)
+    return _assemble(name, _columns(img, cl, rle, lines, classes), False, classes, height, width)
 
 
 def _truncation(preds: Predictions, problems: list[Problem], last_image: int) -> list[Problem]:
@@ -571,7 +662,7 @@ class PredictionWriter:
     def __init__(self, path: str | os.PathLike, classes: Sequence[str]):
         self.path = Path(path)
         self.classes = tuple(classes)
-        self._class_fields = [_csv_field(c) for c in self.classes]
+        self._class_fields = [csv_field(c) for c in self.classes]
         self._ctx = None
         self._fh = None
         self.rows_written = 0
@@ -586,9 +677,14 @@ class PredictionWriter:
         """Write one image's rows; ``rles`` in class-list order."""
         if len(rles) != len(self.classes):
             raise ValueError(f"expected {len(self.classes)} masks for {image}, got {len(rles)}")
-        name = _csv_field(image)
+        name = csv_field(image)
         self._fh.write("".join(f"{name},{c},{r}\n" for c, r in zip(self._class_fields, rles)))
         self.rows_written += len(rles)
+
+    def write_rows(self, text: bytes, rows: int) -> None:
+        """Write ``rows`` rows already formatted as CSV lines (UTF-8)."""
+        self._fh.write(text.decode())
+        self.rows_written += rows
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self._ctx.__exit__(exc_type, exc, tb)
@@ -633,7 +729,8 @@ def written(writer: PredictionWriter | MemoryWriter) -> int | Predictions:
     return writer.predictions() if isinstance(writer, MemoryWriter) else writer.rows_written
 
 
-def _csv_field(s: str) -> str:
+def csv_field(s: str) -> str:
+    """A CSV field as written: quoted when it holds a comma, quote or line break."""
     if any(ch in s for ch in ',"\n\r'):
         return '"' + s.replace('"', '""') + '"'
     return s

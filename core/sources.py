@@ -18,6 +18,7 @@ from typing import Any, Union
 
 from core.errors import UsageError, plural
 from core.predictions import Predictions, read_predictions
+from core.stream import in_threads
 
 Source = Union[str, os.PathLike, Predictions, Any]  # Any: a pandas DataFrame
 """One prediction source: a CSV path, a ``Predictions`` or a DataFrame ``image_name,class,rle``."""
@@ -135,6 +136,27 @@ def _read(path, classes: Sequence[str], height: int, width: int) -> Predictions:
     except OSError:  # unreadable: let the reader say so, in its words
         return read_predictions(path, classes, height, width)
     return workercache.cached("csv", key, lambda: read_predictions(path, classes, height, width))
+
+
+def load_all(sources: Mapping[str, Source] | Sequence[tuple[str, Source]], classes: Sequence[str],
+             height: int, width: int, note: Callable[[str], None]) -> list[Predictions]:
+    """``load`` of every source (name → source, or pairs), files read concurrently (the
+    tokenizer and the RLE check release the GIL); notes and the first error come in the
+    sources' order, as if read one after another."""
+    items = list(sources.items()) if isinstance(sources, Mapping) else list(sources)
+    held: list[list[str]] = [[] for _ in items]
+
+    def read(k: int) -> Predictions:
+        name, src = items[k]
+        return load(src, name, classes, height, width, held[k].append)
+
+    loaded = []
+    with in_threads(read, len(items)) as results:
+        for k, preds in enumerate(results):
+            loaded.append(preds)
+            for line in held[k]:
+                note(line)
+    return loaded
 
 
 def same_file_message(named: list[tuple[str, str]]) -> str | None:

@@ -27,7 +27,7 @@ from typing import Any
 from core.predictions import PredictionWriter
 from core.signals import Terminated, deferred
 
-ImageWork = Callable[[int], list[str]]
+ImageWork = Callable[[int], list[str] | bytes]
 CHUNK = 4  # consecutive images per worker turn: fewer switches between pipes
 
 
@@ -86,6 +86,24 @@ def _select(images: Sequence[str], work: ImageWork, progress=None) -> None:
     raise ChunkDone
 
 
+def select_span(images: Sequence[str], span_work: Callable[[int, int], list[list[str]]], progress=None) -> None:
+    """The ``Selection`` hook of a job that computes spans of images at once (the votes'
+    block kernel): ``span_work(lo, hi)`` gives the RLE strings of images ``lo:hi``. No-op
+    without an active selection."""
+    sel = _SELECTION.get()
+    if sel is None:
+        return
+    sel.images, sel.work = list(images), span_work
+    start = time.perf_counter()
+    lo, hi = sel.lo, min(sel.hi, len(images))
+    if lo < hi:
+        sel.rles = list(span_work(lo, hi))
+        if progress is not None:
+            progress.update(hi - lo)
+    sel.extra["loop_seconds"] = time.perf_counter() - start
+    raise ChunkDone
+
+
 def collect_images(images: Sequence[str], work: ImageWork, progress=None) -> list[list[str]]:
     """``work(i)`` for every image, in memory (the in-memory twin of ``write_images``)."""
     _select(images, work, progress)
@@ -108,6 +126,74 @@ def write_images(output: str | os.PathLike, classes: Sequence[str], images: Sequ
             if progress is not None:
                 progress.update(1)
     return writer.rows_written
+
+
+def write_blocks(output: str | os.PathLike, classes: Sequence[str], blocks: Sequence[tuple[int, int]],
+                 work: Callable[[int], bytes], workers: int = 1, progress=None) -> int:
+    """Write ``work(b)`` (the CSV rows of images ``blocks[b]``, every class of each) for every
+    block, in order; returns rows written. Nothing is left at ``output`` if anything fails."""
+    with PredictionWriter(output, classes) as writer, _block_results(work, len(blocks), workers) as results:
+        for (lo, hi), text in zip(blocks, results, strict=True):
+            writer.write_rows(text, (hi - lo) * len(classes))
+            if progress is not None:
+                progress.update(hi - lo)
+    return writer.rows_written
+
+
+def collect_blocks(blocks: Sequence[tuple[int, int]], work: Callable[[int], object], progress=None) -> list:
+    """``work(b)`` for every block, in order, in memory (``write_blocks``' twin)."""
+    out = []
+    with _block_results(work, len(blocks), 1) as results:
+        for (lo, hi), value in zip(blocks, results, strict=True):
+            out.append(value)
+            if progress is not None:
+                progress.update(hi - lo)
+    return out
+
+
+@contextlib.contextmanager
+def _block_results(work: Callable[[int], object], n: int, workers: int) -> Iterator[Iterator]:
+    """``work(b)`` for ``b`` in ``range(n)``, in order: by forked workers when asked for,
+    else by threads (block work is a GIL-free kernel call)."""
+    if workers > 1:
+        with _results(work, n, workers) as results:
+            yield results
+        return
+    with in_threads(work, n) as results:
+        yield results
+
+
+@contextlib.contextmanager
+def in_threads(work: Callable[[int], object], n: int) -> Iterator[Iterator]:
+    """``work(k)`` for ``k`` in ``range(n)``, in order, by one thread per core, at most two
+    items per thread ahead of the consumer; an exception comes out where its item would.
+    For work that spends its time in kernels that release the GIL."""
+    threads = min(n, os.cpu_count() or 1)
+    if threads <= 1:
+        yield (work(k) for k in range(n))
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    def ordered() -> Iterator:
+        ahead: deque = deque()
+        for k in range(n):
+            ahead.append(pool.submit(work, k))
+            if len(ahead) > 2 * threads:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
+
+    pool = ThreadPoolExecutor(threads)
+    try:
+        yield ordered()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def blocks_of(n: int, size: int) -> list[tuple[int, int]]:
+    """``[lo, hi)`` spans of ``size`` images covering ``range(n)``."""
+    return [(lo, min(lo + size, n)) for lo in range(0, n, size)]
 
 
 @contextlib.contextmanager

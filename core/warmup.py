@@ -76,6 +76,27 @@ def _vote(t: _Tiny) -> None:
         run_plan(VotePlan(aligned, weights, np.full(len(_CLASSES), 0.5), min_votes), t.out("vote"), _CLASSES)
 
 
+def _vote_masks(t: _Tiny) -> None:
+    """The vote one mask at a time, taken when the vote cleans inline."""
+    import numpy as np
+
+    from ensemble.job import VotePlan, align
+
+    for min_votes in (0, 2):
+        VotePlan(align([t.one, t.two, t.one]), np.ones((3, len(_CLASSES))), np.full(len(_CLASSES), 0.5),
+                 min_votes).image(0)
+
+
+def _copy(t: _Tiny) -> None:
+    """Rows copied from sources as written (select, merge)."""
+    import numpy as np
+
+    from core.blocks import write_copied
+
+    which = np.array([[0, 1], [1, -1]])
+    write_copied(t.out("copy"), [t.one, t.two], which, t.one.rows, t.one.images, _CLASSES)
+
+
 def _clean(t: _Tiny) -> None:
     from postprocess.job import clean_all
 
@@ -141,20 +162,23 @@ _POST = "postprocess/_kernels.py:"
 _ENS = "ensemble/_kernels.py:"
 
 STEPS: dict[str, Step] = {
-    "read": Step((_CORE + "field_counts_kernel", _CORE + "scan_kernel"), _read),
-    "vote": Step((_CORE + "format_kernel", _CORE + "vote_kernel"), _vote),
+    "read": Step((_CORE + "field_counts_kernel", _CORE + "tokenize_kernel", _CORE + "scan_kernel"), _read),
+    "vote": Step((_CORE + "gather_kernel", _CORE + "vote_block_kernel"), _vote),
+    "vote_masks": Step((_CORE + "format_kernel", _CORE + "vote_kernel"), _vote_masks),
     "clean": Step((_CORE + "format_kernel", _CORE + "intersection_area_kernel", _POST + "clean_kernel"), _clean),
     "merge": Step((_CORE + "same_runs_kernel",), _merge),
+    "copy": Step((_CORE + "gather_kernel", _CORE + "rows_kernel"), _copy),
     "score": Step((_CORE + "intersections_kernel",), _score),
     "tune": Step((_CORE + "coverage_kernel", _CORE + "vote_kernel", _POST + "clean_kernel",
                   _CORE + "intersection_area_kernel"), _tune),
     "soft": Step((_CORE + "format_kernel", _ENS + "fused_kernel", _ENS + "histogram_kernel"), _soft),
 }
 """What each command may need: ``read`` every command that reads CSVs, then ``vote``
-(hard, weighted), ``clean`` (postprocess and inline cleaning), ``merge``, ``score``
-(evaluate), ``tune``, and ``soft`` (the numba soft-vote engine, ``tune --maps``)."""
+(hard, weighted; ``vote_masks`` too when they clean inline), ``clean`` (postprocess and
+inline cleaning), ``merge``, ``copy`` (select, merge), ``score`` (evaluate), ``tune``, and ``soft`` (the numba
+soft-vote engine, ``tune --maps``)."""
 
-SECONDS = {"read": 2, "vote": 1, "clean": 13, "merge": 1, "score": 1, "tune": 12, "soft": 6}
+SECONDS = {"read": 2, "vote": 3, "vote_masks": 1, "clean": 13, "merge": 1, "copy": 1, "score": 1, "tune": 12, "soft": 6}
 """Cold compile time of each step alone (2-core machine, 2026-11), for the message."""
 
 

@@ -7,8 +7,18 @@ votes of probability maps and models (numba on the CPU, or torch on a device).
 - ``vote``: one mask's vote, given as runs (``ensemble.vote``)
 """
 
-from ensemble.soft_job import SoftVoteResult, soft_vote
-from ensemble.vote import vote
-from ensemble.voting import VoteResult, hard_vote, weighted_vote
+from core.lazy import lazy_getattr
+from ensemble.vote import vote as vote
 
-__all__ = ["SoftVoteResult", "VoteResult", "hard_vote", "soft_vote", "vote", "weighted_vote"]
+# Loaded on first use: a hard vote must not pay for importing the soft vote's engines. A
+# function named like its module is imported now: the module, once imported, would shadow it.
+_EXPORTS = {
+    "SoftVoteResult": "ensemble.soft_job",
+    "soft_vote": "ensemble.soft_job",
+    "VoteResult": "ensemble.voting",
+    "hard_vote": "ensemble.voting",
+    "weighted_vote": "ensemble.voting",
+}
+__all__ = sorted([*_EXPORTS, 'vote'])
+
+__getattr__ = lazy_getattr("ensemble", _EXPORTS)

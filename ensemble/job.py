@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core._kernels import vote_kernel
+from core._kernels import vote_block_kernel, vote_kernel
+from core.blocks import BLOCK, Fields, gather
 from core.codec import format_rle
 from core.errors import DataError
 from core.predictions import Predictions, image_positions
-from core.stream import write_images
+from core.stream import blocks_of, collect_blocks, collect_images, select_span, write_blocks, write_images
 from core.sweep import stack_runs
 
 
@@ -76,7 +77,51 @@ class VotePlan:
         return out
 
 
-def run_plan(plan: VotePlan, output: str, classes: Sequence[str], workers: int = 1,
-             progress=None) -> int:
-    """Vote every image and write the CSV atomically; returns rows written."""
-    return write_images(output, classes, plan.aligned.images, plan.image, workers, progress)
+    def block(self, lo: int, hi: int) -> tuple[bytes, np.ndarray]:
+        """The CSV rows of images ``lo:hi`` (every class, in order), voted by one kernel call,
+        and the span of each row's RLE text in them (``(image, class)`` order)."""
+        a = self.aligned
+        n_sources, n_classes = self.weights.shape
+        rows = a.rows[:, lo:hi, :].transpose(1, 2, 0).reshape(-1)  # mask k = (i * C + c) * S + s
+        text, offsets, runs = gather(a.sources, np.tile(np.arange(n_sources), len(rows) // n_sources), rows)
+        names = Fields.of(a.images[lo:hi])
+        npix = a.sources[0].npix
+        # An output run starts where some source's run starts, and is written as two numbers
+        # of at most npix's digits with two separators.
+        n = hi - lo
+        size = (int(runs.sum()) * (2 * len(str(npix)) + 2) + n_classes * names.size + n * self._classes.size
+                + 3 * n * n_classes)
+        out = np.empty(size, np.uint8)
+        end, spans = vote_block_kernel(text, offsets, runs, self.weights, self.thresholds, self.min_votes, npix,
+                                       names.text, names.offsets, self._classes.text, self._classes.offsets, out)
+        return out[:end].tobytes(), spans
+
+    def __post_init__(self) -> None:
+        self.weights = np.ascontiguousarray(self.weights, np.float64)
+        self.thresholds = np.ascontiguousarray(self.thresholds, np.float64)
+        self._classes = Fields.of(self.aligned.sources[0].classes)
+
+    def rles(self, lo: int, hi: int) -> list[list[str]]:
+        """The voted RLE strings of images ``lo:hi``, in class order (for results kept in memory)."""
+        text, spans = self.block(lo, hi)
+        n_classes = self.weights.shape[1]
+        flat = [text[a:b].decode("ascii") for a, b in spans]
+        return [flat[i * n_classes:(i + 1) * n_classes] for i in range(hi - lo)]
+
+
+def run_plan(plan: VotePlan, output: str | None, classes: Sequence[str], workers: int = 1,
+             progress=None) -> int | list[list[str]]:
+    """Vote every image: write the CSV atomically and return rows written, or with no
+    ``output`` return the RLE strings per image. Without cleaning, blocks of images are voted
+    by one kernel call each; a cleaner works per mask."""
+    images = plan.aligned.images
+    if plan.clean is not None:
+        if output is None:
+            return collect_images(images, plan.image, progress)
+        return write_images(output, classes, images, plan.image, workers, progress)
+    select_span(images, plan.rles, progress)  # a cluster chunk (cluster/): images [lo, hi) only, then stops
+    blocks = blocks_of(len(images), BLOCK)
+    if output is None:
+        return [rles for block in collect_blocks(blocks, lambda b: plan.rles(*blocks[b]), progress)
+                for rles in block]
+    return write_blocks(output, classes, blocks, lambda b: plan.block(*blocks[b])[0], workers, progress)

@@ -25,11 +25,10 @@ from core.sources import (
     frame_of,
     is_path,
     label,
-    load,
+    load_all,
     named_sources,
     same_file_message,
 )
-from core.stream import collect_images
 from settings.vote import VoteSettings
 
 __all__ = ["VoteResult", "hard_vote", "weighted_vote"]
@@ -241,7 +240,7 @@ def _vote(kind, sources, output, settings, weights, threshold, min_votes, missin
     if echo is not None:
         from core.warmup import precompile
 
-        precompile(echo, *(["read", "vote"] if paths else ["vote"]), *(["clean"] if clean else []))
+        precompile(echo, *(["read"] if paths else []), "vote", *(["vote_masks", "clean"] if clean else []))
     return _run(kind, named, cls, h, wd, w, thr, k or 0, missing or cfg.missing, workers or cfg.workers, out,
                 clean, expected, overrides, notes, progress)
 
@@ -304,7 +303,7 @@ def _run(kind, named, classes, height, width, w, thr, min_votes, missing, worker
          overrides, notes, progress) -> VoteResult:
     from ensemble.job import VotePlan, align, run_plan
 
-    loaded = [load(src, name, classes, height, width, notes) for name, src in named.items()]
+    loaded = load_all(named, classes, height, width, notes)
     if expected is not None:
         for src in loaded:
             expected.check(src.images, src.path)
@@ -318,7 +317,7 @@ def _run(kind, named, classes, height, width, w, thr, min_votes, missing, worker
         if out:
             rows = run_plan(plan, out, classes, workers, b)
         else:
-            rles = collect_images(aligned.images, plan.image, b)
+            rles = run_plan(plan, None, classes, workers, b)
             preds = predictions_from_rles(label_, classes, aligned.images, rles, height, width)
             rows = len(rles) * len(classes)
     notes.quietly()(f"{label_}: {plural(len(named), 'source')}, {plural(len(aligned.images), 'image')}, "

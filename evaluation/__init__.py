@@ -5,7 +5,15 @@
   the exact search it runs is ``evaluation.search``)
 """
 
-from evaluation.scores import Scores, evaluate
-from evaluation.tune_job import TuneResult, tune
+from core.lazy import lazy_getattr
 
-__all__ = ["Scores", "TuneResult", "evaluate", "tune"]
+# Loaded on first use: a hard vote must not pay for importing the soft vote's engines.
+_EXPORTS = {
+    "Scores": "evaluation.scores",
+    "evaluate": "evaluation.scores",
+    "TuneResult": "evaluation.tune_job",
+    "tune": "evaluation.tune_job",
+}
+__all__ = sorted(_EXPORTS)
+
+__getattr__ = lazy_getattr("evaluation", _EXPORTS)

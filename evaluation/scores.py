@@ -22,9 +22,11 @@ from core.sources import (
     frame_of,
     is_path,
     load,
+    load_all,
     named_sources,
     same_file_message,
 )
+from core.stream import ChunkDone, current_selection, in_threads
 
 TABLE_WIDTH = 100
 """Columns the ``evaluate`` table fits in."""
@@ -192,7 +194,7 @@ def evaluate(
         from core.warmup import precompile
 
         precompile(echo, "read", "score")
-    loaded = [load(src, name, cls, h, w, notes) for name, src in named.items()]
+    loaded = load_all(named, cls, h, w, notes)
     if expected_images is not None:
         for p in loaded:
             expected_images.check(p.images, p.path)
@@ -233,8 +235,6 @@ def note_unscored(gt: Predictions, preds: Sequence[Predictions], note: Callable[
 def score(gt: Predictions, preds: Sequence[Predictions], names: Sequence[str],
           missing: str = "error", progress=None) -> Scores:
     """Score every prediction against ``gt`` (Dice on runs, ε = 1e-4)."""
-    from core.stream import ChunkDone, current_selection
-
     sel = current_selection()
     if sel is not None:  # a cluster chunk: the ground truth's images [lo, hi) only
         from core.subset import take_images
@@ -249,9 +249,10 @@ def score(gt: Predictions, preds: Sequence[Predictions], names: Sequence[str],
             sel.extra["per_image"] = np.stack([dice_matrix(p, part, missing) for p in preds])
         raise ChunkDone
     mats = []
-    for p in preds:
-        mats.append(dice_matrix(p, gt, missing))
-        if progress is not None:
-            progress.update(1)
+    with in_threads(lambda k: dice_matrix(preds[k], gt, missing), len(preds)) as results:
+        for m in results:
+            mats.append(m)
+            if progress is not None:
+                progress.update(1)
     per_image = np.stack(mats) if mats else np.zeros((0, len(gt.images), len(gt.classes)))
     return Scores(list(names), [p.path for p in preds], gt.classes, len(gt.images), per_image)

@@ -23,6 +23,7 @@ from core.sources import (
     is_path,
     label,
     load,
+    load_all,
     named_sources,
     same_file_message,
 )
@@ -215,7 +216,7 @@ def tune(
 
     map_sources = [MapSource(name, Path(folder)) for name, folder in named_maps.items()]
     gt = load(ground_truth, "ground truth", cls, h, w, notes)
-    loaded = [load(p, n, cls, h, w, notes) for n, p in named.items()]
+    loaded = load_all(named, cls, h, w, notes)
     names = list(named)
     note_unscored(gt, loaded, notes)
     few = few_images_warning(len(gt.images), cls, names, lv)

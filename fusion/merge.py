@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from core._kernels import same_runs_kernel
+from core.blocks import write_copied
 from core.errors import DataError, UsageError, listing, plural
 from core.imageset import ImageExpectation
 from core.predictions import Predictions, PredictionWriter, predictions_from_rles
-from core.sources import Notes, Progress, Source, bar, frame_of, is_path, label, load, same_file_message
+from core.sources import Notes, Progress, Source, bar, frame_of, is_path, label, load_all, same_file_message
 from core.stream import collect_images
 from postprocess.clean import Cleaner, cleaning_lines
 from settings.merge import MergeSettings
@@ -146,6 +147,8 @@ def write_merge(plan: MergePlan, output: str | os.PathLike, progress=None, clean
     """Write the merged rows in canonical order (atomically); a cell no part holds is an
     empty mask. With ``clean``, classes that have cleaning rules are cleaned. Returns rows
     written."""
+    if clean is None:
+        return write_copied(output, plan.parts, plan.part, plan.rows, plan.images, plan.classes, progress)
     bufs = [memoryview(p.text) for p in plan.parts]  # slices of a view copy only the row
     offs = [p.offsets.tolist() for p in plan.parts]
     with PredictionWriter(output, plan.classes) as w:
@@ -270,9 +273,9 @@ def merge(
     if echo is not None:
         from core.warmup import precompile
 
-        precompile(echo, "read", "merge", *(["clean"] if clean is not None else []))
+        precompile(echo, "read", "merge", *(["clean"] if clean is not None else ["copy"]))
     labels = [label(f"part{k + 1}", p) for k, p in enumerate(files)]
-    preds = [load(p, name, cls, h, w, notes) for p, name in zip(files, labels, strict=True)]
+    preds = load_all(list(zip(labels, files, strict=True)), cls, h, w, notes)
     plan = plan_merge(preds, prefer)
     if expected_images is not None:
         expected_images.check(plan.images, f"the merged parts ({listing(labels, 3)})")

@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from core.blocks import write_copied
 from core.errors import DataError, UsageError, listing, plural
 from core.predictions import Predictions, PredictionWriter, image_positions, predictions_from_rles
-from core.sources import Notes, Progress, Source, bar, frame_of, is_path, load
+from core.sources import Notes, Progress, Source, bar, frame_of, is_path, load_all
 from core.stream import collect_images
 from postprocess.clean import Cleaner, cleaning_lines
 from settings.select import SelectSettings
@@ -84,6 +85,9 @@ def write_selection(plan: SelectPlan, output: str | os.PathLike, progress=None, 
     """Write the selected rows in canonical order (atomically); returns rows written.
     With ``clean``, classes that have cleaning rules are decoded, cleaned and re-encoded."""
     classes = plan.sources[0].classes
+    if clean is None:
+        which = np.broadcast_to(plan.src, plan.rows.shape)
+        return write_copied(output, plan.sources, which, plan.rows, plan.images, classes, progress)
     bufs = [memoryview(p.text) for p in plan.sources]  # slices of a view copy only the row
     offs = [p.offsets.tolist() for p in plan.sources]
     per_class = [(bufs[s], offs[s]) for s in plan.src]
@@ -304,9 +308,9 @@ def select(
     if echo is not None:
         from core.warmup import precompile
 
-        precompile(echo, "read", *(["clean"] if clean is not None else []))
-    preds = {name: load(src, name, sel.classes, sel.height, sel.width, notes) for name, src in named.items()
-             if name in sel.rules}
+        precompile(echo, "read", *(["clean"] if clean is not None else ["copy"]))
+    used = {name: src for name, src in named.items() if name in sel.rules}
+    preds = dict(zip(used, load_all(used, sel.classes, sel.height, sel.width, notes), strict=True))
     plan = plan_select(preds, sel.rules)
     with bar(progress, len(plan.images), "select") as b:
         if out is not None:

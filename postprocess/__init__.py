@@ -8,11 +8,22 @@
 - Settings (``default`` + per-class overrides) → ``Cleaner``: ``settings.postprocess.build_cleaner``.
 """
 
-from postprocess.clean import Cleaner, Rules, clean
-from postprocess.components import component_areas, components
-from postprocess.holes import fill_holes
-from postprocess.job import CleanResult, clean_predictions
-from postprocess.morphology import closing, opening
+from core.lazy import lazy_getattr
+from postprocess.clean import Cleaner as Cleaner
+from postprocess.clean import Rules as Rules
+from postprocess.clean import clean as clean
 
-__all__ = ["CleanResult", "Cleaner", "Rules", "clean", "clean_predictions", "closing", "component_areas",
-           "components", "fill_holes", "opening"]
+# Loaded on first use: a hard vote must not pay for importing the soft vote's engines. A
+# function named like its module is imported now: the module, once imported, would shadow it.
+_EXPORTS = {
+    "component_areas": "postprocess.components",
+    "components": "postprocess.components",
+    "fill_holes": "postprocess.holes",
+    "CleanResult": "postprocess.job",
+    "clean_predictions": "postprocess.job",
+    "closing": "postprocess.morphology",
+    "opening": "postprocess.morphology",
+}
+__all__ = sorted([*_EXPORTS, 'Cleaner', 'Rules', 'clean'])
+
+__getattr__ = lazy_getattr("postprocess", _EXPORTS)

@@ -1,0 +1,107 @@
+"""Block kernels (one call per block of images) against plain dense references.
+
+The vote of a block must equal the dense weighted vote of every (image, class) — with
+per-class weights (zeros included), per-class thresholds or ``min_votes``, absent rows —
+across block boundaries; copied rows (select, merge) must equal their source text.
+"""
+
+import numpy as np
+import reference as ref
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core._kernels import rows_kernel, vote_block_kernel
+from core.blocks import BLOCK, Fields, copy_block, gather, write_copied
+from core.predictions import predictions_from_rles, read_predictions
+from ensemble.job import VotePlan, align, run_plan
+
+H, W = 6, 7
+
+
+def _masks(rng, n_images, n_classes, p):
+    return rng.random((n_images, n_classes, H, W)) < p
+
+
+def _source(label, masks, classes, images, spaces=False):
+    pad = " " if spaces else ""
+    rles = [[pad + ref.format_rle(ref.encode(masks[i, c])) + pad for c in range(len(classes))]
+            for i in range(len(images))]
+    return predictions_from_rles(label, classes, images, rles, H, W)
+
+
+@st.composite
+def vote_cases(draw):
+    n_sources = draw(st.integers(1, 4))
+    n_images = draw(st.sampled_from([1, 3, BLOCK, BLOCK + 1, 2 * BLOCK + 5]))
+    n_classes = draw(st.integers(1, 3))
+    seed = draw(st.integers(0, 2**32 - 1))
+    weights = np.array([[draw(st.sampled_from([0.0, 0.25, 1.0, 1 / 3, 2.0])) for _ in range(n_classes)]
+                        for _ in range(n_sources)])
+    weights[0, weights.sum(0) <= 0] = 1.0
+    thresholds = np.array([draw(st.sampled_from([0.0, 0.25, 1 / 3, 0.5, 2 / 3, 0.9])) for _ in range(n_classes)])
+    min_votes = draw(st.integers(0, 1)) * draw(st.integers(1, max(1, int((weights > 0).sum(0).min()))))
+    return n_sources, n_images, n_classes, seed, weights, thresholds, min_votes
+
+
+@settings(max_examples=60, deadline=None)
+@given(vote_cases())
+def test_block_vote_equals_dense_reference(tmp_path_factory, case):
+    n_sources, n_images, n_classes, seed, weights, thresholds, min_votes = case
+    rng = np.random.default_rng(seed)
+    classes = tuple("abc"[:n_classes])
+    images = [f"i{k},{k}.png" if k % 5 == 0 else f"i{k}.png" for k in range(n_images)]  # some quoted
+    dense = [_masks(rng, n_images, n_classes, rng.uniform(0.1, 0.9)) for _ in range(n_sources)]
+    sources = [_source(f"s{s}", dense[s], classes, images, spaces=s == 0) for s in range(n_sources)]
+    plan = VotePlan(align(sources), weights, thresholds, min_votes)
+    out = tmp_path_factory.mktemp("b") / "vote.csv"
+    run_plan(plan, str(out), classes)
+    got = read_predictions(out, classes, H, W)
+    in_memory = run_plan(plan, None, classes)
+    assert got.images == images
+    for i in range(n_images):
+        for c in range(n_classes):
+            used = np.flatnonzero(weights[:, c] > 0)
+            want = ref.vote([dense[s][i, c] for s in used], weights[used, c], thresholds[c], min_votes or None)
+            np.testing.assert_array_equal(got.runs(i, c), ref.encode(want))
+            assert in_memory[i][c] == ref.format_rle(ref.encode(want))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 3), st.sampled_from([1, BLOCK, BLOCK + 3]), st.integers(0, 2**32 - 1))
+def test_copied_rows_equal_their_source_text(tmp_path_factory, n_sources, n_images, seed):
+    rng = np.random.default_rng(seed)
+    classes = ("a", "b")
+    images = [f"i{k}.png" for k in range(n_images)]
+    dense = [_masks(rng, n_images, 2, 0.4) for _ in range(n_sources)]
+    sources = [_source(f"s{s}", dense[s], classes, images, spaces=True) for s in range(n_sources)]
+    which = rng.integers(-1, n_sources, (n_images, 2))
+    rows = np.where(which >= 0, np.arange(n_images * 2).reshape(n_images, 2), -1)
+    out = tmp_path_factory.mktemp("c") / "copy.csv"
+    write_copied(str(out), sources, which, rows, images, classes)
+    want = ["image_name,class,rle"] + [
+        f"{images[i]},{classes[c]},{sources[which[i, c]].rle(i, c) if which[i, c] >= 0 else ''}"
+        for i in range(n_images) for c in range(2)]
+    assert out.read_text().splitlines() == want
+
+
+def test_block_kernels_match_their_python_twins():
+    rng = np.random.default_rng(3)
+    classes, images = ("a", "b"), ["x.png", "y.png"]
+    sources = [_source(f"s{s}", _masks(rng, 2, 2, 0.5), classes, images) for s in range(3)]
+    rows = np.repeat(np.arange(4), 3)  # mask k = (i * C + c) * S + s: row i * C + c of each source
+    which = np.tile(np.arange(3), 4)
+    text, offsets, runs = gather(sources, which, rows)
+    names, cls = Fields.of(images), Fields.of(classes)
+    w, t = np.array([[1.0, 0.0], [2.0, 1.0], [1.0, 1.0]]), np.array([0.5, 0.25])
+    args = (text, offsets, runs, w, t, 0, H * W, names.text, names.offsets, cls.text, cls.offsets)
+    a, b = np.zeros(4096, np.uint8), np.zeros(4096, np.uint8)
+    (end_a, spans_a), (end_b, spans_b) = vote_block_kernel(*args, a), vote_block_kernel.py_func(*args, b)
+    assert end_a == end_b and a[:end_a].tobytes() == b[:end_b].tobytes()
+    np.testing.assert_array_equal(spans_a, spans_b)
+    copied = copy_block(sources, np.zeros((2, 2), np.int64), np.arange(4).reshape(2, 2), images, cls)
+    text, offsets, _ = gather(sources, np.zeros(4, np.int64), np.arange(4))
+    out = np.zeros(4096, np.uint8)
+    no_runs, bounds = np.zeros((0, 2), np.int64), np.zeros(5, np.int64)
+    end = rows_kernel.py_func(text, offsets, no_runs, bounds, np.zeros(4, bool), names.text, names.offsets,
+                              cls.text, cls.offsets, out)
+    assert out[:end].tobytes() == copied

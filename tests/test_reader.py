@@ -1,0 +1,79 @@
+"""The byte tokenizer (plain files) reads every file exactly as the pandas reader does.
+
+Files are generated with the quirks real submissions have: padded fields, CRLF, blank lines,
+``nan`` masks, paths as image names, unknown and duplicate classes, invalid RLE, extra and
+reordered columns, images whose rows are not consecutive. Both readers then go through the
+same checks; the Predictions and the problem list must be identical.
+"""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core._kernels import tokenize_kernel
+from core.predictions import _assemble, _columns, _plain, _read_bytes, _read_frame, _tokenize
+
+CLASSES = ("a", "b", "c")
+NAMES = ["x.png", "y.png", " x.png", "d/x.png", "e\\y.png", "z.png ", ""]
+CLASS_FIELDS = ["a", "b", "c", " a", "b ", "A", "zz", ""]
+RLES = ["", "1 2", " 3 1 ", "nan", "NaN", " nan ", "   nan", "1 1 2 1", "5 x", "0 1", "1 20", "2 1 1 1", "7"]
+
+
+@st.composite
+def plain_files(draw) -> bytes:
+    order = draw(st.permutations(["image_name", "class", "rle", "extra"]))
+    if draw(st.booleans()):
+        order = [c for c in order if c != "extra"]
+    eol = draw(st.sampled_from(["\n", "\r\n"]))
+    lines = [",".join(order)]
+    for _ in range(draw(st.integers(0, 14))):
+        if draw(st.integers(0, 9)) == 0:
+            lines.append("" if draw(st.booleans()) else ",".join("" for _ in order))
+            continue
+        field = {"image_name": draw(st.sampled_from(NAMES)), "class": draw(st.sampled_from(CLASS_FIELDS)),
+                 "rle": draw(st.sampled_from(RLES)), "extra": draw(st.sampled_from(["", "1", "q"]))}
+        lines.append(",".join(field[c] for c in order))
+    text = eol.join(lines)
+    if draw(st.booleans()):
+        text += eol
+    return text.encode()
+
+
+def _both(tmp_path, data: bytes):
+    path = tmp_path / "in.csv"
+    path.write_bytes(data)
+    data, header, unterminated = _read_bytes(str(path))
+    assert _plain(data)
+    fast = _assemble("f", _tokenize(data, header, CLASSES), unterminated, CLASSES, 4, 4)
+    (img, cls, rle), lines = _read_frame("f", data)
+    slow = _assemble("f", _columns(img, cls, rle, lines, CLASSES), unterminated, CLASSES, 4, 4)
+    return fast, slow
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=plain_files())
+def test_tokenizer_reads_as_pandas(tmp_path_factory, data):
+    (fast, fast_problems), (slow, slow_problems) = _both(tmp_path_factory.mktemp("r"), data)
+    assert [str(p) for p in fast_problems] == [str(p) for p in slow_problems]
+    assert fast.images == slow.images and fast.paths_stripped == slow.paths_stripped
+    for name in ("rows", "text", "offsets", "lines", "areas", "run_counts"):
+        np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name), err_msg=name)
+    assert (fast.truncation, fast.truncated_image) == (slow.truncation, slow.truncated_image)
+
+
+def test_quoted_non_ascii_and_lone_cr_files_are_not_plain():
+    assert not _plain(b'image_name,class,rle\n"a,b.png",a,1 1\n')
+    assert not _plain("image_name,class,rle\nä.png,a,1 1\n".encode())
+    assert not _plain(b"image_name,class,rle\rx.png,a,1 1\r")
+    assert _plain(b"image_name,class,rle\r\nx.png,a,1 1\r\n")
+
+
+def test_tokenize_kernel_matches_its_python_twin():
+    data = b"image_name,class,rle\nx.png, b ,1 2\r\n\n,,\nd/x.png,q,nan\ny.png,a,3 1"
+    buf = np.frombuffer(data, np.uint8)
+    args = (buf, 21, 44, 0, 1, 2, np.frombuffer(b"ab", np.uint8), np.array([0, 1, 2]))
+    for got, want in zip(tokenize_kernel(*args), tokenize_kernel.py_func(*args), strict=True):
+        np.testing.assert_array_equal(got, want)
+    lines, spans, new_name, cls, text, offsets = tokenize_kernel(*args)
+    assert lines.tolist() == [2, 5, 6] and new_name.tolist() == [True, True, True]
+    assert cls.tolist() == [1, -1, 0] and text.tobytes() == b"1 23 1" and offsets.tolist() == [0, 3, 3, 6]
