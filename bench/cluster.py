@@ -152,6 +152,7 @@ def main() -> None:
             warm_hard = runs["hard"][1][1]
             payload = (tmp / "h1.csv").stat().st_size // warm_hard.chunks  # a chunk's CSV text
             per_task = scheduler_cost(client, max(4 * warm_hard.chunks, 40), 4, payload)
+            bare = scheduler_cost(client, max(4 * warm_hard.chunks, 40), 4, 100)  # the scheduler alone
             client_rss = child([*hard, "-o", tmp / "h4.csv", "--scheduler", client.scheduler.address])
     parse = parse_seconds(paths)
 
@@ -167,7 +168,8 @@ def main() -> None:
     print(f"LocalCluster(2) start-up: {start:.2f} s; client alone (cli.py hard --scheduler tcp://…, workers "
           f"warm): {client_rss[0]:.2f} s, peak RSS {client_rss[1]:.0f} MB")
     print(f"scheduler round trip per task (no-op tasks returning {payload / 1e6:.1f} MB, as a hard-vote chunk's "
-          f"rows, 4 in flight, consumed in order): o = {per_task * 1e3:.1f} ms")
+          f"rows, 4 in flight, consumed in order): o = {per_task * 1e3:.1f} ms; of which the scheduler alone "
+          f"(100-byte tasks): o0 = {bare * 1e3:.1f} ms, the rest moving the rows")
     print(f"hard, --ship-inputs (API, warm workers): {ship_wall:.2f} s; one process reads the {args.models} CSVs "
           f"in {parse:.2f} s")
     consts = {}
@@ -180,12 +182,13 @@ def main() -> None:
         # the parse of the inputs and the worker's warm-up (imports, loading the numba kernels)
         u = max(s0["prepare"] - s1["prepare"] - p, 0.0)
         single = rows[kind]["one process"][0]
-        sched = warm.chunks * per_task
+        sched, sched0 = warm.chunks * per_task, warm.chunks * bare
         print(f"{kind}: {warm.chunks} chunks of ≤ {warm.chunk} (default); API run on the cluster: cold {w0:.2f} s "
               f"(checks-only task {s0['prepare']:.2f}), warm {w1:.2f} s (checks-only task {s1['prepare']:.2f}); "
               f"t_img = {t_img * 1e3:.1f} ms of image work per image; per chunk: r = {r * 1e3:.1f} ms re-running "
-              f"the checks and formatting, + o; scheduler total {warm.chunks} × o = {sched:.2f} s = "
-              f"{100 * sched / single:.1f} % of the single-process {single:.2f} s; worker warm-up u = {u:.2f} s")
+              f"the checks and formatting, + o; {warm.chunks} × o = {sched:.2f} s = "
+              f"{100 * sched / single:.1f} % of the single-process {single:.2f} s (the scheduler alone, "
+              f"{warm.chunks} × o0: {100 * sched0 / single:.1f} %); worker warm-up u = {u:.2f} s")
         consts[kind] = (start, s1["prepare"], p, u, t_img, r, args.images if kind == "hard" else args.soft_images)
     N = args.project
     print(f"\nprojection at {N:,} images, W workers on W cores (on paper): with c = min(64, ⌈N/4W⌉) images "
