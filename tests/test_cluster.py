@@ -127,9 +127,19 @@ def soft_settings(folder: Path, maps: dict, **extra) -> dict:
             "postprocess": {"default": {"keep_largest": 1}}, **extra}
 
 
-def test_soft_maps_identical(client, data, tmp_path):
+def test_cli_connects_to_a_running_scheduler(client, data, hard_local, tmp_path):
+    res = run_cli("hard", *sources(data[1]).values(), "-o", tmp_path / "o.csv", "--height", H, "--width", W,
+                  "-q", "--scheduler", client.scheduler.address)
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "o.csv").read_bytes() == hard_local
+
+
+@pytest.mark.parametrize("engine", ["cpu", "device"])
+def test_soft_maps_identical(client, data, tmp_path, engine):
     folder, paths = data
-    s = soft_settings(folder, {m: paths[f"maps/{m}"] for m in ("model1", "model2")})
+    if engine == "device":
+        pytest.importorskip("torch")
+    s = soft_settings(folder, {m: paths[f"maps/{m}"] for m in ("model1", "model2")}, engine=engine, device="cpu")
     local = soft_vote(s, output=tmp_path / "a.csv")
     r = cluster.run(soft_vote, s, output=tmp_path / "b.csv", scheduler=client, chunk=3)
     assert (tmp_path / "b.csv").read_bytes() == (tmp_path / "a.csv").read_bytes()
