@@ -9,6 +9,11 @@ holding a queue lock (a signal sent to the whole process group: Ctrl-C, a closed
 made ``Pool.terminate`` wait for that lock forever. Here nothing is shared, so the parent
 can always kill and reap its workers, and a worker runs at most a pipe's buffer ahead of
 the writer (memory stays bounded).
+
+A Dask cluster run (``cluster/``) runs a whole job once per chunk of images, under
+``selecting(lo, hi)``: the image loops here (``collect_images``, ``write_images``,
+``select_span``) then compute only images ``[lo, hi)``, keep them on the ``Selection`` and
+stop the job with ``ChunkDone``. Without a selection they do what they always did.
 """
 
 from __future__ import annotations
