@@ -195,7 +195,9 @@ def encode_kernel(b, words, itemsize, npix):
         if n == cap:
             cap *= 2
             bigger = np.empty((cap, 2), np.int64)
-            bigger[:n] = out[:n]
+            for j in range(n):  # a loop: slice assignment's checks cost seconds of compilation
+                bigger[j, 0] = out[j, 0]
+                bigger[j, 1] = out[j, 1]
             out = bigger
         out[n, 0] = start
         out[n, 1] = p
@@ -252,6 +254,17 @@ def _is_space(c):
 
 
 @nb.njit(cache=True, nogil=True)
+def _same_bytes(a, a_lo, a_hi, b, b_lo, b_hi):
+    """Whether ``a[a_lo:a_hi]`` and ``b[b_lo:b_hi]`` hold the same bytes."""
+    if a_hi - a_lo != b_hi - b_lo:
+        return False
+    for j in range(a_hi - a_lo):
+        if a[a_lo + j] != b[b_lo + j]:
+            return False
+    return True
+
+
+@nb.njit(cache=True, nogil=True)
 def tokenize_kernel(buf, start, sep, col_img, col_cls, col_rle, class_text, class_off):
     """Split the records of an unquoted ASCII CSV (from ``buf[start:]``, after the header) and
     return, per row: its line, its image field's span, whether that span's bytes differ from
@@ -304,13 +317,7 @@ def tokenize_kernel(buf, start, sep, col_img, col_cls, col_rle, class_text, clas
                 spans[r, 1] = ih
                 spans[r, 2] = cl
                 spans[r, 3] = ch
-                same = ih - il == prev_hi - prev_lo
-                if same:
-                    for j in range(ih - il):
-                        if buf[il + j] != buf[prev_lo + j]:
-                            same = False
-                            break
-                new_name[r] = not same
+                new_name[r] = not _same_bytes(buf, il, ih, buf, prev_lo, prev_hi)
                 prev_lo, prev_hi = il, ih
                 while cl < ch and _is_space(buf[cl]):
                     cl += 1
@@ -318,16 +325,9 @@ def tokenize_kernel(buf, start, sep, col_img, col_cls, col_rle, class_text, clas
                     ch -= 1
                 code = -1
                 for k in range(n_classes):
-                    a, b = class_off[k], class_off[k + 1]
-                    if b - a == ch - cl:
-                        hit = True
-                        for j in range(b - a):
-                            if class_text[a + j] != buf[cl + j]:
-                                hit = False
-                                break
-                        if hit:
-                            code = k
-                            break
+                    if _same_bytes(class_text, class_off[k], class_off[k + 1], buf, cl, ch):
+                        code = k
+                        break
                 cls[r] = code
                 a, b = rl, rh
                 while a < b and _is_space(buf[a]):
@@ -367,7 +367,7 @@ def normalize_kernel(runs):
     """Sort arbitrary intervals and merge overlapping or touching ones; drop empty ones."""
     order = np.argsort(runs[:, 0], kind="mergesort")
     out = np.empty_like(runs)
-    n = 0
+    n = np.int64(0)  # not a literal: _append would compile for Literal[int](0) too
     for j in order:
         if runs[j, 1] > runs[j, 0]:
             n = _append(out, n, runs[j, 0], runs[j, 1])
@@ -379,7 +379,7 @@ def union_kernel(a, b):
     out = np.empty((a.shape[0] + b.shape[0], 2), np.int64)
     i = 0
     j = 0
-    n = 0
+    n = np.int64(0)
     while i < a.shape[0] or j < b.shape[0]:
         if j == b.shape[0] or (i < a.shape[0] and a[i, 0] <= b[j, 0]):
             n = _append(out, n, a[i, 0], a[i, 1])
@@ -556,9 +556,12 @@ def vote_kernel(runs, bounds, weights, threshold, min_votes):
 
 @nb.njit(cache=True, nogil=True)
 def _put(out, pos, src, lo, hi):
-    """Copy ``src[lo:hi]`` to ``out[pos:]``; return the new position."""
-    out[pos:pos + hi - lo] = src[lo:hi]
-    return pos + hi - lo
+    """Copy ``src[lo:hi]`` to ``out[pos:]``; return the new position (a loop: slice
+    assignment's checks cost seconds of compilation)."""
+    for j in range(lo, hi):
+        out[pos] = src[j]
+        pos += 1
+    return pos
 
 
 @nb.njit(cache=True, nogil=True)
@@ -567,9 +570,7 @@ def gather_kernel(text, offsets, rows, out, at):
     for k in range(rows.shape[0]):
         r = rows[k]
         if r >= 0:
-            lo = offsets[r]
-            n = offsets[r + 1] - lo
-            out[at[k]:at[k] + n] = text[lo:lo + n]
+            _put(out, at[k], text, offsets[r], offsets[r + 1])
 
 
 @nb.njit(cache=True, nogil=True)
@@ -625,12 +626,12 @@ def vote_block_kernel(text, offsets, runs_bound, weights, thresholds, min_votes,
 
 
 @nb.njit(cache=True, nogil=True)
-def rows_kernel(text, offsets, runs, bounds, formatted, names, name_off, class_names, class_off, out):
+def rows_kernel(text, text_span, runs, run_span, formatted, names, name_off, class_names, class_off, out):
     """Write CSV rows ``name,class,rle`` for a block of images; return the bytes written.
 
-    The RLE of (image ``i``, class ``c``), ``k = i * C + c``, is ``runs[bounds[k]:bounds[k+1]]``
-    formatted where ``formatted[k]``, else the text ``text[offsets[k]:offsets[k+1]]`` as written
-    (surrounding whitespace dropped).
+    The RLE of (image ``i``, class ``c``), ``k = i * C + c``, is ``runs[run_span[k, 0]:run_span[k, 1]]``
+    formatted where ``formatted[k]``, else the text ``text[text_span[k, 0]:text_span[k, 1]]`` as
+    written (surrounding whitespace dropped).
     """
     n_classes = class_off.shape[0] - 1
     pos = 0
@@ -643,9 +644,9 @@ def rows_kernel(text, offsets, runs, bounds, formatted, names, name_off, class_n
             out[pos] = 44
             pos += 1
             if formatted[k]:
-                pos = format_kernel(runs[bounds[k]:bounds[k + 1]], out, pos)
+                pos = format_kernel(runs[run_span[k, 0]:run_span[k, 1]], out, pos)
             else:
-                lo, hi = offsets[k], offsets[k + 1]
+                lo, hi = text_span[k, 0], text_span[k, 1]
                 while lo < hi and _is_space(text[lo]):
                     lo += 1
                 while hi > lo and _is_space(text[hi - 1]):
@@ -670,16 +671,6 @@ def parse_block_kernel(text, offsets, runs_bound, npix):
         n, _, _ = parse_kernel(text, offsets[k], offsets[k + 1], npix, runs[bounds[k]:])
         bounds[k + 1] = bounds[k] + n
     return runs[:bounds[m]], bounds
-
-
-@nb.njit(cache=True, nogil=True)
-def intersection_areas_kernel(a, a_bounds, b, b_bounds):
-    """``|A_k ∩ B_k|`` for masks ``a[a_bounds[k]:a_bounds[k+1]]`` and ``b[b_bounds[k]:…]``."""
-    m = a_bounds.shape[0] - 1
-    out = np.zeros(m, np.int64)
-    for k in range(m):
-        out[k] = intersection_area_kernel(a[a_bounds[k]:a_bounds[k + 1]], b[b_bounds[k]:b_bounds[k + 1]])
-    return out
 
 
 # --- search (wrappers: evaluation.search) -------------------------------------------------
@@ -736,15 +727,9 @@ def same_runs_kernel(text_a, offs_a, rows_a, text_b, offs_b, rows_b, npix):
     for k in range(m):
         lo_a, hi_a = offs_a[rows_a[k]], offs_a[rows_a[k] + 1]
         lo_b, hi_b = offs_b[rows_b[k]], offs_b[rows_b[k] + 1]
-        if hi_a - lo_a == hi_b - lo_b:
-            same = True
-            for j in range(hi_a - lo_a):
-                if text_a[lo_a + j] != text_b[lo_b + j]:
-                    same = False
-                    break
-            if same:
-                out[k] = True
-                continue
+        if _same_bytes(text_a, lo_a, hi_a, text_b, lo_b, hi_b):
+            out[k] = True
+            continue
         na, _, _ = parse_kernel(text_a, lo_a, hi_a, npix, sa)
         nb_, _, _ = parse_kernel(text_b, lo_b, hi_b, npix, sb)
         if na != nb_:

@@ -442,7 +442,8 @@ def soft_vote(
     if echo is not None:
         from core.warmup import precompile
 
-        precompile(echo, *(["soft"] if job.engine == "cpu" else []), *(["clean"] if job.clean else []))
+        precompile(echo, *(["soft"] if job.engine == "cpu" else []), *(["clean"] if job.clean else []),
+                   rules=job.clean.rules if job.clean else None)
     with bar(progress, len(job.images), "soft vote") as b:
         done = run_job(job, out, b)
     preds = done if out is None else None

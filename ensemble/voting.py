@@ -240,7 +240,8 @@ def _vote(kind, sources, output, settings, weights, threshold, min_votes, missin
     if echo is not None:
         from core.warmup import precompile
 
-        precompile(echo, *(["read"] if paths else []), "vote", *(["vote_masks", "clean"] if clean else []))
+        precompile(echo, *(["read"] if paths else []), "vote", *(["vote_masks", "clean"] if clean else []),
+                   rules=clean.rules if clean else None)
     return _run(kind, named, cls, h, wd, w, thr, k or 0, missing or cfg.missing, workers or cfg.workers, out,
                 clean, expected, overrides, notes, progress)
 

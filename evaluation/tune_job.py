@@ -210,7 +210,7 @@ def tune(
     if echo is not None:
         from core.warmup import precompile
 
-        precompile(echo, "read", "tune", *(["soft"] if named_maps else []))
+        precompile(echo, "read", "tune", *(["maps"] if named_maps else []))
     cls, h, w = frame_of([*named.values(), ground_truth], classes, height, width)
     from ensemble.maps import MapSource
 

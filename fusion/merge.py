@@ -273,7 +273,8 @@ def merge(
     if echo is not None:
         from core.warmup import precompile
 
-        precompile(echo, "read", "merge", *(["clean"] if clean is not None else ["copy"]))
+        precompile(echo, "read", "merge", *(["clean"] if clean is not None else ["copy"]),
+                   rules=clean.rules if clean is not None else None)
     labels = [label(f"part{k + 1}", p) for k, p in enumerate(files)]
     preds = load_all(list(zip(labels, files, strict=True)), cls, h, w, notes)
     plan = plan_merge(preds, prefer)

@@ -308,7 +308,8 @@ def select(
     if echo is not None:
         from core.warmup import precompile
 
-        precompile(echo, "read", *(["clean"] if clean is not None else ["copy"]))
+        precompile(echo, "read", *(["clean"] if clean is not None else ["copy"]),
+                   rules=clean.rules if clean is not None else None)
     used = {name: src for name, src in named.items() if name in sel.rules}
     preds = dict(zip(used, load_all(used, sel.classes, sel.height, sel.width, notes), strict=True))
     plan = plan_select(preds, sel.rules)

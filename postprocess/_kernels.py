@@ -1,11 +1,23 @@
 """Every numba kernel of ``postprocess`` (private: call the checked wrappers of
 ``postprocess.clean``, ``.components``, ``.holes`` and ``.morphology``).
 
-The cleaning kernel compiles the row, component, hole and morphology kernels into itself,
-and numba's ``cache=True`` checks a cached kernel only against its own file; with all of
-them in this one file, an edit to any invalidates every cache that depends on it.
-``tests/test_kernels.py`` checks that no kernel calls a kernel of another file. Kernels are
-only moved here, never changed; each keeps its plain-Python twin as ``kernel.py_func``.
+A run compiles only the cleaning steps its rules take: ``Cleaner`` calls ``clean_kernel``,
+whose steps not taken are ``None`` arguments that numba prunes before typing (one
+specialisation per combination of steps), and ``clean`` calls one kernel per step. Each
+kernel compiles the helpers it calls into itself, and numba's ``cache=True`` checks a cached
+kernel only against its own file; with all of them in this one file, an edit to any
+invalidates every cache that depends on it. ``tests/test_kernels.py`` checks that no kernel
+calls a kernel of another file. Each kernel keeps its plain-Python twin as ``kernel.py_func``.
+
+Cold compile time is kept down (issue 15): every kernel other than ``clean_kernel`` has one
+signature (int64 arrays, C-contiguous and writable, int64 scalars, bool flags;
+``postprocess.clean`` casts at the boundary); counters passed to other kernels start as
+``np.int64(0)`` (a literal ``0`` would compile a second specialisation for
+``Literal[int](0)``); no kernel uses numpy functions whose numba implementations are costly
+to compile (``np.argsort``, slice assignment, ``np.arange``, ``np.count_nonzero``, slicing
+and copying a filled buffer): small loops and kernels do the same; and ``clean_kernel``
+calls the step kernels itself rather than through a wrapper kernel, since compiling a
+kernel re-optimises everything it calls, once per level of calls.
 """
 
 from __future__ import annotations
@@ -94,9 +106,9 @@ def link_rows_kernel(rows, x0, x1, diagonal, parent):
     (``diagonal`` = 0, 4-connectivity) or overlap once widened by one pixel (``diagonal``
     = 1, 8-connectivity). One merge-like sweep per pair of rows."""
     n = rows.shape[0]
-    ps = 0
-    pe = 0
-    i = 0
+    ps = np.int64(0)
+    pe = np.int64(0)
+    i = np.int64(0)
     while i < n:
         r = rows[i]
         cs = i
@@ -133,6 +145,62 @@ def row_starts_kernel(rows):
     return starts
 
 
+@nb.njit(cache=True, nogil=True)
+def identity_kernel(n):
+    """``[0, 1, …, n - 1]`` (int64): a union-find's initial parents."""
+    out = np.empty(n, np.int64)
+    for i in range(n):
+        out[i] = i
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def head_kernel(buf, n):
+    """A copy of ``buf[:n]`` (int64), the trimmed result of a kernel that filled a
+    buffer: one small kernel rather than slice-and-copy code in each caller."""
+    out = np.empty(n, np.int64)
+    for i in range(n):
+        out[i] = buf[i]
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def argsort_kernel(keys, n):
+    """Stable argsort of ``keys[:n]`` (int64): a bottom-up merge sort, equal keys keep
+    their order (``np.argsort(keys[:n], kind="stable")``)."""
+    order = identity_kernel(n)
+    tmp = np.empty(n, np.int64)
+    step = 1
+    while step < n:
+        lo = 0
+        while lo < n:
+            mid = min(lo + step, n)
+            hi = min(lo + 2 * step, n)
+            i = lo
+            j = mid
+            k = lo
+            while i < mid and j < hi:
+                if keys[order[j]] < keys[order[i]]:
+                    tmp[k] = order[j]
+                    j += 1
+                else:
+                    tmp[k] = order[i]
+                    i += 1
+                k += 1
+            while i < mid:
+                tmp[k] = order[i]
+                i += 1
+                k += 1
+            while j < hi:
+                tmp[k] = order[j]
+                j += 1
+                k += 1
+            lo = hi
+        order, tmp = tmp, order
+        step *= 2
+    return order
+
+
 # --- components (wrappers: postprocess.components) ----------------------------------------
 
 
@@ -141,11 +209,11 @@ def label_kernel(rows, x0, x1, conn8):
     """Component of every segment (0, 1, … in raster order of first pixel) and the area of
     each component. ``conn8``: diagonal contact connects (8-connectivity), else 4."""
     n = rows.shape[0]
-    parent = np.arange(n)
+    parent = identity_kernel(n)
     link_rows_kernel(rows, x0, x1, 1 if conn8 else 0, parent)
     labels = np.empty(n, np.int64)
     areas = np.zeros(n, np.int64)
-    m = 0
+    m = np.int64(0)
     for i in range(n):
         r = find(parent, i)
         if r == i:
@@ -154,16 +222,17 @@ def label_kernel(rows, x0, x1, conn8):
         else:
             labels[i] = labels[r]  # r < i: the root is the set's first segment
         areas[labels[i]] += x1[i] - x0[i]
-    return labels, areas[:m].copy()
+    return labels, head_kernel(areas, m)
 
 
 @nb.njit(cache=True, nogil=True)
 def select_kernel(areas, min_size, keep):
     """Which components survive: area >= ``min_size``, then (``keep`` > 0) only the
-    ``keep`` largest of those; equal areas rank by raster order (lower label first)."""
+    ``keep`` largest of those; equal areas rank by raster order (lower label first).
+    Returns the mask of survivors and the number of components removed."""
     kept = areas >= min_size
     if keep > 0 and areas.shape[0] > keep:
-        order = np.argsort(-areas, kind="mergesort")  # stable: ties stay in label order
+        order = argsort_kernel(-areas, areas.shape[0])  # stable: ties stay in label order
         count = 0
         for j in order:
             if kept[j]:
@@ -171,7 +240,11 @@ def select_kernel(areas, min_size, keep):
                     count += 1
                 else:
                     kept[j] = False
-    return kept
+    removed = 0
+    for j in range(kept.shape[0]):
+        if not kept[j]:
+            removed += 1
+    return kept, removed
 
 
 @nb.njit(cache=True, nogil=True)
@@ -194,6 +267,17 @@ def filter_kernel(rows, x0, x1, labels, kept):
     return r, a, b
 
 
+@nb.njit(cache=True, nogil=True)
+def select_components_kernel(rows, x0, x1, conn8, min_size, keep):
+    """The cleaning's component step: the segments of the components ``select_kernel``
+    keeps, and how many components were removed."""
+    labels, areas = label_kernel(rows, x0, x1, conn8)
+    kept, removed = select_kernel(areas, min_size, keep)
+    if removed:
+        rows, x0, x1 = filter_kernel(rows, x0, x1, labels, kept)
+    return rows, x0, x1, removed
+
+
 # --- holes (wrappers: postprocess.holes) --------------------------------------------------
 
 
@@ -207,7 +291,9 @@ def fill_holes_kernel(rows, x0, x1, height, width, conn8, max_hole):
     gx0 = np.empty(cap, np.int64)
     gx1 = np.empty(cap, np.int64)
     border = np.zeros(cap, np.bool_)
-    gap_after = np.full(n, -1, np.int64)  # interior gap following object segment k
+    gap_after = np.empty(n, np.int64)  # interior gap following object segment k (-1: none)
+    for k in range(n):
+        gap_after[k] = -1
     g = 0
     i = 0
     while i < n:
@@ -235,7 +321,7 @@ def fill_holes_kernel(rows, x0, x1, height, width, conn8, max_hole):
             gx1[g] = width
             border[g] = True
             g += 1
-    parent = np.arange(g)
+    parent = identity_kernel(g)
     link_rows_kernel(grow[:g], gx0[:g], gx1[:g], 0 if conn8 else 1, parent)
     hole_area = np.zeros(g, np.int64)
     for k in range(g):
@@ -254,7 +340,7 @@ def fill_holes_kernel(rows, x0, x1, height, width, conn8, max_hole):
     out_r = np.empty(n, np.int64)
     out_a = np.empty(n, np.int64)
     out_b = np.empty(n, np.int64)
-    m = 0
+    m = np.int64(0)
     k = 0
     while k < n:
         out_r[m] = rows[k]
@@ -264,7 +350,7 @@ def fill_holes_kernel(rows, x0, x1, height, width, conn8, max_hole):
         out_b[m] = x1[k]
         m += 1
         k += 1
-    return out_r[:m].copy(), out_a[:m].copy(), out_b[:m].copy(), n_holes
+    return head_kernel(out_r, m), head_kernel(out_a, m), head_kernel(out_b, m), n_holes
 
 
 # --- morphology (wrappers: postprocess.morphology) ----------------------------------------
@@ -283,17 +369,21 @@ def disk_half_widths(r):
 
 
 @nb.njit(cache=True, nogil=True)
+def _grown(buf):
+    """``buf`` copied into an array twice as long (+16)."""
+    out = np.empty(2 * buf.shape[0] + 16, np.int64)
+    for i in range(buf.shape[0]):
+        out[i] = buf[i]
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
 def _push(buf_r, buf_a, buf_b, n, y, a, b):
     """Append a segment, doubling the buffers when full; returns buffers and new count."""
     if n == buf_r.shape[0]:
-        cap = 2 * n + 16
-        nr = np.empty(cap, np.int64)
-        na = np.empty(cap, np.int64)
-        nb_ = np.empty(cap, np.int64)
-        nr[:n] = buf_r[:n]
-        na[:n] = buf_a[:n]
-        nb_[:n] = buf_b[:n]
-        buf_r, buf_a, buf_b = nr, na, nb_
+        buf_r = _grown(buf_r)
+        buf_a = _grown(buf_a)
+        buf_b = _grown(buf_b)
     buf_r[n] = y
     buf_a[n] = a
     buf_b[n] = b
@@ -316,9 +406,9 @@ def dilate_kernel(rows, x0, x1, hw):
     out_r = np.empty(2 * n + 16, np.int64)
     out_a = np.empty(2 * n + 16, np.int64)
     out_b = np.empty(2 * n + 16, np.int64)
-    m = 0
+    m = np.int64(0)
     if n == 0:
-        return out_r[:0].copy(), out_a[:0].copy(), out_b[:0].copy()
+        return head_kernel(out_r, m), head_kernel(out_a, m), head_kernel(out_b, m)
     rmin = rows[0]
     rmax = rows[n - 1]
     starts = row_starts_kernel(rows)
@@ -326,7 +416,7 @@ def dilate_kernel(rows, x0, x1, hw):
     ta = np.empty(cap, np.int64)
     tb = np.empty(cap, np.int64)
     for y in range(rmin - r, rmax + r + 1):
-        t = 0
+        t = np.int64(0)
         for d in range(-r, r + 1):
             yy = y + d
             if yy < rmin or yy > rmax:
@@ -338,10 +428,11 @@ def dilate_kernel(rows, x0, x1, hw):
                 t += 1
         if t == 0:
             continue
-        order = np.argsort(ta[:t])
+        order = argsort_kernel(ta, t)  # ties in any order give the same union
         a = ta[order[0]]
         b = tb[order[0]]
-        for j in order[1:]:
+        for q in range(1, t):
+            j = order[q]
             if ta[j] <= b:  # overlapping or touching: one segment
                 if tb[j] > b:
                     b = tb[j]
@@ -350,7 +441,7 @@ def dilate_kernel(rows, x0, x1, hw):
                 a = ta[j]
                 b = tb[j]
         out_r, out_a, out_b, m = _push(out_r, out_a, out_b, m, y, a, b)
-    return out_r[:m].copy(), out_a[:m].copy(), out_b[:m].copy()
+    return head_kernel(out_r, m), head_kernel(out_a, m), head_kernel(out_b, m)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -362,9 +453,9 @@ def erode_kernel(rows, x0, x1, hw):
     out_r = np.empty(n + 16, np.int64)
     out_a = np.empty(n + 16, np.int64)
     out_b = np.empty(n + 16, np.int64)
-    m = 0
+    m = np.int64(0)
     if n == 0:
-        return out_r[:0].copy(), out_a[:0].copy(), out_b[:0].copy()
+        return head_kernel(out_r, m), head_kernel(out_a, m), head_kernel(out_b, m)
     rmin = rows[0]
     rmax = rows[n - 1]
     starts = row_starts_kernel(rows)
@@ -390,7 +481,7 @@ def erode_kernel(rows, x0, x1, hw):
             hi = starts[y + d - rmin + 1]
             i = 0
             k = lo
-            t = 0
+            t = np.int64(0)
             while i < c and k < hi:
                 a = max(ca[i], x0[k] + h)
                 b = min(cb[i], x1[k] - h)
@@ -407,7 +498,7 @@ def erode_kernel(rows, x0, x1, hw):
             c = t
         for i in range(c):
             out_r, out_a, out_b, m = _push(out_r, out_a, out_b, m, y, ca[i], cb[i])
-    return out_r[:m].copy(), out_a[:m].copy(), out_b[:m].copy()
+    return head_kernel(out_r, m), head_kernel(out_a, m), head_kernel(out_b, m)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -417,7 +508,7 @@ def clip_kernel(rows, x0, x1, height, width):
     out_r = np.empty(n, np.int64)
     out_a = np.empty(n, np.int64)
     out_b = np.empty(n, np.int64)
-    m = 0
+    m = np.int64(0)
     for k in range(n):
         a = max(x0[k], 0)
         b = min(x1[k], width)
@@ -426,7 +517,7 @@ def clip_kernel(rows, x0, x1, height, width):
             out_a[m] = a
             out_b[m] = b
             m += 1
-    return out_r[:m].copy(), out_a[:m].copy(), out_b[:m].copy()
+    return head_kernel(out_r, m), head_kernel(out_a, m), head_kernel(out_b, m)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -446,31 +537,14 @@ def close_kernel(rows, x0, x1, r, height, width):
     return clip_kernel(er, ea, eb, height, width)
 
 
-# --- clean (wrappers: postprocess.clean) --------------------------------------------------
+# --- clean (the steps: postprocess.clean) ------------------------------------------------
 
 
 @nb.njit(cache=True, nogil=True)
-def clean_kernel(runs, height, width, open_r, close_r, conn8, min_size, keep, fill, max_hole):
-    """Run the pipeline on canonical runs. Returns the cleaned runs, the counts
-    (components removed, holes filled) and the areas before and after (the pixels removed
-    and added follow from ``|in ∩ out|``, which ``postprocess.clean.Cleaner`` counts with
-    ``core``'s kernel). ``keep`` 0 keeps all components; ``max_hole`` -1 fills holes of
-    any size."""
-    rows, x0, x1 = split_rows_kernel(runs, width)
-    if open_r > 0:
-        rows, x0, x1 = open_kernel(rows, x0, x1, open_r)
-    if close_r > 0:
-        rows, x0, x1 = close_kernel(rows, x0, x1, close_r, height, width)
-    removed = 0
-    if min_size > 1 or keep > 0:
-        labels, areas = label_kernel(rows, x0, x1, conn8)
-        kept = select_kernel(areas, min_size, keep)
-        removed = kept.shape[0] - np.count_nonzero(kept)
-        if removed:
-            rows, x0, x1 = filter_kernel(rows, x0, x1, labels, kept)
-    holes = 0
-    if fill:
-        rows, x0, x1, holes = fill_holes_kernel(rows, x0, x1, height, width, conn8, max_hole)
+def finish_kernel(runs, rows, x0, x1, width):
+    """The cleaning's last step: the cleaned segments as canonical runs, and the areas of
+    the mask before (``runs``) and after (the pixels removed and added follow from
+    ``|in ∩ out|``, which ``postprocess.clean.Cleaner`` counts with ``core``'s kernel)."""
     out = join_rows_kernel(rows, x0, x1, width)
     area_in = 0
     for j in range(runs.shape[0]):
@@ -478,4 +552,84 @@ def clean_kernel(runs, height, width, open_r, close_r, conn8, min_size, keep, fi
     area_out = 0
     for j in range(out.shape[0]):
         area_out += out[j, 1] - out[j, 0]
-    return out, removed, holes, area_in, area_out
+    return out, area_in, area_out
+
+
+@nb.njit(cache=True, nogil=True)
+def overlap_kernel(a, b):
+    """``|A ∩ B|`` of two canonical run arrays (the pixels kept, for the cleaning's counts):
+    ``core``'s ``intersection_area_kernel`` again, since a kernel may call only kernels of its
+    own file (numba checks a cached kernel against its own file only)."""
+    i = 0
+    j = 0
+    total = np.int64(0)
+    while i < a.shape[0] and j < b.shape[0]:
+        lo = max(a[i, 0], b[j, 0])
+        hi = min(a[i, 1], b[j, 1])
+        if hi > lo:
+            total += hi - lo
+        if a[i, 1] < b[j, 1]:
+            i += 1
+        else:
+            j += 1
+    return total
+
+
+@nb.njit(cache=True, nogil=True)
+def clean_kernel(runs, bounds, height, width, open_r, close_r, conn8, min_size, keep, max_hole):
+    """The whole pipeline on each mask ``runs[bounds[k]:bounds[k+1]]`` (one class's rules), in
+    one call: the postprocess command passes a block of masks, ``Cleaner`` one. A step whose
+    argument is ``None`` is left out before compilation (numba prunes ``is None`` branches on
+    the argument's type), so each combination of steps is its own specialisation compiling
+    only its steps: ``open_r``/``close_r`` the radii, ``keep`` (0: all) with ``min_size`` the
+    component step, ``max_hole`` (-1: any size) the hole filling. Returns the cleaned runs
+    (mask ``k``: ``out[out_bounds[k]:out_bounds[k+1]]``), ``out_bounds`` and per mask
+    (components removed, holes filled, area before, area after, area kept)."""
+    m = bounds.shape[0] - 1
+    stats = np.zeros((m, 5), np.int64)
+    out_bounds = np.zeros(m + 1, np.int64)
+    out = np.empty((max(runs.shape[0], 16), 2), np.int64)
+    n = np.int64(0)
+    for k in range(m):
+        mask = runs[bounds[k]:bounds[k + 1]]
+        rows, x0, x1 = split_rows_kernel(mask, width)
+        # Opening, closing and the component step as in open_kernel, close_kernel and
+        # select_components_kernel, written out, and the loop over masks here rather than
+        # around a one-mask kernel: compiling a kernel re-optimises everything it calls, so
+        # each level of calls costs again.
+        if open_r is not None:
+            hw = disk_half_widths(open_r)
+            rows, x0, x1 = erode_kernel(rows, x0, x1, hw)
+            rows, x0, x1 = dilate_kernel(rows, x0, x1, hw)
+        if close_r is not None:
+            hw = disk_half_widths(close_r)
+            rows, x0, x1 = dilate_kernel(rows, x0, x1, hw)
+            rows, x0, x1 = erode_kernel(rows, x0, x1, hw)
+            rows, x0, x1 = clip_kernel(rows, x0, x1, height, width)
+        removed = 0
+        if keep is not None:
+            labels, areas = label_kernel(rows, x0, x1, conn8)
+            kept, removed = select_kernel(areas, min_size, keep)
+            if removed:
+                rows, x0, x1 = filter_kernel(rows, x0, x1, labels, kept)
+        holes = 0
+        if max_hole is not None:
+            rows, x0, x1, holes = fill_holes_kernel(rows, x0, x1, height, width, conn8, max_hole)
+        cleaned, area_in, area_out = finish_kernel(mask, rows, x0, x1, width)
+        if n + cleaned.shape[0] > out.shape[0]:
+            bigger = np.empty((2 * (n + cleaned.shape[0]), 2), np.int64)
+            for j in range(n):  # a loop: slice assignment's checks cost seconds of compilation
+                bigger[j, 0] = out[j, 0]
+                bigger[j, 1] = out[j, 1]
+            out = bigger
+        for j in range(cleaned.shape[0]):
+            out[n, 0] = cleaned[j, 0]
+            out[n, 1] = cleaned[j, 1]
+            n += 1
+        out_bounds[k + 1] = n
+        stats[k, 0] = removed
+        stats[k, 1] = holes
+        stats[k, 2] = area_in
+        stats[k, 3] = area_out
+        stats[k, 4] = overlap_kernel(mask, cleaned)
+    return out[:n], out_bounds, stats

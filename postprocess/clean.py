@@ -20,15 +20,23 @@ pipeline. Components use ``connectivity`` (8 by default); holes use the dual one
 from __future__ import annotations
 
 import multiprocessing as mp
-from collections.abc import Sequence
+import weakref
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from core._kernels import intersection_area_kernel
 from core.classes import CANVAS
 from core.codec import format_rle, parse_rle
-from postprocess._kernels import clean_kernel
+from postprocess._kernels import (
+    clean_kernel,
+    close_kernel,
+    fill_holes_kernel,
+    finish_kernel,
+    open_kernel,
+    select_components_kernel,
+    split_rows_kernel,
+)
 
 
 @dataclass(frozen=True)
@@ -101,13 +109,67 @@ def clean(runs: np.ndarray, height: int, width: int, rules: Rules) -> np.ndarray
     [[0, 3], [5, 8], [10, 13]]
     """
     runs = np.ascontiguousarray(runs, np.int64).reshape(-1, 2)
-    return _apply(runs, height, width, rules)[0]
+    return _steps(runs, int(height), int(width), rules)[0]
 
 
-def _apply(runs: np.ndarray, height: int, width: int, r: Rules):
-    return clean_kernel(runs, height, width, r.open, r.close, r.connectivity == 8, r.min_size,
-                        r.keep_largest, r.fill_holes, -1 if r.max_hole is None else r.max_hole)
+# Two ways to run the same kernels (issue 15, cold start: compile only what a run uses).
+# ``Cleaner`` calls ``clean_kernel``, one call per mask or per block of masks, specialised by which steps the rules
+# take (a command's rules usually take one combination: one compilation, then the fastest
+# calls). ``clean`` (and so ``tune``, which tries many combinations) calls one kernel per
+# step from Python: each step compiles once whatever the combination, for a few µs more per
+# mask. Both return (runs, components removed, holes filled, area before, area after).
 
+
+def _kernel_args(r: Rules) -> tuple:
+    """The arguments of ``clean_kernel`` after ``runs, height, width`` for ``r``: ``None``
+    for a step not taken (numba then compiles it out), Python ints and bools otherwise, so
+    that each combination of steps has exactly one signature."""
+    return (int(r.open) if r.open else None, int(r.close) if r.close else None, r.connectivity == 8,
+            int(r.min_size), int(r.keep_largest) if r.min_size > 1 or r.keep_largest else None,
+            (-1 if r.max_hole is None else int(r.max_hole)) if r.fill_holes else None)
+
+
+def _steps(runs: np.ndarray, height: int, width: int, r: Rules):
+    """``clean_kernel``'s pipeline, one kernel per step (``runs``: C-contiguous (n, 2) int64;
+    ``height``, ``width``: Python ints)."""
+    open_r, close_r, conn8, min_size, keep, max_hole = _kernel_args(r)
+    rows, x0, x1 = split_rows_kernel(runs, width)
+    if open_r is not None:
+        rows, x0, x1 = open_kernel(rows, x0, x1, open_r)
+    if close_r is not None:
+        rows, x0, x1 = close_kernel(rows, x0, x1, close_r, height, width)
+    removed = 0
+    if keep is not None:
+        rows, x0, x1, removed = select_components_kernel(rows, x0, x1, conn8, min_size, keep)
+    holes = 0
+    if max_hole is not None:
+        rows, x0, x1, holes = fill_holes_kernel(rows, x0, x1, height, width, conn8, max_hole)
+    out, area_in, area_out = finish_kernel(runs, rows, x0, x1, width)
+    return out, removed, holes, area_in, area_out
+
+
+def combinations(rules: Iterable[Rules | None]) -> list[Rules]:
+    """One ``Rules`` per combination of steps that ``rules`` take (compiling ``clean_kernel``
+    for these compiles it for all of ``rules``)."""
+    seen = {}
+    for r in rules:
+        if r is not None and r.active:
+            seen.setdefault(tuple(a is None for a in _kernel_args(r)), r)
+    return list(seen.values())
+
+
+def compiled(rules: Iterable[Rules | None]) -> bool:
+    """Whether numba's cache holds ``clean_kernel`` for every combination of steps that
+    ``rules`` take (what ``Cleaner`` calls)."""
+    from core.jit import overloads_cached
+
+    runs, bounds = np.zeros((0, 2), np.int64), np.zeros(1, np.int64)
+    return overloads_cached(clean_kernel, *((runs, bounds, 1, 1, *_kernel_args(r)) for r in combinations(rules)))
+
+
+LIVE: weakref.WeakSet[Cleaner] = weakref.WeakSet()
+"""Every ``Cleaner`` alive: ``core.warmup`` compiles for their rules when a caller does not
+name the rules (``ensemble.voting`` builds its cleaner, then warms up without them)."""
 
 STAT_FIELDS = ("masks", "changed", "components_removed", "holes_filled", "pixels_removed", "pixels_added")
 
@@ -126,9 +188,11 @@ class Cleaner:
         if len(rules) != len(classes):
             raise ValueError(f"{len(rules)} rules for {len(classes)} classes")
         self.rules = [r if r is not None and r.active else None for r in rules]
+        self._args = [None if r is None else _kernel_args(r) for r in self.rules]
+        LIVE.add(self)
         self.classes = tuple(classes)
-        self.height = height
-        self.width = width
+        self.height = int(height)
+        self.width = int(width)
         ctx = mp.get_context("fork")
         self._shared = ctx.RawArray("q", len(classes) * len(STAT_FIELDS))
         self._counts = np.frombuffer(self._shared, np.int64).reshape(len(classes), len(STAT_FIELDS))
@@ -143,19 +207,24 @@ class Cleaner:
         if rules is None:
             return runs
         runs = np.ascontiguousarray(runs, np.int64).reshape(-1, 2)
-        out, removed, holes, area_in, area_out = _apply(runs, self.height, self.width, rules)
-        common = intersection_area_kernel(runs, out)
-        px_removed, px_added = area_in - common, area_out - common
-        changed = 1 if (px_removed or px_added) else 0
+        return self.many(class_index, runs, np.array([0, len(runs)], np.int64))[0]
+
+    def many(self, class_index: int, runs: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Clean the masks ``runs[bounds[k]:bounds[k+1]]`` of one class in one kernel call (as
+        ``__call__`` cleans one, counted alike); returns the cleaned runs and their bounds."""
+        if self.rules[class_index] is None:
+            return runs, bounds
+        out, out_bounds, per_mask = clean_kernel(runs, bounds, self.height, self.width, *self._args[class_index])
+        px_removed, px_added = per_mask[:, 2] - per_mask[:, 4], per_mask[:, 3] - per_mask[:, 4]
         with self._lock:
             row = self._counts[class_index]
-            row[0] += 1
-            row[1] += changed
-            row[2] += removed
-            row[3] += holes
-            row[4] += px_removed
-            row[5] += px_added
-        return out
+            row[0] += len(per_mask)
+            row[1] += int(np.count_nonzero(px_removed | px_added))
+            row[2] += int(per_mask[:, 0].sum())
+            row[3] += int(per_mask[:, 1].sum())
+            row[4] += int(px_removed.sum())
+            row[5] += int(px_added.sum())
+        return out, out_bounds
 
     def text(self, class_index: int, rle: str) -> str:
         """Clean one mask given as RLE text; classes without rules come back verbatim."""

@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from core._kernels import parse_block_kernel
+from core.blocks import BLOCK, NO_RUNS, Fields, gather, spans, write_rows
 from core.codec import format_rle
 from core.errors import DataError, UsageError, plural
 from core.predictions import Predictions, predictions_from_rles
 from core.sources import Notes, Progress, Source, bar, frame_of, is_path, load
-from core.stream import collect_images, write_images
+from core.stream import blocks_of, collect_images, current_selection, write_blocks
 from postprocess.clean import Cleaner
 
 if TYPE_CHECKING:  # settings.postprocess imports this package
@@ -48,11 +50,40 @@ def clean_all(preds: Predictions, cleaner: Cleaner, output: str | None, workers:
         i, c = (int(x) for x in absent[0])
         raise DataError(f"{preds.path}: image {preds.images[i]}, class {preds.classes[c]}: missing row "
                          f"({len(absent):,} missing in all; 'check' lists them)")
-    work = functools.partial(_image, preds, cleaner)
-    if output is None:
-        rles = collect_images(preds.images, work, progress)
+    if output is None or current_selection() is not None:  # a cluster chunk: never a file (cluster/)
+        rles = collect_images(preds.images, functools.partial(_image, preds, cleaner), progress)
         return predictions_from_rles(preds.path, preds.classes, preds.images, rles, preds.height, preds.width)
-    return write_images(output, preds.classes, preds.images, work, workers, progress)
+    blocks = blocks_of(len(preds.images), BLOCK)
+    classes = Fields.of(preds.classes)
+    return write_blocks(output, preds.classes, blocks, lambda b: _block(preds, cleaner, classes, *blocks[b]),
+                        workers, progress)
+
+
+def _block(preds: Predictions, cleaner: Cleaner, classes: Fields, lo: int, hi: int) -> bytes:
+    """The CSV rows of images ``lo:hi``: each cleaned class's masks cleaned by one kernel call
+    (``Cleaner.many``), the other classes copied as written."""
+    n, n_classes = hi - lo, len(preds.classes)
+    rows = preds.rows[lo:hi].T.reshape(-1)  # class-major: class c's masks are k = c * n … (c + 1) * n - 1
+    text, offsets, counts = gather([preds], np.zeros(len(rows), np.int64), rows)
+    runs, bounds = parse_block_kernel(text, offsets, counts, preds.npix)
+    by_image = (np.arange(n_classes)[:, None] + n_classes * np.arange(n)[None, :]).reshape(-1)  # k -> i * C + c
+    text_span = np.empty((len(rows), 2), np.int64)
+    text_span[by_image] = spans(offsets)
+    run_span = np.zeros((len(rows), 2), np.int64)
+    formatted = np.zeros(len(rows), bool)
+    cleaned, base = [], 0
+    for c in range(n_classes):
+        if not cleaner.active(c):
+            continue
+        b = bounds[c * n:(c + 1) * n + 1]
+        out, out_bounds = cleaner.many(c, runs[b[0]:b[-1]], b - b[0])
+        at = by_image[c * n:(c + 1) * n]
+        run_span[at] = spans(out_bounds + base)
+        formatted[at] = True
+        cleaned.append(out)
+        base += len(out)
+    runs_out = np.concatenate(cleaned) if cleaned else NO_RUNS
+    return write_rows(text, text_span, runs_out, run_span, formatted, Fields.of(preds.images[lo:hi]), classes)
 
 
 @dataclass
@@ -148,7 +179,7 @@ def clean_predictions(
     if echo is not None:
         from core.warmup import precompile
 
-        precompile(echo, "read", "clean")
+        precompile(echo, "read", "clean_blocks" if out is not None else "clean", rules=cleaner.rules)
     preds = load(predictions, "predictions", cls, h, w, notes)
     with bar(progress, len(preds.images), "postprocess") as b:
         done = clean_all(preds, cleaner, out, workers or cfg.workers, b)

@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+CLEANING = {"keep_largest": 1, "fill_holes": True}
+"""The soft vote's inline cleaning (the warm-up compiles only these steps)."""
+
 
 def run_demo(folder, n_images: int = 4, n_models: int = 3, seed: int = 0, *,
              say: Callable[[str], None] = print, echo: Callable[[str], None] | None = None, progress=None) -> Path:
@@ -21,10 +24,11 @@ def run_demo(folder, n_images: int = 4, n_models: int = 3, seed: int = 0, *,
     from core.warmup import precompile
     from ensemble import hard_vote, soft_vote
     from evaluation import evaluate as evaluate_predictions
+    from postprocess.clean import Rules
     from settings.loader import write_yaml
 
     demo_folder(Path(folder))
-    precompile(echo or (lambda msg: None), "read", "vote", "soft", "clean", "score")
+    precompile(echo or (lambda msg: None), "read", "vote", "soft", "clean", "score", rules=[Rules(**CLEANING)])
     gen = Generator(n_images=n_images, n_models=n_models, seed=seed)
     with bar(progress, n_images, "generate") as b:
         paths = write_set(gen, folder, maps={m: 512 for m in gen.model_names}, progress=b)
@@ -37,7 +41,7 @@ def run_demo(folder, n_images: int = 4, n_models: int = 3, seed: int = 0, *,
     hard_vote({m: paths[m] for m in gen.model_names}, output=vote_path, progress=progress)
     soft_setting = Path(folder) / "soft_setting.yaml"
     write_yaml(soft_setting, {"prob_maps": [{"path": str(paths[f"maps/{m}"])} for m in gen.model_names],
-                              "threshold": 0.5, "postprocess": {"default": {"keep_largest": 1, "fill_holes": True}},
+                              "threshold": 0.5, "postprocess": {"default": CLEANING},
                               "save_dir": str(folder), "output_name": "soft_vote.csv"},
                "# written by `cli.py demo`: python cli.py soft --setting " + str(soft_setting) + "\n")
     soft_path = Path(folder) / "soft_vote.csv"

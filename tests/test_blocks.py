@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core._kernels import rows_kernel, vote_block_kernel
-from core.blocks import BLOCK, Fields, copy_block, gather, write_copied
+from core.blocks import BLOCK, Fields, copy_block, gather, spans, write_copied
 from core.predictions import predictions_from_rles, read_predictions
 from ensemble.job import VotePlan, align, run_plan
 
@@ -101,7 +101,32 @@ def test_block_kernels_match_their_python_twins():
     copied = copy_block(sources, np.zeros((2, 2), np.int64), np.arange(4).reshape(2, 2), images, cls)
     text, offsets, _ = gather(sources, np.zeros(4, np.int64), np.arange(4))
     out = np.zeros(4096, np.uint8)
-    no_runs, bounds = np.zeros((0, 2), np.int64), np.zeros(5, np.int64)
-    end = rows_kernel.py_func(text, offsets, no_runs, bounds, np.zeros(4, bool), names.text, names.offsets,
-                              cls.text, cls.offsets, out)
+    no_runs, run_span = np.zeros((0, 2), np.int64), np.zeros((4, 2), np.int64)
+    end = rows_kernel.py_func(text, spans(offsets), no_runs, run_span, np.zeros(4, bool), names.text,
+                              names.offsets, cls.text, cls.offsets, out)
     assert out[:end].tobytes() == copied
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from([1, BLOCK + 3]), st.integers(0, 2**32 - 1))
+def test_block_cleaning_equals_the_mask_by_mask_pipeline(tmp_path_factory, n_images, seed):
+    """postprocess's block path: each cleaned class by one kernel call per block; the text of
+    the other classes copied as written; counts as the one-mask path counts them."""
+    from postprocess.clean import Cleaner, Rules, clean
+    from postprocess.job import clean_all
+
+    rng = np.random.default_rng(seed)
+    classes = ("a", "b", "c")
+    images = [f"i{k}.png" for k in range(n_images)]
+    preds = _source("p", _masks(rng, n_images, 3, rng.uniform(0.2, 0.7)), classes, images, spaces=True)
+    rules = [Rules(keep_largest=1, fill_holes=True), None, Rules(open=1, min_size=3, connectivity=4)]
+    blocks, masks = Cleaner(rules, classes, H, W), Cleaner(rules, classes, H, W)
+    out = tmp_path_factory.mktemp("p") / "clean.csv"
+    clean_all(preds, blocks, str(out))
+    got = out.read_text().splitlines()[1:]
+    for i in range(n_images):
+        for c in range(3):
+            want = preds.rle(i, c) if rules[c] is None else ref.format_rle(clean(preds.runs(i, c), H, W, rules[c]))
+            assert got[i * 3 + c] == f"{images[i]},{classes[c]},{want}"
+            masks(c, preds.runs(i, c))
+    np.testing.assert_array_equal(blocks.stats(), masks.stats())

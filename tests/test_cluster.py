@@ -289,3 +289,18 @@ def test_one_worker_many_threads_shares_one_parse(data, hard_local, tmp_path):
         loads = c.run(lambda: workercache.loads["csv"])
     assert (tmp_path / "o.csv").read_bytes() == hard_local
     assert list(loads.values()) == [3]  # three files, each parsed once by the worker's three threads
+
+
+def test_settings_output_is_never_written_by_a_worker(client, data, hard_local, tmp_path):
+    """Settings that name their own ``output:``: the run writes the client's output only."""
+    path = data[1]["model1"]
+    elsewhere = tmp_path / "settings_said.csv"
+    rules = {"default": {"keep_largest": 1}}
+    clean_predictions(path, {"postprocess": rules}, output=tmp_path / "a.csv", height=H, width=W)
+    cluster.run(clean_predictions, path, settings={"postprocess": rules, "output": str(elsewhere)},
+                output=tmp_path / "b.csv", height=H, width=W, scheduler=client, chunk=5)
+    assert (tmp_path / "b.csv").read_bytes() == (tmp_path / "a.csv").read_bytes()
+    cluster.run(hard_vote, sources(data[1]), settings={"output": str(elsewhere)}, output=tmp_path / "c.csv",
+                height=H, width=W, scheduler=client, chunk=5)
+    assert (tmp_path / "c.csv").read_bytes() == hard_local
+    assert not elsewhere.exists()

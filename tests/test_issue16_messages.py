@@ -286,6 +286,7 @@ from click.testing import CliRunner
 import cli
 from core.jit import KERNEL_PACKAGES
 from core.warmup import compile_steps
+from postprocess.clean import Rules
 
 def signatures():
     out = {{}}
@@ -297,7 +298,7 @@ def signatures():
     return out
 
 import ensemble.job, ensemble.soft, fusion.merge, postprocess.job, core.score, evaluation.search  # every kernel module
-compile_steps(*{steps!r})
+compile_steps(*{steps!r}, rules=None if {rules!r} is None else [Rules(**{rules!r})])
 before = signatures()
 r = CliRunner().invoke(cli.cli, {args!r}, catch_exceptions=False)
 assert r.exit_code == 0, r.output
@@ -334,20 +335,27 @@ def write_maps(folder, paths) -> str:
     return str(folder / "soft.yaml")
 
 
-@pytest.mark.parametrize("steps, command", [
-    (("read", "vote", "vote_masks", "clean"), ["hard", "{m1}", "{m2}", "{m1}", "--allow-duplicate", "-o", "{out}",
-                                               "--setting", "{pp}"]),
-    (("read", "vote"), ["weighted", "{m1}", "{m2}", "--weights", "1,2", "-o", "{out}"]),
-    (("read", "merge", "copy"), ["merge", "{m1}", "{m2}", "-o", "{out}"]),
-    (("read", "score"), ["evaluate", "--gt", "{gt}", "{m1}"]),
-    (("read", "tune"), ["tune", "--gt", "{gt}", "{m1}", "{m2}", "-o", "{yaml}"]),
-    (("read", "clean"), ["postprocess", "{m1}", "-o", "{out}", "--keep-largest", "1", "--fill-holes", "--open", "1"]),
-    (("read",), ["check", "{m1}"]),
-    (("soft", "clean"), ["soft", "--setting", "{soft}", "-o", "{out}", "--engine", "cpu"]),
+KEEP_FILL = {"keep_largest": 1, "fill_holes": True}
+
+
+@pytest.mark.parametrize("steps, rules, command", [
+    (("read", "vote", "vote_masks", "clean"), KEEP_FILL, ["hard", "{m1}", "{m2}", "{m1}", "--allow-duplicate",
+                                                          "-o", "{out}", "--setting", "{pp}"]),
+    (("read", "vote"), None, ["weighted", "{m1}", "{m2}", "--weights", "1,2", "-o", "{out}"]),
+    (("read", "merge", "copy"), None, ["merge", "{m1}", "{m2}", "-o", "{out}"]),
+    (("read", "score"), None, ["evaluate", "--gt", "{gt}", "{m1}"]),
+    (("read", "tune"), None, ["tune", "--gt", "{gt}", "{m1}", "{m2}", "-o", "{yaml}"]),
+    (("read", "tune", "maps"), None, ["tune", "--gt", "{gt}", "{m1}", "{m2}", "--maps", "model1={maps}/f16",
+                                      "--maps", "model2={maps}/f64", "-o", "{yaml}"]),
+    (("read", "clean"), {**KEEP_FILL, "open": 1}, ["postprocess", "{m1}", "-o", "{out}", "--keep-largest", "1",
+                                                   "--fill-holes", "--open", "1"]),
+    (("read",), None, ["check", "{m1}"]),
+    (("soft", "clean"), KEEP_FILL, ["soft", "--setting", "{soft}", "-o", "{out}", "--engine", "cpu"]),
 ])
-def test_item13_warm_up_compiles_every_kernel_the_run_uses(tmp_path, steps, command):
-    """In a fresh process, after the warm-up steps a real run (29 classes, 64², realistic
-    masks) calls no kernel with argument types the warm-up did not compile."""
+def test_item13_warm_up_compiles_every_kernel_the_run_uses(tmp_path, steps, rules, command):
+    """In a fresh process, after the warm-up steps (for ``clean``: with the run's cleaning
+    rules, which the commands pass on) a real run (29 classes, 64², realistic masks) calls
+    no kernel with argument types the warm-up did not compile."""
     import subprocess
     import sys
     from pathlib import Path
@@ -359,10 +367,10 @@ def test_item13_warm_up_compiles_every_kernel_the_run_uses(tmp_path, steps, comm
     (tmp_path / "pp.yaml").write_text("postprocess: {default: {keep_largest: 1, fill_holes: true}}\n")
     maps = write_maps(tmp_path, paths)
     fill = {"m1": paths["model1"], "m2": paths["model2"], "gt": paths["gt"], "out": tmp_path / "o.csv",
-            "pp": tmp_path / "pp.yaml", "yaml": tmp_path / "t.yaml", "soft": maps}
+            "pp": tmp_path / "pp.yaml", "yaml": tmp_path / "t.yaml", "soft": maps, "maps": tmp_path}
     shape = [] if command[0] == "soft" else ["--height", "64", "--width", "64"]  # soft: in its settings
     args = [a.format(**fill) for a in command] + shape + ["-q"]
-    script = WARM_CHECK.format(root=str(root), tests=str(root / "tests"), steps=steps, args=args)
+    script = WARM_CHECK.format(root=str(root), tests=str(root / "tests"), steps=steps, rules=rules, args=args)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "NEW {}"

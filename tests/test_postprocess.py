@@ -16,8 +16,9 @@ from core.codec import decode, encode, parse_rle
 from core.errors import UsageError
 from core.predictions import read_predictions, write_predictions
 from core.synthetic import Generator, write_set
-from postprocess._kernels import clean_kernel, label_kernel, split_rows_kernel
-from postprocess.clean import Cleaner, Rules, clean
+from postprocess import _kernels
+from postprocess._kernels import label_kernel, split_rows_kernel
+from postprocess.clean import Cleaner, Rules, _kernel_args, _steps, clean
 from postprocess.components import component_areas, components
 from postprocess.holes import fill_holes
 from postprocess.morphology import closing, opening
@@ -166,7 +167,10 @@ def test_components_match_ndimage_label(m, conn):
 def test_min_size_and_keep_largest_match_reference(m, conn, min_size, keep):
     rules = Rules(min_size=min_size, keep_largest=keep, connectivity=conn)
     expect, removed = ref_select(m, conn, min_size, keep)
-    out, n_removed, _, _, _ = clean_kernel(encode(m), *m.shape, 0, 0, conn == 8, min_size, keep, False, -1)
+    runs = encode(m)
+    out, _, stats = _kernels.clean_kernel(runs, np.array([0, len(runs)]), *m.shape, *_kernel_args(rules))
+    n_removed = stats[0, 0]
+    assert n_removed == _steps(encode(m), *m.shape, rules)[1]
     assert np.array_equal(dense(clean(encode(m), *m.shape, rules), m.shape), expect)
     assert np.array_equal(dense(out, m.shape), expect)
     assert n_removed == removed
@@ -252,12 +256,42 @@ def test_pipeline_matches_reference_in_documented_order(m, conn, open_r, close_r
         assert s[1, 4] == (m & ~expect).sum() and s[1, 5] == (expect & ~m).sum()
 
 
+def _twin_pipeline(runs, height, width, r):
+    """``postprocess.clean._steps`` on the kernels' plain-Python twins."""
+    k = {name: getattr(_kernels, name).py_func for name in ("split_rows_kernel", "open_kernel", "close_kernel",
+                                                             "select_components_kernel", "fill_holes_kernel",
+                                                             "finish_kernel")}
+    rows, x0, x1 = k["split_rows_kernel"](runs, width)
+    rows, x0, x1 = k["open_kernel"](rows, x0, x1, r.open)
+    rows, x0, x1 = k["close_kernel"](rows, x0, x1, r.close, height, width)
+    rows, x0, x1, removed = k["select_components_kernel"](rows, x0, x1, r.connectivity == 8, r.min_size,
+                                                          r.keep_largest)
+    rows, x0, x1, holes = k["fill_holes_kernel"](rows, x0, x1, height, width, r.connectivity == 8, -1)
+    out, area_in, area_out = k["finish_kernel"](runs, rows, x0, x1, width)
+    return out, removed, holes, area_in, area_out
+
+
+def ref_overlap(a, b) -> int:
+    """|A ∩ B| on dense masks (the canvas is 17 × 13)."""
+    return int((dense(a, (17, 13)) & dense(b, (17, 13))).sum())
+
+
 def test_python_twins_agree_with_kernels():
+    rules = Rules(open=1, close=1, min_size=2, keep_largest=1, fill_holes=True, connectivity=8)
     for kind in KINDS:
         m = make_mask(kind, 17, 13, 3)
-        args = (encode(m), 17, 13, 1, 1, True, 2, 1, True, -1)
-        fast, slow = clean_kernel(*args), clean_kernel.py_func(*args)
-        assert np.array_equal(fast[0], slow[0]) and fast[1:] == slow[1:]
+        runs = encode(m)
+        args = (runs, np.array([0, len(runs)]), 17, 13, *_kernel_args(rules))
+        slow = _twin_pipeline(runs, 17, 13, rules)
+        assert np.array_equal(_steps(runs, 17, 13, rules)[0], slow[0]) and _steps(runs, 17, 13, rules)[1:] == slow[1:]
+        for out, bounds, stats in (_kernels.clean_kernel(*args), _kernels.clean_kernel.py_func(*args)):
+            assert np.array_equal(out, slow[0]) and bounds.tolist() == [0, len(slow[0])]
+            kept = int(ref_overlap(runs, slow[0]))
+            assert stats.tolist() == [[*slow[1:], kept]]
+    keys = np.array([3, 1, 3, 0, 1, 1, 7, 3, 0])
+    for n in (0, 1, 5, 9):
+        want = np.argsort(keys[:n], kind="stable").tolist()
+        assert _kernels.argsort_kernel(keys, n).tolist() == want == _kernels.argsort_kernel.py_func(keys, n).tolist()
         rows, x0, x1 = split_rows_kernel.py_func(encode(m), 13)
         for a, b in zip(label_kernel(rows, x0, x1, False), label_kernel.py_func(rows, x0, x1, False), strict=True):
             assert np.array_equal(a, b)
