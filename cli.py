@@ -25,6 +25,8 @@ from cli_common import (
     _output,
     _parse_named,
     _twice,
+    call,
+    cluster_options,
     handle_errors,
     image_set_options,
     quiet_option,
@@ -113,6 +115,7 @@ def demo(folder, n_images, n_models, seed, quiet):
               help="A prediction row absent for a ground-truth (image, class): error, or score it as empty.")
 @shape_options
 @image_set_options
+@cluster_options
 @quiet_option
 @handle_errors
 def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, height, width, quiet):
@@ -126,7 +129,7 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
         raise UsageError("no predictions to evaluate")
     if gt_json:
         check_outputs([("output", output)], [], [("the --gt-json folder", gt_json)])
-    scores = evaluate_predictions(named, gt_csv or gt_json, missing=missing, classes=parse_classes(classes),
+    scores = call(evaluate_predictions, named, gt_csv or gt_json, missing=missing, classes=parse_classes(classes),
                                   height=height, width=width, output=output, expected_images=_expected_images(output),
                                   echo=_echo_err(quiet), progress=_bar(quiet))
     click.echo({"table": scores.table, "csv": scores.csv, "json": scores.json}[fmt]().rstrip("\n"))
@@ -182,6 +185,7 @@ def report(preds, gt_csv, gt_json, source, images_dir, setting, focus, pages, wa
               help="Validation probability maps (float probabilities) for per-class soft-vote thresholds.")
 @click.option("--soft-output", default=None, help="Soft settings to write with --maps (default: OUTPUT.soft.yaml).")
 @shape_options
+@cluster_options
 @quiet_option
 @handle_errors
 def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, maps, soft_output, classes, height,
@@ -210,7 +214,7 @@ def tune(inputs, gt_csv, source, output, margin, levels, max_seconds, missing, m
     if not all(0 <= x <= MAX_WEIGHT for x in lv) or not any(lv):
         raise UsageError(f"--levels must lie in [0, {MAX_WEIGHT:g}] with at least one positive level")
     note = _echo_err(quiet)
-    result = tune_sources(named, gt_csv, maps=named_maps, margin=margin, levels=lv,
+    result = call(tune_sources, named, gt_csv, maps=named_maps, margin=margin, levels=lv,
                           max_seconds=max_seconds, missing=missing, classes=parse_classes(classes), height=height,
                           width=width, echo=note, progress=_bar(quiet))
     result.write(output, result.header(output))
@@ -323,6 +327,7 @@ def merge_command(parts, output, setting, prefer, strict, classes, height, width
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Images voted at once, in threads (default: num_workers of the settings).")
 @click.option("--source", multiple=True, metavar="NAME=DIR", help="Re-point the prob_maps source NAME to DIR.")
+@cluster_options
 @quiet_option
 @handle_errors
 def soft(setting, output, device, engine, workers, source, quiet):
@@ -343,8 +348,8 @@ def soft(setting, output, device, engine, workers, source, quiet):
         note(f"note: no -o and no save_dir/output_name in {setting}: writing {out} in the current folder")
     if not output:
         out.parent.mkdir(parents=True, exist_ok=True)
-    result = soft_vote(setting, output=out, maps=repoint, device=device, engine=engine, workers=workers, echo=note,
-                       progress=_bar(quiet))
+    result = call(soft_vote, setting, cfg=cfg, output=out, maps=repoint, device=device, engine=engine,
+                  workers=workers, echo=note, progress=_bar(quiet))
     _echo_cleaning(result)
     if not output:  # the settings chose the path, maybe by default: say where it went, --quiet or not
         click.echo(f"output: {out}")
@@ -370,6 +375,7 @@ def soft(setting, output, device, engine, workers, source, quiet):
               help="YAML rules: 'default' plus per-class overrides; flags override 'default'.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes (default 1).")
 @shape_options
+@cluster_options
 @quiet_option
 @handle_errors
 def postprocess(input_csv, output, open_r, close_r, min_size, keep_largest, fill_holes, max_hole, connectivity,
@@ -385,7 +391,7 @@ def postprocess(input_csv, output, open_r, close_r, min_size, keep_largest, fill
     flags = dict(open=open_r, close=close_r, min_size=min_size, keep_largest=keep_largest, fill_holes=fill_holes,
                  max_hole=max_hole, connectivity=int(connectivity) if connectivity else None)
     try:
-        result = clean_predictions(input_csv, setting, rules=flags, output=out,
+        result = call(clean_predictions, input_csv, settings=setting, cfg=cfg, rules=flags, output=out,
                                    classes=parse_classes(classes) if classes or not cfg.classes else None,
                                    height=height, width=width, workers=workers, echo=_echo_err(quiet),
                                    progress=_bar(quiet))
@@ -393,7 +399,7 @@ def postprocess(input_csv, output, open_r, close_r, min_size, keep_largest, fill
         if e.param != "rules":
             raise
         raise _nothing_to_do(flags, setting) from None
-    click.echo("\n".join(result.summary))
+    click.echo("\n".join(result.summary if hasattr(result, "summary") else result.cleaning))
 
 
 if __name__ == "__main__":

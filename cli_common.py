@@ -186,8 +186,8 @@ def vote_command(kind, inputs, source, setting, output, weights, threshold, min_
         raise UsageError("need at least two sources (positional CSVs or --source NAME=PATH)")
     out = _output(output, cfg)
     extra = {"weights": _numbers("--weights", weights)} if kind == "weighted" else {}
-    result = (weighted_vote if kind == "weighted" else hard_vote)(
-        named, output=out, settings=setting, threshold=threshold, min_votes=min_votes, missing=missing,
+    result = call(weighted_vote if kind == "weighted" else hard_vote,
+        named, cfg=cfg, output=out, settings=setting, threshold=threshold, min_votes=min_votes, missing=missing,
         classes=parse_classes(classes) if classes or not cfg.classes else None, height=height, width=width,
         workers=workers, allow_duplicate=allow_duplicate, expected_images=_expected_images(out),
         echo=_echo_err(quiet), progress=_bar(quiet), **extra)
@@ -195,6 +195,7 @@ def vote_command(kind, inputs, source, setting, output, weights, threshold, min_
 
 
 def vote_options(f):
+    f = cluster_options(f)
     f = image_set_options(f)
     f = quiet_option(f)
     f = shape_options(f)
@@ -281,3 +282,39 @@ def _nothing_to_do(flags: dict, setting: str | None) -> UsageError:
                                            "radius 0 are no-ops)" if given else
                                            "give a rule (--keep-largest, --min-size, --fill-holes, --open, "
                                            "--close) or --setting"))
+
+
+def cluster_options(f):
+    """``--scheduler``, ``--chunk`` and ``--ship-inputs``: run the command on a Dask cluster
+    (``cluster/``). Kept in the click context, like ``image_set_options``, so that the
+    commands' signatures stay as they are; ``call`` reads them back."""
+
+    def keep(ctx, param, value):
+        ctx.meta[f"cluster.{param.name}"] = value
+        return value
+
+    f = click.option("--ship-inputs", is_flag=True, default=False, expose_value=False, callback=keep,
+                     help="With --scheduler: read the input CSVs here and send each task its chunk's rows "
+                          "(workers that do not see the files).")(f)
+    f = click.option("--chunk", type=click.IntRange(min=1), default=None, expose_value=False, callback=keep,
+                     help="With --scheduler: images per task (default: at most 64, 4 tasks per worker).")(f)
+    f = click.option("--scheduler", default=None, metavar="ADDRESS", expose_value=False, callback=keep,
+                     help="Run on Dask: tcp://HOST:PORT (a running scheduler) or local:N (N worker processes "
+                          "here); default: the settings' scheduler:, else this process.")(f)
+    return f
+
+
+def call(fn, *args, cfg=None, **kwargs):
+    """``fn(*args, **kwargs)``, or the same job on the Dask cluster that ``--scheduler`` (or the
+    settings' ``scheduler:``) names. Dask is imported only in the second case."""
+    meta = click.get_current_context().meta
+    scheduler = meta.get("cluster.scheduler") or getattr(cfg, "scheduler", None)
+    chunk = meta.get("cluster.chunk") or getattr(cfg, "chunk", None)
+    ship = bool(meta.get("cluster.ship_inputs"))
+    if not scheduler:
+        if meta.get("cluster.chunk") or ship:
+            raise UsageError("--chunk and --ship-inputs apply to a cluster run: give --scheduler ADDRESS")
+        return fn(*args, **kwargs)
+    from cluster import run
+
+    return run(fn, *args, scheduler=scheduler, chunk=chunk, ship_inputs=ship, **kwargs)

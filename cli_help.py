@@ -6,6 +6,11 @@ HELP = {
 
     Exit codes: 0 success, 1 invalid data or a failed strict check, 2 usage errors and
     unreadable or malformed inputs.
+
+    hard, weighted, soft, postprocess, evaluate and tune also run on a Dask cluster:
+    --scheduler tcp://HOST:8786 (a running scheduler) or local:N (N worker processes here),
+    with the same output byte for byte; input paths must be visible to the workers (or
+    --ship-inputs for CSVs). See the README, "Running on a cluster".
     """,
     "check": """Validate a submission CSV: columns, every image has every class exactly once, every
     RLE valid (row-major, 1-indexed, ascending, inside HEIGHT×WIDTH). Prints a summary.

@@ -117,12 +117,25 @@ def load(source: Source, name: str, classes: Sequence[str], height: int, width: 
     if not is_path(source):
         raise UsageError(f"source {name}: expected a path, Predictions or DataFrame, got "
                          f"{type(source).__name__}", param="sources")
-    preds = read_predictions(source, classes, height, width)
+    preds = _read(source, classes, height, width)
     if preds.paths_stripped:
         note(f"note: {source}: {plural(preds.paths_stripped, 'row')} name images by path; matched on the basename")
     if preds.truncation is not None:  # the missing-row error that follows is its consequence
         note(f"warning: {preds.truncation}")
     return preds
+
+
+def _read(path, classes: Sequence[str], height: int, width: int) -> Predictions:
+    """``read_predictions``, through the worker cache when a cluster worker enabled it."""
+    from core import workercache
+
+    if not workercache.enabled():
+        return read_predictions(path, classes, height, width)
+    try:
+        key = (*workercache.file_key(path), tuple(classes), height, width)
+    except OSError:  # unreadable: let the reader say so, in its words
+        return read_predictions(path, classes, height, width)
+    return workercache.cached("csv", key, lambda: read_predictions(path, classes, height, width))
 
 
 def load_all(sources: Mapping[str, Source] | Sequence[tuple[str, Source]], classes: Sequence[str],

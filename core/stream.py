@@ -9,6 +9,11 @@ holding a queue lock (a signal sent to the whole process group: Ctrl-C, a closed
 made ``Pool.terminate`` wait for that lock forever. Here nothing is shared, so the parent
 can always kill and reap its workers, and a worker runs at most a pipe's buffer ahead of
 the writer (memory stays bounded).
+
+A Dask cluster run (``cluster/``) runs a whole job once per chunk of images, under
+``selecting(lo, hi)``: the image loops here (``collect_images``, ``write_images``,
+``select_span``) then compute only images ``[lo, hi)``, keep them on the ``Selection`` and
+stop the job with ``ChunkDone``. Without a selection they do what they always did.
 """
 
 from __future__ import annotations
@@ -17,8 +22,12 @@ import contextlib
 import multiprocessing as mp
 import os
 import pickle
+import time
 from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from typing import Any
 
 from core.predictions import PredictionWriter
 from core.signals import Terminated, deferred
@@ -27,8 +36,82 @@ ImageWork = Callable[[int], list[str] | bytes]
 CHUNK = 4  # consecutive images per worker turn: fewer switches between pipes
 
 
+@dataclass
+class Selection:
+    """Images ``[lo, hi)`` of a job's canonical list: one chunk of a cluster run (``cluster/``).
+
+    While a selection is active (``selecting``), a job that reaches its image loop computes
+    only these images, keeps them here and stops with ``ChunkDone``: everything before the
+    loop (settings, reading, validation, notes) runs exactly as on one machine, so a chunk
+    fails with the same error as the whole run would. ``lo == hi`` runs the checks alone."""
+
+    lo: int
+    hi: int
+    images: list[str] | None = None  # the job's whole image list, in output order
+    rles: list[list[str]] = field(default_factory=list)  # per image of the chunk, class order
+    work: Any = None  # the per-image function (the cluster reads its cleaner's counts)
+    extra: dict[str, Any] = field(default_factory=dict)  # what a job keeps for its chunk
+
+
+class ChunkDone(BaseException):
+    """Raised by a job once its ``Selection`` is computed (a ``BaseException``: no handler of
+    the job's own may take it for a failure)."""
+
+
+_SELECTION: ContextVar[Selection | None] = ContextVar("selection", default=None)
+
+
+def current_selection() -> Selection | None:
+    """The active ``Selection``, or ``None`` (always, on the single-machine path)."""
+    return _SELECTION.get()
+
+
+@contextlib.contextmanager
+def selecting(lo: int, hi: int) -> Iterator[Selection]:
+    """Run a job on images ``[lo, hi)`` only (see ``Selection``)."""
+    sel = Selection(lo, hi)
+    token = _SELECTION.set(sel)
+    try:
+        yield sel
+    finally:
+        _SELECTION.reset(token)
+
+
+def _select(images: Sequence[str], work: ImageWork, progress=None) -> None:
+    sel = _SELECTION.get()
+    if sel is None:
+        return
+    sel.images, sel.work = list(images), work
+    start = time.perf_counter()
+    for i in range(sel.lo, min(sel.hi, len(images))):
+        sel.rles.append(work(i))
+        if progress is not None:
+            progress.update(1)
+    sel.extra["loop_seconds"] = time.perf_counter() - start  # the images' own work (benchmarks)
+    raise ChunkDone
+
+
+def select_span(images: Sequence[str], span_work: Callable[[int, int], list[list[str]]], progress=None) -> None:
+    """The ``Selection`` hook of a job that computes spans of images at once (the votes'
+    block kernel): ``span_work(lo, hi)`` gives the RLE strings of images ``lo:hi``. No-op
+    without an active selection."""
+    sel = _SELECTION.get()
+    if sel is None:
+        return
+    sel.images, sel.work = list(images), span_work
+    start = time.perf_counter()
+    lo, hi = sel.lo, min(sel.hi, len(images))
+    if lo < hi:
+        sel.rles = list(span_work(lo, hi))
+        if progress is not None:
+            progress.update(hi - lo)
+    sel.extra["loop_seconds"] = time.perf_counter() - start
+    raise ChunkDone
+
+
 def collect_images(images: Sequence[str], work: ImageWork, progress=None) -> list[list[str]]:
     """``work(i)`` for every image, in memory (the in-memory twin of ``write_images``)."""
+    _select(images, work, progress)
     out = []
     for i in range(len(images)):
         out.append(work(i))
@@ -41,6 +124,7 @@ def write_images(output: str | os.PathLike, classes: Sequence[str], images: Sequ
                  workers: int = 1, progress=None) -> int:
     """Write ``work(i)`` (RLE strings in class order) for every image ``i``, in order;
     returns rows written. Nothing is left at ``output`` if anything fails."""
+    _select(images, work, progress)
     with PredictionWriter(output, classes) as writer, _results(work, len(images), workers) as results:
         for name, rles in zip(images, results, strict=True):
             writer.write_image(name, rles)

@@ -18,7 +18,7 @@ from core.blocks import BLOCK, Fields, gather
 from core.codec import format_rle
 from core.errors import DataError
 from core.predictions import Predictions, image_positions
-from core.stream import blocks_of, collect_blocks, collect_images, write_blocks, write_images
+from core.stream import blocks_of, collect_blocks, collect_images, select_span, write_blocks, write_images
 from core.sweep import stack_runs
 
 
@@ -119,6 +119,7 @@ def run_plan(plan: VotePlan, output: str | None, classes: Sequence[str], workers
         if output is None:
             return collect_images(images, plan.image, progress)
         return write_images(output, classes, images, plan.image, workers, progress)
+    select_span(images, plan.rles, progress)  # a cluster chunk (cluster/): images [lo, hi) only, then stops
     blocks = blocks_of(len(images), BLOCK)
     if output is None:
         return [rles for block in collect_blocks(blocks, lambda b: plan.rles(*blocks[b]), progress)

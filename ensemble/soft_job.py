@@ -13,6 +13,7 @@ import itertools
 import os
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,7 @@ from core.classes import CLASS_CHUNK
 from core.codec import format_rle
 from core.errors import InputError, UsageError, plural
 from core.predictions import Predictions, writer_for, written
+from core.stream import ChunkDone, current_selection
 from ensemble.maps import MapSource, read_boxes
 from ensemble.soft import Layer, vote_image
 from postprocess.clean import Cleaner
@@ -198,7 +200,16 @@ def load_models(job: SoftJob, warn: Callable[[str], None]) -> None:
             warned.append(True)
             warn(msg)
 
-    job.models = [ModelSource(name, path, size, load_model(path, job.device, job.root_path, warn_once))
+    def load(path: str):
+        # A cluster worker keeps its models across chunks (core.workercache; off otherwise).
+        from core import workercache
+
+        if not workercache.enabled() or not Path(path).is_file():
+            return load_model(path, job.device, job.root_path, warn_once)
+        key = (*workercache.file_key(path), str(job.device), job.root_path, job.tf32)
+        return workercache.cached("model", key, lambda: load_model(path, job.device, job.root_path, warn_once))
+
+    job.models = [ModelSource(name, path, size, load(path))
                   for name, (size, path) in zip(job.names, job.model_specs, strict=False)]
 
 
@@ -227,11 +238,33 @@ def run_job(job: SoftJob, output: str | Path | None, progress=None) -> int | Pre
         resolve_engine(job)
     if job.model_specs and not job.models:
         raise ValueError("the job's models are not loaded: call load_models(job, warn) first")
+    if current_selection() is not None:
+        _run_selection(job, progress)
     if job.engine == "device":
         from ensemble.device_job import run_device_job
 
         return run_device_job(job, output, progress)
     return _run_numba(job, output, progress)
+
+
+def _run_selection(job: SoftJob, progress=None) -> None:
+    """Vote only the active ``Selection``'s images (a cluster chunk), keep them there, stop."""
+    sel = current_selection()
+    sel.images = [n for n, _ in job.images]
+    sel.extra["job"] = job  # the cluster sums its skipped maps and cleaning counts
+    job.images = job.images[sel.lo:sel.hi]
+    if job.images:
+        start = time.perf_counter()
+        preds = (_run_device if job.engine == "device" else _run_numba)(job, None, progress)
+        sel.extra["loop_seconds"] = time.perf_counter() - start
+        sel.rles = [[preds.rle(i, c) for c in range(len(job.classes))] for i in range(len(preds.images))]
+    raise ChunkDone
+
+
+def _run_device(job: SoftJob, output, progress=None):
+    from ensemble.device_job import run_device_job
+
+    return run_device_job(job, output, progress)
 
 
 def _run_numba(job: SoftJob, output: str | Path | None, progress=None) -> int | Predictions:

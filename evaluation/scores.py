@@ -12,7 +12,7 @@ import numpy as np
 from core.errors import UsageError, plural
 from core.imageset import ImageExpectation
 from core.predictions import Predictions
-from core.score import dice_matrix
+from core.score import aligned_rows, dice_matrix
 from core.sources import (
     Notes,
     Progress,
@@ -26,7 +26,7 @@ from core.sources import (
     named_sources,
     same_file_message,
 )
-from core.stream import in_threads
+from core.stream import ChunkDone, current_selection, in_threads
 
 TABLE_WIDTH = 100
 """Columns the ``evaluate`` table fits in."""
@@ -199,9 +199,14 @@ def evaluate(
         for p in loaded:
             expected_images.check(p.images, p.path)
     if folder:
+        from core import workercache
         from evaluation.polygons import read_gt_json
 
-        gt = read_gt_json(ground_truth, loaded[0].images, cls, h, w)
+        def read():
+            return read_gt_json(ground_truth, loaded[0].images, cls, h, w)
+
+        gt = read() if not workercache.enabled() else workercache.cached(  # a cluster worker's cache
+            "gt-json", (*workercache.tree_key(ground_truth), tuple(loaded[0].images), cls, h, w), read)
     else:
         gt = load(ground_truth, "ground truth", cls, h, w, notes)
     note_unscored(gt, loaded, notes)
@@ -230,6 +235,19 @@ def note_unscored(gt: Predictions, preds: Sequence[Predictions], note: Callable[
 def score(gt: Predictions, preds: Sequence[Predictions], names: Sequence[str],
           missing: str = "error", progress=None) -> Scores:
     """Score every prediction against ``gt`` (Dice on runs, ε = 1e-4)."""
+    sel = current_selection()
+    if sel is not None:  # a cluster chunk: the ground truth's images [lo, hi) only
+        from core.subset import take_images
+
+        sel.images = list(gt.images)
+        sel.extra.update(names=list(names), paths=[p.path for p in preds], classes=gt.classes, inputs=(gt, preds))
+        sel.extra["per_image"] = None
+        for p in preds:  # a missing row fails every chunk with the whole run's message (first one, count)
+            aligned_rows(p, gt, missing)
+        if sel.lo < sel.hi and preds:
+            part = take_images(gt, gt.images[sel.lo:sel.hi])
+            sel.extra["per_image"] = np.stack([dice_matrix(p, part, missing) for p in preds])
+        raise ChunkDone
     mats = []
     with in_threads(lambda k: dice_matrix(preds[k], gt, missing), len(preds)) as results:
         for m in results:

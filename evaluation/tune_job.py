@@ -222,6 +222,18 @@ def tune(
     few = few_images_warning(len(gt.images), cls, names, lv)
     if few:
         notes(few)
+    from core.stream import ChunkDone, current_selection
+
+    sel = current_selection()
+    if sel is not None:  # a cluster run: the checks and notes above only; cluster/ spreads the searches
+        from core.score import aligned_rows
+
+        for s in loaded:  # a missing row: the whole run's message, not one class's
+            aligned_rows(s, gt, missing)
+        sel.images = list(gt.images)
+        sel.extra.update(classes=cls, height=h, width=w, names=names, paths=[label(n, p) for n, p in named.items()],
+                         ground_truth=label("ground truth", ground_truth), maps=named_maps, inputs=(gt, loaded))
+        raise ChunkDone
     with bar(progress, len(gt.images), "coverage") as b:
         cov = coverage(gt, loaded, names, missing, b)
     deadline = start + max_seconds if max_seconds else None

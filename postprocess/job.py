@@ -22,7 +22,7 @@ from core.codec import format_rle
 from core.errors import DataError, UsageError, plural
 from core.predictions import Predictions, predictions_from_rles
 from core.sources import Notes, Progress, Source, bar, frame_of, is_path, load
-from core.stream import blocks_of, collect_images, write_blocks
+from core.stream import blocks_of, collect_images, current_selection, write_blocks
 from postprocess.clean import Cleaner
 
 if TYPE_CHECKING:  # settings.postprocess imports this package
@@ -50,7 +50,7 @@ def clean_all(preds: Predictions, cleaner: Cleaner, output: str | None, workers:
         i, c = (int(x) for x in absent[0])
         raise DataError(f"{preds.path}: image {preds.images[i]}, class {preds.classes[c]}: missing row "
                          f"({len(absent):,} missing in all; 'check' lists them)")
-    if output is None:
+    if output is None or current_selection() is not None:  # a cluster chunk: never a file (cluster/)
         rles = collect_images(preds.images, functools.partial(_image, preds, cleaner), progress)
         return predictions_from_rles(preds.path, preds.classes, preds.images, rles, preds.height, preds.width)
     blocks = blocks_of(len(preds.images), BLOCK)

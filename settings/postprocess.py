@@ -77,6 +77,8 @@ class PostprocessFile(BaseModel):
     width: int = Field(default=CANVAS, ge=1)
     workers: int = Field(default=1, ge=1)
     output: str | None = None
+    scheduler: str | None = None  # Dask: tcp://HOST:PORT or local:N (cluster/)
+    chunk: int | None = Field(default=None, ge=1)  # images per cluster task
 
 
 def resolve_rules(section: PostprocessSection | None, classes: Sequence[str], where: str,

@@ -73,6 +73,8 @@ class SoftSettings(BaseModel):
     postprocess: PostprocessSection | None = None
     height: int = Field(default=CANVAS, ge=1)
     width: int = Field(default=CANVAS, ge=1)
+    scheduler: str | None = None  # Dask: tcp://HOST:PORT or local:N (cluster/)
+    chunk: int | None = Field(default=None, ge=1)  # images per cluster task
 
     @field_validator("model_paths")
     @classmethod

@@ -42,6 +42,8 @@ class VoteSettings(BaseModel):
     width: int = Field(default=CANVAS, ge=1)
     output: str | None = None
     workers: int = Field(default=1, ge=1)
+    scheduler: str | None = None  # Dask: tcp://HOST:PORT or local:N (cluster/)
+    chunk: int | None = Field(default=None, ge=1)  # images per cluster task
     postprocess: PostprocessSection | None = None
 
 

@@ -17,6 +17,7 @@ DOCTEST_MODULES = [
     "core.predictions", "core.check", "core.runs", "ensemble.voting", "ensemble.soft_job",
     "evaluation.scores", "evaluation.tune_job", "fusion.select", "fusion.merge", "postprocess.job",
     "postprocess.morphology", "postprocess.clean", "postprocess.components", "postprocess.holes", "ensemble.vote",
+    "cluster.connect", "cluster.run", "core.subset",
 ]
 
 

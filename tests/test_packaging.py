@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ["core", "ensemble", "evaluation", "fusion", "postprocess", "report", "settings"]
+PACKAGES = ["cluster", "core", "ensemble", "evaluation", "fusion", "postprocess", "report", "settings"]
 
 
 def test_project_table_matches_requirements():

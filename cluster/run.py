@@ -1,0 +1,332 @@
+"""The client side of a cluster run: ``run(fn, …, scheduler=…)`` runs one of the toolbox's
+public functions over Dask's distributed scheduler and gives the same result as ``fn``.
+
+1. A task runs the job's checks with no image (``cluster.tasks.prepare``), on every worker at
+   once (each reads its inputs meanwhile): the canonical image list, and any error the whole
+   run would raise, with its message.
+2. The images are cut into chunks of ``chunk`` images; each chunk is one task (at most
+   ``in_flight`` submitted at a time) that returns its CSV rows (or scores).
+3. The client writes the rows in canonical order as the chunks complete, into a temporary
+   file renamed when complete (``core.atomic``), so the bytes equal the single-machine
+   output for any number of workers and any chunk size, and nothing is written on failure.
+   Client memory is the chunks in flight, whatever the number of images.
+
+A worker lost mid-run has its chunk rerun by Dask (``distributed.scheduler.allowed-failures``);
+an error raised by a task (a bad input) is re-raised here unchanged and ends the run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from core.errors import UsageError, plural
+from core.sources import Notes, bar, is_path, named_sources
+
+DEFAULT_CHUNK = 64
+"""Images per task at most; ``auto_chunk`` takes fewer so that every worker gets 4 tasks."""
+
+_ROWS = {"hard_vote": "hard vote", "weighted_vote": "weighted vote", "clean_predictions": "postprocess",
+         "soft_vote": "soft vote"}
+
+
+@dataclass
+class ClusterResult:
+    """What a cluster run of a CSV-writing job did.
+
+    Attributes
+    ----------
+    output : str
+        The CSV written.
+    images, rows : int
+    chunks : int
+        Tasks the images were cut into.
+    chunk : int
+        Images per chunk.
+    workers : int
+        Workers of the cluster when the run started.
+    cleaning : list of str or None
+        The inline cleaning's summary (counts summed over the chunks).
+    skipped : dict
+        Soft vote: map source → images it had no map for (``missing: skip``).
+    notes : list of str
+    seconds : dict
+        ``prepare`` (checks on a worker), ``chunks`` (from the first submit to the last
+        row written), ``total``; ``tasks``: the chunk tasks' time on the workers, summed, of
+        which ``loops`` is the images' own work (the rest: each chunk's checks, formatting).
+    """
+
+    output: str
+    images: int
+    rows: int
+    chunks: int
+    chunk: int
+    workers: int
+    cleaning: list[str] | None = None
+    skipped: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def auto_chunk(n_images: int, n_workers: int, chunk: int | None = None, multiple: int = 1) -> int:
+    """Images per chunk: ``chunk`` when given, else at most ``DEFAULT_CHUNK`` and small enough
+    for 4 chunks per worker; rounded up to a multiple of ``multiple`` (the models' batch).
+
+    >>> auto_chunk(300, 2), auto_chunk(10_000, 8), auto_chunk(10, 2, 7), auto_chunk(300, 2, multiple=4)
+    (38, 64, 7, 40)
+    """
+    if chunk is None:
+        chunk = max(1, min(DEFAULT_CHUNK, math.ceil(n_images / max(4 * n_workers, 1))))
+    return max(multiple, math.ceil(chunk / multiple) * multiple)
+
+
+def _paths(fn_name: str, args: tuple, kwargs: dict) -> list[tuple[str, str]]:
+    """The job's input files, as ``check_outputs`` names them."""
+    out: list[tuple[str, str]] = []
+    if kwargs.get("settings") is not None and is_path(kwargs["settings"]):
+        out.append(("the settings", str(kwargs["settings"])))
+    if fn_name in ("hard_vote", "weighted_vote", "evaluate", "tune") and args:
+        out += [("an input", str(p)) for p in named_sources(args[0]).values() if is_path(p)]
+    if fn_name == "clean_predictions" and args and is_path(args[0]):
+        out.append(("the input", str(args[0])))
+    if fn_name == "soft_vote" and args and is_path(args[0]):
+        out.append(("the settings", str(args[0])))
+    if fn_name in ("evaluate", "tune") and len(args) > 1 and is_path(args[1]) and not os.path.isdir(args[1]):
+        out.append(("the ground truth", str(args[1])))
+    return out
+
+
+def run(fn: Callable, *args: Any, scheduler: str | Any, chunk: int | None = None, ship_inputs: bool = False,
+        in_flight: int | None = None, echo: Callable[[str], None] | None = None, progress=None,
+        fail_once: str | None = None, **kwargs: Any):
+    """``fn(*args, **kwargs)`` on a Dask cluster, with ``fn``'s result.
+
+    Parameters
+    ----------
+    fn : callable
+        ``hard_vote``, ``weighted_vote``, ``soft_vote``, ``clean_predictions`` (these need
+        ``output=``), ``evaluate`` or ``tune``.
+    scheduler : str or distributed.Client
+        ``tcp://HOST:PORT`` (a running scheduler), ``local:N`` (a ``LocalCluster`` of N
+        processes, for this run), or a connected ``Client``.
+    chunk : int, optional
+        Images per task (default: ``auto_chunk``). The output never depends on it.
+    ship_inputs : bool
+        Read the input CSVs here and send each task its chunk's rows (for workers that do
+        not see the files); otherwise workers read the paths themselves.
+    in_flight : int, optional
+        Tasks submitted at a time (default: twice the workers, at least 2).
+    echo, progress : callable, optional
+        As in ``ensemble.hard_vote``.
+    fail_once : str, optional
+        Tests only: a marker file; the first chunk task kills its own worker process.
+
+    Returns
+    -------
+    ClusterResult, Scores (``evaluate``) or TuneResult (``tune``)
+    """
+    name = getattr(fn, "__name__", "")
+    if name not in (*_ROWS, "evaluate", "tune"):
+        raise UsageError(f"scheduler: {name or fn!r} does not run on a cluster", param="scheduler")
+    if chunk is not None and chunk < 1:
+        raise UsageError("chunk: must be >= 1", param="chunk")
+    from cluster.connect import connect
+
+    if isinstance(scheduler, str):
+        with connect(scheduler) as client:
+            return _run(client, fn, name, args, kwargs, chunk, ship_inputs, in_flight, echo, progress, fail_once)
+    return _run(scheduler, fn, name, args, kwargs, chunk, ship_inputs, in_flight, echo, progress, fail_once)
+
+
+def _n_workers(client) -> int:
+    return max(len(client.scheduler_info().get("workers", {})), 1)
+
+
+def _resources(client, fn_name: str, args: tuple) -> tuple[dict | None, int]:
+    """Soft vote with models: one task per GPU where workers advertise ``GPU`` (and the
+    models' batch, so that chunks hold whole batches). Else no resources."""
+    if fn_name != "soft_vote":
+        return None, 1
+    from settings.loader import load_settings
+    from settings.soft import SoftSettings
+
+    cfg, _, _ = load_settings(SoftSettings, args[0])
+    if not cfg.models():
+        return None, 1
+    from cluster.connect import has_gpus
+
+    return ({"GPU": 1} if has_gpus(client) else None), max(cfg.batch_size, 1)
+
+
+def _run(client, fn, name, args, kwargs, chunk, ship, in_flight, echo, progress, fail_once):
+    from core.atomic import check_outputs
+
+    t0 = time.perf_counter()
+    notes = Notes(echo)
+    output = kwargs.pop("output", None)
+    if name in _ROWS and output is None:
+        raise UsageError("output: a cluster run writes a file; give output", param="output")
+    check_outputs([("output", None if output is None else str(output))], _paths(name, args, kwargs))
+    if name == "tune":
+        from cluster.tune import run_tune
+
+        return run_tune(client, fn, args, kwargs, ship, notes, progress, in_flight)
+    resources, batch = _resources(client, name, args)
+    if ship:
+        if name == "soft_vote":
+            raise UsageError("ship_inputs: soft reads maps, images and models from storage the workers see; "
+                             "--ship-inputs applies to CSV inputs", param="ship_inputs")
+        from cluster.ship import Shipper
+
+        shipper = Shipper(fn, name, args, kwargs)
+        prep = shipper.prepare(notes)
+    else:
+        shipper = None
+        prep, warming = prepare_everywhere(client, fn, args, kwargs, resources)
+        for line in prep.notes:
+            notes(line)
+    t1 = time.perf_counter()
+    n = len(prep.images)
+    workers = _n_workers(client)
+    size = auto_chunk(n, workers, chunk, batch)
+    bounds = chunk_bounds(n, size)
+    window = in_flight or max(2 * workers, 2)
+    desc = _ROWS.get(name, "evaluate")
+    try:
+        outs = _stream(client, fn, args, kwargs, bounds, window, resources, shipper, fail_once, prep,
+                       output, name, bar(progress, n, desc))
+    finally:
+        for f in [] if shipper is not None else warming:
+            f.release()
+    t2 = time.perf_counter()
+    seconds = {"prepare": t1 - t0, "chunks": t2 - t1, "total": t2 - t0, "tasks": outs["tasks"],
+               "loops": outs["loops"]}
+    if name == "evaluate":
+        return _scores(prep, outs, output, notes)
+    cleaning = None
+    if prep.cleaner is not None:
+        from postprocess.clean import Cleaner
+
+        c = Cleaner(*prep.cleaner)
+        c._counts[:] = outs["cleaning"]  # the counts of every chunk, summed
+        cleaning = c.summary()
+    rows = n * len(prep.classes)
+    notes.quietly()(f"{desc}: {plural(n, 'image')} in {plural(len(bounds), 'chunk')} of ≤ {size} on "
+                    f"{plural(workers, 'worker')}, {plural(rows, 'row')} → {output}")
+    for src, k in outs["skipped"].items():
+        notes(f"note: source {src} had no map for {plural(k, 'image')} (missing: skip; averaged over the others)")
+    return ClusterResult(str(output), n, rows, len(bounds), size, workers, cleaning, outs["skipped"], list(notes),
+                         seconds)
+
+
+def prepare_everywhere(client, fn, args, kwargs, resources=None, tag: str = "prepare"):
+    """Run the checks-only task on every worker at once and return the first to finish
+    (with the futures of the others, which the caller keeps until the run ends).
+
+    One would do for the checks; on every worker, the inputs are read (and the models
+    loaded) while the first finishes, instead of on each worker's first chunk after it:
+    one parse of the inputs on the critical path instead of two. A failure is the same
+    on every worker: the first is raised."""
+    from distributed import wait
+
+    from cluster import tasks
+
+    key = f"{tag}-{os.getpid()}-{time.time_ns()}"
+    workers = list(client.scheduler_info().get("workers", {})) or [None]
+    futures = [client.submit(tasks.prepare, fn, args, kwargs, pure=False, resources=resources, key=f"{key}-{i}",
+                             workers=None if w is None else [w], allow_other_workers=True)
+               for i, w in enumerate(workers)]
+    done, _ = wait(futures, return_when="FIRST_COMPLETED")
+    first = next(f for f in futures if f in done)
+    try:
+        return first.result(), [f for f in futures if f is not first]
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        raise
+
+
+def _stream(client, fn, args, kwargs, bounds, window, resources, shipper, fail_once, prep, output, name, progress_cm):
+    """Submit the chunks (``window`` at a time), consume them in order: write CSV rows to
+    ``output`` atomically, or keep scores. Returns the summed counts (and the scores)."""
+    from cluster import tasks
+    from core.atomic import atomic_open
+    from core.predictions import COLUMNS
+
+    total = {"cleaning": 0, "skipped": {}, "per_image": [], "tasks": 0.0, "loops": 0.0}
+    tag = f"{os.getpid()}-{time.time_ns()}"
+
+    def submit(k: int):
+        lo, hi = bounds[k]
+        key = f"{name}-chunk-{k}-{tag}"
+        if shipper is not None:
+            a, kw = shipper.chunk(prep.images[lo:hi])
+            # scattered first: the rows travel as data, not inside the task graph
+            data = client.scatter([(a, kw)], hash=False)[0]
+            return client.submit(tasks.shipped_data, fn, data, lo, hi, pure=False, key=key)
+        return client.submit(tasks.chunk, fn, args, kwargs, lo, hi, fail_once if k == 0 else None, pure=False,
+                             resources=resources, key=key)
+
+    def consume(fh, b):
+        pending: deque = deque()
+        nxt = 0
+        try:
+            while nxt < len(bounds) or pending:
+                while nxt < len(bounds) and len(pending) < window:
+                    pending.append(submit(nxt))
+                    nxt += 1
+                out = pending.popleft().result()  # in canonical order; later chunks keep running meanwhile
+                if fh is not None:
+                    fh.write(out.text)
+                else:
+                    total["per_image"].append(out.per_image)
+                if out.cleaning is not None:
+                    total["cleaning"] = total["cleaning"] + out.cleaning
+                for src, k in out.skipped.items():
+                    total["skipped"][src] = total["skipped"].get(src, 0) + k
+                total["tasks"] += out.seconds
+                total["loops"] += out.loop_seconds
+                b.update(out.hi - out.lo)
+        except BaseException:
+            for f in pending:
+                f.cancel()
+            raise
+
+    with progress_cm as b:
+        if name == "evaluate":
+            consume(None, b)
+        else:
+            with atomic_open(output) as fh:
+                fh.write(",".join(COLUMNS) + "\n")
+                consume(fh, b)
+    return total
+
+
+def _scores(prep, outs, output, notes):
+    from evaluation.scores import Scores
+
+    x = prep.extra
+    parts = [p for p in outs["per_image"] if p is not None]
+    per_image = np.concatenate(parts, axis=1) if parts else np.zeros((len(x["names"]), 0, len(x["classes"])))
+    scores = Scores(list(x["names"]), list(x["paths"]), tuple(x["classes"]), len(prep.images), per_image)
+    scores.notes = list(notes)
+    if output is not None:
+        scores.write(output)
+        notes.quietly()(f"scores → {output}")
+    return scores
+
+
+def chunk_bounds(n: int, size: int) -> Sequence[tuple[int, int]]:
+    """``[lo, hi)`` of each chunk of ``size`` images out of ``n``.
+
+    >>> chunk_bounds(5, 2)
+    [(0, 2), (2, 4), (4, 5)]
+    """
+    return [(lo, min(lo + size, n)) for lo in range(0, n, size)]
