@@ -168,12 +168,28 @@ def _block_results(work: Callable[[int], object], n: int, workers: int) -> Itera
         yield results
 
 
+MAX_THREADS = 8
+"""Threads of ``in_threads`` at most: each holds up to two blocks (a few MB each) in flight."""
+
+
+def _cores() -> int:
+    """The cores this process may run on (a Slurm or container CPU set, not the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 @contextlib.contextmanager
 def in_threads(work: Callable[[int], object], n: int) -> Iterator[Iterator]:
-    """``work(k)`` for ``k`` in ``range(n)``, in order, by one thread per core, at most two
-    items per thread ahead of the consumer; an exception comes out where its item would.
-    For work that spends its time in kernels that release the GIL."""
-    threads = min(n, os.cpu_count() or 1)
+    """``work(k)`` for ``k`` in ``range(n)``, in order, by one thread per core this process may
+    use (at most ``MAX_THREADS``), at most two items per thread ahead of the consumer; an
+    exception comes out where its item would. For work that spends its time in kernels that
+    release the GIL. A cluster chunk (``selecting`` images) runs on its worker's thread alone:
+    the worker already runs a task per core; its checks-only task (no images: it reads the
+    inputs) uses the threads."""
+    sel = _SELECTION.get()
+    threads = min(n, MAX_THREADS, _cores()) if sel is None or sel.lo >= sel.hi else 1
     if threads <= 1:
         yield (work(k) for k in range(n))
         return

@@ -130,3 +130,26 @@ def test_block_cleaning_equals_the_mask_by_mask_pipeline(tmp_path_factory, n_ima
             assert got[i * 3 + c] == f"{images[i]},{classes[c]},{want}"
             masks(c, preds.runs(i, c))
     np.testing.assert_array_equal(blocks.stats(), masks.stats())
+
+
+def test_in_threads_keeps_order_raises_in_place_and_stays_single_in_a_cluster_chunk():
+    import threading
+
+    import pytest
+
+    from core.stream import in_threads, selecting
+
+    def work(k):
+        if k == 7:
+            raise ValueError("item 7")
+        return k, threading.get_ident()
+
+    with in_threads(work, 7) as results:
+        assert [k for k, _ in results] == list(range(7))
+    got = []
+    with pytest.raises(ValueError, match="item 7"), in_threads(work, 12) as results:
+        for k, _ in results:
+            got.append(k)
+    assert got == list(range(7))  # the items before the failing one came out first
+    with selecting(0, 4), in_threads(work, 5) as results:
+        assert {ident for _, ident in results} == {threading.get_ident()}  # a chunk: no threads of its own
