@@ -407,8 +407,9 @@ def scan_predictions(
 
 @dataclass
 class _Columns:
-    """A file's rows reduced to codes: image (into ``images``; -1 never occurs, an empty
-    name is an image "" flagged by ``names_empty``), class (-1 unknown), RLE text."""
+    """A file's rows reduced to codes: image (an index into ``images``, in order of first
+    appearance; an empty name is the image "", reported by the checks), class (-1 unknown),
+    RLE text with offsets, and each row's line in the file."""
 
     img_code: np.ndarray
     images: list[str]
