@@ -62,8 +62,14 @@ class VotePlan:
     min_votes: int = 0
     clean: Callable[[int, np.ndarray], np.ndarray] | None = None
 
+    def __post_init__(self) -> None:
+        self.weights = np.ascontiguousarray(self.weights, np.float64)
+        self.thresholds = np.ascontiguousarray(self.thresholds, np.float64)
+        self._classes = Fields.of(self.aligned.sources[0].classes)
+
     def image(self, i: int) -> list[str]:
-        """The voted RLE strings of image ``i``, in class order."""
+        """The voted RLE strings of image ``i``, in class order (one mask at a time: the path
+        taken when the vote cleans inline)."""
         a = self.aligned
         out = []
         for c in range(self.weights.shape[1]):
@@ -75,7 +81,6 @@ class VotePlan:
                 voted = self.clean(c, voted)
             out.append(format_rle(voted))
         return out
-
 
     def block(self, lo: int, hi: int) -> tuple[bytes, np.ndarray]:
         """The CSV rows of images ``lo:hi`` (every class, in order), voted by one kernel call,
@@ -95,11 +100,6 @@ class VotePlan:
         end, spans = vote_block_kernel(text, offsets, runs, self.weights, self.thresholds, self.min_votes, npix,
                                        names.text, names.offsets, self._classes.text, self._classes.offsets, out)
         return out[:end].tobytes(), spans
-
-    def __post_init__(self) -> None:
-        self.weights = np.ascontiguousarray(self.weights, np.float64)
-        self.thresholds = np.ascontiguousarray(self.thresholds, np.float64)
-        self._classes = Fields.of(self.aligned.sources[0].classes)
 
     def rles(self, lo: int, hi: int) -> list[list[str]]:
         """The voted RLE strings of images ``lo:hi``, in class order (for results kept in memory)."""
