@@ -78,34 +78,31 @@ def selecting(lo: int, hi: int) -> Iterator[Selection]:
 
 
 def _select(images: Sequence[str], work: ImageWork, progress=None) -> None:
-    sel = _SELECTION.get()
-    if sel is None:
-        return
-    sel.images, sel.work = list(images), work
-    start = time.perf_counter()
-    for i in range(sel.lo, min(sel.hi, len(images))):
-        sel.rles.append(work(i))
-        if progress is not None:
-            progress.update(1)
-    sel.extra["loop_seconds"] = time.perf_counter() - start  # the images' own work (benchmarks)
-    raise ChunkDone
+    """The ``Selection`` hook of a job that computes one image at a time (``work(i)``)."""
+    _chunk(images, work, lambda lo, hi: [work(i) for i in range(lo, hi)], progress)
 
 
 def select_span(images: Sequence[str], span_work: Callable[[int, int], list[list[str]]], progress=None) -> None:
     """The ``Selection`` hook of a job that computes spans of images at once (the votes'
     block kernel): ``span_work(lo, hi)`` gives the RLE strings of images ``lo:hi``. No-op
     without an active selection."""
+    _chunk(images, span_work, span_work, progress)
+
+
+def _chunk(images: Sequence[str], work: Any, span: Callable[[int, int], list[list[str]]], progress) -> None:
+    """With an active selection: compute its images with ``span(lo, hi)``, keep them and the
+    job's ``work`` (the cluster reads its plan or cleaner) on it, and stop the job."""
     sel = _SELECTION.get()
     if sel is None:
         return
-    sel.images, sel.work = list(images), span_work
+    sel.images, sel.work = list(images), work
     start = time.perf_counter()
     lo, hi = sel.lo, min(sel.hi, len(images))
     if lo < hi:
-        sel.rles = list(span_work(lo, hi))
+        sel.rles = list(span(lo, hi))
         if progress is not None:
             progress.update(hi - lo)
-    sel.extra["loop_seconds"] = time.perf_counter() - start
+    sel.extra["loop_seconds"] = time.perf_counter() - start  # the images' own work (benchmarks)
     raise ChunkDone
 
 

@@ -113,9 +113,9 @@ def clean(runs: np.ndarray, height: int, width: int, rules: Rules) -> np.ndarray
 
 
 # Two ways to run the same kernels (issue 15, cold start: compile only what a run uses).
-# ``Cleaner`` calls ``clean_kernel``, one call per mask or per block of masks, specialised by which steps the rules
-# take (a command's rules usually take one combination: one compilation, then the fastest
-# calls). ``clean`` (and so ``tune``, which tries many combinations) calls one kernel per
+# ``Cleaner`` calls ``clean_kernel``, one call per mask or per block of masks, specialised
+# by which steps the rules take (a command's rules usually take one combination: one
+# compilation, then the fastest calls). ``clean`` (and so ``tune``, which tries many combinations) calls one kernel per
 # step from Python: each step compiles once whatever the combination, for a few µs more per
 # mask. Both return (runs, components removed, holes filled, area before, area after).
 
