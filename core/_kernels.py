@@ -658,17 +658,18 @@ def rows_kernel(text, text_span, runs, run_span, formatted, names, name_off, cla
 
 
 @nb.njit(cache=True, nogil=True)
-def parse_block_kernel(text, offsets, runs_bound, npix):
-    """Parse masks ``text[offsets[k]:offsets[k+1]]`` (validated RLE with at most
-    ``runs_bound[k]`` runs) into one run array: mask ``k`` is ``runs[bounds[k]:bounds[k+1]]``."""
-    m = offsets.shape[0] - 1
+def parse_block_kernel(text, text_span, runs_bound, npix):
+    """Parse masks ``text[text_span[k, 0]:text_span[k, 1]]`` (validated RLE with at most
+    ``runs_bound[k]`` runs; an empty span is an empty mask) into one run array: mask ``k`` is
+    ``runs[bounds[k]:bounds[k+1]]``."""
+    m = text_span.shape[0]
     total = 0
     for k in range(m):
         total += runs_bound[k]
     runs = np.empty((total + 1, 2), np.int64)
     bounds = np.zeros(m + 1, np.int64)
     for k in range(m):
-        n, _, _ = parse_kernel(text, offsets[k], offsets[k + 1], npix, runs[bounds[k]:])
+        n, _, _ = parse_kernel(text, text_span[k, 0], text_span[k, 1], npix, runs[bounds[k]:])
         bounds[k + 1] = bounds[k] + n
     return runs[:bounds[m]], bounds
 

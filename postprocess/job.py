@@ -65,7 +65,10 @@ def _block(preds: Predictions, cleaner: Cleaner, classes: Fields, lo: int, hi: i
     n, n_classes = hi - lo, len(preds.classes)
     rows = preds.rows[lo:hi].T.reshape(-1)  # class-major: class c's masks are k = c * n … (c + 1) * n - 1
     text, offsets, counts = gather([preds], np.zeros(len(rows), np.int64), rows)
-    runs, bounds = parse_block_kernel(text, offsets, counts, preds.npix)
+    cleaned_k = np.repeat([cleaner.active(c) for c in range(n_classes)], n)
+    parse_span = spans(offsets)
+    parse_span[~cleaned_k, 1] = parse_span[~cleaned_k, 0]  # copied as written: nothing to parse
+    runs, bounds = parse_block_kernel(text, parse_span, np.where(cleaned_k, counts, 0), preds.npix)
     by_image = (np.arange(n_classes)[:, None] + n_classes * np.arange(n)[None, :]).reshape(-1)  # k -> i * C + c
     text_span = np.empty((len(rows), 2), np.int64)
     text_span[by_image] = spans(offsets)
