@@ -27,7 +27,7 @@ def _flag_prefix(error: ToolError) -> str:
     if param and ctx is not None and text.startswith(f"{param}:"):
         for p in ctx.command.params:
             if p.name == param and p.opts[0].startswith("--"):
-                return p.opts[0] + text[len(param):]
+                return p.opts[0] + text[len(param) :]
     return text
 
 
@@ -56,8 +56,11 @@ def handle_errors(f):
 def shape_options(f):
     f = click.option("--width", type=click.IntRange(min=1), default=None, help="Mask width (default 2048).")(f)
     f = click.option("--height", type=click.IntRange(min=1), default=None, help="Mask height (default 2048).")(f)
-    f = click.option("--classes", default=None,
-                     help="Comma-separated class names or a file listing them (default: the 29 hand bones).")(f)
+    f = click.option(
+        "--classes",
+        default=None,
+        help="Comma-separated class names or a file listing them (default: the 29 hand bones).",
+    )(f)
     return f
 
 
@@ -74,11 +77,23 @@ def image_set_options(f):
         ctx.meta[f"images.{param.name}"] = value
         return value
 
-    f = click.option("--images-from", type=click.Path(dir_okay=False), default=None, expose_value=False,
-                     callback=keep, help="Image list to compare with: a CSV with an image_name column (e.g. the "
-                     "sample submission) or one name per line; missing or extra images exit 1.")(f)
-    f = click.option("--expect-images", type=click.IntRange(min=1), default=None, expose_value=False,
-                     callback=keep, help="Number of images expected; another count exits 1.")(f)
+    f = click.option(
+        "--images-from",
+        type=click.Path(dir_okay=False),
+        default=None,
+        expose_value=False,
+        callback=keep,
+        help="Image list to compare with: a CSV with an image_name column (e.g. the "
+        "sample submission) or one name per line; missing or extra images exit 1.",
+    )(f)
+    f = click.option(
+        "--expect-images",
+        type=click.IntRange(min=1),
+        default=None,
+        expose_value=False,
+        callback=keep,
+        help="Number of images expected; another count exits 1.",
+    )(f)
     return f
 
 
@@ -95,9 +110,12 @@ def _expected_images(output: str | None = None):
 
 
 # Words of library messages that the command line says with its flags.
-_FLAG_WORDS = {"pass allow_duplicate": "pass --allow-duplicate", "(allow_duplicate)": "(--allow-duplicate)",
-               "missing='empty'": "--missing empty",
-               "rules: max_hole needs fill_holes: true": "--max-hole: max_hole needs fill_holes: true (--fill-holes)"}
+_FLAG_WORDS = {
+    "pass allow_duplicate": "pass --allow-duplicate",
+    "(allow_duplicate)": "(--allow-duplicate)",
+    "missing='empty'": "--missing empty",
+    "rules: max_hole needs fill_holes: true": "--max-hole: max_hole needs fill_holes: true (--fill-holes)",
+}
 
 
 def _speak_flags(text: str) -> str:
@@ -118,16 +136,14 @@ def _bar(quiet: bool):
 def _progress(total: int, quiet: bool, unit: str = "img", desc: str | None = None):
     from tqdm import tqdm
 
-    return tqdm(total=total, unit=unit, desc=desc, disable=quiet, file=sys.stderr,
-                dynamic_ncols=True, leave=False)
+    return tqdm(total=total, unit=unit, desc=desc, disable=quiet, file=sys.stderr, dynamic_ncols=True, leave=False)
 
 
 def _unique_names(named: list[tuple[str, str]], flag: str = "--source") -> None:
     seen: dict[str, str] = {}
     for name, path in named:
         if name in seen:
-            raise UsageError(f"{flag}: two sources named {name!r} ({seen[name]} and {path}); "
-                             "name them with NAME=PATH")
+            raise UsageError(f"{flag}: two sources named {name!r} ({seen[name]} and {path}); name them with NAME=PATH")
         seen[name] = path
 
 
@@ -147,18 +163,24 @@ def _vote_sources(cfg, inputs, source, where: str) -> dict[str, str]:
     voters to a tuned set."""
     from core.sources import source_names
 
-    named = dict(cfg.sources) if isinstance(cfg.sources, dict) else dict(
-        zip(source_names(cfg.sources), cfg.sources, strict=False))
+    named = (
+        dict(cfg.sources)
+        if isinstance(cfg.sources, dict)
+        else dict(zip(source_names(cfg.sources), cfg.sources, strict=False))
+    )
     if inputs and named:
-        raise UsageError(f"{where} lists sources ({', '.join(named)}); positional CSVs would vote next to them: "
-                         "re-point one with --source NAME=PATH, or remove 'sources' from the settings")
+        raise UsageError(
+            f"{where} lists sources ({', '.join(named)}); positional CSVs would vote next to them: "
+            "re-point one with --source NAME=PATH, or remove 'sources' from the settings"
+        )
     named.update(zip(source_names(list(inputs)), inputs, strict=False))
     for name, path in _parse_named(source):
         if cfg.sources and name not in named:  # a typo must not add a voter to tuned settings
             raise UsageError(f"--source {name}={path}: {where} names no source {name!r} (sources: {', '.join(named)})")
         if name in named and not cfg.sources:
-            raise UsageError(f"--source {name}={path}: a positional CSV is already named {name!r} "
-                             f"({named[name]}); give another name")
+            raise UsageError(
+                f"--source {name}={path}: a positional CSV is already named {name!r} ({named[name]}); give another name"
+            )
         named[name] = path  # re-points a named source (or, without settings sources, adds one)
     return named
 
@@ -169,8 +191,23 @@ def _twice(named: list[tuple[str, str]]) -> str | None:
     return same_file_message(named)
 
 
-def vote_command(kind, inputs, source, setting, output, weights, threshold, min_votes, missing, workers, classes,
-                 height, width, quiet, allow_duplicate):
+def vote_command(
+    kind,
+    inputs,
+    source,
+    setting,
+    output,
+    weights,
+    threshold,
+    min_votes,
+    missing,
+    workers,
+    classes,
+    height,
+    width,
+    quiet,
+    allow_duplicate,
+):
     """The shell of ``hard`` and ``weighted``: sources from the settings, positional CSVs and
     --source, then one call."""
     from core.classes import parse_classes
@@ -186,11 +223,25 @@ def vote_command(kind, inputs, source, setting, output, weights, threshold, min_
         raise UsageError("need at least two sources (positional CSVs or --source NAME=PATH)")
     out = _output(output, cfg)
     extra = {"weights": _numbers("--weights", weights)} if kind == "weighted" else {}
-    result = call(weighted_vote if kind == "weighted" else hard_vote,
-        named, cfg=cfg, output=out, settings=setting, threshold=threshold, min_votes=min_votes, missing=missing,
-        classes=parse_classes(classes) if classes or not cfg.classes else None, height=height, width=width,
-        workers=workers, allow_duplicate=allow_duplicate, expected_images=_expected_images(out),
-        echo=_echo_err(quiet), progress=_bar(quiet), **extra)
+    result = call(
+        weighted_vote if kind == "weighted" else hard_vote,
+        named,
+        cfg=cfg,
+        output=out,
+        settings=setting,
+        threshold=threshold,
+        min_votes=min_votes,
+        missing=missing,
+        classes=parse_classes(classes) if classes or not cfg.classes else None,
+        height=height,
+        width=width,
+        workers=workers,
+        allow_duplicate=allow_duplicate,
+        expected_images=_expected_images(out),
+        echo=_echo_err(quiet),
+        progress=_bar(quiet),
+        **extra,
+    )
     _echo_cleaning(result)
 
 
@@ -199,21 +250,39 @@ def vote_options(f):
     f = image_set_options(f)
     f = quiet_option(f)
     f = shape_options(f)
-    f = click.option("--allow-duplicate", is_flag=True,
-                     help="Let a file given twice (same resolved path) vote twice; otherwise an error.")(f)
-    f = click.option("--workers", type=click.IntRange(min=1), default=None,
-                     help="Worker processes (default 1).")(f)
-    f = click.option("--missing", type=click.Choice(["error", "empty"]), default=None,
-                     help="A row absent from a source: error (default) or an empty vote.")(f)
-    f = click.option("--threshold", type=float, default=None,
-                     help="Keep where the vote share (weighted: Σ wᵢ·mᵢ / Σ wᵢ) > T (default 0.5); replaces "
-                          "the settings' default threshold, per-class thresholds stay.")(f)
-    f = click.option("--setting", type=click.Path(dir_okay=False), default=None,
-                     help="YAML settings; a flag replaces a setting's default, per-class entries stay.")(f)
+    f = click.option(
+        "--allow-duplicate",
+        is_flag=True,
+        help="Let a file given twice (same resolved path) vote twice; otherwise an error.",
+    )(f)
+    f = click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes (default 1).")(f)
+    f = click.option(
+        "--missing",
+        type=click.Choice(["error", "empty"]),
+        default=None,
+        help="A row absent from a source: error (default) or an empty vote.",
+    )(f)
+    f = click.option(
+        "--threshold",
+        type=float,
+        default=None,
+        help="Keep where the vote share (weighted: Σ wᵢ·mᵢ / Σ wᵢ) > T (default 0.5); replaces "
+        "the settings' default threshold, per-class thresholds stay.",
+    )(f)
+    f = click.option(
+        "--setting",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="YAML settings; a flag replaces a setting's default, per-class entries stay.",
+    )(f)
     f = click.option("--output", "-o", default=None, help="Output CSV (written atomically).")(f)
-    f = click.option("--source", multiple=True, metavar="NAME=PATH",
-                     help="A named source; re-points a source the settings name (positional CSVs next to "
-                          "settings 'sources' are an error).")(f)
+    f = click.option(
+        "--source",
+        multiple=True,
+        metavar="NAME=PATH",
+        help="A named source; re-points a source the settings name (positional CSVs next to "
+        "settings 'sources' are an error).",
+    )(f)
     f = click.argument("inputs", nargs=-1, type=click.Path(dir_okay=False))(f)
     return f
 
@@ -278,10 +347,14 @@ def _nothing_to_do(flags: dict, setting: str | None) -> UsageError:
     """The error of ``postprocess`` when the library finds no rule that changes a mask, said
     with the flags: rules were given that change nothing, or none were given."""
     given = any(v not in (None, False) for k, v in flags.items() if k != "connectivity") or setting
-    return UsageError("nothing to do: " + ("the rules given change no mask (--min-size 1, --keep-largest 0 and "
-                                           "radius 0 are no-ops)" if given else
-                                           "give a rule (--keep-largest, --min-size, --fill-holes, --open, "
-                                           "--close) or --setting"))
+    return UsageError(
+        "nothing to do: "
+        + (
+            "the rules given change no mask (--min-size 1, --keep-largest 0 and radius 0 are no-ops)"
+            if given
+            else "give a rule (--keep-largest, --min-size, --fill-holes, --open, --close) or --setting"
+        )
+    )
 
 
 def cluster_options(f):
@@ -293,14 +366,32 @@ def cluster_options(f):
         ctx.meta[f"cluster.{param.name}"] = value
         return value
 
-    f = click.option("--ship-inputs", is_flag=True, default=False, expose_value=False, callback=keep,
-                     help="With --scheduler: read the input CSVs here and send each task its chunk's rows "
-                          "(workers that do not see the files).")(f)
-    f = click.option("--chunk", type=click.IntRange(min=1), default=None, expose_value=False, callback=keep,
-                     help="With --scheduler: images per task (default: at most 64, 4 tasks per worker).")(f)
-    f = click.option("--scheduler", default=None, metavar="ADDRESS", expose_value=False, callback=keep,
-                     help="Run on Dask: tcp://HOST:PORT (a running scheduler) or local:N (N worker processes "
-                          "here); default: the settings' scheduler:, else this process.")(f)
+    f = click.option(
+        "--ship-inputs",
+        is_flag=True,
+        default=False,
+        expose_value=False,
+        callback=keep,
+        help="With --scheduler: read the input CSVs here and send each task its chunk's rows "
+        "(workers that do not see the files).",
+    )(f)
+    f = click.option(
+        "--chunk",
+        type=click.IntRange(min=1),
+        default=None,
+        expose_value=False,
+        callback=keep,
+        help="With --scheduler: images per task (default: at most 64, 4 tasks per worker).",
+    )(f)
+    f = click.option(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        expose_value=False,
+        callback=keep,
+        help="Run on Dask: tcp://HOST:PORT (a running scheduler) or local:N (N worker processes "
+        "here); default: the settings' scheduler:, else this process.",
+    )(f)
     return f
 
 

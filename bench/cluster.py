@@ -125,19 +125,26 @@ def main() -> None:
         rows["soft"] = {
             "one process": best([*soft, "-o", tmp / "s1.csv", "--workers", 1], args.repeat),
             "--workers 2": best([*soft, "-o", tmp / "s2.csv", "--workers", 2], args.repeat),
-            "--scheduler local:2": best([*soft, "-o", tmp / "s3.csv", "--workers", 1, "--scheduler", "local:2"],
-                                        args.repeat),
+            "--scheduler local:2": best(
+                [*soft, "-o", tmp / "s3.csv", "--workers", 1, "--scheduler", "local:2"], args.repeat
+            ),
         }
         same_soft = len({(tmp / f).read_bytes() for f in ("s1.csv", "s2.csv", "s3.csv")}) == 1
 
         t = time.perf_counter()
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                          silence_logs=50) as lc, Client(lc) as client:
+        with (
+            LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=50
+            ) as lc,
+            Client(lc) as client,
+        ):
             start = time.perf_counter() - t
             named = dict(zip(vote_bench_names(paths), paths, strict=True))
             runs = {}
-            for kind, fn, a, kw in [("hard", hard_vote, (named,), {}),
-                                    ("soft", soft_vote, (str(soft_yaml),), {"workers": 1})]:
+            for kind, fn, a, kw in [
+                ("hard", hard_vote, (named,), {}),
+                ("soft", soft_vote, (str(soft_yaml),), {"workers": 1}),
+            ]:
                 out = []
                 for k in range(2):  # cold worker caches, then warm
                     t = time.perf_counter()
@@ -147,8 +154,10 @@ def main() -> None:
             t = time.perf_counter()
             cluster.run(hard_vote, named, output=tmp / "hard-ship.csv", scheduler=client, ship_inputs=True)
             ship_wall = time.perf_counter() - t
-            same_api = all((tmp / f).read_bytes() == (tmp / "h1.csv").read_bytes()
-                           for f in ("hard-api0.csv", "hard-api1.csv", "hard-ship.csv"))
+            same_api = all(
+                (tmp / f).read_bytes() == (tmp / "h1.csv").read_bytes()
+                for f in ("hard-api0.csv", "hard-api1.csv", "hard-ship.csv")
+            )
             warm_hard = runs["hard"][1][1]
             payload = (tmp / "h1.csv").stat().st_size // warm_hard.chunks  # a chunk's CSV text
             per_task = scheduler_cost(client, max(4 * warm_hard.chunks, 40), 4, payload)
@@ -157,21 +166,29 @@ def main() -> None:
     parse = parse_seconds(paths)
 
     n = args.images
-    print(f"\ncluster benchmark: hard vote {args.models} CSVs × {n} images × 29 classes at 2048²; soft vote "
-          f"{args.soft_images} images × 5 map sources at 2048²; 2 cores, shared machine (noisy); CLI rows: "
-          f"whole processes, best of {args.repeat}")
+    print(
+        f"\ncluster benchmark: hard vote {args.models} CSVs × {n} images × 29 classes at 2048²; soft vote "
+        f"{args.soft_images} images × 5 map sources at 2048²; 2 cores, shared machine (noisy); CLI rows: "
+        f"whole processes, best of {args.repeat}"
+    )
     print(f"{'':<12}{'':<24}{'wall s':>8}{'peak RSS MB':>13}")
     for kind, r in rows.items():
         for name, (wall, rss) in r.items():
             print(f"{kind:<12}{name:<24}{wall:>8.2f}{rss:>13.0f}")
     print(f"outputs identical (CLI rows, API runs, --ship-inputs): hard {same_hard and same_api}, soft {same_soft}")
-    print(f"LocalCluster(2) start-up: {start:.2f} s; client alone (cli.py hard --scheduler tcp://…, workers "
-          f"warm): {client_rss[0]:.2f} s, peak RSS {client_rss[1]:.0f} MB")
-    print(f"scheduler round trip per task (no-op tasks returning {payload / 1e6:.1f} MB, as a hard-vote chunk's "
-          f"rows, 4 in flight, consumed in order): o = {per_task * 1e3:.1f} ms; of which the scheduler alone "
-          f"(100-byte tasks): o0 = {bare * 1e3:.1f} ms, the rest moving the rows")
-    print(f"hard, --ship-inputs (API, warm workers): {ship_wall:.2f} s; one process reads the {args.models} CSVs "
-          f"in {parse:.2f} s")
+    print(
+        f"LocalCluster(2) start-up: {start:.2f} s; client alone (cli.py hard --scheduler tcp://…, workers "
+        f"warm): {client_rss[0]:.2f} s, peak RSS {client_rss[1]:.0f} MB"
+    )
+    print(
+        f"scheduler round trip per task (no-op tasks returning {payload / 1e6:.1f} MB, as a hard-vote chunk's "
+        f"rows, 4 in flight, consumed in order): o = {per_task * 1e3:.1f} ms; of which the scheduler alone "
+        f"(100-byte tasks): o0 = {bare * 1e3:.1f} ms, the rest moving the rows"
+    )
+    print(
+        f"hard, --ship-inputs (API, warm workers): {ship_wall:.2f} s; one process reads the {args.models} CSVs "
+        f"in {parse:.2f} s"
+    )
     consts = {}
     for kind, ((w0, cold), (w1, warm)) in runs.items():
         s0, s1 = cold.seconds, warm.seconds
@@ -183,20 +200,24 @@ def main() -> None:
         u = max(s0["prepare"] - s1["prepare"] - p, 0.0)
         single = rows[kind]["one process"][0]
         sched, sched0 = warm.chunks * per_task, warm.chunks * bare
-        print(f"{kind}: {warm.chunks} chunks of ≤ {warm.chunk} (default); API run on the cluster: cold {w0:.2f} s "
-              f"(checks-only task {s0['prepare']:.2f}), warm {w1:.2f} s (checks-only task {s1['prepare']:.2f}); "
-              f"t_img = {t_img * 1e3:.1f} ms of image work per image; per chunk: r = {r * 1e3:.1f} ms re-running "
-              f"the checks and formatting, + o; {warm.chunks} × o = {sched:.2f} s = "
-              f"{100 * sched / single:.1f} % of the single-process {single:.2f} s (the scheduler alone, "
-              f"{warm.chunks} × o0: {100 * sched0 / single:.1f} %); worker warm-up u = {u:.2f} s")
+        print(
+            f"{kind}: {warm.chunks} chunks of ≤ {warm.chunk} (default); API run on the cluster: cold {w0:.2f} s "
+            f"(checks-only task {s0['prepare']:.2f}), warm {w1:.2f} s (checks-only task {s1['prepare']:.2f}); "
+            f"t_img = {t_img * 1e3:.1f} ms of image work per image; per chunk: r = {r * 1e3:.1f} ms re-running "
+            f"the checks and formatting, + o; {warm.chunks} × o = {sched:.2f} s = "
+            f"{100 * sched / single:.1f} % of the single-process {single:.2f} s (the scheduler alone, "
+            f"{warm.chunks} × o0: {100 * sched0 / single:.1f} %); worker warm-up u = {u:.2f} s"
+        )
         consts[kind] = (start, s1["prepare"], p, u, t_img, r, args.images if kind == "hard" else args.soft_images)
     N = args.project
-    print(f"\nprojection at {N:,} images, W workers on W cores (on paper): with c = min(64, ⌈N/4W⌉) images "
-          "per chunk and K = ⌈N/c⌉ chunks,\n  T(W) = start + q·N/n + P·N/n + u + max(⌈K/W⌉·(c·t_img + r·N/n), K·o)"
-          "\nn the images measured, q the checks-only task (warm), P one parse of the inputs (every worker parses "
-          "them at once, in its checks-only task), u a worker's warm-up, r the per-chunk checks (they scan the "
-          "whole image list: taken ∝ N), o the round trip (the client consumes one chunk at a time: K·o bounds "
-          "the chunks' time from below); one process: hard = its fixed cost + (P/n + t_img)·N, soft = its wall·N/n")
+    print(
+        f"\nprojection at {N:,} images, W workers on W cores (on paper): with c = min(64, ⌈N/4W⌉) images "
+        "per chunk and K = ⌈N/c⌉ chunks,\n  T(W) = start + q·N/n + P·N/n + u + max(⌈K/W⌉·(c·t_img + r·N/n), K·o)"
+        "\nn the images measured, q the checks-only task (warm), P one parse of the inputs (every worker parses "
+        "them at once, in its checks-only task), u a worker's warm-up, r the per-chunk checks (they scan the "
+        "whole image list: taken ∝ N), o the round trip (the client consumes one chunk at a time: K·o bounds "
+        "the chunks' time from below); one process: hard = its fixed cost + (P/n + t_img)·N, soft = its wall·N/n"
+    )
     for kind, (st, q, p, u, t_img, r, n_meas) in consts.items():
         single = rows[kind]["one process"][0]
         # hard: the fixed cost (start-up, imports, kernels) + (parse + image work) ∝ N; soft: its own wall ∝ N
@@ -209,9 +230,11 @@ def main() -> None:
             k = math.ceil(N / c)
             body = max(math.ceil(k / w) * (c * t_img + r * N / n_meas), k * per_task)
             total = st + q * N / n_meas + p * N / n_meas + u + body
-            print(f"  {kind:<5} W={w:<3} c={c:<3} K={k:<4} T ≈ {total:7.1f} s = start {st:.1f} + checks "
-                  f"{q * N / n_meas:.1f} + parse {p * N / n_meas:.1f} + warm-up {u:.1f} + chunks {body:.1f}; "
-                  f"one process ≈ {one:.0f} s ({one / total:.1f}×)")
+            print(
+                f"  {kind:<5} W={w:<3} c={c:<3} K={k:<4} T ≈ {total:7.1f} s = start {st:.1f} + checks "
+                f"{q * N / n_meas:.1f} + parse {p * N / n_meas:.1f} + warm-up {u:.1f} + chunks {body:.1f}; "
+                f"one process ≈ {one:.0f} s ({one / total:.1f}×)"
+            )
 
 
 def parse_seconds(paths: list[str]) -> float:

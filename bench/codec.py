@@ -89,18 +89,36 @@ def main() -> None:
     rep = args.repeat
 
     rows = []
-    rows.append(("encode (mask → runs)", median_ms(encode, masks, rep),
-                 median_ms(lambda m: np.where(np.diff(np.concatenate([[0], m.ravel(), [0]])))[0], masks, rep)))
-    rows.append(("encode (mask → text)", median_ms(lambda m: format_rle(encode(m)), masks, rep),
-                 median_ms(np_encode, masks, rep)))
-    rows.append(("decode (runs → caller's buffer)", median_ms(lambda r: decode(r, out=buf), runs, rep),
-                 median_ms(np_decode, pairs, rep)))
-    rows.append(("parse (text → runs)", median_ms(lambda t: parse_rle(t), texts, rep),
-                 median_ms(np_parse, texts, rep)))
-    rows.append(("format (runs → text)", median_ms(format_rle, runs, rep),
-                 median_ms(np_format, pairs, rep)))
-    rows.append(("parse + format", median_ms(lambda t: format_rle(parse_rle(t)), texts, rep),
-                 median_ms(lambda t: np_format(np_parse(t)), texts, rep)))
+    rows.append(
+        (
+            "encode (mask → runs)",
+            median_ms(encode, masks, rep),
+            median_ms(lambda m: np.where(np.diff(np.concatenate([[0], m.ravel(), [0]])))[0], masks, rep),
+        )
+    )
+    rows.append(
+        (
+            "encode (mask → text)",
+            median_ms(lambda m: format_rle(encode(m)), masks, rep),
+            median_ms(np_encode, masks, rep),
+        )
+    )
+    rows.append(
+        (
+            "decode (runs → caller's buffer)",
+            median_ms(lambda r: decode(r, out=buf), runs, rep),
+            median_ms(np_decode, pairs, rep),
+        )
+    )
+    rows.append(("parse (text → runs)", median_ms(lambda t: parse_rle(t), texts, rep), median_ms(np_parse, texts, rep)))
+    rows.append(("format (runs → text)", median_ms(format_rle, runs, rep), median_ms(np_format, pairs, rep)))
+    rows.append(
+        (
+            "parse + format",
+            median_ms(lambda t: format_rle(parse_rle(t)), texts, rep),
+            median_ms(lambda t: np_format(np_parse(t)), texts, rep),
+        )
+    )
 
     coco = None
     try:
@@ -118,16 +136,20 @@ def main() -> None:
     for name, ours, base in rows:
         print(f"{name:<34}{ours:>10.4f}{base:>10.4f}{base / ours:>7.1f}×")
     if coco:
-        print(f"pycocotools encode (C, column-major): {coco[0]:.4f} ms → ours {rows[0][1]:.4f} ms "
-              f"({coco[0] / rows[0][1]:.1f}×); decode {coco[1]:.4f} ms → ours {rows[2][1]:.4f} ms "
-              f"({coco[1] / rows[2][1]:.1f}×)")
+        print(
+            f"pycocotools encode (C, column-major): {coco[0]:.4f} ms → ours {rows[0][1]:.4f} ms "
+            f"({coco[0] / rows[0][1]:.1f}×); decode {coco[1]:.4f} ms → ours {rows[2][1]:.4f} ms "
+            f"({coco[1] / rows[2][1]:.1f}×)"
+        )
     else:
         print("pycocotools not installed: skipped")
 
     with tempfile.TemporaryDirectory() as cache:
-        probe = ("import numpy as np; from core.codec import encode, decode, parse_rle, format_rle;"
-                 "m=np.zeros((64,64),np.uint8); m[3:9,5:7]=1; r=encode(m); decode(r,(64,64)); "
-                 "parse_rle(format_rle(r),64,64)")
+        probe = (
+            "import numpy as np; from core.codec import encode, decode, parse_rle, format_rle;"
+            "m=np.zeros((64,64),np.uint8); m[3:9,5:7]=1; r=encode(m); decode(r,(64,64)); "
+            "parse_rle(format_rle(r),64,64)"
+        )
         cold = fresh_python(probe, {"NUMBA_CACHE_DIR": cache})
         warm = fresh_python(probe, {"NUMBA_CACHE_DIR": cache})
     imp = min(fresh_python("import cli") for _ in range(3))

@@ -36,9 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-FLOOR = ("import sys, numpy, pandas\n"
-         "for p in sys.argv[1:]:\n"
-         "    pandas.read_csv(p, dtype=str, keep_default_na=False)\n")
+FLOOR = "import sys, numpy, pandas\nfor p in sys.argv[1:]:\n    pandas.read_csv(p, dtype=str, keep_default_na=False)\n"
 
 
 def generate(folder: Path, n_images: int) -> dict[str, Path]:
@@ -51,8 +49,12 @@ def generate(folder: Path, n_images: int) -> dict[str, Path]:
         print(f"generating 5 × {n_images} × 29 at 2048² (+ gt) in {folder} …", file=sys.stderr, flush=True)
         write_set(gen, folder)
         marker.write_text("ok")
-    paths = {"gt": folder / "gt.csv", "models": [folder / f"{m}.csv" for m in gen.model_names],
-             "parts": [folder / "part1.csv", folder / "part2.csv"], "select": folder / "select.yaml"}
+    paths = {
+        "gt": folder / "gt.csv",
+        "models": [folder / f"{m}.csv" for m in gen.model_names],
+        "parts": [folder / "part1.csv", folder / "part2.csv"],
+        "select": folder / "select.yaml",
+    }
     if not all(p.exists() for p in [*paths["parts"], paths["select"]]):
         import pandas as pd
 
@@ -74,20 +76,23 @@ def generate(folder: Path, n_images: int) -> dict[str, Path]:
 # The child is started by this small launcher, not by the benchmark itself: a child's ru_maxrss
 # also counts the memory map it was forked (vfork'ed) from, which for the benchmark process can
 # be hundreds of MB; the launcher's is ~15 MB, below any command's own peak.
-LAUNCH = ("import os, subprocess, sys, time\n"
-          "t = time.perf_counter()\n"
-          "p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)\n"
-          "err = p.stderr.read()\n"
-          "_, status, usage = os.wait4(p.pid, 0)\n"
-          "wall = time.perf_counter() - t\n"
-          "sys.stderr.buffer.write(err[-4000:])\n"
-          "print(os.waitstatus_to_exitcode(status), wall, usage.ru_maxrss)\n")
+LAUNCH = (
+    "import os, subprocess, sys, time\n"
+    "t = time.perf_counter()\n"
+    "p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)\n"
+    "err = p.stderr.read()\n"
+    "_, status, usage = os.wait4(p.pid, 0)\n"
+    "wall = time.perf_counter() - t\n"
+    "sys.stderr.buffer.write(err[-4000:])\n"
+    "print(os.waitstatus_to_exitcode(status), wall, usage.ru_maxrss)\n"
+)
 
 
 def run_child(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB, the command's own, via ``os.wait4`` in a launcher)."""
-    res = subprocess.run([sys.executable, "-c", LAUNCH, *cmd], cwd=ROOT, capture_output=True,
-                         env={**os.environ, **(env or {})})
+    res = subprocess.run(
+        [sys.executable, "-c", LAUNCH, *cmd], cwd=ROOT, capture_output=True, env={**os.environ, **(env or {})}
+    )
     code, wall, rss = res.stdout.split()
     if res.returncode != 0 or int(code) != 0:
         raise SystemExit(f"failed ({code.decode()}): {' '.join(cmd)}\n{res.stderr.decode(errors='replace')}")
@@ -101,12 +106,14 @@ def scenarios(p: dict, out: Path) -> list[tuple[str, list[str], list[Path]]]:
         ("check", ["check", m[0]], [p["models"][0]]),
         ("hard", ["hard", *m, "-o", str(out / "hard.csv")], p["models"]),
         ("weighted", ["weighted", *m, "--weights", "1,2,1,1,1", "-o", str(out / "weighted.csv")], p["models"]),
-        ("evaluate", ["evaluate", "--gt", str(p["gt"]), *m, "-o", str(out / "scores.csv")],
-         [p["gt"], *p["models"]]),
+        ("evaluate", ["evaluate", "--gt", str(p["gt"]), *m, "-o", str(out / "scores.csv")], [p["gt"], *p["models"]]),
         ("select", ["select", "--setting", str(p["select"]), "-o", str(out / "select.csv")], p["models"]),
         ("merge", ["merge", *map(str, p["parts"]), "-o", str(out / "merge.csv")], p["parts"]),
-        ("postprocess", ["postprocess", m[0], "--keep-largest", "1", "--fill-holes", "-o",
-                         str(out / "post.csv")], [p["models"][0]]),
+        (
+            "postprocess",
+            ["postprocess", m[0], "--keep-largest", "1", "--fill-holes", "-o", str(out / "post.csv")],
+            [p["models"][0]],
+        ),
     ]
 
 
@@ -114,8 +121,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=300)
     ap.add_argument("--repeat", type=int, default=3, help="best of N for floor and warm (default 3)")
-    ap.add_argument("--data", type=Path, default=None,
-                    help="data folder (default $TMPDIR/bench_floor/<images>; reused when present)")
+    ap.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="data folder (default $TMPDIR/bench_floor/<images>; reused when present)",
+    )
     ap.add_argument("--only", default=None, help="comma-separated commands to run (default all)")
     args = ap.parse_args()
 
@@ -144,8 +155,11 @@ def main() -> None:
                 floor, rss = min(floor, f), (r if w < warm else rss)
                 warm = min(warm, w)
             rows.append((label, floor, warm, cold, rss))
-            print(f"{label}: floor {floor:.2f} s, warm {warm:.2f} s, cold {cold:.2f} s, {rss:.0f} MB",
-                  file=sys.stderr, flush=True)
+            print(
+                f"{label}: floor {floor:.2f} s, warm {warm:.2f} s, cold {cold:.2f} s, {rss:.0f} MB",
+                file=sys.stderr,
+                flush=True,
+            )
 
     # Start-up: what each side pays before reading anything (imports; for us also numba's
     # target initialisation and loading cached kernels), on a one-image file.

@@ -67,8 +67,14 @@ def cold_warm() -> dict[str, float]:
     out = {}
     with tempfile.TemporaryDirectory() as cache:
         for label, env in (("cold", {"NUMBA_CACHE_DIR": cache}), ("cached", {})):
-            r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                               env={**os.environ, "PYTHONPATH": str(ROOT), **env}, check=True)
+            r = subprocess.run(
+                [sys.executable, "-c", code],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+                check=True,
+            )
             imp, first, warm = (float(x) for x in r.stdout.split())
             out[f"{label}_import"], out[f"{label}_first"], out[f"{label}_warm"] = imp, first, warm
     return out
@@ -94,8 +100,11 @@ def main() -> None:
     t_gen = 0.0
     tmp = tempfile.TemporaryDirectory()
     csv_in = Path(tmp.name) / f"{gen.model_names[0]}.csv"
-    print(f"generating and cleaning {n_masks:,} masks ({len(gen.model_names)} models × {args.images} images × "
-          f"{len(classes)} classes, 2048²) …", file=sys.stderr)
+    print(
+        f"generating and cleaning {n_masks:,} masks ({len(gen.model_names)} models × {args.images} images × "
+        f"{len(classes)} classes, 2048²) …",
+        file=sys.stderr,
+    )
     k = 0
     with PredictionWriter(csv_in, classes) as writer:
         for i in range(args.images):
@@ -137,8 +146,23 @@ def main() -> None:
         clean_all(preds, sub_cleaner, str(csv_out), workers)
         walls[workers] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "cli.py", "postprocess", str(csv_in), "-o", str(csv_out), "--keep-largest", "1",
-                    "--fill-holes", "-q"], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "cli.py",
+            "postprocess",
+            str(csv_in),
+            "-o",
+            str(csv_out),
+            "--keep-largest",
+            "1",
+            "--fill-holes",
+            "-q",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     wall_cli = time.perf_counter() - t0
     size_mb = csv_in.stat().st_size / 1e6
     cw = cold_warm()
@@ -146,28 +170,46 @@ def main() -> None:
 
     s = cleaner.stats().sum(0)
     med_ours, med_ref = np.median(ours_ms), np.median(ref_ms)
-    print(f"\npostprocess benchmark — keep_largest 1 + fill_holes, 8-connected, 2048², "
-          f"{len(gen.model_names)} models × {args.images} images × {len(classes)} classes "
-          f"(median {int(np.median(run_counts))} runs/mask; generation {t_gen:.0f} s, not timed below)")
+    print(
+        f"\npostprocess benchmark — keep_largest 1 + fill_holes, 8-connected, 2048², "
+        f"{len(gen.model_names)} models × {args.images} images × {len(classes)} classes "
+        f"(median {int(np.median(run_counts))} runs/mask; generation {t_gen:.0f} s, not timed below)"
+    )
     print(f"{'':34}{'masks':>8}{'median ms':>11}{'p90 ms':>9}{'max ms':>9}{'total s':>9}")
-    print(f"{'ours (runs, numba, Cleaner)':34}{len(ours_ms):>8,}{med_ours:>11.4f}"
-          f"{np.percentile(ours_ms, 90):>9.4f}{ours_ms.max():>9.3f}{ours_ms.sum() / 1e3:>9.2f}")
-    print(f"{'ours, same sample':34}{len(ours_sample):>8,}{np.median(ours_sample):>11.4f}"
-          f"{np.percentile(ours_sample, 90):>9.4f}{ours_sample.max():>9.3f}{ours_sample.sum() / 1e3:>9.2f}")
-    print(f"{'scipy reference (dense), sample':34}{len(ref_ms):>8,}{med_ref:>11.2f}"
-          f"{np.percentile(ref_ms, 90):>9.2f}{ref_ms.max():>9.1f}{ref_ms.sum() / 1e3:>9.2f}")
-    print(f"ratio of medians (same sample): {med_ref / np.median(ours_sample):,.0f}×   "
-          f"(all masks vs sample: {med_ref / med_ours:,.0f}×)")
-    print(f"identity: {len(sample) - differ}/{len(sample)} sample masks identical to the scipy reference "
-          f"({differ} differ)")
-    print(f"cleaned: {s[1]:,} of {s[0]:,} masks changed, {s[2]:,} components removed, {s[3]:,} holes filled, "
-          f"{s[4]:,} px removed, {s[5]:,} px added")
-    print(f"one submission ({args.images} images × {len(classes)} = {args.images * len(classes):,} masks, "
-          f"{size_mb:.1f} MB CSV), read → clean → write: {walls[1]:.2f} s (1 worker), {walls[2]:.2f} s (2 workers); "
-          f"'cli.py postprocess' as a fresh process: {wall_cli:.2f} s")
-    print(f"numba: cold first call {cw['cold_first']:.1f} s (compile, empty cache), cached first call "
-          f"{cw['cached_first'] * 1e3:.0f} ms (load), warm call {cw['cached_warm'] * 1e3:.3f} ms; "
-          f"module import {cw['cached_import']:.2f} s")
+    print(
+        f"{'ours (runs, numba, Cleaner)':34}{len(ours_ms):>8,}{med_ours:>11.4f}"
+        f"{np.percentile(ours_ms, 90):>9.4f}{ours_ms.max():>9.3f}{ours_ms.sum() / 1e3:>9.2f}"
+    )
+    print(
+        f"{'ours, same sample':34}{len(ours_sample):>8,}{np.median(ours_sample):>11.4f}"
+        f"{np.percentile(ours_sample, 90):>9.4f}{ours_sample.max():>9.3f}{ours_sample.sum() / 1e3:>9.2f}"
+    )
+    print(
+        f"{'scipy reference (dense), sample':34}{len(ref_ms):>8,}{med_ref:>11.2f}"
+        f"{np.percentile(ref_ms, 90):>9.2f}{ref_ms.max():>9.1f}{ref_ms.sum() / 1e3:>9.2f}"
+    )
+    print(
+        f"ratio of medians (same sample): {med_ref / np.median(ours_sample):,.0f}×   "
+        f"(all masks vs sample: {med_ref / med_ours:,.0f}×)"
+    )
+    print(
+        f"identity: {len(sample) - differ}/{len(sample)} sample masks identical to the scipy reference "
+        f"({differ} differ)"
+    )
+    print(
+        f"cleaned: {s[1]:,} of {s[0]:,} masks changed, {s[2]:,} components removed, {s[3]:,} holes filled, "
+        f"{s[4]:,} px removed, {s[5]:,} px added"
+    )
+    print(
+        f"one submission ({args.images} images × {len(classes)} = {args.images * len(classes):,} masks, "
+        f"{size_mb:.1f} MB CSV), read → clean → write: {walls[1]:.2f} s (1 worker), {walls[2]:.2f} s (2 workers); "
+        f"'cli.py postprocess' as a fresh process: {wall_cli:.2f} s"
+    )
+    print(
+        f"numba: cold first call {cw['cold_first']:.1f} s (compile, empty cache), cached first call "
+        f"{cw['cached_first'] * 1e3:.0f} ms (load), warm call {cw['cached_warm'] * 1e3:.3f} ms; "
+        f"module import {cw['cached_import']:.2f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -64,11 +64,33 @@ def main() -> None:
         rows.append(("report, cold numba cache", run_child([*base, "--images", str(images), "-o", out], cache)))
         rows.append(("report, warm", run_child([*base, "--images", str(images), "-o", out], cache)))
         rows.append(("report, warm, no --images (grey canvas)", run_child([*base, "-o", out], cache)))
-        rows.append(("report, warm, no --gt (agreement)",
-                     run_child([sys.executable, "cli.py", "report", *paths, "--pages", str(args.pages), "-q",
-                                "--images", str(images), "-o", out], cache)))
-        rows.append(("evaluate, warm (the floor)",
-                     run_child([sys.executable, "cli.py", "evaluate", "--gt", gt, *paths, "-q"], cache)))
+        rows.append(
+            (
+                "report, warm, no --gt (agreement)",
+                run_child(
+                    [
+                        sys.executable,
+                        "cli.py",
+                        "report",
+                        *paths,
+                        "--pages",
+                        str(args.pages),
+                        "-q",
+                        "--images",
+                        str(images),
+                        "-o",
+                        out,
+                    ],
+                    cache,
+                ),
+            )
+        )
+        rows.append(
+            (
+                "evaluate, warm (the floor)",
+                run_child([sys.executable, "cli.py", "evaluate", "--gt", gt, *paths, "-q"], cache),
+            )
+        )
         run_child([*base, "--images", str(images), "-o", out], cache)
         files = [p for p in Path(out).rglob("*") if p.is_file()]
         size = sum(p.stat().st_size for p in files)

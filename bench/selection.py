@@ -54,8 +54,12 @@ def make_data(folder: Path, n_images: int) -> dict:
     from core.synthetic import Generator, write_set
 
     models = [folder / f"model{k}.csv" for k in range(1, 6)]
-    paths = {"models": models, "wrist": folder / "wrist.csv", "setting": folder / "select.yaml",
-             "shards": [folder / f"shard{k}.csv" for k in range(N_SHARDS)]}
+    paths = {
+        "models": models,
+        "wrist": folder / "wrist.csv",
+        "setting": folder / "select.yaml",
+        "shards": [folder / f"shard{k}.csv" for k in range(N_SHARDS)],
+    }
     done = folder / f"done-{n_images}"
     if done.exists():
         return paths
@@ -71,19 +75,21 @@ def make_data(folder: Path, n_images: int) -> dict:
     images = list(pd.unique(df["image_name"]))
     step = len(images) // N_SHARDS
     for k, path in enumerate(paths["shards"]):
-        keep = images[k * step:(k + 1) * step + (step // 10 if k < N_SHARDS - 1 else 0)]
+        keep = images[k * step : (k + 1) * step + (step // 10 if k < N_SHARDS - 1 else 0)]
         df[df["image_name"].isin(keep)].to_csv(path, index=False)
     fingers = [f"finger-{i}" for i in range(1, 6)]
     rules = "\n".join([*(f"  {f}: m3" for f in fingers), "  Radius: m4", "  Ulna: m4"])
     paths["setting"].write_text(
         f"sources: {{ens: {models[0]}, hr: {models[1]}, m3: {models[2]}, m4: {models[3]}, wrist: {paths['wrist']}}}\n"
         f"groups: {{wrist: [{', '.join(WRIST)}]}}\n"
-        f"select:\n  default: ens\n  wrist: wrist\n  Pisiform: hr\n{rules}\n")
+        f"select:\n  default: ens\n  wrist: wrist\n  Pisiform: hr\n{rules}\n"
+    )
     done.touch()
     return paths
 
 
 # --- the pandas baseline (run in a child process: ``bench/selection.py --pandas KIND …``) -------
+
 
 def pandas_select(setting: str, out: str) -> None:
     """Per class, look the rows up in the chosen source; order by the first used source."""
@@ -159,6 +165,7 @@ def pandas_merge(parts: list[str], out: str) -> None:
 
 # --- timing ---------------------------------------------------------------------------------
 
+
 def timed(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of a child process; raises if it fails."""
     t = time.perf_counter()
@@ -172,15 +179,13 @@ def timed(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024
 
 
-def scenario(name: str, ours: list[str], baseline: list[str], out_ours: Path, out_base: Path,
-             repeat: int) -> dict:
+def scenario(name: str, ours: list[str], baseline: list[str], out_ours: Path, out_base: Path, repeat: int) -> dict:
     with tempfile.TemporaryDirectory() as cache:
         cold = timed(ours, env={**os.environ, "NUMBA_CACHE_DIR": cache})
     warm = min(timed(ours) for _ in range(repeat))
     base = min(timed(baseline) for _ in range(repeat))
     same = out_ours.read_bytes() == out_base.read_bytes()
-    return {"name": name, "cold": cold, "warm": warm, "base": base, "same": same,
-            "size": out_ours.stat().st_size}
+    return {"name": name, "cold": cold, "warm": warm, "base": base, "same": same, "size": out_ours.stat().st_size}
 
 
 def main() -> None:
@@ -206,31 +211,51 @@ def main() -> None:
     models = [str(p) for p in paths["models"]]
     shards = [str(p) for p in paths["shards"]]
     rows = [
-        scenario("select (5 sources)", [py, cli, "select", "--setting", str(paths["setting"]), "-o",
-                                        str(out / "sel.csv"), "-q"],
-                 [py, me, "--pandas", "select", str(paths["setting"]), str(out / "sel_pd.csv")],
-                 out / "sel.csv", out / "sel_pd.csv", args.repeat),
-        scenario(f"merge {N_SHARDS} shards", [py, cli, "merge", *shards, "-o", str(out / "shards.csv"), "-q"],
-                 [py, me, "--pandas", "merge", *shards, str(out / "shards_pd.csv")],
-                 out / "shards.csv", out / "shards_pd.csv", args.repeat),
-        scenario("merge 5 full (all conflict)", [py, cli, "merge", *models, "-o", str(out / "full.csv"), "-q"],
-                 [py, me, "--pandas", "merge", *models, str(out / "full_pd.csv")],
-                 out / "full.csv", out / "full_pd.csv", args.repeat),
+        scenario(
+            "select (5 sources)",
+            [py, cli, "select", "--setting", str(paths["setting"]), "-o", str(out / "sel.csv"), "-q"],
+            [py, me, "--pandas", "select", str(paths["setting"]), str(out / "sel_pd.csv")],
+            out / "sel.csv",
+            out / "sel_pd.csv",
+            args.repeat,
+        ),
+        scenario(
+            f"merge {N_SHARDS} shards",
+            [py, cli, "merge", *shards, "-o", str(out / "shards.csv"), "-q"],
+            [py, me, "--pandas", "merge", *shards, str(out / "shards_pd.csv")],
+            out / "shards.csv",
+            out / "shards_pd.csv",
+            args.repeat,
+        ),
+        scenario(
+            "merge 5 full (all conflict)",
+            [py, cli, "merge", *models, "-o", str(out / "full.csv"), "-q"],
+            [py, me, "--pandas", "merge", *models, str(out / "full_pd.csv")],
+            out / "full.csv",
+            out / "full_pd.csv",
+            args.repeat,
+        ),
     ]
     total = sum(p.stat().st_size for p in paths["models"]) / 1e6
-    print(f"\n{args.images} images × 29 classes at 2048², 5 model CSVs ({total:.0f} MB); "
-          f"wall s (peak RSS MB), child processes, best of {args.repeat} warm runs\n")
+    print(
+        f"\n{args.images} images × 29 classes at 2048², 5 model CSVs ({total:.0f} MB); "
+        f"wall s (peak RSS MB), child processes, best of {args.repeat} warm runs\n"
+    )
     head = f"{'scenario':<30} {'pandas':>15} {'ours warm':>15} {'ours cold':>15} {'pandas/ours':>12}  output"
     print(head)
     print("-" * len(head))
     for r in rows:
         cell = lambda t: f"{t[0]:6.2f} ({t[1]:5.0f})"
-        print(f"{r['name']:<30} {cell(r['base']):>15} {cell(r['warm']):>15} {cell(r['cold']):>15} "
-              f"{r['base'][0] / r['warm'][0]:11.2f}×  {'identical' if r['same'] else 'DIFFERENT'}")
+        print(
+            f"{r['name']:<30} {cell(r['base']):>15} {cell(r['warm']):>15} {cell(r['cold']):>15} "
+            f"{r['base'][0] / r['warm'][0]:11.2f}×  {'identical' if r['same'] else 'DIFFERENT'}"
+        )
     rowwise = timed([py, me, "--pandas", "rowwise", str(paths["setting"]), str(out / "sel_rows.csv")])
     same = (out / "sel_rows.csv").read_bytes() == (out / "sel.csv").read_bytes()
-    print(f"\nselect with per-row pandas lookups, as the old scripts did: {rowwise[0]:.2f} s ({rowwise[1]:.0f} MB), "
-          f"{rowwise[0] / rows[0]['warm'][0]:.1f}× ours warm; output {'identical' if same else 'DIFFERENT'}")
+    print(
+        f"\nselect with per-row pandas lookups, as the old scripts did: {rowwise[0]:.2f} s ({rowwise[1]:.0f} MB), "
+        f"{rowwise[0] / rows[0]['warm'][0]:.1f}× ours warm; output {'identical' if same else 'DIFFERENT'}"
+    )
     rows.append({"same": same})
     if not all(r["same"] for r in rows):
         raise SystemExit("outputs differ")

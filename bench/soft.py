@@ -28,8 +28,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-SOURCES = [("unet", 1024, 1.0), ("hrnet", 1024, 1.5), ("segformer", 1024, 0.8), ("deeplab", 512, 1.2),
-           ("fcn", 512, 0.7)]
+SOURCES = [
+    ("unet", 1024, 1.0),
+    ("hrnet", 1024, 1.5),
+    ("segformer", 1024, 0.8),
+    ("deeplab", 512, 1.2),
+    ("fcn", 512, 0.7),
+]
 THRESHOLD = 0.5
 BAND = 1e-4
 
@@ -115,8 +120,12 @@ def child(side: str, folder: Path, out: Path) -> None:
 
 def spawn(side: str, folder: Path, out: Path, env: dict | None = None) -> dict:
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "--side", side, "--data", str(folder), "--out", str(out)],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--side", side, "--data", str(folder), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     if proc.returncode:
         sys.exit(f"{side} failed:\n{proc.stderr}")
     res = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -166,12 +175,16 @@ def main() -> None:
         ref = spawn("ref", folder, tmp / "ref.csv")
         diff, outside, rows = compare(tmp / "ours.csv", tmp / "ref.csv", tmp / "ref.band.csv")
     maps_mb = sum(p.stat().st_size for s in SOURCES for p in (folder / s[0]).glob("*.npy")) / 2**20
-    print(f"\nsoft vote: {n} images × 29 classes, 5 float16 map sources (3 × 1024², 2 × 512²), "
-          f"{maps_mb:,.0f} MB of .npy maps, threshold {THRESHOLD}, 2048² canvas")
+    print(
+        f"\nsoft vote: {n} images × 29 classes, 5 float16 map sources (3 × 1024², 2 × 512²), "
+        f"{maps_mb:,.0f} MB of .npy maps, threshold {THRESHOLD}, 2048² canvas"
+    )
     print(f"{'':28}{'wall s':>9}{'process s':>11}{'peak RSS MB':>13}{'vs reference':>14}")
     for label, r in [("torch reference", ref), ("ours, cold (numba compile)", cold), ("ours, warm", warm)]:
-        print(f"{label:<28}{r['seconds']:>9.2f}{r['process_seconds']:>11.2f}{r['peak_rss_mb']:>13,.0f}"
-              f"{ref['seconds'] / r['seconds']:>13.1f}×")
+        print(
+            f"{label:<28}{r['seconds']:>9.2f}{r['process_seconds']:>11.2f}{r['peak_rss_mb']:>13,.0f}"
+            f"{ref['seconds'] / r['seconds']:>13.1f}×"
+        )
     print(f"pixels with the reference mean within {BAND:g} of the threshold: {ref['band']:,}")
     print(f"differing pixels: {diff:,} in {rows} masks; outside that band: {outside:,}")
     if outside:

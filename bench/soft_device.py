@@ -92,8 +92,14 @@ def make_data(folder: Path, n_images: int) -> None:
     sizes: dict[int, list[str]] = {}
     for name, size, _, _ in MODELS:
         sizes.setdefault(size, []).append(str(paths[name]))
-    lines = [f"image_root: {folder / 'DCM'}", f"root_path: {BENCH}", "batch_size: 2", "num_workers: 8",
-             f"threshold: {THRESHOLD}", "model_paths:"]
+    lines = [
+        f"image_root: {folder / 'DCM'}",
+        f"root_path: {BENCH}",
+        "batch_size: 2",
+        "num_workers: 8",
+        f"threshold: {THRESHOLD}",
+        "model_paths:",
+    ]
     lines += [f"  {size}: [{', '.join(p)}]" for size, p in sizes.items()]
     lines += [f"save_dir: {folder}", "output_name: ours.csv"]
     (folder / "soft.yaml").write_text("\n".join(lines) + "\n")
@@ -112,8 +118,11 @@ def load_models(folder: Path, device):
     out = []
     for name, size, _, kind in MODELS:
         path = folder / f"{name}.pt"
-        m = torch.jit.load(str(path), map_location=device) if kind == "ts" else torch.load(
-            path, map_location=device, weights_only=False)
+        m = (
+            torch.jit.load(str(path), map_location=device)
+            if kind == "ts"
+            else torch.load(path, map_location=device, weights_only=False)
+        )
         out.append((m.eval().to(device), size))
     return out
 
@@ -201,8 +210,21 @@ def run_ours(folder: Path, device: str, engine: str, out: Path) -> dict:
     import cli
 
     try:
-        cli.cli(["soft", "--setting", str(folder / "soft.yaml"), "--device", device, "--engine", engine,
-                 "-o", str(out), "--quiet"], standalone_mode=False)
+        cli.cli(
+            [
+                "soft",
+                "--setting",
+                str(folder / "soft.yaml"),
+                "--device",
+                device,
+                "--engine",
+                engine,
+                "-o",
+                str(out),
+                "--quiet",
+            ],
+            standalone_mode=False,
+        )
     except SystemExit as e:
         if e.code:
             raise
@@ -259,8 +281,22 @@ def peak_rss_mb() -> float:
 
 def spawn(kind: str, args, out: Path, engine: str = "auto") -> dict:
     stats = args.data / f"stats-{kind}-{engine}.json"
-    cmd = [sys.executable, __file__, "--child", kind, "--data", str(args.data), "--device", args.device,
-           "--out", str(out), "--stats", str(stats), "--engine", engine]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        kind,
+        "--data",
+        str(args.data),
+        "--device",
+        args.device,
+        "--out",
+        str(out),
+        "--stats",
+        str(stats),
+        "--engine",
+        engine,
+    ]
     t = time.perf_counter()
     subprocess.run(cmd, check=True, cwd=ROOT)
     result = json.loads(stats.read_text())
@@ -308,8 +344,10 @@ def main() -> None:
     args.data.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
     make_data(args.data, args.images)
-    print(f"data: {args.images} images 2048² and 3 models in {args.data} ({time.perf_counter() - t:.1f} s)",
-          file=sys.stderr)
+    print(
+        f"data: {args.images} images 2048² and 3 models in {args.data} ({time.perf_counter() - t:.1f} s)",
+        file=sys.stderr,
+    )
     n = args.images
     original = spawn("original", args, args.data / "original.csv")
     forward = spawn("forward", args, args.data / "unused.csv")
@@ -324,18 +362,26 @@ def main() -> None:
     def mb(v):
         return "—" if v is None else f"{v:,.0f} MB"
 
-    print(f"\nsoft vote, {n} images 2048², 3 models (1024² TorchScript, 1024² pickled 1/4-res output, "
-          f"512² TorchScript), device {args.device}; original resize: {original['resize']}")
-    print(f"models' forward passes alone: {fwd:.2f} s ({1000 * fwd / n:.1f} ms per image); start-up of a "
-          f"process that imports torch and touches the device: {startup:.2f} s\n")
-    print("| | wall | vs original | outside forward, per image | same, less start-up | peak device memory | "
-          "peak host RSS | pixels differing from the original |")
+    print(
+        f"\nsoft vote, {n} images 2048², 3 models (1024² TorchScript, 1024² pickled 1/4-res output, "
+        f"512² TorchScript), device {args.device}; original resize: {original['resize']}"
+    )
+    print(
+        f"models' forward passes alone: {fwd:.2f} s ({1000 * fwd / n:.1f} ms per image); start-up of a "
+        f"process that imports torch and touches the device: {startup:.2f} s\n"
+    )
+    print(
+        "| | wall | vs original | outside forward, per image | same, less start-up | peak device memory | "
+        "peak host RSS | pixels differing from the original |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for label, r in rows:
         diff = "—" if "differ" not in r else f"{r['differ']:,} ({r['differ'] / max(r['area'], 1):.2e} of mask area)"
-        print(f"| {label} | {r['wall']:.1f} s | {original['wall'] / r['wall']:.2f}× | "
-              f"{1000 * (r['wall'] - fwd) / n:.1f} ms | {1000 * (r['wall'] - fwd - startup) / n:.1f} ms | "
-              f"{mb(r['peak_device_mb'])} | {mb(r['rss_mb'])} | {diff} |")
+        print(
+            f"| {label} | {r['wall']:.1f} s | {original['wall'] / r['wall']:.2f}× | "
+            f"{1000 * (r['wall'] - fwd) / n:.1f} ms | {1000 * (r['wall'] - fwd - startup) / n:.1f} ms | "
+            f"{mb(r['peak_device_mb'])} | {mb(r['rss_mb'])} | {diff} |"
+        )
     if args.profile:
         engine = args.engines.split(",")[0]
         prof = spawn("profile", args, args.data / "profiled.csv", engine)

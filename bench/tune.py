@@ -37,8 +37,9 @@ def split(folder: Path, n: int, models: int, start: int) -> Generator:
     gen = Generator(n_images=n, n_models=models, seed=42, start=start)
     marker = folder / f".done-{n}-{models}-{start}"
     if not marker.exists():
-        print(f"generating {folder.name}: {models} models × {n} images (and maps of {', '.join(MAP_SIZES)}) …",
-              flush=True)
+        print(
+            f"generating {folder.name}: {models} models × {n} images (and maps of {', '.join(MAP_SIZES)}) …", flush=True
+        )
         write_set(gen, folder, maps=MAP_SIZES)
         marker.write_text("ok")
     return gen
@@ -46,8 +47,9 @@ def split(folder: Path, n: int, models: int, start: int) -> Generator:
 
 def cli(*args: str) -> float:
     t = time.perf_counter()
-    subprocess.run([sys.executable, "cli.py", *map(str, args), "--quiet"], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "cli.py", *map(str, args), "--quiet"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL
+    )
     return time.perf_counter() - t
 
 
@@ -64,8 +66,15 @@ def main() -> None:
     split(test, args.test, args.models, 100000)
     names = gen.model_names
     tuned = root / "tuned.yaml"
-    t_tune = cli("tune", "--gt", val / "gt.csv", *[f"--source={m}={val / m}.csv" for m in names], "-o", tuned,
-                 *[f"--maps={m}={val / 'maps' / m}" for m in MAP_SIZES])
+    t_tune = cli(
+        "tune",
+        "--gt",
+        val / "gt.csv",
+        *[f"--source={m}={val / m}.csv" for m in names],
+        "-o",
+        tuned,
+        *[f"--maps={m}={val / 'maps' / m}" for m in MAP_SIZES],
+    )
     cli("weighted", "--setting", tuned, *[f"--source={m}={test / m}.csv" for m in names], "-o", test / "tuned.csv")
     cli("hard", *[test / f"{m}.csv" for m in names], "-o", test / "hard.csv")
     soft = root / "tuned.soft.yaml"
@@ -77,14 +86,17 @@ def main() -> None:
 
     gt = read_predictions(test / "gt.csv", DEFAULT_CLASSES)
     preds = [read_predictions(test / f"{m}.csv", DEFAULT_CLASSES) for m in names]
-    extra = [read_predictions(test / f"{k}.csv", DEFAULT_CLASSES)
-             for k in ("hard", "tuned", "soft_plain", "soft_tuned")]
+    extra = [
+        read_predictions(test / f"{k}.csv", DEFAULT_CLASSES) for k in ("hard", "tuned", "soft_plain", "soft_tuned")
+    ]
     s = evaluate(gt, preds + extra, names + ["hard vote", "tuned", "soft 0.5", "soft tuned"])
     pc = s.per_class
     oracle = pc[: len(names)].max(0).mean()
     best_single = int(np.argmax(s.overall[: len(names)]))
-    print(f"\ntest split: {args.test} images × 29 classes, 2048²; tuned on {args.val} validation images "
-          f"in {t_tune:.1f} s (whole `tune` process)")
+    print(
+        f"\ntest split: {args.test} images × 29 classes, 2048²; tuned on {args.val} validation images "
+        f"in {t_tune:.1f} s (whole `tune` process)"
+    )
     print(f"{'method (scored on test)':<44}{'mean Dice':>10}")
     for k, name in enumerate(names):
         print(f"{'single model ' + name:<44}{s.overall[k]:>10.4f}")

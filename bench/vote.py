@@ -66,7 +66,7 @@ def reference(paths: list[str], out: str, n_images: int) -> None:
                 s = np.asarray(str(lk[(name, cls)]).split(), dtype=np.int64)
                 m = np.zeros(h * w, np.uint8)
                 for a, n in zip(s[0::2] - 1, s[1::2]):
-                    m[a:a + n] = 1
+                    m[a : a + n] = 1
                 votes += m
             keep = (votes / len(paths) > 0.5).astype(np.int8)
             edges = np.flatnonzero(np.diff(np.concatenate([[0], keep, [0]])))
@@ -115,13 +115,16 @@ def main() -> None:
         same_workers = Path(out).read_bytes() == (Path(tmp) / "ours2.csv").read_bytes()
 
     per_img_ref = ref[0] / n_ref
-    print(f"\nhard vote, {args.models} CSVs × {args.images} images × 29 classes, 2048² "
-          f"(reference on {n_ref} images)")
+    print(f"\nhard vote, {args.models} CSVs × {args.images} images × 29 classes, 2048² (reference on {n_ref} images)")
     print(f"{'':<34}{'wall s':>9}{'s/image':>10}{'peak RSS MB':>13}{'speed-up':>10}")
-    for name, (wall, rss) in [("ours, cold numba cache", cold), ("ours, warm cache", warm),
-                              ("ours, warm, --workers 2", warm2)]:
-        print(f"{name:<34}{wall:>9.2f}{wall / args.images:>10.4f}{rss:>13.0f}"
-              f"{per_img_ref / (wall / args.images):>9.1f}×")
+    for name, (wall, rss) in [
+        ("ours, cold numba cache", cold),
+        ("ours, warm cache", warm),
+        ("ours, warm, --workers 2", warm2),
+    ]:
+        print(
+            f"{name:<34}{wall:>9.2f}{wall / args.images:>10.4f}{rss:>13.0f}{per_img_ref / (wall / args.images):>9.1f}×"
+        )
     print(f"{'dense numpy reference':<34}{ref[0]:>9.2f}{per_img_ref:>10.4f}{ref[1]:>13.0f}{1:>9.1f}×")
     print(f"outputs: {n_rows} rows compared, {n_diff} differ; --workers 2 output identical: {same_workers}")
 

@@ -33,8 +33,11 @@ def parse_address(address: str) -> tuple[str, int | None]:
         return "local", n
     if re.match(r"(tcp|tls|ucx|inproc)://\S+$", address):
         return "remote", None
-    raise UsageError(f"scheduler: {address!r}: expected tcp://HOST:PORT (a running scheduler) or local:N "
-                     "(N worker processes on this machine)", param="scheduler")
+    raise UsageError(
+        f"scheduler: {address!r}: expected tcp://HOST:PORT (a running scheduler) or local:N "
+        "(N worker processes on this machine)",
+        param="scheduler",
+    )
 
 
 @contextlib.contextmanager
@@ -50,15 +53,27 @@ def connect(address: str, resources: dict[str, float] | None = None, timeout: fl
         # ":0": any free port (two runs at once must not collide on 8787). silence_logs: a
         # task's error is the run's one-line error, said once by the client; the workers'
         # own logs would add a traceback per failed task.
-        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                          resources=resources, silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
+        with (
+            LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",
+                resources=resources,
+                silence_logs=logging.CRITICAL,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
             yield client
         return
     try:
         client = Client(address, timeout=timeout)
     except (OSError, TimeoutError) as e:
-        raise UsageError(f"scheduler: cannot connect to {address} ({e.__class__.__name__}: "
-                         f"{str(e).splitlines()[0] if str(e) else 'no answer'})", param="scheduler") from None
+        raise UsageError(
+            f"scheduler: cannot connect to {address} ({e.__class__.__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else 'no answer'})",
+            param="scheduler",
+        ) from None
     with client:
         yield client
 

@@ -33,8 +33,12 @@ from core.sources import Notes, bar, is_path, named_sources
 DEFAULT_CHUNK = 64
 """Images per task at most; ``auto_chunk`` takes fewer so that every worker gets 4 tasks."""
 
-_ROWS = {"hard_vote": "hard vote", "weighted_vote": "weighted vote", "clean_predictions": "postprocess",
-         "soft_vote": "soft vote"}
+_ROWS = {
+    "hard_vote": "hard vote",
+    "weighted_vote": "weighted vote",
+    "clean_predictions": "postprocess",
+    "soft_vote": "soft vote",
+}
 
 
 @dataclass
@@ -103,9 +107,18 @@ def _paths(fn_name: str, args: tuple, kwargs: dict) -> list[tuple[str, str]]:
     return out
 
 
-def run(fn: Callable, *args: Any, scheduler: str | Any, chunk: int | None = None, ship_inputs: bool = False,
-        in_flight: int | None = None, echo: Callable[[str], None] | None = None, progress=None,
-        fail_once: str | None = None, **kwargs: Any):
+def run(
+    fn: Callable,
+    *args: Any,
+    scheduler: str | Any,
+    chunk: int | None = None,
+    ship_inputs: bool = False,
+    in_flight: int | None = None,
+    echo: Callable[[str], None] | None = None,
+    progress=None,
+    fail_once: str | None = None,
+    **kwargs: Any,
+):
     """``fn(*args, **kwargs)`` on a Dask cluster, with ``fn``'s result.
 
     Parameters
@@ -181,8 +194,11 @@ def _run(client, fn, name, args, kwargs, chunk, ship, in_flight, echo, progress,
     resources, batch = _resources(client, name, args)
     if ship:
         if name == "soft_vote":
-            raise UsageError("ship_inputs: soft reads maps, images and models from storage the workers see; "
-                             "--ship-inputs applies to CSV inputs", param="ship_inputs")
+            raise UsageError(
+                "ship_inputs: soft reads maps, images and models from storage the workers see; "
+                "--ship-inputs applies to CSV inputs",
+                param="ship_inputs",
+            )
         from cluster.ship import Shipper
 
         shipper = Shipper(fn, name, args, kwargs)
@@ -200,14 +216,26 @@ def _run(client, fn, name, args, kwargs, chunk, ship, in_flight, echo, progress,
     window = in_flight or max(2 * workers, 2)
     desc = _ROWS.get(name, "evaluate")
     try:
-        outs = _stream(client, fn, args, kwargs, bounds, window, resources, shipper, fail_once, prep,
-                       output, name, bar(progress, n, desc))
+        outs = _stream(
+            client,
+            fn,
+            args,
+            kwargs,
+            bounds,
+            window,
+            resources,
+            shipper,
+            fail_once,
+            prep,
+            output,
+            name,
+            bar(progress, n, desc),
+        )
     finally:
         for f in [] if shipper is not None else warming:
             f.release()
     t2 = time.perf_counter()
-    seconds = {"prepare": t1 - t0, "chunks": t2 - t1, "total": t2 - t0, "tasks": outs["tasks"],
-               "loops": outs["loops"]}
+    seconds = {"prepare": t1 - t0, "chunks": t2 - t1, "total": t2 - t0, "tasks": outs["tasks"], "loops": outs["loops"]}
     if name == "evaluate":
         return _scores(prep, outs, output, notes)
     cleaning = None
@@ -218,12 +246,15 @@ def _run(client, fn, name, args, kwargs, chunk, ship, in_flight, echo, progress,
         c._counts[:] = outs["cleaning"]  # the counts of every chunk, summed
         cleaning = c.summary()
     rows = n * len(prep.classes)
-    notes.quietly()(f"{desc}: {plural(n, 'image')} in {plural(len(bounds), 'chunk')} of ≤ {size} on "
-                    f"{plural(workers, 'worker')}, {plural(rows, 'row')} → {output}")
+    notes.quietly()(
+        f"{desc}: {plural(n, 'image')} in {plural(len(bounds), 'chunk')} of ≤ {size} on "
+        f"{plural(workers, 'worker')}, {plural(rows, 'row')} → {output}"
+    )
     for src, k in outs["skipped"].items():
         notes(f"note: source {src} had no map for {plural(k, 'image')} (missing: skip; averaged over the others)")
-    return ClusterResult(str(output), n, rows, len(bounds), size, workers, cleaning, outs["skipped"], list(notes),
-                         seconds)
+    return ClusterResult(
+        str(output), n, rows, len(bounds), size, workers, cleaning, outs["skipped"], list(notes), seconds
+    )
 
 
 def prepare_everywhere(client, fn, args, kwargs, resources=None, tag: str = "prepare"):
@@ -240,9 +271,20 @@ def prepare_everywhere(client, fn, args, kwargs, resources=None, tag: str = "pre
 
     key = f"{tag}-{os.getpid()}-{time.time_ns()}"
     workers = list(client.scheduler_info().get("workers", {})) or [None]
-    futures = [client.submit(tasks.prepare, fn, args, kwargs, pure=False, resources=resources, key=f"{key}-{i}",
-                             workers=None if w is None else [w], allow_other_workers=True)
-               for i, w in enumerate(workers)]
+    futures = [
+        client.submit(
+            tasks.prepare,
+            fn,
+            args,
+            kwargs,
+            pure=False,
+            resources=resources,
+            key=f"{key}-{i}",
+            workers=None if w is None else [w],
+            allow_other_workers=True,
+        )
+        for i, w in enumerate(workers)
+    ]
     done, _ = wait(futures, return_when="FIRST_COMPLETED")
     first = next(f for f in futures if f in done)
     try:
@@ -271,8 +313,18 @@ def _stream(client, fn, args, kwargs, bounds, window, resources, shipper, fail_o
             # scattered first: the rows travel as data, not inside the task graph
             data = client.scatter([(a, kw)], hash=False)[0]
             return client.submit(tasks.shipped_data, fn, data, lo, hi, pure=False, key=key)
-        return client.submit(tasks.chunk, fn, args, kwargs, lo, hi, fail_once if k == 0 else None, pure=False,
-                             resources=resources, key=key)
+        return client.submit(
+            tasks.chunk,
+            fn,
+            args,
+            kwargs,
+            lo,
+            hi,
+            fail_once if k == 0 else None,
+            pure=False,
+            resources=resources,
+            key=key,
+        )
 
     def consume(fh, b):
         pending: deque = deque()

@@ -58,8 +58,7 @@ class Shipper:
         if self.name == "evaluate":
             gt, preds = sel.extra["inputs"]
             names = sel.extra["names"]
-            return ({n: take_images(p, images) for n, p in zip(names, preds, strict=True)},
-                    take_images(gt, images)), kw
+            return ({n: take_images(p, images) for n, p in zip(names, preds, strict=True)}, take_images(gt, images)), kw
         if self.name == "clean_predictions":
             preds = sel.work.args[0]
             if len(self.args) > 1:

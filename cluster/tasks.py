@@ -183,8 +183,18 @@ def _tune_inputs(sources: dict, ground_truth, classes, height, width):
     return gt, loaded
 
 
-def tune_class(sources: dict, ground_truth, c: int, classes, height: int, width: int, missing: str,
-               margin: float, levels, deadline: float | None):
+def tune_class(
+    sources: dict,
+    ground_truth,
+    c: int,
+    classes,
+    height: int,
+    width: int,
+    missing: str,
+    margin: float,
+    levels,
+    deadline: float | None,
+):
     """The whole search of class ``c`` (combination, then cleaning): a ``ClassResult``.
     ``deadline`` is wall-clock (``time.time()``): machines share no monotonic clock."""
     import time
@@ -204,8 +214,9 @@ def tune_class(sources: dict, ground_truth, c: int, classes, height: int, width:
     return results[0]
 
 
-def soft_histogram_chunk(sources: dict, ground_truth, maps: dict, classes, height: int, width: int,
-                         lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+def soft_histogram_chunk(
+    sources: dict, ground_truth, maps: dict, classes, height: int, width: int, lo: int, hi: int
+) -> tuple[np.ndarray, np.ndarray]:
     """The soft-threshold histograms of ground-truth images ``[lo, hi)`` and their areas."""
     from pathlib import Path
 

@@ -77,10 +77,36 @@ def run_tune(client, fn, args, kwargs, ship: bool, notes, progress, in_flight):
         key = f"tune-class-{c}-{tag}"
         if ship:
             part = {n: take_classes(p, [c]) for n, p in src_full.items()}
-            return client.submit(tasks.tune_class, part, take_classes(gt_full, [c]), 0, (cls[c],), h, w, missing,
-                                 margin, levels, deadline, pure=False, key=key)
-        return client.submit(tasks.tune_class, sources, ground_truth, c, cls, h, w, missing, margin, levels,
-                             deadline, pure=False, key=key)
+            return client.submit(
+                tasks.tune_class,
+                part,
+                take_classes(gt_full, [c]),
+                0,
+                (cls[c],),
+                h,
+                w,
+                missing,
+                margin,
+                levels,
+                deadline,
+                pure=False,
+                key=key,
+            )
+        return client.submit(
+            tasks.tune_class,
+            sources,
+            ground_truth,
+            c,
+            cls,
+            h,
+            w,
+            missing,
+            margin,
+            levels,
+            deadline,
+            pure=False,
+            key=key,
+        )
 
     results = _ordered(client, submit_class, len(cls), window, bar(progress, len(cls), "tune", "class"))
     maps = x["maps"]
@@ -93,22 +119,48 @@ def run_tune(client, fn, args, kwargs, ship: bool, notes, progress, in_flight):
 
         def submit_hist(k: int):
             lo, hi = bounds[k]
-            return client.submit(tasks.soft_histogram_chunk, sources, ground_truth, maps, cls, h, w, lo, hi,
-                                 pure=False, key=f"tune-hist-{k}-{tag}")
+            return client.submit(
+                tasks.soft_histogram_chunk,
+                sources,
+                ground_truth,
+                maps,
+                cls,
+                h,
+                w,
+                lo,
+                hi,
+                pure=False,
+                key=f"tune-hist-{k}-{tag}",
+            )
 
-        parts = _ordered(client, submit_hist, len(bounds), window, bar(progress, n, "soft histograms"),
-                         lambda r: len(r[0]))
+        parts = _ordered(
+            client, submit_hist, len(bounds), window, bar(progress, n, "soft histograms"), lambda r: len(r[0])
+        )
         hist = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, len(cls), 2, len(SOFT_THRESHOLDS) + 1))
         areas = np.concatenate([p[1] for p in parts]) if parts else np.zeros((0, len(cls)), np.int64)
         gt_areas = SimpleNamespace(areas=areas.ravel(), rows=np.arange(areas.size).reshape(areas.shape))
         soft = tune_soft(hist, gt_areas, SOFT_THRESHOLDS, margin)
-        soft_settings = {"CLASSES": list(cls), "prob_maps": [{"path": f, "name": n} for n, f in maps.items()],
-                         "threshold": {"default": 0.5, **{c: float(t) for c, t in zip(cls, soft.thresholds, strict=True)
-                                                          if t != 0.5}}}
+        soft_settings = {
+            "CLASSES": list(cls),
+            "prob_maps": [{"path": f, "name": n} for n, f in maps.items()],
+            "threshold": {
+                "default": 0.5,
+                **{c: float(t) for c, t in zip(cls, soft.thresholds, strict=True) if t != 0.5},
+            },
+        }
         if (h, w) != (CANVAS, CANVAS):
             soft_settings.update(height=h, width=w)
     for f in warming:
         f.release()
     settings = tuned_settings(results, names, list(x["paths"]), cls, h, w)
-    return TuneResult(results, names, settings, soft, soft_settings, list(maps), len(prep.images), list(notes),
-                      x["ground_truth"] if x.get("ground_truth") else label("ground truth", ground_truth))
+    return TuneResult(
+        results,
+        names,
+        settings,
+        soft,
+        soft_settings,
+        list(maps),
+        len(prep.images),
+        list(notes),
+        x["ground_truth"] if x.get("ground_truth") else label("ground truth", ground_truth),
+    )

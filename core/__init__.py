@@ -15,15 +15,27 @@ at start-up — stays as light as ``python cli.py --help`` needs.
 from core.lazy import lazy_getattr
 
 _EXPORTS = {
-    "Predictions": "core.predictions", "check": "core.check", "CheckReport": "core.check",
-    "encode": "core.codec", "decode": "core.codec", "parse_rle": "core.codec", "format_rle": "core.codec",
-    "union": "core.runs", "intersection": "core.runs", "difference": "core.runs", "area": "core.runs",
-    "dice": "core.runs", "DEFAULT_CLASSES": "core.classes", "CANVAS": "core.classes",
-    "ImageExpectation": "core.imageset", "ToolError": "core.errors", "UsageError": "core.errors",
-    "InputError": "core.errors", "DataError": "core.errors",
+    "Predictions": "core.predictions",
+    "check": "core.check",
+    "CheckReport": "core.check",
+    "encode": "core.codec",
+    "decode": "core.codec",
+    "parse_rle": "core.codec",
+    "format_rle": "core.codec",
+    "union": "core.runs",
+    "intersection": "core.runs",
+    "difference": "core.runs",
+    "area": "core.runs",
+    "dice": "core.runs",
+    "DEFAULT_CLASSES": "core.classes",
+    "CANVAS": "core.classes",
+    "ImageExpectation": "core.imageset",
+    "ToolError": "core.errors",
+    "UsageError": "core.errors",
+    "InputError": "core.errors",
+    "DataError": "core.errors",
 }
 __all__ = sorted(_EXPORTS)
 
 
 __getattr__ = lazy_getattr("core", _EXPORTS)
-

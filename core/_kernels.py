@@ -177,8 +177,14 @@ def encode_kernel(b, words, itemsize, npix):
             w = (p * itemsize) // 8
             while w + 8 <= nwords:
                 acc = (
-                    words[w] | words[w + 1] | words[w + 2] | words[w + 3]
-                    | words[w + 4] | words[w + 5] | words[w + 6] | words[w + 7]
+                    words[w]
+                    | words[w + 1]
+                    | words[w + 2]
+                    | words[w + 3]
+                    | words[w + 4]
+                    | words[w + 5]
+                    | words[w + 6]
+                    | words[w + 7]
                 )
                 if acc != 0:
                     break
@@ -209,7 +215,7 @@ def encode_kernel(b, words, itemsize, npix):
 def decode_kernel(runs, flat):
     """Set ``flat[start:stop] = 1`` for every run; ``flat`` must be zeroed by the caller."""
     for j in range(runs.shape[0]):
-        flat[runs[j, 0]:runs[j, 1]] = 1
+        flat[runs[j, 0] : runs[j, 1]] = 1
 
 
 # --- csvscan (wrappers: core.csvscan) -----------------------------------------------------
@@ -334,8 +340,13 @@ def tokenize_kernel(buf, start, sep, col_img, col_cls, col_rle, class_text, clas
                     a += 1
                 while b > a and _is_space(buf[b - 1]):
                     b -= 1
-                nan = (rh - rl <= 5 and b - a == 3 and (buf[a] | 32) == 110 and (buf[a + 1] | 32) == 97
-                       and (buf[a + 2] | 32) == 110)
+                nan = (
+                    rh - rl <= 5
+                    and b - a == 3
+                    and (buf[a] | 32) == 110
+                    and (buf[a + 1] | 32) == 97
+                    and (buf[a + 2] | 32) == 110
+                )
                 if not nan:
                     for j in range(rl, rh):
                         text[t] = buf[j]
@@ -344,7 +355,7 @@ def tokenize_kernel(buf, start, sep, col_img, col_cls, col_rle, class_text, clas
                 offsets[r] = t
         line += 1
         pos = end + 1
-    return lines[:r], spans[:r], new_name[:r], cls[:r], text[:t], offsets[:r + 1]
+    return lines[:r], spans[:r], new_name[:r], cls[:r], text[:t], offsets[: r + 1]
 
 
 # --- runs (wrappers: core.runs) -----------------------------------------------------------
@@ -574,8 +585,9 @@ def gather_kernel(text, offsets, rows, out, at):
 
 
 @nb.njit(cache=True, nogil=True)
-def vote_block_kernel(text, offsets, runs_bound, weights, thresholds, min_votes, npix, names, name_off,
-                      class_names, class_off, out):
+def vote_block_kernel(
+    text, offsets, runs_bound, weights, thresholds, min_votes, npix, names, name_off, class_names, class_off, out
+):
     """Vote a block of images and write their CSV rows (``name,class,rle``) into ``out``.
 
     Mask ``k = (i * C + c) * S + s`` (image, class, source) is ``text[offsets[k]:offsets[k+1]]``
@@ -607,11 +619,11 @@ def vote_block_kernel(text, offsets, runs_bound, weights, thresholds, min_votes,
             for s in range(n_sources):
                 if weights[s, c] > 0:
                     k = (i * n_classes + c) * n_sources + s
-                    n, _, _ = parse_kernel(text, offsets[k], offsets[k + 1], npix, scratch[bounds[u]:])
+                    n, _, _ = parse_kernel(text, offsets[k], offsets[k + 1], npix, scratch[bounds[u] :])
                     w[u] = weights[s, c]
                     bounds[u + 1] = bounds[u] + n
                     u += 1
-            voted = vote_kernel(scratch[:bounds[used]], bounds, w, thresholds[c], min_votes)
+            voted = vote_kernel(scratch[: bounds[used]], bounds, w, thresholds[c], min_votes)
             pos = _put(out, pos, names, name_off[i], name_off[i + 1])
             out[pos] = 44
             pos = _put(out, pos + 1, class_names, class_off[c], class_off[c + 1])
@@ -644,7 +656,7 @@ def rows_kernel(text, text_span, runs, run_span, formatted, names, name_off, cla
             out[pos] = 44
             pos += 1
             if formatted[k]:
-                pos = format_kernel(runs[run_span[k, 0]:run_span[k, 1]], out, pos)
+                pos = format_kernel(runs[run_span[k, 0] : run_span[k, 1]], out, pos)
             else:
                 lo, hi = text_span[k, 0], text_span[k, 1]
                 while lo < hi and _is_space(text[lo]):
@@ -669,9 +681,9 @@ def parse_block_kernel(text, text_span, runs_bound, npix):
     runs = np.empty((total + 1, 2), np.int64)
     bounds = np.zeros(m + 1, np.int64)
     for k in range(m):
-        n, _, _ = parse_kernel(text, text_span[k, 0], text_span[k, 1], npix, runs[bounds[k]:])
+        n, _, _ = parse_kernel(text, text_span[k, 0], text_span[k, 1], npix, runs[bounds[k] :])
         bounds[k + 1] = bounds[k] + n
-    return runs[:bounds[m]], bounds
+    return runs[: bounds[m]], bounds
 
 
 # --- search (wrappers: evaluation.search) -------------------------------------------------

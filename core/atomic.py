@@ -48,9 +48,11 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         fh.write(text)
 
 
-def check_outputs(outputs: Iterable[tuple[str, str | os.PathLike | None]],
-                  inputs: Iterable[tuple[str, str | os.PathLike | None]],
-                  folders: Iterable[tuple[str, str | os.PathLike | None]] = ()) -> None:
+def check_outputs(
+    outputs: Iterable[tuple[str, str | os.PathLike | None]],
+    inputs: Iterable[tuple[str, str | os.PathLike | None]],
+    folders: Iterable[tuple[str, str | os.PathLike | None]] = (),
+) -> None:
     """Refuse, before any work is done, an output that is not a regular file (a folder, a
     device), lies in a folder that does not exist, is the same file as an input or another
     output, or lies inside an input folder (maps, annotations: read whole).

@@ -40,8 +40,9 @@ class Fields:
         return int(self.offsets[-1])
 
 
-def gather(sources: Sequence[Predictions], which: np.ndarray, rows: np.ndarray
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def gather(
+    sources: Sequence[Predictions], which: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The RLE text of mask ``k`` — row ``rows[k]`` of source ``which[k]``, nothing where
     either is -1 — copied into one buffer: ``(text, offsets, runs)``, ``runs[k]`` the mask's
     run count."""
@@ -62,13 +63,21 @@ def gather(sources: Sequence[Predictions], which: np.ndarray, rows: np.ndarray
     return text, offsets, runs
 
 
-def copy_block(sources: Sequence[Predictions], which: np.ndarray, rows: np.ndarray, images: Sequence[str],
-               classes: Fields) -> bytes:
+def copy_block(
+    sources: Sequence[Predictions], which: np.ndarray, rows: np.ndarray, images: Sequence[str], classes: Fields
+) -> bytes:
     """CSV rows of ``images``, every class: (image ``i``, class ``c``) is row ``rows[i, c]`` of
     source ``which[i, c]`` as written (surrounding whitespace dropped), empty where -1."""
     text, offsets, _ = gather(sources, which.reshape(-1), rows.reshape(-1))
-    return write_rows(text, spans(offsets), NO_RUNS, np.zeros((rows.size, 2), np.int64),
-                      np.zeros(rows.size, bool), Fields.of(images), classes)
+    return write_rows(
+        text,
+        spans(offsets),
+        NO_RUNS,
+        np.zeros((rows.size, 2), np.int64),
+        np.zeros(rows.size, bool),
+        Fields.of(images),
+        classes,
+    )
 
 
 NO_RUNS = np.zeros((0, 2), np.int64)
@@ -79,23 +88,37 @@ def spans(bounds: np.ndarray) -> np.ndarray:
     return np.stack([bounds[:-1], bounds[1:]], axis=1)
 
 
-def write_rows(text: np.ndarray, text_span: np.ndarray, runs: np.ndarray, run_span: np.ndarray,
-               formatted: np.ndarray, names: Fields, classes: Fields) -> bytes:
+def write_rows(
+    text: np.ndarray,
+    text_span: np.ndarray,
+    runs: np.ndarray,
+    run_span: np.ndarray,
+    formatted: np.ndarray,
+    names: Fields,
+    classes: Fields,
+) -> bytes:
     """CSV rows of a block (``rows_kernel``): mask ``k = i * C + c`` as formatted runs
     (``runs[run_span[k, 0]:run_span[k, 1]]``) where ``formatted[k]``, else as its text."""
     n_classes = len(classes.offsets) - 1
     n_images = len(names.offsets) - 1
     per_run = 2 * 20 + 2  # int64 digits at most
-    size = (len(text) + per_run * len(runs) + n_classes * names.size + n_images * classes.size
-            + 3 * n_images * n_classes)
+    size = len(text) + per_run * len(runs) + n_classes * names.size + n_images * classes.size + 3 * n_images * n_classes
     out = np.empty(size, np.uint8)
-    end = rows_kernel(text, text_span, runs, run_span, formatted, names.text, names.offsets, classes.text,
-                      classes.offsets, out)
+    end = rows_kernel(
+        text, text_span, runs, run_span, formatted, names.text, names.offsets, classes.text, classes.offsets, out
+    )
     return out[:end].tobytes()
 
 
-def write_copied(output, sources: Sequence[Predictions], which: np.ndarray, rows: np.ndarray,
-                 images: Sequence[str], classes: Sequence[str], progress=None) -> int:
+def write_copied(
+    output,
+    sources: Sequence[Predictions],
+    which: np.ndarray,
+    rows: np.ndarray,
+    images: Sequence[str],
+    classes: Sequence[str],
+    progress=None,
+) -> int:
     """Write the rows ``copy_block`` assembles for every image, block by block, atomically;
     returns rows written."""
     from core.stream import blocks_of, write_blocks

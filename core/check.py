@@ -38,8 +38,9 @@ class CheckReport:
         p = self.preds
         invalid = self.invalid_lines()
         found = (p.rows >= 0) & (p.areas[p.rows] == 0)
-        return [(int(i), int(c)) for i, c in zip(*found.nonzero(), strict=True)
-                if int(p.lines[p.rows[i, c]]) not in invalid]
+        return [
+            (int(i), int(c)) for i, c in zip(*found.nonzero(), strict=True) if int(p.lines[p.rows[i, c]]) not in invalid
+        ]
 
     def lines(self, name: str, max_problems: int = 20) -> list[str]:
         """The report as ``check`` prints it: the first ``max_problems`` problems and a count
@@ -79,8 +80,9 @@ class CheckReport:
         return f"empty masks per class: {counts}; first: {first}{', …' if len(empty) > masks_shown else ''}"
 
 
-def check_submission(path, classes: Sequence[str], height: int, width: int,
-                     expected: ImageExpectation | None = None) -> CheckReport:
+def check_submission(
+    path, classes: Sequence[str], height: int, width: int, expected: ImageExpectation | None = None
+) -> CheckReport:
     """Every problem of a submission (a CSV path or a DataFrame): unknown classes, duplicates,
     invalid RLE, any (image, class) pair without a row and, given ``expected``, missing or
     extra images."""
@@ -155,8 +157,9 @@ def check(
     source = submission if hasattr(submission, "columns") else str(submission)
     report = check_submission(source, tuple(classes), height, width, expected_images)
     if report.preds.paths_stripped:
-        report.notes.append(f"note: {plural(report.preds.paths_stripped, 'row')} name images by path; "
-                            "matched on the basename")
+        report.notes.append(
+            f"note: {plural(report.preds.paths_stripped, 'row')} name images by path; matched on the basename"
+        )
         if echo is not None:
             echo(report.notes[-1])
     return report

@@ -14,8 +14,16 @@ CLASS_CHUNK = 8
 
 DEFAULT_CLASSES: tuple[str, ...] = (
     *(f"finger-{i}" for i in range(1, 20)),
-    "Trapezium", "Trapezoid", "Capitate", "Hamate", "Scaphoid", "Lunate",
-    "Triquetrum", "Pisiform", "Radius", "Ulna",
+    "Trapezium",
+    "Trapezoid",
+    "Capitate",
+    "Hamate",
+    "Scaphoid",
+    "Lunate",
+    "Triquetrum",
+    "Pisiform",
+    "Radius",
+    "Ulna",
 )
 
 
@@ -43,8 +51,9 @@ def _read_class_file(path: Path) -> list[str]:
     except (OSError, UnicodeDecodeError) as e:
         raise UsageError(f"{path}: cannot read class list ({e.__class__.__name__})") from None
     except yaml.YAMLError as e:
-        raise UsageError(f"{path}: not a class list (one name per line, or a YAML list): "
-                         f"{str(e).splitlines()[0]}") from None
+        raise UsageError(
+            f"{path}: not a class list (one name per line, or a YAML list): {str(e).splitlines()[0]}"
+        ) from None
     if isinstance(data, str):
         return data.split()
     if isinstance(data, list) and all(isinstance(x, (str, int)) and not isinstance(x, bool) for x in data):

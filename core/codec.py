@@ -39,6 +39,7 @@ RLE_ERRORS = {
     ERR_OVERFLOW: "number too large",
 }
 
+
 class RLEError(ValueError):
     """An RLE string that is not a valid mask; ``code`` is one of the ``ERR_*`` values."""
 

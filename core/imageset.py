@@ -41,8 +41,10 @@ def read_image_list(path: str | os.PathLike) -> list[str]:
         next(rows)
         raw = [row[col] for row in rows if len(row) > col]
     elif len(header) > 1:
-        raise InputError(f"{path}:1: no image_name column (header is {','.join(header)}); "
-                         "give a CSV with image_name or one image name per line")
+        raise InputError(
+            f"{path}:1: no image_name column (header is {','.join(header)}); "
+            "give a CSV with image_name or one image name per line"
+        )
     else:
         raw = lines
     names = dict.fromkeys(_basename(s) for s in raw if s.strip())
@@ -76,8 +78,10 @@ class ImageExpectation:
         out = []
         if self.count is not None and len(images) != self.count:
             diff = len(images) - self.count
-            out.append(f"{plural(len(images), 'image')}, expected {self.count:,} "
-                       f"({abs(diff):,} {'more' if diff > 0 else 'fewer'})")
+            out.append(
+                f"{plural(len(images), 'image')}, expected {self.count:,} "
+                f"({abs(diff):,} {'more' if diff > 0 else 'fewer'})"
+            )
         if self.names is not None:
             have = set(images)
             want = set(self.names)

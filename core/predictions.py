@@ -178,9 +178,14 @@ class Predictions:
 
         img, cl = np.nonzero(self.rows >= 0)
         rows = self.rows[img, cl]
-        rles = [self.text[self.offsets[r]:self.offsets[r + 1]].tobytes().decode("ascii").strip() for r in rows]
-        return pd.DataFrame({"image_name": np.asarray(self.images, dtype=object)[img],
-                             "class": np.asarray(self.classes, dtype=object)[cl], "rle": rles})
+        rles = [self.text[self.offsets[r] : self.offsets[r + 1]].tobytes().decode("ascii").strip() for r in rows]
+        return pd.DataFrame(
+            {
+                "image_name": np.asarray(self.images, dtype=object)[img],
+                "class": np.asarray(self.classes, dtype=object)[cl],
+                "rle": rles,
+            }
+        )
 
     def write(self, path: str | os.PathLike) -> int:
         """Write the rows (as ``to_frame`` orders them) to ``path`` atomically; returns rows written.
@@ -217,8 +222,13 @@ class Predictions:
         [('a.png', [[[0, 2]]])]
         """
         for i, name in enumerate(self.images):
-            yield name, [None if self.rows[i, c] < 0 else self.row_runs(int(self.rows[i, c]))
-                         for c in range(len(self.classes))]
+            yield (
+                name,
+                [
+                    None if self.rows[i, c] < 0 else self.row_runs(int(self.rows[i, c]))
+                    for c in range(len(self.classes))
+                ],
+            )
 
     def _position(self, image: int | str, cls: int | str) -> tuple[int, int]:
         """(image, class) positions from positions or names; an unknown name is a ``KeyError``."""
@@ -242,7 +252,7 @@ class Predictions:
         r = self.row(image, cls)
         if r < 0:
             raise KeyError((self.images[image], self.classes[cls]))
-        return self.text[self.offsets[r]:self.offsets[r + 1]].tobytes().decode("ascii").strip()
+        return self.text[self.offsets[r] : self.offsets[r + 1]].tobytes().decode("ascii").strip()
 
     def runs(self, image: int | str, cls: int | str) -> np.ndarray:
         """Canonical runs (``(n, 2)`` int64 start, end; 0-based, end exclusive, row-major) of
@@ -297,12 +307,24 @@ def predictions_from_rles(
     codes, _, counts, areas = scan_kernel(text, offsets, height * width)
     if codes.any():
         r = int(np.flatnonzero(codes)[0])
-        raise InputError(f"{where(label, None, images[r // len(classes)], classes[r % len(classes)])}: "
-                         f"invalid RLE: {RLE_ERRORS[int(codes[r])]}")
+        raise InputError(
+            f"{where(label, None, images[r // len(classes)], classes[r % len(classes)])}: "
+            f"invalid RLE: {RLE_ERRORS[int(codes[r])]}"
+        )
     rows = np.arange(len(flat), dtype=np.int64).reshape(len(images), len(classes))
-    return Predictions(path=label, classes=tuple(classes), height=height, width=width, images=list(images),
-                       rows=rows, text=text, offsets=offsets, lines=np.zeros(len(flat), np.int64),
-                       areas=areas, run_counts=counts)
+    return Predictions(
+        path=label,
+        classes=tuple(classes),
+        height=height,
+        width=width,
+        images=list(images),
+        rows=rows,
+        text=text,
+        offsets=offsets,
+        lines=np.zeros(len(flat), np.int64),
+        areas=areas,
+        run_counts=counts,
+    )
 
 
 def _read_bytes(path: str) -> tuple[bytes, list[str], bool]:
@@ -323,16 +345,14 @@ def _read_bytes(path: str) -> tuple[bytes, list[str], bool]:
         raise InputError(f"{path}: cannot read as UTF-8 CSV (UnicodeDecodeError)") from None
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    first_line = data[:data.find(b"\n")].decode() if b"\n" in data else data.decode()
+    first_line = data[: data.find(b"\n")].decode() if b"\n" in data else data.decode()
     header = next(csv.reader(io.StringIO(first_line)), None)
     if header is None:
         raise InputError(f"{path}: empty file (expected header {','.join(COLUMNS)})")
     header = [h.strip() for h in header]
     missing = [c for c in COLUMNS if c not in header]
     if missing:
-        raise InputError(
-            f"{path}:1: missing column(s) {', '.join(missing)} (header is {','.join(header)})"
-        )
+        raise InputError(f"{path}:1: missing column(s) {', '.join(missing)} (header is {','.join(header)})")
     twice = [c for c in COLUMNS if header.count(c) > 1]
     if twice:
         raise InputError(f"{path}:1: column {twice[0]} appears twice (header is {','.join(header)})")
@@ -341,12 +361,16 @@ def _read_bytes(path: str) -> tuple[bytes, list[str], bool]:
     unterminated = len(counts) > 1 and not data.endswith(b"\n")
     if len(bad) == 1 and unterminated and int(bad[0]) == len(counts) - 1:
         r = int(bad[0])
-        raise InputError(f"{path}: file looks truncated: last line {r + 1} has no newline and {counts[r]} of "
-                         f"{len(header)} fields ({','.join(header)})")
+        raise InputError(
+            f"{path}: file looks truncated: last line {r + 1} has no newline and {counts[r]} of "
+            f"{len(header)} fields ({','.join(header)})"
+        )
     if len(bad):
         r = int(bad[0])
-        raise InputError(f"{path}:{r + 1}: {counts[r]} fields where the header has {len(header)} "
-                         f"({','.join(header)}){f' ({len(bad):,} such lines)' if len(bad) > 1 else ''}")
+        raise InputError(
+            f"{path}:{r + 1}: {counts[r]} fields where the header has {len(header)} "
+            f"({','.join(header)}){f' ({len(bad):,} such lines)' if len(bad) > 1 else ''}"
+        )
     return data, header, unterminated
 
 
@@ -431,14 +455,21 @@ def _tokenize(data: bytes, header: list[str], classes: tuple[str, ...]) -> _Colu
     np.cumsum([len(b) for b in class_bytes], out=class_off[1:])
     class_text = np.frombuffer(b"".join(class_bytes), np.uint8) if class_bytes else np.zeros(0, np.uint8)
     lines, spans, new_name, cls_code, text, offsets = tokenize_kernel(
-        buf, start, ord(","), header.index(COLUMNS[0]), header.index(COLUMNS[1]), header.index(COLUMNS[2]),
-        class_text, class_off)
+        buf,
+        start,
+        ord(","),
+        header.index(COLUMNS[0]),
+        header.index(COLUMNS[1]),
+        header.index(COLUMNS[2]),
+        class_text,
+        class_off,
+    )
     firsts = np.flatnonzero(new_name)
     index: dict[str, int] = {}
     group_code = np.empty(len(firsts), np.int64)
     stripped_groups = np.zeros(len(firsts), bool)
     for g, r in enumerate(firsts):
-        written = data[spans[r, 0]:spans[r, 1]].decode("ascii").strip()
+        written = data[spans[r, 0] : spans[r, 1]].decode("ascii").strip()
         name = _basename(written)
         stripped_groups[g] = name != written
         group_code[g] = index.setdefault(name, len(index))
@@ -447,18 +478,19 @@ def _tokenize(data: bytes, header: list[str], classes: tuple[str, ...]) -> _Colu
     stripped = int(sizes[stripped_groups].sum())
 
     def cls_text(r: int) -> str:
-        return data[spans[r, 2]:spans[r, 3]].decode("ascii").strip()
+        return data[spans[r, 2] : spans[r, 3]].decode("ascii").strip()
 
     return _Columns(img_code, list(index), stripped, cls_code, cls_text, text, offsets, lines)
 
 
 def _basename(name: str) -> str:
     """An image name given as a path, reduced to its file name (either separator)."""
-    return name[max(name.rfind("/"), name.rfind("\\")) + 1:]
+    return name[max(name.rfind("/"), name.rfind("\\")) + 1 :]
 
 
-def _columns(img: np.ndarray, cls: np.ndarray, rle: np.ndarray, lines: np.ndarray,
-             classes: tuple[str, ...]) -> _Columns:
+def _columns(
+    img: np.ndarray, cls: np.ndarray, rle: np.ndarray, lines: np.ndarray, classes: tuple[str, ...]
+) -> _Columns:
     """``_Columns`` of three object arrays of str (pandas-read files and DataFrames)."""
     import pandas as pd
 
@@ -480,8 +512,16 @@ def _columns(img: np.ndarray, cls: np.ndarray, rle: np.ndarray, lines: np.ndarra
     offsets = np.zeros(len(rle) + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
     text = _text_buffer("".join(rle))
-    return _Columns(img_code.astype(np.int64), [str(u) for u in uniques], stripped, cls_code,
-                    lambda r: str(cls[r]), text, offsets, lines)
+    return _Columns(
+        img_code.astype(np.int64),
+        [str(u) for u in uniques],
+        stripped,
+        cls_code,
+        lambda r: str(cls[r]),
+        text,
+        offsets,
+        lines,
+    )
 
 
 def _text_buffer(text: str) -> np.ndarray:
@@ -491,16 +531,16 @@ def _text_buffer(text: str) -> np.ndarray:
     return np.frombuffer(bytearray(text.encode("ascii", "replace")), np.uint8)
 
 
-def _assemble(path: str, cols: _Columns, unterminated: bool, classes: tuple[str, ...], height: int,
-              width: int) -> tuple[Predictions, list[Problem]]:
+def _assemble(
+    path: str, cols: _Columns, unterminated: bool, classes: tuple[str, ...], height: int, width: int
+) -> tuple[Predictions, list[Problem]]:
     """The checks of ``scan_predictions`` on a file's columns, shared by the tokenizer, pandas
     and in-memory frames; ``cols.lines`` locate each row in messages."""
     img_code, cls_code, lines = cols.img_code, cols.cls_code, cols.lines
     problems: list[Problem] = []
 
     def problem(r: int, msg: str) -> None:
-        problems.append(Problem(path, msg, int(lines[r]), cols.images[img_code[r]] or None,
-                                cols.cls_text(r) or None))
+        problems.append(Problem(path, msg, int(lines[r]), cols.images[img_code[r]] or None, cols.cls_text(r) or None))
 
     empty_name = np.array([name == "" for name in cols.images], bool)
     no_name = empty_name[img_code] if len(img_code) else np.zeros(0, bool)
@@ -535,17 +575,27 @@ def _assemble(path: str, cols: _Columns, unterminated: bool, classes: tuple[str,
     table[img_code[good], cls_code[good]] = np.flatnonzero(good)
     problems.sort(key=lambda p: p.line or 0)
     preds = Predictions(
-        path=path, classes=classes, height=height, width=width,
-        images=cols.images, rows=table, text=text, offsets=offsets,
-        lines=lines, areas=areas, run_counts=counts, paths_stripped=cols.stripped,
+        path=path,
+        classes=classes,
+        height=height,
+        width=width,
+        images=cols.images,
+        rows=table,
+        text=text,
+        offsets=offsets,
+        lines=lines,
+        areas=areas,
+        run_counts=counts,
+        paths_stripped=cols.stripped,
     )
     if unterminated and len(lines):
         problems = _truncation(preds, problems, int(img_code[-1]))
     return preds, problems
 
 
-def scan_frame(frame, classes: Sequence[str] | None = None, height: int = CANVAS, width: int = CANVAS,
-               name: str = "DataFrame") -> tuple[Predictions, list[Problem]]:
+def scan_frame(
+    frame, classes: Sequence[str] | None = None, height: int = CANVAS, width: int = CANVAS, name: str = "DataFrame"
+) -> tuple[Predictions, list[Problem]]:
     """``scan_predictions`` for a pandas DataFrame ``image_name,class,rle`` (rows located by
     position); ``classes=None``: the hand-bone classes when the frame's are among them, else
     the frame's in order of appearance. Missing columns raise ``InputError``."""
@@ -600,7 +650,6 @@ def unknown_class_message(name: str, count: int, classes: Sequence[str]) -> str:
     return f"unknown class {name!r} ({rows}expected one of {len(classes)} classes: {listing(classes, 3)})"
 
 
-
 def read_predictions(
     path: str | os.PathLike,
     classes: Sequence[str],
@@ -648,11 +697,16 @@ def missing_rows(preds: Predictions) -> list[Problem]:
     absent = preds.rows < 0
     n_images = len(preds.images)
     whole = absent.all(0) if n_images > 1 else np.zeros(len(preds.classes), bool)
-    out = [Problem(preds.path, f"no row in any of the {n_images:,} images", None, None, preds.classes[c])
-           for c in np.flatnonzero(whole)]
+    out = [
+        Problem(preds.path, f"no row in any of the {n_images:,} images", None, None, preds.classes[c])
+        for c in np.flatnonzero(whole)
+    ]
     cut = preds.truncated_image if preds.truncation is not None else -1
-    out += [Problem(preds.path, "missing row", None, preds.images[i], preds.classes[c])
-            for i, c in zip(*np.nonzero(absent & ~whole), strict=False) if i != cut]
+    out += [
+        Problem(preds.path, "missing row", None, preds.images[i], preds.classes[c])
+        for i, c in zip(*np.nonzero(absent & ~whole), strict=False)
+        if i != cut
+    ]
     return out
 
 
@@ -718,8 +772,9 @@ class MemoryWriter:
         return predictions_from_rles(self.label, self.classes, self.images, self.rles, self.height, self.width)
 
 
-def writer_for(output: str | os.PathLike | None, classes: Sequence[str], height: int, width: int,
-               label: str = "memory") -> PredictionWriter | MemoryWriter:
+def writer_for(
+    output: str | os.PathLike | None, classes: Sequence[str], height: int, width: int, label: str = "memory"
+) -> PredictionWriter | MemoryWriter:
     """A ``PredictionWriter`` for ``output``, or a ``MemoryWriter`` when it is ``None``."""
     return PredictionWriter(output, classes) if output is not None else MemoryWriter(label, classes, height, width)
 

@@ -24,8 +24,10 @@ def aligned_rows(pred: Predictions, gt: Predictions, missing: str = "error") -> 
     if missing != "empty" and (rows < 0).any():
         i, c = (int(x[0]) for x in np.nonzero(rows < 0))
         n = int((rows < 0).sum())
-        raise DataError(f"{pred.path}: image {gt.images[i]}, class {gt.classes[c]}: missing row "
-                         f"({n:,} missing in all; missing='empty' scores them as empty masks)")
+        raise DataError(
+            f"{pred.path}: image {gt.images[i]}, class {gt.classes[c]}: missing row "
+            f"({n:,} missing in all; missing='empty' scores them as empty masks)"
+        )
     return rows
 
 
@@ -33,8 +35,9 @@ def dice_matrix(pred: Predictions, gt: Predictions, missing: str = "error") -> n
     """(n_gt_images, n_classes) Dice of ``pred`` against ``gt``, on the ground truth's
     images and classes (both read with the same class list)."""
     rows = aligned_rows(pred, gt, missing)
-    inter = intersections_kernel(gt.text, gt.offsets, gt.rows, gt.run_counts,
-                                 pred.text, pred.offsets, rows, pred.run_counts, gt.npix)
+    inter = intersections_kernel(
+        gt.text, gt.offsets, gt.rows, gt.run_counts, pred.text, pred.offsets, rows, pred.run_counts, gt.npix
+    )
     pa = np.where(rows >= 0, pred.areas[np.maximum(rows, 0)], 0) if len(pred.areas) else np.zeros(rows.shape)
     ga = gt.areas[gt.rows]
     return dice_of_areas(inter, pa, ga)

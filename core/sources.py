@@ -76,8 +76,7 @@ def unique_names(bases: list[str]) -> list[str]:
 def source_names(sources: Sequence[Source]) -> list[str]:
     """Names for unnamed sources: file stems (in-memory ones ``source1``, ``source2`` …), made
     unique with a numeric suffix."""
-    return unique_names([(Path(s).stem or "source") if is_path(s) else f"source{k + 1}"
-                         for k, s in enumerate(sources)])
+    return unique_names([(Path(s).stem or "source") if is_path(s) else f"source{k + 1}" for k, s in enumerate(sources)])
 
 
 def named_sources(sources: Sources | None, parameter: str = "sources") -> dict[str, Source]:
@@ -101,22 +100,27 @@ def label(name: str, source: Source) -> str:
     return name
 
 
-def load(source: Source, name: str, classes: Sequence[str], height: int, width: int,
-         note: Callable[[str], None]) -> Predictions:
+def load(
+    source: Source, name: str, classes: Sequence[str], height: int, width: int, note: Callable[[str], None]
+) -> Predictions:
     """Any ``Source`` as ``Predictions`` of ``classes`` on a ``height`` × ``width`` canvas: a path
     is read (with a note when images are named by path, a warning when the file looks
     truncated), a DataFrame validated in memory, a ``Predictions`` checked to match."""
     if isinstance(source, Predictions):
         if tuple(source.classes) != tuple(classes) or (source.height, source.width) != (height, width):
-            raise UsageError(f"{source.path}: Predictions of {plural(len(source.classes), 'class')} on "
-                             f"{source.height}×{source.width}, expected {plural(len(classes), 'class')} on "
-                             f"{height}×{width}", param="sources")
+            raise UsageError(
+                f"{source.path}: Predictions of {plural(len(source.classes), 'class')} on "
+                f"{source.height}×{source.width}, expected {plural(len(classes), 'class')} on "
+                f"{height}×{width}",
+                param="sources",
+            )
         return source
     if hasattr(source, "columns"):
         return Predictions.from_frame(source, classes, height, width, name=name)
     if not is_path(source):
-        raise UsageError(f"source {name}: expected a path, Predictions or DataFrame, got "
-                         f"{type(source).__name__}", param="sources")
+        raise UsageError(
+            f"source {name}: expected a path, Predictions or DataFrame, got {type(source).__name__}", param="sources"
+        )
     preds = _read(source, classes, height, width)
     if preds.paths_stripped:
         note(f"note: {source}: {plural(preds.paths_stripped, 'row')} name images by path; matched on the basename")
@@ -138,8 +142,13 @@ def _read(path, classes: Sequence[str], height: int, width: int) -> Predictions:
     return workercache.cached("csv", key, lambda: read_predictions(path, classes, height, width))
 
 
-def load_all(sources: Mapping[str, Source] | Sequence[tuple[str, Source]], classes: Sequence[str],
-             height: int, width: int, note: Callable[[str], None]) -> list[Predictions]:
+def load_all(
+    sources: Mapping[str, Source] | Sequence[tuple[str, Source]],
+    classes: Sequence[str],
+    height: int,
+    width: int,
+    note: Callable[[str], None],
+) -> list[Predictions]:
     """``load`` of every source (name → source, or pairs), files read concurrently (the
     tokenizer and the RLE check release the GIL); notes and the first error come in the
     sources' order, as if read one after another."""
@@ -167,14 +176,21 @@ def same_file_message(named: list[tuple[str, str]]) -> str | None:
         key = Path(path).resolve()
         if key in seen:
             a, pa = seen[key]
-            return f"{path}: given twice ({a} and {role})" if pa == path else \
-                f"{path}: same file as {pa} ({a} and {role})"
+            return (
+                f"{path}: given twice ({a} and {role})" if pa == path else f"{path}: same file as {pa} ({a} and {role})"
+            )
         seen[key] = (role, path)
     return None
 
 
-def frame_of(sources, classes: Sequence[str] | None, height: int | None, width: int | None,
-             cfg: Any = None, label: str = "classes") -> tuple[tuple[str, ...], int, int]:
+def frame_of(
+    sources,
+    classes: Sequence[str] | None,
+    height: int | None,
+    width: int | None,
+    cfg: Any = None,
+    label: str = "classes",
+) -> tuple[tuple[str, ...], int, int]:
     """Classes, height and width of a job: the parameters, else the settings' (``cfg``, when it
     sets them), else those of the first in-memory ``Predictions`` among ``sources``, else the
     29 hand-bone classes on the 2048² canvas. ``label`` names the settings' class list in messages."""

@@ -117,8 +117,14 @@ def collect_images(images: Sequence[str], work: ImageWork, progress=None) -> lis
     return out
 
 
-def write_images(output: str | os.PathLike, classes: Sequence[str], images: Sequence[str], work: ImageWork,
-                 workers: int = 1, progress=None) -> int:
+def write_images(
+    output: str | os.PathLike,
+    classes: Sequence[str],
+    images: Sequence[str],
+    work: ImageWork,
+    workers: int = 1,
+    progress=None,
+) -> int:
     """Write ``work(i)`` (RLE strings in class order) for every image ``i``, in order;
     returns rows written. Nothing is left at ``output`` if anything fails."""
     _select(images, work, progress)
@@ -130,8 +136,14 @@ def write_images(output: str | os.PathLike, classes: Sequence[str], images: Sequ
     return writer.rows_written
 
 
-def write_blocks(output: str | os.PathLike, classes: Sequence[str], blocks: Sequence[tuple[int, int]],
-                 work: Callable[[int], bytes], workers: int = 1, progress=None) -> int:
+def write_blocks(
+    output: str | os.PathLike,
+    classes: Sequence[str],
+    blocks: Sequence[tuple[int, int]],
+    work: Callable[[int], bytes],
+    workers: int = 1,
+    progress=None,
+) -> int:
     """Write ``work(b)`` (the CSV rows of images ``blocks[b]``, every class of each) for every
     block, in order; returns rows written. Nothing is left at ``output`` if anything fails."""
     with PredictionWriter(output, classes) as writer, _block_results(work, len(blocks), workers) as results:

@@ -23,9 +23,19 @@ def _compact(p: Predictions, images: list[str], rows: np.ndarray, classes: tuple
     text = np.concatenate([p.text[a:b] for a, b in zip(starts, stops)]) if len(kept) else np.zeros(0, np.uint8)
     new = np.full(flat.shape, -1, np.int64)
     new[flat >= 0] = np.arange(len(kept))
-    return Predictions(path=p.path, classes=classes, height=p.height, width=p.width, images=images,
-                       rows=new.reshape(rows.shape), text=text, offsets=offsets, lines=p.lines[kept],
-                       areas=p.areas[kept], run_counts=p.run_counts[kept])
+    return Predictions(
+        path=p.path,
+        classes=classes,
+        height=p.height,
+        width=p.width,
+        images=images,
+        rows=new.reshape(rows.shape),
+        text=text,
+        offsets=offsets,
+        lines=p.lines[kept],
+        areas=p.areas[kept],
+        run_counts=p.run_counts[kept],
+    )
 
 
 def take_images(p: Predictions, names: Sequence[str]) -> Predictions:

@@ -57,14 +57,18 @@ def _hand_layout() -> list[Ellipse]:
         d = 0.0
         for length, width in zip(reversed(lengths), reversed(widths), strict=False):
             c = d + length / 2
-            seg.append(Ellipse(oy + c * math.cos(th), ox + c * math.sin(th),
-                               length / 2 * 1.04, width, th))
+            seg.append(Ellipse(oy + c * math.cos(th), ox + c * math.sin(th), length / 2 * 1.04, width, th))
             d += length + 6
         bones.extend(reversed(seg))
     carpals = [  # Trapezium, Trapezoid, Capitate, Hamate, Scaphoid, Lunate, Triquetrum, Pisiform
-        (1315, 1215, 62, 48, 30), (1290, 1125, 52, 40, 10), (1300, 1035, 78, 52, 0),
-        (1305, 925, 70, 52, -15), (1420, 1165, 80, 52, 40), (1440, 1055, 62, 55, 0),
-        (1430, 945, 58, 48, -20), (1400, 885, 40, 36, 0),
+        (1315, 1215, 62, 48, 30),
+        (1290, 1125, 52, 40, 10),
+        (1300, 1035, 78, 52, 0),
+        (1305, 925, 70, 52, -15),
+        (1420, 1165, 80, 52, 40),
+        (1440, 1055, 62, 55, 0),
+        (1430, 945, 58, 48, -20),
+        (1400, 885, 40, 36, 0),
     ]
     for cy, cx, a, b, deg in carpals:
         bones.append(Ellipse(cy, cx, a, b, math.radians(deg)))
@@ -76,8 +80,9 @@ def _hand_layout() -> list[Ellipse]:
 HAND = _hand_layout()
 
 
-def ellipse_rows(e: Ellipse, height: int, width: int, rng: np.random.Generator | None,
-                 roughness: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def ellipse_rows(
+    e: Ellipse, height: int, width: int, rng: np.random.Generator | None, roughness: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-row pixel intervals ``[x0, x1)`` of an ellipse (pixel centres inside), with
     smooth random edge noise of about ``roughness`` pixels."""
     c, s = math.cos(e.theta), math.sin(e.theta)
@@ -154,9 +159,17 @@ class Generator:
     Model qualities depend on ``seed`` only, so two generators with the same seed and
     disjoint ``start`` ranges are validation/test splits of the same models."""
 
-    def __init__(self, n_images: int = 4, n_models: int = 3, height: int = CANVAS,
-                 width: int = CANVAS, classes: Sequence[str] = DEFAULT_CLASSES, seed: int = 0,
-                 model_names: Sequence[str] | None = None, start: int = 0):
+    def __init__(
+        self,
+        n_images: int = 4,
+        n_models: int = 3,
+        height: int = CANVAS,
+        width: int = CANVAS,
+        classes: Sequence[str] = DEFAULT_CLASSES,
+        seed: int = 0,
+        model_names: Sequence[str] | None = None,
+        start: int = 0,
+    ):
         self.n_images = n_images
         self.start = start  # first image index: disjoint ranges give splits of the same models
         self.height = height
@@ -181,27 +194,43 @@ class Generator:
             y, x = b.cy - 1024, b.cx - 1024
             y, x = cr * y - sr * x, sr * y + cr * x
             jit = rng.normal(1, 0.04)
-            out.append(Ellipse((1024 + k * y + ty) * sy, (1024 + k * x + tx) * sx,
-                               b.a * k * jit * sy, b.b * k * jit * sx, b.theta + rot))
+            out.append(
+                Ellipse(
+                    (1024 + k * y + ty) * sy,
+                    (1024 + k * x + tx) * sx,
+                    b.a * k * jit * sy,
+                    b.b * k * jit * sx,
+                    b.theta + rot,
+                )
+            )
         return out
 
     def _model_mask(self, e: Ellipse, q: float, rng: np.random.Generator) -> tuple[np.ndarray, Ellipse]:
         err = 1 - q
         scale = min(self.height, self.width) / CANVAS
-        pe = e.moved(dy=rng.normal(0, (1 + 10 * err) * scale), dx=rng.normal(0, (1 + 10 * err) * scale),
-                     sa=rng.normal(1, 0.01 + 0.05 * err), sb=rng.normal(1, 0.01 + 0.06 * err),
-                     dtheta=rng.normal(0, math.radians(0.5 + 3 * err)))
+        pe = e.moved(
+            dy=rng.normal(0, (1 + 10 * err) * scale),
+            dx=rng.normal(0, (1 + 10 * err) * scale),
+            sa=rng.normal(1, 0.01 + 0.05 * err),
+            sb=rng.normal(1, 0.01 + 0.06 * err),
+            dtheta=rng.normal(0, math.radians(0.5 + 3 * err)),
+        )
         runs = ellipse_runs(pe, self.height, self.width, rng, (0.8 + 3 * err) * max(scale, 0.25))
         for _ in range(rng.poisson(0.2 + 2.5 * err)):  # false-positive specks nearby
             r = rng.uniform(1.5, 9) * max(scale, 0.3)
             ang = rng.uniform(0, 2 * math.pi)
-            dist = (pe.a + rng.uniform(10, 150) * scale)
+            dist = pe.a + rng.uniform(10, 150) * scale
             speck = Ellipse(pe.cy + dist * math.cos(ang), pe.cx + dist * math.sin(ang), r, r * rng.uniform(0.5, 1), ang)
             runs = union(runs, ellipse_runs(speck, self.height, self.width))
         for _ in range(rng.poisson(0.1 + 1.2 * err)):  # pinholes inside
             r = rng.uniform(0.8, 4) * max(scale, 0.3)
-            hole = Ellipse(pe.cy + rng.uniform(-0.5, 0.5) * pe.a * math.cos(pe.theta),
-                           pe.cx + rng.uniform(-0.5, 0.5) * pe.a * math.sin(pe.theta), r, r, 0)
+            hole = Ellipse(
+                pe.cy + rng.uniform(-0.5, 0.5) * pe.a * math.cos(pe.theta),
+                pe.cx + rng.uniform(-0.5, 0.5) * pe.a * math.sin(pe.theta),
+                r,
+                r,
+                0,
+            )
             runs = difference(runs, ellipse_runs(hole, self.height, self.width))
         return runs, pe
 
@@ -247,8 +276,9 @@ class Generator:
         return out.astype(dtype)
 
 
-def write_set(gen: Generator, folder: str | os.PathLike, maps: dict[str, int] | None = None,
-              progress=None) -> dict[str, Path]:
+def write_set(
+    gen: Generator, folder: str | os.PathLike, maps: dict[str, int] | None = None, progress=None
+) -> dict[str, Path]:
     """Write ``gt.csv``, one ``<model>.csv`` per model and, for models named in ``maps``
     (model → map size), ``maps/<model>/<stem>.npz`` probability maps. Returns the paths."""
     folder = Path(folder)
@@ -267,8 +297,7 @@ def write_set(gen: Generator, folder: str | os.PathLike, maps: dict[str, int] | 
             for m in gen.model_names:
                 writers[m].write_image(img.name, [format_rle(r) for r in img.models[m]])
             for m, size in maps.items():
-                np.savez_compressed(folder / "maps" / m / f"{Path(img.name).stem}.npz",
-                                    prob=gen.prob_map(img, m, size))
+                np.savez_compressed(folder / "maps" / m / f"{Path(img.name).stem}.npz", prob=gen.prob_map(img, m, size))
             if progress is not None:
                 progress.update(1)
     except BaseException as e:

@@ -93,8 +93,7 @@ def _cleaners(rules):
 
     from postprocess.clean import Cleaner, combinations
 
-    return [Cleaner([r, replace(r, connectivity=4)], _CLASSES, _SIZE, _SIZE)
-            for r in combinations(_run_rules(rules))]
+    return [Cleaner([r, replace(r, connectivity=4)], _CLASSES, _SIZE, _SIZE) for r in combinations(_run_rules(rules))]
 
 
 def _read(t: _Tiny) -> None:
@@ -119,8 +118,9 @@ def _vote_masks(t: _Tiny) -> None:
     from ensemble.job import VotePlan, align
 
     for min_votes in (0, 2):
-        VotePlan(align([t.one, t.two, t.one]), np.ones((3, len(_CLASSES))), np.full(len(_CLASSES), 0.5),
-                 min_votes).image(0)
+        VotePlan(
+            align([t.one, t.two, t.one]), np.ones((3, len(_CLASSES))), np.full(len(_CLASSES), 0.5), min_votes
+        ).image(0)
 
 
 def _copy(t: _Tiny) -> None:
@@ -185,10 +185,15 @@ def _layers():
     rng = np.random.default_rng(0)
     shape = (len(_CLASSES), 3, 3)
     probs = rng.random(shape)
-    arrays = [(probs.astype(np.float16), None, False), (probs.astype(np.float32), None, False), (probs, None, False),
-              ((probs * 255).astype(np.uint8), 255.0, False), ((probs * 1000).astype(np.uint16), 1000.0, False),
-              (rng.normal(size=shape).astype(np.float16), None, True),
-              (rng.normal(size=shape).astype(np.float32), None, True)]
+    arrays = [
+        (probs.astype(np.float16), None, False),
+        (probs.astype(np.float32), None, False),
+        (probs, None, False),
+        ((probs * 255).astype(np.uint8), 255.0, False),
+        ((probs * 1000).astype(np.uint16), 1000.0, False),
+        (rng.normal(size=shape).astype(np.float16), None, True),
+        (rng.normal(size=shape).astype(np.float32), None, True),
+    ]
     layers = []
     for writable in (True, False):  # .npz maps load writable, .npy maps memory-mapped read-only
         for a, scale, logits in arrays:
@@ -218,8 +223,9 @@ def _maps(t: _Tiny) -> None:
 
     layers = _layers()
     hist = np.zeros((2, 3), np.int64)
-    histogram_class(layers, 0, np.ones(len(layers)), np.array([0.3, 0.6]), _SIZE, _SIZE, _runs(_RLES["one"][0][0]),
-                    hist)
+    histogram_class(
+        layers, 0, np.ones(len(layers)), np.array([0.3, 0.6]), _SIZE, _SIZE, _runs(_RLES["one"][0][0]), hist
+    )
 
 
 @dataclass(frozen=True)
@@ -237,14 +243,25 @@ STEPS: dict[str, Step] = {
     "vote": Step((_CORE + "gather_kernel", _CORE + "vote_block_kernel"), _vote),
     "vote_masks": Step((_CORE + "format_kernel", _CORE + "vote_kernel"), _vote_masks),
     "clean": Step((_CORE + "format_kernel", _POST + "clean_kernel"), _clean),
-    "clean_blocks": Step((_CORE + "gather_kernel", _CORE + "parse_block_kernel", _CORE + "rows_kernel",
-                          _POST + "clean_kernel"), _clean_blocks),
+    "clean_blocks": Step(
+        (_CORE + "gather_kernel", _CORE + "parse_block_kernel", _CORE + "rows_kernel", _POST + "clean_kernel"),
+        _clean_blocks,
+    ),
     "merge": Step((_CORE + "same_runs_kernel",), _merge),
     "copy": Step((_CORE + "gather_kernel", _CORE + "rows_kernel"), _copy),
     "score": Step((_CORE + "intersections_kernel",), _score),
-    "tune": Step((_CORE + "coverage_kernel", _CORE + "vote_kernel", _POST + "split_rows_kernel",
-                  _POST + "select_components_kernel", _POST + "fill_holes_kernel", _POST + "finish_kernel",
-                  _CORE + "intersection_area_kernel"), _tune),
+    "tune": Step(
+        (
+            _CORE + "coverage_kernel",
+            _CORE + "vote_kernel",
+            _POST + "split_rows_kernel",
+            _POST + "select_components_kernel",
+            _POST + "fill_holes_kernel",
+            _POST + "finish_kernel",
+            _CORE + "intersection_area_kernel",
+        ),
+        _tune,
+    ),
     "soft": Step((_CORE + "format_kernel", _ENS + "fused_kernel"), _soft),
     "maps": Step((_ENS + "histogram_kernel",), _maps),
 }
@@ -255,8 +272,19 @@ command's block path), ``merge``, ``copy`` (select, merge),
 ``score`` (evaluate), ``tune``, and ``soft`` (the numba soft-vote engine), ``maps`` (its
 histogram pass: ``tune --maps``)."""
 
-SECONDS = {"read": 2, "vote": 2, "vote_masks": 1, "clean": 4, "clean_blocks": 5, "merge": 1, "copy": 1, "score": 1,
-           "tune": 4, "soft": 3, "maps": 2}
+SECONDS = {
+    "read": 2,
+    "vote": 2,
+    "vote_masks": 1,
+    "clean": 4,
+    "clean_blocks": 5,
+    "merge": 1,
+    "copy": 1,
+    "score": 1,
+    "tune": 4,
+    "soft": 3,
+    "maps": 2,
+}
 """Cold compile time of each step alone (2-core machine, 2026-11-28, ``compile_steps`` in a
 fresh process), for the message; ``clean`` for rules without opening or closing (3-4 s),
 which add ``MORPHOLOGY_SECONDS`` (all steps at once: 6 s)."""

@@ -54,8 +54,11 @@ def tree_key(folder: str | os.PathLike) -> tuple:
         dirs.sort()
         for f in sorted(files):
             st = os.stat(os.path.join(dirpath, f))
-            digest.update(f"{os.path.relpath(os.path.join(dirpath, f), root)}\0{st.st_size}\0{st.st_mtime_ns}\n"
-                          .encode("utf-8", "surrogateescape"))
+            digest.update(
+                f"{os.path.relpath(os.path.join(dirpath, f), root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode(
+                    "utf-8", "surrogateescape"
+                )
+            )
     return root, digest.hexdigest()
 
 

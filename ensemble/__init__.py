@@ -19,6 +19,6 @@ _EXPORTS = {
     "hard_vote": "ensemble.voting",
     "weighted_vote": "ensemble.voting",
 }
-__all__ = sorted([*_EXPORTS, 'vote'])
+__all__ = sorted([*_EXPORTS, "vote"])
 
 __getattr__ = lazy_getattr("ensemble", _EXPORTS)

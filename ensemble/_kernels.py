@@ -51,8 +51,9 @@ def _hrow(data, off, ww, r, cx0, cx1, lx0, lx1, lo, hi, out):
 
 
 @nb.njit(cache=True, nogil=True)
-def _mean_row(y, data, offs, win_w, ry0, ry1, ly0, ly1, cx0, cx1, lx0, lx1, col_lo, col_hi,
-              weights, sigmoid, hbuf, tags, acc):
+def _mean_row(
+    y, data, offs, win_w, ry0, ry1, ly0, ly1, cx0, cx1, lx0, lx1, col_lo, col_hi, weights, sigmoid, hbuf, tags, acc
+):
     """``acc[x] = Σ_l w_l · f_l(bilinear_l(y, x))`` for rectangle row ``y`` (see
     ``fused_kernel``); ``hbuf``/``tags`` cache two horizontally interpolated rows per layer."""
     acc[:] = 0
@@ -67,14 +68,36 @@ def _mean_row(y, data, offs, win_w, ry0, ry1, ly0, ly1, cx0, cx1, lx0, lx1, col_
         s0 = 0 if tags[layer, 0] == r0 else (1 if tags[layer, 1] == r0 else -1)
         if s0 < 0:
             s0 = 0 if tags[layer, 0] != r1 else 1
-            _hrow(data, offs[layer], win_w[layer], r0, cx0[layer], cx1[layer], lx0[layer], lx1[layer],
-                  lo, hi, hbuf[layer, s0])
+            _hrow(
+                data,
+                offs[layer],
+                win_w[layer],
+                r0,
+                cx0[layer],
+                cx1[layer],
+                lx0[layer],
+                lx1[layer],
+                lo,
+                hi,
+                hbuf[layer, s0],
+            )
             tags[layer, s0] = r0
         s1 = 0 if tags[layer, 0] == r1 else (1 if tags[layer, 1] == r1 else -1)
         if s1 < 0:
             s1 = 1 - s0
-            _hrow(data, offs[layer], win_w[layer], r1, cx0[layer], cx1[layer], lx0[layer], lx1[layer],
-                  lo, hi, hbuf[layer, s1])
+            _hrow(
+                data,
+                offs[layer],
+                win_w[layer],
+                r1,
+                cx0[layer],
+                cx1[layer],
+                lx0[layer],
+                lx1[layer],
+                lo,
+                hi,
+                hbuf[layer, s1],
+            )
             tags[layer, s1] = r1
         a0 = ly0[layer, y]
         a1 = ly1[layer, y]
@@ -91,8 +114,9 @@ def _mean_row(y, data, offs, win_w, ry0, ry1, ly0, ly1, cx0, cx1, lx0, lx1, col_
 
 
 @nb.njit(cache=True, nogil=True)
-def fused_kernel(data, offs, win_w, ry0, ry1, ly0, ly1, cx0, cx1, lx0, lx1, col_lo, col_hi,
-                 weights, sigmoid, thr, top, left, width):
+def fused_kernel(
+    data, offs, win_w, ry0, ry1, ly0, ly1, cx0, cx1, lx0, lx1, col_lo, col_hi, weights, sigmoid, thr, top, left, width
+):
     """Runs (flat, canonical) of ``Σ_l w_l · f_l(bilinear_l(y, x)) > thr`` over a
     rectangle of the canvas: rows ``top + y``, columns ``left + x``.
 
@@ -112,8 +136,27 @@ def fused_kernel(data, offs, win_w, ry0, ry1, ly0, ly1, cx0, cx1, lx0, lx1, col_
     out = np.empty((cap, 2), np.int64)
     n = 0
     for y in range(rh):
-        _mean_row(y, data, offs, win_w, ry0, ry1, ly0, ly1, cx0, cx1, lx0, lx1, col_lo, col_hi,
-                  weights, sigmoid, hbuf, tags, acc)
+        _mean_row(
+            y,
+            data,
+            offs,
+            win_w,
+            ry0,
+            ry1,
+            ly0,
+            ly1,
+            cx0,
+            cx1,
+            lx0,
+            lx1,
+            col_lo,
+            col_hi,
+            weights,
+            sigmoid,
+            hbuf,
+            tags,
+            acc,
+        )
         row = (top + y) * width + left
         x = 0
         while x < rw:
@@ -140,8 +183,29 @@ def fused_kernel(data, offs, win_w, ry0, ry1, ly0, ly1, cx0, cx1, lx0, lx1, col_
 
 
 @nb.njit(cache=True, nogil=True)
-def histogram_kernel(data, offs, win_w, ry0, ry1, ly0, ly1, cx0, cx1, lx0, lx1, col_lo, col_hi,
-                     weights, sigmoid, thresholds, top, left, width, gt, hist):
+def histogram_kernel(
+    data,
+    offs,
+    win_w,
+    ry0,
+    ry1,
+    ly0,
+    ly1,
+    cx0,
+    cx1,
+    lx0,
+    lx1,
+    col_lo,
+    col_hi,
+    weights,
+    sigmoid,
+    thresholds,
+    top,
+    left,
+    width,
+    gt,
+    hist,
+):
     """Over the same rectangle as ``fused_kernel``, count each pixel in ``hist[g, k]``:
     ``g`` 1 where the canonical runs ``gt`` cover it, ``k`` the number of ``thresholds``
     (ascending float32) its mean exceeds. The pixels kept at ``thresholds[j]`` are exactly
@@ -154,8 +218,27 @@ def histogram_kernel(data, offs, win_w, ry0, ry1, ly0, ly1, cx0, cx1, lx0, lx1, 
     tags = np.full((n_layers, 2), -1, np.int64)
     g = 0
     for y in range(rh):
-        _mean_row(y, data, offs, win_w, ry0, ry1, ly0, ly1, cx0, cx1, lx0, lx1, col_lo, col_hi,
-                  weights, sigmoid, hbuf, tags, acc)
+        _mean_row(
+            y,
+            data,
+            offs,
+            win_w,
+            ry0,
+            ry1,
+            ly0,
+            ly1,
+            cx0,
+            cx1,
+            lx0,
+            lx1,
+            col_lo,
+            col_hi,
+            weights,
+            sigmoid,
+            hbuf,
+            tags,
+            acc,
+        )
         row = (top + y) * width + left
         for x in range(rw):
             p = row + x

@@ -99,7 +99,7 @@ class DeviceVoter:
             if ys >= ye or xs >= xe:
                 continue  # the box lies off the canvas: the layer adds 0 everywhere
             up = F.interpolate(x[None], size=(y1 - y0, x1 - x0), mode="bilinear", align_corners=False)[0]
-            up = up[:, ys - y0:ye - y0, xs - x0:xe - x0]
+            up = up[:, ys - y0 : ye - y0, xs - x0 : xe - x0]
             if layer.logits:
                 up.sigmoid_()
             # In place, one op at a time: the same roundings as ``acc + w * p`` written densely.
@@ -114,7 +114,7 @@ class DeviceVoter:
     def _raise_bad(self, layers, checks, bad) -> None:
         pos = 0
         for k, c0, flags in checks:
-            row = bad[pos:pos + len(flags)]
+            row = bad[pos : pos + len(flags)]
             pos += len(flags)
             hits = np.flatnonzero(row)
             if len(hits):
@@ -162,5 +162,6 @@ def _runs_from_changes(found: np.ndarray, n_classes: int) -> list[np.ndarray]:
     """The (n, 2) runs of every class from ``nonzero``'s (class, position) rows, which come
     sorted by class, then position."""
     cuts = np.searchsorted(found[:, 0], np.arange(n_classes + 1))
-    return [np.ascontiguousarray(found[cuts[c]:cuts[c + 1], 1].reshape(-1, 2), dtype=np.int64)
-            for c in range(n_classes)]
+    return [
+        np.ascontiguousarray(found[cuts[c] : cuts[c + 1], 1].reshape(-1, 2), dtype=np.int64) for c in range(n_classes)
+    ]

@@ -150,8 +150,13 @@ class _Sink:
 def _upload(layer: Layer, device) -> DeviceLayer:
     import torch
 
-    return DeviceLayer(torch.from_numpy(layer.data).to(device), logits=layer.logits, scale=layer.scale,
-                       box=layer.box, origin=layer.origin or layer.name)
+    return DeviceLayer(
+        torch.from_numpy(layer.data).to(device),
+        logits=layer.logits,
+        scale=layer.scale,
+        box=layer.box,
+        origin=layer.origin or layer.name,
+    )
 
 
 def run_device_job(job: SoftJob, output: str | Path | None, progress=None) -> int | Predictions:
@@ -169,19 +174,26 @@ def run_device_job(job: SoftJob, output: str | Path | None, progress=None) -> in
             sink = _Sink(job, writer, progress, job.workers)
             try:
                 for batch in reader.batches():
-                    logits = (forward(job.models, [b.pixels for b in batch], job.tta, device, len(job.classes))
-                              if n_models else [])
+                    logits = (
+                        forward(job.models, [b.pixels for b in batch], job.tta, device, len(job.classes))
+                        if n_models
+                        else []
+                    )
                     for i, item in enumerate(batch):
                         rows = job.present(item.name, n_models, item.maps)
-                        layers = [DeviceLayer(lg[i], logits=True, origin=f"model {job.names[m]}")
-                                  for m, lg in enumerate(logits)]
+                        layers = [
+                            DeviceLayer(lg[i], logits=True, origin=f"model {job.names[m]}")
+                            for m, lg in enumerate(logits)
+                        ]
                         layers += [_upload(m, device) for m in item.maps if m is not None]
                         sink.put(item.name, voter.vote(layers, job.weights[rows]))
                 sink.close()
             except torch.OutOfMemoryError as e:
                 sink.abort()
-                raise UsageError(f"device {device}: out of memory ({str(e).splitlines()[0][:120]}); lower "
-                                 f"class_chunk (now {job.class_chunk}) or batch_size (now {job.batch_size})") from None
+                raise UsageError(
+                    f"device {device}: out of memory ({str(e).splitlines()[0][:120]}); lower "
+                    f"class_chunk (now {job.class_chunk}) or batch_size (now {job.batch_size})"
+                ) from None
             except BaseException:
                 sink.abort()
                 raise

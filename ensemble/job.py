@@ -94,11 +94,27 @@ class VotePlan:
         # An output run starts where some source's run starts, and is written as two numbers
         # of at most npix's digits with two separators.
         n = hi - lo
-        size = (int(runs.sum()) * (2 * len(str(npix)) + 2) + n_classes * names.size + n * self._classes.size
-                + 3 * n * n_classes)
+        size = (
+            int(runs.sum()) * (2 * len(str(npix)) + 2)
+            + n_classes * names.size
+            + n * self._classes.size
+            + 3 * n * n_classes
+        )
         out = np.empty(size, np.uint8)
-        end, spans = vote_block_kernel(text, offsets, runs, self.weights, self.thresholds, self.min_votes, npix,
-                                       names.text, names.offsets, self._classes.text, self._classes.offsets, out)
+        end, spans = vote_block_kernel(
+            text,
+            offsets,
+            runs,
+            self.weights,
+            self.thresholds,
+            self.min_votes,
+            npix,
+            names.text,
+            names.offsets,
+            self._classes.text,
+            self._classes.offsets,
+            out,
+        )
         return out[:end].tobytes(), spans
 
     def rles(self, lo: int, hi: int) -> list[list[str]]:
@@ -106,11 +122,12 @@ class VotePlan:
         text, spans = self.block(lo, hi)
         n_classes = self.weights.shape[1]
         flat = [text[a:b].decode("ascii") for a, b in spans]
-        return [flat[i * n_classes:(i + 1) * n_classes] for i in range(hi - lo)]
+        return [flat[i * n_classes : (i + 1) * n_classes] for i in range(hi - lo)]
 
 
-def run_plan(plan: VotePlan, output: str | None, classes: Sequence[str], workers: int = 1,
-             progress=None) -> int | list[list[str]]:
+def run_plan(
+    plan: VotePlan, output: str | None, classes: Sequence[str], workers: int = 1, progress=None
+) -> int | list[list[str]]:
     """Vote every image: write the CSV atomically and return rows written, or with no
     ``output`` return the RLE strings per image. Without cleaning, blocks of images are voted
     by one kernel call each; a cleaner works per mask."""
@@ -122,6 +139,5 @@ def run_plan(plan: VotePlan, output: str | None, classes: Sequence[str], workers
     select_span(images, plan.rles, progress)  # a cluster chunk (cluster/): images [lo, hi) only, then stops
     blocks = blocks_of(len(images), BLOCK)
     if output is None:
-        return [rles for block in collect_blocks(blocks, lambda b: plan.rles(*blocks[b]), progress)
-                for rles in block]
+        return [rles for block in collect_blocks(blocks, lambda b: plan.rles(*blocks[b]), progress) for rles in block]
     return write_blocks(output, classes, blocks, lambda b: plan.block(*blocks[b])[0], workers, progress)

@@ -124,14 +124,16 @@ class MapSource:
             raise InputError(f"{path}: empty map of shape {a.shape}")
         if a.dtype in QUANTIZED_TYPES:
             if self.scale is None:
-                raise InputError(f"{path}: {a.dtype} map needs 'scale' in source {self.name} "
-                                 "(probability = value / scale)")
+                raise InputError(
+                    f"{path}: {a.dtype} map needs 'scale' in source {self.name} (probability = value / scale)"
+                )
             if self.logits:
                 raise InputError(f"{path}: {a.dtype} map in source {self.name}: logits must be float")
         elif a.dtype in FLOAT_TYPES:
             if self.scale is not None:
-                raise InputError(f"{path}: {a.dtype} map in source {self.name}: 'scale' applies to "
-                                 "uint8/uint16 maps only")
+                raise InputError(
+                    f"{path}: {a.dtype} map in source {self.name}: 'scale' applies to uint8/uint16 maps only"
+                )
         else:
             raise InputError(f"{path}: unsupported dtype {a.dtype} (float16/32/64, or uint8/uint16 with scale)")
 

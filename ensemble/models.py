@@ -87,15 +87,16 @@ def load_model(path: str, device, root_path: str | None, warn: Callable[[str], N
                 sys.path.append(root_path)
             model = torch.load(p, map_location=device, weights_only=False)
     except ModuleNotFoundError as e:
-        raise UsageError(f"{path}: cannot unpickle: module {e.name!r} not found "
-                         f"(root_path {root_path!r} should point at the training code)") from None
+        raise UsageError(
+            f"{path}: cannot unpickle: module {e.name!r} not found "
+            f"(root_path {root_path!r} should point at the training code)"
+        ) from None
     except Exception as e:  # unpickling a user's file can fail in any way; say how, in one line
         msg = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
         raise InputError(f"{path}: cannot load model ({e.__class__.__name__}: {msg})") from None
     if not isinstance(model, torch.nn.Module):  # TorchScript modules are nn.Modules too
         what = "a state_dict or checkpoint dict" if isinstance(model, dict) else type(model).__name__
-        raise UsageError(f"{path}: holds {what}, not a whole model; save it with torch.save(model) "
-                         "or as TorchScript")
+        raise UsageError(f"{path}: holds {what}, not a whole model; save it with torch.save(model) or as TorchScript")
     model.eval()
     return model.to(device)
 
@@ -165,8 +166,9 @@ def _forward(model, x, path: str, n_classes: int):
     return out
 
 
-def forward(models: Sequence[ModelSource], images: Sequence[np.ndarray], tta: Sequence[str], device,
-            n_classes: int) -> list:
+def forward(
+    models: Sequence[ModelSource], images: Sequence[np.ndarray], tta: Sequence[str], device, n_classes: int
+) -> list:
     """Logits of every model on a batch of images (``read_image`` bytes), left on ``device``:
     ``out[m]`` is (batch, C, h, w) float32 at model ``m``'s output resolution."""
     import torch
@@ -178,10 +180,14 @@ def forward(models: Sequence[ModelSource], images: Sequence[np.ndarray], tta: Se
         resized: dict[int, Any] = {}
         for ms in models:
             if ms.size not in resized:
-                resized[ms.size] = torch.cat([
-                    t if t.shape[-2:] == (ms.size, ms.size)
-                    else F.interpolate(t, size=(ms.size, ms.size), mode="bilinear", align_corners=False)
-                    for t in full])
+                resized[ms.size] = torch.cat(
+                    [
+                        t
+                        if t.shape[-2:] == (ms.size, ms.size)
+                        else F.interpolate(t, size=(ms.size, ms.size), mode="bilinear", align_corners=False)
+                        for t in full
+                    ]
+                )
             x = resized[ms.size]
             logits = _forward(ms.model, x, ms.path, n_classes)
             if "hflip" in tta:
@@ -191,8 +197,9 @@ def forward(models: Sequence[ModelSource], images: Sequence[np.ndarray], tta: Se
     return out
 
 
-def infer(models: Sequence[ModelSource], images: Sequence[np.ndarray], tta: Sequence[str], device,
-          n_classes: int) -> list[list[np.ndarray]]:
+def infer(
+    models: Sequence[ModelSource], images: Sequence[np.ndarray], tta: Sequence[str], device, n_classes: int
+) -> list[list[np.ndarray]]:
     """``forward``'s logits on the host: ``out[i][m]`` is (C, h, w) float32 for image ``i``
     and model ``m`` (the numba engine's input)."""
     arrays = [lg.cpu().numpy() for lg in forward(models, images, tta, device, n_classes)]

@@ -47,5 +47,3 @@ def axis_table(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     for a in (i0, i1, l0, l1):
         a.flags.writeable = False
     return i0, i1, l0, l1
-
-

@@ -141,8 +141,10 @@ def _rectangle(layers: list[Layer], c: int, weights: np.ndarray, thr: float, hei
         raise ValueError("no layer with a positive weight")
     wsum = float(sum(weights[k] for k in active))
     targets = [layers[k].target(height, width) for k in active]
-    tables = [(axis_table(layers[k].data.shape[1], t[2]), axis_table(layers[k].data.shape[2], t[3]))
-              for k, t in zip(active, targets, strict=True)]
+    tables = [
+        (axis_table(layers[k].data.shape[1], t[2]), axis_table(layers[k].data.shape[2], t[3]))
+        for k, t in zip(active, targets, strict=True)
+    ]
     Y0, Y1, X0, X1 = height, 0, width, 0
     for k, (oy, ox, _, _), (ty, tx) in zip(active, targets, tables, strict=True):
         r0, r1, c0, c1 = layers[k].support(c, thr)
@@ -198,8 +200,16 @@ def vote_class(layers: list[Layer], c: int, weights: np.ndarray, thr: float, hei
     return fused_kernel(*args, np.float32(thr), top, left, width)
 
 
-def histogram_class(layers: list[Layer], c: int, weights: np.ndarray, thresholds: np.ndarray, height: int,
-                    width: int, gt: np.ndarray, hist: np.ndarray) -> None:
+def histogram_class(
+    layers: list[Layer],
+    c: int,
+    weights: np.ndarray,
+    thresholds: np.ndarray,
+    height: int,
+    width: int,
+    gt: np.ndarray,
+    hist: np.ndarray,
+) -> None:
     """Add to ``hist`` (2, len(thresholds) + 1) the pixels of class ``c`` by ground truth
     (``gt`` runs) and by how many of the ascending ``thresholds`` their weighted mean
     exceeds; pixels that exceed none (all outside the rectangle) are not counted."""
@@ -210,8 +220,8 @@ def histogram_class(layers: list[Layer], c: int, weights: np.ndarray, thresholds
         histogram_kernel(*args, t, top, left, width, np.ascontiguousarray(gt, np.int64), hist)
 
 
-def vote_image(layers: list[Layer], weights: np.ndarray, thresholds: np.ndarray,
-               height: int, width: int) -> list[np.ndarray]:
+def vote_image(
+    layers: list[Layer], weights: np.ndarray, thresholds: np.ndarray, height: int, width: int
+) -> list[np.ndarray]:
     """Runs of every class of one image; ``weights`` is (L, C)."""
-    return [vote_class(layers, c, weights[:, c], float(thresholds[c]), height, width)
-            for c in range(weights.shape[1])]
+    return [vote_class(layers, c, weights[:, c], float(thresholds[c]), height, width) for c in range(weights.shape[1])]

@@ -50,8 +50,9 @@ def find_images(root: str) -> list[tuple[str, Path]]:
     seen: dict[str, Path] = {}
     for _, p in found:
         if p.name in seen:
-            raise InputError(f"image_root: {seen[p.name]} and {p} share the name {p.name} "
-                             "(the CSV names images by basename)")
+            raise InputError(
+                f"image_root: {seen[p.name]} and {p} share the name {p.name} (the CSV names images by basename)"
+            )
         seen[p.name] = p
     return [(p.name, p) for _, p in found]
 
@@ -104,8 +105,9 @@ class SoftJob:
             raise InputError(f"image {name}: no source has a map for it")
         dead = np.flatnonzero(self.weights[rows].sum(0) <= 0)
         if len(dead):
-            raise InputError(f"image {name}: no source with weight > 0 for class {self.classes[dead[0]]} "
-                             "among the sources present")
+            raise InputError(
+                f"image {name}: no source with weight > 0 for class {self.classes[dead[0]]} among the sources present"
+            )
         return rows
 
     def image_layers(self, name: str, logits: list[np.ndarray]) -> tuple[list[Layer], np.ndarray]:
@@ -153,12 +155,27 @@ def build_job(cfg: SoftSettings, where: str) -> SoftJob:
         images = [(f"{s}.png", None) for s in stems]
     if cfg.tta and not specs:
         raise UsageError(f"{where}: tta applies to model_paths; there are none")
-    return SoftJob(classes=classes, height=cfg.height, width=cfg.width, images=images, names=names,
-                   weights=weights, thresholds=thr, maps=maps, model_specs=specs, missing=cfg.missing,
-                   tta=tuple(cfg.tta), batch_size=cfg.batch_size, workers=max(cfg.num_workers, 1),
-                   device=cfg.device, root_path=cfg.root_path, engine=cfg.engine, class_chunk=cfg.class_chunk,
-                   tf32=cfg.tf32,
-                   clean=build_cleaner(cfg.postprocess, classes, cfg.height, cfg.width, where))
+    return SoftJob(
+        classes=classes,
+        height=cfg.height,
+        width=cfg.width,
+        images=images,
+        names=names,
+        weights=weights,
+        thresholds=thr,
+        maps=maps,
+        model_specs=specs,
+        missing=cfg.missing,
+        tta=tuple(cfg.tta),
+        batch_size=cfg.batch_size,
+        workers=max(cfg.num_workers, 1),
+        device=cfg.device,
+        root_path=cfg.root_path,
+        engine=cfg.engine,
+        class_chunk=cfg.class_chunk,
+        tf32=cfg.tf32,
+        clean=build_cleaner(cfg.postprocess, classes, cfg.height, cfg.width, where),
+    )
 
 
 def _cuda_present() -> bool:
@@ -173,8 +190,11 @@ def _cuda_present() -> bool:
 def resolve_engine(job: SoftJob) -> None:
     """Settle ``job.engine`` (``cpu``: numba kernels; ``device``: torch on ``job.device``)
     and ``job.device``: ``auto`` takes the device engine when the device is not the CPU."""
-    if not job.model_specs and job.engine != "device" and (job.engine == "cpu" or job.device == "cpu" or (
-            job.device in (None, "auto") and not _cuda_present())):
+    if (
+        not job.model_specs
+        and job.engine != "device"
+        and (job.engine == "cpu" or job.device == "cpu" or (job.device in (None, "auto") and not _cuda_present()))
+    ):
         job.engine, job.device = "cpu", "cpu"
         return
     from ensemble.models import resolve_device
@@ -209,14 +229,16 @@ def load_models(job: SoftJob, warn: Callable[[str], None]) -> None:
         key = (*workercache.file_key(path), str(job.device), job.root_path, job.tf32)
         return workercache.cached("model", key, lambda: load_model(path, job.device, job.root_path, warn_once))
 
-    job.models = [ModelSource(name, path, size, load(path))
-                  for name, (size, path) in zip(job.names, job.model_specs, strict=False)]
+    job.models = [
+        ModelSource(name, path, size, load(path))
+        for name, (size, path) in zip(job.names, job.model_specs, strict=False)
+    ]
 
 
 def _batches(job: SoftJob):
     """``(name, model logits)`` per image, running the models a batch at a time."""
     for lo in range(0, len(job.images), job.batch_size):
-        batch = job.images[lo:lo + job.batch_size]
+        batch = job.images[lo : lo + job.batch_size]
         if not job.models:
             for name, _ in batch:
                 yield name, []
@@ -252,7 +274,7 @@ def _run_selection(job: SoftJob, progress=None) -> None:
     sel = current_selection()
     sel.images = [n for n, _ in job.images]
     sel.extra["job"] = job  # the cluster sums its skipped maps and cleaning counts
-    job.images = job.images[sel.lo:sel.hi]
+    job.images = job.images[sel.lo : sel.hi]
     if job.images:
         start = time.perf_counter()
         preds = (_run_device if job.engine == "device" else _run_numba)(job, None, progress)
@@ -350,8 +372,10 @@ class SoftVoteResult:
         if self.n_maps:
             kinds.append(plural(self.n_maps, "map source"))
         engine = f"torch on {self.device}" if self.engine == "device" else "numba on the CPU"
-        return (f"soft vote ({engine}): {' + '.join(kinds)}, {plural(len(self.images), 'image')}, "
-                f"{plural(self.rows, 'row')} → {self.output or 'memory'}")
+        return (
+            f"soft vote ({engine}): {' + '.join(kinds)}, {plural(len(self.images), 'image')}, "
+            f"{plural(self.rows, 'row')} → {self.output or 'memory'}"
+        )
 
 
 def soft_vote(
@@ -434,23 +458,44 @@ def soft_vote(
     if renamed:
         notes(f"note: sources with the same name were renamed ({', '.join(renamed)}); weights: use these names")
     out = str(output) if output is not None else None
-    check_outputs([("output", out)], [("the settings", setting_path), *(("a model", p) for _, p in cfg.models()),
-                                      *(("a boxes file", m.boxes) for m in cfg.prob_maps)],
-                  [*((f"the maps folder of {m.name}", m.folder) for m in job.maps), ("image_root", cfg.image_root)])
+    check_outputs(
+        [("output", out)],
+        [
+            ("the settings", setting_path),
+            *(("a model", p) for _, p in cfg.models()),
+            *(("a boxes file", m.boxes) for m in cfg.prob_maps),
+        ],
+        [*((f"the maps folder of {m.name}", m.folder) for m in job.maps), ("image_root", cfg.image_root)],
+    )
     resolve_engine(job)
     load_models(job, notes)
     if echo is not None:
         from core.warmup import precompile
 
-        precompile(echo, *(["soft"] if job.engine == "cpu" else []), *(["clean"] if job.clean else []),
-                   rules=job.clean.rules if job.clean else None)
+        precompile(
+            echo,
+            *(["soft"] if job.engine == "cpu" else []),
+            *(["clean"] if job.clean else []),
+            rules=job.clean.rules if job.clean else None,
+        )
     with bar(progress, len(job.images), "soft vote") as b:
         done = run_job(job, out, b)
     preds = done if out is None else None
     rows = done if out is not None else len(job.images) * len(job.classes)
-    result = SoftVoteResult(preds, out, [n for n, _ in job.images], rows, job.engine, str(job.device), list(job.names),
-                            len(job.models), len(job.maps), bool(job.tta), dict(job.skipped),
-                            job.clean.summary() if job.clean is not None else None)
+    result = SoftVoteResult(
+        preds,
+        out,
+        [n for n, _ in job.images],
+        rows,
+        job.engine,
+        str(job.device),
+        list(job.names),
+        len(job.models),
+        len(job.maps),
+        bool(job.tta),
+        dict(job.skipped),
+        job.clean.summary() if job.clean is not None else None,
+    )
     notes.quietly()(result.describe())
     for name, n in job.skipped.items():
         notes(f"note: source {name} had no map for {plural(n, 'image')} (missing: skip; averaged over the others)")

@@ -149,8 +149,24 @@ def hard_vote(
     >>> hard_vote(votes, classes=["x", "y"], height=2, width=2, min_votes=1).predictions.rle("a.png", "y")
     '2 3'
     """
-    return _vote("hard", sources, output, settings, None, threshold, min_votes, missing, classes, height, width,
-                 workers, allow_duplicate, expected_images, echo, progress)
+    return _vote(
+        "hard",
+        sources,
+        output,
+        settings,
+        None,
+        threshold,
+        min_votes,
+        missing,
+        classes,
+        height,
+        width,
+        workers,
+        allow_duplicate,
+        expected_images,
+        echo,
+        progress,
+    )
 
 
 def weighted_vote(
@@ -200,12 +216,44 @@ def weighted_vote(
     >>> r.predictions.rle("a.png", "x")
     '3 2'
     """
-    return _vote("weighted", sources, output, settings, weights, threshold, min_votes, missing, classes, height,
-                 width, workers, allow_duplicate, expected_images, echo, progress)
+    return _vote(
+        "weighted",
+        sources,
+        output,
+        settings,
+        weights,
+        threshold,
+        min_votes,
+        missing,
+        classes,
+        height,
+        width,
+        workers,
+        allow_duplicate,
+        expected_images,
+        echo,
+        progress,
+    )
 
 
-def _vote(kind, sources, output, settings, weights, threshold, min_votes, missing, classes, height, width,
-          workers, allow_duplicate, expected, echo, progress) -> VoteResult:
+def _vote(
+    kind,
+    sources,
+    output,
+    settings,
+    weights,
+    threshold,
+    min_votes,
+    missing,
+    classes,
+    height,
+    width,
+    workers,
+    allow_duplicate,
+    expected,
+    echo,
+    progress,
+) -> VoteResult:
     from settings.loader import load_settings
     from settings.postprocess import build_cleaner
 
@@ -231,8 +279,10 @@ def _vote(kind, sources, output, settings, weights, threshold, min_votes, missin
         voters = (w > 0).sum(0)
         short = [c for c in range(len(cls)) if voters[c] < k]
         if short:
-            raise UsageError(f"min_votes {k}: class {cls[short[0]]} has only {plural(int(voters[short[0]]), 'source')} "
-                             f"with weight > 0 (sources: {len(names)})")
+            raise UsageError(
+                f"min_votes {k}: class {cls[short[0]]} has only {plural(int(voters[short[0]]), 'source')} "
+                f"with weight > 0 (sources: {len(names)})"
+            )
     _refuse_duplicates(paths, allow_duplicate, notes)
     clean = build_cleaner(cfg.postprocess, cls, h, wd, where)
     for line in overrides:
@@ -240,10 +290,31 @@ def _vote(kind, sources, output, settings, weights, threshold, min_votes, missin
     if echo is not None:
         from core.warmup import precompile
 
-        precompile(echo, *(["read"] if paths else []), "vote", *(["vote_masks", "clean"] if clean else []),
-                   rules=clean.rules if clean else None)
-    return _run(kind, named, cls, h, wd, w, thr, k or 0, missing or cfg.missing, workers or cfg.workers, out,
-                clean, expected, overrides, notes, progress)
+        precompile(
+            echo,
+            *(["read"] if paths else []),
+            "vote",
+            *(["vote_masks", "clean"] if clean else []),
+            rules=clean.rules if clean else None,
+        )
+    return _run(
+        kind,
+        named,
+        cls,
+        h,
+        wd,
+        w,
+        thr,
+        k or 0,
+        missing or cfg.missing,
+        workers or cfg.workers,
+        out,
+        clean,
+        expected,
+        overrides,
+        notes,
+        progress,
+    )
 
 
 def _weights(cfg, names, classes, where, weights, threshold):
@@ -294,14 +365,32 @@ def _refuse_duplicates(paths: dict[str, str], allow: bool, note) -> None:
     """A file that would vote twice (same resolved path) is an error unless ``allow``."""
     twice = same_file_message([(f"source {n}", p) for n, p in paths.items()])
     if twice and not allow:
-        raise UsageError(f"{twice}: each copy would vote; give it once (a larger weight counts it more) "
-                         "or pass allow_duplicate", param="allow_duplicate")
+        raise UsageError(
+            f"{twice}: each copy would vote; give it once (a larger weight counts it more) or pass allow_duplicate",
+            param="allow_duplicate",
+        )
     if twice:
         note(f"note: {twice}: each copy votes (allow_duplicate)")
 
 
-def _run(kind, named, classes, height, width, w, thr, min_votes, missing, workers, out, clean, expected,
-         overrides, notes, progress) -> VoteResult:
+def _run(
+    kind,
+    named,
+    classes,
+    height,
+    width,
+    w,
+    thr,
+    min_votes,
+    missing,
+    workers,
+    out,
+    clean,
+    expected,
+    overrides,
+    notes,
+    progress,
+) -> VoteResult:
     from ensemble.job import VotePlan, align, run_plan
 
     loaded = load_all(named, classes, height, width, notes)
@@ -321,7 +410,18 @@ def _run(kind, named, classes, height, width, w, thr, min_votes, missing, worker
             rles = run_plan(plan, None, classes, workers, b)
             preds = predictions_from_rles(label_, classes, aligned.images, rles, height, width)
             rows = len(rles) * len(classes)
-    notes.quietly()(f"{label_}: {plural(len(named), 'source')}, {plural(len(aligned.images), 'image')}, "
-                    f"{plural(rows, 'row')} → {out or 'memory'}")
-    return VoteResult(preds, out, {n: label(n, s) for n, s in named.items()}, list(aligned.images), rows,
-                      aligned.n_missing, overrides, clean.summary() if clean is not None else None, list(notes))
+    notes.quietly()(
+        f"{label_}: {plural(len(named), 'source')}, {plural(len(aligned.images), 'image')}, "
+        f"{plural(rows, 'row')} → {out or 'memory'}"
+    )
+    return VoteResult(
+        preds,
+        out,
+        {n: label(n, s) for n, s in named.items()},
+        list(aligned.images),
+        rows,
+        aligned.n_missing,
+        overrides,
+        clean.summary() if clean is not None else None,
+        list(notes),
+    )

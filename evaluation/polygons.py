@@ -50,7 +50,7 @@ def polygon_runs(points, height: int, width: int) -> np.ndarray:
     bw, bh = pts.max(0) - pts.min(0) + 1
     img = Image.new("L", (int(bw), int(bh)), 0)
     ImageDraw.Draw(img).polygon([(int(x - bx0), int(y - by0)) for x, y in pts], fill=1, outline=1)
-    box = np.asarray(img)[y0 - by0:y1 - by0 + 1, x0 - bx0:x1 - bx0 + 1]
+    box = np.asarray(img)[y0 - by0 : y1 - by0 + 1, x0 - bx0 : x1 - bx0 + 1]
     # A zero column on the right keeps every run inside its row; then shift rows into place.
     padded = np.zeros((box.shape[0], box.shape[1] + 1), np.uint8)
     padded[:, :-1] = box
@@ -60,8 +60,9 @@ def polygon_runs(points, height: int, width: int) -> np.ndarray:
     return normalize(np.stack([start, start + local[:, 1] - local[:, 0]], 1))
 
 
-def read_gt_json(folder: str | Path, images: Sequence[str], classes: Sequence[str],
-                 height: int = CANVAS, width: int = CANVAS) -> Predictions:
+def read_gt_json(
+    folder: str | Path, images: Sequence[str], classes: Sequence[str], height: int = CANVAS, width: int = CANVAS
+) -> Predictions:
     """Ground truth for ``images`` from ``<folder>/**/<stem>.json`` polygon files."""
     folder = Path(folder)
     if not folder.is_dir():
@@ -94,8 +95,9 @@ def read_gt_json(folder: str | Path, images: Sequence[str], classes: Sequence[st
                 runs = polygon_runs(ann["points"], height, width)
             except (KeyError, ValueError, TypeError) as e:
                 why = str(e) if isinstance(e, ValueError) else e.__class__.__name__
-                raise InputError(f"{path}: annotation #{k + 1}: image {name}, class {label}: bad points "
-                                 f"({why})") from None
+                raise InputError(
+                    f"{path}: annotation #{k + 1}: image {name}, class {label}: bad points ({why})"
+                ) from None
             masks[index[label]] = union(masks[index[label]], runs)
         rles.append([format_rle(m) for m in masks])
     return predictions_from_rles(str(folder), classes, images, rles, height, width)

@@ -38,7 +38,7 @@ def shorten(name: str, size: int) -> str:
     if len(name) <= size:
         return name
     keep = max(size - 1, 2)
-    return name[:(keep + 1) // 2] + "…" + name[len(name) - keep // 2:]
+    return name[: (keep + 1) // 2] + "…" + name[len(name) - keep // 2 :]
 
 
 def _labels(names: list[str], size: int) -> list[str]:
@@ -112,9 +112,13 @@ class Scores:
 
     def json(self) -> str:
         """``{path: {"mean": m, "per_class": {class: dice}}}``."""
-        out = {p: {"mean": float(self.overall[s]),
-                   "per_class": {cls: float(self.per_class[s, c]) for c, cls in enumerate(self.classes)}}
-               for s, p in enumerate(self.paths)}
+        out = {
+            p: {
+                "mean": float(self.overall[s]),
+                "per_class": {cls: float(self.per_class[s, c]) for c, cls in enumerate(self.classes)},
+            }
+            for s, p in enumerate(self.paths)
+        }
         return json.dumps(out, indent=2)
 
 
@@ -186,9 +190,14 @@ def evaluate(
     if twice:
         raise UsageError(twice)
     folder = is_path(ground_truth) and os.path.isdir(ground_truth)
-    check_outputs([("output", output)], [*([] if folder or not is_path(ground_truth) else
-                                           [("the ground truth", ground_truth)]), *(("an input", p) for _, p in paths)],
-                  [("the ground-truth folder", ground_truth)] if folder else [])
+    check_outputs(
+        [("output", output)],
+        [
+            *([] if folder or not is_path(ground_truth) else [("the ground truth", ground_truth)]),
+            *(("an input", p) for _, p in paths),
+        ],
+        [("the ground-truth folder", ground_truth)] if folder else [],
+    )
     cls, h, w = frame_of([*named.values(), ground_truth], classes, height, width)
     if echo is not None:
         from core.warmup import precompile
@@ -205,8 +214,13 @@ def evaluate(
         def read():
             return read_gt_json(ground_truth, loaded[0].images, cls, h, w)
 
-        gt = read() if not workercache.enabled() else workercache.cached(  # a cluster worker's cache
-            "gt-json", (*workercache.tree_key(ground_truth), tuple(loaded[0].images), cls, h, w), read)
+        gt = (
+            read()
+            if not workercache.enabled()
+            else workercache.cached(  # a cluster worker's cache
+                "gt-json", (*workercache.tree_key(ground_truth), tuple(loaded[0].images), cls, h, w), read
+            )
+        )
     else:
         gt = load(ground_truth, "ground truth", cls, h, w, notes)
     note_unscored(gt, loaded, notes)
@@ -227,13 +241,16 @@ def note_unscored(gt: Predictions, preds: Sequence[Predictions], note: Callable[
         extra = [name for name in p.images if name not in known]
         if extra:
             verb = "is" if len(extra) == 1 else "are"
-            note(f"note: {p.path}: {len(extra):,} of its {plural(len(p.images), 'image')} {verb} not in the ground "
-                 f"truth and not scored (first: {', '.join(extra[:3])}); scores cover the "
-                 f"{plural(len(gt.images), 'ground-truth image')}")
+            note(
+                f"note: {p.path}: {len(extra):,} of its {plural(len(p.images), 'image')} {verb} not in the ground "
+                f"truth and not scored (first: {', '.join(extra[:3])}); scores cover the "
+                f"{plural(len(gt.images), 'ground-truth image')}"
+            )
 
 
-def score(gt: Predictions, preds: Sequence[Predictions], names: Sequence[str],
-          missing: str = "error", progress=None) -> Scores:
+def score(
+    gt: Predictions, preds: Sequence[Predictions], names: Sequence[str], missing: str = "error", progress=None
+) -> Scores:
     """Score every prediction against ``gt`` (Dice on runs, ε = 1e-4)."""
     sel = current_selection()
     if sel is not None:  # a cluster chunk: the ground truth's images [lo, hi) only
@@ -245,7 +262,7 @@ def score(gt: Predictions, preds: Sequence[Predictions], names: Sequence[str],
         for p in preds:  # a missing row fails every chunk with the whole run's message (first one, count)
             aligned_rows(p, gt, missing)
         if sel.lo < sel.hi and preds:
-            part = take_images(gt, gt.images[sel.lo:sel.hi])
+            part = take_images(gt, gt.images[sel.lo : sel.hi])
             sel.extra["per_image"] = np.stack([dice_matrix(p, part, missing) for p in preds])
         raise ChunkDone
     mats = []

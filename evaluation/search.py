@@ -36,17 +36,20 @@ ADVISED_IMAGES = 30
 among many candidates made on a handful of images mostly fits their noise."""
 
 
-def few_images_warning(n_images: int, classes: Sequence[str], names: Sequence[str],
-                       levels: Sequence[float] = (0, 1, 2)) -> str | None:
+def few_images_warning(
+    n_images: int, classes: Sequence[str], names: Sequence[str], levels: Sequence[float] = (0, 1, 2)
+) -> str | None:
     """A one-line warning when ``n_images`` validation images are too few for the
     per-class decisions, or ``None``. Every class is decided on its own, so each decision
     rests on the ``n_images`` images of that class and no more."""
     if n_images >= ADVISED_IMAGES:
         return None
     images = f"{n_images:,} {'image' if n_images == 1 else 'images'}"
-    return (f"warning: tuning on {images}: each of the {len(classes):,} per-class choices (among "
-            f"{len(candidates(names, levels)):,} combinations, then {len(CLEANING_GRID):,} cleaning rules) rests "
-            f"on {images}, so it may fit their noise ({ADVISED_IMAGES} or more images advised)")
+    return (
+        f"warning: tuning on {images}: each of the {len(classes):,} per-class choices (among "
+        f"{len(candidates(names, levels)):,} combinations, then {len(CLEANING_GRID):,} cleaning rules) rests "
+        f"on {images}, so it may fit their noise ({ADVISED_IMAGES} or more images advised)"
+    )
 
 
 @dataclass
@@ -60,8 +63,9 @@ class Coverage:
     gt_area: np.ndarray
 
 
-def coverage(gt: Predictions, sources: Sequence[Predictions], names: Sequence[str], missing: str = "error",
-             progress=None) -> Coverage:
+def coverage(
+    gt: Predictions, sources: Sequence[Predictions], names: Sequence[str], missing: str = "error", progress=None
+) -> Coverage:
     """One sweep per (image, class) over all sources and the ground truth."""
     n = len(sources)
     if not 1 <= n <= MAX_SOURCES:
@@ -167,8 +171,13 @@ class ClassResult:
         return self.cleaned if self.rules is not None else self.dice
 
 
-def tune_combination(cov: Coverage, classes: Sequence[str], margin: float = 1e-4,
-                     levels: Sequence[float] = (0, 1, 2), deadline: float | None = None) -> list[ClassResult]:
+def tune_combination(
+    cov: Coverage,
+    classes: Sequence[str],
+    margin: float = 1e-4,
+    levels: Sequence[float] = (0, 1, 2),
+    deadline: float | None = None,
+) -> list[ClassResult]:
     """Per class, the candidate with the highest mean validation Dice, accepted only when it
     beats the plain hard vote by more than ``margin`` (ties go to the simpler candidate)."""
     n = len(cov.names)
@@ -183,7 +192,7 @@ def tune_combination(cov: Coverage, classes: Sequence[str], margin: float = 1e-4
             continue
         d = dice_of(keep, cov, c)
         base = float(d[0])
-        singles = d[1:n + 1]
+        singles = d[1 : n + 1]
         s = int(np.argmax(singles))
         j = int(np.argmax(d[1:])) + 1
         if d[j] > base + margin:
@@ -195,16 +204,19 @@ def tune_combination(cov: Coverage, classes: Sequence[str], margin: float = 1e-4
 
 CLEANING_GRID: tuple[Rules, ...] = (
     Rules(fill_holes=True),
-    Rules(keep_largest=1), Rules(keep_largest=1, fill_holes=True),
-    Rules(keep_largest=2), Rules(keep_largest=2, fill_holes=True),
+    Rules(keep_largest=1),
+    Rules(keep_largest=1, fill_holes=True),
+    Rules(keep_largest=2),
+    Rules(keep_largest=2, fill_holes=True),
     *(Rules(min_size=m) for m in (10, 30, 100, 300, 1000)),
     *(Rules(min_size=m, fill_holes=True) for m in (10, 30, 100, 300, 1000)),
 )
 """Cleaning candidates, simplest first; a later one must beat an earlier one to win."""
 
 
-def voted_runs(gt: Predictions, sources: Sequence[Predictions], choice: Choice, c: int,
-               missing: str = "error") -> list[np.ndarray]:
+def voted_runs(
+    gt: Predictions, sources: Sequence[Predictions], choice: Choice, c: int, missing: str = "error"
+) -> list[np.ndarray]:
     """The chosen combination's mask of class ``c`` on every ground-truth image."""
     w = np.asarray(choice.weights)
     used = np.flatnonzero(w > 0)
@@ -220,9 +232,16 @@ def mean_dice(masks: Sequence[np.ndarray], gt: Predictions, c: int) -> float:
     return sum(dice(m, gt.runs(i, c)) for i, m in enumerate(masks)) / max(len(masks), 1)
 
 
-def tune_cleaning(results: list[ClassResult], gt: Predictions, sources: Sequence[Predictions],
-                  margin: float = 1e-4, grid: Sequence[Rules] = CLEANING_GRID, missing: str = "error",
-                  deadline: float | None = None, progress=None) -> None:
+def tune_cleaning(
+    results: list[ClassResult],
+    gt: Predictions,
+    sources: Sequence[Predictions],
+    margin: float = 1e-4,
+    grid: Sequence[Rules] = CLEANING_GRID,
+    missing: str = "error",
+    deadline: float | None = None,
+    progress=None,
+) -> None:
     """Per class, on the chosen combination's validation masks, the cleaning rule with the
     highest mean Dice, accepted only when it beats no cleaning by more than ``margin``
     (as nnU-Net accepts post-processing). Fills ``rules``/``cleaned`` of ``results``."""
@@ -242,8 +261,14 @@ def tune_cleaning(results: list[ClassResult], gt: Predictions, sources: Sequence
             res.rules, res.cleaned = best, best_dice
 
 
-def tuned_settings(results: Sequence[ClassResult], names: Sequence[str], paths: Sequence[str],
-                   classes: Sequence[str], height: int = CANVAS, width: int = CANVAS) -> dict:
+def tuned_settings(
+    results: Sequence[ClassResult],
+    names: Sequence[str],
+    paths: Sequence[str],
+    classes: Sequence[str],
+    height: int = CANVAS,
+    width: int = CANVAS,
+) -> dict:
     """A ``weighted --setting`` file: the hard vote as default, per-class overrides where
     tuning chose otherwise. Re-point sources with ``--source NAME=PATH`` to apply it."""
     n = len(names)
@@ -254,8 +279,12 @@ def tuned_settings(results: Sequence[ClassResult], names: Sequence[str], paths: 
             weights[r.cls] = {nm: _num(w) for nm, w in zip(names, r.choice.weights)}
         if r.choice.threshold != 0.5:
             threshold[r.cls] = r.choice.threshold
-    out = {"sources": dict(zip(names, map(str, paths))), "classes": list(classes), "weights": weights,
-           "threshold": threshold}
+    out = {
+        "sources": dict(zip(names, map(str, paths))),
+        "classes": list(classes),
+        "weights": weights,
+        "threshold": threshold,
+    }
     if (height, width) != (CANVAS, CANVAS):
         out.update(height=height, width=width)
     cleaning = {r.cls: _rules_dict(r.rules) for r in results if r.rules is not None}
@@ -269,8 +298,11 @@ def tuned_settings(results: Sequence[ClassResult], names: Sequence[str], paths: 
 def _rules_dict(rules: Rules) -> dict:
     """The settings-file form of ``rules``: only the keys that differ from no cleaning."""
     base = Rules()
-    return {k: getattr(rules, k) for k in ("open", "close", "min_size", "keep_largest", "fill_holes", "max_hole",
-                                           "connectivity") if getattr(rules, k) != getattr(base, k)}
+    return {
+        k: getattr(rules, k)
+        for k in ("open", "close", "min_size", "keep_largest", "fill_holes", "max_hole", "connectivity")
+        if getattr(rules, k) != getattr(base, k)
+    }
 
 
 def _num(x: float) -> float | int:
@@ -307,8 +339,9 @@ class SoftResult:
     best: np.ndarray  # (n_classes,) Dice at the chosen threshold
 
 
-def soft_histograms(gt: Predictions, maps: Sequence, thresholds: np.ndarray = SOFT_THRESHOLDS,
-                    progress=None) -> np.ndarray:
+def soft_histograms(
+    gt: Predictions, maps: Sequence, thresholds: np.ndarray = SOFT_THRESHOLDS, progress=None
+) -> np.ndarray:
     """(n_images, n_classes, 2, K + 1) counts of pixels by ground truth and by how many of
     the K thresholds the equal-weight mean of the map sources exceeds: one pass gives the
     soft vote's Dice at every threshold, exactly as ``soft`` decides."""
@@ -330,8 +363,9 @@ def soft_histograms(gt: Predictions, maps: Sequence, thresholds: np.ndarray = SO
     return hist
 
 
-def tune_soft(hist: np.ndarray, gt: Predictions, thresholds: np.ndarray = SOFT_THRESHOLDS,
-              margin: float = 1e-4) -> SoftResult:
+def tune_soft(
+    hist: np.ndarray, gt: Predictions, thresholds: np.ndarray = SOFT_THRESHOLDS, margin: float = 1e-4
+) -> SoftResult:
     """Per class, the threshold with the highest mean Dice, kept only when it beats 0.5 by
     more than ``margin``."""
     kept = hist[..., ::-1].cumsum(-1)[..., ::-1]  # kept[..., g, k]: pixels exceeding ≥ k thresholds

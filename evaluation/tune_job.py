@@ -69,10 +69,14 @@ class TuneResult:
         """The comment heading the settings written to ``path`` (``soft``: the soft settings):
         what they were tuned on and the command that applies them."""
         if soft:
-            return (f"# tuned by `cli.py tune --maps` on {self.ground_truth}; apply with\n"
-                    f"# python cli.py soft --setting {path} --source NAME=TEST_DIR ... -o OUT.csv\n")
-        return (f"# tuned by `cli.py tune` on {self.ground_truth} ({plural(self.n_images, 'image')}); apply with\n"
-                f"# python cli.py weighted --setting {path} --source NAME=TEST.csv ... -o OUT.csv\n")
+            return (
+                f"# tuned by `cli.py tune --maps` on {self.ground_truth}; apply with\n"
+                f"# python cli.py soft --setting {path} --source NAME=TEST_DIR ... -o OUT.csv\n"
+            )
+        return (
+            f"# tuned by `cli.py tune` on {self.ground_truth} ({plural(self.n_images, 'image')}); apply with\n"
+            f"# python cli.py weighted --setting {path} --source NAME=TEST.csv ... -o OUT.csv\n"
+        )
 
     def report(self) -> str:
         """Per-class before/after table on the validation data."""
@@ -87,8 +91,10 @@ class TuneResult:
         classes = [r.cls for r in self.results]
         res = self.soft
         cw = max(len("class"), *(len(c) for c in classes)) + 2
-        lines = [f"soft vote of {', '.join(self.map_names)} (equal weights):",
-                 f"{'class':<{cw}}{'at 0.5':>9}{'tuned':>9}  threshold"]
+        lines = [
+            f"soft vote of {', '.join(self.map_names)} (equal weights):",
+            f"{'class':<{cw}}{'at 0.5':>9}{'tuned':>9}  threshold",
+        ]
         for c, cls in enumerate(classes):
             lines.append(f"{cls:<{cw}}{res.at_default[c]:>9.4f}{res.best[c]:>9.4f}  {res.thresholds[c]:g}")
         lines.append(f"{'mean':<{cw}}{res.at_default.mean():>9.4f}{res.best.mean():>9.4f}")
@@ -231,8 +237,16 @@ def tune(
         for s in loaded:  # a missing row: the whole run's message, not one class's
             aligned_rows(s, gt, missing)
         sel.images = list(gt.images)
-        sel.extra.update(classes=cls, height=h, width=w, names=names, paths=[label(n, p) for n, p in named.items()],
-                         ground_truth=label("ground truth", ground_truth), maps=named_maps, inputs=(gt, loaded))
+        sel.extra.update(
+            classes=cls,
+            height=h,
+            width=w,
+            names=names,
+            paths=[label(n, p) for n, p in named.items()],
+            ground_truth=label("ground truth", ground_truth),
+            maps=named_maps,
+            inputs=(gt, loaded),
+        )
         raise ChunkDone
     with bar(progress, len(gt.images), "coverage") as b:
         cov = coverage(gt, loaded, names, missing, b)
@@ -245,11 +259,25 @@ def tune(
         with bar(progress, len(gt.images), "soft histograms") as b:
             hist = soft_histograms(gt, map_sources, SOFT_THRESHOLDS, b)
         soft = tune_soft(hist, gt, SOFT_THRESHOLDS, margin)
-        soft_settings = {"CLASSES": list(cls), "prob_maps": [{"path": f, "name": n} for n, f in named_maps.items()],
-                         "threshold": {"default": 0.5, **{c: float(t) for c, t in zip(cls, soft.thresholds, strict=True)
-                                                          if t != 0.5}}}
+        soft_settings = {
+            "CLASSES": list(cls),
+            "prob_maps": [{"path": f, "name": n} for n, f in named_maps.items()],
+            "threshold": {
+                "default": 0.5,
+                **{c: float(t) for c, t in zip(cls, soft.thresholds, strict=True) if t != 0.5},
+            },
+        }
         if (h, w) != (CANVAS, CANVAS):
             soft_settings.update(height=h, width=w)
     settings = tuned_settings(results, names, [label(n, p) for n, p in named.items()], cls, h, w)
-    return TuneResult(results, names, settings, soft, soft_settings, list(named_maps), len(gt.images), list(notes),
-                      label("ground truth", ground_truth))
+    return TuneResult(
+        results,
+        names,
+        settings,
+        soft,
+        soft_settings,
+        list(named_maps),
+        len(gt.images),
+        list(notes),
+        label("ground truth", ground_truth),
+    )

@@ -44,8 +44,10 @@ def read_scores(path: str | os.PathLike, sources: Sequence[str], classes: Sequen
                 raise InputError(f"{path}: empty file (expected header {','.join(SCORE_COLUMNS)})")
             missing = [c for c in SCORE_COLUMNS if c not in header]
             if missing:
-                raise InputError(f"{path}:1: missing column(s) {', '.join(missing)} "
-                                 f"(expected {','.join(SCORE_COLUMNS)}; header is {','.join(header)})")
+                raise InputError(
+                    f"{path}:1: missing column(s) {', '.join(missing)} "
+                    f"(expected {','.join(SCORE_COLUMNS)}; header is {','.join(header)})"
+                )
             col = [header.index(c) for c in SCORE_COLUMNS]
             for row in reader:
                 if not any(x.strip() for x in row):
@@ -58,8 +60,9 @@ def read_scores(path: str | os.PathLike, sources: Sequence[str], classes: Sequen
                 try:
                     d = float(value)
                 except ValueError:
-                    raise InputError(f"{path}:{line}: source {src}, class {cls}: dice {value!r} is not a number") \
-                        from None
+                    raise InputError(
+                        f"{path}:{line}: source {src}, class {cls}: dice {value!r} is not a number"
+                    ) from None
                 if not 0 <= d <= 1:
                     raise InputError(f"{path}:{line}: source {src}, class {cls}: dice {value!r} is not in [0, 1]")
                 if src not in s_index:
@@ -70,8 +73,9 @@ def read_scores(path: str | os.PathLike, sources: Sequence[str], classes: Sequen
                     continue
                 at = (s_index[src], c_index[cls])
                 if at in seen:
-                    raise InputError(f"{path}:{line}: source {src}, class {cls}: duplicate row "
-                                     f"(first at line {seen[at]})")
+                    raise InputError(
+                        f"{path}:{line}: source {src}, class {cls}: duplicate row (first at line {seen[at]})"
+                    )
                 seen[at] = line
                 dice[at] = d
     except FileNotFoundError:
@@ -79,15 +83,18 @@ def read_scores(path: str | os.PathLike, sources: Sequence[str], classes: Sequen
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise InputError(f"{path}: cannot read as a UTF-8 CSV ({e.__class__.__name__})") from None
     if not seen:
-        said = (f"; the file's sources: {listing(list(held[0]))}; its classes: {listing(list(held[1]))}"
-                if held[0] else "; the file has no rows")
-        raise InputError(f"{path}: no row names one of the sources ({', '.join(sources)}) "
-                         f"and one of the classes{said}")
+        said = (
+            f"; the file's sources: {listing(list(held[0]))}; its classes: {listing(list(held[1]))}"
+            if held[0]
+            else "; the file has no rows"
+        )
+        raise InputError(f"{path}: no row names one of the sources ({', '.join(sources)}) and one of the classes{said}")
     return ScoresFile(path, dice, other_sources, other_classes)
 
 
-def best_rules(dice: np.ndarray, sources: Sequence[str], classes: Sequence[str],
-               fallback: Sequence[str | None], where: str) -> tuple[list[str], list[str]]:
+def best_rules(
+    dice: np.ndarray, sources: Sequence[str], classes: Sequence[str], fallback: Sequence[str | None], where: str
+) -> tuple[list[str], list[str]]:
     """Per class, the source with the highest Dice (a tie goes to the source listed first);
     a class no source has a score for takes ``fallback[c]`` (the settings' rule).
 
@@ -106,6 +113,8 @@ def best_rules(dice: np.ndarray, sources: Sequence[str], classes: Sequence[str],
             rules.append(fallback[c])  # type: ignore[arg-type]
             fell_back.append(cls)
         else:
-            raise UsageError(f"{where}: class {cls!r}: no source has a score and the settings give no rule "
-                             f"for it (add a 'default' or a rule under 'select:')")
+            raise UsageError(
+                f"{where}: class {cls!r}: no source has a score and the settings give no rule "
+                f"for it (add a 'default' or a rule under 'select:')"
+            )
     return rules, fell_back

@@ -91,8 +91,10 @@ class MergePlan:
         if self.conflicts:
             return f"{self.first_conflict()} ({plural(self.conflicts, 'conflicting row')} in all)"
         if self.missing:
-            return (f"{self.first_missing()}: no file holds this row "
-                    f"({self.missing:,} of {plural(self.expected, 'row')} missing)")
+            return (
+                f"{self.first_missing()}: no file holds this row "
+                f"({self.missing:,} of {plural(self.expected, 'row')} missing)"
+            )
         return None
 
 
@@ -134,8 +136,9 @@ def plan_merge(parts: Sequence[Predictions], prefer: str = "first") -> MergePlan
         check = (sub >= 0) & shared[g] & (part[g] != f)
         for q in np.unique(part[g][check]):
             ii, cc = np.nonzero(check & (part[g] == q))
-            same = same_runs_kernel(p.text, p.offsets, sub[ii, cc], parts[q].text, parts[q].offsets,
-                                    rows[g[ii], cc], npix)
+            same = same_runs_kernel(
+                p.text, p.offsets, sub[ii, cc], parts[q].text, parts[q].offsets, rows[g[ii], cc], npix
+            )
             di, dc = g[ii[~same]], cc[~same]
             first_seen = other[di, dc] < 0
             other[di[first_seen], dc[first_seen]] = f
@@ -155,7 +158,7 @@ def write_merge(plan: MergePlan, output: str | os.PathLike, progress=None, clean
         for i, name in enumerate(plan.images):
             rles = []
             for f, r in zip(plan.part[i].tolist(), plan.rows[i].tolist(), strict=True):
-                rles.append(str(bufs[f][offs[f][r]:offs[f][r + 1]], "ascii").strip() if f >= 0 else "")
+                rles.append(str(bufs[f][offs[f][r] : offs[f][r + 1]], "ascii").strip() if f >= 0 else "")
             if clean is not None:
                 rles = [clean.text(c, r) for c, r in enumerate(rles)]
             w.write_image(name, rles)
@@ -182,13 +185,17 @@ class MergeResult:
         """What was merged, as the command line prints it: counts, overlaps, rows taken from
         each part, and the inline cleaning's summary."""
         plan, out = self.plan, self.output if self.output is not None else "memory"
-        lines = [f"merge: {plural(len(self.parts), 'file')} → {out}: {plural(len(plan.images), 'image')} × "
-                 f"{plural(len(plan.classes), 'class')}: {plural(plan.expected, 'row')} expected, "
-                 f"{plan.expected - plan.missing:,} present, {plan.missing:,} missing"
-                 + (f" (written as empty masks; first: {plan.first_missing()})" if plan.missing else "")]
+        lines = [
+            f"merge: {plural(len(self.parts), 'file')} → {out}: {plural(len(plan.images), 'image')} × "
+            f"{plural(len(plan.classes), 'class')}: {plural(plan.expected, 'row')} expected, "
+            f"{plan.expected - plan.missing:,} present, {plan.missing:,} missing"
+            + (f" (written as empty masks; first: {plan.first_missing()})" if plan.missing else "")
+        ]
         taken = f", taken from the {self.prefer} file (first: {plan.first_conflict()})" if plan.conflicts else ""
-        lines.append(f"  overlaps: {plural(plan.overlaps, 'row')} in several files: "
-                     f"{plan.overlaps - plan.conflicts:,} identical, {plan.conflicts:,} conflicting{taken}")
+        lines.append(
+            f"  overlaps: {plural(plan.overlaps, 'row')} in several files: "
+            f"{plan.overlaps - plan.conflicts:,} identical, {plan.conflicts:,} conflicting{taken}"
+        )
         lines += [f"  {p}: {plural(n, 'row')} taken" for p, n in zip(self.parts, plan.rows_by_part(), strict=True)]
         return lines + cleaning_lines(self.cleaning)
 
@@ -273,8 +280,13 @@ def merge(
     if echo is not None:
         from core.warmup import precompile
 
-        precompile(echo, "read", "merge", *(["clean"] if clean is not None else ["copy"]),
-                   rules=clean.rules if clean is not None else None)
+        precompile(
+            echo,
+            "read",
+            "merge",
+            *(["clean"] if clean is not None else ["copy"]),
+            rules=clean.rules if clean is not None else None,
+        )
     labels = [label(f"part{k + 1}", p) for k, p in enumerate(files)]
     preds = load_all(list(zip(labels, files, strict=True)), cls, h, w, notes)
     plan = plan_merge(preds, prefer)
@@ -297,5 +309,5 @@ def _merged(plan: MergePlan, clean: Cleaner | None, i: int) -> list[str]:
     rles = []
     for f, r in zip(plan.part[i].tolist(), plan.rows[i].tolist(), strict=True):
         p = plan.parts[f] if f >= 0 else None
-        rles.append(p.text[p.offsets[r]:p.offsets[r + 1]].tobytes().decode("ascii").strip() if p is not None else "")
+        rles.append(p.text[p.offsets[r] : p.offsets[r + 1]].tobytes().decode("ascii").strip() if p is not None else "")
     return [clean.text(c, r) for c, r in enumerate(rles)] if clean is not None else rles

@@ -40,8 +40,7 @@ class SelectPlan:
     def rows_by_source(self) -> dict[str, int]:
         """Output rows each source gives (sources no class uses are left out)."""
         n = len(self.images)
-        return {name: int((self.src == s).sum()) * n for s, name in enumerate(self.names)
-                if (self.src == s).any()}
+        return {name: int((self.src == s).sum()) * n for s, name in enumerate(self.names) if (self.src == s).any()}
 
 
 def plan_select(sources: Mapping[str, Predictions], rules: Sequence[str]) -> SelectPlan:
@@ -76,8 +75,10 @@ def plan_select(sources: Mapping[str, Predictions], rules: Sequence[str]) -> Sel
         i, c = (int(x[0]) for x in np.nonzero(rows < 0))
         n = int((rows < 0).sum())
         p = preds[src[c]]
-        raise DataError(f"{p.path}: image {images[i]}, class {classes[c]}: missing row (source "
-                        f"{names[src[c]]} is selected for {classes[c]}; {plural(n, 'selected row')} missing in all)")
+        raise DataError(
+            f"{p.path}: image {images[i]}, class {classes[c]}: missing row (source "
+            f"{names[src[c]]} is selected for {classes[c]}; {plural(n, 'selected row')} missing in all)"
+        )
     return SelectPlan(names, preds, images, src, rows)
 
 
@@ -93,8 +94,10 @@ def write_selection(plan: SelectPlan, output: str | os.PathLike, progress=None, 
     per_class = [(bufs[s], offs[s]) for s in plan.src]
     with PredictionWriter(output, classes) as w:
         for i, name in enumerate(plan.images):
-            rles = [str(buf[o[r]:o[r + 1]], "ascii").strip()
-                    for (buf, o), r in zip(per_class, plan.rows[i].tolist(), strict=True)]
+            rles = [
+                str(buf[o[r] : o[r + 1]], "ascii").strip()
+                for (buf, o), r in zip(per_class, plan.rows[i].tolist(), strict=True)
+            ]
             if clean is not None:
                 rles = [clean.text(c, r) for c, r in enumerate(rles)]
             w.write_image(name, rles)
@@ -174,10 +177,14 @@ class SelectResult:
         """What was selected, as the command line prints it: counts, rows and classes taken
         from each of ``sources`` (name → path), and the inline cleaning's summary."""
         sel, out = self.selection, self.output if self.output is not None else "memory"
-        lines = [f"select: {plural(len(self.images), 'image')} × {plural(len(sel.classes), 'class')}, "
-                 f"{plural(sum(self.by_source.values()), 'row')} → {out}"]
-        lines += [f"  {name}: {plural(n, 'row')} ({plural(sel.rules.count(name), 'class')}) from {sources[name]}"
-                  for name, n in self.by_source.items()]
+        lines = [
+            f"select: {plural(len(self.images), 'image')} × {plural(len(sel.classes), 'class')}, "
+            f"{plural(sum(self.by_source.values()), 'row')} → {out}"
+        ]
+        lines += [
+            f"  {name}: {plural(n, 'row')} ({plural(sel.rules.count(name), 'class')}) from {sources[name]}"
+            for name, n in self.by_source.items()
+        ]
         return lines + cleaning_lines(self.cleaning)
 
 
@@ -223,13 +230,17 @@ def select_rules(
     scores = read_scores(best_from, names, cls)
     for kind, other in [("sources", scores.other_sources), ("classes", scores.other_classes)]:
         if other:
-            notes(f"note: {best_from}: ignored {plural(sum(other.values()), 'row')} of other {kind} "
-                  f"({listing(list(other))})")
+            notes(
+                f"note: {best_from}: ignored {plural(sum(other.values()), 'row')} of other {kind} "
+                f"({listing(list(other))})"
+            )
     unscored = [n for k, n in enumerate(names) if np.isnan(scores.dice[k]).all()]
     if unscored:  # a renamed source silently loses every class: say which names the file uses
-        notes(f"note: {best_from} has no score for {'source' if len(unscored) == 1 else 'sources'} "
-              f"{', '.join(unscored)} of {where}" + (f" (its other sources: {listing(list(scores.other_sources))})"
-                                                     if scores.other_sources else ""))
+        notes(
+            f"note: {best_from} has no score for {'source' if len(unscored) == 1 else 'sources'} "
+            f"{', '.join(unscored)} of {where}"
+            + (f" (its other sources: {listing(list(scores.other_sources))})" if scores.other_sources else "")
+        )
     chosen, fell_back = best_rules(scores.dice, names, cls, rule_table(cfg, names, cls, where), where)
     return Selection(named, cls, chosen, h, w, scores, fell_back, list(notes), where)
 
@@ -298,18 +309,37 @@ def select(
     cfg, setting_path, where = load_settings(SelectSettings, settings)
     out = str(output) if output is not None else cfg.output
     named = dict(sources) if sources is not None else dict(cfg.sources)
-    check_outputs([("output", out)], [("the settings", setting_path), ("the scores file", best_from),
-                                      *(("an input", str(p)) for p in named.values() if is_path(p))])
-    sel = select_rules(named, rules, settings=cfg, best_from=best_from, classes=classes, height=height,
-                       width=width, echo=echo, label=where)
+    check_outputs(
+        [("output", out)],
+        [
+            ("the settings", setting_path),
+            ("the scores file", best_from),
+            *(("an input", str(p)) for p in named.values() if is_path(p)),
+        ],
+    )
+    sel = select_rules(
+        named,
+        rules,
+        settings=cfg,
+        best_from=best_from,
+        classes=classes,
+        height=height,
+        width=width,
+        echo=echo,
+        label=where,
+    )
     notes = Notes(echo)
     notes.extend(sel.notes)
     clean = build_cleaner(cfg.postprocess, sel.classes, sel.height, sel.width, where, groups=cfg.groups)
     if echo is not None:
         from core.warmup import precompile
 
-        precompile(echo, "read", *(["clean"] if clean is not None else ["copy"]),
-                   rules=clean.rules if clean is not None else None)
+        precompile(
+            echo,
+            "read",
+            *(["clean"] if clean is not None else ["copy"]),
+            rules=clean.rules if clean is not None else None,
+        )
     used = {name: src for name, src in named.items() if name in sel.rules}
     preds = dict(zip(used, load_all(used, sel.classes, sel.height, sel.width, notes), strict=True))
     plan = plan_select(preds, sel.rules)
@@ -321,8 +351,9 @@ def select(
             rles = collect_images(plan.images, functools.partial(_selected, plan, clean), b)
             result = predictions_from_rles("selection", sel.classes, plan.images, rles, sel.height, sel.width)
     sel.notes = list(notes)
-    return SelectResult(sel, result, out, list(plan.images), plan.rows_by_source(),
-                        clean.summary() if clean is not None else None)
+    return SelectResult(
+        sel, result, out, list(plan.images), plan.rows_by_source(), clean.summary() if clean is not None else None
+    )
 
 
 def _selected(plan: SelectPlan, clean: Cleaner | None, i: int) -> list[str]:
@@ -332,4 +363,4 @@ def _selected(plan: SelectPlan, clean: Cleaner | None, i: int) -> list[str]:
 
 
 def _row_text(p: Predictions, r: int) -> str:
-    return p.text[p.offsets[r]:p.offsets[r + 1]].tobytes().decode("ascii").strip()
+    return p.text[p.offsets[r] : p.offsets[r + 1]].tobytes().decode("ascii").strip()

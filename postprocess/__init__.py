@@ -24,6 +24,6 @@ _EXPORTS = {
     "closing": "postprocess.morphology",
     "opening": "postprocess.morphology",
 }
-__all__ = sorted([*_EXPORTS, 'Cleaner', 'Rules', 'clean'])
+__all__ = sorted([*_EXPORTS, "Cleaner", "Rules", "clean"])
 
 __getattr__ = lazy_getattr("postprocess", _EXPORTS)

@@ -591,7 +591,7 @@ def clean_kernel(runs, bounds, height, width, open_r, close_r, conn8, min_size, 
     out = np.empty((max(runs.shape[0], 16), 2), np.int64)
     n = np.int64(0)
     for k in range(m):
-        mask = runs[bounds[k]:bounds[k + 1]]
+        mask = runs[bounds[k] : bounds[k + 1]]
         rows, x0, x1 = split_rows_kernel(mask, width)
         # Opening, closing and the component step as in open_kernel, close_kernel and
         # select_components_kernel, written out, and the loop over masks here rather than

@@ -124,9 +124,14 @@ def _kernel_args(r: Rules) -> tuple:
     """The arguments of ``clean_kernel`` after ``runs, height, width`` for ``r``: ``None``
     for a step not taken (numba then compiles it out), Python ints and bools otherwise, so
     that each combination of steps has exactly one signature."""
-    return (int(r.open) if r.open else None, int(r.close) if r.close else None, r.connectivity == 8,
-            int(r.min_size), int(r.keep_largest) if r.min_size > 1 or r.keep_largest else None,
-            (-1 if r.max_hole is None else int(r.max_hole)) if r.fill_holes else None)
+    return (
+        int(r.open) if r.open else None,
+        int(r.close) if r.close else None,
+        r.connectivity == 8,
+        int(r.min_size),
+        int(r.keep_largest) if r.min_size > 1 or r.keep_largest else None,
+        (-1 if r.max_hole is None else int(r.max_hole)) if r.fill_holes else None,
+    )
 
 
 def _steps(runs: np.ndarray, height: int, width: int, r: Rules):
@@ -183,8 +188,9 @@ class Cleaner:
     Classes whose rules are ``None`` (or inactive) are returned unchanged and not counted.
     """
 
-    def __init__(self, rules: Sequence[Rules | None], classes: Sequence[str], height: int = CANVAS,
-                 width: int = CANVAS):
+    def __init__(
+        self, rules: Sequence[Rules | None], classes: Sequence[str], height: int = CANVAS, width: int = CANVAS
+    ):
         if len(rules) != len(classes):
             raise ValueError(f"{len(rules)} rules for {len(classes)} classes")
         self.rules = [r if r is not None and r.active else None for r in rules]
@@ -246,8 +252,10 @@ class Cleaner:
         s = self.stats()
         w = max([len(c) for c in self.classes] + [5])
         rw = max([len(r.describe()) for r in self.rules if r is not None] + [5])
-        head = (f"{'class':<{w}}  {'rules':<{rw}} {'masks':>6} {'changed':>7} {'comps-':>7} {'holes':>6} "
-                f"{'px removed':>11} {'px added':>10}")
+        head = (
+            f"{'class':<{w}}  {'rules':<{rw}} {'masks':>6} {'changed':>7} {'comps-':>7} {'holes':>6} "
+            f"{'px removed':>11} {'px added':>10}"
+        )
         lines = [head]
         for c, rules in enumerate(self.rules):
             if rules is not None:
@@ -257,8 +265,7 @@ class Cleaner:
 
     @staticmethod
     def _line(name: str, rules: str, v: np.ndarray, w: int, rw: int) -> str:
-        return (f"{name:<{w}}  {rules:<{rw}} {v[0]:>6,} {v[1]:>7,} {v[2]:>7,} {v[3]:>6,} "
-                f"{v[4]:>11,} {v[5]:>10,}")
+        return f"{name:<{w}}  {rules:<{rw}} {v[0]:>6,} {v[1]:>7,} {v[2]:>7,} {v[3]:>6,} {v[4]:>11,} {v[5]:>10,}"
 
 
 def cleaning_lines(cleaning: list[str] | None) -> list[str]:

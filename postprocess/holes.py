@@ -20,8 +20,9 @@ import numpy as np
 from postprocess._kernels import fill_holes_kernel, join_rows_kernel, split_rows_kernel
 
 
-def fill_holes(runs: np.ndarray, height: int, width: int, connectivity: int = 8,
-               max_hole: int | None = None) -> np.ndarray:
+def fill_holes(
+    runs: np.ndarray, height: int, width: int, connectivity: int = 8, max_hole: int | None = None
+) -> np.ndarray:
     """Canonical runs with the holes filled (see the module docstring).
 
     Parameters

@@ -39,8 +39,9 @@ def _image(preds: Predictions, cleaner: Cleaner, i: int) -> list[str]:
     return out
 
 
-def clean_all(preds: Predictions, cleaner: Cleaner, output: str | None, workers: int = 1,
-              progress=None) -> int | Predictions:
+def clean_all(
+    preds: Predictions, cleaner: Cleaner, output: str | None, workers: int = 1, progress=None
+) -> int | Predictions:
     """Clean every mask of ``preds`` with ``cleaner`` and write ``output`` (images in input
     order, classes in class order); returns rows written (without ``output``: the cleaned
     ``Predictions``). Every (image, class) row must
@@ -48,15 +49,18 @@ def clean_all(preds: Predictions, cleaner: Cleaner, output: str | None, workers:
     absent = np.argwhere(preds.rows < 0)
     if len(absent):
         i, c = (int(x) for x in absent[0])
-        raise DataError(f"{preds.path}: image {preds.images[i]}, class {preds.classes[c]}: missing row "
-                         f"({len(absent):,} missing in all; 'check' lists them)")
+        raise DataError(
+            f"{preds.path}: image {preds.images[i]}, class {preds.classes[c]}: missing row "
+            f"({len(absent):,} missing in all; 'check' lists them)"
+        )
     if output is None or current_selection() is not None:  # a cluster chunk: never a file (cluster/)
         rles = collect_images(preds.images, functools.partial(_image, preds, cleaner), progress)
         return predictions_from_rles(preds.path, preds.classes, preds.images, rles, preds.height, preds.width)
     blocks = blocks_of(len(preds.images), BLOCK)
     classes = Fields.of(preds.classes)
-    return write_blocks(output, preds.classes, blocks, lambda b: _block(preds, cleaner, classes, *blocks[b]),
-                        workers, progress)
+    return write_blocks(
+        output, preds.classes, blocks, lambda b: _block(preds, cleaner, classes, *blocks[b]), workers, progress
+    )
 
 
 def _block(preds: Predictions, cleaner: Cleaner, classes: Fields, lo: int, hi: int) -> bytes:
@@ -78,9 +82,9 @@ def _block(preds: Predictions, cleaner: Cleaner, classes: Fields, lo: int, hi: i
     for c in range(n_classes):
         if not cleaner.active(c):
             continue
-        b = bounds[c * n:(c + 1) * n + 1]
-        out, out_bounds = cleaner.many(c, runs[b[0]:b[-1]], b - b[0])
-        at = by_image[c * n:(c + 1) * n]
+        b = bounds[c * n : (c + 1) * n + 1]
+        out, out_bounds = cleaner.many(c, runs[b[0] : b[-1]], b - b[0])
+        at = by_image[c * n : (c + 1) * n]
         run_span[at] = spans(out_bounds + base)
         formatted[at] = True
         cleaned.append(out)
@@ -172,13 +176,17 @@ def clean_predictions(
             settings = {"postprocess": settings}
     cfg, _, where = load_settings(PostprocessFile, settings, path or "settings")
     out = str(output) if output is not None else cfg.output
-    check_outputs([("output", out)], [*([("the input", str(predictions))] if is_path(predictions) else []),
-                                      ("the settings", path)])
+    check_outputs(
+        [("output", out)],
+        [*([("the input", str(predictions))] if is_path(predictions) else []), ("the settings", path)],
+    )
     cls, h, w = frame_of([predictions], classes, height, width, cfg, where)
     cleaner = build_cleaner(cfg.postprocess, cls, h, w, where, rules)
     if cleaner is None:
-        raise UsageError("rules: nothing to do: the rules given change no mask (min_size 1, keep_largest 0 and "
-                         "radius 0 are no-ops)", param="rules")
+        raise UsageError(
+            "rules: nothing to do: the rules given change no mask (min_size 1, keep_largest 0 and radius 0 are no-ops)",
+            param="rules",
+        )
     if echo is not None:
         from core.warmup import precompile
 
@@ -188,5 +196,4 @@ def clean_predictions(
         done = clean_all(preds, cleaner, out, workers or cfg.workers, b)
     rows = done if out is not None else len(preds.images) * len(cls)
     notes.quietly()(f"postprocess: {plural(len(preds.images), 'image')}, {plural(rows, 'row')} → {out or 'memory'}")
-    return CleanResult(None if out is not None else done, out, list(preds.images), rows, cleaner.summary(),
-                       list(notes))
+    return CleanResult(None if out is not None else done, out, list(preds.images), rows, cleaner.summary(), list(notes))

@@ -95,12 +95,46 @@ def build_report(
         raise UsageError(twice)
     precompile(note, "read", "score")
     with bar(progress, len(wanted) + pages, "report pages") as b:
-        return _build(sources, output, gt_csv, gt_json, images, setting, focus, pages, wanted, baselines, classes,
-                      height, width, missing, command, note, b)
+        return _build(
+            sources,
+            output,
+            gt_csv,
+            gt_json,
+            images,
+            setting,
+            focus,
+            pages,
+            wanted,
+            baselines,
+            classes,
+            height,
+            width,
+            missing,
+            command,
+            note,
+            b,
+        )
 
 
-def _build(sources, output, gt_csv, gt_json, images, setting, focus, pages, wanted, baselines, classes, height, width,
-           missing, command, note, progress) -> ReportResult:
+def _build(
+    sources,
+    output,
+    gt_csv,
+    gt_json,
+    images,
+    setting,
+    focus,
+    pages,
+    wanted,
+    baselines,
+    classes,
+    height,
+    width,
+    missing,
+    command,
+    note,
+    progress,
+) -> ReportResult:
     from core.predictions import read_predictions
 
     if gt_csv and gt_json:
@@ -174,12 +208,13 @@ def _render(template: str, **ctx) -> str:
 def _shade(v: float) -> str:
     """A background for a Dice cell: red (0.5 and below) through yellow to green (1)."""
     t = min(max((v - 0.5) / 0.5, 0.0), 1.0)
-    hue = 120 * t ** 2
+    hue = 120 * t**2
     return f"hsl({hue:.0f}, 70%, 88%)"
 
 
-def _write(folder: Path, data: ReportData, image_files, summary, command, gt_label, images_dir, note,
-           progress) -> ReportResult:
+def _write(
+    folder: Path, data: ReportData, image_files, summary, command, gt_label, images_dir, note, progress
+) -> ReportResult:
     from report import charts
     from report.overlays import (
         FN_COLOUR,
@@ -206,21 +241,44 @@ def _write(folder: Path, data: ReportData, image_files, summary, command, gt_lab
     # charts
     chart_files = {"heatmap": "assets/heatmap.png"}
     if data.has_gt:
-        charts.heatmap(data.per_class, data.names, classes, folder / chart_files["heatmap"],
-                       "Dice per class (mean over images); the best source of each class is framed")
+        charts.heatmap(
+            data.per_class,
+            data.names,
+            classes,
+            folder / chart_files["heatmap"],
+            "Dice per class (mean over images); the best source of each class is framed",
+        )
         chart_files["spread"] = "assets/spread.png"
-        charts.spread(data.per_image[data.focus], classes, folder / chart_files["spread"],
-                      f"{data.names[data.focus]}: Dice per image, per class")
+        charts.spread(
+            data.per_image[data.focus],
+            classes,
+            folder / chart_files["spread"],
+            f"{data.names[data.focus]}: Dice per image, per class",
+        )
         table_cols = data.names
         class_values = data.per_class.T
     else:
         pair_class = data.pair_dice.mean(1)
-        charts.heatmap(pair_class, data.pair_names(), classes, folder / chart_files["heatmap"],
-                       "Mean Dice between two sources, per class", mark_best=False)
+        charts.heatmap(
+            pair_class,
+            data.pair_names(),
+            classes,
+            folder / chart_files["heatmap"],
+            "Mean Dice between two sources, per class",
+            mark_best=False,
+        )
         chart_files["areas"] = "assets/areas.png"
         areas = data.areas()
-        charts.heatmap(areas, data.names, classes, folder / chart_files["areas"],
-                       "Mean mask area (pixels) per class", fmt="{:,.0f}", cmap="viridis", mark_best=False)
+        charts.heatmap(
+            areas,
+            data.names,
+            classes,
+            folder / chart_files["areas"],
+            "Mean mask area (pixels) per class",
+            fmt="{:,.0f}",
+            cmap="viridis",
+            mark_best=False,
+        )
         table_cols = data.pair_names()
         class_values = pair_class.T
 
@@ -236,10 +294,15 @@ def _write(folder: Path, data: ReportData, image_files, summary, command, gt_lab
         src_runs = []
         for s, src in enumerate(data.sources):
             r = int(data.positions[s][i])
-            src_runs.append([src.runs(r, c) if r >= 0 and src.rows[r, c] >= 0 else np.zeros((0, 2), np.int64)
-                             for c in range(len(classes))])
-        crops: list[Crop] = render_layers(folder / "images", prefix, gt_runs, src_runs, data.focus, h, w,
-                                          colours, votes)
+            src_runs.append(
+                [
+                    src.runs(r, c) if r >= 0 and src.rows[r, c] >= 0 else np.zeros((0, 2), np.int64)
+                    for c in range(len(classes))
+                ]
+            )
+        crops: list[Crop] = render_layers(
+            folder / "images", prefix, gt_runs, src_runs, data.focus, h, w, colours, votes
+        )
         ref = [c for c in crops if "gt" in c.files] or crops
         wrist = wrist_box({c.cls: c.box for c in ref}, classes, h, w)
         path = None
@@ -249,20 +312,35 @@ def _write(folder: Path, data: ReportData, image_files, summary, command, gt_lab
                 missing_xray.append(name)
         xray = load_xray(path, h, w)
         bases = write_bases(xray, folder / "images", prefix, wrist)
-        thumb = thumbnail(xray, crops, folder / "images", f"{prefix}thumb.png",
-                          "errors" if data.has_gt else "votes")
+        thumb = thumbnail(xray, crops, folder / "images", f"{prefix}thumb.png", "errors" if data.has_gt else "votes")
         page = folder / "images" / f"{prefix}page.html"
         worst_c = int(np.argmin(data.per_image[data.focus, i]))
-        tiles.append(dict(href=f"images/{page.name}", thumb=f"images/{thumb}", name=name, score=float(score[i]),
-                          worst=classes[worst_c], worst_value=float(data.per_image[data.focus, i, worst_c]),
-                          wanted=k >= n_worst))
-        page_files.append((page, dict(name=name, crops=crops, bases=bases, wrist=wrist, xray=path is not None,
-                                      score=float(score[i]), i=i)))
+        tiles.append(
+            dict(
+                href=f"images/{page.name}",
+                thumb=f"images/{thumb}",
+                name=name,
+                score=float(score[i]),
+                worst=classes[worst_c],
+                worst_value=float(data.per_image[data.focus, i, worst_c]),
+                wanted=k >= n_worst,
+            )
+        )
+        page_files.append(
+            (
+                page,
+                dict(
+                    name=name, crops=crops, bases=bases, wrist=wrist, xray=path is not None, score=float(score[i]), i=i
+                ),
+            )
+        )
         if progress is not None:
             progress.update(1)
     if missing_xray:
-        msg = (f"{images_dir}: no image file for {plural(len(missing_xray), 'page image')} (first: "
-               f"{', '.join(missing_xray[:3])}); those pages show a grey canvas")
+        msg = (
+            f"{images_dir}: no image file for {plural(len(missing_xray), 'page image')} (first: "
+            f"{', '.join(missing_xray[:3])}); those pages show a grey canvas"
+        )
         note(f"note: {msg}")
         data.notes.append(msg)
 
@@ -279,29 +357,57 @@ def _write(folder: Path, data: ReportData, image_files, summary, command, gt_lab
             for crop in info["crops"]:
                 if lid in crop.files:
                     x0, y0, x1, y1 = crop.box
-                    style = (f"left:{100 * x0 / w:.4f}%;top:{100 * y0 / h:.4f}%;"
-                             f"width:{100 * (x1 - x0) / w:.4f}%;height:{100 * (y1 - y0) / h:.4f}%")
+                    style = (
+                        f"left:{100 * x0 / w:.4f}%;top:{100 * y0 / h:.4f}%;"
+                        f"width:{100 * (x1 - x0) / w:.4f}%;height:{100 * (y1 - y0) / h:.4f}%"
+                    )
                     imgs.append(dict(src=crop.files[lid], cls=crop.cls, style=style))
             layers.append(dict(id=lid, label=label, on=on, images=imgs))
         i = info["i"]
         values = data.per_image[:, i, :].T  # Dice against the ground truth, or mean agreement with the others
-        rows = [dict(index=c, cls=cls, colour=hex_colour(colours[c]), values=[float(v) for v in values[c]],
-                     shades=[_shade(float(v)) for v in values[c]]) for c, cls in enumerate(classes)]
+        rows = [
+            dict(
+                index=c,
+                cls=cls,
+                colour=hex_colour(colours[c]),
+                values=[float(v) for v in values[c]],
+                shades=[_shade(float(v)) for v in values[c]],
+            )
+            for c, cls in enumerate(classes)
+        ]
         present = [dict(index=c.cls, name=classes[c.cls]) for c in info["crops"]]
         wrist = info["wrist"]
         wrist_style = ""
         if wrist:
             x0, y0, x1, y1 = wrist
-            wrist_style = (f"left:{100 * x0 / w:.4f}%;top:{100 * y0 / h:.4f}%;"
-                           f"width:{100 * (x1 - x0) / w:.4f}%;height:{100 * (y1 - y0) / h:.4f}%")
-        html = _render("image.html.j2", root="../", name=info["name"], has_gt=data.has_gt,
-                       focus=data.names[data.focus], score=info["score"], xray=info["xray"], layers=layers,
-                       present=present, wrist=list(wrist) if wrist else None, wrist_src=info["bases"].get("wrist"),
-                       wrist_style=wrist_style, base=info["bases"]["base"], width=w, height=h,
-                       table_cols=data.names, rows=rows,
-                       fp=hex_colour(FP_COLOUR), fn=hex_colour(FN_COLOUR), votes=[hex_colour(v) for v in votes],
-                       prev=page_files[k - 1][0].name if k else None,
-                       next=page_files[k + 1][0].name if k + 1 < len(page_files) else None)
+            wrist_style = (
+                f"left:{100 * x0 / w:.4f}%;top:{100 * y0 / h:.4f}%;"
+                f"width:{100 * (x1 - x0) / w:.4f}%;height:{100 * (y1 - y0) / h:.4f}%"
+            )
+        html = _render(
+            "image.html.j2",
+            root="../",
+            name=info["name"],
+            has_gt=data.has_gt,
+            focus=data.names[data.focus],
+            score=info["score"],
+            xray=info["xray"],
+            layers=layers,
+            present=present,
+            wrist=list(wrist) if wrist else None,
+            wrist_src=info["bases"].get("wrist"),
+            wrist_style=wrist_style,
+            base=info["bases"]["base"],
+            width=w,
+            height=h,
+            table_cols=data.names,
+            rows=rows,
+            fp=hex_colour(FP_COLOUR),
+            fn=hex_colour(FN_COLOUR),
+            votes=[hex_colour(v) for v in votes],
+            prev=page_files[k - 1][0].name if k else None,
+            next=page_files[k + 1][0].name if k + 1 < len(page_files) else None,
+        )
         page.write_text(html, encoding="utf-8")
 
     per_class = data.per_class
@@ -309,17 +415,44 @@ def _write(folder: Path, data: ReportData, image_files, summary, command, gt_lab
     for name, mean, gain in data.leaderboard():
         s = data.names.index(name)
         wc = int(np.argmin(per_class[s]))
-        leaderboard.append(dict(name=name, mean=mean, gain=gain, focus=s == data.focus, worst=classes[wc],
-                                worst_value=float(per_class[s, wc])))
+        leaderboard.append(
+            dict(
+                name=name,
+                mean=mean,
+                gain=gain,
+                focus=s == data.focus,
+                worst=classes[wc],
+                worst_value=float(per_class[s, wc]),
+            )
+        )
     html = _render(
-        "index.html.j2", root="", has_gt=data.has_gt, gt_label=gt_label, n_sources=len(data.names),
-        n_images=len(data.images), images=data.images, classes=classes, width=w, height=h,
-        sources=[dict(name=n, path=src.path, focus=s == data.focus) for s, (n, src) in
-                 enumerate(zip(data.names, data.sources, strict=True))],
-        images_dir=images_dir, setting=summary, command=command, notes=data.notes, leaderboard=leaderboard,
-        baseline_names=[data.names[b] for b in data.baselines], charts=chart_files, table_cols=table_cols,
+        "index.html.j2",
+        root="",
+        has_gt=data.has_gt,
+        gt_label=gt_label,
+        n_sources=len(data.names),
+        n_images=len(data.images),
+        images=data.images,
+        classes=classes,
+        width=w,
+        height=h,
+        sources=[
+            dict(name=n, path=src.path, focus=s == data.focus)
+            for s, (n, src) in enumerate(zip(data.names, data.sources, strict=True))
+        ],
+        images_dir=images_dir,
+        setting=summary,
+        command=command,
+        notes=data.notes,
+        leaderboard=leaderboard,
+        baseline_names=[data.names[b] for b in data.baselines],
+        charts=chart_files,
+        table_cols=table_cols,
         class_table=[dict(cls=cls, values=[float(v) for v in class_values[c]]) for c, cls in enumerate(classes)],
-        focus=data.names[data.focus], pages=tiles, fp=hex_colour(FP_COLOUR), fn=hex_colour(FN_COLOUR))
+        focus=data.names[data.focus],
+        pages=tiles,
+        fp=hex_colour(FP_COLOUR),
+        fn=hex_colour(FN_COLOUR),
+    )
     (folder / "index.html").write_text(html, encoding="utf-8")
     return ReportResult(folder / "index.html", data, [p for p, _ in page_files])
-

@@ -17,9 +17,18 @@ def _plt():
     return plt
 
 
-def heatmap(values: np.ndarray, rows: Sequence[str], cols: Sequence[str], path: Path, title: str,
-            fmt: str = "{:.3f}", cmap: str = "RdYlGn", vmin: float | None = None, vmax: float | None = None,
-            mark_best: bool = True) -> None:
+def heatmap(
+    values: np.ndarray,
+    rows: Sequence[str],
+    cols: Sequence[str],
+    path: Path,
+    title: str,
+    fmt: str = "{:.3f}",
+    cmap: str = "RdYlGn",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    mark_best: bool = True,
+) -> None:
     """Rows × columns coloured by value with each value written in its cell; the best row
     of each column is framed."""
     plt = _plt()
@@ -41,8 +50,15 @@ def heatmap(values: np.ndarray, rows: Sequence[str], cols: Sequence[str], path: 
             v = values[r, c]
             rgba = cm(norm(v))
             dark = 0.299 * rgba[0] + 0.587 * rgba[1] + 0.114 * rgba[2] < 0.5
-            ax.text(c, r, fmt.format(v).lstrip("0") if fmt.startswith("{:.") else fmt.format(v),
-                    ha="center", va="center", fontsize=8.5 if n_c <= 40 else 6, color="white" if dark else "black")
+            ax.text(
+                c,
+                r,
+                fmt.format(v).lstrip("0") if fmt.startswith("{:.") else fmt.format(v),
+                ha="center",
+                va="center",
+                fontsize=8.5 if n_c <= 40 else 6,
+                color="white" if dark else "black",
+            )
     if mark_best and n_r > 1:
         for c in range(n_c):
             r = int(np.nanargmax(values[:, c]))
@@ -62,8 +78,15 @@ def spread(per_image: np.ndarray, classes: Sequence[str], path: Path, title: str
     fig, ax = plt.subplots(figsize=(min(max(1.5 + 0.44 * n_c, 6), 22), 4.2), dpi=100)
     med = np.median(per_image, 0)
     weak = set(np.argsort(med)[: max(1, n_c // 6)].tolist())
-    ax.boxplot(per_image, positions=range(n_c), widths=0.6, showfliers=False,
-               medianprops={"color": "black"}, boxprops={"color": "#555"}, whiskerprops={"color": "#555"})
+    ax.boxplot(
+        per_image,
+        positions=range(n_c),
+        widths=0.6,
+        showfliers=False,
+        medianprops={"color": "black"},
+        boxprops={"color": "#555"},
+        whiskerprops={"color": "#555"},
+    )
     rng = np.random.default_rng(0)
     show = per_image if n_img <= 400 else per_image[rng.choice(n_img, 400, replace=False)]
     for c in range(n_c):

@@ -80,8 +80,9 @@ class ReportData:
         return [f"{self.names[a]} · {self.names[b]}" for a, b in self.pairs]
 
 
-def score_with_gt(gt: Predictions, sources: Sequence[Predictions], names: Sequence[str],
-                  missing: str = "error") -> ReportData:
+def score_with_gt(
+    gt: Predictions, sources: Sequence[Predictions], names: Sequence[str], missing: str = "error"
+) -> ReportData:
     """Dice of every source against ``gt`` (``evaluation.scores.score``, as ``evaluate``)."""
     from evaluation.scores import score
 
@@ -92,8 +93,10 @@ def score_with_gt(gt: Predictions, sources: Sequence[Predictions], names: Sequen
     for src in sources:
         extra = [n for n in src.images if n not in known]
         if extra:
-            data.notes.append(f"{src.path}: {len(extra):,} of its {plural(len(src.images), 'image')} not in the "
-                              f"ground truth and not scored (first: {', '.join(extra[:3])})")
+            data.notes.append(
+                f"{src.path}: {len(extra):,} of its {plural(len(src.images), 'image')} not in the "
+                f"ground truth and not scored (first: {', '.join(extra[:3])})"
+            )
     return data
 
 
@@ -115,12 +118,14 @@ def score_agreement(sources: Sequence[Predictions], names: Sequence[str], missin
         per_image[a] += pair_dice[k]
         per_image[b] += pair_dice[k]
     per_image /= len(sources) - 1
-    return ReportData(list(names), list(sources), None, images, positions, per_image, 0,
-                      pairs=pairs, pair_dice=pair_dice)
+    return ReportData(
+        list(names), list(sources), None, images, positions, per_image, 0, pairs=pairs, pair_dice=pair_dice
+    )
 
 
-def choose(data: ReportData, focus: str | None, pages: int, wanted: Sequence[str],
-           baselines: Sequence[str] = ()) -> None:
+def choose(
+    data: ReportData, focus: str | None, pages: int, wanted: Sequence[str], baselines: Sequence[str] = ()
+) -> None:
     """Set the focus source (default: the best mean), the baselines and the pages: the
     ``pages`` worst images of the focus source (ground truth) or those where the sources
     agree least, then ``wanted`` images. Unknown names are a ``UsageError``."""
@@ -159,8 +164,9 @@ def _index(name: str, names: Sequence[str], flag: str, what: str) -> int:
     raise UsageError(f"{flag} {name}: no {what} of that name ({hint}{what}s: {', '.join(names)})")
 
 
-def wrist_box(boxes: dict[int, tuple[int, int, int, int]], classes: Sequence[str], height: int, width: int,
-              pad: int = 48) -> tuple[int, int, int, int] | None:
+def wrist_box(
+    boxes: dict[int, tuple[int, int, int, int]], classes: Sequence[str], height: int, width: int, pad: int = 48
+) -> tuple[int, int, int, int] | None:
     """``(x0, y0, x1, y1)`` around the carpal classes' boxes (all classes when the class list
     has no carpals), padded and made at least a quarter of the shorter side."""
     keys = [c for c, n in enumerate(classes) if n in CARPALS and c in boxes] or list(boxes)

@@ -10,8 +10,16 @@ CLEANING = {"keep_largest": 1, "fill_holes": True}
 """The soft vote's inline cleaning (the warm-up compiles only these steps)."""
 
 
-def run_demo(folder, n_images: int = 4, n_models: int = 3, seed: int = 0, *,
-             say: Callable[[str], None] = print, echo: Callable[[str], None] | None = None, progress=None) -> Path:
+def run_demo(
+    folder,
+    n_images: int = 4,
+    n_models: int = 3,
+    seed: int = 0,
+    *,
+    say: Callable[[str], None] = print,
+    echo: Callable[[str], None] | None = None,
+    progress=None,
+) -> Path:
     """Generate ``n_images`` synthetic hand X-rays with ``n_models`` simulated models into
     ``folder``, check each model's CSV, hard- and soft-vote them, score everything against
     the ground truth and write a report; each result line goes to ``say`` as it is known,
@@ -40,10 +48,17 @@ def run_demo(folder, n_images: int = 4, n_models: int = 3, seed: int = 0, *,
     vote_path = Path(folder) / "hard_vote.csv"
     hard_vote({m: paths[m] for m in gen.model_names}, output=vote_path, progress=progress)
     soft_setting = Path(folder) / "soft_setting.yaml"
-    write_yaml(soft_setting, {"prob_maps": [{"path": str(paths[f"maps/{m}"])} for m in gen.model_names],
-                              "threshold": 0.5, "postprocess": {"default": CLEANING},
-                              "save_dir": str(folder), "output_name": "soft_vote.csv"},
-               "# written by `cli.py demo`: python cli.py soft --setting " + str(soft_setting) + "\n")
+    write_yaml(
+        soft_setting,
+        {
+            "prob_maps": [{"path": str(paths[f"maps/{m}"])} for m in gen.model_names],
+            "threshold": 0.5,
+            "postprocess": {"default": CLEANING},
+            "save_dir": str(folder),
+            "output_name": "soft_vote.csv",
+        },
+        "# written by `cli.py demo`: python cli.py soft --setting " + str(soft_setting) + "\n",
+    )
     soft_path = Path(folder) / "soft_vote.csv"
     soft_vote(soft_setting, output=soft_path, progress=progress)
     named = {**{m: paths[m] for m in gen.model_names}, "hard vote": vote_path, "soft vote": soft_path}
@@ -51,8 +66,10 @@ def run_demo(folder, n_images: int = 4, n_models: int = 3, seed: int = 0, *,
     say(f"\nmean Dice against {paths['gt']} ({plural(n_images, 'image')} × 29 classes):")
     for name, d in zip(named, scores.per_class, strict=True):
         say(f"  {name:<10} {d.mean():.4f}   worst class {DEFAULT_CLASSES[int(d.argmin())]} {d.min():.4f}")
-    say(f"\nresults in {Path(folder).resolve()}: gt.csv, {', '.join(f'{m}.csv' for m in gen.model_names)}, "
-        f"hard_vote.csv, soft_vote.csv (from soft_setting.yaml), maps/<model>/<image>.npz, images/")
+    say(
+        f"\nresults in {Path(folder).resolve()}: gt.csv, {', '.join(f'{m}.csv' for m in gen.model_names)}, "
+        f"hard_vote.csv, soft_vote.csv (from soft_setting.yaml), maps/<model>/<image>.npz, images/"
+    )
     return demo_report(gen, Path(folder), paths, vote_path, soft_path, soft_setting)
 
 
@@ -69,10 +86,21 @@ def demo_report(gen, folder: Path, paths: dict, hard: Path, soft: Path, setting:
     for img in gen.images():
         Image.fromarray(xray(img, gen.height, gen.width), "L").save(images / img.name, compress_level=1)
     sources = [(m, str(paths[m])) for m in gen.model_names] + [("hard_vote", str(hard)), ("soft_vote", str(soft))]
-    command = f"python cli.py report --gt {paths['gt']} " + " ".join(f"--source {n}={p}" for n, p in sources) + \
-        f" --images {images} --setting {setting} " + " ".join(f"--baseline {m}" for m in gen.model_names) + \
-        f" -o {folder / 'report'}"
-    res = build_report(sources, folder / "report", gt_csv=str(paths["gt"]), images=str(images),
-                       setting=str(setting), baselines=gen.model_names, pages=min(12, gen.n_images),
-                       command=command)
+    command = (
+        f"python cli.py report --gt {paths['gt']} "
+        + " ".join(f"--source {n}={p}" for n, p in sources)
+        + f" --images {images} --setting {setting} "
+        + " ".join(f"--baseline {m}" for m in gen.model_names)
+        + f" -o {folder / 'report'}"
+    )
+    res = build_report(
+        sources,
+        folder / "report",
+        gt_csv=str(paths["gt"]),
+        images=str(images),
+        setting=str(setting),
+        baselines=gen.model_names,
+        pages=min(12, gen.n_images),
+        command=command,
+    )
     return res.index

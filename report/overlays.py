@@ -96,8 +96,17 @@ def _palette_png(index: np.ndarray, colours: Sequence[tuple[int, int, int]], alp
     img.save(path, optimize=False, compress_level=3, transparency=bytes([0, *alphas]))
 
 
-def render_layers(folder: Path, prefix: str, gt_runs: list[np.ndarray] | None, src_runs: list[list[np.ndarray]],
-                  focus: int, height: int, width: int, colours, votes) -> list[Crop]:
+def render_layers(
+    folder: Path,
+    prefix: str,
+    gt_runs: list[np.ndarray] | None,
+    src_runs: list[list[np.ndarray]],
+    focus: int,
+    height: int,
+    width: int,
+    colours,
+    votes,
+) -> list[Crop]:
     """Write every layer PNG of one image into ``folder`` (files named ``prefix…``).
 
     ``gt_runs[c]`` and ``src_runs[s][c]`` are runs per class. Layers: ``gt``, ``s<k>`` per

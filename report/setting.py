@@ -70,8 +70,7 @@ def summarize(path: str, classes: tuple[str, ...]) -> SettingSummary:
         w = source_weights(cfg, names, classes, path)
         thr = thresholds(cfg, classes, path)
         rules = resolve_rules(cfg.postprocess, classes, path)
-        rows = [(c, _weights_text(names, w[:, k]), f"{thr[k]:g}", _rules_text(rules[k]))
-                for k, c in enumerate(classes)]
+        rows = [(c, _weights_text(names, w[:, k]), f"{thr[k]:g}", _rules_text(rules[k])) for k, c in enumerate(classes)]
         return SettingSummary(path, "soft", names, rows)
     if {"select", "groups"} & set(data):
         from settings.select import SelectSettings, class_sources

@@ -11,9 +11,14 @@ resolution into per-class values. Names load on first use (PEP 562).
 from core.lazy import lazy_getattr
 
 _EXPORTS = {
-    "VoteSettings": "settings.vote", "SoftSettings": "settings.soft", "SelectSettings": "settings.select",
-    "MergeSettings": "settings.merge", "PostprocessFile": "settings.postprocess", "load_settings": "settings.loader",
-    "load_yaml": "settings.loader", "write_yaml": "settings.loader",
+    "VoteSettings": "settings.vote",
+    "SoftSettings": "settings.soft",
+    "SelectSettings": "settings.select",
+    "MergeSettings": "settings.merge",
+    "PostprocessFile": "settings.postprocess",
+    "load_settings": "settings.loader",
+    "load_yaml": "settings.loader",
+    "write_yaml": "settings.loader",
 }
 __all__ = sorted(_EXPORTS)
 

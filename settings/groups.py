@@ -26,9 +26,15 @@ def check_groups(groups: Mapping[str, Sequence[str]], classes: Sequence[str], wh
                 raise UsageError(f"{where}: groups.{name}: unknown class {m!r} (classes: {listing(classes)})")
 
 
-def keys_per_class(section: Mapping[str, object], classes: Sequence[str], groups: Mapping[str, Sequence[str]],
-                   where: str, label: str, what: str,
-                   same: Callable[[str, str], bool] | None = None) -> list[str | None]:
+def keys_per_class(
+    section: Mapping[str, object],
+    classes: Sequence[str],
+    groups: Mapping[str, Sequence[str]],
+    where: str,
+    label: str,
+    what: str,
+    same: Callable[[str, str], bool] | None = None,
+) -> list[str | None]:
     """For each class, the key of ``section`` whose entry applies: the class itself, else
     the group holding it, else ``default`` (``None`` when the section has none).
 
@@ -51,8 +57,9 @@ def keys_per_class(section: Mapping[str, object], classes: Sequence[str], groups
             picks = by_class[c]
             if not all(same(picks[0], g) for g in picks[1:]):
                 said = ", ".join(f"{g} → {section[g]}" if isinstance(section[g], str) else g for g in picks)
-                raise UsageError(f"{where}: {label}: class {c!r} is in groups with different {what} "
-                                 f"({said}); give it its own entry")
+                raise UsageError(
+                    f"{where}: {label}: class {c!r} is in groups with different {what} ({said}); give it its own entry"
+                )
             out.append(picks[0])
         else:
             out.append(DEFAULT if DEFAULT in section else None)

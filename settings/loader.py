@@ -116,8 +116,9 @@ def write_yaml(path: str | Path, data: dict[str, Any], header: str = "") -> None
     atomic_write_text(path, header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120))
 
 
-def load_settings(model: type[M], settings: str | os.PathLike | dict[str, Any] | M | None,
-                  default_label: str = "settings") -> tuple[M, str | None, str]:
+def load_settings(
+    model: type[M], settings: str | os.PathLike | dict[str, Any] | M | None, default_label: str = "settings"
+) -> tuple[M, str | None, str]:
     """Settings given as a YAML path, a dict or the typed object, validated into ``model``.
     Returns ``(cfg, path or None, label)``: the label names the settings in messages (the
     path, else ``default_label``)."""

@@ -42,8 +42,15 @@ class CleanOptions(BaseModel):
     connectivity: Literal[4, 8] = 8
 
     def rules(self) -> Rules:
-        return Rules(open=self.open, close=self.close, min_size=self.min_size, keep_largest=self.keep_largest,
-                     fill_holes=self.fill_holes, max_hole=self.max_hole, connectivity=self.connectivity)
+        return Rules(
+            open=self.open,
+            close=self.close,
+            min_size=self.min_size,
+            keep_largest=self.keep_largest,
+            fill_holes=self.fill_holes,
+            max_hole=self.max_hole,
+            connectivity=self.connectivity,
+        )
 
 
 def _false_is_none(v: Any) -> Any:
@@ -81,9 +88,13 @@ class PostprocessFile(BaseModel):
     chunk: int | None = Field(default=None, ge=1)  # images per cluster task
 
 
-def resolve_rules(section: PostprocessSection | None, classes: Sequence[str], where: str,
-                  flags: dict[str, Any] | None = None,
-                  groups: Mapping[str, Sequence[str]] | None = None) -> list[Rules | None]:
+def resolve_rules(
+    section: PostprocessSection | None,
+    classes: Sequence[str],
+    where: str,
+    flags: dict[str, Any] | None = None,
+    groups: Mapping[str, Sequence[str]] | None = None,
+) -> list[Rules | None]:
     """One ``Rules`` (or ``None``: leave alone) per class. ``flags`` (non-None values)
     override the ``default`` entry's keys; class entries still win for keys they name.
     With ``groups`` (the settings file's ``groups:``), a key may name a group: its entry
@@ -96,8 +107,10 @@ def resolve_rules(section: PostprocessSection | None, classes: Sequence[str], wh
         if key == "default" or key in classes or key in groups:
             continue
         also = f"; groups: {', '.join(groups)}" if groups else ""
-        raise UsageError(f"{where}: postprocess: unknown class {key!r} (expected 'default' or one of "
-                         f"{len(classes)} classes: {listing(classes, 3)}{also})")
+        raise UsageError(
+            f"{where}: postprocess: unknown class {key!r} (expected 'default' or one of "
+            f"{len(classes)} classes: {listing(classes, 3)}{also})"
+        )
     default = section.get("default") or CleanOptions()
     given = {k: v for k, v in (flags or {}).items() if v is not None}
     if given:
@@ -105,11 +118,11 @@ def resolve_rules(section: PostprocessSection | None, classes: Sequence[str], wh
     if default.max_hole is not None and not default.fill_holes:
         origin = "rules" if "max_hole" in given else "postprocess.default"
         raise UsageError(f"{where}: {origin}: max_hole needs fill_holes: true")
-    merged = {key: _over(default, entry, f"{where}: postprocess.{key}")
-              for key, entry in section.items() if key != "default"}
+    merged = {
+        key: _over(default, entry, f"{where}: postprocess.{key}") for key, entry in section.items() if key != "default"
+    }
     merged["default"] = default.rules()
-    keys = keys_per_class(section, classes, groups, where, "postprocess", "rules",
-                          lambda a, b: merged[a] == merged[b])
+    keys = keys_per_class(section, classes, groups, where, "postprocess", "rules", lambda a, b: merged[a] == merged[b])
     return [merged[k] if k is not None else default.rules() for k in keys]
 
 
@@ -123,9 +136,15 @@ def _over(default: CleanOptions, entry: CleanOptions | None, where: str) -> Rule
     return merged.rules()
 
 
-def build_cleaner(section: PostprocessSection | None, classes: Sequence[str], height: int, width: int,
-                  where: str, flags: dict[str, Any] | None = None,
-                  groups: Mapping[str, Sequence[str]] | None = None) -> Cleaner | None:
+def build_cleaner(
+    section: PostprocessSection | None,
+    classes: Sequence[str],
+    height: int,
+    width: int,
+    where: str,
+    flags: dict[str, Any] | None = None,
+    groups: Mapping[str, Sequence[str]] | None = None,
+) -> Cleaner | None:
     """The per-class ``Cleaner`` for ``section`` (see ``resolve_rules``; ``groups``: the
     settings file's groups, usable as keys), or ``None`` when no class has anything to
     clean. Pass it as ``VotePlan(..., clean=cleaner)``; after the run,

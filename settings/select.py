@@ -24,10 +24,10 @@ __all__ = ["DEFAULT", "SelectSettings", "check_groups", "class_sources", "rule_t
 class SelectSettings(BaseModel):
     """What a ``select`` settings file may say (unknown keys are an error)::
 
-        sources: {ens: out/ensemble.csv, wrist: out/wrist_crop.csv, hr: out/hrnet.csv}
-        groups: {wrist: [Trapezium, Trapezoid, Capitate, Hamate, Scaphoid, Lunate, Triquetrum, Pisiform]}
-        select: {wrist: wrist, Pisiform: hr, default: ens}
-        output: out/selected.csv
+    sources: {ens: out/ensemble.csv, wrist: out/wrist_crop.csv, hr: out/hrnet.csv}
+    groups: {wrist: [Trapezium, Trapezoid, Capitate, Hamate, Scaphoid, Lunate, Triquetrum, Pisiform]}
+    select: {wrist: wrist, Pisiform: hr, default: ens}
+    output: out/selected.csv
     """
 
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -42,8 +42,7 @@ class SelectSettings(BaseModel):
     postprocess: PostprocessSection | None = None
 
 
-def rule_table(cfg: SelectSettings, sources: Sequence[str], classes: Sequence[str],
-               where: str) -> list[str | None]:
+def rule_table(cfg: SelectSettings, sources: Sequence[str], classes: Sequence[str], where: str) -> list[str | None]:
     """The source each class takes under ``cfg.select`` (``None`` where no rule applies).
 
     Every name is checked: rule keys must be classes, groups or ``default``; rule values
@@ -55,8 +54,9 @@ def rule_table(cfg: SelectSettings, sources: Sequence[str], classes: Sequence[st
     for key, src in cfg.select.items():
         if key != DEFAULT and key not in known and key not in cfg.groups:
             groups = f"; groups: {listing(cfg.groups)}" if cfg.groups else ""
-            raise UsageError(f"{where}: select.{key}: neither a class nor a group "
-                             f"(classes: {listing(classes)}{groups})")
+            raise UsageError(
+                f"{where}: select.{key}: neither a class nor a group (classes: {listing(classes)}{groups})"
+            )
         if src not in sources:
             raise UsageError(f"{where}: select.{key}: unknown source {src!r} (sources: {listing(sources)})")
     keys = keys_per_class(cfg.select, classes, cfg.groups, where, "select", "sources")
@@ -68,20 +68,30 @@ def class_sources(cfg: SelectSettings, sources: Sequence[str], classes: Sequence
     rules = rule_table(cfg, sources, classes, where)
     bare = [c for c, r in zip(classes, rules, strict=True) if r is None]
     if bare:
-        raise UsageError(f"{where}: select: no rule for class {bare[0]!r} and no 'default'"
-                         + (f" ({len(bare):,} classes without a rule)" if len(bare) > 1 else ""))
+        raise UsageError(
+            f"{where}: select: no rule for class {bare[0]!r} and no 'default'"
+            + (f" ({len(bare):,} classes without a rule)" if len(bare) > 1 else "")
+        )
     return rules  # type: ignore[return-value]
 
 
-def rules_to_settings(sources: Mapping[str, str], rules: Sequence[str], classes: Sequence[str],
-                      output: str | None = None, height: int = CANVAS, width: int = CANVAS) -> dict:
+def rules_to_settings(
+    sources: Mapping[str, str],
+    rules: Sequence[str],
+    classes: Sequence[str],
+    output: str | None = None,
+    height: int = CANVAS,
+    width: int = CANVAS,
+) -> dict:
     """A settings mapping that reproduces ``rules``: the most used source (first listed on a
     tie) becomes ``default``, every other class gets its own rule, in class order."""
     count = Counter(rules)
     order = list(sources)
     default = max(count, key=lambda s: (count[s], -order.index(s)))
-    data: dict = {"sources": dict(sources),
-                  "select": {DEFAULT: default, **{c: r for c, r in zip(classes, rules, strict=True) if r != default}}}
+    data: dict = {
+        "sources": dict(sources),
+        "select": {DEFAULT: default, **{c: r for c, r in zip(classes, rules, strict=True) if r != default}},
+    }
     if output:
         data["output"] = str(output)
     if tuple(classes) != DEFAULT_CLASSES:

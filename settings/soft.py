@@ -125,7 +125,7 @@ def repoint(cfg: SoftSettings, name: str, folder: str, where: str, param: str | 
     """Point the map source ``name`` (its ``name:`` or folder name) at ``folder``, keeping
     the name that ``weights`` refer to; a name the settings lack, or a folder another source
     already reads, is an error."""
-    names = soft_source_names(cfg)[len(cfg.models()):]
+    names = soft_source_names(cfg)[len(cfg.models()) :]
     if name not in names:
         raise UsageError(f"{where}: no prob_maps source {name!r} (map sources: {', '.join(names) or 'none'})", param)
     entry = cfg.prob_maps[names.index(name)]

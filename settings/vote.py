@@ -51,8 +51,9 @@ def _row(spec: SourceWeights, names: list[str], base: np.ndarray, where: str) ->
     out = base.copy()
     if isinstance(spec, list):
         if len(spec) != len(names):
-            raise UsageError(f"{where}: {plural(len(spec), 'weight')} for {plural(len(names), 'source')} "
-                             f"({', '.join(names)})")
+            raise UsageError(
+                f"{where}: {plural(len(spec), 'weight')} for {plural(len(names), 'source')} ({', '.join(names)})"
+            )
         out[:] = spec
     else:
         for k, v in spec.items():
@@ -107,12 +108,15 @@ def weight_matrix(weights, names: list[str], classes: tuple[str, ...], where: st
     if _per_class(weights):
         neither = [k for k in weights if k != "default" and k not in classes and k not in names]
         if neither:
-            raise UsageError(f"{where}: weights: {neither[0]!r} is neither a source nor a class "
-                             f"(sources: {', '.join(names)})")
+            raise UsageError(
+                f"{where}: weights: {neither[0]!r} is neither a source nor a class (sources: {', '.join(names)})"
+            )
         as_source = [k for k in weights if k != "default" and k not in classes]
         if as_source:
-            raise UsageError(f"{where}: weights: mixes sources ({as_source[0]!r}) and classes; per class, "
-                             f"give {{default: {{{as_source[0]}: w, …}}, <class>: {{…}}}}")
+            raise UsageError(
+                f"{where}: weights: mixes sources ({as_source[0]!r}) and classes; per class, "
+                f"give {{default: {{{as_source[0]}: w, …}}, <class>: {{…}}}}"
+            )
     default = default_weights(weights, names, where)
     w = np.repeat(default[:, None], len(classes), axis=1)
     if _per_class(weights):
@@ -126,8 +130,14 @@ def weight_matrix(weights, names: list[str], classes: tuple[str, ...], where: st
     return w
 
 
-def class_overrides(weights: np.ndarray, thresholds: np.ndarray, default_w: np.ndarray, default_t: float,
-                    names: list[str], classes: tuple[str, ...]) -> list[str]:
+def class_overrides(
+    weights: np.ndarray,
+    thresholds: np.ndarray,
+    default_w: np.ndarray,
+    default_t: float,
+    names: list[str],
+    classes: tuple[str, ...],
+) -> list[str]:
     """One line per class whose weights or threshold differ from the defaults, naming the
     values used (``Pisiform: weights unet 1, hrnet 0; threshold 0.4``)."""
     lines = []

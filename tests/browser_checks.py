@@ -27,7 +27,8 @@ def _severe(driver) -> list:
 
 def _all_images_loaded(driver) -> None:
     broken = driver.execute_script(
-        "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src);")
+        "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src);"
+    )
     assert broken == []
 
 
@@ -56,13 +57,15 @@ def test_in_headless_chromium(small_set, tmp_path, browser):  # noqa: F811
     browser.find_element(By.CSS_SELECTOR, "input.layer-toggle[value=gt]").click()
     assert gt.find_element(By.TAG_NAME, "img").is_displayed()
     # class filter: only that class's pictures stay
-    browser.execute_script("var s = document.getElementById('class-filter'); s.value = '28';"
-                           "s.dispatchEvent(new Event('change'));")
+    browser.execute_script(
+        "var s = document.getElementById('class-filter'); s.value = '28';s.dispatchEvent(new Event('change'));"
+    )
     shown = [i.get_attribute("data-cls") for i in gt.find_elements(By.TAG_NAME, "img") if i.is_displayed()]
     assert shown == ["28"]
     # opacity and zoom
-    browser.execute_script("var o = document.getElementById('opacity'); o.value = 30;"
-                           "o.dispatchEvent(new Event('input'));")
+    browser.execute_script(
+        "var o = document.getElementById('opacity'); o.value = 30;o.dispatchEvent(new Event('input'));"
+    )
     assert browser.execute_script("return document.getElementById('layers').style.opacity") == "0.3"
     browser.find_element(By.ID, "zoom").click()
     assert "scale(" in browser.find_element(By.ID, "stage").get_attribute("style")

@@ -33,8 +33,15 @@ def start(width: int = 1280, height: int = 900):
     browser = next((p for p in BROWSER_PATHS if Path(p).is_file()), None) or shutil.which("chromium")
     opts = webdriver.ChromeOptions()
     opts.binary_location = browser
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                f"--window-size={width},{height}", "--allow-file-access-from-files", "--hide-scrollbars"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        f"--window-size={width},{height}",
+        "--allow-file-access-from-files",
+        "--hide-scrollbars",
+    ):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(executable_path=driver_path), options=opts)

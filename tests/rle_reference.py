@@ -27,7 +27,7 @@ def dense(text: str, h: int, w: int) -> np.ndarray:
     if isinstance(text, str) and text.strip():
         v = np.array(text.split(), np.int64)
         for s, n in zip(v[::2], v[1::2], strict=True):
-            m[s - 1:s - 1 + n] = True
+            m[s - 1 : s - 1 + n] = True
     return m.reshape(h, w)
 
 

@@ -27,7 +27,7 @@ def ref_layer(data, logits, scale, box, height, width, device="cpu"):
     canvas = torch.zeros(a.shape[0], height, width, device=device)
     ys, xs, ye, xe = max(y0, 0), max(x0, 0), min(y1, height), min(x1, width)
     if ys < ye and xs < xe:
-        canvas[:, ys:ye, xs:xe] = up[:, ys - y0:ye - y0, xs - x0:xe - x0]
+        canvas[:, ys:ye, xs:xe] = up[:, ys - y0 : ye - y0, xs - x0 : xe - x0]
     return canvas
 
 
@@ -85,11 +85,17 @@ def layer_sets(draw):
             x0 = draw(st.integers(-15, width + 2))
             box = (y0, x0, y0 + draw(st.integers(1, 50)), x0 + draw(st.integers(1, 50)))
         layers.append(Layer(data, logits=logits, scale=scale, box=box))
-    weights = np.array(draw(st.lists(st.lists(st.sampled_from([0.0, 0.5, 1.0, 2.5]), min_size=n_classes,
-                                              max_size=n_classes), min_size=len(layers), max_size=len(layers))))
+    weights = np.array(
+        draw(
+            st.lists(
+                st.lists(st.sampled_from([0.0, 0.5, 1.0, 2.5]), min_size=n_classes, max_size=n_classes),
+                min_size=len(layers),
+                max_size=len(layers),
+            )
+        )
+    )
     weights[0, weights.sum(0) == 0] = 1.0
-    thresholds = np.array(draw(st.lists(st.sampled_from([0.0, 0.1, 0.3, 0.5, 0.5, 0.7, 0.9]),
-                                        min_size=n_classes, max_size=n_classes)))
+    thresholds = np.array(
+        draw(st.lists(st.sampled_from([0.0, 0.1, 0.3, 0.5, 0.5, 0.7, 0.9]), min_size=n_classes, max_size=n_classes))
+    )
     return layers, weights, thresholds, height, width
-
-

@@ -24,7 +24,7 @@ def masks(draw, max_side: int = 40, dtypes=DTYPES, min_side: int = 1) -> np.ndar
     elif kind == "last":
         m[-1, -1] = 1
         if draw(st.booleans()):
-            m.reshape(-1)[-draw(st.integers(1, h * w)):] = 1
+            m.reshape(-1)[-draw(st.integers(1, h * w)) :] = 1
     elif kind == "noise":
         p = draw(st.sampled_from([0.02, 0.2, 0.5, 0.9]))
         seed = draw(st.integers(0, 2**32 - 1))
@@ -37,7 +37,7 @@ def masks(draw, max_side: int = 40, dtypes=DTYPES, min_side: int = 1) -> np.ndar
     elif kind == "stripe":
         flat = m.reshape(-1)
         a = draw(st.integers(0, h * w - 1))
-        flat[a:draw(st.integers(a, h * w))] = 1
+        flat[a : draw(st.integers(a, h * w))] = 1
     value = draw(st.sampled_from([1, 2, 255])) if dtype is not np.bool_ else 1
     out = (m * value).astype(dtype)
     if draw(st.booleans()) and h > 1 and w > 1:
@@ -67,5 +67,3 @@ def canonical_runs(draw, npix: int | None = None, max_runs: int = 30) -> tuple[n
 def dense_stack(n: int, shape: tuple[int, int], seed: int, p: float) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     return [(rng.random(shape) < p).astype(np.uint8) for _ in range(n)]
-
-

@@ -55,11 +55,18 @@ def test_weighted_vote_paths_and_output(small_set, tmp_path):
     out = tmp_path / "w.csv"
     assert run_cli("weighted", *(paths[m] for m in names), "-o", out, "--weights", "1,1,3", *SIZE, "-q").exit_code == 0
     mine = tmp_path / "mine.csv"
-    r = weighted_vote([paths[m] for m in names], weights=[1, 1, 3], output=mine, height=64, width=64,
-                      settings={"threshold": {"default": 0.5}})
+    r = weighted_vote(
+        [paths[m] for m in names],
+        weights=[1, 1, 3],
+        output=mine,
+        height=64,
+        width=64,
+        settings={"threshold": {"default": 0.5}},
+    )
     assert r.output == str(mine) and r.predictions is None and mine.read_bytes() == out.read_bytes()
-    per_class = weighted_vote([paths[m] for m in names], height=64, width=64,
-                              settings={"weights": {"default": [1, 1, 1], "Ulna": [0, 0, 1]}})
+    per_class = weighted_vote(
+        [paths[m] for m in names], height=64, width=64, settings={"weights": {"default": [1, 1, 1], "Ulna": [0, 0, 1]}}
+    )
     assert per_class.overrides[1:] == ["  Ulna: weights " + ", ".join(f"{n} {w}" for n, w in zip(names, "001"))]
     ulna = per_class.predictions.rle(0, "Ulna")
     assert ulna == Predictions.read(paths[names[2]], DEFAULT_CLASSES, 64, 64).rle(0, "Ulna")
@@ -93,8 +100,12 @@ def test_evaluate_in_memory_equals_the_command(small_set, tmp_path):
     r = run_cli("evaluate", "--gt", paths["gt"], *(paths[m] for m in gen.model_names), "-o", out, *SIZE, "-q")
     assert r.exit_code == 0
     gt = Predictions.read(paths["gt"], DEFAULT_CLASSES, 64, 64)
-    scores = evaluate({m: Predictions.read(paths[m], DEFAULT_CLASSES, 64, 64).to_frame() for m in gen.model_names},
-                      gt.to_frame(), height=64, width=64)
+    scores = evaluate(
+        {m: Predictions.read(paths[m], DEFAULT_CLASSES, 64, 64).to_frame() for m in gen.model_names},
+        gt.to_frame(),
+        height=64,
+        width=64,
+    )
     assert scores.csv() == out.read_text() and scores.table() in r.stdout
     assert scores.per_image.shape == (3, 3, 29) and np.all(evaluate([gt], gt, height=64, width=64).overall == 1)
 
@@ -144,8 +155,9 @@ def test_tune_in_memory_writes_the_settings_the_command_writes(small_set, tmp_pa
     import yaml
 
     written = yaml.safe_load(out.read_text())
-    assert {k: v for k, v in r.settings.items() if k != "sources"} == \
-        {k: v for k, v in written.items() if k != "sources"}
+    assert {k: v for k, v in r.settings.items() if k != "sources"} == {
+        k: v for k, v in written.items() if k != "sources"
+    }
     assert r.report().splitlines()[0].startswith("class") and r.n_images == 3
     with pytest.raises(UsageError, match="^levels: ") as e:
         tune(frames, paths["gt"], levels=[0], height=64, width=64)
@@ -157,8 +169,13 @@ def test_soft_vote_from_a_dict_in_memory_equals_the_command(tmp_path):
 
     gen = Generator(n_images=2, n_models=2, height=64, width=64, seed=5)
     paths = write_set(gen, tmp_path, maps={m: 16 for m in gen.model_names})
-    settings = {"prob_maps": [{"path": str(paths[f"maps/{m}"])} for m in gen.model_names], "threshold": 0.4,
-                "height": 64, "width": 64, "engine": "cpu"}
+    settings = {
+        "prob_maps": [{"path": str(paths[f"maps/{m}"])} for m in gen.model_names],
+        "threshold": 0.4,
+        "height": 64,
+        "width": 64,
+        "engine": "cpu",
+    }
     from settings.loader import write_yaml
 
     write_yaml(tmp_path / "s.yaml", settings)

@@ -24,8 +24,9 @@ def _masks(rng, n_images, n_classes, p):
 
 def _source(label, masks, classes, images, spaces=False):
     pad = " " if spaces else ""
-    rles = [[pad + ref.format_rle(ref.encode(masks[i, c])) + pad for c in range(len(classes))]
-            for i in range(len(images))]
+    rles = [
+        [pad + ref.format_rle(ref.encode(masks[i, c])) + pad for c in range(len(classes))] for i in range(len(images))
+    ]
     return predictions_from_rles(label, classes, images, rles, H, W)
 
 
@@ -35,8 +36,9 @@ def vote_cases(draw):
     n_images = draw(st.sampled_from([1, 3, BLOCK, BLOCK + 1, 2 * BLOCK + 5]))
     n_classes = draw(st.integers(1, 3))
     seed = draw(st.integers(0, 2**32 - 1))
-    weights = np.array([[draw(st.sampled_from([0.0, 0.25, 1.0, 1 / 3, 2.0])) for _ in range(n_classes)]
-                        for _ in range(n_sources)])
+    weights = np.array(
+        [[draw(st.sampled_from([0.0, 0.25, 1.0, 1 / 3, 2.0])) for _ in range(n_classes)] for _ in range(n_sources)]
+    )
     weights[0, weights.sum(0) <= 0] = 1.0
     thresholds = np.array([draw(st.sampled_from([0.0, 0.25, 1 / 3, 0.5, 2 / 3, 0.9])) for _ in range(n_classes)])
     min_votes = draw(st.integers(0, 1)) * draw(st.integers(1, max(1, int((weights > 0).sum(0).min()))))
@@ -80,7 +82,9 @@ def test_copied_rows_equal_their_source_text(tmp_path_factory, n_sources, n_imag
     write_copied(str(out), sources, which, rows, images, classes)
     want = ["image_name,class,rle"] + [
         f"{images[i]},{classes[c]},{sources[which[i, c]].rle(i, c) if which[i, c] >= 0 else ''}"
-        for i in range(n_images) for c in range(2)]
+        for i in range(n_images)
+        for c in range(2)
+    ]
     assert out.read_text().splitlines() == want
 
 
@@ -102,8 +106,18 @@ def test_block_kernels_match_their_python_twins():
     text, offsets, _ = gather(sources, np.zeros(4, np.int64), np.arange(4))
     out = np.zeros(4096, np.uint8)
     no_runs, run_span = np.zeros((0, 2), np.int64), np.zeros((4, 2), np.int64)
-    end = rows_kernel.py_func(text, spans(offsets), no_runs, run_span, np.zeros(4, bool), names.text,
-                              names.offsets, cls.text, cls.offsets, out)
+    end = rows_kernel.py_func(
+        text,
+        spans(offsets),
+        no_runs,
+        run_span,
+        np.zeros(4, bool),
+        names.text,
+        names.offsets,
+        cls.text,
+        cls.offsets,
+        out,
+    )
     assert out[:end].tobytes() == copied
 
 

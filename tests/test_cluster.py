@@ -33,8 +33,17 @@ N_IMAGES = 15
 @pytest.fixture(scope="module")
 def client():
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                  resources={"GPU": 1}, silence_logs=50) as lc, distributed.Client(lc) as c:
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            resources={"GPU": 1},
+            silence_logs=50,
+        ) as lc,
+        distributed.Client(lc) as c,
+    ):
         yield c
 
 
@@ -67,8 +76,13 @@ def test_hard_vote_identical_for_chunk_sizes(client, data, hard_local, tmp_path,
 
 
 @hsettings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(n=st.integers(1, 9), seed=st.integers(0, 50), chunk=st.one_of(st.none(), st.integers(1, 10)),
-       ship=st.booleans(), weights=st.lists(st.sampled_from([0.0, 0.5, 1.0, 2.0]), min_size=3, max_size=3))
+@given(
+    n=st.integers(1, 9),
+    seed=st.integers(0, 50),
+    chunk=st.one_of(st.none(), st.integers(1, 10)),
+    ship=st.booleans(),
+    weights=st.lists(st.sampled_from([0.0, 0.5, 1.0, 2.0]), min_size=3, max_size=3),
+)
 def test_weighted_vote_any_data_any_chunk(client, tmp_path, n, seed, chunk, ship, weights):
     if not any(weights):
         weights[0] = 1.0
@@ -76,16 +90,18 @@ def test_weighted_vote_any_data_any_chunk(client, tmp_path, n, seed, chunk, ship
     paths = write_set(Generator(n_images=n, n_models=3, height=32, width=32, seed=seed), folder)
     kw = dict(weights=weights, threshold=0.4, height=32, width=32)
     weighted_vote(sources(paths), output=folder / "local.csv", **kw)
-    cluster.run(weighted_vote, sources(paths), output=folder / "dask.csv", scheduler=client, chunk=chunk,
-                ship_inputs=ship, **kw)
+    cluster.run(
+        weighted_vote, sources(paths), output=folder / "dask.csv", scheduler=client, chunk=chunk, ship_inputs=ship, **kw
+    )
     assert (folder / "dask.csv").read_bytes() == (folder / "local.csv").read_bytes()
 
 
 def test_worker_killed_mid_run(client, data, hard_local, tmp_path):
     marker = tmp_path / "killed"
     out = tmp_path / "o.csv"
-    cluster.run(hard_vote, sources(data[1]), output=out, height=H, width=W, scheduler=client, chunk=2,
-                fail_once=str(marker))
+    cluster.run(
+        hard_vote, sources(data[1]), output=out, height=H, width=W, scheduler=client, chunk=2, fail_once=str(marker)
+    )
     assert marker.exists()  # a worker process did die running the first chunk
     assert out.read_bytes() == hard_local
     client.wait_for_workers(2, timeout=60)
@@ -96,8 +112,17 @@ def test_postprocess_and_cleaning_summary(client, data, tmp_path, ship):
     path = data[1]["model1"]
     rules = {"keep_largest": 1, "fill_holes": True}
     local = clean_predictions(path, rules=rules, output=tmp_path / "a.csv", height=H, width=W)
-    r = cluster.run(clean_predictions, path, rules=rules, output=tmp_path / "b.csv", height=H, width=W,
-                    scheduler=client, chunk=4, ship_inputs=ship)
+    r = cluster.run(
+        clean_predictions,
+        path,
+        rules=rules,
+        output=tmp_path / "b.csv",
+        height=H,
+        width=W,
+        scheduler=client,
+        chunk=4,
+        ship_inputs=ship,
+    )
     assert (tmp_path / "b.csv").read_bytes() == (tmp_path / "a.csv").read_bytes()
     assert r.cleaning == local.summary
 
@@ -106,8 +131,9 @@ def test_postprocess_and_cleaning_summary(client, data, tmp_path, ship):
 def test_evaluate_scores_identical(client, data, ship):
     folder, paths = data
     local = evaluate(sources(paths), str(paths["gt"]), height=H, width=W)
-    remote = cluster.run(evaluate, sources(paths), str(paths["gt"]), height=H, width=W, scheduler=client, chunk=4,
-                         ship_inputs=ship)
+    remote = cluster.run(
+        evaluate, sources(paths), str(paths["gt"]), height=H, width=W, scheduler=client, chunk=4, ship_inputs=ship
+    )
     assert np.array_equal(local.per_image, remote.per_image)
     assert remote.table() == local.table() and remote.csv() == local.csv()
 
@@ -123,13 +149,30 @@ def test_tune_identical_settings(client, data):
 
 
 def soft_settings(folder: Path, maps: dict, **extra) -> dict:
-    return {"prob_maps": [{"path": str(d)} for d in maps.values()], "height": H, "width": W, "engine": "cpu",
-            "postprocess": {"default": {"keep_largest": 1}}, **extra}
+    return {
+        "prob_maps": [{"path": str(d)} for d in maps.values()],
+        "height": H,
+        "width": W,
+        "engine": "cpu",
+        "postprocess": {"default": {"keep_largest": 1}},
+        **extra,
+    }
 
 
 def test_cli_connects_to_a_running_scheduler(client, data, hard_local, tmp_path):
-    res = run_cli("hard", *sources(data[1]).values(), "-o", tmp_path / "o.csv", "--height", H, "--width", W,
-                  "-q", "--scheduler", client.scheduler.address)
+    res = run_cli(
+        "hard",
+        *sources(data[1]).values(),
+        "-o",
+        tmp_path / "o.csv",
+        "--height",
+        H,
+        "--width",
+        W,
+        "-q",
+        "--scheduler",
+        client.scheduler.address,
+    )
     assert res.exit_code == 0, res.output
     assert (tmp_path / "o.csv").read_bytes() == hard_local
 
@@ -162,8 +205,17 @@ def test_soft_models_once_per_worker_on_gpu_slots(client, tmp_path):
         net = torch.nn.Conv2d(3, 2, 3, padding=1)
         torch.jit.save(torch.jit.trace(net, torch.rand(1, 3, size, size)), tmp_path / f"m{k}.pt")
         models.append((size, str(tmp_path / f"m{k}.pt")))
-    s = {"image_root": str(tmp_path / "images"), "CLASSES": ["x", "y"], "height": 40, "width": 48, "batch_size": 2,
-         "model_paths": {size: [p] for size, p in models}, "tta": ["hflip"], "device": "cpu", "engine": "cpu"}
+    s = {
+        "image_root": str(tmp_path / "images"),
+        "CLASSES": ["x", "y"],
+        "height": 40,
+        "width": 48,
+        "batch_size": 2,
+        "model_paths": {size: [p] for size, p in models},
+        "tta": ["hflip"],
+        "device": "cpu",
+        "engine": "cpu",
+    }
     soft_vote(s, output=tmp_path / "a.csv")
     before = client.run(lambda: workercache.loads["model"])
     r = cluster.run(soft_vote, s, output=tmp_path / "b.csv", scheduler=client, chunk=1)
@@ -223,11 +275,22 @@ def test_cli_flags_and_settings_scheduler(data, hard_local, tmp_path):
 
 def test_single_machine_path_never_imports_dask(data, tmp_path):
     folder, paths = data
-    code = ("import sys, cli\n"
-            "try:\n    cli.cli(sys.argv[1:], standalone_mode=False)\nfinally:\n"
-            "    print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed', 'cluster')))\n")
-    args = ["hard", *map(str, sources(paths).values()), "-o", str(tmp_path / "o.csv"), "--height", str(H),
-            "--width", str(W), "-q"]
+    code = (
+        "import sys, cli\n"
+        "try:\n    cli.cli(sys.argv[1:], standalone_mode=False)\nfinally:\n"
+        "    print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed', 'cluster')))\n"
+    )
+    args = [
+        "hard",
+        *map(str, sources(paths).values()),
+        "-o",
+        str(tmp_path / "o.csv"),
+        "--height",
+        str(H),
+        "--width",
+        str(W),
+        "-q",
+    ]
     out = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
@@ -283,8 +346,12 @@ def test_one_worker_many_threads_shares_one_parse(data, hard_local, tmp_path):
     distributed = pytest.importorskip("distributed")
     from core import workercache
 
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=3, processes=True, dashboard_address=":0",
-                                  silence_logs=50) as lc, distributed.Client(lc) as c:
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=3, processes=True, dashboard_address=":0", silence_logs=50
+        ) as lc,
+        distributed.Client(lc) as c,
+    ):
         cluster.run(hard_vote, sources(data[1]), output=tmp_path / "o.csv", height=H, width=W, scheduler=c, chunk=1)
         loads = c.run(lambda: workercache.loads["csv"])
     assert (tmp_path / "o.csv").read_bytes() == hard_local
@@ -297,10 +364,26 @@ def test_settings_output_is_never_written_by_a_worker(client, data, hard_local, 
     elsewhere = tmp_path / "settings_said.csv"
     rules = {"default": {"keep_largest": 1}}
     clean_predictions(path, {"postprocess": rules}, output=tmp_path / "a.csv", height=H, width=W)
-    cluster.run(clean_predictions, path, settings={"postprocess": rules, "output": str(elsewhere)},
-                output=tmp_path / "b.csv", height=H, width=W, scheduler=client, chunk=5)
+    cluster.run(
+        clean_predictions,
+        path,
+        settings={"postprocess": rules, "output": str(elsewhere)},
+        output=tmp_path / "b.csv",
+        height=H,
+        width=W,
+        scheduler=client,
+        chunk=5,
+    )
     assert (tmp_path / "b.csv").read_bytes() == (tmp_path / "a.csv").read_bytes()
-    cluster.run(hard_vote, sources(data[1]), settings={"output": str(elsewhere)}, output=tmp_path / "c.csv",
-                height=H, width=W, scheduler=client, chunk=5)
+    cluster.run(
+        hard_vote,
+        sources(data[1]),
+        settings={"output": str(elsewhere)},
+        output=tmp_path / "c.csv",
+        height=H,
+        width=W,
+        scheduler=client,
+        chunk=5,
+    )
     assert (tmp_path / "c.csv").read_bytes() == hard_local
     assert not elsewhere.exists()

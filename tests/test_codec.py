@@ -10,8 +10,12 @@ from core import codec
 from core.codec import RLEError, decode, encode, format_rle, parse_rle
 
 REASON = {
-    ref.ODD: codec.ERR_ODD, ref.CHAR: codec.ERR_CHAR, ref.ZERO_LENGTH: codec.ERR_ZERO_LENGTH,
-    ref.ZERO_START: codec.ERR_ZERO_START, ref.ORDER: codec.ERR_ORDER, ref.BOUNDS: codec.ERR_BOUNDS,
+    ref.ODD: codec.ERR_ODD,
+    ref.CHAR: codec.ERR_CHAR,
+    ref.ZERO_LENGTH: codec.ERR_ZERO_LENGTH,
+    ref.ZERO_START: codec.ERR_ZERO_START,
+    ref.ORDER: codec.ERR_ORDER,
+    ref.BOUNDS: codec.ERR_BOUNDS,
 }
 
 
@@ -67,8 +71,11 @@ def test_format_parse_identity(case):
     np.testing.assert_array_equal(parse_rle(text, 1, npix), runs)
 
 
-@given(st.lists(st.one_of(st.integers(0, 60), st.sampled_from(["x", "-1", "+2", "1.5", "", "٣"])), max_size=12),
-       st.integers(1, 80), st.sampled_from([" ", "  ", "\t", " \n"]))
+@given(
+    st.lists(st.one_of(st.integers(0, 60), st.sampled_from(["x", "-1", "+2", "1.5", "", "٣"])), max_size=12),
+    st.integers(1, 80),
+    st.sampled_from([" ", "  ", "\t", " \n"]),
+)
 def test_parse_agrees_with_reference_on_arbitrary_text(tokens, npix, sep):
     text = sep.join(str(t) for t in tokens)
     expected = ref.parse_rle(text, npix)
@@ -80,23 +87,26 @@ def test_parse_agrees_with_reference_on_arbitrary_text(tokens, npix, sep):
         np.testing.assert_array_equal(parse_rle(text, 1, npix), expected)
 
 
-@pytest.mark.parametrize("text, reason", [
-    ("1 2 5", "odd number"),
-    ("1 a", "non-integer"),
-    ("1 2x 5 1", "non-integer"),
-    ("1 -2", "non-integer"),
-    ("1.0 2", "non-integer"),
-    ("1 0", "length < 1"),
-    ("0 3", "start < 1"),
-    ("10 2 5 2", "not ascending"),
-    ("1 5 3 2", "not ascending"),
-    ("100 2", "past the last pixel"),
-    ("1 99999999999999999999999", "too large"),
-    # 2**64 + 1 and 2**64 + 3: 20 digits that wrap int64 to 1 and 3 if checked after multiplying
-    ("18446744073709551617 1", "too large"),
-    ("1 18446744073709551619", "too large"),
-    ("4611686018427387905 1", "too large"),  # 2**62 + 1: just past the limit
-])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("1 2 5", "odd number"),
+        ("1 a", "non-integer"),
+        ("1 2x 5 1", "non-integer"),
+        ("1 -2", "non-integer"),
+        ("1.0 2", "non-integer"),
+        ("1 0", "length < 1"),
+        ("0 3", "start < 1"),
+        ("10 2 5 2", "not ascending"),
+        ("1 5 3 2", "not ascending"),
+        ("100 2", "past the last pixel"),
+        ("1 99999999999999999999999", "too large"),
+        # 2**64 + 1 and 2**64 + 3: 20 digits that wrap int64 to 1 and 3 if checked after multiplying
+        ("18446744073709551617 1", "too large"),
+        ("1 18446744073709551619", "too large"),
+        ("4611686018427387905 1", "too large"),  # 2**62 + 1: just past the limit
+    ],
+)
 def test_invalid_rle_rejected_with_reason(text, reason):
     with pytest.raises(RLEError, match=reason):
         parse_rle(text, 10, 10)
@@ -123,8 +133,7 @@ def test_kernels_match_their_python_twins():
     buf = np.frombuffer(text.encode(), np.uint8)
     out_jit = np.empty((len(buf) // 4 + 1, 2), np.int64)
     out_py = out_jit.copy()
-    assert K.parse_kernel(buf, 0, len(buf), m.size, out_jit) == K.parse_kernel.py_func(
-        buf, 0, len(buf), m.size, out_py)
+    assert K.parse_kernel(buf, 0, len(buf), m.size, out_jit) == K.parse_kernel.py_func(buf, 0, len(buf), m.size, out_py)
     runs = encode(m)
     o1, o2 = np.empty(42 * len(runs), np.uint8), np.empty(42 * len(runs), np.uint8)
     e1 = K.format_kernel(runs, o1, 0)

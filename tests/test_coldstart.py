@@ -36,14 +36,26 @@ def test_cleaning_compiles_only_the_steps_its_rules_take_once_each(tmp_path):
     combination of steps) compiles the cleaning kernel once and no morphology kernel; every
     kernel it compiles has one signature (``NUMBA_CACHE_DIR`` is honoured by the checks)."""
     env = {"NUMBA_CACHE_DIR": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-c", LAZY.format(root=str(ROOT))], capture_output=True, text=True,
-                          cwd=tmp_path, env=env, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", LAZY.format(root=str(ROOT))],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     counts = json.loads(done.stdout.strip().splitlines()[-1])
     names = set(counts)
     assert {"clean_kernel", "label_kernel", "select_kernel", "fill_holes_kernel"} <= names
-    assert not names & {"open_kernel", "close_kernel", "erode_kernel", "dilate_kernel", "disk_half_widths",
-                        "select_components_kernel"}  # the per-step path (clean(), tune) is not the Cleaner's
+    assert not names & {
+        "open_kernel",
+        "close_kernel",
+        "erode_kernel",
+        "dilate_kernel",
+        "disk_half_widths",
+        "select_components_kernel",
+    }  # the per-step path (clean(), tune) is not the Cleaner's
     assert set(counts.values()) == {1}, counts
 
 

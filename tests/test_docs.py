@@ -14,10 +14,24 @@ README_BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_tex
 
 # Modules whose docstrings hold examples: the public functions and Predictions.
 DOCTEST_MODULES = [
-    "core.predictions", "core.check", "core.runs", "ensemble.voting", "ensemble.soft_job",
-    "evaluation.scores", "evaluation.tune_job", "fusion.select", "fusion.merge", "postprocess.job",
-    "postprocess.morphology", "postprocess.clean", "postprocess.components", "postprocess.holes", "ensemble.vote",
-    "cluster.connect", "cluster.run", "core.subset",
+    "core.predictions",
+    "core.check",
+    "core.runs",
+    "ensemble.voting",
+    "ensemble.soft_job",
+    "evaluation.scores",
+    "evaluation.tune_job",
+    "fusion.select",
+    "fusion.merge",
+    "postprocess.job",
+    "postprocess.morphology",
+    "postprocess.clean",
+    "postprocess.components",
+    "postprocess.holes",
+    "ensemble.vote",
+    "cluster.connect",
+    "cluster.run",
+    "core.subset",
 ]
 
 

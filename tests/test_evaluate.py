@@ -33,7 +33,7 @@ def test_polygon_rasteriser_on_known_shapes():
     rect = decode(polygon_runs([[1, 2], [5, 2], [5, 4], [1, 4]], 10, 10), (10, 10))
     assert rect.sum() == 5 * 3 and rect[2:5, 1:6].all()  # boundary pixels inside, like fillPoly
     tri = decode(polygon_runs([[0, 0], [6, 0], [0, 6]], 10, 10), (10, 10))
-    assert tri.sum() == 28 and all(tri[y, : 7 - y].all() and tri[y, 7 - y:].sum() == 0 for y in range(7))
+    assert tri.sum() == 28 and all(tri[y, : 7 - y].all() and tri[y, 7 - y :].sum() == 0 for y in range(7))
     clipped = decode(polygon_runs([[-5, 8], [20, 8], [20, 30], [-5, 30]], 10, 10), (10, 10))
     assert clipped.sum() == 20 and clipped[8:].all()
     assert polygon_runs([[20, 20], [30, 20], [30, 30]], 10, 10).shape == (0, 2)
@@ -50,17 +50,36 @@ def synth(tmp_path_factory):
 
 def test_evaluate_cli_formats_and_scores_file(synth, tmp_path):
     gen, paths = synth
-    args = ["evaluate", "--gt", paths["gt"], paths["model1"], "--source", f"second={paths['model2']}",
-            "--classes", "a,b,c", "--height", 64, "--width", 64, "--quiet"]
+    args = [
+        "evaluate",
+        "--gt",
+        paths["gt"],
+        paths["model1"],
+        "--source",
+        f"second={paths['model2']}",
+        "--classes",
+        "a,b,c",
+        "--height",
+        64,
+        "--width",
+        64,
+        "--quiet",
+    ]
     r = run_cli(*args, "-o", tmp_path / "scores.csv")
     assert r.exit_code == 0, r.stderr
     gt = read_predictions(paths["gt"], CLASSES, 64, 64)
     expected = {}
     for name, m in (("model1", "model1"), ("second", "model2")):
         p = read_predictions(paths[m], CLASSES, 64, 64)
-        expected[name] = [np.mean([dense_dice(decode(p.runs(p.image_index(n), c), (64, 64)),
-                                              decode(gt.runs(i, c), (64, 64))) for i, n in enumerate(gt.images)])
-                          for c in range(3)]
+        expected[name] = [
+            np.mean(
+                [
+                    dense_dice(decode(p.runs(p.image_index(n), c), (64, 64)), decode(gt.runs(i, c), (64, 64)))
+                    for i, n in enumerate(gt.images)
+                ]
+            )
+            for c in range(3)
+        ]
     lines = (tmp_path / "scores.csv").read_text().splitlines()
     assert lines[0] == "source,class,dice" and len(lines) == 7
     for line in lines[1:]:
@@ -76,12 +95,32 @@ def test_evaluate_cli_formats_and_scores_file(synth, tmp_path):
 
 def test_evaluate_gt_json(tmp_path):
     (tmp_path / "ann" / "ID1").mkdir(parents=True)
-    (tmp_path / "ann" / "ID1" / "img.json").write_text(json.dumps({"annotations": [
-        {"label": "a", "points": [[0, 0], [3, 0], [3, 1], [0, 1]]},
-        {"label": "c", "points": [[5, 5], [6, 5], [6, 6], [5, 6]]}]}))
+    (tmp_path / "ann" / "ID1" / "img.json").write_text(
+        json.dumps(
+            {
+                "annotations": [
+                    {"label": "a", "points": [[0, 0], [3, 0], [3, 1], [0, 1]]},
+                    {"label": "c", "points": [[5, 5], [6, 5], [6, 6], [5, 6]]},
+                ]
+            }
+        )
+    )
     pred = write_csv(tmp_path / "p.csv", [("ID1/img.png", "a", "1 4"), ("img.png", "b", ""), ("img.png", "c", "1 1")])
-    r = run_cli("evaluate", "--gt-json", tmp_path / "ann", pred, "--classes", "a,b,c", "--height", 8, "--width", 8,
-                "--format", "csv", "--quiet")
+    r = run_cli(
+        "evaluate",
+        "--gt-json",
+        tmp_path / "ann",
+        pred,
+        "--classes",
+        "a,b,c",
+        "--height",
+        8,
+        "--width",
+        8,
+        "--format",
+        "csv",
+        "--quiet",
+    )
     assert r.exit_code == 0, r.stderr
     d = {line.split(",")[1]: float(line.split(",")[2]) for line in r.stdout.splitlines()[1:]}
     assert d["b"] == 1.0 and abs(d["a"] - (2 * 4 + 1e-4) / (4 + 8 + 1e-4)) < 1e-6 and d["c"] < 1e-4

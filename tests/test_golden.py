@@ -22,25 +22,126 @@ GOLDEN = Path(__file__).with_name("golden_outputs.json")
 RUNS = [
     ("check", ["check", "{d}/model1.csv"], []),
     ("hard", ["hard", "{d}/model1.csv", "{d}/model2.csv", "{d}/model3.csv", "-o", "{o}/hard.csv"], ["hard.csv"]),
-    ("hard-min-votes", ["hard", "{d}/model1.csv", "{d}/model2.csv", "{d}/model3.csv", "--min-votes", "1",
-                        "-o", "{o}/union.csv"], ["union.csv"]),
-    ("weighted", ["weighted", "{d}/model1.csv", "{d}/model2.csv", "{d}/model3.csv", "--weights", "3,1,1",
-                  "--threshold", "0.4", "-o", "{o}/weighted.csv"], ["weighted.csv"]),
+    (
+        "hard-min-votes",
+        ["hard", "{d}/model1.csv", "{d}/model2.csv", "{d}/model3.csv", "--min-votes", "1", "-o", "{o}/union.csv"],
+        ["union.csv"],
+    ),
+    (
+        "weighted",
+        [
+            "weighted",
+            "{d}/model1.csv",
+            "{d}/model2.csv",
+            "{d}/model3.csv",
+            "--weights",
+            "3,1,1",
+            "--threshold",
+            "0.4",
+            "-o",
+            "{o}/weighted.csv",
+        ],
+        ["weighted.csv"],
+    ),
     ("soft", ["soft", "--setting", "{d}/soft_setting.yaml", "-o", "{o}/soft.csv"], ["soft.csv"]),
-    ("evaluate", ["evaluate", "--gt", "{d}/gt.csv", "{d}/model1.csv", "{d}/model2.csv", "{d}/model3.csv",
-                  "-o", "{o}/scores.csv"], ["scores.csv"]),
+    (
+        "evaluate",
+        [
+            "evaluate",
+            "--gt",
+            "{d}/gt.csv",
+            "{d}/model1.csv",
+            "{d}/model2.csv",
+            "{d}/model3.csv",
+            "-o",
+            "{o}/scores.csv",
+        ],
+        ["scores.csv"],
+    ),
     ("evaluate-csv", ["evaluate", "--gt", "{d}/gt.csv", "{d}/model1.csv", "--format", "csv"], []),
-    ("select", ["select", "--setting", "{o}/select.yaml", "--best-from", "{o}/scores.csv", "-o", "{o}/selected.csv",
-                "--write-setting", "{o}/chosen.yaml"], ["selected.csv", "chosen.yaml"]),
+    (
+        "select",
+        [
+            "select",
+            "--setting",
+            "{o}/select.yaml",
+            "--best-from",
+            "{o}/scores.csv",
+            "-o",
+            "{o}/selected.csv",
+            "--write-setting",
+            "{o}/chosen.yaml",
+        ],
+        ["selected.csv", "chosen.yaml"],
+    ),
     ("merge", ["merge", "{o}/part1.csv", "{o}/part2.csv", "-o", "{o}/merged.csv"], ["merged.csv"]),
-    ("postprocess", ["postprocess", "{d}/model2.csv", "--keep-largest", "1", "--fill-holes", "--min-size", "40",
-                     "-o", "{o}/clean.csv"], ["clean.csv"]),
-    ("postprocess-morphology", ["postprocess", "{d}/model3.csv", "--open", "3", "--close", "2", "--connectivity",
-                                "4", "--max-hole", "50", "--fill-holes", "-o", "{o}/morph.csv"], ["morph.csv"]),
-    ("tune", ["tune", "--gt", "{d}/gt.csv", "{d}/model1.csv", "{d}/model2.csv", "{d}/model3.csv", "--levels", "0,1,2",
-              "-o", "{o}/tuned.yaml"], ["tuned.yaml"]),
-    ("report", ["report", "--gt", "{d}/gt.csv", "{d}/model1.csv", "{d}/model2.csv", "--images", "{d}/images",
-                "--pages", "2", "-o", "{o}/report"], ["report"]),
+    (
+        "postprocess",
+        [
+            "postprocess",
+            "{d}/model2.csv",
+            "--keep-largest",
+            "1",
+            "--fill-holes",
+            "--min-size",
+            "40",
+            "-o",
+            "{o}/clean.csv",
+        ],
+        ["clean.csv"],
+    ),
+    (
+        "postprocess-morphology",
+        [
+            "postprocess",
+            "{d}/model3.csv",
+            "--open",
+            "3",
+            "--close",
+            "2",
+            "--connectivity",
+            "4",
+            "--max-hole",
+            "50",
+            "--fill-holes",
+            "-o",
+            "{o}/morph.csv",
+        ],
+        ["morph.csv"],
+    ),
+    (
+        "tune",
+        [
+            "tune",
+            "--gt",
+            "{d}/gt.csv",
+            "{d}/model1.csv",
+            "{d}/model2.csv",
+            "{d}/model3.csv",
+            "--levels",
+            "0,1,2",
+            "-o",
+            "{o}/tuned.yaml",
+        ],
+        ["tuned.yaml"],
+    ),
+    (
+        "report",
+        [
+            "report",
+            "--gt",
+            "{d}/gt.csv",
+            "{d}/model1.csv",
+            "{d}/model2.csv",
+            "--images",
+            "{d}/images",
+            "--pages",
+            "2",
+            "-o",
+            "{o}/report",
+        ],
+        ["report"],
+    ),
 ]
 
 
@@ -77,8 +178,9 @@ def outputs(tmp_path_factory) -> dict[str, dict[str, str]]:
         args = [a.format(d=d, o=o) for a in argv] + ["--quiet"]
         result = run_cli(*args)
         assert result.exit_code == 0, (name, result.output)
-        got = {"stdout": hashlib.sha256(result.stdout.replace(str(d), "<d>").replace(str(o), "<o>").encode())
-               .hexdigest()}
+        got = {
+            "stdout": hashlib.sha256(result.stdout.replace(str(d), "<d>").replace(str(o), "<o>").encode()).hexdigest()
+        }
         for f in files:
             got.update({f"{f}/{k}" if k != f else f: v for k, v in _tree(o / f, (d, o)).items()})
         found[name] = got

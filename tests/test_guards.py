@@ -43,8 +43,9 @@ def files(tmp_path):
     f["merge"].write_text("prefer: last\n")
     f["maps"].mkdir()
     np.save(f["maps"] / "x.npy", np.full((3, 2, 2), 0.8, np.float32))
-    f["soft"].write_text(yaml.safe_dump({"CLASSES": list(CLASSES), "height": 4, "width": 4,
-                                         "prob_maps": [{"path": str(f["maps"])}]}))
+    f["soft"].write_text(
+        yaml.safe_dump({"CLASSES": list(CLASSES), "height": 4, "width": 4, "prob_maps": [{"path": str(f["maps"])}]})
+    )
     return f
 
 
@@ -59,10 +60,24 @@ def _overwrites(f):
         (["evaluate", "--gt", f["gt"], f["a"], "-o", f["gt"], *SMALL], f["gt"]),
         (["evaluate", "--gt", f["gt"], f["a"], "-o", f["a"], *SMALL], f["a"]),
         (["tune", "--gt", f["gt"], f["a"], f["b"], "-o", f["gt"], *SMALL], f["gt"]),
-        (["tune", "--gt", f["gt"], f["a"], f["b"], "-o", f["scores"].with_suffix(".yaml"), "--maps",
-          f"m={f['maps']}", "--soft-output", f["scores"].with_suffix(".yaml"), *SMALL], None),
-        (["select", "--setting", f["select"], "--best-from", f["scores"], "-o", f["scores"], *SMALL],
-         f["scores"]),
+        (
+            [
+                "tune",
+                "--gt",
+                f["gt"],
+                f["a"],
+                f["b"],
+                "-o",
+                f["scores"].with_suffix(".yaml"),
+                "--maps",
+                f"m={f['maps']}",
+                "--soft-output",
+                f["scores"].with_suffix(".yaml"),
+                *SMALL,
+            ],
+            None,
+        ),
+        (["select", "--setting", f["select"], "--best-from", f["scores"], "-o", f["scores"], *SMALL], f["scores"]),
         (["soft", "--setting", f["soft"], "-o", f["soft"]], f["soft"]),
     ]
 
@@ -78,8 +93,11 @@ def test_an_output_never_overwrites_an_input(files):
 
 
 def test_an_output_that_is_a_folder_is_refused_up_front(files, tmp_path):
-    for cmd in (["hard", files["a"], files["b"]], ["postprocess", files["a"], "--keep-largest", 1],
-                ["merge", files["a"], files["b"]]):
+    for cmd in (
+        ["hard", files["a"], files["b"]],
+        ["postprocess", files["a"], "--keep-largest", 1],
+        ["merge", files["a"], files["b"]],
+    ):
         r = run_cli(*cmd, "-o", tmp_path, *SMALL)
         assert r.exit_code == 2 and "is a folder" in r.stderr, r.output
     r = run_cli("evaluate", "--gt", files["gt"], files["a"], "-o", tmp_path / "nowhere" / "s.csv", *SMALL)
@@ -94,8 +112,12 @@ def test_class_lists_from_files(tmp_path):
     assert parse_classes(str(good)) == ("a", "b")
     (tmp_path / "c.txt").write_text("\ufeffa\nb\n")
     assert parse_classes(str(tmp_path / "c.txt")) == ("a", "b")
-    cases = {"bad.yaml": b"[a, b\n", "latin.txt": b"caf\xe9\n", "nested.yaml": b"[[a, b], c]\n",
-             "map.yaml": b"{a: 1}\n"}
+    cases = {
+        "bad.yaml": b"[a, b\n",
+        "latin.txt": b"caf\xe9\n",
+        "nested.yaml": b"[[a, b], c]\n",
+        "map.yaml": b"{a: 1}\n",
+    }
     for name, data in cases.items():
         (tmp_path / name).write_bytes(data)
         with pytest.raises(UsageError, match=name):
@@ -113,12 +135,17 @@ def _write(path, text):
     return path
 
 
-@pytest.mark.parametrize("args", [
-    ["demo", "--models", 0], ["demo", "--images", 0], ["demo", "--images", -1],
-    ["check", "x.csv", "--max-problems", -1],
-    ["tune", "--gt", "g.csv", "a.csv", "b.csv", "-o", "t.yaml", "--margin", -1],
-    ["tune", "--gt", "g.csv", "a.csv", "b.csv", "-o", "t.yaml", "--max-seconds", 0],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["demo", "--models", 0],
+        ["demo", "--images", 0],
+        ["demo", "--images", -1],
+        ["check", "x.csv", "--max-problems", -1],
+        ["tune", "--gt", "g.csv", "a.csv", "b.csv", "-o", "t.yaml", "--margin", -1],
+        ["tune", "--gt", "g.csv", "a.csv", "b.csv", "-o", "t.yaml", "--max-seconds", 0],
+    ],
+)
 def test_flag_ranges(args, tmp_path):
     r = run_cli(*args, "--quiet")
     assert r.exit_code == 2 and "Invalid value" in r.output
@@ -129,16 +156,28 @@ def test_tune_refuses_nan_and_missing_map_folders_before_any_work(files, tmp_pat
     out = tmp_path / "t.yaml"
     r = run_cli("tune", "--gt", files["gt"], files["a"], files["b"], "-o", out, "--margin", "nan", *SMALL)
     assert r.exit_code == 2 and "--margin" in r.stderr
-    r = run_cli("tune", "--gt", files["gt"], files["a"], files["b"], "-o", out, "--maps", f"m={tmp_path}/no",
-                *SMALL)
+    r = run_cli("tune", "--gt", files["gt"], files["a"], files["b"], "-o", out, "--maps", f"m={tmp_path}/no", *SMALL)
     assert r.exit_code == 2 and "folder" in r.stderr and "not found" in r.stderr
     assert not out.exists() and "coverage" not in r.stderr
 
 
 def test_weights_mixing_sources_and_classes_name_the_mix(files, tmp_path):
     s = _write(tmp_path / "w.yaml", "weights: {a: {b: 1}, b: {a: 0}}\n")
-    r = run_cli("weighted", files["a"], files["b"], "--setting", s, "-o", tmp_path / "o.csv",
-                "--classes", "b,c,d", "--height", 4, "--width", 4)
+    r = run_cli(
+        "weighted",
+        files["a"],
+        files["b"],
+        "--setting",
+        s,
+        "-o",
+        tmp_path / "o.csv",
+        "--classes",
+        "b,c,d",
+        "--height",
+        4,
+        "--width",
+        4,
+    )
     # 'a' is a source, 'b' both a source and a class: the mix is reported, not "unknown 'a'"
     assert r.exit_code == 2 and "mixes sources ('a') and classes" in r.stderr
     s.write_text("weights: {zz: {a: 1}, b: {a: 0}}\n")
@@ -147,8 +186,7 @@ def test_weights_mixing_sources_and_classes_name_the_mix(files, tmp_path):
 
 
 def test_min_votes_conflicts(files, tmp_path):
-    r = run_cli("hard", files["a"], files["b"], "--min-votes", 1, "--threshold", 0.3, "-o", tmp_path / "o.csv",
-                *SMALL)
+    r = run_cli("hard", files["a"], files["b"], "--min-votes", 1, "--threshold", 0.3, "-o", tmp_path / "o.csv", *SMALL)
     assert r.exit_code == 2 and "not both" in r.stderr
     s = _write(tmp_path / "w.yaml", "weights: {default: [1, 1], c: [1, 0]}\nmin_votes: 2\n")
     r = run_cli("weighted", files["a"], files["b"], "--setting", s, "-o", tmp_path / "o.csv", *SMALL)
@@ -160,8 +198,7 @@ def test_min_votes_conflicts(files, tmp_path):
 
 
 def test_duplicate_names_and_files(files, tmp_path):
-    r = run_cli("evaluate", "--gt", files["gt"], "--source", f"p={files['a']}", "--source", f"p={files['b']}",
-                *SMALL)
+    r = run_cli("evaluate", "--gt", files["gt"], "--source", f"p={files['a']}", "--source", f"p={files['b']}", *SMALL)
     assert r.exit_code == 2 and "two sources named 'p'" in r.stderr
     r = run_cli("evaluate", "--gt", files["gt"], files["a"], files["a"], *SMALL)
     assert r.exit_code == 2 and "given twice" in r.stderr
@@ -225,8 +262,9 @@ def test_nan_in_a_map_is_an_error_naming_the_file(files, tmp_path):
 def test_gt_json_bad_points_and_duplicate_stems(files, tmp_path):
     ann = tmp_path / "ann"
     (ann / "one").mkdir(parents=True)
-    (ann / "one" / "x.json").write_text(json.dumps({"annotations": [{"label": "a", "points": [[0, 0], [1e300, 0],
-                                                                                              [1, 1]]}]}))
+    (ann / "one" / "x.json").write_text(
+        json.dumps({"annotations": [{"label": "a", "points": [[0, 0], [1e300, 0], [1, 1]]}]})
+    )
     r = run_cli("evaluate", "--gt-json", ann, files["a"], *SMALL)
     assert r.exit_code == 2 and "bad points (polygon's bounding box" in r.stderr
     (ann / "one" / "x.json").write_text('{"annotations": [{"label": "a", "points": [[0, 0], [NaN, 0], [1, 1]]}]}')
@@ -247,8 +285,20 @@ def test_outputs_that_are_devices_or_inside_input_folders_are_refused(files, tmp
     before = (files["maps"] / "x.npy").read_bytes()
     r = run_cli("soft", "--setting", files["soft"], "-o", files["maps"] / "x.npy")
     assert r.exit_code == 2 and "inside the maps folder of maps" in r.stderr
-    r = run_cli("tune", "--gt", files["gt"], files["a"], files["b"], "-o", tmp_path / "t.yaml", "--maps",
-                f"m={files['maps']}", "--soft-output", files["maps"] / "y.npy", *SMALL)
+    r = run_cli(
+        "tune",
+        "--gt",
+        files["gt"],
+        files["a"],
+        files["b"],
+        "-o",
+        tmp_path / "t.yaml",
+        "--maps",
+        f"m={files['maps']}",
+        "--soft-output",
+        files["maps"] / "y.npy",
+        *SMALL,
+    )
     assert r.exit_code == 2 and "inside the --maps folder of m" in r.stderr
     assert (files["maps"] / "x.npy").read_bytes() == before and not (tmp_path / "t.yaml").exists()
     for out in ("", "x" * 300 + ".csv", "/proc/self/nowhere.csv"):
@@ -267,17 +317,19 @@ def test_a_prediction_without_rows_is_scored_as_missing(files, tmp_path):
 def test_tune_with_bad_maps_writes_nothing(files, tmp_path):
     np.save(files["maps"] / "x.npy", np.full((2, 2, 2), 0.8, np.float32))  # 2 channels for 3 classes
     out = tmp_path / "t.yaml"
-    r = run_cli("tune", "--gt", files["gt"], files["a"], files["b"], "-o", out, "--maps", f"m={files['maps']}",
-                *SMALL)
+    r = run_cli("tune", "--gt", files["gt"], files["a"], files["b"], "-o", out, "--maps", f"m={files['maps']}", *SMALL)
     assert r.exit_code == 2 and "2 channels, expected 3" in r.stderr
     assert not out.exists() and not (tmp_path / "t.soft.yaml").exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["weighted", "--weights", "1e308,1e308"], "weights must be numbers in [0, 1e+06]"),
-    (["tune", "--gt", "GT", "--levels", "0,1,nan"], "--levels must lie in [0, 1e+06]"),
-    (["tune", "--gt", "GT", "--levels", "0,1,inf"], "--levels must lie in [0, 1e+06]"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["weighted", "--weights", "1e308,1e308"], "weights must be numbers in [0, 1e+06]"),
+        (["tune", "--gt", "GT", "--levels", "0,1,nan"], "--levels must lie in [0, 1e+06]"),
+        (["tune", "--gt", "GT", "--levels", "0,1,inf"], "--levels must lie in [0, 1e+06]"),
+    ],
+)
 def test_weights_are_bounded(files, tmp_path, args, message):
     args = [files["gt"] if a == "GT" else a for a in args]
     r = run_cli(*args, files["a"], files["b"], "-o", tmp_path / "o.yaml", *SMALL)
@@ -325,13 +377,18 @@ def test_images_outside_the_ground_truth_are_noted(files, tmp_path):
     more = write_csv(tmp_path / "more.csv", [(i, c, "1 2") for i in ("x.png", "z.png") for c in CLASSES])
     r = run_cli("evaluate", "--gt", files["gt"], more, *SMALL)
     assert r.exit_code == 0
-    assert ("more.csv: 1 of its 2 images is not in the ground truth and not scored (first: z.png); "
-            "scores cover the 1 ground-truth image") in r.stderr
+    assert (
+        "more.csv: 1 of its 2 images is not in the ground truth and not scored (first: z.png); "
+        "scores cover the 1 ground-truth image"
+    ) in r.stderr
 
 
 def test_settings_are_strict_about_types(files, tmp_path):
-    for text, message in [("weights: [1, true]\n", "weights"), ("min_votes: true\n", "min_votes"),
-                          ("height: '4'\n", "height")]:
+    for text, message in [
+        ("weights: [1, true]\n", "weights"),
+        ("min_votes: true\n", "min_votes"),
+        ("height: '4'\n", "height"),
+    ]:
         s = _write(tmp_path / "w.yaml", text)
         r = run_cli("weighted", files["a"], files["b"], "--setting", s, "-o", tmp_path / "o.csv", *SMALL)
         assert r.exit_code == 2 and message in r.stderr, (text, r.stderr)

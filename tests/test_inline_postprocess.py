@@ -28,8 +28,13 @@ def _synth(tmp_path: Path):
 
 def test_select_and_merge_inline_equal_cleaning_afterwards(tmp_path):
     gen, paths = _synth(tmp_path)
-    base = {"sources": {m: str(paths[m]) for m in gen.model_names}, "select": {"a": "model2", "default": "model1"},
-            "classes": list(CLASSES), "height": H, "width": W}
+    base = {
+        "sources": {m: str(paths[m]) for m in gen.model_names},
+        "select": {"a": "model2", "default": "model1"},
+        "classes": list(CLASSES),
+        "height": H,
+        "width": W,
+    }
     for cmd, settings, extra in [
         ("select", base, []),
         ("merge", {"classes": list(CLASSES), "height": H, "width": W}, [paths["model1"], paths["model3"]]),
@@ -48,8 +53,13 @@ def test_select_and_merge_inline_equal_cleaning_afterwards(tmp_path):
 
 def test_soft_inline_equals_cleaning_afterwards(tmp_path):
     gen, paths = _synth(tmp_path)
-    settings = {"CLASSES": list(CLASSES), "height": H, "width": W, "threshold": 0.4,
-                "prob_maps": [{"path": str(paths["maps/model1"])}, {"path": str(paths["maps/model2"])}]}
+    settings = {
+        "CLASSES": list(CLASSES),
+        "height": H,
+        "width": W,
+        "threshold": 0.4,
+        "prob_maps": [{"path": str(paths["maps/model1"])}, {"path": str(paths["maps/model2"])}],
+    }
     raw, inline = tmp_path / "soft_raw.csv", tmp_path / "soft_inline.csv"
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(settings))
     assert run_cli("soft", "--setting", tmp_path / "s.yaml", "-o", raw, "--quiet").exit_code == 0

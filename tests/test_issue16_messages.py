@@ -24,6 +24,7 @@ def csv_bytes(rows) -> bytes:
 
 # --- item 5: a file cut mid-line or at a line end says it looks truncated ---------------
 
+
 def test_item5_cut_mid_rle_is_one_truncation_line(tmp_path):
     data = csv_bytes(full_rows(["x.png", "y.png"]))
     path = tmp_path / "cut.csv"
@@ -31,8 +32,10 @@ def test_item5_cut_mid_rle_is_one_truncation_line(tmp_path):
     r = run_cli("check", path, *SHAPE)
     assert r.exit_code == 1
     lines = r.stdout.splitlines()
-    assert lines[0] == (f"{path}: file looks truncated: last line 6 has no newline and invalid RLE: odd number "
-                        "of values (RLE needs start/length pairs) at value #1; image y.png has 2 of 3 classes")
+    assert lines[0] == (
+        f"{path}: file looks truncated: last line 6 has no newline and invalid RLE: odd number "
+        "of values (RLE needs start/length pairs) at value #1; image y.png has 2 of 3 classes"
+    )
     assert not any("missing row" in s for s in lines)  # y.png, c is part of the truncation, not a flood
     assert "INVALID (1 problem)" in lines[-1]
     with pytest.raises(InputError, match=r"cut\.csv: file looks truncated: last line 6"):
@@ -45,8 +48,9 @@ def test_item5_cut_inside_the_class_field(tmp_path):
     data = csv_bytes(full_rows(["x.png", "y.png"]))
     path = tmp_path / "cut.csv"
     path.write_bytes(data[: data.rfind(b"y.png,b,") + len("y.png,b")])
-    with pytest.raises(InputError, match=re.escape("cut.csv: file looks truncated: last line 6 has no newline "
-                                                   "and 2 of 3 fields")):
+    with pytest.raises(
+        InputError, match=re.escape("cut.csv: file looks truncated: last line 6 has no newline and 2 of 3 fields")
+    ):
         read_predictions(path, CLASSES, 4, 4)
     assert run_cli("check", path, *SHAPE).exit_code == 2  # unreadable, as before
 
@@ -57,8 +61,9 @@ def test_item5_cut_at_a_line_end_reports_the_incomplete_image(tmp_path):
     path.write_bytes(data[: data.rfind(b"\ny.png,c")])  # last line complete, newline and last row gone
     r = run_cli("check", path, *SHAPE)
     assert r.exit_code == 1
-    assert r.stdout.splitlines()[0] == (f"{path}: file looks truncated: last line 6 has no newline; "
-                                        "image y.png has 2 of 3 classes")
+    assert r.stdout.splitlines()[0] == (
+        f"{path}: file looks truncated: last line 6 has no newline; image y.png has 2 of 3 classes"
+    )
     assert "missing row" not in r.stdout and "INVALID (1 problem)" in r.stdout
     other = write_csv(tmp_path / "other.csv", full_rows(["x.png", "y.png"]))
     r = run_cli("hard", path, other, other, "-o", tmp_path / "o.csv", *SHAPE, "--allow-duplicate")
@@ -76,6 +81,7 @@ def test_item5_complete_file_without_final_newline_is_valid(tmp_path):
 
 # --- item 7: one line per distinct unknown class, with a count and a suggestion ---------
 
+
 def test_item7_unknown_classes_once_each_with_suggestion(tmp_path):
     rows = [(f"i{k}.png", c, "1 1") for k in range(50) for c in ("A", "b", "cc")]
     path = write_csv(tmp_path / "case.csv", rows)
@@ -84,12 +90,18 @@ def test_item7_unknown_classes_once_each_with_suggestion(tmp_path):
     lines = r.stdout.splitlines()
     assert f"{path}:2: image i0.png, class A: unknown class 'A' (50 rows, first here; did you mean 'a'?)" in lines
     # 'cc' is not close enough to 'c' for a guess: the class list instead
-    assert any(s.startswith(f"{path}:4: image i0.png, class cc: unknown class 'cc' (50 rows, first here; "
-                            "expected one of 3 classes: a, b, c)") for s in lines)
+    assert any(
+        s.startswith(
+            f"{path}:4: image i0.png, class cc: unknown class 'cc' (50 rows, first here; "
+            "expected one of 3 classes: a, b, c)"
+        )
+        for s in lines
+    )
     assert f"{path}: class a: no row in any of the 50 images" in lines
     assert "INVALID (4 problems)" in lines[-1]  # 2 unknown names + 2 absent classes, not 200 lines
-    with pytest.raises(InputError, match=re.escape("unknown class 'A' (50 rows, first here; did you mean 'a'?) "
-                                                   "(and 1 more problem)")):
+    with pytest.raises(
+        InputError, match=re.escape("unknown class 'A' (50 rows, first here; did you mean 'a'?) (and 1 more problem)")
+    ):
         read_predictions(path, CLASSES, 4, 4)
 
 
@@ -104,6 +116,7 @@ def test_item7_suggestion_for_a_misspelt_hand_bone(tmp_path):
 
 
 # --- item 6: --expect-images and --images-from ------------------------------------------
+
 
 @pytest.fixture
 def image_set(tmp_path):
@@ -123,8 +136,7 @@ def test_item6_check_reports_missing_and_extra_images(image_set):
     r = run_cli("check", three, *SHAPE, "--images-from", sample, "--expect-images", 4)
     assert r.exit_code == 1
     lines = r.stdout.splitlines()
-    assert lines[:2] == [f"{three}: 3 images, expected 4 (1 fewer)",
-                         f"{three}: 1 image of {sample} missing (z.png)"]
+    assert lines[:2] == [f"{three}: 3 images, expected 4 (1 fewer)", f"{three}: 1 image of {sample} missing (z.png)"]
     r = run_cli("check", full, *SHAPE, "--images-from", listing)
     assert r.exit_code == 1 and f"{full}: 1 image of {listing} missing (v.png)" in r.stdout
     r = run_cli("check", full, *SHAPE, "--images-from", three)
@@ -147,8 +159,10 @@ def test_item6_commands_exit_1_before_writing(image_set, tmp_path):
     for args in (["hard", full, three, three, "--allow-duplicate"], ["weighted", three, full], ["merge", three]):
         r = run_cli(*args, "-o", out, *SHAPE, "--images-from", sample)
         assert r.exit_code == 1, (args, r.output)
-        assert f"error: {three}: 1 image of {sample} missing (z.png)" in r.stderr or \
-            f"error: the merged parts ({three}): 1 image of {sample} missing (z.png)" in r.stderr
+        assert (
+            f"error: {three}: 1 image of {sample} missing (z.png)" in r.stderr
+            or f"error: the merged parts ({three}): 1 image of {sample} missing (z.png)" in r.stderr
+        )
         assert not out.exists()
     r = run_cli("merge", three, "-o", out, *SHAPE, "--expect-images", 4)
     assert r.exit_code == 1 and "3 images, expected 4 (1 fewer)" in r.stderr and not out.exists()
@@ -175,20 +189,31 @@ def test_item6_image_list_files(tmp_path):
 
 # --- item 8: an unknown settings key lists the valid keys of its section ----------------
 
+
 def _keys(model) -> str:
     return ", ".join(f.alias or n for n, f in model.model_fields.items())
 
 
-@pytest.mark.parametrize("command, yaml_text, expected", [
-    ("hard", "treshold: 0.4\n", "s.yaml: treshold: unknown key (did you mean 'threshold'? valid keys: {vote})"),
-    ("hard", "postprocess: {default: {keep_larges: 1}}\n",
-     "s.yaml: postprocess.default.keep_larges: unknown key (did you mean 'keep_largest'? valid keys: open, close, "
-     "min_size, keep_largest, fill_holes, max_hole, connectivity)"),
-    ("soft", "prob_maps: [{path: m, wieght: 2}]\n",
-     "s.yaml: prob_maps.0.wieght: unknown key (did you mean 'weight'? valid keys: path, name, weight, logits, "
-     "scale, boxes)"),
-    ("merge", "parts: [a.csv]\nzzz: 1\n", "s.yaml: zzz: unknown key (valid keys: {merge})"),
-])
+@pytest.mark.parametrize(
+    "command, yaml_text, expected",
+    [
+        ("hard", "treshold: 0.4\n", "s.yaml: treshold: unknown key (did you mean 'threshold'? valid keys: {vote})"),
+        (
+            "hard",
+            "postprocess: {default: {keep_larges: 1}}\n",
+            "s.yaml: postprocess.default.keep_larges: unknown key (did you mean 'keep_largest'? "
+            "valid keys: open, close, "
+            "min_size, keep_largest, fill_holes, max_hole, connectivity)",
+        ),
+        (
+            "soft",
+            "prob_maps: [{path: m, wieght: 2}]\n",
+            "s.yaml: prob_maps.0.wieght: unknown key (did you mean 'weight'? valid keys: path, name, weight, logits, "
+            "scale, boxes)",
+        ),
+        ("merge", "parts: [a.csv]\nzzz: 1\n", "s.yaml: zzz: unknown key (valid keys: {merge})"),
+    ],
+)
 def test_item8_unknown_settings_key_lists_valid_keys(tmp_path, monkeypatch, command, yaml_text, expected):
     from settings.merge import MergeSettings
     from settings.vote import VoteSettings
@@ -204,20 +229,27 @@ def test_item8_unknown_settings_key_lists_valid_keys(tmp_path, monkeypatch, comm
 
 # --- item 9: --best-from names the sources the scores file holds ------------------------
 
+
 def test_item9_best_from_with_other_source_names(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for name in ("unet", "hrnet"):
         write_csv(tmp_path / f"{name}.csv", full_rows(["x.png"]))
-    (tmp_path / "s.yaml").write_text("sources: {unet: unet.csv, hrnet: hrnet.csv}\nselect: {default: unet}\n"
-                                     "classes: [a, b, c]\nheight: 4\nwidth: 4\n")
-    (tmp_path / "scores.csv").write_text("source,class,dice\n" + "".join(
-        f"{s},{c},0.5\n" for s in ("unet_v2", "hrnet_v2") for c in CLASSES))
+    (tmp_path / "s.yaml").write_text(
+        "sources: {unet: unet.csv, hrnet: hrnet.csv}\nselect: {default: unet}\n"
+        "classes: [a, b, c]\nheight: 4\nwidth: 4\n"
+    )
+    (tmp_path / "scores.csv").write_text(
+        "source,class,dice\n" + "".join(f"{s},{c},0.5\n" for s in ("unet_v2", "hrnet_v2") for c in CLASSES)
+    )
     r = run_cli("select", "--setting", "s.yaml", "--best-from", "scores.csv", "-o", "o.csv")
     assert r.exit_code == 2
-    assert r.stderr.strip() == ("error: scores.csv: no row names one of the sources (unet, hrnet) and one of the "
-                                "classes; the file's sources: unet_v2, hrnet_v2; its classes: a, b, c")
-    (tmp_path / "scores.csv").write_text("source,class,dice\n" + "".join(
-        f"{s},{c},0.5\n" for s in ("unet", "hrnet_v2") for c in CLASSES))
+    assert r.stderr.strip() == (
+        "error: scores.csv: no row names one of the sources (unet, hrnet) and one of the "
+        "classes; the file's sources: unet_v2, hrnet_v2; its classes: a, b, c"
+    )
+    (tmp_path / "scores.csv").write_text(
+        "source,class,dice\n" + "".join(f"{s},{c},0.5\n" for s in ("unet", "hrnet_v2") for c in CLASSES)
+    )
     r = run_cli("select", "--setting", "s.yaml", "--best-from", "scores.csv", "-o", "o.csv")
     assert r.exit_code == 0, r.output
     assert "note: scores.csv: ignored 3 rows of other sources (hrnet_v2)" in r.stderr
@@ -226,19 +258,23 @@ def test_item9_best_from_with_other_source_names(tmp_path, monkeypatch):
 
 # --- item 10: evaluate says how many prediction images it did not score -----------------
 
+
 def test_item10_evaluate_notes_unscored_images(tmp_path):
     names = [f"i{k:03d}.png" for k in range(288)]
     gt = write_csv(tmp_path / "gt.csv", full_rows(names[:100]))
     pred = write_csv(tmp_path / "pred.csv", full_rows(names))
     r = run_cli("evaluate", "--gt", gt, pred, *SHAPE)
     assert r.exit_code == 0, r.output
-    assert (f"note: {pred}: 188 of its 288 images are not in the ground truth and not scored (first: i100.png, "
-            "i101.png, i102.png); scores cover the 100 ground-truth images") in r.stderr
+    assert (
+        f"note: {pred}: 188 of its 288 images are not in the ground truth and not scored (first: i100.png, "
+        "i101.png, i102.png); scores cover the 100 ground-truth images"
+    ) in r.stderr
     assert "(100 images; * marks the best source per row)" in r.stdout
     assert "not scored" not in run_cli("evaluate", "--gt", gt, pred, *SHAPE, "--quiet").stderr
 
 
 # --- item 12: tune on few validation images warns --------------------------------------
+
 
 def test_item12_tune_warns_on_few_images(tmp_path):
     from evaluation.search import ADVISED_IMAGES, CLEANING_GRID, candidates, few_images_warning
@@ -250,14 +286,17 @@ def test_item12_tune_warns_on_few_images(tmp_path):
     r = run_cli(*args)
     assert r.exit_code == 0, r.output
     n, k = len(candidates(["m1", "m2"])), len(CLEANING_GRID)
-    assert (f"warning: tuning on 4 images: each of the 3 per-class choices (among {n} combinations, then {k} "
-            f"cleaning rules) rests on 4 images, so it may fit their noise (30 or more images advised)") in r.stderr
+    assert (
+        f"warning: tuning on 4 images: each of the 3 per-class choices (among {n} combinations, then {k} "
+        f"cleaning rules) rests on 4 images, so it may fit their noise (30 or more images advised)"
+    ) in r.stderr
     assert "warning" not in run_cli(*args, "--quiet").stderr
     assert few_images_warning(ADVISED_IMAGES, CLASSES, ["m1", "m2"]) is None
     assert "on 1 image:" in few_images_warning(1, CLASSES, ["m1", "m2"])
 
 
 # --- item 13: the compile step has its own line, before the progress bar ---------------
+
 
 def test_item13_compile_line_comes_before_the_bar(tmp_path, monkeypatch):
     import core.warmup
@@ -318,9 +357,15 @@ def write_maps(folder, paths) -> str:
     from core.predictions import read_predictions
 
     rng = np.random.default_rng(5)
-    kinds = {"f16": ({}, np.float16), "f32": ({}, np.float32), "f64": ({}, np.float64),
-             "u8": ({"scale": 255}, np.uint8), "u16": ({"scale": 1000}, np.uint16),
-             "lg": ({"logits": True}, np.float32), "box": ({"boxes": str(folder / "boxes.csv")}, np.float16)}
+    kinds = {
+        "f16": ({}, np.float16),
+        "f32": ({}, np.float32),
+        "f64": ({}, np.float64),
+        "u8": ({"scale": 255}, np.uint8),
+        "u16": ({"scale": 1000}, np.uint16),
+        "lg": ({"logits": True}, np.float32),
+        "box": ({"boxes": str(folder / "boxes.csv")}, np.float16),
+    }
     images = read_predictions(paths["gt"], DEFAULT_CLASSES, 64, 64).images
     (folder / "boxes.csv").write_text("image_name,x0,y0,x1,y1\n" + "".join(f"{n},3,4,40,50\n" for n in images))
     for name, (extra, dtype) in kinds.items():
@@ -329,8 +374,12 @@ def write_maps(folder, paths) -> str:
             p = rng.random((29, 16, 16))
             a = p * extra["scale"] if "scale" in extra else (p * 8 - 4 if "logits" in extra else p)
             np.save(folder / name / f"{image[:-4]}.npy", a.astype(dtype))
-    cfg = {"height": 64, "width": 64, "prob_maps": [{"path": str(folder / n), **kinds[n][0]} for n in kinds],
-           "postprocess": {"default": {"keep_largest": 1, "fill_holes": True}}}
+    cfg = {
+        "height": 64,
+        "width": 64,
+        "prob_maps": [{"path": str(folder / n), **kinds[n][0]} for n in kinds],
+        "postprocess": {"default": {"keep_largest": 1, "fill_holes": True}},
+    }
     (folder / "soft.yaml").write_text(yaml.safe_dump(cfg))
     return str(folder / "soft.yaml")
 
@@ -338,20 +387,44 @@ def write_maps(folder, paths) -> str:
 KEEP_FILL = {"keep_largest": 1, "fill_holes": True}
 
 
-@pytest.mark.parametrize("steps, rules, command", [
-    (("read", "vote", "vote_masks", "clean"), KEEP_FILL, ["hard", "{m1}", "{m2}", "{m1}", "--allow-duplicate",
-                                                          "-o", "{out}", "--setting", "{pp}"]),
-    (("read", "vote"), None, ["weighted", "{m1}", "{m2}", "--weights", "1,2", "-o", "{out}"]),
-    (("read", "merge", "copy"), None, ["merge", "{m1}", "{m2}", "-o", "{out}"]),
-    (("read", "score"), None, ["evaluate", "--gt", "{gt}", "{m1}"]),
-    (("read", "tune"), None, ["tune", "--gt", "{gt}", "{m1}", "{m2}", "-o", "{yaml}"]),
-    (("read", "tune", "maps"), None, ["tune", "--gt", "{gt}", "{m1}", "{m2}", "--maps", "model1={maps}/f16",
-                                      "--maps", "model2={maps}/f64", "-o", "{yaml}"]),
-    (("read", "clean_blocks"), {**KEEP_FILL, "open": 1}, ["postprocess", "{m1}", "-o", "{out}", "--keep-largest", "1",
-                                                   "--fill-holes", "--open", "1"]),
-    (("read",), None, ["check", "{m1}"]),
-    (("soft", "clean"), KEEP_FILL, ["soft", "--setting", "{soft}", "-o", "{out}", "--engine", "cpu"]),
-])
+@pytest.mark.parametrize(
+    "steps, rules, command",
+    [
+        (
+            ("read", "vote", "vote_masks", "clean"),
+            KEEP_FILL,
+            ["hard", "{m1}", "{m2}", "{m1}", "--allow-duplicate", "-o", "{out}", "--setting", "{pp}"],
+        ),
+        (("read", "vote"), None, ["weighted", "{m1}", "{m2}", "--weights", "1,2", "-o", "{out}"]),
+        (("read", "merge", "copy"), None, ["merge", "{m1}", "{m2}", "-o", "{out}"]),
+        (("read", "score"), None, ["evaluate", "--gt", "{gt}", "{m1}"]),
+        (("read", "tune"), None, ["tune", "--gt", "{gt}", "{m1}", "{m2}", "-o", "{yaml}"]),
+        (
+            ("read", "tune", "maps"),
+            None,
+            [
+                "tune",
+                "--gt",
+                "{gt}",
+                "{m1}",
+                "{m2}",
+                "--maps",
+                "model1={maps}/f16",
+                "--maps",
+                "model2={maps}/f64",
+                "-o",
+                "{yaml}",
+            ],
+        ),
+        (
+            ("read", "clean_blocks"),
+            {**KEEP_FILL, "open": 1},
+            ["postprocess", "{m1}", "-o", "{out}", "--keep-largest", "1", "--fill-holes", "--open", "1"],
+        ),
+        (("read",), None, ["check", "{m1}"]),
+        (("soft", "clean"), KEEP_FILL, ["soft", "--setting", "{soft}", "-o", "{out}", "--engine", "cpu"]),
+    ],
+)
 def test_item13_warm_up_compiles_every_kernel_the_run_uses(tmp_path, steps, rules, command):
     """In a fresh process, after the warm-up steps (for ``clean``: with the run's cleaning
     rules, which the commands pass on) a real run (29 classes, 64², realistic masks) calls
@@ -366,8 +439,16 @@ def test_item13_warm_up_compiles_every_kernel_the_run_uses(tmp_path, steps, rule
     paths = write_set(Generator(n_images=3, n_models=2, height=64, width=64, seed=2), tmp_path)
     (tmp_path / "pp.yaml").write_text("postprocess: {default: {keep_largest: 1, fill_holes: true}}\n")
     maps = write_maps(tmp_path, paths)
-    fill = {"m1": paths["model1"], "m2": paths["model2"], "gt": paths["gt"], "out": tmp_path / "o.csv",
-            "pp": tmp_path / "pp.yaml", "yaml": tmp_path / "t.yaml", "soft": maps, "maps": tmp_path}
+    fill = {
+        "m1": paths["model1"],
+        "m2": paths["model2"],
+        "gt": paths["gt"],
+        "out": tmp_path / "o.csv",
+        "pp": tmp_path / "pp.yaml",
+        "yaml": tmp_path / "t.yaml",
+        "soft": maps,
+        "maps": tmp_path,
+    }
     shape = [] if command[0] == "soft" else ["--height", "64", "--width", "64"]  # soft: in its settings
     args = [a.format(**fill) for a in command] + shape + ["-q"]
     script = WARM_CHECK.format(root=str(root), tests=str(root / "tests"), steps=steps, rules=rules, args=args)
@@ -378,6 +459,7 @@ def test_item13_warm_up_compiles_every_kernel_the_run_uses(tmp_path, steps, rule
 
 # --- item 14: counts with separators and plurals, a table in 100 columns, empty masks ---
 
+
 def test_item14_merge_and_select_counts(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     names = [f"i{k:03d}.png" for k in range(400)]
@@ -387,32 +469,49 @@ def test_item14_merge_and_select_counts(tmp_path, monkeypatch):
     assert r.stdout.splitlines() == [
         "merge: 1 file → o.csv: 400 images × 3 classes: 1,200 rows expected, 1,200 present, 0 missing",
         "  overlaps: 0 rows in several files: 0 identical, 0 conflicting",
-        "  p.csv: 1,200 rows taken"]
-    (tmp_path / "s.yaml").write_text("sources: {a: p.csv, b: o.csv}\nselect: {c: b, default: a}\n"
-                                     "classes: [a, b, c]\nheight: 4\nwidth: 4\n")
+        "  p.csv: 1,200 rows taken",
+    ]
+    (tmp_path / "s.yaml").write_text(
+        "sources: {a: p.csv, b: o.csv}\nselect: {c: b, default: a}\nclasses: [a, b, c]\nheight: 4\nwidth: 4\n"
+    )
     r = run_cli("select", "--setting", "s.yaml", "-o", "sel.csv")
     assert r.exit_code == 0, r.output
-    assert r.stdout.splitlines() == ["select: 400 images × 3 classes, 1,200 rows → sel.csv",
-                                     "  a: 800 rows (2 classes) from p.csv", "  b: 400 rows (1 class) from o.csv"]
+    assert r.stdout.splitlines() == [
+        "select: 400 images × 3 classes, 1,200 rows → sel.csv",
+        "  a: 800 rows (2 classes) from p.csv",
+        "  b: 400 rows (1 class) from o.csv",
+    ]
 
 
 def test_item14_evaluate_table_fits_100_columns(tmp_path):
     gt = write_csv(tmp_path / "gt.csv", full_rows(["x.png", "y.png"]))
-    stems = ["model_unet_resnet34_experiment_long_fold0", "model_unet_resnet34_experiment_long_fold1",
-             "hrnet_w48_ocr_experiment_2026_11_28_final", "segformer_b5_1024_longer_name_run3", "m5"]
-    preds = [write_csv(tmp_path / f"{s}.csv", full_rows(["x.png", "y.png"], f"1 {k + 1}"))
-             for k, s in enumerate(stems)]
+    stems = [
+        "model_unet_resnet34_experiment_long_fold0",
+        "model_unet_resnet34_experiment_long_fold1",
+        "hrnet_w48_ocr_experiment_2026_11_28_final",
+        "segformer_b5_1024_longer_name_run3",
+        "m5",
+    ]
+    preds = [write_csv(tmp_path / f"{s}.csv", full_rows(["x.png", "y.png"], f"1 {k + 1}")) for k, s in enumerate(stems)]
     r = run_cli("evaluate", "--gt", gt, *preds, *SHAPE, "-q")
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
     assert max(map(len, lines)) <= 100
-    assert lines[0].split() == ["class", "model_un…g_fold0", "model_un…g_fold1", "hrnet_w4…8_final",
-                                "segforme…me_run3", "m5"]
-    assert lines[5:] == ["(2 images; * marks the best source per row)",
-                         "  model_un…g_fold0 = model_unet_resnet34_experiment_long_fold0",
-                         "  model_un…g_fold1 = model_unet_resnet34_experiment_long_fold1",
-                         "  hrnet_w4…8_final = hrnet_w48_ocr_experiment_2026_11_28_final",
-                         "  segforme…me_run3 = segformer_b5_1024_longer_name_run3"]
+    assert lines[0].split() == [
+        "class",
+        "model_un…g_fold0",
+        "model_un…g_fold1",
+        "hrnet_w4…8_final",
+        "segforme…me_run3",
+        "m5",
+    ]
+    assert lines[5:] == [
+        "(2 images; * marks the best source per row)",
+        "  model_un…g_fold0 = model_unet_resnet34_experiment_long_fold0",
+        "  model_un…g_fold1 = model_unet_resnet34_experiment_long_fold1",
+        "  hrnet_w4…8_final = hrnet_w48_ocr_experiment_2026_11_28_final",
+        "  segforme…me_run3 = segformer_b5_1024_longer_name_run3",
+    ]
     dice_2 = (2 * 2 + 1e-4) / (2 + 2 + 1e-4)  # prediction "1 2" equals the ground truth
     assert lines[1].split()[1:3] == ["0.6667", f"{dice_2:.4f}*"]
 
@@ -439,6 +538,7 @@ def test_item14_check_names_empty_masks(tmp_path):
     assert r.exit_code == 0
     assert r.stdout.splitlines() == [
         "empty masks per class: b 7, c 2; first: i0.png (b), i0.png (c), i1.png (b), i1.png (c), i2.png (b), …",
-        f"{path}: valid: 7 images × 3 classes, 21 rows, 9 empty masks, 12 runs, total area 12 px"]
+        f"{path}: valid: 7 images × 3 classes, 21 rows, 9 empty masks, 12 runs, total area 12 px",
+    ]
     one = write_csv(tmp_path / "one.csv", [("x.png", c, "1 1") for c in CLASSES])
     assert len(run_cli("check", one, *SHAPE).stdout.splitlines()) == 1  # no empty mask, no list

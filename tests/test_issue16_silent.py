@@ -45,8 +45,11 @@ def _expect_vote(out, models, weights: dict[int, list[float]], thresholds: dict[
     for i in range(len(got.images)):
         for c in range(len(CLASSES)):
             ms = [ref.decode(p.runs(i, c), (H, W)) for p in src]
-            np.testing.assert_array_equal(got.runs(i, c), ref.encode(ref.vote(ms, weights[c], thresholds[c])),
-                                          err_msg=f"image {i}, class {CLASSES[c]}")
+            np.testing.assert_array_equal(
+                got.runs(i, c),
+                ref.encode(ref.vote(ms, weights[c], thresholds[c])),
+                err_msg=f"image {i}, class {CLASSES[c]}",
+            )
 
 
 def _settings(tmp_path, data: dict):
@@ -57,11 +60,17 @@ def _settings(tmp_path, data: dict):
 
 # --- item 1: a flag replaces the settings' default; per-class entries stay ----------------
 
+
 def test_weights_and_threshold_flags_keep_per_class_entries(synth, tmp_path):
     m1, m2, m3 = synth
-    s = _settings(tmp_path, {"sources": {"m1": str(m1), "m2": str(m2), "m3": str(m3)},
-                             "weights": {"default": {"m1": 1, "m2": 1, "m3": 1}, "b": {"m2": 0}},
-                             "threshold": {"default": 0.5, "c": 0.2}})
+    s = _settings(
+        tmp_path,
+        {
+            "sources": {"m1": str(m1), "m2": str(m2), "m3": str(m3)},
+            "weights": {"default": {"m1": 1, "m2": 1, "m3": 1}, "b": {"m2": 0}},
+            "threshold": {"default": 0.5, "c": 0.2},
+        },
+    )
     out = tmp_path / "w.csv"
     r = run_cli("weighted", "--setting", s, "--weights", "1,1,2", "--threshold", 0.4, "-o", out)
     assert r.exit_code == 0, r.stderr
@@ -121,6 +130,7 @@ def test_flag_merging_in_the_library():
 
 # --- item 2: a file votes once unless asked -----------------------------------------------
 
+
 def test_positional_csvs_next_to_settings_sources_are_refused(synth, tmp_path):
     m1, m2, m3 = synth
     s = _settings(tmp_path, {"sources": {"m1": str(m1), "m2": str(m2), "m3": str(m3)}})
@@ -129,9 +139,11 @@ def test_positional_csvs_next_to_settings_sources_are_refused(synth, tmp_path):
         for quiet in ([], ["--quiet"]):
             r = run_cli(cmd, "--setting", s, *synth, "-o", out, *quiet)
             assert r.exit_code == 2, r.stderr
-            assert r.stderr.strip() == (f"error: {s} lists sources (m1, m2, m3); positional CSVs would vote next to "
-                                        "them: re-point one with --source NAME=PATH, or remove 'sources' from the "
-                                        "settings")
+            assert r.stderr.strip() == (
+                f"error: {s} lists sources (m1, m2, m3); positional CSVs would vote next to "
+                "them: re-point one with --source NAME=PATH, or remove 'sources' from the "
+                "settings"
+            )
     r = run_cli("weighted", "--setting", s, m2, "-o", out)  # one extra file: still refused
     assert r.exit_code == 2 and "positional CSVs would vote next to them" in r.stderr
     assert not out.exists()
@@ -144,9 +156,11 @@ def test_a_file_given_twice_is_an_error_unless_allowed(synth, tmp_path):
     for quiet in ([], ["--quiet"]):
         r = run_cli("hard", m1, m2, other, "-o", out, *SHAPE, *quiet)
         assert r.exit_code == 2 and not out.exists()
-        assert r.stderr.strip() == (f"error: {other}: same file as {m1} (source model1 and source model1-2): each "
-                                    "copy would vote; give it once (a larger weight counts it more) or pass "
-                                    "--allow-duplicate")
+        assert r.stderr.strip() == (
+            f"error: {other}: same file as {m1} (source model1 and source model1-2): each "
+            "copy would vote; give it once (a larger weight counts it more) or pass "
+            "--allow-duplicate"
+        )
     s = _settings(tmp_path, {"sources": {"x": str(m1), "y": str(m2), "z": str(m1)}})
     r = run_cli("weighted", "--setting", s, "-o", out)
     assert r.exit_code == 2 and "given twice (source x and source z)" in r.stderr
@@ -176,8 +190,9 @@ def test_other_commands_refuse_a_file_twice(synth, tmp_path):
     assert r.exit_code == 2 and "(source model1 and source x): tune each file once" in r.stderr
     maps = tmp_path / "maps"
     maps.mkdir()
-    r = run_cli("tune", "--gt", m2, m1, m2, "--maps", f"a={maps}", "--maps", f"b={maps}/", "-o", tmp_path / "t.yaml",
-                *SHAPE)
+    r = run_cli(
+        "tune", "--gt", m2, m1, m2, "--maps", f"a={maps}", "--maps", f"b={maps}/", "-o", tmp_path / "t.yaml", *SHAPE
+    )
     assert r.exit_code == 2 and "(--maps a and --maps b): give each maps folder once" in r.stderr
     assert not (tmp_path / "o.csv").exists() and not (tmp_path / "t.yaml").exists()
 
@@ -191,7 +206,6 @@ def test_merge_says_when_part_files_replace_the_settings_parts(synth, tmp_path):
     assert f"{m3}" not in r.stdout and f"{m1}: " in r.stdout
 
 
-
 # --- item 4: a file's groups work in its postprocess section -------------------------------
 
 GROUP_RULES = {"default": {"fill_holes": True}, "g": {"keep_largest": 1, "min_size": 30}, "b": {"open": 2}}
@@ -200,13 +214,13 @@ EXPANDED = {"default": {"fill_holes": True}, "a": {"keep_largest": 1, "min_size"
 
 def test_select_postprocess_accepts_the_files_groups(synth, tmp_path):
     m1, m2, _ = synth
-    base = {"sources": {"x": str(m1), "y": str(m2)}, "groups": {"g": ["a", "b"]},
-            "select": {"g": "y", "default": "x"}}
+    base = {"sources": {"x": str(m1), "y": str(m2)}, "groups": {"g": ["a", "b"]}, "select": {"g": "y", "default": "x"}}
     raw, inline, after = tmp_path / "raw.csv", tmp_path / "inline.csv", tmp_path / "after.csv"
     r = run_cli("select", "--setting", _settings(tmp_path, base), "-o", raw, "--quiet")
     assert r.exit_code == 0, r.stderr
-    r = run_cli("select", "--setting", _settings(tmp_path, {**base, "postprocess": GROUP_RULES}), "-o", inline,
-                "--quiet")
+    r = run_cli(
+        "select", "--setting", _settings(tmp_path, {**base, "postprocess": GROUP_RULES}), "-o", inline, "--quiet"
+    )
     assert r.exit_code == 0, r.stderr
     assert "postprocess (inline)" in r.stdout
     # the same as cleaning afterwards with the group written out class by class
@@ -226,13 +240,19 @@ def test_group_keys_in_the_library():
         return resolve(PostprocessFile.model_validate({"postprocess": section}).postprocess, *args, **kwargs)
 
     rules = resolve_rules(GROUP_RULES, CLASSES, "s.yaml", groups={"g": ["a", "b"]})
-    assert rules == [Rules(keep_largest=1, min_size=30, fill_holes=True), Rules(open=2, fill_holes=True),
-                     Rules(fill_holes=True)]  # a: group; b: its own entry beats the group; c: default
+    assert rules == [
+        Rules(keep_largest=1, min_size=30, fill_holes=True),
+        Rules(open=2, fill_holes=True),
+        Rules(fill_holes=True),
+    ]  # a: group; b: its own entry beats the group; c: default
     assert rules == resolve_rules(EXPANDED, CLASSES, "s.yaml")
     assert resolve_rules({"g": None}, CLASSES, "s.yaml", groups={"g": ["c"]})[2] is None
     flags = {"min_size": 5}  # a flag still changes only the default
-    assert resolve_rules({"g": {"keep_largest": 1}}, CLASSES, "s.yaml", flags, {"g": ["a"]}) == \
-        [Rules(keep_largest=1, min_size=5), Rules(min_size=5), Rules(min_size=5)]
+    assert resolve_rules({"g": {"keep_largest": 1}}, CLASSES, "s.yaml", flags, {"g": ["a"]}) == [
+        Rules(keep_largest=1, min_size=5),
+        Rules(min_size=5),
+        Rules(min_size=5),
+    ]
     section = PostprocessFile.model_validate({"postprocess": GROUP_RULES}).postprocess
     assert build_cleaner(section, CLASSES, 8, 8, "s.yaml", groups={"g": ["a", "b"]}).rules == rules
     with pytest.raises(UsageError, match=r"s\.yaml: postprocess: unknown class 'g' \(expected 'default'"):
@@ -250,19 +270,25 @@ def test_group_keys_in_the_library():
 
 def test_select_postprocess_group_errors_through_the_cli(synth, tmp_path):
     m1, m2, _ = synth
-    base = {"sources": {"x": str(m1), "y": str(m2)}, "groups": {"g1": ["a"], "g2": ["a", "c"]},
-            "select": {"default": "x"}}
+    base = {
+        "sources": {"x": str(m1), "y": str(m2)},
+        "groups": {"g1": ["a"], "g2": ["a", "c"]},
+        "select": {"default": "x"},
+    }
     s = _settings(tmp_path, {**base, "postprocess": {"g1": {"keep_largest": 1}, "g2": {"min_size": 9}}})
     r = run_cli("select", "--setting", s, "-o", tmp_path / "o.csv")
     assert r.exit_code == 2 and not (tmp_path / "o.csv").exists()
-    assert r.stderr.strip() == (f"error: {s}: postprocess: class 'a' is in groups with different rules (g1, g2); "
-                                "give it its own entry")
-    s = _settings(tmp_path, {**base, "postprocess": {"g1": {"keep_largest": 1}, "g2": {"min_size": 9},
-                                                     "a": {"min_size": 1}}})
+    assert r.stderr.strip() == (
+        f"error: {s}: postprocess: class 'a' is in groups with different rules (g1, g2); give it its own entry"
+    )
+    s = _settings(
+        tmp_path, {**base, "postprocess": {"g1": {"keep_largest": 1}, "g2": {"min_size": 9}, "a": {"min_size": 1}}}
+    )
     assert run_cli("select", "--setting", s, "-o", tmp_path / "o.csv", "--quiet").exit_code == 0
 
 
 # --- item 11: soft's default output is documented and printed ---------------------------------
+
 
 def test_soft_without_an_output_writes_and_names_output_csv(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -277,8 +303,11 @@ def test_soft_without_an_output_writes_and_names_output_csv(tmp_path, monkeypatc
     assert (tmp_path / "output.csv").read_text().splitlines()[1:] == ["x.png,a,1 16", "x.png,b,1 16", "x.png,c,1 16"]
     r = run_cli("soft", "--setting", s, "--quiet")  # the path is the result: printed even when quiet
     assert r.exit_code == 0 and r.stderr == "" and r.stdout.strip() == "output: output.csv"
-    s.write_text(yaml.safe_dump({"CLASSES": list(CLASSES), "height": 4, "width": 4, "prob_maps": [{"path": "maps"}],
-                                 "save_dir": "out"}))
+    s.write_text(
+        yaml.safe_dump(
+            {"CLASSES": list(CLASSES), "height": 4, "width": 4, "prob_maps": [{"path": "maps"}], "save_dir": "out"}
+        )
+    )
     r = run_cli("soft", "--setting", s, "-q")
     assert r.exit_code == 0 and r.stdout.strip() == "output: out/output.csv" and (tmp_path / "out/output.csv").exists()
     r = run_cli("soft", "--setting", s, "-o", "mine.csv")

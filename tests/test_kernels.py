@@ -16,14 +16,21 @@ SKIP = {"tests", "bench", "build", "dist"}
 
 
 def _sources() -> list[Path]:
-    return sorted(p for p in ROOT.rglob("*.py")
-                  if not ({part for part in p.relative_to(ROOT).parts[:-1]} & SKIP
-                          or any(part.startswith(".") for part in p.relative_to(ROOT).parts)))
+    return sorted(
+        p
+        for p in ROOT.rglob("*.py")
+        if not (
+            {part for part in p.relative_to(ROOT).parts[:-1]} & SKIP
+            or any(part.startswith(".") for part in p.relative_to(ROOT).parts)
+        )
+    )
 
 
 def _mentions_jit(node: ast.AST) -> bool:
-    return any((isinstance(n, ast.Name) and n.id in JIT_NAMES) or (isinstance(n, ast.Attribute) and n.attr in JIT_NAMES)
-               for n in ast.walk(node))
+    return any(
+        (isinstance(n, ast.Name) and n.id in JIT_NAMES) or (isinstance(n, ast.Attribute) and n.attr in JIT_NAMES)
+        for n in ast.walk(node)
+    )
 
 
 def _kernel_defs(tree: ast.Module) -> list[ast.FunctionDef]:
@@ -38,10 +45,14 @@ def _module(path: Path) -> str:
 
 
 def test_kernels_are_defined_only_in_private_kernel_modules():
-    outside = [f"{p.relative_to(ROOT)}:{n.lineno}" for p in _sources() if p.name != "_kernels.py"
-               for n in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
-               if (isinstance(n, ast.FunctionDef) and any(map(_mentions_jit, n.decorator_list)))
-               or (isinstance(n, ast.Call) and _mentions_jit(n.func) and "torch" not in ast.unparse(n.func))]
+    outside = [
+        f"{p.relative_to(ROOT)}:{n.lineno}"
+        for p in _sources()
+        if p.name != "_kernels.py"
+        for n in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+        if (isinstance(n, ast.FunctionDef) and any(map(_mentions_jit, n.decorator_list)))
+        or (isinstance(n, ast.Call) and _mentions_jit(n.func) and "torch" not in ast.unparse(n.func))
+    ]
     assert not outside, f"numba kernels outside a _kernels.py: {outside}"
     assert {_module(p) for p in KERNEL_FILES} == {"core._kernels", "ensemble._kernels", "postprocess._kernels"}
 
@@ -68,7 +79,8 @@ def test_kernels_call_only_kernels_of_their_own_file(path):
             if isinstance(node, ast.Name | ast.Attribute) and isinstance(node.ctx, ast.Load):
                 target = _resolve(node, vars(mod))
                 if isinstance(target, numba.core.dispatcher.Dispatcher) and not (
-                        target.py_func.__module__ == mod.__name__ and target.__name__ in kernels):
+                    target.py_func.__module__ == mod.__name__ and target.__name__ in kernels
+                ):
                     foreign.append(f"{fn.name} -> {target.py_func.__module__}.{target.__name__}")
     assert not foreign, f"kernels calling kernels of another file (numba's cache would go stale): {foreign}"
     assert kernels and kernels <= dispatchers
@@ -89,8 +101,9 @@ def test_the_rule_catches_a_cross_file_call(tmp_path, monkeypatch):
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
     (pkg / "other.py").write_text("import numba\n@numba.njit\ndef g(x):\n    return x\n")
-    (pkg / "_kernels.py").write_text("import numba\nfrom pkg_probe.other import g\n"
-                                     "@numba.njit\ndef f(x):\n    return g(x) + 1\n")
+    (pkg / "_kernels.py").write_text(
+        "import numba\nfrom pkg_probe.other import g\n@numba.njit\ndef f(x):\n    return g(x) + 1\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setitem(globals(), "ROOT", tmp_path)
     with pytest.raises(AssertionError, match=r"f -> pkg_probe\.other\.g"):

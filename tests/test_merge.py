@@ -52,13 +52,17 @@ def reference(paths, classes, prefer):
     key = ["image_name", "class"]
     chosen = rows.sort_values("part", ascending=prefer == "first", kind="stable").drop_duplicates(key)
     both = rows.merge(chosen[[*key, "rle"]].rename(columns={"rle": "chosen"}), on=key)
-    both["differs"] = [not np.array_equal(dense(a, H, W), dense(b, H, W))
-                       for a, b in zip(both["rle"], both["chosen"], strict=True)]
+    both["differs"] = [
+        not np.array_equal(dense(a, H, W), dense(b, H, W)) for a, b in zip(both["rle"], both["chosen"], strict=True)
+    ]
     per_cell = both.groupby(key)["differs"].agg(["any", "size"])
     full = pd.MultiIndex.from_product([images, classes], names=key)
     out = chosen.set_index(key)["rle"].reindex(full, fill_value="").reset_index()
-    counts = {"missing": int((~full.isin(chosen.set_index(key).index)).sum()),
-              "overlaps": int((per_cell["size"] > 1).sum()), "conflicts": int(per_cell["any"].sum())}
+    counts = {
+        "missing": int((~full.isin(chosen.set_index(key).index)).sum()),
+        "overlaps": int((per_cell["size"] > 1).sum()),
+        "conflicts": int(per_cell["any"].sum()),
+    }
     return out[["image_name", "class", "rle"]], counts
 
 
@@ -84,8 +88,14 @@ def test_shards_and_class_files_make_one_canonical_file(tmp_path):
     assert list(got["image_name"]) == [i for i in imgs for _ in CLASSES]
     assert list(got["class"]) == CLASSES * len(imgs)
     assert all(np.array_equal(dense(r, H, W), m[i, c]) for i, c, r in got.itertuples(index=False))
-    assert report_counts(res.stdout) == {"expected": 15, "present": 15, "missing": 0, "overlaps": 0,
-                                         "identical": 0, "conflicts": 0}
+    assert report_counts(res.stdout) == {
+        "expected": 15,
+        "present": 15,
+        "missing": 0,
+        "overlaps": 0,
+        "identical": 0,
+        "conflicts": 0,
+    }
     assert "s2.csv: 4 rows name images by path" in res.stderr
 
 
@@ -113,8 +123,14 @@ def test_conflicts_take_the_preferred_file(tmp_path, prefer, y_a):
     assert res.exit_code == 0, res.output
     got = read_frame(tmp_path / "o.csv")
     assert got.loc[(got["image_name"] == "y.png") & (got["class"] == "a"), "rle"].item() == y_a
-    assert report_counts(res.stdout) == {"expected": 6, "present": 6, "missing": 0, "overlaps": 2,
-                                         "identical": 1, "conflicts": 1}
+    assert report_counts(res.stdout) == {
+        "expected": 6,
+        "present": 6,
+        "missing": 0,
+        "overlaps": 2,
+        "identical": 1,
+        "conflicts": 1,
+    }
     assert f"taken from the {prefer} file (first: image y.png, class a: " in res.stdout
     assert list(got["image_name"]) == ["x.png"] * 3 + ["y.png"] * 3
 
@@ -124,8 +140,7 @@ def test_strict_conflict_exits_1_naming_image_class_and_files(tmp_path):
     out = tmp_path / "o.csv"
     res = run("merge", p1, p2, "-o", out, "--strict", *SHAPE)
     assert res.exit_code == 1
-    assert res.stderr.strip() == (f"error: image y.png, class a: {p1}:5 and {p2}:2 differ "
-                                  f"(1 conflicting row in all)")
+    assert res.stderr.strip() == (f"error: image y.png, class a: {p1}:5 and {p2}:2 differ (1 conflicting row in all)")
     assert sorted(os.listdir(tmp_path)) == ["p1.csv", "p2.csv"]
     with pytest.raises(DataError, match="class a: .*p2.csv:2 and .*p1.csv:5 differ"):
         merge([read_predictions(p, CLASSES, H, W) for p in (p1, p2)], out, prefer="last", strict=True)
@@ -150,8 +165,18 @@ def test_missing_rows_are_empty_masks_or_a_strict_error(tmp_path):
 def test_merge_settings_file_and_errors(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     p1, p2 = conflict_files(tmp_path)
-    (tmp_path / "m.yaml").write_text(yaml.safe_dump({"parts": ["p1.csv", "p2.csv"], "output": "o.csv",
-                                                     "prefer": "last", "classes": CLASSES, "height": H, "width": W}))
+    (tmp_path / "m.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "parts": ["p1.csv", "p2.csv"],
+                "output": "o.csv",
+                "prefer": "last",
+                "classes": CLASSES,
+                "height": H,
+                "width": W,
+            }
+        )
+    )
     res = run("merge", "--setting", "m.yaml")
     assert res.exit_code == 0, res.output
     assert read_frame("o.csv")["rle"].tolist()[3] == "4 1"
@@ -167,8 +192,14 @@ def test_merge_settings_file_and_errors(tmp_path, monkeypatch):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(0, 2**32 - 1), n_parts=st.integers(1, 4), n_images=st.integers(1, 4),
-       prefer=st.sampled_from(["first", "last"]), strict=st.booleans(), data=st.data())
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_parts=st.integers(1, 4),
+    n_images=st.integers(1, 4),
+    prefer=st.sampled_from(["first", "last"]),
+    strict=st.booleans(),
+    data=st.data(),
+)
 def test_merge_matches_reference(tmp_path_factory, seed, n_parts, n_images, prefer, strict, data):
     tmp = tmp_path_factory.mktemp("merge")
     pool = [f"img{k}.png" for k in range(n_images)]

@@ -17,8 +17,11 @@ PACKAGES = ["cluster", "core", "ensemble", "evaluation", "fusion", "postprocess"
 
 def test_project_table_matches_requirements():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    reqs = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
-            if line.strip() and not line.startswith("#")]
+    reqs = [
+        line.strip()
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert project["dependencies"] == reqs
     assert project["scripts"] == {"segment-ensemble": "cli:cli"}
 

@@ -33,6 +33,7 @@ FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthChe
 
 # ---------------------------------------------------------------- dense references
 
+
 def objects_structure(conn: int) -> np.ndarray:
     return SQUARE if conn == 8 else CROSS
 
@@ -42,7 +43,7 @@ def background_structure(conn: int) -> np.ndarray:
 
 
 def disk(r: int) -> np.ndarray:
-    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
     return yy * yy + xx * xx <= r * r
 
 
@@ -126,11 +127,11 @@ def make_mask(kind: str, h: int, w: int, seed: int) -> np.ndarray:
     elif kind == "rows":  # bands of whole rows: flat runs spanning several rows
         for _ in range(rng.integers(1, 4)):
             r0 = rng.integers(0, h)
-            m[r0:r0 + rng.integers(1, 4)] = True
+            m[r0 : r0 + rng.integers(1, 4)] = True
         flat = m.reshape(-1)
         for _ in range(rng.integers(0, 4)):
             s = rng.integers(0, flat.size)
-            flat[s:s + rng.integers(1, 2 * w + 1)] = True
+            flat[s : s + rng.integers(1, 2 * w + 1)] = True
     if kind != "empty" and rng.random() < 0.4:
         m &= ~(rng.random((h, w)) < 0.08)  # pinholes
     return m
@@ -149,6 +150,7 @@ conns = st.sampled_from([4, 8])
 
 
 # ---------------------------------------------------------------- operations vs scipy
+
 
 @FAST
 @given(m=masks(), conn=conns)
@@ -194,7 +196,7 @@ def test_keep_largest_many_ties(keep):
     cells = rng.permutation(130)[:90]  # 90 isolated specks of 1 or 2 pixels on a 10×13 grid
     for j, cell in enumerate(cells):
         y, x = 3 * (cell // 13), 3 * (cell % 13)
-        m[y, x:x + 1 + (j % 3 == 0)] = True
+        m[y, x : x + 1 + (j % 3 == 0)] = True
     for conn in (4, 8):
         got = dense(clean(encode(m), *m.shape, Rules(keep_largest=keep, connectivity=conn)), m.shape)
         assert np.array_equal(got, ref_select(m, conn, 0, keep)[0])
@@ -230,16 +232,33 @@ def test_closing_matches_padded_binary_closing(m, r):
     assert np.array_equal(got, ref_close(m, r))
     assert not (m & ~got).any()  # closing never removes pixels, not even at the border
     inner = np.pad(m, r)  # away from the border it is scipy's plain closing
-    assert np.array_equal(dense(closing(encode(inner), *inner.shape, r), inner.shape)[r:-r, r:-r],
-                          ndimage.binary_closing(inner, disk(r))[r:-r, r:-r] | m)
+    assert np.array_equal(
+        dense(closing(encode(inner), *inner.shape, r), inner.shape)[r:-r, r:-r],
+        ndimage.binary_closing(inner, disk(r))[r:-r, r:-r] | m,
+    )
 
 
 @FAST
-@given(m=masks(), conn=conns, open_r=st.integers(0, 2), close_r=st.integers(0, 2), min_size=st.integers(0, 8),
-       keep=st.integers(0, 3), fill=st.booleans(), max_hole=st.one_of(st.none(), st.integers(1, 20)))
+@given(
+    m=masks(),
+    conn=conns,
+    open_r=st.integers(0, 2),
+    close_r=st.integers(0, 2),
+    min_size=st.integers(0, 8),
+    keep=st.integers(0, 3),
+    fill=st.booleans(),
+    max_hole=st.one_of(st.none(), st.integers(1, 20)),
+)
 def test_pipeline_matches_reference_in_documented_order(m, conn, open_r, close_r, min_size, keep, fill, max_hole):
-    rules = Rules(open=open_r, close=close_r, min_size=min_size, keep_largest=keep, fill_holes=fill,
-                  max_hole=max_hole if fill else None, connectivity=conn)
+    rules = Rules(
+        open=open_r,
+        close=close_r,
+        min_size=min_size,
+        keep_largest=keep,
+        fill_holes=fill,
+        max_hole=max_hole if fill else None,
+        connectivity=conn,
+    )
     expect = ref_pipeline(m, rules)
     runs = encode(m)
     got = clean(runs, *m.shape, rules)
@@ -258,14 +277,21 @@ def test_pipeline_matches_reference_in_documented_order(m, conn, open_r, close_r
 
 def _twin_pipeline(runs, height, width, r):
     """``postprocess.clean._steps`` on the kernels' plain-Python twins."""
-    k = {name: getattr(_kernels, name).py_func for name in ("split_rows_kernel", "open_kernel", "close_kernel",
-                                                             "select_components_kernel", "fill_holes_kernel",
-                                                             "finish_kernel")}
+    k = {
+        name: getattr(_kernels, name).py_func
+        for name in (
+            "split_rows_kernel",
+            "open_kernel",
+            "close_kernel",
+            "select_components_kernel",
+            "fill_holes_kernel",
+            "finish_kernel",
+        )
+    }
     rows, x0, x1 = k["split_rows_kernel"](runs, width)
     rows, x0, x1 = k["open_kernel"](rows, x0, x1, r.open)
     rows, x0, x1 = k["close_kernel"](rows, x0, x1, r.close, height, width)
-    rows, x0, x1, removed = k["select_components_kernel"](rows, x0, x1, r.connectivity == 8, r.min_size,
-                                                          r.keep_largest)
+    rows, x0, x1, removed = k["select_components_kernel"](rows, x0, x1, r.connectivity == 8, r.min_size, r.keep_largest)
     rows, x0, x1, holes = k["fill_holes_kernel"](rows, x0, x1, height, width, r.connectivity == 8, -1)
     out, area_in, area_out = k["finish_kernel"](runs, rows, x0, x1, width)
     return out, removed, holes, area_in, area_out
@@ -319,23 +345,34 @@ def section(data):
 
 
 def test_per_class_overrides_merge_onto_default():
-    rules = resolve_rules(section({
-        "default": {"keep_largest": 1, "fill_holes": True, "max_hole": 50},
-        "b": {"keep_largest": 2, "connectivity": 4},
-        "c": None,
-        "d": False,
-    }), CLASSES, "s.yaml")
+    rules = resolve_rules(
+        section(
+            {
+                "default": {"keep_largest": 1, "fill_holes": True, "max_hole": 50},
+                "b": {"keep_largest": 2, "connectivity": 4},
+                "c": None,
+                "d": False,
+            }
+        ),
+        CLASSES,
+        "s.yaml",
+    )
     assert rules[0] == Rules(keep_largest=1, fill_holes=True, max_hole=50)
     assert rules[1] == Rules(keep_largest=2, fill_holes=True, max_hole=50, connectivity=4)
     assert rules[2] is None and rules[3] is None
-    off = resolve_rules(section({"default": {"fill_holes": True, "max_hole": 9}, "a": {"fill_holes": False}}),
-                        CLASSES, "s.yaml")
+    off = resolve_rules(
+        section({"default": {"fill_holes": True, "max_hole": 9}, "a": {"fill_holes": False}}), CLASSES, "s.yaml"
+    )
     assert not off[0].fill_holes and off[1].fill_holes
 
 
 def test_flags_override_default_but_not_class_entries():
-    rules = resolve_rules(section({"default": {"keep_largest": 3, "min_size": 5}, "b": {"keep_largest": 2}}),
-                          CLASSES, "s.yaml", {"keep_largest": 1, "fill_holes": True, "open": None})
+    rules = resolve_rules(
+        section({"default": {"keep_largest": 3, "min_size": 5}, "b": {"keep_largest": 2}}),
+        CLASSES,
+        "s.yaml",
+        {"keep_largest": 1, "fill_holes": True, "open": None},
+    )
     assert rules[0] == Rules(keep_largest=1, min_size=5, fill_holes=True)
     assert rules[1] == Rules(keep_largest=2, min_size=5, fill_holes=True)
 
@@ -346,19 +383,22 @@ def test_no_active_rule_gives_no_cleaner():
     assert build_cleaner(section({"b": {"open": 1}}), CLASSES, 8, 8, "x").active(1)
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"default": {"min_size": -1}}, "s.yaml: postprocess.default.min_size: Input should be greater than or equal"),
-    ({"a": {"keep_largest": -2}}, "s.yaml: postprocess.a.keep_largest: Input should be greater than or equal"),
-    ({"default": {"max_hole": 0, "fill_holes": True}}, "postprocess.default.max_hole"),
-    ({"default": {"keep_larges": 1}}, "s.yaml: postprocess.default.keep_larges: unknown key"),
-    ({"default": {"connectivity": 6}}, "s.yaml: postprocess.default.connectivity"),
-    ({"default": {"keep_largest": True}}, "s.yaml: postprocess.default.keep_largest"),
-    ({"b": 3}, "s.yaml: postprocess.b"),
-    ({"Foo": {"min_size": 3}}, "s.yaml: postprocess: unknown class 'Foo'"),
-    ({"keep_largest": 1}, "'keep_largest' must sit under 'default:' or a class name"),
-    ({"default": {"max_hole": 5}}, "max_hole needs fill_holes"),
-    ({"b": {"max_hole": 5}}, "s.yaml: postprocess.b: max_hole needs fill_holes"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"default": {"min_size": -1}}, "s.yaml: postprocess.default.min_size: Input should be greater than or equal"),
+        ({"a": {"keep_largest": -2}}, "s.yaml: postprocess.a.keep_largest: Input should be greater than or equal"),
+        ({"default": {"max_hole": 0, "fill_holes": True}}, "postprocess.default.max_hole"),
+        ({"default": {"keep_larges": 1}}, "s.yaml: postprocess.default.keep_larges: unknown key"),
+        ({"default": {"connectivity": 6}}, "s.yaml: postprocess.default.connectivity"),
+        ({"default": {"keep_largest": True}}, "s.yaml: postprocess.default.keep_largest"),
+        ({"b": 3}, "s.yaml: postprocess.b"),
+        ({"Foo": {"min_size": 3}}, "s.yaml: postprocess: unknown class 'Foo'"),
+        ({"keep_largest": 1}, "'keep_largest' must sit under 'default:' or a class name"),
+        ({"default": {"max_hole": 5}}, "max_hole needs fill_holes"),
+        ({"b": {"max_hole": 5}}, "s.yaml: postprocess.b: max_hole needs fill_holes"),
+    ],
+)
 def test_invalid_settings_are_one_line_usage_errors(data, message):
     with pytest.raises(UsageError) as err:
         resolve_rules(section(data), CLASSES, "s.yaml")
@@ -409,18 +449,43 @@ def assert_file_equals(path, expect):
 def test_postprocess_cli_round_trip(dataset, tmp_path):
     folder, paths = dataset
     pp = tmp_path / "pp.yaml"
-    pp.write_text(yaml.safe_dump({"default": {"keep_largest": 1, "open": 1}, "c1": {"keep_largest": 2, "close": 2},
-                                  "c2": None, "c3": {"min_size": 40, "connectivity": 4}}))
+    pp.write_text(
+        yaml.safe_dump(
+            {
+                "default": {"keep_largest": 1, "open": 1},
+                "c1": {"keep_largest": 2, "close": 2},
+                "c2": None,
+                "c3": {"min_size": 40, "connectivity": 4},
+            }
+        )
+    )
     out1, out2 = tmp_path / "o1.csv", tmp_path / "o2.csv"
     res = run(["postprocess", paths["model3"], "-o", out1, "--setting", pp, "--fill-holes", "-q", *shape_args()])
-    rules = [Rules(keep_largest=1, open=1, fill_holes=True), Rules(keep_largest=2, open=1, close=2, fill_holes=True),
-             None, Rules(keep_largest=1, open=1, min_size=40, connectivity=4, fill_holes=True)]
+    rules = [
+        Rules(keep_largest=1, open=1, fill_holes=True),
+        Rules(keep_largest=2, open=1, close=2, fill_holes=True),
+        None,
+        Rules(keep_largest=1, open=1, min_size=40, connectivity=4, fill_holes=True),
+    ]
     src = read_predictions(paths["model3"], SMALL, *SHAPE)
     assert_file_equals(out1, cleaned_reference(src, rules))
     assert "c2" not in res.output and res.output.splitlines()[-1].split()[:2] == ["total", "15"]
     assert [src.rle(i, 2) for i in range(5)] == [read_predictions(out1, SMALL, *SHAPE).rle(i, 2) for i in range(5)]
-    run(["postprocess", paths["model3"], "-o", out2, "--setting", pp, "--fill-holes", "-q", "--workers", "2",
-         *shape_args()])
+    run(
+        [
+            "postprocess",
+            paths["model3"],
+            "-o",
+            out2,
+            "--setting",
+            pp,
+            "--fill-holes",
+            "-q",
+            "--workers",
+            "2",
+            *shape_args(),
+        ]
+    )
     assert out1.read_bytes() == out2.read_bytes()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
 
@@ -428,26 +493,52 @@ def test_postprocess_cli_round_trip(dataset, tmp_path):
 def test_postprocess_cli_flags_only(dataset, tmp_path):
     _, paths = dataset
     out = tmp_path / "o.csv"
-    run(["postprocess", paths["model2"], "-o", out, "--min-size", 30, "--close", 1, "--max-hole", 6, "--fill-holes",
-         "--connectivity", "4", "-q", *shape_args()])
+    run(
+        [
+            "postprocess",
+            paths["model2"],
+            "-o",
+            out,
+            "--min-size",
+            30,
+            "--close",
+            1,
+            "--max-hole",
+            6,
+            "--fill-holes",
+            "--connectivity",
+            "4",
+            "-q",
+            *shape_args(),
+        ]
+    )
     src = read_predictions(paths["model2"], SMALL, *SHAPE)
     r = Rules(min_size=30, close=1, fill_holes=True, max_hole=6, connectivity=4)
     assert_file_equals(out, cleaned_reference(src, [r] * 4))
 
 
-@pytest.mark.parametrize("extra, message", [
-    ([], "nothing to do"),
-    (["--max-hole", "5"], "max_hole needs fill_holes"),
-    (["--keep-largest", "1", "--setting", "{bad}"], "unknown class 'Foo'"),
-    (["--keep-largest", "1", "-o", "{in}"], "output would overwrite the input"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ([], "nothing to do"),
+        (["--max-hole", "5"], "max_hole needs fill_holes"),
+        (["--keep-largest", "1", "--setting", "{bad}"], "unknown class 'Foo'"),
+        (["--keep-largest", "1", "-o", "{in}"], "output would overwrite the input"),
+    ],
+)
 def test_postprocess_cli_usage_errors(dataset, tmp_path, extra, message):
     _, paths = dataset
     bad = tmp_path / "bad.yaml"
     bad.write_text("default: {keep_largest: 1}\nFoo: {min_size: 3}\n")
     out = tmp_path / "o.csv"
-    args = ["postprocess", paths["model1"], "-o", out, *shape_args(),
-            *[a.format(bad=bad, **{"in": paths["model1"]}) for a in extra]]
+    args = [
+        "postprocess",
+        paths["model1"],
+        "-o",
+        out,
+        *shape_args(),
+        *[a.format(bad=bad, **{"in": paths["model1"]}) for a in extra],
+    ]
     res = run(args, expect=2)
     assert message in res.stderr and len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
     assert not out.exists()
@@ -457,8 +548,23 @@ def test_postprocess_cli_missing_row_is_a_data_error(tmp_path):
     src = tmp_path / "in.csv"
     write_predictions(src, SMALL[:2], [("img1.png", ["1 3", ""])])
     out = tmp_path / "o.csv"
-    res = run(["postprocess", src, "-o", out, "--keep-largest", "1", "--height", 8, "--width", 8,
-               "--classes", ",".join(SMALL[:3])], expect=1)
+    res = run(
+        [
+            "postprocess",
+            src,
+            "-o",
+            out,
+            "--keep-largest",
+            "1",
+            "--height",
+            8,
+            "--width",
+            8,
+            "--classes",
+            ",".join(SMALL[:3]),
+        ],
+        expect=1,
+    )
     assert "image img1.png, class c2: missing row" in res.stderr and not out.exists()
 
 
@@ -468,12 +574,24 @@ def test_inline_cleaning_in_hard_vote(dataset, tmp_path):
     models = [paths[m] for m in ("model1", "model2", "model3")]
     run(["hard", *models, "-o", plain, "-q", *shape_args()])
     settings_file = tmp_path / "vote.yaml"
-    settings_file.write_text(yaml.safe_dump({"postprocess": {"default": {"keep_largest": 1, "fill_holes": True},
-                                                             "c0": {"min_size": 25, "keep_largest": 0},
-                                                             "c3": False}}))
+    settings_file.write_text(
+        yaml.safe_dump(
+            {
+                "postprocess": {
+                    "default": {"keep_largest": 1, "fill_holes": True},
+                    "c0": {"min_size": 25, "keep_largest": 0},
+                    "c3": False,
+                }
+            }
+        )
+    )
     res = run(["hard", *models, "-o", cleaned, "--setting", settings_file, "-q", *shape_args()])
-    rules = [Rules(min_size=25, fill_holes=True), Rules(keep_largest=1, fill_holes=True),
-             Rules(keep_largest=1, fill_holes=True), None]
+    rules = [
+        Rules(min_size=25, fill_holes=True),
+        Rules(keep_largest=1, fill_holes=True),
+        Rules(keep_largest=1, fill_holes=True),
+        None,
+    ]
     assert_file_equals(cleaned, cleaned_reference(read_predictions(plain, SMALL, *SHAPE), rules))
     assert "postprocess (inline)" in res.output and res.output.splitlines()[-1].split()[:2] == ["total", "15"]
     res2 = run(["hard", *models, "-o", cleaned2, "--setting", settings_file, "-q", "--workers", "2", *shape_args()])
@@ -485,8 +603,19 @@ def test_inline_settings_errors_in_weighted(dataset, tmp_path):
     _, paths = dataset
     settings_file = tmp_path / "vote.yaml"
     settings_file.write_text("postprocess: {default: {min_size: -3}}\n")
-    res = run(["weighted", paths["model1"], paths["model2"], "-o", tmp_path / "o.csv", "--setting", settings_file,
-               *shape_args()], expect=2)
+    res = run(
+        [
+            "weighted",
+            paths["model1"],
+            paths["model2"],
+            "-o",
+            tmp_path / "o.csv",
+            "--setting",
+            settings_file,
+            *shape_args(),
+        ],
+        expect=2,
+    )
     assert "postprocess.default.min_size" in res.stderr and len(res.stderr.strip().splitlines()) == 1
 
 

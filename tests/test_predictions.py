@@ -10,10 +10,17 @@ from core.predictions import PredictionWriter, read_predictions, scan_prediction
 
 
 def test_round_trip_and_canonical_order(tmp_path):
-    src = write_csv(tmp_path / "in.csv", [
-        ("img2.png", "c", "1 2"), ("img2.png", "a", ""), ("img2.png", "b", "5 1"),
-        ("img1.png", "b", "3 3"), ("img1.png", "a", "1 1 2 1"), ("img1.png", "c", "16 1"),
-    ])
+    src = write_csv(
+        tmp_path / "in.csv",
+        [
+            ("img2.png", "c", "1 2"),
+            ("img2.png", "a", ""),
+            ("img2.png", "b", "5 1"),
+            ("img1.png", "b", "3 3"),
+            ("img1.png", "a", "1 1 2 1"),
+            ("img1.png", "c", "16 1"),
+        ],
+    )
     p = read_predictions(src, CLASSES, 4, 4)
     assert p.images == ["img2.png", "img1.png"]
     np.testing.assert_array_equal(p.runs(1, 0), [[0, 2]])  # touching runs merged
@@ -21,8 +28,13 @@ def test_round_trip_and_canonical_order(tmp_path):
     out = tmp_path / "out.csv"
     write_predictions(out, CLASSES, ((name, [p.rle(i, c) for c in range(3)]) for i, name in enumerate(p.images)))
     assert out.read_text().splitlines() == [
-        "image_name,class,rle", "img2.png,a,", "img2.png,b,5 1", "img2.png,c,1 2",
-        "img1.png,a,1 1 2 1", "img1.png,b,3 3", "img1.png,c,16 1",
+        "image_name,class,rle",
+        "img2.png,a,",
+        "img2.png,b,5 1",
+        "img2.png,c,1 2",
+        "img1.png,a,1 1 2 1",
+        "img1.png,b,3 3",
+        "img1.png,c,16 1",
     ]
     again = read_predictions(out, CLASSES, 4, 4)
     for i in range(2):
@@ -38,16 +50,25 @@ def test_nan_empty_extra_columns_and_basenames(tmp_path):
     assert p.areas.tolist() == [0, 0, 4]
 
 
-@pytest.mark.parametrize("rows, header, message", [
-    ([("x.png", "a", "1 1"), ("x.png", "a", "2 1")], None,
-     "in.csv:3: image x.png, class a: duplicate row (first at line 2)"),
-    ([("x.png", "zz", "1 1")], None, "in.csv:2: image x.png, class zz: unknown class 'zz'"),
-    ([("x.png", "a", "1 1"), ("x.png", "b", "3 2 1 1")], None,
-     "in.csv:3: image x.png, class b: invalid RLE: runs not ascending or overlapping at value #4"),
-    ([("x.png", "c", "1 1 x")], None, "in.csv:2: image x.png, class c: invalid RLE: non-integer token at value #3"),
-    ([("x.png", "a", "1 1")], "image_name,klass,rle", "in.csv:1: missing column(s) class"),
-    ([("dir/x.png", "a", "1 1"), ("x.png", "a", "1 1")], None, "in.csv:3: image x.png, class a: duplicate row"),
-])
+@pytest.mark.parametrize(
+    "rows, header, message",
+    [
+        (
+            [("x.png", "a", "1 1"), ("x.png", "a", "2 1")],
+            None,
+            "in.csv:3: image x.png, class a: duplicate row (first at line 2)",
+        ),
+        ([("x.png", "zz", "1 1")], None, "in.csv:2: image x.png, class zz: unknown class 'zz'"),
+        (
+            [("x.png", "a", "1 1"), ("x.png", "b", "3 2 1 1")],
+            None,
+            "in.csv:3: image x.png, class b: invalid RLE: runs not ascending or overlapping at value #4",
+        ),
+        ([("x.png", "c", "1 1 x")], None, "in.csv:2: image x.png, class c: invalid RLE: non-integer token at value #3"),
+        ([("x.png", "a", "1 1")], "image_name,klass,rle", "in.csv:1: missing column(s) class"),
+        ([("dir/x.png", "a", "1 1"), ("x.png", "a", "1 1")], None, "in.csv:3: image x.png, class a: duplicate row"),
+    ],
+)
 def test_reader_errors_name_file_line_image_class(tmp_path, rows, header, message):
     src = write_csv(tmp_path / "in.csv", rows, header or "image_name,class,rle")
     with pytest.raises(InputError) as e:
@@ -116,11 +137,14 @@ def test_check_unreadable_exits_2(tmp_path):
     assert r.stderr.startswith("error: ") and "no such file" in r.stderr
 
 
-@pytest.mark.parametrize("raw, message", [
-    (b"image_name,class,rle\nx.png,a,1 2,extra\n", "in.csv:2: 4 fields where the header has 3"),
-    (b"image_name,class,rle\nx.png,a,1 1\nx.png,b\n", "in.csv:3: 2 fields where the header has 3"),
-    (b"image_name\tclass\trle\nx.png\ta\t1 2\n", "in.csv:1: missing column(s) image_name, class, rle"),
-])
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (b"image_name,class,rle\nx.png,a,1 2,extra\n", "in.csv:2: 4 fields where the header has 3"),
+        (b"image_name,class,rle\nx.png,a,1 1\nx.png,b\n", "in.csv:3: 2 fields where the header has 3"),
+        (b"image_name\tclass\trle\nx.png\ta\t1 2\n", "in.csv:1: missing column(s) image_name, class, rle"),
+    ],
+)
 def test_shifted_or_truncated_lines_are_errors(tmp_path, raw, message):
     (tmp_path / "in.csv").write_bytes(raw)
     with pytest.raises(InputError, match=re.escape(message)):
@@ -129,7 +153,8 @@ def test_shifted_or_truncated_lines_are_errors(tmp_path, raw, message):
 
 def test_bom_crlf_quotes_and_blank_lines_are_read(tmp_path):
     (tmp_path / "in.csv").write_bytes(
-        b'\xef\xbb\xbfimage_name,class,rle\r\nx.png,a,"1\n2"\r\n\r\nx.png,b,\r\n"x.png",c,"3 1"\r\n')
+        b'\xef\xbb\xbfimage_name,class,rle\r\nx.png,a,"1\n2"\r\n\r\nx.png,b,\r\n"x.png",c,"3 1"\r\n'
+    )
     p = read_predictions(tmp_path / "in.csv", CLASSES, 4, 4)
     assert p.images == ["x.png"] and p.areas.tolist() == [2, 0, 1]
     np.testing.assert_array_equal(p.runs(0, 0), [[0, 2]])
@@ -142,9 +167,13 @@ def test_predictions_first_class_round_trip(tmp_path):
 
     from core.predictions import Predictions
 
-    df = pd.DataFrame({"image_name": ["i1.png", "i1.png", "i1.png", "i2.png", "i2.png", "i2.png"],
-                       "class": ["b", "a", "c", "a", "b", "c"],
-                       "rle": ["3 3", "1 1 3 2", float("nan"), "16 1", "", "5 4"]})
+    df = pd.DataFrame(
+        {
+            "image_name": ["i1.png", "i1.png", "i1.png", "i2.png", "i2.png", "i2.png"],
+            "class": ["b", "a", "c", "a", "b", "c"],
+            "rle": ["3 3", "1 1 3 2", float("nan"), "16 1", "", "5 4"],
+        }
+    )
     p = Predictions.from_frame(df, CLASSES, 4, 4)
     assert p.images == ["i1.png", "i2.png"] and p.classes == tuple(CLASSES) and len(p) == 2
     np.testing.assert_array_equal(p.runs("i1.png", "a"), p.runs(0, 0))

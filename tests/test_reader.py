@@ -30,8 +30,12 @@ def plain_files(draw) -> bytes:
         if draw(st.integers(0, 9)) == 0:
             lines.append("" if draw(st.booleans()) else ",".join("" for _ in order))
             continue
-        field = {"image_name": draw(st.sampled_from(NAMES)), "class": draw(st.sampled_from(CLASS_FIELDS)),
-                 "rle": draw(st.sampled_from(RLES)), "extra": draw(st.sampled_from(["", "1", "q"]))}
+        field = {
+            "image_name": draw(st.sampled_from(NAMES)),
+            "class": draw(st.sampled_from(CLASS_FIELDS)),
+            "rle": draw(st.sampled_from(RLES)),
+            "extra": draw(st.sampled_from(["", "1", "q"])),
+        }
         lines.append(",".join(field[c] for c in order))
     text = eol.join(lines)
     if draw(st.booleans()):

@@ -36,8 +36,20 @@ def small_set(tmp_path_factory):
 
 
 def _report(folder, paths, out, *extra):
-    return run_cli("report", "--gt", paths["gt"], *(paths[m] for m in ("model1", "model2", "model3")),
-                   "--height", SIZE, "--width", SIZE, "-o", out, "-q", *extra)
+    return run_cli(
+        "report",
+        "--gt",
+        paths["gt"],
+        *(paths[m] for m in ("model1", "model2", "model3")),
+        "--height",
+        SIZE,
+        "--width",
+        SIZE,
+        "-o",
+        out,
+        "-q",
+        *extra,
+    )
 
 
 class _Collect(HTMLParser):
@@ -67,8 +79,21 @@ def test_numbers_equal_evaluate(small_set, tmp_path):
     r = _report(folder, paths, out, "--pages", 2)
     assert r.exit_code == 0, r.output
     assert f"→ {out / 'index.html'}" in r.stdout
-    ev = run_cli("evaluate", "--gt", paths["gt"], paths["model1"], paths["model2"], paths["model3"],
-                 "--height", SIZE, "--width", SIZE, "--format", "json", "-q")
+    ev = run_cli(
+        "evaluate",
+        "--gt",
+        paths["gt"],
+        paths["model1"],
+        paths["model2"],
+        paths["model3"],
+        "--height",
+        SIZE,
+        "--width",
+        SIZE,
+        "--format",
+        "json",
+        "-q",
+    )
     scores = json.loads(ev.stdout)
     html = (out / "index.html").read_text()
     means = dict(re.findall(r'data-source="([^"]+)" data-mean="([0-9.]+)"', html))
@@ -149,8 +174,9 @@ def test_overlay_pixel_colours(tmp_path):
 
     gt, p, q = _tiny_case(tmp_path)
     out = tmp_path / "rep"
-    r = run_cli("report", "--gt", gt, p, q, "--focus", "p", "--classes", "a,b", "--height", 16, "--width", 16,
-                "-o", out, "-q")
+    r = run_cli(
+        "report", "--gt", gt, p, q, "--focus", "p", "--classes", "a,b", "--height", 16, "--width", 16, "-o", out, "-q"
+    )
     assert r.exit_code == 0, r.output
     colours = class_colours(2)
     # class a's box is the union of all masks of a: rows 2..5, cols 2..11
@@ -184,8 +210,21 @@ def test_agreement_mode_without_gt(small_set, tmp_path):
 
     folder, gen, paths = small_set
     out = tmp_path / "rep"
-    r = run_cli("report", paths["model1"], paths["model2"], paths["model3"], "--height", SIZE, "--width", SIZE,
-                "--pages", 2, "-o", out, "-q")
+    r = run_cli(
+        "report",
+        paths["model1"],
+        paths["model2"],
+        paths["model3"],
+        "--height",
+        SIZE,
+        "--width",
+        SIZE,
+        "--pages",
+        2,
+        "-o",
+        out,
+        "-q",
+    )
     assert r.exit_code == 0, r.output
     html = (out / "index.html").read_text()
     assert "agreement" in html and (out / "assets" / "areas.png").is_file()
@@ -198,27 +237,34 @@ def test_agreement_mode_without_gt(small_set, tmp_path):
 def test_setting_summary(small_set, tmp_path):
     folder, gen, paths = small_set
     setting = tmp_path / "tuned.yaml"
-    setting.write_text(f"sources: {{model1: {paths['model1']}, model2: {paths['model2']}, model3: {paths['model3']}}}\n"
-                       "weights: {default: {model1: 1, model2: 1, model3: 1}, Pisiform: {model1: 2, model2: 0, "
-                       "model3: 1}}\nthreshold: {default: 0.5, Pisiform: 0.4}\n"
-                       "postprocess: {Lunate: {keep_largest: 1, fill_holes: true}}\n")
+    setting.write_text(
+        f"sources: {{model1: {paths['model1']}, model2: {paths['model2']}, model3: {paths['model3']}}}\n"
+        "weights: {default: {model1: 1, model2: 1, model3: 1}, Pisiform: {model1: 2, model2: 0, "
+        "model3: 1}}\nthreshold: {default: 0.5, Pisiform: 0.4}\n"
+        "postprocess: {Lunate: {keep_largest: 1, fill_holes: true}}\n"
+    )
     out = tmp_path / "rep"
     r = _report(folder, paths, out, "--pages", 0, "--setting", setting, "--baseline", "model2")
     assert r.exit_code == 0, r.output
     html = (out / "index.html").read_text()
-    assert "<td class=\"wrap\">Pisiform</td><td>model1 ×2, model3 ×1</td><td>0.4</td><td>—</td>" in html
-    assert "<td class=\"wrap\">Lunate</td><td>all equal (model1, model2, model3)</td><td>0.5</td>" \
-           "<td>keep largest 1, fill holes</td>" in html
+    assert '<td class="wrap">Pisiform</td><td>model1 ×2, model3 ×1</td><td>0.4</td><td>—</td>' in html
+    assert (
+        '<td class="wrap">Lunate</td><td>all equal (model1, model2, model3)</td><td>0.5</td>'
+        "<td>keep largest 1, fill holes</td>" in html
+    )
     assert "(model2)" in html  # the gain's baseline
     assert f"python cli.py report {paths['model1']} " in html and "--baseline model2" in html  # the command line
 
 
-@pytest.mark.parametrize("extra, code, message", [
-    (["--focus", "modle2"], 2, "--focus modle2: no source of that name (did you mean 'model2'?"),
-    (["--image", "nope.png"], 2, "--image nope.png: not among the 5 scored images"),
-    (["--baseline", "x"], 2, "--baseline x: no source of that name"),
-    (["--images", "missing_dir"], 2, "no such folder (--images)"),
-])
+@pytest.mark.parametrize(
+    "extra, code, message",
+    [
+        (["--focus", "modle2"], 2, "--focus modle2: no source of that name (did you mean 'model2'?"),
+        (["--image", "nope.png"], 2, "--image nope.png: not among the 5 scored images"),
+        (["--baseline", "x"], 2, "--baseline x: no source of that name"),
+        (["--images", "missing_dir"], 2, "no such folder (--images)"),
+    ],
+)
 def test_bad_input_is_one_line(small_set, tmp_path, extra, code, message):
     folder, gen, paths = small_set
     r = _report(folder, paths, tmp_path / "rep", *extra)
@@ -231,8 +277,23 @@ def test_images_folder_without_a_file_is_a_note(small_set, tmp_path):
     folder, gen, paths = small_set
     xr = tmp_path / "xr"  # an images folder that holds none of the images
     xr.mkdir()
-    r = run_cli("report", "--gt", paths["gt"], paths["model1"], paths["model2"], "--height", SIZE, "--width", SIZE,
-                "--pages", 2, "--images", xr, "-o", tmp_path / "rep2")
+    r = run_cli(
+        "report",
+        "--gt",
+        paths["gt"],
+        paths["model1"],
+        paths["model2"],
+        "--height",
+        SIZE,
+        "--width",
+        SIZE,
+        "--pages",
+        2,
+        "--images",
+        xr,
+        "-o",
+        tmp_path / "rep2",
+    )
     assert r.exit_code == 0
     assert "no image file for 2 page images" in r.stderr
     assert "grey canvas" in (tmp_path / "rep2" / "index.html").read_text()
@@ -244,15 +305,41 @@ def test_gt_missing_images_is_a_note_and_missing_rows_an_error(small_set, tmp_pa
     folder, gen, paths = small_set
     gt = read_predictions(paths["gt"], DEFAULT_CLASSES, SIZE, SIZE)
     part = tmp_path / "gt_part.csv"
-    write_predictions(part, DEFAULT_CLASSES, [(n, [gt.rle(i, c) for c in range(29)])
-                                              for i, n in enumerate(gt.images[:3])])
-    r = run_cli("report", "--gt", part, paths["model1"], paths["model2"], "--height", SIZE, "--width", SIZE,
-                "--pages", 1, "-o", tmp_path / "rep")
+    write_predictions(
+        part, DEFAULT_CLASSES, [(n, [gt.rle(i, c) for c in range(29)]) for i, n in enumerate(gt.images[:3])]
+    )
+    r = run_cli(
+        "report",
+        "--gt",
+        part,
+        paths["model1"],
+        paths["model2"],
+        "--height",
+        SIZE,
+        "--width",
+        SIZE,
+        "--pages",
+        1,
+        "-o",
+        tmp_path / "rep",
+    )
     assert r.exit_code == 0
     assert "2 of its 5 images not in the ground truth and not scored" in r.stderr
     # a prediction lacking ground-truth images: an error, as evaluate's
-    r = run_cli("report", "--gt", paths["gt"], part, paths["model1"], "--height", SIZE, "--width", SIZE,
-                "-o", tmp_path / "rep3", "-q")
+    r = run_cli(
+        "report",
+        "--gt",
+        paths["gt"],
+        part,
+        paths["model1"],
+        "--height",
+        SIZE,
+        "--width",
+        SIZE,
+        "-o",
+        tmp_path / "rep3",
+        "-q",
+    )
     assert r.exit_code == 1 and "missing row" in r.stderr and r.stderr.count("\n") == 1
 
 
@@ -285,8 +372,13 @@ def test_in_headless_chromium():
     if why:
         pytest.skip(f"headless Chromium unavailable: {why}")
     here = Path(__file__).resolve().parent
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                        str(here / "browser_checks.py")], cwd=here.parent, capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(here / "browser_checks.py")],
+        cwd=here.parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     assert "3 passed" in r.stdout, r.stdout[-2000:]
 
@@ -304,8 +396,9 @@ def test_gt_json_numbers_equal_evaluate(tmp_path):
     pred = write_csv(tmp_path / "p.csv", [("img.png", "a", "1 4 9 4"), ("img.png", "b", "20 3")])
     other = write_csv(tmp_path / "q.csv", [("img.png", "a", "1 2"), ("img.png", "b", "")])
     (tmp_path / "ann" / "ID1").mkdir(parents=True)
-    (tmp_path / "ann" / "ID1" / "img.json").write_text(json.dumps({"annotations": [
-        {"label": "a", "points": [[0, 0], [3, 0], [3, 1], [0, 1]]}]}))
+    (tmp_path / "ann" / "ID1" / "img.json").write_text(
+        json.dumps({"annotations": [{"label": "a", "points": [[0, 0], [3, 0], [3, 1], [0, 1]]}]})
+    )
     flags = ["--classes", "a,b", "--height", 8, "--width", 8]
     ev = run_cli("evaluate", "--gt-json", tmp_path / "ann", pred, other, *flags, "--format", "json", "-q")
     r = run_cli("report", "--gt-json", tmp_path / "ann", pred, other, *flags, "-o", tmp_path / "rep", "-q")
@@ -322,8 +415,9 @@ def test_agreement_needs_the_same_images_and_two_sources(small_set, tmp_path):
     folder, gen, paths = small_set
     m1 = read_predictions(paths["model1"], DEFAULT_CLASSES, SIZE, SIZE)
     part = tmp_path / "part.csv"
-    write_predictions(part, DEFAULT_CLASSES, [(n, [m1.rle(i, c) for c in range(29)])
-                                              for i, n in enumerate(m1.images[:4])])
+    write_predictions(
+        part, DEFAULT_CLASSES, [(n, [m1.rle(i, c) for c in range(29)]) for i, n in enumerate(m1.images[:4])]
+    )
     r = run_cli("report", paths["model1"], part, "--height", SIZE, "--width", SIZE, "-o", tmp_path / "rep", "-q")
     assert r.exit_code == 1 and "image set differs" in r.stderr and r.stderr.count("\n") == 1
     r = run_cli("report", paths["model1"], "--height", SIZE, "--width", SIZE, "-o", tmp_path / "rep", "-q")
@@ -348,11 +442,10 @@ def test_sixteen_bit_xray_is_scaled(tmp_path):
 
     from report.overlays import load_xray
 
-    a = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000)
+    a = np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000
     Image.fromarray(a).save(tmp_path / "x.png")
     with Image.open(tmp_path / "x.png") as im:
         assert im.mode.startswith("I")
     img = load_xray(tmp_path / "x.png", 8, 8)
     px = np.asarray(img)
     assert img.mode == "L" and px.min() == 0 and px.max() == 255
-

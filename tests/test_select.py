@@ -78,9 +78,13 @@ def effective_rules(cfg: dict, classes) -> dict[str, str]:
 
 # --- rules -----------------------------------------------------------------------------------
 
+
 def test_rules_class_beats_group_beats_default():
-    cfg = SelectSettings(sources={"ens": "e.csv", "wrist": "w.csv", "hr": "h.csv"},
-                         groups={"wrist": WRIST}, select={"wrist": "wrist", "Pisiform": "hr", "default": "ens"})
+    cfg = SelectSettings(
+        sources={"ens": "e.csv", "wrist": "w.csv", "hr": "h.csv"},
+        groups={"wrist": WRIST},
+        select={"wrist": "wrist", "Pisiform": "hr", "default": "ens"},
+    )
     rules = class_sources(cfg, list(cfg.sources), CLASSES, "s.yaml")
     assert rules == ["ens", "ens", *["wrist"] * 7, "hr", "ens"]
 
@@ -93,37 +97,50 @@ def test_rules_without_default_need_every_class():
 
 
 def test_rules_two_groups_with_different_sources_are_ambiguous_unless_named():
-    cfg = SelectSettings(sources={"a": "a.csv", "b": "b.csv"}, groups={"g1": ["Radius"], "g2": ["Radius"]},
-                         select={"g1": "a", "g2": "b", "default": "a"})
+    cfg = SelectSettings(
+        sources={"a": "a.csv", "b": "b.csv"},
+        groups={"g1": ["Radius"], "g2": ["Radius"]},
+        select={"g1": "a", "g2": "b", "default": "a"},
+    )
     with pytest.raises(UsageError, match="class 'Radius' is in groups with different sources"):
         class_sources(cfg, ["a", "b"], CLASSES, "s.yaml")
     cfg.select["Radius"] = "b"
     assert class_sources(cfg, ["a", "b"], CLASSES, "s.yaml")[-1] == "b"
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"groups": {"wrist": ["Trapezium", "Wrist9"]}, "select": {"default": "ens"}},
-     r"s\.yaml: groups\.wrist: unknown class 'Wrist9'"),
-    ({"select": {"Radiuss": "ens", "default": "ens"}}, r"s\.yaml: select\.Radiuss: neither a class nor a group"),
-    ({"select": {"Radius": "ensemble", "default": "ens"}}, r"s\.yaml: select\.Radius: unknown source 'ensemble'"),
-    ({"select": {"default": "hrnet"}}, r"s\.yaml: select\.default: unknown source 'hrnet'"),
-    ({"groups": {"Radius": ["Ulna"]}, "select": {"default": "ens"}},
-     r"s\.yaml: groups\.Radius: group name collides with the class 'Radius'"),
-    ({"groups": {"default": ["Radius"]}, "select": {"default": "ens"}}, r"s\.yaml: groups\.default: .*reserved"),
-    ({"groups": {"g": []}, "select": {"default": "ens"}}, r"s\.yaml: groups\.g: empty group"),
-    ({"select": {"Radius": "ens"}}, r"s\.yaml: select: no rule for class 'finger-1' and no 'default'"),
-    ({"select": {"default": "ens"}, "postprocess": {"min_size": 3}},
-     r"s\.yaml: postprocess: 'min_size' must sit under 'default:' or a class name"),
-    ({"select": {"default": "ens"}, "postprocess": {"Radiuss": {"min_size": 3}}}, r"s\.yaml: postprocess.*Radiuss"),
-    ({"select": {"default": "ens"}, "height": 0}, r"s\.yaml: height: "),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (
+            {"groups": {"wrist": ["Trapezium", "Wrist9"]}, "select": {"default": "ens"}},
+            r"s\.yaml: groups\.wrist: unknown class 'Wrist9'",
+        ),
+        ({"select": {"Radiuss": "ens", "default": "ens"}}, r"s\.yaml: select\.Radiuss: neither a class nor a group"),
+        ({"select": {"Radius": "ensemble", "default": "ens"}}, r"s\.yaml: select\.Radius: unknown source 'ensemble'"),
+        ({"select": {"default": "hrnet"}}, r"s\.yaml: select\.default: unknown source 'hrnet'"),
+        (
+            {"groups": {"Radius": ["Ulna"]}, "select": {"default": "ens"}},
+            r"s\.yaml: groups\.Radius: group name collides with the class 'Radius'",
+        ),
+        ({"groups": {"default": ["Radius"]}, "select": {"default": "ens"}}, r"s\.yaml: groups\.default: .*reserved"),
+        ({"groups": {"g": []}, "select": {"default": "ens"}}, r"s\.yaml: groups\.g: empty group"),
+        ({"select": {"Radius": "ens"}}, r"s\.yaml: select: no rule for class 'finger-1' and no 'default'"),
+        (
+            {"select": {"default": "ens"}, "postprocess": {"min_size": 3}},
+            r"s\.yaml: postprocess: 'min_size' must sit under 'default:' or a class name",
+        ),
+        ({"select": {"default": "ens"}, "postprocess": {"Radiuss": {"min_size": 3}}}, r"s\.yaml: postprocess.*Radiuss"),
+        ({"select": {"default": "ens"}, "height": 0}, r"s\.yaml: height: "),
+    ],
+)
 def test_bad_settings_give_one_line_usage_errors(tmp_path, monkeypatch, data, message):
     monkeypatch.chdir(tmp_path)
     images = ["img1.png"]
     source_csv(tmp_path / "e.csv", masks(0, images, CLASSES), images, CLASSES)
     write_yaml(tmp_path / "s.yaml", {"sources": {"ens": "e.csv"}, **data})
-    res = run("select", "--setting", "s.yaml", "-o", "out.csv", "--classes", ",".join(CLASSES),
-              "--height", H, "--width", W)
+    res = run(
+        "select", "--setting", "s.yaml", "-o", "out.csv", "--classes", ",".join(CLASSES), "--height", H, "--width", W
+    )
     assert res.exit_code == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ")
@@ -144,6 +161,7 @@ def test_unknown_source_flag_and_missing_output(tmp_path, monkeypatch):
 
 # --- selecting -------------------------------------------------------------------------------
 
+
 def test_select_wrist_only_source_and_path_names(tmp_path, monkeypatch):
     """An 8-class wrist CSV with images named by relative path, an ensemble, an HRNet."""
     monkeypatch.chdir(tmp_path)
@@ -152,9 +170,15 @@ def test_select_wrist_only_source_and_path_names(tmp_path, monkeypatch):
     wrist_order = images[::-1]  # row order of a source does not matter
     wrist = source_csv(tmp_path / "wrist.csv", masks(2, images, WRIST), wrist_order, WRIST, prefix="ID04/")
     hr = source_csv(tmp_path / "hr.csv", masks(3, images, CLASSES), images[2:] + images[:2], CLASSES)
-    cfg = {"sources": {"ens": "ens.csv", "wrist": "wrist.csv", "hr": "hr.csv"},
-           "groups": {"wrist": WRIST}, "select": {"wrist": "wrist", "Pisiform": "hr", "default": "ens"},
-           "output": "sel.csv", "classes": CLASSES, "height": H, "width": W}
+    cfg = {
+        "sources": {"ens": "ens.csv", "wrist": "wrist.csv", "hr": "hr.csv"},
+        "groups": {"wrist": WRIST},
+        "select": {"wrist": "wrist", "Pisiform": "hr", "default": "ens"},
+        "output": "sel.csv",
+        "classes": CLASSES,
+        "height": H,
+        "width": W,
+    }
     write_yaml(tmp_path / "s.yaml", cfg)
     res = run("select", "--setting", "s.yaml")
     assert res.exit_code == 0, res.output
@@ -185,13 +209,34 @@ def test_missing_row_fails_and_writes_nothing(tmp_path, monkeypatch):
     rows = [(i, c, "") for i in images for c in WRIST if (i, c) != ("b.png", "Lunate")]
     write_csv(tmp_path / "wrist.csv", rows)
     (tmp_path / "out.csv").write_text("old\n")
-    write_yaml(tmp_path / "s.yaml", {"sources": {"ens": "ens.csv", "wrist": "wrist.csv"}, "groups": {"w": WRIST},
-                                     "select": {"w": "wrist", "default": "ens"}})
-    res = run("select", "--setting", "s.yaml", "-o", "out.csv", "--write-setting", "chosen.yaml",
-              "--classes", ",".join(CLASSES), "--height", H, "--width", W)
+    write_yaml(
+        tmp_path / "s.yaml",
+        {
+            "sources": {"ens": "ens.csv", "wrist": "wrist.csv"},
+            "groups": {"w": WRIST},
+            "select": {"w": "wrist", "default": "ens"},
+        },
+    )
+    res = run(
+        "select",
+        "--setting",
+        "s.yaml",
+        "-o",
+        "out.csv",
+        "--write-setting",
+        "chosen.yaml",
+        "--classes",
+        ",".join(CLASSES),
+        "--height",
+        H,
+        "--width",
+        W,
+    )
     assert res.exit_code == 1
-    assert res.stderr.strip() == ("error: wrist.csv: image b.png, class Lunate: missing row (source wrist is "
-                                  "selected for Lunate; 1 selected row missing in all)")
+    assert res.stderr.strip() == (
+        "error: wrist.csv: image b.png, class Lunate: missing row (source wrist is "
+        "selected for Lunate; 1 selected row missing in all)"
+    )
     assert (tmp_path / "out.csv").read_text() == "old\n"  # untouched
     assert sorted(os.listdir(tmp_path)) == ["ens.csv", "out.csv", "s.yaml", "wrist.csv"]  # no temp files
 
@@ -222,18 +267,21 @@ def test_rle_strings_are_copied_unchanged(tmp_path):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(0, 2**32 - 1), n_images=st.integers(1, 4), n_sources=st.integers(1, 3),
-       data=st.data())
+@given(seed=st.integers(0, 2**32 - 1), n_images=st.integers(1, 4), n_sources=st.integers(1, 3), data=st.data())
 def test_select_matches_pandas_reference(tmp_path_factory, seed, n_images, n_sources, data):
     tmp = tmp_path_factory.mktemp("sel")
     classes = CLASSES[:5]
     names = [f"s{k}" for k in range(n_sources)]
     pick = st.sampled_from(names)
     group = data.draw(st.lists(st.sampled_from(classes), unique=True, max_size=3))
-    cfg = {"groups": {"grp": group} if group else {},
-           "select": {"default": data.draw(pick),
-                      **({"grp": data.draw(pick)} if group else {}),
-                      **{c: data.draw(pick) for c in data.draw(st.lists(st.sampled_from(classes), unique=True))}}}
+    cfg = {
+        "groups": {"grp": group} if group else {},
+        "select": {
+            "default": data.draw(pick),
+            **({"grp": data.draw(pick)} if group else {}),
+            **{c: data.draw(pick) for c in data.draw(st.lists(st.sampled_from(classes), unique=True))},
+        },
+    }
     rules = effective_rules(cfg, classes)
     images = [f"img{k}.png" for k in range(n_images)]
     paths = {}
@@ -250,6 +298,7 @@ def test_select_matches_pandas_reference(tmp_path_factory, seed, n_images, n_sou
 
 # --- best model from scores --------------------------------------------------------------------
 
+
 def scores_csv(path, rows):
     pd.DataFrame(rows, columns=["source", "class", "dice"]).to_csv(path, index=False)
     return str(path)
@@ -257,12 +306,21 @@ def scores_csv(path, rows):
 
 def test_best_rules_ties_go_to_first_listed_and_fallback(tmp_path):
     classes = ["c1", "c2", "c3", "c4"]
-    path = scores_csv(tmp_path / "s.csv", [
-        ("a", "c1", 0.8), ("b", "c1", 0.9), ("c", "c1", 0.85),
-        ("a", "c2", 0.7), ("b", "c2", 0.7), ("c", "c2", 0.7),  # tie: a listed first
-        ("c", "c3", 0.5), ("b", "c3", 0.6),  # a has no score for c3: does not compete
-        ("zz", "c1", 1.0), ("a", "mean", 0.9),  # other source and class: ignored
-    ])
+    path = scores_csv(
+        tmp_path / "s.csv",
+        [
+            ("a", "c1", 0.8),
+            ("b", "c1", 0.9),
+            ("c", "c1", 0.85),
+            ("a", "c2", 0.7),
+            ("b", "c2", 0.7),
+            ("c", "c2", 0.7),  # tie: a listed first
+            ("c", "c3", 0.5),
+            ("b", "c3", 0.6),  # a has no score for c3: does not compete
+            ("zz", "c1", 1.0),
+            ("a", "mean", 0.9),  # other source and class: ignored
+        ],
+    )
     s = read_scores(path, ["a", "b", "c"], classes)
     assert s.other_sources == {"zz": 1} and s.other_classes == {"mean": 1}
     rules, fell = best_rules(s.dice, ["a", "b", "c"], classes, [None, None, None, "c"], "set.yaml")
@@ -273,14 +331,21 @@ def test_best_rules_ties_go_to_first_listed_and_fallback(tmp_path):
         best_rules(s.dice, ["a", "b", "c"], classes, [None] * 4, "set.yaml")
 
 
-@pytest.mark.parametrize("rows, header, message", [
-    ([("a", "c1", "x")], None, r"s\.csv:2: source a, class c1: dice 'x' is not a number"),
-    ([("a", "c1", "nan")], None, r"s\.csv:2: .*not in \[0, 1\]"),
-    ([("a", "c1", "1.5")], None, r"s\.csv:2: source a, class c1: dice '1.5' is not in \[0, 1\]"),
-    ([("a", "c1", 0.5), ("a", "c1", 0.6)], None, r"s\.csv:3: source a, class c1: duplicate row \(first at line 2\)"),
-    ([("q", "c1", 0.5)], None, r"s\.csv: no row names one of the sources \(a, b\)"),
-    ([("a", "c1", 0.5)], "model,class,score", r"s\.csv:1: missing column\(s\) source, dice"),
-])
+@pytest.mark.parametrize(
+    "rows, header, message",
+    [
+        ([("a", "c1", "x")], None, r"s\.csv:2: source a, class c1: dice 'x' is not a number"),
+        ([("a", "c1", "nan")], None, r"s\.csv:2: .*not in \[0, 1\]"),
+        ([("a", "c1", "1.5")], None, r"s\.csv:2: source a, class c1: dice '1.5' is not in \[0, 1\]"),
+        (
+            [("a", "c1", 0.5), ("a", "c1", 0.6)],
+            None,
+            r"s\.csv:3: source a, class c1: duplicate row \(first at line 2\)",
+        ),
+        ([("q", "c1", 0.5)], None, r"s\.csv: no row names one of the sources \(a, b\)"),
+        ([("a", "c1", 0.5)], "model,class,score", r"s\.csv:1: missing column\(s\) source, dice"),
+    ],
+)
 def test_bad_scores_files(tmp_path, rows, header, message):
     path = scores_csv(tmp_path / "s.csv", rows)
     if header:
@@ -303,10 +368,19 @@ def test_best_from_cli_writes_rules_that_round_trip(tmp_path, monkeypatch):
     rows += [("ens", "Scaphoid", 0.99), ("hr", "Scaphoid", 0.99)]  # tie between ens and hr: ens listed first
     rows = [r for r in rows if not (r[1] == "Scaphoid" and r[2] != 0.99)]
     scores_csv(tmp_path / "scores.csv", rows)
-    write_yaml(tmp_path / "s.yaml", {"sources": {"ens": "ens.csv", "wrist": "wrist.csv", "hr": "hr.csv"},
-                                     "select": {"Radius": "hr"}, "classes": classes, "height": H, "width": W})
-    res = run("select", "--setting", "s.yaml", "--best-from", "scores.csv", "-o", "best.csv",
-              "--write-setting", "chosen.yaml")
+    write_yaml(
+        tmp_path / "s.yaml",
+        {
+            "sources": {"ens": "ens.csv", "wrist": "wrist.csv", "hr": "hr.csv"},
+            "select": {"Radius": "hr"},
+            "classes": classes,
+            "height": H,
+            "width": W,
+        },
+    )
+    res = run(
+        "select", "--setting", "s.yaml", "--best-from", "scores.csv", "-o", "best.csv", "--write-setting", "chosen.yaml"
+    )
     assert res.exit_code == 0, res.output
     # independent choice: highest dice, first listed on ties; Radius has no scores -> its rule
     frame = pd.DataFrame(rows, columns=["source", "class", "dice"])
@@ -331,25 +405,31 @@ def test_source_flag_repoints_a_source(tmp_path, monkeypatch):
     images = ["a.png", "b.png"]
     source_csv(tmp_path / "val.csv", masks(30, images, CLASSES), images, CLASSES)
     test_path = source_csv(tmp_path / "test.csv", masks(31, images, CLASSES), images, CLASSES)
-    write_yaml(tmp_path / "s.yaml", {"sources": {"m": "val.csv"}, "select": {"default": "m"},
-                                     "classes": CLASSES, "height": H, "width": W})
+    write_yaml(
+        tmp_path / "s.yaml",
+        {"sources": {"m": "val.csv"}, "select": {"default": "m"}, "classes": CLASSES, "height": H, "width": W},
+    )
     res = run("select", "--setting", "s.yaml", "--source", "m=test.csv", "-o", "o.csv", "--write-setting", "w.yaml")
     assert res.exit_code == 0, res.output
-    pd.testing.assert_frame_equal(read_frame("o.csv"), reference({"m": test_path}, dict.fromkeys(CLASSES, "m"),
-                                                                 CLASSES))
+    pd.testing.assert_frame_equal(
+        read_frame("o.csv"), reference({"m": test_path}, dict.fromkeys(CLASSES, "m"), CLASSES)
+    )
     assert yaml.safe_load((tmp_path / "w.yaml").read_text())["sources"] == {"m": "test.csv"}
 
 
 def test_write_setting_alone_and_its_checks(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    write_yaml(tmp_path / "s.yaml", {"sources": {"a": "a.csv", "b": "b.csv"}, "groups": {"w": WRIST},
-                                     "select": {"w": "b", "default": "a"}})
+    write_yaml(
+        tmp_path / "s.yaml",
+        {"sources": {"a": "a.csv", "b": "b.csv"}, "groups": {"w": WRIST}, "select": {"w": "b", "default": "a"}},
+    )
     scores_csv(tmp_path / "sc.csv", [("a", "Radius", 0.5), ("b", "Radius", 0.6)])
     res = run("select", "--setting", "s.yaml", "--best-from", "sc.csv", "--write-setting", "c.yaml")
     assert res.exit_code == 0, res.output  # no output: the sources are not read at all
     chosen = yaml.safe_load((tmp_path / "c.yaml").read_text())
     assert effective_rules(chosen, list(DEFAULT_CLASSES)) == {
-        c: "b" if c in WRIST or c == "Radius" else "a" for c in DEFAULT_CLASSES}
+        c: "b" if c in WRIST or c == "Radius" else "a" for c in DEFAULT_CLASSES
+    }
     res = run("select", "--setting", "s.yaml", "--write-setting", "nowhere/c.yaml", "-o", "o.csv")
     assert res.exit_code == 2 and "nowhere/c.yaml: folder nowhere does not exist" in res.stderr
     res = run("select", "--setting", "s.yaml", "--write-setting", "s.yaml")

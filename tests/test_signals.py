@@ -46,8 +46,11 @@ def big(tmp_path_factory):
             for k in range(COPIES):
                 os.link(f, maps / f"c{k}_{f.name}")
     soft = folder / "soft.yaml"
-    soft.write_text(yaml.safe_dump({"prob_maps": [{"path": str(folder / "maps" / m)} for m in ("model1", "model2")],
-                                    "threshold": 0.4}))
+    soft.write_text(
+        yaml.safe_dump(
+            {"prob_maps": [{"path": str(folder / "maps" / m)} for m in ("model1", "model2")], "threshold": 0.4}
+        )
+    )
     return {**out, "soft": soft}
 
 
@@ -89,9 +92,15 @@ def _kill_mid_write(args: list[str], out_dir: Path, signum: int, group: bool, fo
     ``signum`` (to the process or its whole group), let it go on; returns (exit code,
     stderr, the worker pids seen)."""
     # Niced, so that on a busy machine this poller still sees the run early, workers alive.
-    proc = subprocess.Popen([sys.executable, "cli.py", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            preexec_fn=lambda: os.nice(15))
+    proc = subprocess.Popen(
+        [sys.executable, "cli.py", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: os.nice(15),
+    )
     try:
         deadline = time.monotonic() + 120  # a cold numba cache compiles first
         while not _holds_data(out_dir) or len(_children(proc.pid)) < forks:
@@ -123,17 +132,23 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("command", "signum", "group", "workers"), CASES,
-                         ids=[f"{c}-{s.name}-{'group' if g else 'process'}-w{w}" for c, s, g, w in CASES])
+@pytest.mark.parametrize(
+    ("command", "signum", "group", "workers"),
+    CASES,
+    ids=[f"{c}-{s.name}-{'group' if g else 'process'}-w{w}" for c, s, g, w in CASES],
+)
 def test_a_signal_mid_write_leaves_nothing_and_exits_non_zero(big, tmp_path, command, signum, group, workers):
     out = tmp_path / "out.csv"
-    args = {"hard": ["hard", big["model1"], big["model2"], big["model3"]],
-            "postprocess": ["postprocess", big["model1"], "--fill-holes"],
-            "soft": ["soft", "--setting", big["soft"]],
-            "soft-device": ["soft", "--setting", big["soft"], "--engine", "device", "--device", "cpu"]}[command]
+    args = {
+        "hard": ["hard", big["model1"], big["model2"], big["model3"]],
+        "postprocess": ["postprocess", big["model1"], "--fill-holes"],
+        "soft": ["soft", "--setting", big["soft"]],
+        "soft-device": ["soft", "--setting", big["soft"], "--engine", "device", "--device", "cpu"],
+    }[command]
     forks = workers if workers > 1 and not command.startswith("soft") else 0
-    code, err, workers_seen = _kill_mid_write([*args, "-o", out, "--workers", str(workers)], tmp_path, signum,
-                                              group, forks)
+    code, err, workers_seen = _kill_mid_write(
+        [*args, "-o", out, "--workers", str(workers)], tmp_path, signum, group, forks
+    )
     assert len(workers_seen) == forks
     assert code == 128 + signum, err
     assert list(tmp_path.iterdir()) == []  # no temporary file, no output
@@ -145,6 +160,7 @@ def test_a_signal_mid_write_leaves_nothing_and_exits_non_zero(big, tmp_path, com
 
 
 # --- the library pieces, in process -------------------------------------------------------
+
 
 def test_an_ignored_signal_stays_ignored():
     """Under `nohup` SIGHUP is ignored; a run must survive the hang-up, not remove its output."""
@@ -213,6 +229,6 @@ def test_stream_reports_a_worker_error_and_a_killed_worker(tmp_path):
     assert caught.value.signum == signal.SIGKILL
     assert list(tmp_path.iterdir()) == []
     n = write_images(tmp_path / "o.csv", ["a"], [f"{i}.png" for i in range(9)], lambda i: [f"{i + 1} 1"], workers=3)
-    assert n == 9 and [r.split(",")[2] for r in (tmp_path / "o.csv").read_text().splitlines()[1:]] == \
-        [f"{i + 1} 1" for i in range(9)]
-
+    assert n == 9 and [r.split(",")[2] for r in (tmp_path / "o.csv").read_text().splitlines()[1:]] == [
+        f"{i + 1} 1" for i in range(9)
+    ]

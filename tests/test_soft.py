@@ -105,14 +105,17 @@ def test_support_skip_is_exact_near_box_edges():
         assert_matches(vote_image([layer], np.ones((1, 1)), np.array([0.3]), 32, 32), mean, expected, [0.3])
 
 
-@pytest.mark.parametrize("dtype, value, scale, logits", [
-    (np.float16, np.nextafter(np.float16(0.5), np.float16(1)), None, False),
-    (np.float32, np.nextafter(np.float32(0.5), np.float32(1)), None, False),
-    (np.uint8, 128, 255.0, False),
-    (np.uint16, 501, 1000.0, False),
-    (np.float16, np.float16(0.001), None, True),
-    (np.float32, np.float32(1e-6), None, True),
-])
+@pytest.mark.parametrize(
+    "dtype, value, scale, logits",
+    [
+        (np.float16, np.nextafter(np.float16(0.5), np.float16(1)), None, False),
+        (np.float32, np.nextafter(np.float32(0.5), np.float32(1)), None, False),
+        (np.uint8, 128, 255.0, False),
+        (np.uint16, 501, 1000.0, False),
+        (np.float16, np.float16(0.001), None, True),
+        (np.float32, np.float32(1e-6), None, True),
+    ],
+)
 def test_support_keeps_a_single_sample_just_above_threshold(dtype, value, scale, logits):
     base = -20 if logits else 0
     data = np.full((1, 9, 7), base, dtype)
@@ -133,9 +136,27 @@ def test_fused_kernel_twin_on_one_layer():
     data = rng.random((1, 5, 6)).astype(np.float32)
     i0y, i1y, l0y, l1y = axis_table(5, 9)
     i0x, i1x, l0x, l1x = axis_table(6, 11)
-    args = (data.reshape(-1), np.zeros(1, np.int64), np.array([6]), i0y[None], i1y[None], l0y[None], l1y[None],
-            i0x[None], i1x[None], l0x[None], l1x[None], np.array([0]), np.array([11]), np.ones(1, np.float32),
-            np.zeros(1, np.bool_), np.float32(0.5), 0, 0, 11)
+    args = (
+        data.reshape(-1),
+        np.zeros(1, np.int64),
+        np.array([6]),
+        i0y[None],
+        i1y[None],
+        l0y[None],
+        l1y[None],
+        i0x[None],
+        i1x[None],
+        l0x[None],
+        l1x[None],
+        np.array([0]),
+        np.array([11]),
+        np.ones(1, np.float32),
+        np.zeros(1, np.bool_),
+        np.float32(0.5),
+        0,
+        0,
+        11,
+    )
     np.testing.assert_array_equal(fused_kernel(*args), fused_kernel.py_func(*args))
 
 
@@ -168,13 +189,18 @@ def test_maps_only_workers_give_the_same_output(tmp_path):
     for img in gen.images():
         save_map(tmp_path / "m1", Path(img.name).stem, gen.prob_map(img, "model1", 64))
         save_map(tmp_path / "m2", Path(img.name).stem, gen.prob_map(img, "model2", 32), npz=True)
-    base = {"CLASSES": list(CLASSES), "height": 128, "width": 128,
-            "prob_maps": [{"path": str(tmp_path / "m1")}, {"path": str(tmp_path / "m2")}]}
+    base = {
+        "CLASSES": list(CLASSES),
+        "height": 128,
+        "width": 128,
+        "prob_maps": [{"path": str(tmp_path / "m1")}, {"path": str(tmp_path / "m2")}],
+    }
     texts = []
     for workers in (1, 3):
         out = tmp_path / f"w{workers}.csv"
-        res = run_cli("soft", "--setting", write_settings(tmp_path / "s.yaml", base), "-o", out,
-                      "--workers", workers, "--quiet")
+        res = run_cli(
+            "soft", "--setting", write_settings(tmp_path / "s.yaml", base), "-o", out, "--workers", workers, "--quiet"
+        )
         assert res.exit_code == 0, res.output
         texts.append(out.read_text())
     assert texts[0] == texts[1]
@@ -188,8 +214,12 @@ def test_missing_map_error_and_skip(tmp_path):
     save_map(tmp_path / "one", "x", a)
     save_map(tmp_path / "one", "y", a)
     save_map(tmp_path / "two", "x", b)
-    cfg = {"CLASSES": list(CLASSES), "height": 8, "width": 8,
-           "prob_maps": [{"path": str(tmp_path / "one")}, {"path": str(tmp_path / "two")}]}
+    cfg = {
+        "CLASSES": list(CLASSES),
+        "height": 8,
+        "width": 8,
+        "prob_maps": [{"path": str(tmp_path / "one")}, {"path": str(tmp_path / "two")}],
+    }
     out = tmp_path / "o.csv"
     res = run_cli("soft", "--setting", write_settings(tmp_path / "s.yaml", cfg), "-o", out, "--quiet")
     assert res.exit_code == 2
@@ -211,8 +241,13 @@ def test_maps_with_image_root_follow_the_images(tmp_path):
     save_map(tmp_path / "m", "z", np.full((3, 2, 2), 0.9, np.float32))
     save_map(tmp_path / "m", "b", np.full((3, 2, 2), 0.2, np.float32))
     save_map(tmp_path / "m", "extra", np.full((3, 2, 2), 0.9, np.float32))
-    cfg = {"image_root": str(tmp_path / "DCM"), "CLASSES": list(CLASSES), "height": 4, "width": 4,
-           "prob_maps": [{"path": str(tmp_path / "m")}]}
+    cfg = {
+        "image_root": str(tmp_path / "DCM"),
+        "CLASSES": list(CLASSES),
+        "height": 4,
+        "width": 4,
+        "prob_maps": [{"path": str(tmp_path / "m")}],
+    }
     out = tmp_path / "o.csv"
     res = run_cli("soft", "--setting", write_settings(tmp_path / "s.yaml", cfg), "-o", out, "-q")
     assert res.exit_code == 0, res.output
@@ -221,15 +256,18 @@ def test_maps_with_image_root_follow_the_images(tmp_path):
     assert [pred.rle(0, c) for c in range(3)] == ["1 16"] * 3 and pred.rle(1, 0) == ""
 
 
-@pytest.mark.parametrize("case, message", [
-    ("channels", "2 channels, expected 3"),
-    ("ndim", "expected (classes, height, width)"),
-    ("noscale", "needs 'scale'"),
-    ("twoarrays", "expected exactly one"),
-    ("dtype", "unsupported dtype int32"),
-    ("bothfiles", "two maps for image x"),
-    ("garbage", "cannot read map"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("channels", "2 channels, expected 3"),
+        ("ndim", "expected (classes, height, width)"),
+        ("noscale", "needs 'scale'"),
+        ("twoarrays", "expected exactly one"),
+        ("dtype", "unsupported dtype int32"),
+        ("bothfiles", "two maps for image x"),
+        ("garbage", "cannot read map"),
+    ],
+)
 def test_bad_map_files(tmp_path, case, message):
     folder = tmp_path / "maps"
     folder.mkdir()
@@ -262,10 +300,12 @@ def test_bad_boxes(tmp_path):
     save_map(folder, "x", np.zeros((3, 4, 4), np.float32))
     src = MapSource("m", folder, boxes={})
     assert src.load("x.png", 3) is None and "no box for image x.png" in src.absent("x.png")
-    for text, msg in [("image_name,x0,y0,x1\n", "missing column(s) y1"),
-                      ("image_name,x0,y0,x1,y1\nx.png,1,2,1,5\n", "empty box"),
-                      ("image_name,x0,y0,x1,y1\nx.png,1.5,2,3,5\n", "must be integers"),
-                      ("image_name,x0,y0,x1,y1\nx.png,1,2,3,5\nx.png,1,2,3,5\n", ":3: image x.png: second box")]:
+    for text, msg in [
+        ("image_name,x0,y0,x1\n", "missing column(s) y1"),
+        ("image_name,x0,y0,x1,y1\nx.png,1,2,1,5\n", "empty box"),
+        ("image_name,x0,y0,x1,y1\nx.png,1.5,2,3,5\n", "must be integers"),
+        ("image_name,x0,y0,x1,y1\nx.png,1,2,3,5\nx.png,1,2,3,5\n", ":3: image x.png: second box"),
+    ]:
         (tmp_path / "b.csv").write_text(text)
         cfg = {"CLASSES": list(CLASSES), "prob_maps": [{"path": str(folder), "boxes": str(tmp_path / "b.csv")}]}
         res = run_cli("soft", "--setting", write_settings(tmp_path / "s.yaml", cfg), "-o", tmp_path / "o.csv")
@@ -301,19 +341,23 @@ def test_original_settings_parse_verbatim():
     shipped = yaml.safe_load((ROOT / "soft_voting_setting.yaml").read_text())
     assert set(shipped) == set(yaml.safe_load(ORIGINAL))
     assert parse_model(SoftSettings, shipped, "shipped").class_list() == cfg.class_list()
-    example = parse_model(SoftSettings, yaml.safe_load((ROOT / "settings" / "soft_maps_example.yaml").read_text()),
-                          "example")
+    example = parse_model(
+        SoftSettings, yaml.safe_load((ROOT / "settings" / "soft_maps_example.yaml").read_text()), "example"
+    )
     assert example.prob_maps and example.tta == ["hflip"]
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"threshhold": 0.5}, "threshhold: unknown key"),
-    ({"prob_maps": [{"path": "x", "wieght": 2}]}, "prob_maps.0.wieght: unknown key"),
-    ({"model_paths": {"big": []}}, "model_paths.big"),
-    ({"tta": ["vflip"]}, "tta.0"),
-    ({"missing": "empty"}, "missing"),
-    ({"CLASSES": ["a", "a"]}, "listed twice"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"threshhold": 0.5}, "threshhold: unknown key"),
+        ({"prob_maps": [{"path": "x", "wieght": 2}]}, "prob_maps.0.wieght: unknown key"),
+        ({"model_paths": {"big": []}}, "model_paths.big"),
+        ({"tta": ["vflip"]}, "tta.0"),
+        ({"missing": "empty"}, "missing"),
+        ({"CLASSES": ["a", "a"]}, "listed twice"),
+    ],
+)
 def test_bad_settings_keys(tmp_path, data, message):
     res = run_cli("soft", "--setting", write_settings(tmp_path / "s.yaml", data))
     assert res.exit_code == 2
@@ -429,8 +473,9 @@ def ref_models(paths, models, size_of, tta, height, width, extra_probs=None, wei
             probs = []
             for m in models:
                 s = size_of[m]
-                xi = x if x.shape[-2:] == (s, s) else F.interpolate(x, size=(s, s), mode="bilinear",
-                                                                   align_corners=False)
+                xi = (
+                    x if x.shape[-2:] == (s, s) else F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False)
+                )
                 out = m(xi)
                 out = out["out"] if isinstance(out, dict) else out
                 if tta:
@@ -466,12 +511,26 @@ def test_models_torchscript_and_pickled(tmp_path, tta):
     for i, p in enumerate(sorted(images, key=lambda q: str(q.relative_to(tmp_path / "DCM")))):
         maps[i] = rng.random((3, 10, 9)).astype(np.float16)
         save_map(tmp_path / "maps", p.stem, maps[i])
-    cfg = {"image_root": str(tmp_path / "DCM"), "root_path": str(root), "CLASSES": list(CLASSES),
-           "batch_size": 2, "num_workers": 2, "threshold": 0.5,
-           "model_paths": {16: [str(tmp_path / "ts.pt")], 24: [str(tmp_path / "pd.pt")], 36: [],
-                           40: [str(tmp_path / "pp.pt")]},
-           "save_dir": str(tmp_path / "out"), "output_name": "sub.csv", "height": H, "width": W,
-           "prob_maps": [{"path": str(tmp_path / "maps")}], "device": "cpu"}
+    cfg = {
+        "image_root": str(tmp_path / "DCM"),
+        "root_path": str(root),
+        "CLASSES": list(CLASSES),
+        "batch_size": 2,
+        "num_workers": 2,
+        "threshold": 0.5,
+        "model_paths": {
+            16: [str(tmp_path / "ts.pt")],
+            24: [str(tmp_path / "pd.pt")],
+            36: [],
+            40: [str(tmp_path / "pp.pt")],
+        },
+        "save_dir": str(tmp_path / "out"),
+        "output_name": "sub.csv",
+        "height": H,
+        "width": W,
+        "prob_maps": [{"path": str(tmp_path / "maps")}],
+        "device": "cpu",
+    }
     if tta:
         cfg["tta"] = ["hflip"]
     res = run_cli("soft", "--setting", write_settings(tmp_path / "s.yaml", cfg))
@@ -481,8 +540,11 @@ def test_models_torchscript_and_pickled(tmp_path, tta):
     order = sorted(images, key=lambda q: str(q.relative_to(tmp_path / "DCM")))
     assert out.images == [p.name for p in order] == ["b.png", "a.PNG", "c.png"]
     mod = import_helper(root, name)
-    loaded = [torch.jit.load(tmp_path / "ts.pt"), torch.load(tmp_path / "pd.pt", weights_only=False),
-              torch.load(tmp_path / "pp.pt", weights_only=False)]
+    loaded = [
+        torch.jit.load(tmp_path / "ts.pt"),
+        torch.load(tmp_path / "pd.pt", weights_only=False),
+        torch.load(tmp_path / "pp.pt", weights_only=False),
+    ]
     forget_helper(name)
     for m in loaded:
         m.eval()
@@ -511,10 +573,12 @@ def test_original_file_at_full_size(tmp_path):
     torch.save(nets[0], tmp_path / "m32.pt")
     torch.save(nets[1], tmp_path / "m64.pt")
     forget_helper(name)
-    text = (f"image_root: {tmp_path / 'DCM'}\nroot_path: {root}\nCLASSES: [Radius, Ulna]\nbatch_size: 2\n"
-            f"num_workers: 2\nthreshold: 0.5\nmodel_paths:\n  32: [{tmp_path / 'm32.pt'}]\n"
-            f"  64: [{tmp_path / 'm64.pt'}]\n  1024: []\nsave_dir: {tmp_path / 'soft_ensemble'}\n"
-            "output_name: output.csv\n")
+    text = (
+        f"image_root: {tmp_path / 'DCM'}\nroot_path: {root}\nCLASSES: [Radius, Ulna]\nbatch_size: 2\n"
+        f"num_workers: 2\nthreshold: 0.5\nmodel_paths:\n  32: [{tmp_path / 'm32.pt'}]\n"
+        f"  64: [{tmp_path / 'm64.pt'}]\n  1024: []\nsave_dir: {tmp_path / 'soft_ensemble'}\n"
+        "output_name: output.csv\n"
+    )
     (tmp_path / "orig.yaml").write_text(text)
     res = run_cli("soft", "--setting", tmp_path / "orig.yaml", "--quiet")
     assert res.exit_code == 0, res.output
@@ -522,7 +586,7 @@ def test_original_file_at_full_size(tmp_path):
     mod = import_helper(root, name)
     loaded = [torch.load(tmp_path / f, weights_only=False).eval() for f in ("m32.pt", "m64.pt")]
     forget_helper(name)
-    (mean, expected), = ref_models([img], loaded, dict(zip(loaded, (32, 64), strict=True)), False, 2048, 2048)
+    ((mean, expected),) = ref_models([img], loaded, dict(zip(loaded, (32, 64), strict=True)), False, 2048, 2048)
     assert 0 < out.areas.sum() < 2 * 2048 * 2048
     assert_matches([out.runs(0, c) for c in range(2)], mean, expected, [0.5, 0.5])
 
@@ -540,11 +604,12 @@ def test_model_errors(tmp_path):
     torch.save(mod.TinyNet(3), tmp_path / "ok.pt")
     forget_helper(name)
     (tmp_path / "junk.pt").write_bytes(b"junk")
-    base = {"image_root": str(tmp_path / "DCM"), "CLASSES": list(CLASSES), "height": 12, "width": 12,
-            "device": "cpu"}
+    base = {"image_root": str(tmp_path / "DCM"), "CLASSES": list(CLASSES), "height": 12, "width": 12, "device": "cpu"}
     cases = [  # the wrong root_path first: a later case puts the right one on sys.path
-        ({"root_path": str(tmp_path / "wrong"), "model_paths": {8: [str(tmp_path / "ok.pt")]}},
-         f"module '{name}' not found"),
+        (
+            {"root_path": str(tmp_path / "wrong"), "model_paths": {8: [str(tmp_path / "ok.pt")]}},
+            f"module '{name}' not found",
+        ),
         ({"root_path": str(root), "model_paths": {8: [str(tmp_path / "two.pt")]}}, "outputs 2 channels, expected 3"),
         ({"model_paths": {8: [str(tmp_path / "sd.pt")]}}, "not a whole model"),
         ({"model_paths": {8: [str(tmp_path / "nope.pt")]}}, "no such file"),
@@ -553,8 +618,14 @@ def test_model_errors(tmp_path):
         ({"model_paths": {8: [str(tmp_path / "ok_ts.pt")]}, "weights": [1, 1]}, "2 weights for 1 source"),
     ]
     for extra, message in cases:
-        res = run_cli("soft", "--setting", write_settings(tmp_path / "s.yaml", {**base, **extra}),
-                      "-o", tmp_path / "o.csv", "--quiet")
+        res = run_cli(
+            "soft",
+            "--setting",
+            write_settings(tmp_path / "s.yaml", {**base, **extra}),
+            "-o",
+            tmp_path / "o.csv",
+            "--quiet",
+        )
         assert res.exit_code == 2, (extra, res.output)
         assert message in res.output, (message, res.output)
         assert "Traceback" not in res.output and not (tmp_path / "o.csv").exists()

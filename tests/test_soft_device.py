@@ -41,9 +41,19 @@ DEVICE = os.environ.get("SOFT_TEST_DEVICE", "cpu")
 def device_vote(layers, weights, thresholds, height, width, chunk=8):
     import torch
 
-    dev = [DeviceLayer(torch.from_numpy(np.asarray(L.data).astype(np.float32) if L.data.dtype in (np.float64, np.uint16)
-                                        else np.ascontiguousarray(L.data)),
-                       logits=L.logits, scale=L.scale, box=L.box) for L in layers]
+    dev = [
+        DeviceLayer(
+            torch.from_numpy(
+                np.asarray(L.data).astype(np.float32)
+                if L.data.dtype in (np.float64, np.uint16)
+                else np.ascontiguousarray(L.data)
+            ),
+            logits=L.logits,
+            scale=L.scale,
+            box=L.box,
+        )
+        for L in layers
+    ]
     return DeviceVoter(thresholds, height, width, DEVICE, chunk).vote(dev, weights)
 
 
@@ -77,15 +87,20 @@ def test_device_engine_against_numba_engine(case):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.integers(1, 4), st.integers(1, 12), st.integers(1, 12), st.integers(0, 2**32 - 1),
-       st.sampled_from([0.1, 0.5, 0.9]))
+@given(
+    st.integers(1, 4),
+    st.integers(1, 12),
+    st.integers(1, 12),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([0.1, 0.5, 0.9]),
+)
 def test_run_boundaries_are_canonical_runs(k, h, w, seed, density):
     import torch
 
     masks = np.random.default_rng(seed).random((k, h, w)) < density
     edges = torch.empty((k, h * w + 1), dtype=torch.bool, device=DEVICE)
     for c0 in range(0, k, 2):  # written in chunks, read at once, as the engine does
-        _changes(torch.from_numpy(masks[c0:c0 + 2]).to(DEVICE), edges[c0:c0 + 2])
+        _changes(torch.from_numpy(masks[c0 : c0 + 2]).to(DEVICE), edges[c0 : c0 + 2])
     runs = _runs_from_changes(edges.nonzero().cpu().numpy(), k)
     for c in range(k):
         np.testing.assert_array_equal(runs[c], encode(masks[c]))
@@ -112,13 +127,13 @@ def test_bad_values_name_the_source_and_class():
 
     voter = DeviceVoter(np.array([0.5, 0.5]), 6, 6, "cpu", chunk=1)
     with pytest.raises(InputError, match=r"m\.npy: class #2: NaN"):
-        voter.vote([DeviceLayer(torch.from_numpy(good)), DeviceLayer(torch.from_numpy(bad), origin="m.npy")],
-                   np.ones((2, 2)))
+        voter.vote(
+            [DeviceLayer(torch.from_numpy(good)), DeviceLayer(torch.from_numpy(bad), origin="m.npy")], np.ones((2, 2))
+        )
     with pytest.raises(InputError, match=r"class #1: .*outside \[0, 1\].*logits: true"):
         voter.vote([DeviceLayer(torch.from_numpy(good * 6), origin="p.npy")], np.ones((1, 2)))
     # logits may take any finite value
-    assert voter.vote([DeviceLayer(torch.from_numpy(good * 60), logits=True)], np.ones((1, 2)))[0].tolist() == \
-        [[0, 36]]
+    assert voter.vote([DeviceLayer(torch.from_numpy(good * 60), logits=True)], np.ones((1, 2)))[0].tolist() == [[0, 36]]
 
 
 def test_zero_weight_source_is_not_computed():
@@ -160,17 +175,34 @@ def maps_case(tmp_path):
         for stem in stems:
             arrays[name, stem] = make()
             save_map(tmp_path / name, stem, arrays[name, stem], npz=(name == "u16"))
-    cfg = {"CLASSES": list(CLASSES), "height": H, "width": W, "threshold": {"default": 0.5, "c": 0.35},
-           "weights": {"default": {"f16": 1, "u16": 2, "u8": 0.5, "logit": 1, "crop": 1.5}, "b": {"logit": 0}},
-           "prob_maps": [{"path": str(tmp_path / n), **extra} for n, (_, extra) in specs.items()],
-           "missing": "skip", "num_workers": 2, "device": DEVICE}
+    cfg = {
+        "CLASSES": list(CLASSES),
+        "height": H,
+        "width": W,
+        "threshold": {"default": 0.5, "c": 0.35},
+        "weights": {"default": {"f16": 1, "u16": 2, "u8": 0.5, "logit": 1, "crop": 1.5}, "b": {"logit": 0}},
+        "prob_maps": [{"path": str(tmp_path / n), **extra} for n, (_, extra) in specs.items()],
+        "missing": "skip",
+        "num_workers": 2,
+        "device": DEVICE,
+    }
     cfg["prob_maps"][0]["weight"] = {"default": 1, "a": 3}
     boxes = {"img1": (30, -4, 60, 20), "img2": (-3, 25, 10, 50)}
     refs = []
     for stem in stems:  # img3 has no box: the crop source is skipped for it
         names = [n for n in specs if n != "crop" or stem in boxes]
-        probs = [ref_layer(arrays[n, stem], specs[n][1].get("logits", False), specs[n][1].get("scale"),
-                           boxes.get(stem) if n == "crop" else None, H, W, DEVICE) for n in names]
+        probs = [
+            ref_layer(
+                arrays[n, stem],
+                specs[n][1].get("logits", False),
+                specs[n][1].get("scale"),
+                boxes.get(stem) if n == "crop" else None,
+                H,
+                W,
+                DEVICE,
+            )
+            for n in names
+        ]
         wmat = {"f16": [3, 1, 1], "u16": [2, 2, 2], "u8": [0.5] * 3, "logit": [1, 0, 1], "crop": [1.5, 1.5, 1.5]}
         refs.append(ref_vote(probs, np.array([wmat[n] for n in names]), np.array([0.5, 0.5, 0.35])))
     return cfg, refs, (H, W)
@@ -201,8 +233,18 @@ def test_class_chunk_and_workers_do_not_change_bytes(tmp_path):
     texts = set()
     for chunk, workers in [(1, 1), (2, 3), (29, 2)]:
         out = tmp_path / f"{chunk}-{workers}.csv"
-        res = run_cli("soft", "--setting", write_settings(tmp_path / "s.yaml", {**cfg, "class_chunk": chunk}),
-                      "-o", out, "--engine", "device", "--workers", workers, "--quiet")
+        res = run_cli(
+            "soft",
+            "--setting",
+            write_settings(tmp_path / "s.yaml", {**cfg, "class_chunk": chunk}),
+            "-o",
+            out,
+            "--engine",
+            "device",
+            "--workers",
+            workers,
+            "--quiet",
+        )
         assert res.exit_code == 0, res.output
         texts.add(out.read_text())
     assert len(texts) == 1
@@ -214,16 +256,48 @@ def test_inline_postprocess_and_source_repointing(tmp_path):
     (tmp_path / "f16b").mkdir()
     for p in (tmp_path / "f16").iterdir():  # same maps under another folder: --source re-points
         (tmp_path / "f16b" / p.name).write_bytes(p.read_bytes())
-    res = run_cli("soft", "--setting", write_settings(tmp_path / "s.yaml", cfg), "-o", plain, "--engine", "device",
-                  "--source", f"f16={tmp_path / 'f16b'}", "-q")
+    res = run_cli(
+        "soft",
+        "--setting",
+        write_settings(tmp_path / "s.yaml", cfg),
+        "-o",
+        plain,
+        "--engine",
+        "device",
+        "--source",
+        f"f16={tmp_path / 'f16b'}",
+        "-q",
+    )
     assert res.exit_code == 0, res.output
     pp = {"default": {"keep_largest": 1, "fill_holes": True}}
-    res = run_cli("soft", "--setting", write_settings(tmp_path / "s.yaml", {**cfg, "postprocess": pp}), "-o", cleaned,
-                  "--engine", "device", "-q")
+    res = run_cli(
+        "soft",
+        "--setting",
+        write_settings(tmp_path / "s.yaml", {**cfg, "postprocess": pp}),
+        "-o",
+        cleaned,
+        "--engine",
+        "device",
+        "-q",
+    )
     assert res.exit_code == 0, res.output
     again = tmp_path / "again.csv"
-    res = run_cli("postprocess", plain, "-o", again, "--keep-largest", "1", "--fill-holes", "--classes", "a,b,c",
-                  "--height", H, "--width", W, "-q")
+    res = run_cli(
+        "postprocess",
+        plain,
+        "-o",
+        again,
+        "--keep-largest",
+        "1",
+        "--fill-holes",
+        "--classes",
+        "a,b,c",
+        "--height",
+        H,
+        "--width",
+        W,
+        "-q",
+    )
     assert res.exit_code == 0, res.output
     assert cleaned.read_text() == again.read_text()
     assert plain.read_text() != cleaned.read_text()
@@ -260,11 +334,22 @@ def test_models_device_engine_is_the_dense_reference(tmp_path, tta):
     for i, p in enumerate(order):
         maps[i] = rng.random((3, 10, 9)).astype(np.float16)
         save_map(tmp_path / "maps", p.stem, maps[i])
-    cfg = {"image_root": str(tmp_path / "DCM"), "root_path": str(root), "CLASSES": list(CLASSES),
-           "batch_size": 1, "num_workers": 2, "threshold": 0.5, "device": "cpu", "engine": "device",
-           "model_paths": {16: [str(tmp_path / "ts.pt")], 24: [str(tmp_path / "pd.pt")]},
-           "height": H, "width": W, "prob_maps": [{"path": str(tmp_path / "maps")}], "tta": ["hflip"] if tta else [],
-           "weights": {"default": {"ts": 1, "pd": 2, "maps": 0.5}, "b": {"ts": 0}}}
+    cfg = {
+        "image_root": str(tmp_path / "DCM"),
+        "root_path": str(root),
+        "CLASSES": list(CLASSES),
+        "batch_size": 1,
+        "num_workers": 2,
+        "threshold": 0.5,
+        "device": "cpu",
+        "engine": "device",
+        "model_paths": {16: [str(tmp_path / "ts.pt")], 24: [str(tmp_path / "pd.pt")]},
+        "height": H,
+        "width": W,
+        "prob_maps": [{"path": str(tmp_path / "maps")}],
+        "tta": ["hflip"] if tta else [],
+        "weights": {"default": {"ts": 1, "pd": 2, "maps": 0.5}, "b": {"ts": 0}},
+    }
     out = tmp_path / "sub.csv"
     res = run_cli("soft", "--setting", write_settings(tmp_path / "s.yaml", cfg), "-o", out)
     assert res.exit_code == 0, res.output
@@ -283,8 +368,16 @@ def test_models_device_engine_is_the_dense_reference(tmp_path, tta):
     for i, (_, expected) in enumerate(refs):
         np.testing.assert_array_equal(masks_of([pred.runs(i, c) for c in range(3)], H, W), expected)
     # batches of 2 and more threads: the same bytes
-    res = run_cli("soft", "--setting", write_settings(tmp_path / "s.yaml", {**cfg, "batch_size": 2}), "-o",
-                  tmp_path / "b2.csv", "--workers", 3, "-q")
+    res = run_cli(
+        "soft",
+        "--setting",
+        write_settings(tmp_path / "s.yaml", {**cfg, "batch_size": 2}),
+        "-o",
+        tmp_path / "b2.csv",
+        "--workers",
+        3,
+        "-q",
+    )
     assert res.exit_code == 0, res.output
     b2 = read_predictions(tmp_path / "b2.csv", CLASSES, H, W)
     for i, (mean, expected) in enumerate(refs):  # batched convolutions may round differently
@@ -293,12 +386,14 @@ def test_models_device_engine_is_the_dense_reference(tmp_path, tta):
 
 def test_engine_auto_is_numba_on_the_cpu_only(tmp_path):
     cfg, _, _ = maps_case(tmp_path)
-    res = run_cli("soft", "--setting", write_settings(tmp_path / "s.yaml", {**cfg, "engine": "auto"}), "-o",
-                  tmp_path / "o.csv")
+    res = run_cli(
+        "soft", "--setting", write_settings(tmp_path / "s.yaml", {**cfg, "engine": "auto"}), "-o", tmp_path / "o.csv"
+    )
     assert res.exit_code == 0, res.output
     assert ("numba on the CPU" if DEVICE == "cpu" else f"torch on {DEVICE}") in res.output
-    res = run_cli("soft", "--setting", write_settings(tmp_path / "s.yaml", {**cfg, "engine": "gpu"}), "-o",
-                  tmp_path / "o.csv")
+    res = run_cli(
+        "soft", "--setting", write_settings(tmp_path / "s.yaml", {**cfg, "engine": "gpu"}), "-o", tmp_path / "o.csv"
+    )
     assert res.exit_code == 2 and "engine" in res.output
 
 
@@ -350,8 +445,16 @@ def test_tf32_off_sets_full_float32_and_keeps_results(tmp_path):
     outs = []
     for tf32 in (True, False):
         out = tmp_path / f"tf32-{tf32}.csv"
-        res = run_cli("soft", "--setting", write_settings(tmp_path / "s.yaml", {**cfg, "tf32": tf32}), "-o", out,
-                      "--engine", "device", "-q")
+        res = run_cli(
+            "soft",
+            "--setting",
+            write_settings(tmp_path / "s.yaml", {**cfg, "tf32": tf32}),
+            "-o",
+            out,
+            "--engine",
+            "device",
+            "-q",
+        )
         assert res.exit_code == 0, res.output
         outs.append(out.read_text())
     assert outs[0] == outs[1]  # maps only: no convolution, nothing changes
@@ -369,8 +472,18 @@ def test_tf32_off_sets_full_float32_and_keeps_results(tmp_path):
 def test_a_job_with_unloaded_models_is_refused(tmp_path):
     from ensemble.soft_job import SoftJob, run_job
 
-    job = SoftJob(classes=CLASSES, height=4, width=4, images=[], names=["m"], weights=np.ones((1, 3)),
-                  thresholds=np.full(3, 0.5), maps=[], model_specs=[(8, "m.pt")], engine="cpu")
+    job = SoftJob(
+        classes=CLASSES,
+        height=4,
+        width=4,
+        images=[],
+        names=["m"],
+        weights=np.ones((1, 3)),
+        thresholds=np.full(3, 0.5),
+        maps=[],
+        model_specs=[(8, "m.pt")],
+        engine="cpu",
+    )
     with pytest.raises(ValueError, match="load_models"):
         run_job(job, tmp_path / "o.csv")
     assert not (tmp_path / "o.csv").exists()

@@ -65,13 +65,29 @@ def test_tune_picks_planted_source_and_round_trips(tmp_path):
     # plant: a copy of the ground truth for class 'b' in model2
     gt = read_predictions(paths["gt"], CLASSES, 64, 64)
     m2 = read_predictions(paths["model2"], CLASSES, 64, 64)
-    rows = [(name, cls, gt.rle(i, c) if cls == "b" else m2.rle(i, c))
-            for i, name in enumerate(gt.images) for c, cls in enumerate(CLASSES)]
+    rows = [
+        (name, cls, gt.rle(i, c) if cls == "b" else m2.rle(i, c))
+        for i, name in enumerate(gt.images)
+        for c, cls in enumerate(CLASSES)
+    ]
     planted = write_csv(tmp_path / "planted.csv", rows)
     tuned = tmp_path / "tuned.yaml"
     shape = ["--classes", "a,b,c", "--height", 64, "--width", 64]
-    r = run_cli("tune", "--gt", paths["gt"], "--source", f"m1={paths['model1']}", "--source", f"m2={planted}",
-                "--source", f"m3={paths['model3']}", "-o", tuned, *shape, "--quiet")
+    r = run_cli(
+        "tune",
+        "--gt",
+        paths["gt"],
+        "--source",
+        f"m1={paths['model1']}",
+        "--source",
+        f"m2={planted}",
+        "--source",
+        f"m3={paths['model3']}",
+        "-o",
+        tuned,
+        *shape,
+        "--quiet",
+    )
     assert r.exit_code == 0, r.stderr
     cfg = yaml.safe_load(tuned.read_text())
     assert cfg["weights"]["b"] == {"m1": 0, "m2": 1, "m3": 0}
@@ -82,11 +98,12 @@ def test_tune_picks_planted_source_and_round_trips(tmp_path):
     # files; classes and size come from the file) and reproduce the validation Dice claimed
     import shutil
 
-    moved = {n: shutil.copy(p, tmp_path / f"test_{n}.csv")
-             for n, p in {"m1": paths["model1"], "m2": planted, "m3": paths["model3"]}.items()}
+    moved = {
+        n: shutil.copy(p, tmp_path / f"test_{n}.csv")
+        for n, p in {"m1": paths["model1"], "m2": planted, "m3": paths["model3"]}.items()
+    }
     out = tmp_path / "applied.csv"
-    r2 = run_cli("weighted", "--setting", tuned, *(f"--source={n}={p}" for n, p in moved.items()), "-o", out,
-                 "--quiet")
+    r2 = run_cli("weighted", "--setting", tuned, *(f"--source={n}={p}" for n, p in moved.items()), "-o", out, "--quiet")
     assert r2.exit_code == 0, r2.stderr
     d = dice_matrix(read_predictions(out, CLASSES, 64, 64), gt).mean(0)
     for c, cls in enumerate(CLASSES):
@@ -101,8 +118,9 @@ def test_tune_usage_errors(tmp_path):
     a = write_csv(tmp_path / "a.csv", [("x.png", c, "1 1") for c in CLASSES])
     r = run_cli("tune", "--gt", a, a, "-o", tmp_path / "t.yaml", "--classes", "a,b,c")
     assert r.exit_code == 2 and "at least two sources" in r.stderr
-    r = run_cli("tune", "--gt", a, "--source", f"x={a}", "--source", f"x={a}", "-o", tmp_path / "t.yaml",
-                "--classes", "a,b,c")
+    r = run_cli(
+        "tune", "--gt", a, "--source", f"x={a}", "--source", f"x={a}", "-o", tmp_path / "t.yaml", "--classes", "a,b,c"
+    )
     assert r.exit_code == 2 and "two sources named 'x'" in r.stderr
 
 
@@ -139,16 +157,19 @@ def test_soft_histograms_equal_soft_voting_at_every_threshold():
 
     rng = np.random.default_rng(0)
     h, w = 40, 52
-    layers = [Layer(rng.random((2, 10, 13)).astype(np.float16)), Layer(rng.random((2, 7, 9)).astype(np.float32)),
-              Layer(rng.normal(0, 2, (2, 20, 26)).astype(np.float32), logits=True)]
+    layers = [
+        Layer(rng.random((2, 10, 13)).astype(np.float16)),
+        Layer(rng.random((2, 7, 9)).astype(np.float32)),
+        Layer(rng.normal(0, 2, (2, 20, 26)).astype(np.float32), logits=True),
+    ]
     gt = encode(rng.random((h, w)) < 0.4)
     weights = np.array([1.0, 2.0, 1.0])
     hist = np.zeros((2, len(SOFT_THRESHOLDS) + 1), np.int64)
     histogram_class(layers, 1, weights, SOFT_THRESHOLDS, h, w, gt, hist)
     for j, t in enumerate(SOFT_THRESHOLDS):
         kept = vote_class(layers, 1, weights, float(t), h, w)
-        inter = int(hist[1, j + 1:].sum())
-        assert int(hist[:, j + 1:].sum()) == int((kept[:, 1] - kept[:, 0]).sum())
+        inter = int(hist[1, j + 1 :].sum())
+        assert int(hist[:, j + 1 :].sum()) == int((kept[:, 1] - kept[:, 0]).sum())
         assert inter == intersection_area(kept, gt)
 
 
@@ -156,21 +177,58 @@ def test_tune_maps_writes_soft_settings_that_reproduce_their_dice(tmp_path):
     gen = Generator(n_images=3, n_models=2, height=96, width=96, classes=CLASSES, seed=2)
     paths = write_set(gen, tmp_path / "val", maps={"model1": 48, "model2": 24})
     shape = ["--classes", "a,b,c", "--height", 96, "--width", 96]
-    r = run_cli("tune", "--gt", paths["gt"], paths["model1"], paths["model2"], "-o", tmp_path / "t.yaml",
-                "--maps", f"u={paths['maps/model1']}", "--maps", f"v={tmp_path / 'nowhere'}", *shape, "--quiet")
+    r = run_cli(
+        "tune",
+        "--gt",
+        paths["gt"],
+        paths["model1"],
+        paths["model2"],
+        "-o",
+        tmp_path / "t.yaml",
+        "--maps",
+        f"u={paths['maps/model1']}",
+        "--maps",
+        f"v={tmp_path / 'nowhere'}",
+        *shape,
+        "--quiet",
+    )
     assert r.exit_code == 2 and "folder" in r.stderr
-    r = run_cli("tune", "--gt", paths["gt"], paths["model1"], paths["model2"], "-o", tmp_path / "t.yaml",
-                "--maps", f"u={tmp_path / 'val' / 'elsewhere'}", *shape, "--quiet")
+    r = run_cli(
+        "tune",
+        "--gt",
+        paths["gt"],
+        paths["model1"],
+        paths["model2"],
+        "-o",
+        tmp_path / "t.yaml",
+        "--maps",
+        f"u={tmp_path / 'val' / 'elsewhere'}",
+        *shape,
+        "--quiet",
+    )
     assert r.exit_code == 2
-    r = run_cli("tune", "--gt", paths["gt"], paths["model1"], paths["model2"], "-o", tmp_path / "t.yaml",
-                "--maps", f"u={paths['maps/model1']}", "--maps", f"v={paths['maps/model2']}", *shape, "--quiet")
+    r = run_cli(
+        "tune",
+        "--gt",
+        paths["gt"],
+        paths["model1"],
+        paths["model2"],
+        "-o",
+        tmp_path / "t.yaml",
+        "--maps",
+        f"u={paths['maps/model1']}",
+        "--maps",
+        f"v={paths['maps/model2']}",
+        *shape,
+        "--quiet",
+    )
     assert r.exit_code == 0, r.stderr
     soft_yaml = tmp_path / "t.soft.yaml"
     cfg = yaml.safe_load(soft_yaml.read_text())
     assert [m["name"] for m in cfg["prob_maps"]] == ["u", "v"]
     lines = r.stdout.splitlines()
     at = lines.index(next(s for s in lines if s.startswith("soft vote of")))
-    claimed = {s.split()[0]: float(s.split()[2]) for s in lines[at + 2:at + 5]}
+    claimed = {s.split()[0]: float(s.split()[2]) for s in lines[at + 2 : at + 5]}
     out = tmp_path / "soft.csv"
     # re-pointing to the same folders by name must give the same result
     r2 = run_cli("soft", "--setting", soft_yaml, "--source", f"u={paths['maps/model1']}", "-o", out, "--quiet")

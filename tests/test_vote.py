@@ -78,6 +78,7 @@ def test_vote_rejects_bad_arguments():
 
 # --- CLI ---------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
     folder = tmp_path_factory.mktemp("synth")
@@ -135,8 +136,23 @@ def test_workers_give_identical_output(synth, tmp_path):
     outs = []
     for k in (1, 2):
         out = tmp_path / f"w{k}.csv"
-        r = run_cli("hard", *models, "-o", out, "--classes", "a,b,c", "--height", 96, "--width", 80,
-                    "--workers", k, "--min-votes", 2, "--quiet")
+        r = run_cli(
+            "hard",
+            *models,
+            "-o",
+            out,
+            "--classes",
+            "a,b,c",
+            "--height",
+            96,
+            "--width",
+            80,
+            "--workers",
+            k,
+            "--min-votes",
+            2,
+            "--quiet",
+        )
         assert r.exit_code == 0
         outs.append(out.read_text())
     assert outs[0] == outs[1]
@@ -150,8 +166,23 @@ def test_missing_rows_and_mismatched_images(tmp_path):
     assert r.exit_code == 1  # readable files whose contents do not fit together: invalid data
     assert "b.csv: image x.png, class c: missing row" in r.stderr
     assert not out.exists()
-    r = run_cli("hard", a, b, "-o", out, "--classes", "a,b,c", "--height", 4, "--width", 4, "--missing", "empty",
-                "--min-votes", 1)
+    r = run_cli(
+        "hard",
+        a,
+        b,
+        "-o",
+        out,
+        "--classes",
+        "a,b,c",
+        "--height",
+        4,
+        "--width",
+        4,
+        "--missing",
+        "empty",
+        "--min-votes",
+        1,
+    )
     assert r.exit_code == 0 and "1 missing row counted as empty votes" in r.stderr
     assert out.read_text().splitlines()[1:] == ["x.png,a,1 3", "x.png,b,1 3", "x.png,c,1 2"]
     c = write_csv(tmp_path / "c.csv", [("y.png", k, "") for k in CLASSES])
@@ -167,7 +198,8 @@ def test_malformed_input_names_file_line_image_class(tmp_path):
     r = run_cli("hard", a, b, "-o", out, "--classes", "a,b,c", "--height", 4, "--width", 4)
     assert r.exit_code == 2
     assert r.stderr.strip().splitlines() == [
-        f"error: {b}:3: image x.png, class b: invalid RLE: runs not ascending or overlapping at value #4"]
+        f"error: {b}:3: image x.png, class b: invalid RLE: runs not ascending or overlapping at value #4"
+    ]
     assert out.read_text() == "previous\n"
 
 
