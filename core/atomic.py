@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
 import stat
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -94,9 +96,56 @@ def check_outputs(
         taken[key] = f"the {what} file"
 
 
+def _temp_prefix(name: str) -> str:
+    # The name is cut so that a name that fits the file system also fits as a temp name; the
+    # process id lets a later run tell the leftovers of a killed run from a live run's files.
+    return f".{name[:100]}.{os.getpid()}."
+
+
 def _temp_file(path: Path) -> tuple[int, str]:
-    # The prefix is cut so that a name that fits the file system also fits as a temp name.
-    return tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temporaries(path.parent, path.name)
+    return tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=".tmp", dir=path.parent)
+
+
+def temporary_folder(parent: Path, name: str) -> Path:
+    """A new hidden folder beside ``parent / name`` for building it whole before a rename."""
+    return Path(tempfile.mkdtemp(prefix=_temp_prefix(name), suffix=".tmp", dir=parent))
+
+
+def remove_stale_temporaries(folder: Path, name: str) -> list[Path]:
+    """Remove the temporary files and folders that killed runs writing ``folder / name``
+    left behind (their process is gone), and only those; returns what was removed."""
+    pattern = re.compile(rf"\.{re.escape(name[:100])}\.(\d+)\.[A-Za-z0-9_]{{8}}\.tmp")
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = pattern.fullmatch(entry.name)
+        if m is None or _alive(int(m.group(1))):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        except OSError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def _probe(path: Path, what: str) -> None:

@@ -37,14 +37,32 @@ class DataError(ToolError):
     """Valid inputs whose contents fail a check (a missing row, differing image sets)."""
 
 
+NAME_LIMIT = 80
+
+
+def shown(name: object, limit: int = NAME_LIMIT) -> str:
+    """``name`` as a message shows it: control characters escaped (``\\x00``, ``\\n``) and
+    cut to ``limit`` characters with an ellipsis, so that a message stays one short line.
+
+    >>> shown("a\\x00b")
+    'a\\\\x00b'
+    >>> len(shown("x" * 1000))
+    80
+    """
+    text = str(name)
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def where(path, line=None, image=None, cls=None) -> str:
     """``file:line: image X, class Y`` prefix for error messages."""
-    head = str(path) + (f":{line}" if line is not None else "")
+    head = shown(path, 4 * NAME_LIMIT) + (f":{line}" if line is not None else "")
     parts = []
     if image is not None:
-        parts.append(f"image {image}")
+        parts.append(f"image {shown(image)}")
     if cls is not None:
-        parts.append(f"class {cls}")
+        parts.append(f"class {shown(cls)}")
     return head + (": " + ", ".join(parts) if parts else "")
 
 

@@ -22,7 +22,8 @@ import numpy as np
 
 from core.classes import CANVAS, DEFAULT_CLASSES
 from core.codec import format_rle
-from core.errors import UsageError
+from core.errors import UsageError, shown
+from core.owned import owned_files, remove_owned, write_manifest
 from core.predictions import PredictionWriter
 from core.runs import difference, from_rows, union
 
@@ -313,16 +314,19 @@ DEMO_MARK = ".segment-ensemble-demo"
 
 
 def demo_folder(folder: Path) -> None:
-    """Create the demo folder; refuse one that holds anything but an earlier demo's files."""
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(f"{folder}: exists and is not a folder")
-    if folder.is_dir() and any(folder.iterdir()) and not (folder / DEMO_MARK).is_file():
-        raise UsageError(f"{folder}: folder is not empty and was not written by demo; give a new or empty folder")
+    """Create the demo folder, or empty an earlier demo's folder of the files that demo wrote
+    (its manifest lists them); a folder holding anything else is refused, naming the file.
+    ``finish_demo_folder`` records what the new run wrote."""
+    remove_owned(folder, owned_files(folder, DEMO_MARK, "demo"))
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / DEMO_MARK).write_text("written by `cli.py demo`; rerunning demo here replaces its files\n")
     except OSError as e:
-        raise UsageError(f"{folder}: cannot create ({e.strerror or e.__class__.__name__})") from None
+        raise UsageError(f"{shown(folder)}: cannot create ({e.strerror or e.__class__.__name__})") from None
+
+
+def finish_demo_folder(folder: Path) -> None:
+    """Record every file of the demo folder as the demo's own."""
+    write_manifest(folder, DEMO_MARK, "demo")
 
 
 def xray(img: SyntheticImage, height: int, width: int) -> np.ndarray:

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import InputError, UsageError, plural
+from core.atomic import remove_stale_temporaries, temporary_folder
+from core.errors import InputError, UsageError, plural, shown
+from core.owned import owned_files, write_manifest
 from report.data import ReportData, choose, score_agreement, score_with_gt, wrist_box
 
 MARK = ".segment-ensemble-report"
@@ -30,17 +32,21 @@ class ReportResult:
 
 
 def check_output_folder(out: str | os.PathLike) -> Path:
-    """The report folder: new, empty, or an earlier report (replaced); anything else is a
-    ``UsageError`` before any work."""
+    """The report folder: new, empty, or an earlier report holding only the files it wrote
+    (they are replaced); anything else is a ``UsageError`` naming the first file the report
+    did not write, before any work. The folder's parent must be writable."""
     out = Path(out)
     if not str(out).strip():
         raise UsageError("output: empty folder name")
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out}: exists and is not a folder; give a folder for the report")
-    if out.is_dir() and any(out.iterdir()) and not (out / MARK).is_file():
-        raise UsageError(f"{out}: folder is not empty and holds no earlier report; give a new or empty folder")
-    if not out.resolve().parent.is_dir():
-        raise UsageError(f"{out}: folder {out.parent} does not exist")
+    owned_files(out, MARK, "report")
+    parent = out.resolve().parent
+    if not parent.is_dir():
+        raise UsageError(f"{shown(out)}: folder {shown(out.parent)} does not exist")
+    try:
+        probe = Path(tempfile.mkdtemp(prefix=f".{out.name[:100]}.", suffix=".probe", dir=parent))
+        probe.rmdir()
+    except OSError as e:
+        raise UsageError(f"{shown(out)}: cannot write there ({e.strerror or e.__class__.__name__})") from None
     return out
 
 
@@ -178,20 +184,24 @@ def _build(
         note(f"note: {n}")
 
     parent = out.resolve().parent
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name[:100]}.", suffix=".tmp", dir=parent))
+    remove_stale_temporaries(parent, out.name)
+    tmp = temporary_folder(parent, out.name)
     try:
-        (tmp / MARK).write_text("written by `cli.py report`; rerunning report here replaces it\n")
         result = _write(tmp, data, image_files, summary, command, gt_csv or gt_json, images, note, progress)
+        write_manifest(tmp, MARK, "report")
         os.chmod(tmp, 0o755)
         old = None
         if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name[:100]}.", suffix=".old", dir=parent))
+            owned_files(out, MARK, "report")  # nothing of the user's came in while the report was drawn
+            old = temporary_folder(parent, out.name)
             os.replace(out, old / "r")
         os.replace(tmp, out)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise InputError(f"{shown(out)}: cannot write the report ({e.strerror or e.__class__.__name__})") from None
         raise
     result.index = out / "index.html"
     result.pages = [out / p.relative_to(tmp) for p in result.pages]

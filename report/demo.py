@@ -28,7 +28,7 @@ def run_demo(
     from core.classes import DEFAULT_CLASSES
     from core.errors import ToolError, plural
     from core.sources import bar
-    from core.synthetic import Generator, demo_folder, write_set
+    from core.synthetic import Generator, demo_folder, finish_demo_folder, write_set
     from core.warmup import precompile
     from ensemble import hard_vote, soft_vote
     from evaluation import evaluate as evaluate_predictions
@@ -70,7 +70,9 @@ def run_demo(
         f"\nresults in {Path(folder).resolve()}: gt.csv, {', '.join(f'{m}.csv' for m in gen.model_names)}, "
         f"hard_vote.csv, soft_vote.csv (from soft_setting.yaml), maps/<model>/<image>.npz, images/"
     )
-    return demo_report(gen, Path(folder), paths, vote_path, soft_path, soft_setting)
+    index = demo_report(gen, Path(folder), paths, vote_path, soft_path, soft_setting)
+    finish_demo_folder(Path(folder))
+    return index
 
 
 def demo_report(gen, folder: Path, paths: dict, hard: Path, soft: Path, setting: Path) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ValidationError
 
 from core.errors import UsageError, suggest
 
@@ -17,6 +17,26 @@ M = TypeVar("M", bound=BaseModel)
 # Settings models are strict (``true`` is not a weight, ``"3"`` not a size), but a class
 # may be named by a bare YAML number.
 ClassName = Annotated[str, BeforeValidator(lambda v: str(v) if type(v) is int else v)]
+
+
+def _stays_in_place(value: str) -> str:
+    if not value.strip():
+        raise ValueError("empty path")
+    if ".." in Path(value).parts:
+        raise ValueError(f"{value!r} leaves its folder ('..'); give the place itself")
+    return value
+
+
+def _file_name(value: str) -> str:
+    if value in ("", ".", "..") or Path(value).name != value or "\\" in value:
+        raise ValueError(f"{value!r} is not a plain file name; the file is written inside save_dir")
+    return value
+
+
+OutputPath = Annotated[str, AfterValidator(_stays_in_place)]
+"""A path a settings file names for an output: absolute or relative, never through ``..``."""
+FileName = Annotated[str, AfterValidator(_file_name)]
+"""A file name without a folder (``output_name``, written inside ``save_dir``)."""
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -48,7 +68,7 @@ def parse_model(model: type[M], data: dict[str, Any], where: str) -> M:
     except ValidationError as e:
         err = e.errors()[0]
         loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = unknown_key_message(str(err["loc"][-1]), _model_at(model, err["loc"][:-1]))
         more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.classes import CANVAS
-from settings.loader import ClassName
+from settings.loader import ClassName, OutputPath
 from settings.postprocess import PostprocessSection
 
 
@@ -18,7 +18,7 @@ class MergeSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     parts: list[str] = Field(default_factory=list)
-    output: str | None = None
+    output: OutputPath | None = None
     prefer: Literal["first", "last"] = "first"
     strict: bool = False
     classes: list[ClassName] | None = None

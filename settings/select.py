@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.classes import CANVAS, DEFAULT_CLASSES
 from core.errors import UsageError, listing
 from settings.groups import DEFAULT, check_groups, keys_per_class
-from settings.loader import ClassName
+from settings.loader import ClassName, OutputPath
 from settings.postprocess import PostprocessSection
 
 __all__ = ["DEFAULT", "SelectSettings", "check_groups", "class_sources", "rule_table", "rules_to_settings"]
@@ -35,7 +35,7 @@ class SelectSettings(BaseModel):
     sources: dict[str, str] = Field(default_factory=dict)
     groups: dict[str, list[ClassName]] = Field(default_factory=dict)
     select: dict[str, str] = Field(default_factory=dict)
-    output: str | None = None
+    output: OutputPath | None = None
     classes: list[ClassName] | None = None
     height: int = Field(default=CANVAS, ge=1)
     width: int = Field(default=CANVAS, ge=1)

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from core.classes import CANVAS, CLASS_CHUNK, DEFAULT_CLASSES, check_classes
 from core.errors import UsageError
 from core.sources import unique_names
-from settings.loader import ClassName
+from settings.loader import ClassName, FileName, OutputPath
 from settings.postprocess import PostprocessSection
 from settings.vote import SourceWeights, check_weights, class_vector, threshold_vector, weight_matrix
 
@@ -59,8 +59,8 @@ class SoftSettings(BaseModel):
     num_workers: int = Field(default=1, ge=0)
     threshold: Union[float, dict[str, float]] = 0.5
     model_paths: dict[int, list[str] | None] = Field(default_factory=dict)
-    save_dir: str = "."
-    output_name: str = "output.csv"
+    save_dir: OutputPath = "."
+    output_name: FileName = "output.csv"
     # --- extensions ---
     prob_maps: list[MapEntry] = Field(default_factory=list)
     weights: Union[SourceWeights, dict[str, SourceWeights], None] = None

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.classes import CANVAS
 from core.errors import UsageError, plural
-from settings.loader import ClassName
+from settings.loader import ClassName, OutputPath
 from settings.postprocess import PostprocessSection
 
 SourceWeights = Union[list[float], dict[str, float]]
@@ -40,7 +40,7 @@ class VoteSettings(BaseModel):
     classes: list[ClassName] | None = None
     height: int = Field(default=CANVAS, ge=1)
     width: int = Field(default=CANVAS, ge=1)
-    output: str | None = None
+    output: OutputPath | None = None
     workers: int = Field(default=1, ge=1)
     scheduler: str | None = None  # Dask: tcp://HOST:PORT or local:N (cluster/)
     chunk: int | None = Field(default=None, ge=1)  # images per cluster task

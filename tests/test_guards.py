@@ -367,7 +367,7 @@ def test_soft_map_checks(files, tmp_path):
 def test_demo_refuses_a_folder_it_did_not_write(tmp_path):
     (tmp_path / "mine.csv").write_text("precious\n")
     r = run_cli("demo", tmp_path, "--images", 1, "--models", 1, "-q")
-    assert r.exit_code == 2 and "not empty and was not written by demo" in r.stderr
+    assert r.exit_code == 2 and "holds mine.csv, which `demo` did not write" in r.stderr
     assert (tmp_path / "mine.csv").read_text() == "precious\n"
     r = run_cli("demo", tmp_path / "mine.csv", "-q")
     assert r.exit_code == 2 and "is a file" in r.stderr

@@ -349,12 +349,55 @@ def test_output_folder_rules(small_set, tmp_path):
     busy.mkdir()
     (busy / "keep.txt").write_text("mine")
     r = _report(folder, paths, busy, "--pages", 0)
-    assert r.exit_code == 2 and "not empty and holds no earlier report" in r.stderr
+    assert r.exit_code == 2 and "folder holds keep.txt, which `report` did not write" in r.stderr
     assert (busy / "keep.txt").read_text() == "mine"
     out = tmp_path / "rep"
     assert _report(folder, paths, out, "--pages", 1).exit_code == 0
     assert _report(folder, paths, out, "--pages", 0).exit_code == 0  # an earlier report is replaced
     assert not list((out / "images").glob("*.html"))
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    "plant",
+    [
+        lambda out: (out / "model1.csv").write_text("image_name,class,rle\n"),
+        lambda out: (out / "notes" / "mine.txt").parent.mkdir() or (out / "notes" / "mine.txt").write_text("x"),
+        lambda out: (out / "empty-folder").mkdir(),
+        lambda out: (out / "images" / "extra.png").write_bytes(b"png"),
+        lambda out: (out / "index.html").write_text("edited by hand"),
+        lambda out: (out / ".segment-ensemble-report").write_text("{}"),
+    ],
+    ids=["csv", "subfolder", "empty-folder", "file-among-pages", "edited-page", "emptied-manifest"],
+)
+def test_a_report_onto_an_earlier_one_keeps_every_file_it_did_not_write(small_set, tmp_path, plant):
+    folder, gen, paths = small_set
+    out = tmp_path / "rep"
+    assert _report(folder, paths, out, "--pages", 1).exit_code == 0
+    plant(out)
+    before = _snapshot(out)
+    dirs = sorted(p for p in out.rglob("*") if p.is_dir())
+    r = _report(folder, paths, out, "--pages", 0)
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "`report`" in r.stderr
+    assert _snapshot(out) == before
+    assert sorted(p for p in out.rglob("*") if p.is_dir()) == dirs
+    assert [p.name for p in tmp_path.iterdir()] == ["rep"]  # no temporary folder left beside it
+
+
+def test_a_report_folder_that_cannot_be_written_is_refused_before_the_work(small_set, tmp_path):
+    import os
+
+    folder, gen, paths = small_set
+    if os.geteuid() == 0:
+        r = _report(folder, paths, "/proc/report", "--pages", 0)
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        r = _report(folder, paths, locked / "report", "--pages", 0)
+    assert r.exit_code == 2 and "cannot write there" in r.stderr and r.stderr.count("\n") == 1
 
 
 # ---------------------------------------------------------------- a real browser
