@@ -54,8 +54,8 @@ def cli():
 @quiet_option
 @handle_errors
 def check(submission, classes, height, width, max_problems, quiet):
-    from core.check import check as check_file
     from core.classes import CANVAS, parse_classes
+    from core.validate import check as check_file
 
     report = check_file(
         submission,

@@ -211,7 +211,7 @@ def vote_command(
     """The shell of ``hard`` and ``weighted``: sources from the settings, positional CSVs and
     --source, then one call."""
     from core.classes import parse_classes
-    from ensemble.voting import hard_vote, weighted_vote
+    from ensemble.rle_votes import hard_vote, weighted_vote
     from settings.loader import load_settings
     from settings.vote import VoteSettings
 

@@ -97,7 +97,7 @@ def main() -> None:
     from distributed import Client, LocalCluster
 
     import cluster
-    from cluster.run import auto_chunk
+    from cluster.plan import auto_chunk
     from ensemble import hard_vote, soft_vote
 
     # bench/vote.py's folder holds one size at a time: other sizes get their own folder

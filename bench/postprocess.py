@@ -33,7 +33,7 @@ from core.codec import decode, encode, format_rle  # noqa: E402
 from core.predictions import PredictionWriter, read_predictions  # noqa: E402
 from core.synthetic import Generator  # noqa: E402
 from postprocess.clean import Cleaner, Rules  # noqa: E402
-from postprocess.job import clean_all  # noqa: E402
+from postprocess.clean_set import clean_all  # noqa: E402
 
 RULES = Rules(keep_largest=1, fill_holes=True)
 EIGHT = np.ones((3, 3), bool)

@@ -63,7 +63,8 @@ def make_data(folder: Path, n_images: int) -> None:
 
 
 def run_ours(folder: Path, out: Path) -> dict:
-    from ensemble.soft_job import build_job, run_job
+    from ensemble.soft_plan import build_job
+    from ensemble.soft_run import run_job
     from settings.loader import load_yaml, parse_model
     from settings.soft import SoftSettings
 

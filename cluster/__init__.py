@@ -15,6 +15,7 @@ Dask.
 """
 
 from cluster.connect import connect
-from cluster.run import ClusterResult, auto_chunk, run
+from cluster.plan import auto_chunk
+from cluster.run import ClusterResult, run
 
 __all__ = ["ClusterResult", "auto_chunk", "connect", "run"]

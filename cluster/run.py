@@ -17,21 +17,18 @@ an error raised by a task (a bad input) is re-raised here unchanged and ends the
 
 from __future__ import annotations
 
-import math
 import os
 import time
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from cluster.plan import auto_chunk, prepare_everywhere
 from core.errors import UsageError, plural
 from core.sources import Notes, bar, is_path, named_sources
-
-DEFAULT_CHUNK = 64
-"""Images per task at most; ``auto_chunk`` takes fewer so that every worker gets 4 tasks."""
+from core.window import chunks, ordered
 
 _ROWS = {
     "hard_vote": "hard vote",
@@ -77,18 +74,6 @@ class ClusterResult:
     skipped: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
-
-
-def auto_chunk(n_images: int, n_workers: int, chunk: int | None = None, multiple: int = 1) -> int:
-    """Images per chunk: ``chunk`` when given, else at most ``DEFAULT_CHUNK`` and small enough
-    for 4 chunks per worker; rounded up to a multiple of ``multiple`` (the models' batch).
-
-    >>> auto_chunk(300, 2), auto_chunk(10_000, 8), auto_chunk(10, 2, 7), auto_chunk(300, 2, multiple=4)
-    (38, 64, 7, 40)
-    """
-    if chunk is None:
-        chunk = max(1, min(DEFAULT_CHUNK, math.ceil(n_images / max(4 * n_workers, 1))))
-    return max(multiple, math.ceil(chunk / multiple) * multiple)
 
 
 def _paths(fn_name: str, args: tuple, kwargs: dict) -> list[tuple[str, str]]:
@@ -212,7 +197,7 @@ def _run(client, fn, name, args, kwargs, chunk, ship, in_flight, echo, progress,
     n = len(prep.images)
     workers = _n_workers(client)
     size = auto_chunk(n, workers, chunk, batch)
-    bounds = chunk_bounds(n, size)
+    bounds = chunks(n, size)
     window = in_flight or max(2 * workers, 2)
     desc = _ROWS.get(name, "evaluate")
     try:
@@ -257,50 +242,12 @@ def _run(client, fn, name, args, kwargs, chunk, ship, in_flight, echo, progress,
     )
 
 
-def prepare_everywhere(client, fn, args, kwargs, resources=None, tag: str = "prepare"):
-    """Run the checks-only task on every worker at once and return the first to finish
-    (with the futures of the others, which the caller keeps until the run ends).
-
-    One would do for the checks; on every worker, the inputs are read (and the models
-    loaded) while the first finishes, instead of on each worker's first chunk after it:
-    one parse of the inputs on the critical path instead of two. A failure is the same
-    on every worker: the first is raised."""
-    from distributed import wait
-
-    from cluster import tasks
-
-    key = f"{tag}-{os.getpid()}-{time.time_ns()}"
-    workers = list(client.scheduler_info().get("workers", {})) or [None]
-    futures = [
-        client.submit(
-            tasks.prepare,
-            fn,
-            args,
-            kwargs,
-            pure=False,
-            resources=resources,
-            key=f"{key}-{i}",
-            workers=None if w is None else [w],
-            allow_other_workers=True,
-        )
-        for i, w in enumerate(workers)
-    ]
-    done, _ = wait(futures, return_when="FIRST_COMPLETED")
-    first = next(f for f in futures if f in done)
-    try:
-        return first.result(), [f for f in futures if f is not first]
-    except BaseException:
-        for f in futures:
-            f.cancel()
-        raise
-
-
 def _stream(client, fn, args, kwargs, bounds, window, resources, shipper, fail_once, prep, output, name, progress_cm):
     """Submit the chunks (``window`` at a time), consume them in order: write CSV rows to
     ``output`` atomically, or keep scores. Returns the summed counts (and the scores)."""
     from cluster import tasks
     from core.atomic import atomic_open
-    from core.predictions import COLUMNS
+    from core.csv_write import COLUMNS
 
     total = {"cleaning": 0, "skipped": {}, "per_image": [], "tasks": 0.0, "loops": 0.0}
     tag = f"{os.getpid()}-{time.time_ns()}"
@@ -327,29 +274,18 @@ def _stream(client, fn, args, kwargs, bounds, window, resources, shipper, fail_o
         )
 
     def consume(fh, b):
-        pending: deque = deque()
-        nxt = 0
-        try:
-            while nxt < len(bounds) or pending:
-                while nxt < len(bounds) and len(pending) < window:
-                    pending.append(submit(nxt))
-                    nxt += 1
-                out = pending.popleft().result()  # in canonical order; later chunks keep running meanwhile
-                if fh is not None:
-                    fh.write(out.text)
-                else:
-                    total["per_image"].append(out.per_image)
-                if out.cleaning is not None:
-                    total["cleaning"] = total["cleaning"] + out.cleaning
-                for src, k in out.skipped.items():
-                    total["skipped"][src] = total["skipped"].get(src, 0) + k
-                total["tasks"] += out.seconds
-                total["loops"] += out.loop_seconds
-                b.update(out.hi - out.lo)
-        except BaseException:
-            for f in pending:
-                f.cancel()
-            raise
+        for out in ordered(submit, len(bounds), window):  # later chunks keep running meanwhile
+            if fh is not None:
+                fh.write(out.text)
+            else:
+                total["per_image"].append(out.per_image)
+            if out.cleaning is not None:
+                total["cleaning"] = total["cleaning"] + out.cleaning
+            for src, k in out.skipped.items():
+                total["skipped"][src] = total["skipped"].get(src, 0) + k
+            total["tasks"] += out.seconds
+            total["loops"] += out.loop_seconds
+            b.update(out.hi - out.lo)
 
     with progress_cm as b:
         if name == "evaluate":
@@ -373,12 +309,3 @@ def _scores(prep, outs, output, notes):
         scores.write(output)
         notes.quietly()(f"scores → {output}")
     return scores
-
-
-def chunk_bounds(n: int, size: int) -> Sequence[tuple[int, int]]:
-    """``[lo, hi)`` of each chunk of ``size`` images out of ``n``.
-
-    >>> chunk_bounds(5, 2)
-    [(0, 2), (2, 4), (4, 5)]
-    """
-    return [(lo, min(lo + size, n)) for lo in range(0, n, size)]

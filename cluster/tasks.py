@@ -93,7 +93,7 @@ def prepare(fn: Callable, args: tuple, kwargs: dict, keep: list | None = None) -
 
 def rows_text(images, rles, classes) -> str:
     """The CSV rows of these images exactly as ``PredictionWriter`` writes them."""
-    from core.predictions import csv_field
+    from core.csv_write import csv_field
 
     fields = [csv_field(c) for c in classes]
     out = []

@@ -11,33 +11,22 @@ from __future__ import annotations
 
 import os
 import time
-from collections import deque
 from types import SimpleNamespace
 
 import numpy as np
 
 from core.classes import CANVAS
 from core.sources import bar, label, named_sources
+from core.window import chunks, ordered
 
 
 def _ordered(client, submit, n: int, window: int, progress_cm, step=lambda r: 1) -> list:
     """``submit(k)`` for ``k < n``, ``window`` in flight, results in order."""
     out: list = []
-    pending: deque = deque()
-    nxt = 0
     with progress_cm as b:
-        try:
-            while nxt < n or pending:
-                while nxt < n and len(pending) < window:
-                    pending.append(submit(nxt))
-                    nxt += 1
-                r = pending.popleft().result()
-                out.append(r)
-                b.update(step(r))
-        except BaseException:
-            for f in pending:
-                f.cancel()
-            raise
+        for r in ordered(submit, n, window):
+            out.append(r)
+            b.update(step(r))
     return out
 
 
@@ -53,7 +42,7 @@ def run_tune(client, fn, args, kwargs, ship: bool, notes, progress, in_flight):
     if ship:
         prep = tasks.prepare(fn, args, kwargs, keep)
     else:
-        from cluster.run import prepare_everywhere
+        from cluster.plan import prepare_everywhere
 
         prep, warming = prepare_everywhere(client, fn, args, kwargs, tag="tune-prepare")
     for line in prep.notes:
@@ -112,10 +101,10 @@ def run_tune(client, fn, args, kwargs, ship: bool, notes, progress, in_flight):
     maps = x["maps"]
     soft = soft_settings = None
     if maps:
-        from cluster.run import auto_chunk, chunk_bounds
+        from cluster.plan import auto_chunk
 
         n = len(prep.images)
-        bounds = chunk_bounds(n, auto_chunk(n, max(window // 2, 1)))
+        bounds = chunks(n, auto_chunk(n, max(window // 2, 1)))
 
         def submit_hist(k: int):
             lo, hi = bounds[k]

@@ -5,7 +5,7 @@ Names are loaded on first use (PEP 562), so that ``import core`` — which every
 at start-up — stays as light as ``python cli.py --help`` needs.
 
 - ``Predictions`` (``read``, ``from_frame``, ``to_frame``, ``write``, ``runs``, ``mask``) —
-  ``core.predictions``; ``check`` → ``CheckReport`` — ``core.check``
+  ``core.predictions``; ``check`` → ``CheckReport`` — ``core.validate``
 - ``encode``, ``decode``, ``parse_rle``, ``format_rle`` — ``core.codec``; ``union``,
   ``intersection``, ``difference``, ``area``, ``dice`` — ``core.runs``
 - ``DEFAULT_CLASSES``, ``CANVAS`` — ``core.classes``; ``ImageExpectation`` — ``core.imageset``
@@ -16,8 +16,8 @@ from core.lazy import lazy_getattr
 
 _EXPORTS = {
     "Predictions": "core.predictions",
-    "check": "core.check",
-    "CheckReport": "core.check",
+    "check": "core.validate",
+    "CheckReport": "core.validate",
     "encode": "core.codec",
     "decode": "core.codec",
     "parse_rle": "core.codec",

@@ -3,7 +3,7 @@
 A CSV command's output is, per image, one row per class. Rather than a Python call per
 (image, class), a block of images is assembled at once: the RLE text its rows need is
 gathered from each source into one buffer (``gather``), and a kernel writes the block's
-CSV lines (``copy_block``; the vote writes its own, ``ensemble.job``).
+CSV lines (``copy_block``; the vote writes its own, ``ensemble.vote_plan``).
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core._kernels import gather_kernel, rows_kernel
-from core.predictions import Predictions, csv_field
+from core._block_kernels import gather_kernel, rows_kernel
+from core.csv_write import csv_field
+from core.predictions import Predictions
 
 BLOCK = 16
 """Images per kernel call: enough that Python's share vanishes, few enough that a block's
@@ -121,10 +122,11 @@ def write_copied(
 ) -> int:
     """Write the rows ``copy_block`` assembles for every image, block by block, atomically;
     returns rows written."""
-    from core.stream import blocks_of, write_blocks
+    from core.stream import write_blocks
+    from core.window import chunks
 
     fields = Fields.of(classes)
-    blocks = blocks_of(len(images), BLOCK)
+    blocks = chunks(len(images), BLOCK)
 
     def block(b: int) -> bytes:
         lo, hi = blocks[b]

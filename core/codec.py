@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core._kernels import (  # the error codes of the parse kernels, mapped to messages by RLE_ERRORS
+from core._rle_kernels import (  # the error codes of the parse kernels, mapped to messages by RLE_ERRORS
     ERR_BOUNDS,
     ERR_CHAR,
     ERR_ODD,

@@ -1,18 +1,81 @@
-"""Whether numba's caches of the kernels are warm.
+"""numba's caches of the kernels: one source stamp per package, and whether they are warm.
 
-Every kernel lives in its package's ``_kernels.py`` and calls only kernels of that same
-file, so numba's own check of a cached kernel against its file is complete: nothing here
-ever deletes a cache (``tests/test_kernels.py`` holds the rule).
+Kernels live in private modules named ``_*kernels.py`` (``core/_rle_kernels.py``, …) and call
+only kernels of their own package. numba compiles a called kernel into its caller, but checks
+a cached kernel only against the source stamp of the file that defines it; so a kernel file
+imports this module first, which makes the stamp of every kernel file the stamp of all the
+kernel files of its package together. An edit to any of them invalidates the caches of the
+whole package, and nothing ever has to delete a cache (``tests/test_kernels.py`` holds the
+rule).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import os
+import re
 from pathlib import Path
 
 _ROOT = Path(__file__).resolve().parent.parent
 
 KERNEL_PACKAGES = ("core", "ensemble", "evaluation", "fusion", "postprocess")
 """The packages whose modules may hold or call numba kernels."""
+
+KERNEL_FILE = re.compile(r"_(\w+_)?kernels\.py")
+"""The names of the modules that hold kernels."""
+
+
+def kernel_files(folder: str | os.PathLike) -> list[Path]:
+    """The kernel files of a package folder, sorted by name."""
+    return sorted(p for p in Path(folder).iterdir() if KERNEL_FILE.fullmatch(p.name))
+
+
+@functools.cache
+def _file_digest(path: str, mtime: float, size: int) -> bytes:
+    # mtime and size are the cache key: an edit made while the process runs is hashed again.
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).digest()
+
+
+def package_stamp(py_file: str | os.PathLike) -> tuple:
+    """The source stamp numba keeps for a kernel of ``py_file``: the names and contents of all
+    the kernel files of its package."""
+    stamp = []
+    for p in kernel_files(Path(py_file).parent):
+        st = p.stat()
+        stamp.append((p.name, _file_digest(str(p), st.st_mtime, st.st_size)))
+    return tuple(stamp)
+
+
+class _PackageStamp:
+    """A numba cache locator mixin: kernel files get their package's stamp; any other file is
+    left to numba's own locators."""
+
+    def get_source_stamp(self):
+        return package_stamp(self._py_file)
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        if not KERNEL_FILE.fullmatch(os.path.basename(py_file)):
+            return None
+        return super().from_function(py_func, py_file)
+
+
+def _register_locators() -> None:
+    from numba.core import caching
+
+    impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
+    if any(issubclass(c, _PackageStamp) for c in impl._locator_classes):
+        return
+    ours = []
+    for name in ("UserProvidedCacheLocator", "InTreeCacheLocator", "UserWideCacheLocator"):
+        base = getattr(caching, name, None) or getattr(caching, "_" + name)
+        ours.append(type(f"Package{name}", (_PackageStamp, base), {}))
+    impl._locator_classes[:0] = ours
+
+
+_register_locators()
 
 
 def kernels_cached(*kernels: str) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core._kernels import (
+from core._run_kernels import (
     difference_kernel,
     intersection_area_kernel,
     intersection_kernel,

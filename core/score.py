@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core._kernels import intersections_kernel
+from core._run_kernels import intersections_kernel
 from core.errors import DataError
 from core.predictions import Predictions
 from core.runs import dice_of_areas

@@ -31,6 +31,7 @@ from typing import Any
 
 from core.predictions import PredictionWriter
 from core.signals import Terminated, deferred
+from core.window import ordered
 
 ImageWork = Callable[[int], list[str] | bytes]
 CHUNK = 4  # consecutive images per worker turn: fewer switches between pipes
@@ -202,28 +203,13 @@ def in_threads(work: Callable[[int], object], n: int) -> Iterator[Iterator]:
     if threads <= 1:
         yield (work(k) for k in range(n))
         return
-    from collections import deque
     from concurrent.futures import ThreadPoolExecutor
-
-    def ordered() -> Iterator:
-        ahead: deque = deque()
-        for k in range(n):
-            ahead.append(pool.submit(work, k))
-            if len(ahead) > 2 * threads:
-                yield ahead.popleft().result()
-        while ahead:
-            yield ahead.popleft().result()
 
     pool = ThreadPoolExecutor(threads)
     try:
-        yield ordered()
+        yield ordered(lambda k: pool.submit(work, k), n, 2 * threads + 1)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def blocks_of(n: int, size: int) -> list[tuple[int, int]]:
-    """``[lo, hi)`` spans of ``size`` images covering ``range(n)``."""
-    return [(lo, min(lo + size, n)) for lo in range(0, n, size)]
 
 
 @contextlib.contextmanager

@@ -5,7 +5,7 @@ run-space operations over many masks (voting, subset histograms) decide once per
 Sources are stacked: ``runs[bounds[i]:bounds[i+1]]`` are source ``i``'s canonical runs.
 
 The sweep itself (``sweep_start``, ``sweep_step``) is inlined into its kernels, so it lives with
-them in ``core._kernels``: the vote (``ensemble.vote``) and the subset histograms
+them in ``core._kernels``: the vote (``ensemble.mask_vote``) and the subset histograms
 (``evaluation.search.coverage``).
 """
 

@@ -2,7 +2,7 @@
 
 Cluster workers (``cluster/``) run a public function once per chunk of images; without a
 cache every chunk would parse the whole input CSVs again and load the models again. A worker
-turns the cache on once, and ``core.sources.load`` and ``ensemble.soft_job.load_models``
+turns the cache on once, and ``core.sources.load`` and ``ensemble.soft_plan.load_models``
 then keep what they made, keyed by the file's resolved path, size and modification time
 (a file rewritten between runs is read again). The single-machine commands never enable
 it, so nothing changes for them.

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import InputError, UsageError
-from ensemble.soft import Layer
+from ensemble.soft_image import Layer
 
 FLOAT_TYPES = (np.float16, np.float32, np.float64)
 QUANTIZED_TYPES = (np.uint8, np.uint16)

@@ -12,7 +12,7 @@ The kernel works on one class of one image over a rectangle of the canvas. Every
 interpolated horizontally once per source row (cached, reused by the output rows that need
 that row) and then vertically; the weighted sum is compared to the threshold in the same
 pass and written as runs. The kernels themselves (``bbox_above``, ``fused_kernel``,
-``histogram_kernel``) are in ``ensemble._kernels``; ``ensemble.soft`` calls them.
+``histogram_kernel``) are in ``ensemble._kernels``; ``ensemble.soft_image`` calls them.
 """
 
 from __future__ import annotations

@@ -200,9 +200,9 @@ def evaluate(
     )
     cls, h, w = frame_of([*named.values(), ground_truth], classes, height, width)
     if echo is not None:
-        from core.warmup import precompile
+        from core.warmup import READ, SCORE, precompile
 
-        precompile(echo, "read", "score")
+        precompile(echo, READ, SCORE)
     loaded = load_all(named, cls, h, w, notes)
     if expected_images is not None:
         for p in loaded:

@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core._kernels import coverage_kernel
+from core._run_kernels import coverage_kernel
 from core.classes import CANVAS
 from core.predictions import Predictions
 from core.runs import dice, dice_of_areas
 from core.score import aligned_rows
 from core.sweep import stack_runs
-from ensemble.vote import vote
+from ensemble.mask_vote import vote
 from postprocess.clean import Rules, clean
 
 MAX_SOURCES = 10
@@ -101,7 +101,7 @@ class Choice:
         return f"weighted {' '.join(f'{nm}:{w:g}' for nm, w in used)} > {self.threshold:g}"
 
     def keep(self, n: int) -> np.ndarray:
-        """Which of the 2ⁿ subsets the vote keeps, decided as ``ensemble.vote`` decides."""
+        """Which of the 2ⁿ subsets the vote keeps, decided as ``ensemble.mask_vote`` decides."""
         masks = np.arange(1 << n)
         acc = np.zeros(1 << n)
         for i, w in enumerate(self.weights):  # source order, as the kernel accumulates
@@ -346,7 +346,7 @@ def soft_histograms(
     the K thresholds the equal-weight mean of the map sources exceeds: one pass gives the
     soft vote's Dice at every threshold, exactly as ``soft`` decides."""
     from core.errors import DataError
-    from ensemble.soft import histogram_class
+    from ensemble.soft_image import histogram_class
 
     n_img, n_cls = gt.rows.shape
     hist = np.zeros((n_img, n_cls, 2, len(thresholds) + 1), np.int64)

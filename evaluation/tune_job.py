@@ -214,9 +214,11 @@ def tune(
     if not all(0 <= x <= MAX_WEIGHT for x in lv) or not any(lv):
         raise UsageError(f"levels: must lie in [0, {MAX_WEIGHT:g}] with at least one positive level", param="levels")
     if echo is not None:
-        from core.warmup import precompile
+        from core.warmup import READ, precompile
+        from ensemble.warmup import MAPS
+        from evaluation.warmup import TUNE
 
-        precompile(echo, "read", "tune", *(["maps"] if named_maps else []))
+        precompile(echo, READ, TUNE, *([MAPS] if named_maps else []))
     cls, h, w = frame_of([*named.values(), ground_truth], classes, height, width)
     from ensemble.maps import MapSource
 

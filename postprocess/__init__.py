@@ -1,6 +1,6 @@
 """Morphological cleaning of masks, computed on runs.
 
-- ``clean_predictions`` → ``CleanResult``: a whole prediction set (``postprocess.job``).
+- ``clean_predictions`` → ``CleanResult``: a whole prediction set (``postprocess.clean_files``).
 - ``Rules`` (one class's steps), ``clean`` (``clean(runs, h, w, rules)``) and ``Cleaner`` — the per-class
   ``clean(class_index, runs) -> runs`` hook with summary counts (``postprocess.clean``).
 - ``components``, ``component_areas`` (union-find over runs; ``postprocess.components``),
@@ -19,8 +19,8 @@ _EXPORTS = {
     "component_areas": "postprocess.components",
     "components": "postprocess.components",
     "fill_holes": "postprocess.holes",
-    "CleanResult": "postprocess.job",
-    "clean_predictions": "postprocess.job",
+    "CleanResult": "postprocess.clean_files",
+    "clean_predictions": "postprocess.clean_files",
     "closing": "postprocess.morphology",
     "opening": "postprocess.morphology",
 }

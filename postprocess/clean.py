@@ -20,67 +20,19 @@ pipeline. Components use ``connectivity`` (8 by default); holes use the dual one
 from __future__ import annotations
 
 import multiprocessing as mp
-import weakref
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from core.classes import CANVAS
 from core.codec import format_rle, parse_rle
-from postprocess._kernels import (
-    clean_kernel,
-    close_kernel,
-    fill_holes_kernel,
-    finish_kernel,
-    open_kernel,
-    select_components_kernel,
-    split_rows_kernel,
-)
-
-
-@dataclass(frozen=True)
-class Rules:
-    """What to do to one class's masks (defaults: nothing)."""
-
-    open: int = 0
-    close: int = 0
-    min_size: int = 0
-    keep_largest: int = 0  # 0 = keep every component
-    fill_holes: bool = False
-    max_hole: int | None = None  # with fill_holes: fill only holes of at most this many pixels
-    connectivity: int = 8
-
-    def __post_init__(self) -> None:
-        for name in ("open", "close", "min_size", "keep_largest"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0")
-        if self.max_hole is not None and self.max_hole < 0:
-            raise ValueError("max_hole must be >= 0")
-        if self.connectivity not in (4, 8):
-            raise ValueError(f"connectivity must be 4 or 8, not {self.connectivity!r}")
-
-    @property
-    def active(self) -> bool:
-        """Whether these rules can change a mask."""
-        return bool(self.open or self.close or self.min_size > 1 or self.keep_largest or self.fill_holes)
-
-    def describe(self) -> str:
-        """Short human form, e.g. ``open 2, keep 1, fill<=50, conn 4``."""
-        parts = []
-        if self.open:
-            parts.append(f"open {self.open}")
-        if self.close:
-            parts.append(f"close {self.close}")
-        if self.min_size > 1:
-            parts.append(f"min {self.min_size}")
-        if self.keep_largest:
-            parts.append(f"keep {self.keep_largest}")
-        if self.fill_holes:
-            parts.append("fill" if self.max_hole is None else f"fill<={self.max_hole}")
-        if parts and self.connectivity == 4:
-            parts.append("conn 4")
-        return ", ".join(parts) or "-"
+from postprocess._clean_kernels import clean_kernel, finish_kernel
+from postprocess._component_kernels import select_components_kernel
+from postprocess._hole_kernels import fill_holes_kernel
+from postprocess._morphology_kernels import close_kernel, open_kernel
+from postprocess._segment_kernels import split_rows_kernel
+from settings.postprocess import PostprocessSection, Rules, resolve_rules
 
 
 def clean(runs: np.ndarray, height: int, width: int, rules: Rules) -> np.ndarray:
@@ -172,16 +124,12 @@ def compiled(rules: Iterable[Rules | None]) -> bool:
     return overloads_cached(clean_kernel, *((runs, bounds, 1, 1, *_kernel_args(r)) for r in combinations(rules)))
 
 
-LIVE: weakref.WeakSet[Cleaner] = weakref.WeakSet()
-"""Every ``Cleaner`` alive: ``core.warmup`` compiles for their rules when a caller does not
-name the rules (``ensemble.voting`` builds its cleaner, then warms up without them)."""
-
 STAT_FIELDS = ("masks", "changed", "components_removed", "holes_filled", "pixels_removed", "pixels_added")
 
 
 class Cleaner:
     """Per-class cleaner: ``cleaner(class_index, runs) -> runs``, the ``clean=`` hook of
-    ``ensemble.job.VotePlan`` and of ``postprocess.job.clean_all``.
+    ``ensemble.vote_plan.VotePlan`` and of ``postprocess.clean_set.clean_all``.
 
     Counts (``STAT_FIELDS`` per class) are kept in shared memory, so they also add up when
     the cleaner runs in forked worker processes; read them with ``stats()``/``summary()``.
@@ -195,7 +143,6 @@ class Cleaner:
             raise ValueError(f"{len(rules)} rules for {len(classes)} classes")
         self.rules = [r if r is not None and r.active else None for r in rules]
         self._args = [None if r is None else _kernel_args(r) for r in self.rules]
-        LIVE.add(self)
         self.classes = tuple(classes)
         self.height = int(height)
         self.width = int(width)
@@ -271,3 +218,22 @@ class Cleaner:
 def cleaning_lines(cleaning: list[str] | None) -> list[str]:
     """The inline cleaning's summary as printed after a job's own lines (none without one)."""
     return [] if cleaning is None else ["postprocess (inline):\n" + "\n".join(cleaning)]
+
+
+def build_cleaner(
+    section: PostprocessSection | None,
+    classes: Sequence[str],
+    height: int,
+    width: int,
+    where: str,
+    flags: dict[str, Any] | None = None,
+    groups: Mapping[str, Sequence[str]] | None = None,
+) -> Cleaner | None:
+    """The per-class ``Cleaner`` for ``section`` (see ``resolve_rules``; ``groups``: the
+    settings file's groups, usable as keys), or ``None`` when no class has anything to
+    clean. Pass it as ``VotePlan(..., clean=cleaner)``; after the run,
+    ``cleaner.summary()`` gives the per-class counts."""
+    rules = resolve_rules(section, tuple(classes), where, flags, groups)
+    if not any(r is not None and r.active for r in rules):
+        return None
+    return Cleaner(rules, classes, height, width)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from postprocess._kernels import join_rows_kernel, label_kernel, split_rows_kernel
+from postprocess._component_kernels import label_kernel
+from postprocess._segment_kernels import join_rows_kernel, split_rows_kernel
 
 
 def _check_connectivity(connectivity: int) -> bool:

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from postprocess._kernels import fill_holes_kernel, join_rows_kernel, split_rows_kernel
+from postprocess._hole_kernels import fill_holes_kernel
+from postprocess._segment_kernels import join_rows_kernel, split_rows_kernel
 
 
 def fill_holes(

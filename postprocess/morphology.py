@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from postprocess._kernels import close_kernel, join_rows_kernel, open_kernel, split_rows_kernel
+from postprocess._morphology_kernels import close_kernel, open_kernel
+from postprocess._segment_kernels import join_rows_kernel, split_rows_kernel
 
 
 def _segments(runs, height, width, radius):

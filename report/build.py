@@ -89,7 +89,7 @@ def build_report(
     ``progress``: as in ``ensemble.hard_vote`` (one bar, "report pages")."""
     from core.classes import CANVAS, DEFAULT_CLASSES
     from core.sources import bar, same_file_message
-    from core.warmup import precompile
+    from core.warmup import READ, SCORE, precompile
 
     note = note or (lambda msg: None)
     classes, height, width = tuple(classes or DEFAULT_CLASSES), height or CANVAS, width or CANVAS
@@ -99,7 +99,7 @@ def build_report(
     twice = same_file_message([(f"source {n}", p) for n, p in sources])
     if twice:
         raise UsageError(twice)
-    precompile(note, "read", "score")
+    precompile(note, READ, SCORE)
     with bar(progress, len(wanted) + pages, "report pages") as b:
         return _build(
             sources,

@@ -24,19 +24,21 @@ def run_demo(
     ``folder``, check each model's CSV, hard- and soft-vote them, score everything against
     the ground truth and write a report; each result line goes to ``say`` as it is known,
     notes to ``echo``. Returns the report's index page."""
-    from core.check import check as check_file
     from core.classes import DEFAULT_CLASSES
     from core.errors import ToolError, plural
     from core.sources import bar
     from core.synthetic import Generator, demo_folder, finish_demo_folder, write_set
-    from core.warmup import precompile
+    from core.validate import check as check_file
+    from core.warmup import READ, SCORE, precompile
     from ensemble import hard_vote, soft_vote
+    from ensemble.warmup import SOFT, VOTE
     from evaluation import evaluate as evaluate_predictions
     from postprocess.clean import Rules
+    from postprocess.warmup import clean_step
     from settings.loader import write_yaml
 
     demo_folder(Path(folder))
-    precompile(echo or (lambda msg: None), "read", "vote", "soft", "clean", "score", rules=[Rules(**CLEANING)])
+    precompile(echo or (lambda msg: None), READ, VOTE, SOFT, clean_step([Rules(**CLEANING)]), SCORE)
     gen = Generator(n_images=n_images, n_models=n_models, seed=seed)
     with bar(progress, n_images, "generate") as b:
         paths = write_set(gen, folder, maps={m: 512 for m in gen.model_names}, progress=b)

@@ -112,7 +112,7 @@ def render_layers(
     ``gt_runs[c]`` and ``src_runs[s][c]`` are runs per class. Layers: ``gt``, ``s<k>`` per
     source, ``votes`` and, with ground truth, ``errors`` (of source ``focus``). A layer
     with no pixel in a class writes no file."""
-    from core._kernels import decode_kernel
+    from core._rle_kernels import decode_kernel
 
     n_src = len(src_runs)
     n_cls = len(src_runs[0]) if src_runs else 0

@@ -1,5 +1,5 @@
 """Settings of the cleaning step: a ``default`` entry plus per-class overrides, resolved
-into one ``postprocess.clean.Rules`` per class and a ``Cleaner``.
+into one ``Rules`` per class (``postprocess.build_cleaner`` makes the ``Cleaner``).
 
 The same mapping is the ``postprocess:`` section of every combining command's settings and
 the ``--setting`` file of ``postprocess`` (bare, or under a ``postprocess:`` key)::
@@ -23,15 +23,24 @@ from pydantic_core import PydanticCustomError
 
 from core.classes import CANVAS
 from core.errors import UsageError, listing
-from postprocess.clean import Cleaner, Rules
 from settings.groups import check_groups, keys_per_class
 from settings.loader import ClassName
 
 
-class CleanOptions(BaseModel):
-    """One entry (``default`` or a class): every key optional."""
+class Rules(BaseModel):
+    """What to do to one class's masks, in this order (defaults: nothing): opening and closing
+    by a disk of radius ``open`` / ``close``, dropping components of fewer than ``min_size``
+    pixels, keeping the ``keep_largest`` largest, filling holes (with ``max_hole``: only holes
+    of at most that many pixels); components are ``connectivity``-connected.
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    One entry of a ``postprocess:`` section (``default`` or a class), every key optional;
+    frozen and hashable, as the cleaning uses it.
+
+    >>> Rules(keep_largest=1, fill_holes=True).describe()
+    'keep 1, fill'
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     open: StrictInt = Field(default=0, ge=0, description="opening by a disk of this radius (0: off)")
     close: StrictInt = Field(default=0, ge=0, description="closing by a disk of this radius (0: off)")
@@ -41,23 +50,34 @@ class CleanOptions(BaseModel):
     max_hole: StrictInt | None = Field(default=None, ge=1, description="fill only holes up to this size")
     connectivity: Literal[4, 8] = 8
 
-    def rules(self) -> Rules:
-        return Rules(
-            open=self.open,
-            close=self.close,
-            min_size=self.min_size,
-            keep_largest=self.keep_largest,
-            fill_holes=self.fill_holes,
-            max_hole=self.max_hole,
-            connectivity=self.connectivity,
-        )
+    @property
+    def active(self) -> bool:
+        """Whether these rules can change a mask."""
+        return bool(self.open or self.close or self.min_size > 1 or self.keep_largest or self.fill_holes)
+
+    def describe(self) -> str:
+        """Short human form, e.g. ``open 2, keep 1, fill<=50, conn 4``."""
+        parts = []
+        if self.open:
+            parts.append(f"open {self.open}")
+        if self.close:
+            parts.append(f"close {self.close}")
+        if self.min_size > 1:
+            parts.append(f"min {self.min_size}")
+        if self.keep_largest:
+            parts.append(f"keep {self.keep_largest}")
+        if self.fill_holes:
+            parts.append("fill" if self.max_hole is None else f"fill<={self.max_hole}")
+        if parts and self.connectivity == 4:
+            parts.append("conn 4")
+        return ", ".join(parts) or "-"
 
 
 def _false_is_none(v: Any) -> Any:
     return None if v is False else v
 
 
-RULE_KEYS = tuple(CleanOptions.model_fields)
+RULE_KEYS = tuple(Rules.model_fields)
 
 
 def _no_rules_at_top(v: Any) -> Any:
@@ -68,7 +88,7 @@ def _no_rules_at_top(v: Any) -> Any:
     return v
 
 
-ClassEntry = Annotated[CleanOptions | None, BeforeValidator(_false_is_none)]
+ClassEntry = Annotated[Rules | None, BeforeValidator(_false_is_none)]
 PostprocessSection = Annotated[dict[str, ClassEntry], BeforeValidator(_no_rules_at_top)]
 """The ``postprocess:`` mapping: ``default`` and class names → options (null/false: none)."""
 
@@ -111,45 +131,26 @@ def resolve_rules(
             f"{where}: postprocess: unknown class {key!r} (expected 'default' or one of "
             f"{len(classes)} classes: {listing(classes, 3)}{also})"
         )
-    default = section.get("default") or CleanOptions()
+    default = section.get("default") or Rules()
     given = {k: v for k, v in (flags or {}).items() if v is not None}
     if given:
-        default = CleanOptions.model_validate({**default.model_dump(exclude_unset=True), **given})
+        default = Rules.model_validate({**default.model_dump(exclude_unset=True), **given})
     if default.max_hole is not None and not default.fill_holes:
         origin = "rules" if "max_hole" in given else "postprocess.default"
         raise UsageError(f"{where}: {origin}: max_hole needs fill_holes: true")
     merged = {
         key: _over(default, entry, f"{where}: postprocess.{key}") for key, entry in section.items() if key != "default"
     }
-    merged["default"] = default.rules()
+    merged["default"] = default
     keys = keys_per_class(section, classes, groups, where, "postprocess", "rules", lambda a, b: merged[a] == merged[b])
-    return [merged[k] if k is not None else default.rules() for k in keys]
+    return [merged[k] if k is not None else default for k in keys]
 
 
-def _over(default: CleanOptions, entry: CleanOptions | None, where: str) -> Rules | None:
+def _over(default: Rules, entry: Rules | None, where: str) -> Rules | None:
     """``entry``'s keys over ``default`` (``None``: leave the class alone)."""
     if entry is None:
         return None
     merged = default.model_copy(update={k: getattr(entry, k) for k in entry.model_fields_set})
     if merged.max_hole is not None and not merged.fill_holes and "fill_holes" not in entry.model_fields_set:
         raise UsageError(f"{where}: max_hole needs fill_holes: true")
-    return merged.rules()
-
-
-def build_cleaner(
-    section: PostprocessSection | None,
-    classes: Sequence[str],
-    height: int,
-    width: int,
-    where: str,
-    flags: dict[str, Any] | None = None,
-    groups: Mapping[str, Sequence[str]] | None = None,
-) -> Cleaner | None:
-    """The per-class ``Cleaner`` for ``section`` (see ``resolve_rules``; ``groups``: the
-    settings file's groups, usable as keys), or ``None`` when no class has anything to
-    clean. Pass it as ``VotePlan(..., clean=cleaner)``; after the run,
-    ``cleaner.summary()`` gives the per-class counts."""
-    rules = resolve_rules(section, tuple(classes), where, flags, groups)
-    if not any(r is not None and r.active for r in rules):
-        return None
-    return Cleaner(rules, classes, height, width)
+    return merged

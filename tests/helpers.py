@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 import cli
 
+ROOT = Path(__file__).resolve().parent.parent
 CLASSES = ("a", "b", "c")
 
 
@@ -19,3 +20,18 @@ def write_csv(path: Path, rows: list[tuple[str, str, str]], header: str = "image
 def run_cli(*args: str):
     """Invoke the CLI in-process; returns click's Result (exit_code, stdout, stderr)."""
     return CliRunner().invoke(cli.cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def package_kernels(package: str):
+    """Every kernel (and constant) of a package's kernel files, as attributes of one namespace."""
+    import importlib
+    from types import SimpleNamespace
+
+    from core.jit import kernel_files
+
+    folder = ROOT / package
+    found = {}
+    for path in kernel_files(folder):
+        mod = importlib.import_module(f"{package}.{path.stem}")
+        found.update({k: v for k, v in vars(mod).items() if not k.startswith("__")})
+    return SimpleNamespace(**found)

@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from core.codec import decode
-from ensemble.soft import Layer
+from ensemble.soft_image import Layer
 
 BAND = 1e-5
 

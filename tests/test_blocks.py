@@ -10,10 +10,10 @@ import reference as ref
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core._kernels import rows_kernel, vote_block_kernel
+from core._block_kernels import rows_kernel, vote_block_kernel
 from core.blocks import BLOCK, Fields, copy_block, gather, spans, write_copied
 from core.predictions import predictions_from_rles, read_predictions
-from ensemble.job import VotePlan, align, run_plan
+from ensemble.vote_plan import VotePlan, align, run_plan
 
 H, W = 6, 7
 
@@ -127,7 +127,7 @@ def test_block_cleaning_equals_the_mask_by_mask_pipeline(tmp_path_factory, n_ima
     """postprocess's block path: each cleaned class by one kernel call per block; the text of
     the other classes copied as written; counts as the one-mask path counts them."""
     from postprocess.clean import Cleaner, Rules, clean
-    from postprocess.job import clean_all
+    from postprocess.clean_set import clean_all
 
     rng = np.random.default_rng(seed)
     classes = ("a", "b", "c")

@@ -1,13 +1,15 @@
 import numpy as np
 import pytest
 import reference as ref
+from helpers import package_kernels
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import canonical_runs, masks
 
-from core import _kernels as K
 from core import codec
 from core.codec import RLEError, decode, encode, format_rle, parse_rle
+
+K = package_kernels("core")
 
 REASON = {
     ref.ODD: codec.ERR_ODD,

@@ -16,7 +16,7 @@ from core.atomic import atomic_write_text
 from core.classes import parse_classes
 from core.errors import InputError, UsageError
 from ensemble.maps import read_boxes
-from fusion.best import read_scores
+from fusion.best_source import read_scores
 
 SMALL = ("--classes", "a,b,c", "--height", 4, "--width", 4)
 

@@ -299,21 +299,21 @@ def test_item12_tune_warns_on_few_images(tmp_path):
 
 
 def test_item13_compile_line_comes_before_the_bar(tmp_path, monkeypatch):
-    import core.warmup
+    import core.jit
 
     calls = []
-    monkeypatch.setattr(core.warmup, "kernels_cached", lambda *modules: calls.append(modules) or False)
+    monkeypatch.setattr(core.jit, "kernels_cached", lambda *modules: calls.append(modules) or False)
     a = write_csv(tmp_path / "a.csv", full_rows(["x.png", "y.png"]))
     b = write_csv(tmp_path / "b.csv", full_rows(["x.png", "y.png"], "2 3"))
     c = write_csv(tmp_path / "c.csv", full_rows(["x.png", "y.png"], "1 4"))
     r = run_cli("hard", a, b, c, "-o", tmp_path / "o.csv", *SHAPE)
     assert r.exit_code == 0, r.output
-    assert "core/_kernels.py:vote_block_kernel" in calls[0] and "core/_kernels.py:tokenize_kernel" in calls[0]
+    assert "core/_block_kernels.py:vote_block_kernel" in calls[0] and "core/_csv_kernels.py:tokenize_kernel" in calls[0]
     lines = r.stderr.splitlines()
     assert re.fullmatch(r"compiling numba kernels \(first run only, ~\d+ s; cached afterwards\)…", lines[0])
     assert re.fullmatch(r"compiled in \d+\.\d s", lines[1])
     assert "hard vote:" in r.stderr.split("\n", 2)[2]  # the bar (desc "hard vote") only after both lines
-    monkeypatch.setattr(core.warmup, "kernels_cached", lambda *modules: True)
+    monkeypatch.setattr(core.jit, "kernels_cached", lambda *modules: True)
     r = run_cli("hard", a, b, c, "-o", tmp_path / "o.csv", *SHAPE)
     assert "compiling" not in r.stderr and "compiled in" not in r.stderr  # warm cache: no message
 
@@ -324,8 +324,12 @@ sys.path[:0] = [{root!r}, {tests!r}]
 from click.testing import CliRunner
 import cli
 from core.jit import KERNEL_PACKAGES
-from core.warmup import compile_steps
-from postprocess.clean import Rules
+from core.warmup import COPY, READ, SCORE, compile_steps
+from ensemble.warmup import MAPS, SOFT, VOTE, VOTE_MASKS
+from evaluation.warmup import TUNE
+from fusion.warmup import MERGE
+from postprocess.warmup import clean_blocks_step, clean_step
+from settings.postprocess import Rules
 
 def signatures():
     out = {{}}
@@ -336,8 +340,12 @@ def signatures():
                     out[f"{{name}}.{{attr}}"] = set(f.signatures)
     return out
 
-import ensemble.job, ensemble.soft, fusion.merge, postprocess.job, core.score, evaluation.search  # every kernel module
-compile_steps(*{steps!r}, rules=None if {rules!r} is None else [Rules(**{rules!r})])
+import ensemble.vote_plan, ensemble.soft_image, fusion.merge_parts, postprocess.clean_set  # every kernel module
+import core.score, evaluation.search
+rules = None if {rules!r} is None else [Rules(**{rules!r})]
+named = dict(read=READ, copy=COPY, score=SCORE, vote=VOTE, vote_masks=VOTE_MASKS, soft=SOFT, maps=MAPS, merge=MERGE,
+             tune=TUNE, clean=clean_step(rules), clean_blocks=clean_blocks_step(rules))
+compile_steps(*(named[s] for s in {steps!r}))
 before = signatures()
 r = CliRunner().invoke(cli.cli, {args!r}, catch_exceptions=False)
 assert r.exit_code == 0, r.output

@@ -17,10 +17,11 @@ from hypothesis import strategies as st
 from rle_reference import basename, dense, read_frame, rle_text, write_csv
 
 import cli
-from core._kernels import same_runs_kernel
+from core._block_kernels import same_runs_kernel
 from core.errors import DataError
 from core.predictions import read_predictions
-from fusion.merge import merge, plan_merge
+from fusion.merge_parts import merge
+from fusion.merge_plan import plan_merge
 
 H, W = 5, 6
 CLASSES = ["a", "b", "c"]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
+from helpers import package_kernels
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -16,15 +17,17 @@ from core.codec import decode, encode, parse_rle
 from core.errors import UsageError
 from core.predictions import read_predictions, write_predictions
 from core.synthetic import Generator, write_set
-from postprocess import _kernels
-from postprocess._kernels import label_kernel, split_rows_kernel
-from postprocess.clean import Cleaner, Rules, _kernel_args, _steps, clean
+from postprocess._component_kernels import label_kernel
+from postprocess._segment_kernels import split_rows_kernel
+from postprocess.clean import Cleaner, Rules, _kernel_args, _steps, build_cleaner, clean
 from postprocess.components import component_areas, components
 from postprocess.holes import fill_holes
 from postprocess.morphology import closing, opening
 from settings.loader import parse_model
-from settings.postprocess import build_cleaner, resolve_rules
+from settings.postprocess import resolve_rules
 from settings.vote import VoteSettings
+
+_kernels = package_kernels("postprocess")
 
 CROSS = ndimage.generate_binary_structure(2, 1)
 SQUARE = np.ones((3, 3), bool)

@@ -10,8 +10,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core._kernels import tokenize_kernel
-from core.predictions import _assemble, _columns, _plain, _read_bytes, _read_frame, _tokenize
+from core._csv_kernels import tokenize_kernel
+from core.csv_read import _assemble, _columns, _plain, _read_bytes, _read_frame, _tokenize
 
 CLASSES = ("a", "b", "c")
 NAMES = ["x.png", "y.png", " x.png", "d/x.png", "e\\y.png", "z.png ", ""]

@@ -1,11 +1,13 @@
 import numpy as np
 import reference as ref
+from helpers import package_kernels
 from hypothesis import given
 from strategies import masks
 
-from core import _kernels as K
 from core import runs as R
 from core.codec import encode
+
+K = package_kernels("core")
 
 
 def _pair(draw_mask_a, draw_mask_b):

@@ -20,8 +20,8 @@ import cli
 from core.classes import DEFAULT_CLASSES
 from core.errors import DataError, InputError, UsageError
 from core.predictions import read_predictions
-from fusion.best import best_rules, read_scores
-from fusion.select import select
+from fusion.best_source import best_rules, read_scores
+from fusion.select_classes import select
 from settings.select import SelectSettings, class_sources, rule_table
 
 H, W = 6, 7

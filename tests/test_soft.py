@@ -25,10 +25,10 @@ from soft_reference import assert_matches, layer_sets, ref_layer, ref_vote  # no
 import cli  # noqa: E402
 from core.errors import InputError, UsageError  # noqa: E402
 from core.predictions import read_predictions  # noqa: E402
-from ensemble._kernels import bbox_above, fused_kernel  # noqa: E402
+from ensemble._soft_kernels import bbox_above, fused_kernel  # noqa: E402
 from ensemble.maps import MapSource  # noqa: E402
 from ensemble.resample import axis_table  # noqa: E402
-from ensemble.soft import Layer, vote_class, vote_image  # noqa: E402
+from ensemble.soft_image import Layer, vote_class, vote_image  # noqa: E402
 from settings.loader import parse_model  # noqa: E402
 from settings.soft import SoftSettings  # noqa: E402
 
@@ -656,7 +656,7 @@ def test_read_image_modes(tmp_path):
 
 
 def test_duplicate_image_basenames(tmp_path):
-    from ensemble.soft_job import find_images
+    from ensemble.soft_plan import find_images
 
     for d in ("A", "B"):
         (tmp_path / d).mkdir()

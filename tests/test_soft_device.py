@@ -31,8 +31,8 @@ from test_soft import (
 from core.codec import decode, encode
 from core.errors import InputError
 from core.predictions import read_predictions
-from ensemble.device import DeviceLayer, DeviceVoter, _changes, _runs_from_changes
-from ensemble.soft import vote_image
+from ensemble.soft_image import vote_image
+from ensemble.torch_vote import DeviceLayer, DeviceVoter, _changes, _runs_from_changes
 
 CLASSES = ("a", "b", "c")
 DEVICE = os.environ.get("SOFT_TEST_DEVICE", "cpu")
@@ -470,7 +470,8 @@ def test_tf32_off_sets_full_float32_and_keeps_results(tmp_path):
 
 
 def test_a_job_with_unloaded_models_is_refused(tmp_path):
-    from ensemble.soft_job import SoftJob, run_job
+    from ensemble.soft_plan import SoftJob
+    from ensemble.soft_run import run_job
 
     job = SoftJob(
         classes=CLASSES,

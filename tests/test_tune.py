@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import masks
 
-from core._kernels import coverage_kernel
+from core._run_kernels import coverage_kernel
 from core.codec import encode, format_rle
 from core.predictions import predictions_from_rles, read_predictions
 from core.runs import intersection_area
@@ -52,7 +52,7 @@ def test_histogram_dice_equals_voting_then_scoring(ms, data):
     g = as_preds("gt", gt)
     cov = coverage(g, [as_preds(f"s{i}", m) for i, m in enumerate(srcs)], [f"s{i}" for i in range(n)])
     got = dice_of(Choice(w, t).keep(n)[None], cov, 0)[0]
-    from ensemble.vote import vote
+    from ensemble.mask_vote import vote
 
     voted = vote([encode(m) for m in srcs], w, t)
     expected = dice_matrix(predictions_from_rles("v", ["x"], ["i.png"], [[format_rle(voted)]], 12, 12), g)[0, 0]
@@ -152,7 +152,7 @@ def test_cleaning_is_accepted_only_where_it_helps():
 
 
 def test_soft_histograms_equal_soft_voting_at_every_threshold():
-    from ensemble.soft import Layer, histogram_class, vote_class
+    from ensemble.soft_image import Layer, histogram_class, vote_class
     from evaluation.search import SOFT_THRESHOLDS
 
     rng = np.random.default_rng(0)

@@ -6,11 +6,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import masks
 
-from core._kernels import vote_kernel
+from core._run_kernels import vote_kernel
 from core.codec import encode, format_rle
 from core.predictions import read_predictions
 from core.synthetic import Generator, write_set
-from ensemble.vote import vote
+from ensemble.mask_vote import vote
 
 
 @st.composite

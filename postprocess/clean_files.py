@@ -1,96 +1,20 @@
-"""Clean a whole prediction set: ``clean_predictions`` (the ``postprocess`` job) and
-``clean_all`` (stream images through a cleaner, write atomically).
-
-Classes without rules are copied verbatim; cleaned classes are re-encoded canonically.
-With several workers, forked processes inherit the parsed file and the cleaner, so only
-image indices and output text cross process boundaries (as in ``ensemble.job``).
-"""
+"""``clean_predictions``, the ``postprocess`` job: read a prediction set, clean every mask per
+class (``postprocess.clean_set``), write it atomically, and say what changed per class."""
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from core._kernels import parse_block_kernel
-from core.blocks import BLOCK, NO_RUNS, Fields, gather, spans, write_rows
-from core.codec import format_rle
-from core.errors import DataError, UsageError, plural
-from core.predictions import Predictions, predictions_from_rles
+from core.errors import UsageError, plural
+from core.predictions import Predictions
 from core.sources import Notes, Progress, Source, bar, frame_of, is_path, load
-from core.stream import blocks_of, collect_images, current_selection, write_blocks
-from postprocess.clean import Cleaner
+from postprocess.clean_set import clean_all
 
-if TYPE_CHECKING:  # settings.postprocess imports this package
+if TYPE_CHECKING:
     from settings.postprocess import PostprocessFile
-
-
-def _image(preds: Predictions, cleaner: Cleaner, i: int) -> list[str]:
-    out = []
-    for c in range(len(preds.classes)):
-        if cleaner.active(c):
-            out.append(format_rle(cleaner(c, preds.runs(i, c))))
-        else:
-            out.append(preds.rle(i, c))
-    return out
-
-
-def clean_all(
-    preds: Predictions, cleaner: Cleaner, output: str | None, workers: int = 1, progress=None
-) -> int | Predictions:
-    """Clean every mask of ``preds`` with ``cleaner`` and write ``output`` (images in input
-    order, classes in class order); returns rows written (without ``output``: the cleaned
-    ``Predictions``). Every (image, class) row must
-    be present (``DataError``, exit 1 like every missing row, names the first that is not)."""
-    absent = np.argwhere(preds.rows < 0)
-    if len(absent):
-        i, c = (int(x) for x in absent[0])
-        raise DataError(
-            f"{preds.path}: image {preds.images[i]}, class {preds.classes[c]}: missing row "
-            f"({len(absent):,} missing in all; 'check' lists them)"
-        )
-    if output is None or current_selection() is not None:  # a cluster chunk: never a file (cluster/)
-        rles = collect_images(preds.images, functools.partial(_image, preds, cleaner), progress)
-        return predictions_from_rles(preds.path, preds.classes, preds.images, rles, preds.height, preds.width)
-    blocks = blocks_of(len(preds.images), BLOCK)
-    classes = Fields.of(preds.classes)
-    return write_blocks(
-        output, preds.classes, blocks, lambda b: _block(preds, cleaner, classes, *blocks[b]), workers, progress
-    )
-
-
-def _block(preds: Predictions, cleaner: Cleaner, classes: Fields, lo: int, hi: int) -> bytes:
-    """The CSV rows of images ``lo:hi``: each cleaned class's masks cleaned by one kernel call
-    (``Cleaner.many``), the other classes copied as written."""
-    n, n_classes = hi - lo, len(preds.classes)
-    rows = preds.rows[lo:hi].T.reshape(-1)  # class-major: class c's masks are k = c * n … (c + 1) * n - 1
-    text, offsets, counts = gather([preds], np.zeros(len(rows), np.int64), rows)
-    cleaned_k = np.repeat([cleaner.active(c) for c in range(n_classes)], n)
-    parse_span = spans(offsets)
-    parse_span[~cleaned_k, 1] = parse_span[~cleaned_k, 0]  # copied as written: nothing to parse
-    runs, bounds = parse_block_kernel(text, parse_span, np.where(cleaned_k, counts, 0), preds.npix)
-    by_image = (np.arange(n_classes)[:, None] + n_classes * np.arange(n)[None, :]).reshape(-1)  # k -> i * C + c
-    text_span = np.empty((len(rows), 2), np.int64)
-    text_span[by_image] = spans(offsets)
-    run_span = np.zeros((len(rows), 2), np.int64)
-    formatted = np.zeros(len(rows), bool)
-    cleaned, base = [], 0
-    for c in range(n_classes):
-        if not cleaner.active(c):
-            continue
-        b = bounds[c * n : (c + 1) * n + 1]
-        out, out_bounds = cleaner.many(c, runs[b[0] : b[-1]], b - b[0])
-        at = by_image[c * n : (c + 1) * n]
-        run_span[at] = spans(out_bounds + base)
-        formatted[at] = True
-        cleaned.append(out)
-        base += len(out)
-    runs_out = np.concatenate(cleaned) if cleaned else NO_RUNS
-    return write_rows(text, text_span, runs_out, run_span, formatted, Fields.of(preds.images[lo:hi]), classes)
 
 
 @dataclass
@@ -161,8 +85,9 @@ def clean_predictions(
     ('1 3', 1)
     """
     from core.atomic import check_outputs
+    from postprocess.clean import build_cleaner
     from settings.loader import load_settings
-    from settings.postprocess import PostprocessFile, build_cleaner
+    from settings.postprocess import PostprocessFile
 
     notes = Notes(echo)
     if isinstance(settings, (str, os.PathLike)):
@@ -188,9 +113,10 @@ def clean_predictions(
             param="rules",
         )
     if echo is not None:
-        from core.warmup import precompile
+        from core.warmup import READ, precompile
+        from postprocess.warmup import clean_blocks_step, clean_step
 
-        precompile(echo, "read", "clean_blocks" if out is not None else "clean", rules=cleaner.rules)
+        precompile(echo, READ, (clean_blocks_step if out is not None else clean_step)(cleaner.rules))
     preds = load(predictions, "predictions", cls, h, w, notes)
     with bar(progress, len(preds.images), "postprocess") as b:
         done = clean_all(preds, cleaner, out, workers or cfg.workers, b)

@@ -254,8 +254,8 @@ def _vote(
     echo,
     progress,
 ) -> VoteResult:
+    from postprocess.clean import build_cleaner
     from settings.loader import load_settings
-    from settings.postprocess import build_cleaner
 
     notes = Notes(echo)
     cfg, setting_path, where = load_settings(VoteSettings, settings)
@@ -288,15 +288,11 @@ def _vote(
     for line in overrides:
         notes.quietly()(line)
     if echo is not None:
-        from core.warmup import precompile
+        from core.warmup import READ, precompile
+        from ensemble.warmup import VOTE, VOTE_MASKS
+        from postprocess.warmup import clean_step
 
-        precompile(
-            echo,
-            *(["read"] if paths else []),
-            "vote",
-            *(["vote_masks", "clean"] if clean else []),
-            rules=clean.rules if clean else None,
-        )
+        precompile(echo, *([READ] if paths else []), VOTE, *([VOTE_MASKS, clean_step(clean.rules)] if clean else []))
     return _run(
         kind,
         named,
@@ -391,7 +387,7 @@ def _run(
     notes,
     progress,
 ) -> VoteResult:
-    from ensemble.job import VotePlan, align, run_plan
+    from ensemble.vote_plan import VotePlan, align, run_plan
 
     loaded = load_all(named, classes, height, width, notes)
     if expected is not None:

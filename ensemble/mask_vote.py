@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from core._kernels import vote_kernel
+from core._run_kernels import vote_kernel
 from core.sweep import stack_runs
 
 

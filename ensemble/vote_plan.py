@@ -13,13 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core._kernels import vote_block_kernel, vote_kernel
+from core._block_kernels import vote_block_kernel
+from core._run_kernels import vote_kernel
 from core.blocks import BLOCK, Fields, gather
 from core.codec import format_rle
 from core.errors import DataError
 from core.predictions import Predictions, image_positions
-from core.stream import blocks_of, collect_blocks, collect_images, select_span, write_blocks, write_images
+from core.stream import collect_blocks, collect_images, select_span, write_blocks, write_images
 from core.sweep import stack_runs
+from core.window import chunks
 
 
 @dataclass
@@ -137,7 +139,7 @@ def run_plan(
             return collect_images(images, plan.image, progress)
         return write_images(output, classes, images, plan.image, workers, progress)
     select_span(images, plan.rles, progress)  # a cluster chunk (cluster/): images [lo, hi) only, then stops
-    blocks = blocks_of(len(images), BLOCK)
+    blocks = chunks(len(images), BLOCK)
     if output is None:
         return [rles for block in collect_blocks(blocks, lambda b: plan.rles(*blocks[b]), progress) for rles in block]
     return write_blocks(output, classes, blocks, lambda b: plan.block(*blocks[b])[0], workers, progress)

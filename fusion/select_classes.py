@@ -117,7 +117,7 @@ class Selection:
     rules: list[str]
     height: int
     width: int
-    best: Any = None  # fusion.best.ScoresFile
+    best: Any = None  # fusion.best_source.ScoresFile
     fell_back: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     label: str = "settings"  # how messages name the settings the rules came from
@@ -225,7 +225,7 @@ def select_rules(
         return Selection(named, cls, rules, h, w, notes=list(notes), label=where)
     if best_from is None:
         return Selection(named, cls, class_sources(cfg, names, cls, where), h, w, notes=list(notes), label=where)
-    from fusion.best import best_rules, read_scores
+    from fusion.best_source import best_rules, read_scores
 
     scores = read_scores(best_from, names, cls)
     for kind, other in [("sources", scores.other_sources), ("classes", scores.other_classes)]:
@@ -303,8 +303,8 @@ def select(
     (['1 1', '4 1'], {'a': 1, 'b': 1})
     """
     from core.atomic import check_outputs
+    from postprocess.clean import build_cleaner
     from settings.loader import load_settings
-    from settings.postprocess import build_cleaner
 
     cfg, setting_path, where = load_settings(SelectSettings, settings)
     out = str(output) if output is not None else cfg.output
@@ -332,14 +332,10 @@ def select(
     notes.extend(sel.notes)
     clean = build_cleaner(cfg.postprocess, sel.classes, sel.height, sel.width, where, groups=cfg.groups)
     if echo is not None:
-        from core.warmup import precompile
+        from core.warmup import COPY, READ, precompile
+        from postprocess.warmup import clean_step
 
-        precompile(
-            echo,
-            "read",
-            *(["clean"] if clean is not None else ["copy"]),
-            rules=clean.rules if clean is not None else None,
-        )
+        precompile(echo, READ, clean_step(clean.rules) if clean is not None else COPY)
     used = {name: src for name, src in named.items() if name in sel.rules}
     preds = dict(zip(used, load_all(used, sel.classes, sel.height, sel.width, notes), strict=True))
     plan = plan_select(preds, sel.rules)

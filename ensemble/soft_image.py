@@ -20,7 +20,7 @@ import numpy as np
 
 from core.codec import EMPTY_RUNS
 from core.errors import InputError
-from ensemble._kernels import bbox_above, fused_kernel, histogram_kernel
+from ensemble._soft_kernels import bbox_above, fused_kernel, histogram_kernel
 from ensemble.resample import axis_table
 
 _MARGIN = 1e-6  # keeps the support bound safe from float32 rounding

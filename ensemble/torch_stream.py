@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,9 +20,10 @@ import numpy as np
 from core.codec import rle_text
 from core.errors import UsageError
 from core.predictions import Predictions, PredictionWriter, writer_for, written
-from ensemble.device import DeviceLayer, DeviceVoter
-from ensemble.soft import Layer
-from ensemble.soft_job import SoftJob
+from core.window import ordered
+from ensemble.soft_image import Layer
+from ensemble.soft_plan import SoftJob
+from ensemble.torch_vote import DeviceLayer, DeviceVoter
 
 
 @dataclass
@@ -67,17 +67,10 @@ class _Reader:
 
     def batches(self):
         """Lists of up to ``batch_size`` ``_Inputs``, in image order."""
-        pending: deque[Future] = deque()
-        todo = iter(self.job.images)
+        images = self.job.images
         batch: list[_Inputs] = []
-        while True:
-            for name, path in todo:
-                pending.append(self.pool.submit(_read_inputs, self.job, name, path))
-                if len(pending) >= self.ahead:
-                    break
-            if not pending:
-                break
-            batch.append(pending.popleft().result())
+        for inputs in ordered(lambda k: self.pool.submit(_read_inputs, self.job, *images[k]), len(images), self.ahead):
+            batch.append(inputs)
             if len(batch) == self.job.batch_size:
                 yield batch
                 batch = []

@@ -1,8 +1,8 @@
 """The numba kernels of the soft vote's resampling (private: see ``ensemble.resample`` for
-the recipe and ``ensemble.soft`` for their callers).
+the recipe and ``ensemble.soft_image`` for their callers).
 
-They call only each other, so numba's ``cache=True`` check of this one file is complete
-(``tests/test_kernels.py``). Each keeps its plain-Python twin as ``kernel.py_func``.
+Each keeps its plain-Python twin as ``kernel.py_func``; ``core.jit`` says why kernels sit in
+files of their own.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-# --- resample (recipe: ensemble.resample; callers: ensemble.soft) -------------------------
+import core.jit  # noqa: F401  (before any kernel: the package's kernel files share one cache stamp)
+
+# --- resample (recipe: ensemble.resample; callers: ensemble.soft_image) -------------------------
 
 
 @nb.njit(cache=True, nogil=True)

@@ -151,9 +151,9 @@ def check(
     ['DataFrame:1: image a.png, class y: invalid RLE: run extends past the last pixel of the mask at value #2']
     """
     if echo is not None:
-        from core.warmup import precompile
+        from core.warmup import READ, precompile
 
-        precompile(echo, "read")
+        precompile(echo, READ)
     source = submission if hasattr(submission, "columns") else str(submission)
     report = check_submission(source, tuple(classes), height, width, expected_images)
     if report.preds.paths_stripped:

@@ -1,0 +1,148 @@
+"""Kernels of the CSV reader: field counts of every record, and the tokenizer that reduces a
+plain file's rows to image spans, class codes and RLE text in one pass (private: see
+``core.csv_read``).
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+import core.jit  # noqa: F401  (before any kernel: the package's kernel files share one cache stamp)
+
+
+@nb.njit(cache=True, nogil=True)
+def field_counts_kernel(buf, sep):
+    """Fields per record (-1 for a blank record), honouring double-quoted fields; a record
+    ends at ``\\n`` outside quotes (a preceding ``\\r`` belongs to no field)."""
+    counts = np.empty(buf.shape[0] // 1 + 1, np.int64)
+    n = 0
+    fields = 1
+    empty = True
+    quoted = False
+    for i in range(buf.shape[0]):
+        c = buf[i]
+        if c == 34:
+            quoted = not quoted
+            empty = False
+        elif quoted:
+            continue
+        elif c == sep:
+            fields += 1
+            empty = False
+        elif c == 10:
+            counts[n] = -1 if empty else fields
+            n += 1
+            fields = 1
+            empty = True
+        elif c != 13:
+            empty = False
+    if not empty:
+        counts[n] = fields
+        n += 1
+    return counts[:n].copy()
+
+
+@nb.njit(cache=True, nogil=True)
+def is_space(c):
+    """ASCII whitespace as ``str.strip`` sees it."""
+    return c == 32 or (9 <= c <= 13) or (28 <= c <= 31)
+
+
+@nb.njit(cache=True, nogil=True)
+def same_bytes(a, a_lo, a_hi, b, b_lo, b_hi):
+    """Whether ``a[a_lo:a_hi]`` and ``b[b_lo:b_hi]`` hold the same bytes."""
+    if a_hi - a_lo != b_hi - b_lo:
+        return False
+    for j in range(a_hi - a_lo):
+        if a[a_lo + j] != b[b_lo + j]:
+            return False
+    return True
+
+
+@nb.njit(cache=True, nogil=True)
+def tokenize_kernel(buf, start, sep, col_img, col_cls, col_rle, class_text, class_off):
+    """Split the records of an unquoted ASCII CSV (from ``buf[start:]``, after the header) and
+    return, per row: its line, its image field's span, whether that span's bytes differ from
+    the previous row's (a new run of rows of one image), its class (index into the class
+    list ``class_text[class_off[k]:class_off[k+1]]`` after trimming, -1 unknown) and its class
+    field's span; and the RLE fields copied into one buffer with offsets (``nan``, as
+    ``str(float('nan'))`` writes an empty mask, read as empty when at most 5 bytes long).
+    Blank lines and rows whose three fields are all empty are skipped, as the pandas reader
+    does. Field counts are checked beforehand (``field_counts_kernel``)."""
+    n = buf.shape[0]
+    m = 1
+    for i in range(start, n):
+        if buf[i] == 10:
+            m += 1
+    lines = np.empty(m, np.int64)
+    spans = np.empty((m, 4), np.int64)  # image lo, hi; class lo, hi
+    new_name = np.empty(m, np.bool_)
+    cls = np.empty(m, np.int64)
+    text = np.empty(n - start, np.uint8)
+    offsets = np.zeros(m + 1, np.int64)
+    n_classes = class_off.shape[0] - 1
+    r = 0
+    t = 0
+    line = 2
+    pos = start
+    prev_lo = 0
+    prev_hi = -1
+    while pos < n:
+        end = pos
+        while end < n and buf[end] != 10:
+            end += 1
+        stop = end - 1 if end > pos and buf[end - 1] == 13 else end
+        if stop > pos:
+            f = 0
+            lo = pos
+            il = ih = cl = ch = rl = rh = pos
+            for i in range(pos, stop + 1):
+                if i == stop or buf[i] == sep:
+                    if f == col_img:
+                        il, ih = lo, i
+                    elif f == col_cls:
+                        cl, ch = lo, i
+                    elif f == col_rle:
+                        rl, rh = lo, i
+                    f += 1
+                    lo = i + 1
+            if ih > il or ch > cl or rh > rl:
+                lines[r] = line
+                spans[r, 0] = il
+                spans[r, 1] = ih
+                spans[r, 2] = cl
+                spans[r, 3] = ch
+                new_name[r] = not same_bytes(buf, il, ih, buf, prev_lo, prev_hi)
+                prev_lo, prev_hi = il, ih
+                while cl < ch and is_space(buf[cl]):
+                    cl += 1
+                while ch > cl and is_space(buf[ch - 1]):
+                    ch -= 1
+                code = -1
+                for k in range(n_classes):
+                    if same_bytes(class_text, class_off[k], class_off[k + 1], buf, cl, ch):
+                        code = k
+                        break
+                cls[r] = code
+                a, b = rl, rh
+                while a < b and is_space(buf[a]):
+                    a += 1
+                while b > a and is_space(buf[b - 1]):
+                    b -= 1
+                nan = (
+                    rh - rl <= 5
+                    and b - a == 3
+                    and (buf[a] | 32) == 110
+                    and (buf[a + 1] | 32) == 97
+                    and (buf[a + 2] | 32) == 110
+                )
+                if not nan:
+                    for j in range(rl, rh):
+                        text[t] = buf[j]
+                        t += 1
+                r += 1
+                offsets[r] = t
+        line += 1
+        pos = end + 1
+    return lines[:r], spans[:r], new_name[:r], cls[:r], text[:t], offsets[: r + 1]

@@ -1,0 +1,244 @@
+"""Kernels of the run algebra (private: call the wrappers of ``core.runs``, ``core.score``,
+``ensemble.mask_vote`` and ``evaluation.search``): set operations on canonical runs, their
+intersection areas, and the sweep over the run boundaries of several sources with the two
+kernels built on it (the vote of one mask and the tuning histograms).
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+import core.jit  # noqa: F401  (before any kernel: the package's kernel files share one cache stamp)
+from core._rle_kernels import parse_kernel
+
+INF = np.iinfo(np.int64).max
+
+"""The sweep's end marker: no boundary left."""
+
+
+@nb.njit(cache=True, nogil=True)
+def _append(out, n, start, stop):
+    """Append ``[start, stop)``, merging with the last run when they touch or overlap."""
+    if n > 0 and start <= out[n - 1, 1]:
+        if stop > out[n - 1, 1]:
+            out[n - 1, 1] = stop
+        return n
+    out[n, 0] = start
+    out[n, 1] = stop
+    return n + 1
+
+
+@nb.njit(cache=True, nogil=True)
+def normalize_kernel(runs):
+    """Sort arbitrary intervals and merge overlapping or touching ones; drop empty ones."""
+    order = np.argsort(runs[:, 0], kind="mergesort")
+    out = np.empty_like(runs)
+    n = np.int64(0)  # not a literal: _append would compile for Literal[int](0) too
+    for j in order:
+        if runs[j, 1] > runs[j, 0]:
+            n = _append(out, n, runs[j, 0], runs[j, 1])
+    return out[:n].copy()
+
+
+@nb.njit(cache=True, nogil=True)
+def union_kernel(a, b):
+    out = np.empty((a.shape[0] + b.shape[0], 2), np.int64)
+    i = 0
+    j = 0
+    n = np.int64(0)
+    while i < a.shape[0] or j < b.shape[0]:
+        if j == b.shape[0] or (i < a.shape[0] and a[i, 0] <= b[j, 0]):
+            n = _append(out, n, a[i, 0], a[i, 1])
+            i += 1
+        else:
+            n = _append(out, n, b[j, 0], b[j, 1])
+            j += 1
+    return out[:n].copy()
+
+
+@nb.njit(cache=True, nogil=True)
+def intersection_kernel(a, b):
+    out = np.empty((a.shape[0] + b.shape[0], 2), np.int64)
+    i = 0
+    j = 0
+    n = 0
+    while i < a.shape[0] and j < b.shape[0]:
+        lo = max(a[i, 0], b[j, 0])
+        hi = min(a[i, 1], b[j, 1])
+        if lo < hi:
+            out[n, 0] = lo
+            out[n, 1] = hi
+            n += 1
+        if a[i, 1] < b[j, 1]:
+            i += 1
+        else:
+            j += 1
+    return out[:n].copy()
+
+
+@nb.njit(cache=True, nogil=True)
+def difference_kernel(a, b):
+    out = np.empty((a.shape[0] + b.shape[0], 2), np.int64)
+    n = 0
+    j = 0
+    for i in range(a.shape[0]):
+        lo = a[i, 0]
+        hi = a[i, 1]
+        while j < b.shape[0] and b[j, 1] <= lo:
+            j += 1
+        k = j
+        while k < b.shape[0] and b[k, 0] < hi:
+            if b[k, 0] > lo:
+                out[n, 0] = lo
+                out[n, 1] = b[k, 0]
+                n += 1
+            lo = max(lo, b[k, 1])
+            if lo >= hi:
+                break
+            k += 1
+        if lo < hi:
+            out[n, 0] = lo
+            out[n, 1] = hi
+            n += 1
+    return out[:n].copy()
+
+
+@nb.njit(cache=True, nogil=True)
+def intersection_area_kernel(a, b):
+    i = 0
+    j = 0
+    total = 0
+    while i < a.shape[0] and j < b.shape[0]:
+        lo = max(a[i, 0], b[j, 0])
+        hi = min(a[i, 1], b[j, 1])
+        if lo < hi:
+            total += hi - lo
+        if a[i, 1] < b[j, 1]:
+            i += 1
+        else:
+            j += 1
+    return total
+
+
+@nb.njit(cache=True, nogil=True)
+def intersections_kernel(a_text, a_off, a_rows, a_counts, b_text, b_off, b_rows, b_counts, npix):
+    """|A ∩ B| for every cell of two aligned row tables (-1 rows count as empty)."""
+    n_img, n_cls = a_rows.shape
+    out = np.zeros((n_img, n_cls), np.int64)
+    widest = 1
+    for r in range(a_counts.shape[0]):
+        widest = max(widest, a_counts[r] + 1)
+    for r in range(b_counts.shape[0]):
+        widest = max(widest, b_counts[r] + 1)
+    ra = np.empty((widest, 2), np.int64)
+    rb = np.empty((widest, 2), np.int64)
+    for i in range(n_img):
+        for c in range(n_cls):
+            x = a_rows[i, c]
+            y = b_rows[i, c]
+            if x < 0 or y < 0:
+                continue
+            na, _, _ = parse_kernel(a_text, a_off[x], a_off[x + 1], npix, ra)
+            nb_, _, _ = parse_kernel(b_text, b_off[y], b_off[y + 1], npix, rb)
+            if na and nb_:
+                out[i, c] = intersection_area_kernel(ra[:na], rb[:nb_])
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def sweep_start(runs, bounds):
+    """The first boundary of all sources, or ``INF`` when every source is empty."""
+    pos = INF
+    for i in range(bounds.shape[0] - 1):
+        if bounds[i] < bounds[i + 1]:
+            pos = min(pos, runs[bounds[i], 0])
+    return pos
+
+
+@nb.njit(cache=True, nogil=True)
+def sweep_step(runs, bounds, ptr, pos, active):
+    """Advance each source's pointer ``ptr[i]`` to ``pos``, set ``active[i]`` when source
+    ``i`` covers ``pos``, and return the next boundary after ``pos`` (``INF`` at the end)."""
+    nxt = INF
+    for i in range(bounds.shape[0] - 1):
+        p = ptr[i]
+        while p < bounds[i + 1] and runs[p, 1] <= pos:
+            p += 1
+        ptr[i] = p
+        active[i] = False
+        if p < bounds[i + 1]:
+            if runs[p, 0] <= pos:
+                active[i] = True
+                nxt = min(nxt, runs[p, 1])
+            else:
+                nxt = min(nxt, runs[p, 0])
+    return nxt
+
+
+@nb.njit(cache=True, nogil=True)
+def vote_kernel(runs, bounds, weights, threshold, min_votes):
+    """Runs kept by the vote of stacked sources (see ``core.sweep``): keep where
+    ``votes >= min_votes`` if ``min_votes > 0``, else where
+    ``Σ active weights / Σ weights > threshold``."""
+    n = bounds.shape[0] - 1
+    total = 0.0
+    for i in range(n):
+        total += weights[i]
+    ptr = bounds[:-1].copy()
+    active = np.zeros(n, np.bool_)
+    out = np.empty((2 * runs.shape[0] + 1, 2), np.int64)
+    k = 0
+    pos = sweep_start(runs, bounds)
+    while pos != INF:
+        nxt = sweep_step(runs, bounds, ptr, pos, active)
+        if nxt == INF:
+            break
+        acc = 0.0
+        votes = 0
+        for i in range(n):
+            if active[i]:
+                acc += weights[i]
+                votes += 1
+        keep = votes >= min_votes if min_votes > 0 else (votes > 0 and acc / total > threshold)
+        if keep:
+            if k > 0 and out[k - 1, 1] == pos:
+                out[k - 1, 1] = nxt
+            else:
+                out[k, 0] = pos
+                out[k, 1] = nxt
+                k += 1
+        pos = nxt
+    return out[:k].copy()
+
+
+@nb.njit(cache=True, nogil=True)
+def coverage_kernel(runs, bounds, gt, length, hit):
+    """Add, for every segment between run boundaries, its length to ``length[subset]`` and,
+    where the ground truth ``gt`` covers it, to ``hit[subset]``; ``subset`` is the bitmask
+    of the sources covering the segment."""
+    n = bounds.shape[0] - 1
+    ptr = bounds[:-1].copy()
+    active = np.zeros(n, np.bool_)
+    g = 0
+    pos = sweep_start(runs, bounds)
+    while pos != INF:
+        nxt = sweep_step(runs, bounds, ptr, pos, active)
+        if nxt == INF:
+            break
+        mask = 0
+        for i in range(n):
+            if active[i]:
+                mask |= 1 << i
+        # split the segment where the ground truth starts or stops inside it
+        while pos < nxt:
+            while g < gt.shape[0] and gt[g, 1] <= pos:
+                g += 1
+            if g < gt.shape[0] and gt[g, 0] <= pos:
+                end = min(nxt, gt[g, 1])
+                hit[mask] += end - pos
+            else:
+                end = nxt if g == gt.shape[0] else min(nxt, gt[g, 0])
+            length[mask] += end - pos
+            pos = end
+    return length, hit

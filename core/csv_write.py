@@ -1,0 +1,67 @@
+"""Writing prediction CSVs (``image_name,class,rle``): rows streamed in canonical order to a
+temporary file beside the output, renamed into place only when complete."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from core.atomic import atomic_open
+
+COLUMNS = ("image_name", "class", "rle")
+"""The columns of a prediction CSV, in the order they are written."""
+
+
+def csv_field(s: str) -> str:
+    """A CSV field as written: quoted when it holds a comma, quote or line break."""
+    if any(ch in s for ch in ',"\n\r'):
+        return '"' + s.replace('"', '""') + '"'
+    return s
+
+
+class PredictionWriter:
+    """Streams rows in canonical order to a temporary file next to ``path`` and renames it
+    into place only when the ``with`` block ends without an exception."""
+
+    def __init__(self, path: str | os.PathLike, classes: Sequence[str]):
+        self.path = Path(path)
+        self.classes = tuple(classes)
+        self._class_fields = [csv_field(c) for c in self.classes]
+        self._ctx = None
+        self._fh = None
+        self.rows_written = 0
+
+    def __enter__(self) -> PredictionWriter:
+        self._ctx = atomic_open(self.path)
+        self._fh = self._ctx.__enter__()
+        self._fh.write(",".join(COLUMNS) + "\n")
+        return self
+
+    def write_image(self, image: str, rles: Sequence[str]) -> None:
+        """Write one image's rows; ``rles`` in class-list order."""
+        if len(rles) != len(self.classes):
+            raise ValueError(f"expected {len(self.classes)} masks for {image}, got {len(rles)}")
+        name = csv_field(image)
+        self._fh.write("".join(f"{name},{c},{r}\n" for c, r in zip(self._class_fields, rles)))
+        self.rows_written += len(rles)
+
+    def write_rows(self, text: bytes, rows: int) -> None:
+        """Write ``rows`` rows already formatted as CSV lines (UTF-8)."""
+        self._fh.write(text.decode())
+        self.rows_written += rows
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._ctx.__exit__(exc_type, exc, tb)
+
+
+def write_predictions(
+    path: str | os.PathLike,
+    classes: Sequence[str],
+    images: Iterable[tuple[str, Sequence[str]]],
+) -> int:
+    """Write ``(image, rles)`` pairs atomically; returns rows written."""
+    with PredictionWriter(path, classes) as w:
+        for image, rles in images:
+            w.write_image(image, rles)
+    return w.rows_written

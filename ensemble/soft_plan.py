@@ -1,0 +1,245 @@
+"""The soft vote's plan: settings → sources (models, map folders) → a ``SoftJob`` that votes
+one image (``SoftJob.vote``), and the batches of images the models run on.
+
+Images flow one at a time: the models run on a batch of ``batch_size`` images (main thread),
+then each image's maps are loaded and voted in one of ``workers`` threads (numba kernels
+release the GIL), and rows are written in image order. Memory is bounded by the maps and
+model outputs of the images in flight, whatever the number of images.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core.classes import CLASS_CHUNK
+from core.codec import format_rle
+from core.errors import InputError, UsageError
+from ensemble.maps import MapSource, read_boxes
+from ensemble.soft_image import Layer, vote_image
+from postprocess.clean import Cleaner, build_cleaner
+from settings.soft import SoftSettings, soft_source_names, source_weights, thresholds
+
+
+def find_images(root: str) -> list[tuple[str, Path]]:
+    """``(basename, path)`` of every ``*.png`` under ``root`` (recursively, any case of the
+    extension), sorted by relative path as the original tool did."""
+    base = Path(root)
+    if not base.is_dir():
+        raise UsageError(f"image_root: {root} is not a folder")
+    found = []
+    for dirpath, _, files in os.walk(base):
+        for f in files:
+            if os.path.splitext(f)[1].lower() == ".png":
+                p = Path(dirpath) / f
+                found.append((str(p.relative_to(base)), p))
+    found.sort()
+    seen: dict[str, Path] = {}
+    for _, p in found:
+        if p.name in seen:
+            raise InputError(
+                f"image_root: {seen[p.name]} and {p} share the name {p.name} (the CSV names images by basename)"
+            )
+        seen[p.name] = p
+    return [(p.name, p) for _, p in found]
+
+
+@dataclass
+class SoftJob:
+    """Everything needed to vote every image."""
+
+    classes: tuple[str, ...]
+    height: int
+    width: int
+    images: list[tuple[str, Path | None]]
+    names: list[str]  # sources: models first, then map folders
+    weights: np.ndarray  # (n_sources, n_classes)
+    thresholds: np.ndarray  # (n_classes,)
+    maps: list[MapSource]
+    models: list = field(default_factory=list)  # ModelSource, loaded by load_models
+    model_specs: list[tuple[int, str]] = field(default_factory=list)
+    missing: str = "error"
+    tta: tuple[str, ...] = ()
+    batch_size: int = 1
+    workers: int = 1
+    device: str | None = None
+    root_path: str | None = None
+    clean: Cleaner | None = None
+    engine: str = "auto"  # auto | cpu (numba) | device (torch); settled by ``resolve_engine``
+    class_chunk: int = CLASS_CHUNK
+    tf32: bool = True  # False: models' convolutions and matrix products in full float32 on GPUs
+    skipped: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def read_maps(self, name: str) -> list[Layer | None]:
+        """Each map source's layer for an image, ``None`` where the source has none (file
+        I/O only: safe to run ahead in threads)."""
+        return [src.load(name, len(self.classes)) for src in self.maps]
+
+    def present(self, name: str, n_models: int, maps: list[Layer | None]) -> list[int]:
+        """Rows of ``weights`` for the image's sources: its models, then the map sources
+        that have it (absent ones are counted under ``missing: skip``, an error otherwise)."""
+        rows = list(range(n_models))
+        for k, (src, layer) in enumerate(zip(self.maps, maps, strict=True)):
+            if layer is not None:
+                rows.append(len(self.model_specs) + k)
+                continue
+            if self.missing != "skip":
+                raise InputError(f"{src.absent(name)} (missing: skip averages over the sources present)")
+            with self._lock:
+                self.skipped[src.name] = self.skipped.get(src.name, 0) + 1
+        if not rows:
+            raise InputError(f"image {name}: no source has a map for it")
+        dead = np.flatnonzero(self.weights[rows].sum(0) <= 0)
+        if len(dead):
+            raise InputError(
+                f"image {name}: no source with weight > 0 for class {self.classes[dead[0]]} among the sources present"
+            )
+        return rows
+
+    def image_layers(self, name: str, logits: list[np.ndarray]) -> tuple[list[Layer], np.ndarray]:
+        """The image's layers (models, then the map sources that have it) and their weights."""
+        maps = self.read_maps(name)
+        rows = self.present(name, len(logits), maps)
+        layers = [Layer(lg, logits=True, name=n) for lg, n in zip(logits, self.names, strict=False)]
+        return layers + [m for m in maps if m is not None], self.weights[rows]
+
+    def encode(self, runs: list[np.ndarray], fmt: Callable[[np.ndarray], str] = format_rle) -> list[str]:
+        """One image's RLE strings in class order, cleaned first when a postprocess is set."""
+        if self.clean is not None:
+            runs = [self.clean(c, r) for c, r in enumerate(runs)]
+        return [fmt(r) for r in runs]
+
+    def vote(self, name: str, logits: list[np.ndarray]) -> list[str]:
+        """The RLE strings of one image, in class order (numba engine)."""
+        layers, w = self.image_layers(name, logits)
+        return self.encode(vote_image(layers, w, self.thresholds, self.height, self.width))
+
+
+def build_job(cfg: SoftSettings, where: str) -> SoftJob:
+    """Validate the settings into a job (models are not loaded yet: see ``load_models``)."""
+    classes = cfg.class_list()
+    specs = cfg.models()
+    if not specs and not cfg.prob_maps:
+        raise UsageError(f"{where}: nothing to vote: model_paths are all empty and there are no prob_maps")
+    names = soft_source_names(cfg)
+    weights = source_weights(cfg, names, classes, where)
+    thr = thresholds(cfg, classes, where)
+    maps = []
+    for k, m in enumerate(cfg.prob_maps):
+        boxes = read_boxes(m.boxes, f"{where}: prob_maps[{k}]") if m.boxes else None
+        maps.append(MapSource(names[len(specs) + k], Path(m.path), m.logits, m.scale, boxes, m.boxes))
+    if cfg.image_root is not None:
+        images: list[tuple[str, Path | None]] = list(find_images(cfg.image_root))
+        if not images:
+            raise UsageError(f"image_root: no *.png files under {cfg.image_root}")
+    elif specs:
+        raise UsageError(f"{where}: image_root is required to run models")
+    else:
+        stems = maps[0].stems()
+        if not stems:
+            raise UsageError(f"prob_maps: source {maps[0].name}: no .npy/.npz maps in {maps[0].folder}")
+        images = [(f"{s}.png", None) for s in stems]
+    if cfg.tta and not specs:
+        raise UsageError(f"{where}: tta applies to model_paths; there are none")
+    return SoftJob(
+        classes=classes,
+        height=cfg.height,
+        width=cfg.width,
+        images=images,
+        names=names,
+        weights=weights,
+        thresholds=thr,
+        maps=maps,
+        model_specs=specs,
+        missing=cfg.missing,
+        tta=tuple(cfg.tta),
+        batch_size=cfg.batch_size,
+        workers=max(cfg.num_workers, 1),
+        device=cfg.device,
+        root_path=cfg.root_path,
+        engine=cfg.engine,
+        class_chunk=cfg.class_chunk,
+        tf32=cfg.tf32,
+        clean=build_cleaner(cfg.postprocess, classes, cfg.height, cfg.width, where),
+    )
+
+
+def _cuda_present() -> bool:
+    """Whether an NVIDIA GPU may be here, without importing torch (seconds) where the answer
+    is plainly no: on Linux the driver lists its GPUs under /proc."""
+    if sys.platform.startswith("linux"):
+        gpus = Path("/proc/driver/nvidia/gpus")
+        return gpus.is_dir() and any(gpus.iterdir())
+    return True
+
+
+def resolve_engine(job: SoftJob) -> None:
+    """Settle ``job.engine`` (``cpu``: numba kernels; ``device``: torch on ``job.device``)
+    and ``job.device``: ``auto`` takes the device engine when the device is not the CPU."""
+    if (
+        not job.model_specs
+        and job.engine != "device"
+        and (job.engine == "cpu" or job.device == "cpu" or (job.device in (None, "auto") and not _cuda_present()))
+    ):
+        job.engine, job.device = "cpu", "cpu"
+        return
+    from ensemble.models import resolve_device
+
+    device = resolve_device(job.device)
+    job.device = str(device)
+    if job.engine == "auto":
+        job.engine = "cpu" if device.type == "cpu" else "device"
+
+
+def load_models(job: SoftJob, warn: Callable[[str], None]) -> None:
+    """Load the job's checkpoints onto ``job.device`` (see ``resolve_engine``)."""
+    if not job.model_specs:
+        return
+    from ensemble.models import ModelSource, load_model, set_tf32
+
+    if not job.tf32:
+        set_tf32(False)
+    warned: list[bool] = []
+
+    def warn_once(msg: str) -> None:
+        if not warned:
+            warned.append(True)
+            warn(msg)
+
+    def load(path: str):
+        # A cluster worker keeps its models across chunks (core.workercache; off otherwise).
+        from core import workercache
+
+        if not workercache.enabled() or not Path(path).is_file():
+            return load_model(path, job.device, job.root_path, warn_once)
+        key = (*workercache.file_key(path), str(job.device), job.root_path, job.tf32)
+        return workercache.cached("model", key, lambda: load_model(path, job.device, job.root_path, warn_once))
+
+    job.models = [
+        ModelSource(name, path, size, load(path))
+        for name, (size, path) in zip(job.names, job.model_specs, strict=False)
+    ]
+
+
+def batches(job: SoftJob):
+    """``(name, model logits)`` per image, running the models a batch at a time."""
+    for lo in range(0, len(job.images), job.batch_size):
+        batch = job.images[lo : lo + job.batch_size]
+        if not job.models:
+            for name, _ in batch:
+                yield name, []
+            continue
+        from ensemble.models import infer, read_image
+
+        pixels = [read_image(path) for _, path in batch]
+        logits = infer(job.models, pixels, job.tta, job.device, len(job.classes))
+        del pixels
+        for (name, _), lg in zip(batch, logits, strict=True):
+            yield name, lg

@@ -1,0 +1,163 @@
+"""The plan of a merge: which part's row each (image, class) takes, the conflicts between
+parts, and writing the merged rows (copied as written, or cleaned)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from core._block_kernels import same_runs_kernel
+from core.blocks import write_copied
+from core.errors import plural
+from core.predictions import Predictions, PredictionWriter
+from postprocess.clean import Cleaner
+
+
+@dataclass
+class MergePlan:
+    """Where each output cell comes from: ``part[i, c]`` (index into ``parts``, -1 when no
+    part holds it) and ``rows[i, c]``; ``conflict[i, c]`` marks cells where some holder
+    differs from the chosen one, ``other[i, c]`` the first such holder."""
+
+    parts: list[Predictions]
+    prefer: str
+    images: list[str]
+    part: np.ndarray
+    rows: np.ndarray
+    holders: np.ndarray  # (n_images, n_classes) how many parts hold each cell
+    conflict: np.ndarray
+    other: np.ndarray
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.parts[0].classes
+
+    @property
+    def expected(self) -> int:
+        return self.part.size
+
+    @property
+    def missing(self) -> int:
+        return int((self.part < 0).sum())
+
+    @property
+    def overlaps(self) -> int:
+        return int((self.holders > 1).sum())
+
+    @property
+    def conflicts(self) -> int:
+        return int(self.conflict.sum())
+
+    def rows_by_part(self) -> list[int]:
+        """Output rows taken from each part, in the order given."""
+        taken = self.part[self.part >= 0]
+        return np.bincount(taken, minlength=len(self.parts)).tolist()
+
+    def first_conflict(self) -> str | None:
+        """``image X, class C: a.csv:L and b.csv:L differ`` for the first conflict, in output order."""
+        if not self.conflict.any():
+            return None
+        i, c = (int(x[0]) for x in np.nonzero(self.conflict))
+        a, b = self.parts[self.part[i, c]], self.parts[self.other[i, c]]
+        la = a.lines[self.rows[i, c]]
+        lb = b.lines[b.rows[b.image_index(self.images[i]), c]]
+        return f"image {self.images[i]}, class {self.classes[c]}: {a.path}:{la} and {b.path}:{lb} differ"
+
+    def first_missing(self) -> str | None:
+        """``image X, class C`` of the first cell no part holds, in output order."""
+        if not self.missing:
+            return None
+        i, c = (int(x[0]) for x in np.nonzero(self.part < 0))
+        return f"image {self.images[i]}, class {self.classes[c]}"
+
+    def strict_error(self) -> str | None:
+        """What fails a strict merge (the first conflict, else the first missing row), or None."""
+        if self.conflicts:
+            return f"{self.first_conflict()} ({plural(self.conflicts, 'conflicting row')} in all)"
+        if self.missing:
+            return (
+                f"{self.first_missing()}: no file holds this row "
+                f"({self.missing:,} of {plural(self.expected, 'row')} missing)"
+            )
+        return None
+
+
+def plan_merge(parts: Sequence[Predictions], prefer: str = "first") -> MergePlan:
+    """Locate every output cell and find conflicting overlaps (nothing is written)."""
+    if prefer not in ("first", "last"):
+        raise ValueError(f"prefer must be 'first' or 'last', got {prefer!r}")
+    parts = list(parts)
+    if not parts:
+        raise ValueError("no parts")
+    classes, npix = parts[0].classes, parts[0].npix
+    if any(p.classes != classes or p.npix != npix for p in parts):
+        raise ValueError("parts were read with different class lists or mask sizes")
+    index: dict[str, int] = {}
+    for p in parts:
+        for name in p.images:
+            index.setdefault(name, len(index))
+    images = list(index)
+    shape = (len(images), len(classes))
+    gidx = [np.array([index[name] for name in p.images], np.int64) for p in parts]
+
+    holders = np.zeros(shape, np.int64)
+    part = np.full(shape, -1, np.int64)
+    rows = np.full(shape, -1, np.int64)
+    order = range(len(parts)) if prefer == "first" else range(len(parts) - 1, -1, -1)
+    for f in order:
+        g, sub = gidx[f], parts[f].rows
+        holders[g] += sub >= 0
+        take = (part[g] < 0) & (sub >= 0)
+        part[g] = np.where(take, f, part[g])
+        rows[g] = np.where(take, sub, rows[g])
+
+    conflict = np.zeros(shape, bool)
+    other = np.full(shape, -1, np.int64)
+    shared = holders > 1
+    for f, p in enumerate(parts):
+        g, sub = gidx[f], p.rows
+        # cells f holds, someone else holds too, and another part was chosen
+        check = (sub >= 0) & shared[g] & (part[g] != f)
+        for q in np.unique(part[g][check]):
+            ii, cc = np.nonzero(check & (part[g] == q))
+            same = same_runs_kernel(
+                p.text, p.offsets, sub[ii, cc], parts[q].text, parts[q].offsets, rows[g[ii], cc], npix
+            )
+            di, dc = g[ii[~same]], cc[~same]
+            first_seen = other[di, dc] < 0
+            other[di[first_seen], dc[first_seen]] = f
+            conflict[di, dc] = True
+    return MergePlan(parts, prefer, images, part, rows, holders, conflict, other)
+
+
+def write_merge(plan: MergePlan, output: str | os.PathLike, progress=None, clean: Cleaner | None = None) -> int:
+    """Write the merged rows in canonical order (atomically); a cell no part holds is an
+    empty mask. With ``clean``, classes that have cleaning rules are cleaned. Returns rows
+    written."""
+    if clean is None:
+        return write_copied(output, plan.parts, plan.part, plan.rows, plan.images, plan.classes, progress)
+    bufs = [memoryview(p.text) for p in plan.parts]  # slices of a view copy only the row
+    offs = [p.offsets.tolist() for p in plan.parts]
+    with PredictionWriter(output, plan.classes) as w:
+        for i, name in enumerate(plan.images):
+            rles = []
+            for f, r in zip(plan.part[i].tolist(), plan.rows[i].tolist(), strict=True):
+                rles.append(str(bufs[f][offs[f][r] : offs[f][r + 1]], "ascii").strip() if f >= 0 else "")
+            if clean is not None:
+                rles = [clean.text(c, r) for c, r in enumerate(rles)]
+            w.write_image(name, rles)
+            if progress is not None:
+                progress.update(1)
+    return w.rows_written
+
+
+def merged_rles(plan: MergePlan, clean: Cleaner | None, i: int) -> list[str]:
+    """Image ``i``'s merged RLE strings (cleaned where ``clean`` has rules)."""
+    rles = []
+    for f, r in zip(plan.part[i].tolist(), plan.rows[i].tolist(), strict=True):
+        p = plan.parts[f] if f >= 0 else None
+        rles.append(p.text[p.offsets[r] : p.offsets[r + 1]].tobytes().decode("ascii").strip() if p is not None else "")
+    return [clean.text(c, r) for c, r in enumerate(rles)] if clean is not None else rles
