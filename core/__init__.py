@@ -12,7 +12,7 @@ at start-up — stays as light as ``python cli.py --help`` needs.
 - ``ToolError``, ``UsageError``, ``InputError``, ``DataError`` (all ``ValueError``) — ``core.errors``
 """
 
-from core.lazy import lazy_getattr
+from core.lazy import lazy_exports
 
 _EXPORTS = {
     "Predictions": "core.predictions",
@@ -38,4 +38,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-__getattr__ = lazy_getattr("core", _EXPORTS)
+__getattr__, __dir__ = lazy_exports("core", _EXPORTS)

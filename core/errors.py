@@ -4,7 +4,7 @@ Every class is a ``ValueError``, the builtin family callers already catch for ba
 An unreadable input is an ``InputError`` too, not an ``OSError``: the library wraps its own
 writes in ``except OSError`` (atomic output), which must not swallow an input's error.
 Errors of the operating system itself (a full disk, a refused write) stay ``OSError``.
-Exit codes are the command line's business (``cli_common.exit_code``).
+Exit codes are the command line's business (``commands.common.exit_code``).
 """
 
 from __future__ import annotations

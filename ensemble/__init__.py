@@ -7,7 +7,7 @@ votes of probability maps and models (numba on the CPU, or torch on a device).
 - ``vote``: one mask's vote, given as runs (``ensemble.mask_vote``)
 """
 
-from core.lazy import lazy_getattr
+from core.lazy import lazy_exports
 from ensemble.mask_vote import vote as vote
 
 # Loaded on first use: a hard vote must not pay for importing the soft vote's engines. A
@@ -21,4 +21,4 @@ _EXPORTS = {
 }
 __all__ = sorted([*_EXPORTS, "vote"])
 
-__getattr__ = lazy_getattr("ensemble", _EXPORTS)
+__getattr__, __dir__ = lazy_exports("ensemble", _EXPORTS)

@@ -5,7 +5,7 @@
   the exact search it runs is ``evaluation.search``)
 """
 
-from core.lazy import lazy_getattr
+from core.lazy import lazy_exports
 
 # Loaded on first use: a hard vote must not pay for importing the soft vote's engines.
 _EXPORTS = {
@@ -16,4 +16,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-__getattr__ = lazy_getattr("evaluation", _EXPORTS)
+__getattr__, __dir__ = lazy_exports("evaluation", _EXPORTS)

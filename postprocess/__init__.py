@@ -8,7 +8,7 @@
 - Settings (``default`` + per-class overrides) → ``Cleaner``: ``settings.postprocess.build_cleaner``.
 """
 
-from core.lazy import lazy_getattr
+from core.lazy import lazy_exports
 from postprocess.clean import Cleaner as Cleaner
 from postprocess.clean import Rules as Rules
 from postprocess.clean import clean as clean
@@ -26,4 +26,4 @@ _EXPORTS = {
 }
 __all__ = sorted([*_EXPORTS, "Cleaner", "Rules", "clean"])
 
-__getattr__ = lazy_getattr("postprocess", _EXPORTS)
+__getattr__, __dir__ = lazy_exports("postprocess", _EXPORTS)

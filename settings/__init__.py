@@ -8,7 +8,7 @@ resolution into per-class values. Names load on first use (PEP 562).
 - ``load_settings``, ``load_yaml``, ``write_yaml`` — ``settings.loader``
 """
 
-from core.lazy import lazy_getattr
+from core.lazy import lazy_exports
 
 _EXPORTS = {
     "VoteSettings": "settings.vote",
@@ -23,4 +23,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-__getattr__ = lazy_getattr("settings", _EXPORTS)
+__getattr__, __dir__ = lazy_exports("settings", _EXPORTS)

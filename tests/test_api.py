@@ -8,7 +8,7 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import run_cli
+from helpers import ROOT, run_cli
 
 from core.classes import DEFAULT_CLASSES
 from core.errors import DataError, UsageError
@@ -190,3 +190,25 @@ def test_soft_vote_from_a_dict_in_memory_equals_the_command(tmp_path):
     with pytest.raises(UsageError, match="^maps: ") as e:
         soft_vote(settings, maps={"nope": tmp_path})
     assert e.value.param == "maps"
+
+
+def test_lazy_exports_behave_as_plain_attributes():
+    """``dir`` lists a package's lazy exports, ``from core import *`` imports each, and
+    ``core.check`` stays the function whatever was touched first."""
+    import subprocess
+    import sys
+
+    code = (
+        "import core, ensemble, evaluation, postprocess, settings\n"
+        "assert {'check', 'Predictions', 'CheckReport'} <= set(dir(core))\n"
+        "assert {'hard_vote', 'soft_vote'} <= set(dir(ensemble)) and 'clean_predictions' in dir(postprocess)\n"
+        "core.CheckReport\n"
+        "import core.validate\n"
+        "assert callable(core.check) and core.check.__module__ == 'core.validate', core.check\n"
+        "ns = {}\n"
+        "exec('from core import *', ns)\n"
+        "assert set(core.__all__) <= set(ns) and callable(ns['check'])\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.stdout.strip() == "ok", done.stderr

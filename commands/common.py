@@ -70,7 +70,7 @@ def quiet_option(f):
 
 def image_set_options(f):
     """``--expect-images N`` and ``--images-from FILE``. Their values are kept in the click
-    context (read back by ``_expected_images``) rather than passed as parameters, so that
+    context (read back by ``expected_images``) rather than passed as parameters, so that
     adding them leaves the commands' signatures alone."""
 
     def keep(ctx, param, value):
@@ -97,7 +97,7 @@ def image_set_options(f):
     return f
 
 
-def _expected_images(output: str | None = None):
+def expected_images(output: str | None = None):
     """The ``ImageExpectation`` of ``image_set_options`` (``None`` when neither is given);
     the list file may not be the command's ``output``."""
     from core.imageset import ImageExpectation
@@ -124,11 +124,11 @@ def _speak_flags(text: str) -> str:
     return text
 
 
-def _echo_err(quiet: bool):
+def echo_err(quiet: bool):
     return (lambda msg: None) if quiet else (lambda msg: click.echo(_speak_flags(msg), err=True))
 
 
-def _bar(quiet: bool):
+def quiet_bar(quiet: bool):
     """The progress factory of the library's jobs: a tqdm bar on stderr."""
     return lambda total, desc, unit="img": _progress(total, quiet, unit, desc)
 
@@ -147,7 +147,7 @@ def _unique_names(named: list[tuple[str, str]], flag: str = "--source") -> None:
         seen[name] = path
 
 
-def _parse_named(values: tuple[str, ...]) -> list[tuple[str, str]]:
+def parse_named(values: tuple[str, ...]) -> list[tuple[str, str]]:
     out = []
     for v in values:
         name, sep, path = v.partition("=")
@@ -174,7 +174,7 @@ def _vote_sources(cfg, inputs, source, where: str) -> dict[str, str]:
             "re-point one with --source NAME=PATH, or remove 'sources' from the settings"
         )
     named.update(zip(source_names(list(inputs)), inputs, strict=False))
-    for name, path in _parse_named(source):
+    for name, path in parse_named(source):
         if cfg.sources and name not in named:  # a typo must not add a voter to tuned settings
             raise UsageError(f"--source {name}={path}: {where} names no source {name!r} (sources: {', '.join(named)})")
         if name in named and not cfg.sources:
@@ -185,7 +185,7 @@ def _vote_sources(cfg, inputs, source, where: str) -> dict[str, str]:
     return named
 
 
-def _twice(named: list[tuple[str, str]]) -> str | None:
+def file_twice(named: list[tuple[str, str]]) -> str | None:
     from core.sources import same_file_message
 
     return same_file_message(named)
@@ -221,8 +221,8 @@ def vote_command(
     named = _vote_sources(cfg, inputs, source, setting or "flags")
     if len(named) < 2 and not (len(named) == 1 and kind == "weighted"):
         raise UsageError("need at least two sources (positional CSVs or --source NAME=PATH)")
-    out = _output(output, cfg)
-    extra = {"weights": _numbers("--weights", weights)} if kind == "weighted" else {}
+    out = output_path(output, cfg)
+    extra = {"weights": numbers("--weights", weights)} if kind == "weighted" else {}
     result = call(
         weighted_vote if kind == "weighted" else hard_vote,
         named,
@@ -237,12 +237,12 @@ def vote_command(
         width=width,
         workers=workers,
         allow_duplicate=allow_duplicate,
-        expected_images=_expected_images(out),
-        echo=_echo_err(quiet),
-        progress=_bar(quiet),
+        expected_images=expected_images(out),
+        echo=echo_err(quiet),
+        progress=quiet_bar(quiet),
         **extra,
     )
-    _echo_cleaning(result)
+    echo_cleaning(result)
 
 
 def vote_options(f):
@@ -287,17 +287,17 @@ def vote_options(f):
     return f
 
 
-def _named_sources(positional, source, flag: str = "--source") -> dict[str, str]:
+def named_sources(positional, source, flag: str = "--source") -> dict[str, str]:
     """Name → path of positional files (named by file stem) and ``--source NAME=PATH``; a
     name given twice is a usage error."""
     from core.sources import source_names
 
-    named = list(zip(source_names(list(positional)), positional)) + _parse_named(source)
+    named = list(zip(source_names(list(positional)), positional)) + parse_named(source)
     _unique_names(named, flag)
     return dict(named)
 
 
-def _command_line(name: str, positional) -> str:
+def command_line(name: str, positional) -> str:
     """The command as typed (``python cli.py NAME …``): ``sys.argv`` when run as ``cli.py``,
     else (called in process: tests, another program) rebuilt from the parsed values."""
     import shlex
@@ -319,7 +319,7 @@ def _command_line(name: str, positional) -> str:
     return f"python cli.py {name} " + " ".join(shlex.quote(str(a)) for a in args)
 
 
-def _output(output: str | None, cfg) -> str:
+def output_path(output: str | None, cfg) -> str:
     """``-o/--output``, else the settings' ``output:``; neither is a usage error."""
     out = output or cfg.output
     if not out:
@@ -327,7 +327,7 @@ def _output(output: str | None, cfg) -> str:
     return out
 
 
-def _numbers(flag: str, value: str | None) -> list[float] | None:
+def numbers(flag: str, value: str | None) -> list[float] | None:
     """A flag's comma-separated numbers (``None`` when not given)."""
     if value is None:
         return None
@@ -337,13 +337,13 @@ def _numbers(flag: str, value: str | None) -> list[float] | None:
         raise UsageError(f"{flag} expects comma-separated numbers, got {value!r}") from None
 
 
-def _echo_cleaning(result) -> None:
+def echo_cleaning(result) -> None:
     """The inline cleaning's summary of a job's result, when it had one."""
     if result.cleaning is not None:
         click.echo("postprocess (inline):\n" + "\n".join(result.cleaning))
 
 
-def _nothing_to_do(flags: dict, setting: str | None) -> UsageError:
+def nothing_to_do(flags: dict, setting: str | None) -> UsageError:
     """The error of ``postprocess`` when the library finds no rule that changes a mask, said
     with the flags: rules were given that change nothing, or none were given."""
     given = any(v not in (None, False) for k, v in flags.items() if k != "connectivity") or setting

@@ -1,0 +1,115 @@
+"""``postprocess``: clean every mask of a prediction CSV."""
+
+from __future__ import annotations
+
+import click
+
+from commands.common import (
+    call,
+    cluster_options,
+    echo_err,
+    handle_errors,
+    nothing_to_do,
+    output_path,
+    quiet_bar,
+    quiet_option,
+    shape_options,
+)
+from commands.help import HELP
+from core.errors import UsageError
+
+
+@click.command(help=HELP["postprocess"])
+@click.argument("input_csv", metavar="IN.csv", type=click.Path(dir_okay=False))
+@click.option("--output", "-o", default=None, help="Output CSV (written atomically).")
+@click.option(
+    "--open", "open_r", type=click.IntRange(min=0), default=None, help="Opening by a disk of radius R (0: off)."
+)
+@click.option(
+    "--close", "close_r", type=click.IntRange(min=0), default=None, help="Closing by a disk of radius R (0: off)."
+)
+@click.option("--min-size", type=click.IntRange(min=0), default=None, help="Drop components with fewer than N pixels.")
+@click.option(
+    "--keep-largest",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Keep the K largest components (ties: first in raster order; 0: all).",
+)
+@click.option("--fill-holes/--no-fill-holes", default=None, help="Fill holes (background not reaching the border).")
+@click.option(
+    "--max-hole",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --fill-holes: fill only holes of at most N pixels.",
+)
+@click.option(
+    "--connectivity",
+    type=click.Choice(["4", "8"]),
+    default=None,
+    help="Object connectivity (default 8); holes use the other one.",
+)
+@click.option(
+    "--setting",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="YAML rules: 'default' plus per-class overrides; flags override 'default'.",
+)
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes (default 1).")
+@shape_options
+@cluster_options
+@quiet_option
+@handle_errors
+def postprocess(
+    input_csv,
+    output,
+    open_r,
+    close_r,
+    min_size,
+    keep_largest,
+    fill_holes,
+    max_hole,
+    connectivity,
+    setting,
+    workers,
+    classes,
+    height,
+    width,
+    quiet,
+):
+    from core.classes import parse_classes
+    from postprocess import clean_predictions
+    from settings.loader import load_yaml, parse_model
+    from settings.postprocess import PostprocessFile
+
+    data = load_yaml(setting) if setting else {}
+    cfg = parse_model(PostprocessFile, data if "postprocess" in data else {"postprocess": data}, setting or "flags")
+    out = output_path(output, cfg)
+    flags = dict(
+        open=open_r,
+        close=close_r,
+        min_size=min_size,
+        keep_largest=keep_largest,
+        fill_holes=fill_holes,
+        max_hole=max_hole,
+        connectivity=int(connectivity) if connectivity else None,
+    )
+    try:
+        result = call(
+            clean_predictions,
+            input_csv,
+            settings=setting,
+            cfg=cfg,
+            rules=flags,
+            output=out,
+            classes=parse_classes(classes) if classes or not cfg.classes else None,
+            height=height,
+            width=width,
+            workers=workers,
+            echo=echo_err(quiet),
+            progress=quiet_bar(quiet),
+        )
+    except UsageError as e:
+        if e.param != "rules":
+            raise
+        raise nothing_to_do(flags, setting) from None
+    click.echo("\n".join(result.summary if hasattr(result, "summary") else result.cleaning))

@@ -1,0 +1,133 @@
+"""``report`` (an HTML report of predictions) and ``demo`` (a synthetic set run through the toolbox)."""
+
+from __future__ import annotations
+
+import click
+
+from commands.common import (
+    command_line,
+    echo_err,
+    handle_errors,
+    named_sources,
+    quiet_bar,
+    quiet_option,
+    shape_options,
+)
+from commands.help import HELP
+from core.errors import plural
+
+
+@click.command(help=HELP["demo"])
+@click.argument("folder", default="demo_output", type=click.Path(file_okay=False))
+@click.option(
+    "--images", "n_images", type=click.IntRange(min=1), default=4, show_default=True, help="Images to generate."
+)
+@click.option(
+    "--models", "n_models", type=click.IntRange(min=1), default=3, show_default=True, help="Models to simulate."
+)
+@click.option("--seed", default=0, show_default=True)
+@quiet_option
+@handle_errors
+def demo(folder, n_images, n_models, seed, quiet):
+    from report.demo import run_demo
+
+    index = run_demo(folder, n_images, n_models, seed, say=click.echo, echo=echo_err(quiet), progress=quiet_bar(quiet))
+    click.echo(f"report: {index.resolve()}")
+
+
+@click.command(help=HELP["report"])
+@click.argument("preds", nargs=-1, type=click.Path(dir_okay=False))
+@click.option(
+    "--gt",
+    "gt_csv",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Ground-truth CSV (without ground truth the report shows agreement between sources).",
+)
+@click.option(
+    "--gt-json",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Ground truth as a folder of per-image polygon JSON files (as evaluate reads them).",
+)
+@click.option("--source", multiple=True, metavar="NAME=PATH", help="A named prediction CSV.")
+@click.option(
+    "--images",
+    "images_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder of the X-rays (found by file name, recursively); without it a grey canvas.",
+)
+@click.option(
+    "--setting",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Settings to summarise per class (tune's output, weighted, select or soft settings).",
+)
+@click.option("--focus", default=None, help="Source whose errors and worst images are shown (default: best mean).")
+@click.option(
+    "--pages",
+    type=click.IntRange(min=0),
+    default=12,
+    show_default=True,
+    help="Image pages: the worst images of the focus source (or where sources disagree most).",
+)
+@click.option("--image", "wanted", multiple=True, metavar="NAME", help="An image that always gets a page.")
+@click.option(
+    "--baseline",
+    multiple=True,
+    metavar="NAME",
+    help="Single sources the leaderboard's gain is measured against (default: every source).",
+)
+@click.option(
+    "--missing",
+    type=click.Choice(["error", "empty"]),
+    default="error",
+    show_default=True,
+    help="A prediction row absent for a scored (image, class): error, or an empty mask.",
+)
+@click.option("--output", "-o", required=True, help="Report folder (new, empty, or an earlier report).")
+@shape_options
+@quiet_option
+@handle_errors
+def report(
+    preds,
+    gt_csv,
+    gt_json,
+    source,
+    images_dir,
+    setting,
+    focus,
+    pages,
+    wanted,
+    baseline,
+    missing,
+    output,
+    classes,
+    height,
+    width,
+    quiet,
+):
+    from core.classes import parse_classes
+    from report import build_report
+
+    res = build_report(
+        named_sources(preds, source),
+        output,
+        gt_csv=gt_csv,
+        gt_json=gt_json,
+        images=images_dir,
+        setting=setting,
+        focus=focus,
+        pages=pages,
+        wanted=wanted,
+        baselines=baseline,
+        classes=parse_classes(classes),
+        height=height,
+        width=width,
+        missing=missing,
+        command=command_line("report", preds),
+        note=echo_err(quiet),
+        progress=quiet_bar(quiet),
+    )
+    click.echo(f"report: {plural(len(res.data.images), 'image')}, {plural(len(res.pages), 'page')} → {res.index}")
