@@ -1,4 +1,4 @@
-"""Cluster benchmark (issue 14): a Dask ``LocalCluster`` of 2 processes against ``--workers 2``
+"""Cluster benchmark: a Dask ``LocalCluster`` of 2 processes against ``--workers 2``
 and one process, for the hard vote and a maps soft vote; the scheduler's overhead per chunk;
 a projection to 8 and 64 workers at 10,000 images.
 

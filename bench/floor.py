@@ -1,4 +1,4 @@
-"""CSV commands against the read floor (issue 15): each command's whole-process wall time beside
+"""CSV commands against the read floor: each command's whole-process wall time beside
 the time a bare process takes to read the same inputs.
 
     python bench/floor.py [--images 300] [--repeat 3] [--data FOLDER]

@@ -5,9 +5,9 @@
 
 Data: the ``bench/vote.py`` set (``--models`` submission CSVs and the ground truth from the
 project's generator, cached under bench/out/vote/) plus one stand-in grey 2048² X-ray PNG per
-image (``core.synthetic.xray``, cached under bench/out/vote/xrays/). Issue 12's targets:
-≤ 30 s and ≤ 1 GB peak RSS on the 2-core machine. The ``evaluate`` of the same files is
-timed too, as the floor (reading and scoring).
+image (``core.synthetic.xray``, cached under bench/out/vote/xrays/). Targets: ≤ 30 s and
+≤ 1 GB peak RSS on 2 cores. The ``evaluate`` of the same files is timed too, as the floor
+(reading and scoring).
 """
 
 from __future__ import annotations

@@ -34,8 +34,7 @@ def parse_address(address: str) -> tuple[str, int | None]:
     if re.match(r"(tcp|tls|ucx|inproc)://\S+$", address):
         return "remote", None
     raise UsageError(
-        f"scheduler: {address!r}: expected tcp://HOST:PORT (a running scheduler) or local:N "
-        "(N worker processes on this machine)",
+        f"scheduler: {address!r}: expected tcp://HOST:PORT (a running scheduler) or local:N (N worker processes here)",
         param="scheduler",
     )
 

@@ -64,7 +64,7 @@ def clean(runs: np.ndarray, height: int, width: int, rules: Rules) -> np.ndarray
     return _steps(runs, int(height), int(width), rules)[0]
 
 
-# Two ways to run the same kernels (issue 15, cold start: compile only what a run uses).
+# Two ways to run the same kernels (cold start: a run compiles only what it uses).
 # ``Cleaner`` calls ``clean_kernel``, one call per mask or per block of masks, specialised
 # by which steps the rules take (a command's rules usually take one combination: one
 # compilation, then the fastest calls). ``clean`` (and so ``tune``, which tries many combinations) calls one kernel per

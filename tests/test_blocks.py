@@ -155,13 +155,13 @@ def test_in_threads_keeps_order_raises_in_place_and_stays_single_in_a_cluster_ch
 
     def work(k):
         if k == 7:
-            raise ValueError("item 7")
+            raise ValueError("failure at 7")
         return k, threading.get_ident()
 
     with in_threads(work, 7) as results:
         assert [k for k, _ in results] == list(range(7))
     got = []
-    with pytest.raises(ValueError, match="item 7"), in_threads(work, 12) as results:
+    with pytest.raises(ValueError, match="failure at 7"), in_threads(work, 12) as results:
         for k, _ in results:
             got.append(k)
     assert got == list(range(7))  # the items before the failing one came out first

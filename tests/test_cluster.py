@@ -1,4 +1,4 @@
-"""Cluster runs (issue 14): every command on Dask's distributed scheduler gives the
+"""Cluster runs: every command on Dask's distributed scheduler gives the
 single-machine output byte for byte, for any chunk size, when a worker dies mid-run, and
 fails on a bad input with the local one-line error and no output file.
 

@@ -1,8 +1,8 @@
 """A command killed by SIGTERM, SIGHUP or SIGINT removes its temporary output, exits
-128 + the signal's number with one line on stderr, and leaves no worker behind (issue 16,
-item 3). Each test runs ``python cli.py`` as a real process and signals it while the
-temporary file holds data; the process is stopped (SIGSTOP) just before, so that the signal
-arrives mid-write however fast the machine is."""
+128 + the signal's number with one line on stderr, and leaves no worker behind. Each test
+runs ``python cli.py`` as a real process and signals it while the temporary file holds data;
+the process is stopped (SIGSTOP) just before, so that the signal arrives mid-write however
+fast the machine is."""
 
 from __future__ import annotations
 

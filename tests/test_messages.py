@@ -1,5 +1,5 @@
-"""Messages of issue 16: truncated files, image sets, unknown names, notes and warnings,
-compile step, output consistency. Each test is named after the issue's item."""
+"""Messages: truncated files, image sets, unknown names and keys, notes and warnings, the
+compile step's line, counts and tables."""
 
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ def csv_bytes(rows) -> bytes:
     return ("image_name,class,rle\n" + "".join(f"{i},{c},{r}\n" for i, c, r in rows)).encode()
 
 
-# --- item 5: a file cut mid-line or at a line end says it looks truncated ---------------
+# --- a file cut mid-line or at a line end says it looks truncated ---------------
 
 
-def test_item5_cut_mid_rle_is_one_truncation_line(tmp_path):
+def test_cut_mid_rle_is_one_truncation_line(tmp_path):
     data = csv_bytes(full_rows(["x.png", "y.png"]))
     path = tmp_path / "cut.csv"
     path.write_bytes(data[: data.rfind(b"y.png,b,1 2") + len("y.png,b,1")])  # "1 2" cut to "1"
@@ -44,7 +44,7 @@ def test_item5_cut_mid_rle_is_one_truncation_line(tmp_path):
     assert r.exit_code == 2 and "file looks truncated" in r.stderr and not (tmp_path / "o.csv").exists()
 
 
-def test_item5_cut_inside_the_class_field(tmp_path):
+def test_cut_inside_the_class_field(tmp_path):
     data = csv_bytes(full_rows(["x.png", "y.png"]))
     path = tmp_path / "cut.csv"
     path.write_bytes(data[: data.rfind(b"y.png,b,") + len("y.png,b")])
@@ -55,7 +55,7 @@ def test_item5_cut_inside_the_class_field(tmp_path):
     assert run_cli("check", path, *SHAPE).exit_code == 2  # unreadable, as before
 
 
-def test_item5_cut_at_a_line_end_reports_the_incomplete_image(tmp_path):
+def test_cut_at_a_line_end_reports_the_incomplete_image(tmp_path):
     data = csv_bytes(full_rows(["x.png", "y.png"]))
     path = tmp_path / "cut.csv"
     path.write_bytes(data[: data.rfind(b"\ny.png,c")])  # last line complete, newline and last row gone
@@ -71,7 +71,7 @@ def test_item5_cut_at_a_line_end_reports_the_incomplete_image(tmp_path):
     assert f"warning: {path}: file looks truncated" in r.stderr and "missing row" in r.stderr
 
 
-def test_item5_complete_file_without_final_newline_is_valid(tmp_path):
+def test_complete_file_without_final_newline_is_valid(tmp_path):
     path = tmp_path / "ok.csv"
     path.write_bytes(csv_bytes(full_rows(["x.png", "y.png"])).rstrip(b"\n"))
     r = run_cli("check", path, *SHAPE)
@@ -79,10 +79,10 @@ def test_item5_complete_file_without_final_newline_is_valid(tmp_path):
     assert read_predictions(path, CLASSES, 4, 4).truncation is None
 
 
-# --- item 7: one line per distinct unknown class, with a count and a suggestion ---------
+# --- one line per distinct unknown class, with a count and a suggestion ---------
 
 
-def test_item7_unknown_classes_once_each_with_suggestion(tmp_path):
+def test_unknown_classes_once_each_with_suggestion(tmp_path):
     rows = [(f"i{k}.png", c, "1 1") for k in range(50) for c in ("A", "b", "cc")]
     path = write_csv(tmp_path / "case.csv", rows)
     r = run_cli("check", path, *SHAPE, "--max-problems", 100)
@@ -105,7 +105,7 @@ def test_item7_unknown_classes_once_each_with_suggestion(tmp_path):
         read_predictions(path, CLASSES, 4, 4)
 
 
-def test_item7_suggestion_for_a_misspelt_hand_bone(tmp_path):
+def test_suggestion_for_a_misspelt_hand_bone(tmp_path):
     from core.classes import DEFAULT_CLASSES
     from core.errors import suggest
 
@@ -115,7 +115,7 @@ def test_item7_suggestion_for_a_misspelt_hand_bone(tmp_path):
     assert suggest("Femur", DEFAULT_CLASSES) is None
 
 
-# --- item 6: --expect-images and --images-from ------------------------------------------
+# --- --expect-images and --images-from ------------------------------------------
 
 
 @pytest.fixture
@@ -130,7 +130,7 @@ def image_set(tmp_path):
     return full, three, sample, listing
 
 
-def test_item6_check_reports_missing_and_extra_images(image_set):
+def test_check_reports_missing_and_extra_images(image_set):
     full, three, sample, listing = image_set
     assert run_cli("check", three, *SHAPE).exit_code == 0  # the cut is invisible without a reference
     r = run_cli("check", three, *SHAPE, "--images-from", sample, "--expect-images", 4)
@@ -144,7 +144,7 @@ def test_item6_check_reports_missing_and_extra_images(image_set):
     assert run_cli("check", full, *SHAPE, "--images-from", sample, "--expect-images", 4).exit_code == 0
 
 
-def test_item6_many_differences_are_counted_with_the_first_names(tmp_path):
+def test_many_differences_are_counted_with_the_first_names(tmp_path):
     names = [f"i{k:04d}.png" for k in range(1200)]
     sub = write_csv(tmp_path / "sub.csv", full_rows(names[:12]))
     listing = tmp_path / "list.txt"
@@ -153,7 +153,7 @@ def test_item6_many_differences_are_counted_with_the_first_names(tmp_path):
     assert f"{sub}: 1,188 images of {listing} missing (first: i0012.png, i0013.png, i0014.png)" in r.stdout
 
 
-def test_item6_commands_exit_1_before_writing(image_set, tmp_path):
+def test_commands_exit_1_before_writing(image_set, tmp_path):
     full, three, sample, _ = image_set
     out = tmp_path / "out.csv"
     for args in (["hard", full, three, three, "--allow-duplicate"], ["weighted", three, full], ["merge", three]):
@@ -173,7 +173,7 @@ def test_item6_commands_exit_1_before_writing(image_set, tmp_path):
     assert r.exit_code == 0
 
 
-def test_item6_image_list_files(tmp_path):
+def test_image_list_files(tmp_path):
     from core.imageset import read_image_list
 
     (tmp_path / "s.csv").write_text("id,image_name,class\n1,a/x.png,c\n2,a/x.png,d\n3,y.png,c\n")
@@ -187,7 +187,7 @@ def test_item6_image_list_files(tmp_path):
     assert r.exit_code == 2 and "nope.txt: no such file" in r.stderr
 
 
-# --- item 8: an unknown settings key lists the valid keys of its section ----------------
+# --- an unknown settings key lists the valid keys of its section ----------------
 
 
 def _keys(model) -> str:
@@ -214,7 +214,7 @@ def _keys(model) -> str:
         ("merge", "parts: [a.csv]\nzzz: 1\n", "s.yaml: zzz: unknown key (valid keys: {merge})"),
     ],
 )
-def test_item8_unknown_settings_key_lists_valid_keys(tmp_path, monkeypatch, command, yaml_text, expected):
+def test_unknown_settings_key_lists_valid_keys(tmp_path, monkeypatch, command, yaml_text, expected):
     from settings.merge import MergeSettings
     from settings.vote import VoteSettings
 
@@ -227,10 +227,10 @@ def test_item8_unknown_settings_key_lists_valid_keys(tmp_path, monkeypatch, comm
     assert r.stderr.strip() == "error: " + expected.format(vote=_keys(VoteSettings), merge=_keys(MergeSettings))
 
 
-# --- item 9: --best-from names the sources the scores file holds ------------------------
+# --- --best-from names the sources the scores file holds ------------------------
 
 
-def test_item9_best_from_with_other_source_names(tmp_path, monkeypatch):
+def test_best_from_with_other_source_names(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for name in ("unet", "hrnet"):
         write_csv(tmp_path / f"{name}.csv", full_rows(["x.png"]))
@@ -256,10 +256,10 @@ def test_item9_best_from_with_other_source_names(tmp_path, monkeypatch):
     assert "note: scores.csv has no score for source hrnet of s.yaml (its other sources: hrnet_v2)" in r.stderr
 
 
-# --- item 10: evaluate says how many prediction images it did not score -----------------
+# --- evaluate says how many prediction images it did not score -----------------
 
 
-def test_item10_evaluate_notes_unscored_images(tmp_path):
+def test_evaluate_notes_unscored_images(tmp_path):
     names = [f"i{k:03d}.png" for k in range(288)]
     gt = write_csv(tmp_path / "gt.csv", full_rows(names[:100]))
     pred = write_csv(tmp_path / "pred.csv", full_rows(names))
@@ -273,10 +273,10 @@ def test_item10_evaluate_notes_unscored_images(tmp_path):
     assert "not scored" not in run_cli("evaluate", "--gt", gt, pred, *SHAPE, "--quiet").stderr
 
 
-# --- item 12: tune on few validation images warns --------------------------------------
+# --- tune on few validation images warns --------------------------------------
 
 
-def test_item12_tune_warns_on_few_images(tmp_path):
+def test_tune_warns_on_few_images(tmp_path):
     from evaluation.search import ADVISED_IMAGES, CLEANING_GRID, candidates, few_images_warning
 
     gt = write_csv(tmp_path / "gt.csv", full_rows([f"i{k}.png" for k in range(4)]))
@@ -295,10 +295,10 @@ def test_item12_tune_warns_on_few_images(tmp_path):
     assert "on 1 image:" in few_images_warning(1, CLASSES, ["m1", "m2"])
 
 
-# --- item 13: the compile step has its own line, before the progress bar ---------------
+# --- the compile step has its own line, before the progress bar ---------------
 
 
-def test_item13_compile_line_comes_before_the_bar(tmp_path, monkeypatch):
+def test_compile_line_comes_before_the_bar(tmp_path, monkeypatch):
     import core.jit
 
     calls = []
@@ -433,7 +433,7 @@ KEEP_FILL = {"keep_largest": 1, "fill_holes": True}
         (("soft", "clean"), KEEP_FILL, ["soft", "--setting", "{soft}", "-o", "{out}", "--engine", "cpu"]),
     ],
 )
-def test_item13_warm_up_compiles_every_kernel_the_run_uses(tmp_path, steps, rules, command):
+def test_warm_up_compiles_every_kernel_the_run_uses(tmp_path, steps, rules, command):
     """In a fresh process, after the warm-up steps (for ``clean``: with the run's cleaning
     rules, which the commands pass on) a real run (29 classes, 64², realistic masks) calls
     no kernel with argument types the warm-up did not compile."""
@@ -465,10 +465,10 @@ def test_item13_warm_up_compiles_every_kernel_the_run_uses(tmp_path, steps, rule
     assert done.stdout.strip().splitlines()[-1] == "NEW {}"
 
 
-# --- item 14: counts with separators and plurals, a table in 100 columns, empty masks ---
+# --- counts with separators and plurals, a table in 100 columns, empty masks ---
 
 
-def test_item14_merge_and_select_counts(tmp_path, monkeypatch):
+def test_merge_and_select_counts(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     names = [f"i{k:03d}.png" for k in range(400)]
     write_csv(tmp_path / "p.csv", full_rows(names))
@@ -491,7 +491,7 @@ def test_item14_merge_and_select_counts(tmp_path, monkeypatch):
     ]
 
 
-def test_item14_evaluate_table_fits_100_columns(tmp_path):
+def test_evaluate_table_fits_100_columns(tmp_path):
     gt = write_csv(tmp_path / "gt.csv", full_rows(["x.png", "y.png"]))
     stems = [
         "model_unet_resnet34_experiment_long_fold0",
@@ -524,7 +524,7 @@ def test_item14_evaluate_table_fits_100_columns(tmp_path):
     assert lines[1].split()[1:3] == ["0.6667", f"{dice_2:.4f}*"]
 
 
-def test_item14_evaluate_table_with_many_sources_is_split(tmp_path):
+def test_evaluate_table_with_many_sources_is_split(tmp_path):
     from evaluation.scores import _labels, shorten
 
     gt = write_csv(tmp_path / "gt.csv", full_rows(["x.png"]))
@@ -539,7 +539,7 @@ def test_item14_evaluate_table_with_many_sources_is_split(tmp_path):
     assert _labels(["experiment_a_fold0_final", "experiment_b_fold0_final"], 9) == ["1:ex…inal", "2:ex…inal"]
 
 
-def test_item14_check_names_empty_masks(tmp_path):
+def test_check_names_empty_masks(tmp_path):
     rows = [(f"i{k}.png", c, "" if (c == "b" or (c == "c" and k < 2)) else "1 1") for k in range(7) for c in CLASSES]
     path = write_csv(tmp_path / "e.csv", rows)
     r = run_cli("check", path, *SHAPE)

@@ -1,7 +1,6 @@
-"""Issue 16, the silent wrong results: a flag no longer wipes per-class settings (item 1),
-a file no longer votes twice unasked (item 2), a settings file's groups work in its
-``postprocess:`` section (item 4), and ``soft`` says where its default output goes (item 11).
-Item 3 (signals) is in test_signals.py."""
+"""Settings and flags without silent surprises: a flag replaces the settings' default and
+per-class entries stay, a file votes once unless asked, a settings file's groups work in its
+``postprocess:`` section, and ``soft`` says where its default output goes."""
 
 from __future__ import annotations
 
@@ -58,7 +57,7 @@ def _settings(tmp_path, data: dict):
     return path
 
 
-# --- item 1: a flag replaces the settings' default; per-class entries stay ----------------
+# --- a flag replaces the settings' default; per-class entries stay ----------------
 
 
 def test_weights_and_threshold_flags_keep_per_class_entries(synth, tmp_path):
@@ -128,7 +127,7 @@ def test_flag_merging_in_the_library():
     assert lines == ["Pisiform: weights u 1, h 0, n 1", "c: threshold 0.4"]
 
 
-# --- item 2: a file votes once unless asked -----------------------------------------------
+# --- a file votes once unless asked -----------------------------------------------
 
 
 def test_positional_csvs_next_to_settings_sources_are_refused(synth, tmp_path):
@@ -206,7 +205,7 @@ def test_merge_says_when_part_files_replace_the_settings_parts(synth, tmp_path):
     assert f"{m3}" not in r.stdout and f"{m1}: " in r.stdout
 
 
-# --- item 4: a file's groups work in its postprocess section -------------------------------
+# --- a file's groups work in its postprocess section -------------------------------
 
 GROUP_RULES = {"default": {"fill_holes": True}, "g": {"keep_largest": 1, "min_size": 30}, "b": {"open": 2}}
 EXPANDED = {"default": {"fill_holes": True}, "a": {"keep_largest": 1, "min_size": 30}, "b": {"open": 2}}
@@ -287,7 +286,7 @@ def test_select_postprocess_group_errors_through_the_cli(synth, tmp_path):
     assert run_cli("select", "--setting", s, "-o", tmp_path / "o.csv", "--quiet").exit_code == 0
 
 
-# --- item 11: soft's default output is documented and printed ---------------------------------
+# --- soft's default output is documented and printed ---------------------------------
 
 
 def test_soft_without_an_output_writes_and_names_output_csv(tmp_path, monkeypatch):
