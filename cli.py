@@ -12,6 +12,7 @@ import click
 
 from commands.check import check
 from commands.clean import postprocess
+from commands.common import Group
 from commands.fusion import merge_command, select_command
 from commands.help import HELP
 from commands.report import demo, report
@@ -19,7 +20,7 @@ from commands.scores import evaluate, tune
 from commands.vote import hard, soft, weighted
 
 
-@click.group(help=HELP["cli"], context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, help=HELP["cli"], context_settings={"help_option_names": ["-h", "--help"]})
 def cli():
     pass
 

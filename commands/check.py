@@ -7,6 +7,8 @@ import sys
 import click
 
 from commands.common import (
+    COUNT,
+    Command,
     echo_err,
     expected_images,
     handle_errors,
@@ -17,12 +19,10 @@ from commands.common import (
 from commands.help import HELP
 
 
-@click.command(help=HELP["check"])
+@click.command(cls=Command, help=HELP["check"])
 @click.argument("submission", type=click.Path(dir_okay=False))
 @shape_options
-@click.option(
-    "--max-problems", type=click.IntRange(min=0), default=20, show_default=True, help="Problems listed before a count."
-)
+@click.option("--max-problems", type=COUNT, default=20, show_default=True, help="Problems listed before a count.")
 @image_set_options
 @quiet_option
 @handle_errors

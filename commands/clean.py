@@ -5,6 +5,10 @@ from __future__ import annotations
 import click
 
 from commands.common import (
+    COUNT,
+    POSITIVE,
+    WORKERS,
+    Command,
     call,
     cluster_options,
     echo_err,
@@ -19,26 +23,22 @@ from commands.help import HELP
 from core.errors import UsageError
 
 
-@click.command(help=HELP["postprocess"])
+@click.command(cls=Command, help=HELP["postprocess"])
 @click.argument("input_csv", metavar="IN.csv", type=click.Path(dir_okay=False))
 @click.option("--output", "-o", default=None, help="Output CSV (written atomically).")
-@click.option(
-    "--open", "open_r", type=click.IntRange(min=0), default=None, help="Opening by a disk of radius R (0: off)."
-)
-@click.option(
-    "--close", "close_r", type=click.IntRange(min=0), default=None, help="Closing by a disk of radius R (0: off)."
-)
-@click.option("--min-size", type=click.IntRange(min=0), default=None, help="Drop components with fewer than N pixels.")
+@click.option("--open", "open_r", type=COUNT, default=None, help="Opening by a disk of radius R (0: off).")
+@click.option("--close", "close_r", type=COUNT, default=None, help="Closing by a disk of radius R (0: off).")
+@click.option("--min-size", type=COUNT, default=None, help="Drop components with fewer than N pixels.")
 @click.option(
     "--keep-largest",
-    type=click.IntRange(min=0),
+    type=COUNT,
     default=None,
     help="Keep the K largest components (ties: first in raster order; 0: all).",
 )
 @click.option("--fill-holes/--no-fill-holes", default=None, help="Fill holes (background not reaching the border).")
 @click.option(
     "--max-hole",
-    type=click.IntRange(min=1),
+    type=POSITIVE,
     default=None,
     help="With --fill-holes: fill only holes of at most N pixels.",
 )
@@ -54,7 +54,7 @@ from core.errors import UsageError
     default=None,
     help="YAML rules: 'default' plus per-class overrides; flags override 'default'.",
 )
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes (default 1).")
+@click.option("--workers", type=WORKERS, default=None, help="Worker processes (default 1).")
 @shape_options
 @cluster_options
 @quiet_option

@@ -10,8 +10,67 @@ import sys
 import click
 
 from core.atomic import check_outputs
-from core.errors import InputError, ToolError, UsageError
+from core.errors import InputError, ToolError, UsageError, shown
+from core.limits import MAX_COUNT, MAX_SIDE, MAX_WORKERS
 from core.signals import Terminated, exit_on_signals
+
+
+class OneLineUsageError(click.ClickException):
+    """A flag click refused (an unknown option, a value out of its range), said in one line."""
+
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+class Command(click.Command):
+    """A command whose usage errors are one line on stderr, like every other error."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as e:
+            raise OneLineUsageError(f"{info_name}: {shown(e.format_message(), 300)}") from None
+
+
+class Group(click.Group):
+    """The command group, with ``Command``'s one-line usage errors."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as e:
+            raise OneLineUsageError(shown(e.format_message(), 300)) from None
+
+    def resolve_command(self, ctx, args):
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as e:
+            raise OneLineUsageError(shown(e.format_message(), 300)) from None
+
+
+COUNT = click.IntRange(min=0, max=MAX_COUNT)
+"""A count a flag gives: pixels, components, a radius."""
+POSITIVE = click.IntRange(min=1, max=MAX_COUNT)
+"""A count of at least one."""
+SIDE = click.IntRange(min=1, max=MAX_SIDE)
+"""An image side."""
+WORKERS = click.IntRange(min=1, max=MAX_WORKERS)
+"""Worker processes or threads."""
+
+
+def finite_float(minimum: float | None = None, min_open: bool = False) -> click.ParamType:
+    """A float flag that must be a finite number (not nan or inf), at least ``minimum``."""
+
+    class Finite(click.FloatRange):
+        def convert(self, value, param, ctx):
+            v = super().convert(value, param, ctx)
+            if v != v or v in (float("inf"), float("-inf")):
+                self.fail(f"{value} is not a finite number", param, ctx)
+            return v
+
+    return Finite(min=minimum, min_open=min_open)
 
 
 def exit_code(error: ToolError) -> int:
@@ -54,8 +113,8 @@ def handle_errors(f):
 
 
 def shape_options(f):
-    f = click.option("--width", type=click.IntRange(min=1), default=None, help="Mask width (default 2048).")(f)
-    f = click.option("--height", type=click.IntRange(min=1), default=None, help="Mask height (default 2048).")(f)
+    f = click.option("--width", type=SIDE, default=None, help="Mask width (default 2048).")(f)
+    f = click.option("--height", type=SIDE, default=None, help="Mask height (default 2048).")(f)
     f = click.option(
         "--classes",
         default=None,
@@ -88,7 +147,7 @@ def image_set_options(f):
     )(f)
     f = click.option(
         "--expect-images",
-        type=click.IntRange(min=1),
+        type=POSITIVE,
         default=None,
         expose_value=False,
         callback=keep,
@@ -255,7 +314,7 @@ def vote_options(f):
         is_flag=True,
         help="Let a file given twice (same resolved path) vote twice; otherwise an error.",
     )(f)
-    f = click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes (default 1).")(f)
+    f = click.option("--workers", type=WORKERS, default=None, help="Worker processes (default 1).")(f)
     f = click.option(
         "--missing",
         type=click.Choice(["error", "empty"]),
@@ -264,7 +323,7 @@ def vote_options(f):
     )(f)
     f = click.option(
         "--threshold",
-        type=float,
+        type=finite_float(),
         default=None,
         help="Keep where the vote share (weighted: Σ wᵢ·mᵢ / Σ wᵢ) > T (default 0.5); replaces "
         "the settings' default threshold, per-class thresholds stay.",
@@ -377,7 +436,7 @@ def cluster_options(f):
     )(f)
     f = click.option(
         "--chunk",
-        type=click.IntRange(min=1),
+        type=POSITIVE,
         default=None,
         expose_value=False,
         callback=keep,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from commands.common import (
+    Command,
     echo_err,
     expected_images,
     file_twice,
@@ -21,7 +22,7 @@ from core.atomic import check_outputs
 from core.errors import UsageError, plural
 
 
-@click.command("select", help=HELP["select"])
+@click.command("select", cls=Command, help=HELP["select"])
 @click.option(
     "--setting",
     required=True,
@@ -95,7 +96,7 @@ def select_command(setting, output, source, best_from, write_setting, classes, h
         click.echo(f"rules written to {write_setting}")
 
 
-@click.command("merge", help=HELP["merge"])
+@click.command("merge", cls=Command, help=HELP["merge"])
 @click.argument("parts", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--output", "-o", default=None, help="Output CSV (written atomically).")
 @click.option(

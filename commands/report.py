@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from commands.common import (
+    COUNT,
+    Command,
     command_line,
     echo_err,
     handle_errors,
@@ -17,15 +19,20 @@ from commands.help import HELP
 from core.errors import plural
 
 
-@click.command(help=HELP["demo"])
+@click.command(cls=Command, help=HELP["demo"])
 @click.argument("folder", default="demo_output", type=click.Path(file_okay=False))
 @click.option(
-    "--images", "n_images", type=click.IntRange(min=1), default=4, show_default=True, help="Images to generate."
+    "--images",
+    "n_images",
+    type=click.IntRange(min=1, max=100_000),
+    default=4,
+    show_default=True,
+    help="Images to generate.",
 )
 @click.option(
-    "--models", "n_models", type=click.IntRange(min=1), default=3, show_default=True, help="Models to simulate."
+    "--models", "n_models", type=click.IntRange(min=1, max=64), default=3, show_default=True, help="Models to simulate."
 )
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True)
 @quiet_option
 @handle_errors
 def demo(folder, n_images, n_models, seed, quiet):
@@ -35,7 +42,7 @@ def demo(folder, n_images, n_models, seed, quiet):
     click.echo(f"report: {index.resolve()}")
 
 
-@click.command(help=HELP["report"])
+@click.command(cls=Command, help=HELP["report"])
 @click.argument("preds", nargs=-1, type=click.Path(dir_okay=False))
 @click.option(
     "--gt",
@@ -67,7 +74,7 @@ def demo(folder, n_images, n_models, seed, quiet):
 @click.option("--focus", default=None, help="Source whose errors and worst images are shown (default: best mean).")
 @click.option(
     "--pages",
-    type=click.IntRange(min=0),
+    type=COUNT,
     default=12,
     show_default=True,
     help="Image pages: the worst images of the focus source (or where sources disagree most).",

@@ -7,11 +7,13 @@ from pathlib import Path
 import click
 
 from commands.common import (
+    Command,
     call,
     cluster_options,
     echo_err,
     expected_images,
     file_twice,
+    finite_float,
     handle_errors,
     image_set_options,
     named_sources,
@@ -25,7 +27,7 @@ from core.atomic import check_outputs
 from core.errors import UsageError
 
 
-@click.command(help=HELP["evaluate"])
+@click.command(cls=Command, help=HELP["evaluate"])
 @click.argument("preds", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--gt", "gt_csv", type=click.Path(dir_okay=False), default=None, help="Ground-truth CSV.")
 @click.option(
@@ -76,14 +78,14 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
     click.echo({"table": scores.table, "csv": scores.csv, "json": scores.json}[fmt]().rstrip("\n"))
 
 
-@click.command(help=HELP["tune"])
+@click.command(cls=Command, help=HELP["tune"])
 @click.argument("inputs", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--gt", "gt_csv", required=True, type=click.Path(dir_okay=False), help="Validation ground truth CSV.")
 @click.option("--source", multiple=True, metavar="NAME=PATH", help="A named validation prediction.")
 @click.option("--output", "-o", required=True, help="Tuned settings file to write (YAML).")
 @click.option(
     "--margin",
-    type=click.FloatRange(min=0),
+    type=finite_float(0),
     default=1e-4,
     show_default=True,
     help="Accept a choice only when it beats the hard vote's class mean Dice by more than this.",
@@ -91,7 +93,7 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
 @click.option("--levels", default="0,1,2", show_default=True, help="Weight levels of the grid search.")
 @click.option(
     "--max-seconds",
-    type=click.FloatRange(min=0, min_open=True),
+    type=finite_float(0, min_open=True),
     default=None,
     help="Time budget of the search (seconds; the best found so far is kept).",
 )

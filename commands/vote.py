@@ -7,6 +7,9 @@ from pathlib import Path
 import click
 
 from commands.common import (
+    POSITIVE,
+    WORKERS,
+    Command,
     call,
     cluster_options,
     echo_cleaning,
@@ -22,11 +25,11 @@ from commands.help import HELP
 from core.errors import UsageError
 
 
-@click.command(help=HELP["hard"])
+@click.command(cls=Command, help=HELP["hard"])
 @vote_options
 @click.option(
     "--min-votes",
-    type=click.IntRange(min=1),
+    type=POSITIVE,
     default=None,
     help="Keep where at least K sources agree (1 = union, n = intersection).",
 )
@@ -65,7 +68,7 @@ def hard(
     )
 
 
-@click.command(help=HELP["weighted"])
+@click.command(cls=Command, help=HELP["weighted"])
 @vote_options
 @click.option(
     "--weights",
@@ -73,7 +76,7 @@ def hard(
     help="Comma-separated weights, one per source, in order; replace the settings' default weights, "
     "per-class entries stay.",
 )
-@click.option("--min-votes", type=click.IntRange(min=1), default=None, help="As in 'hard' (ignores weights' size).")
+@click.option("--min-votes", type=POSITIVE, default=None, help="As in 'hard' (ignores weights' size).")
 @handle_errors
 def weighted(
     inputs,
@@ -110,7 +113,7 @@ def weighted(
     )
 
 
-@click.command(help=HELP["soft"])
+@click.command(cls=Command, help=HELP["soft"])
 @click.option(
     "--setting",
     required=True,
@@ -134,7 +137,7 @@ def weighted(
 )
 @click.option(
     "--workers",
-    type=click.IntRange(min=1),
+    type=WORKERS,
     default=None,
     help="Images voted at once, in threads (default: num_workers of the settings).",
 )

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.classes import CANVAS
+from core.limits import MAX_SIDE
 from settings.loader import ClassName, OutputPath
 from settings.postprocess import PostprocessSection
 
@@ -22,6 +23,6 @@ class MergeSettings(BaseModel):
     prefer: Literal["first", "last"] = "first"
     strict: bool = False
     classes: list[ClassName] | None = None
-    height: int = Field(default=CANVAS, ge=1)
-    width: int = Field(default=CANVAS, ge=1)
+    height: int = Field(default=CANVAS, ge=1, le=MAX_SIDE)
+    width: int = Field(default=CANVAS, ge=1, le=MAX_SIDE)
     postprocess: PostprocessSection | None = None

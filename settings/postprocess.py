@@ -23,6 +23,7 @@ from pydantic_core import PydanticCustomError
 
 from core.classes import CANVAS
 from core.errors import UsageError, listing
+from core.limits import MAX_COUNT, MAX_SIDE, MAX_WORKERS
 from settings.groups import check_groups, keys_per_class
 from settings.loader import ClassName
 
@@ -42,12 +43,12 @@ class Rules(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    open: StrictInt = Field(default=0, ge=0, description="opening by a disk of this radius (0: off)")
-    close: StrictInt = Field(default=0, ge=0, description="closing by a disk of this radius (0: off)")
-    min_size: StrictInt = Field(default=0, ge=0, description="drop components with fewer pixels")
-    keep_largest: StrictInt = Field(default=0, ge=0, description="keep the k largest components (0: all)")
+    open: StrictInt = Field(default=0, ge=0, le=MAX_COUNT, description="opening by a disk of this radius (0: off)")
+    close: StrictInt = Field(default=0, ge=0, le=MAX_COUNT, description="closing by a disk of this radius (0: off)")
+    min_size: StrictInt = Field(default=0, ge=0, le=MAX_COUNT, description="drop components with fewer pixels")
+    keep_largest: StrictInt = Field(default=0, ge=0, le=MAX_COUNT, description="keep the k largest components (0: all)")
     fill_holes: StrictBool = False
-    max_hole: StrictInt | None = Field(default=None, ge=1, description="fill only holes up to this size")
+    max_hole: StrictInt | None = Field(default=None, ge=1, le=MAX_COUNT, description="fill only holes up to this size")
     connectivity: Literal[4, 8] = 8
 
     @property
@@ -100,12 +101,12 @@ class PostprocessFile(BaseModel):
 
     postprocess: PostprocessSection = Field(default_factory=dict)
     classes: list[ClassName] | None = None
-    height: int = Field(default=CANVAS, ge=1)
-    width: int = Field(default=CANVAS, ge=1)
-    workers: int = Field(default=1, ge=1)
+    height: int = Field(default=CANVAS, ge=1, le=MAX_SIDE)
+    width: int = Field(default=CANVAS, ge=1, le=MAX_SIDE)
+    workers: int = Field(default=1, ge=1, le=MAX_WORKERS)
     output: str | None = None
     scheduler: str | None = None  # Dask: tcp://HOST:PORT or local:N (cluster/)
-    chunk: int | None = Field(default=None, ge=1)  # images per cluster task
+    chunk: int | None = Field(default=None, ge=1, le=MAX_COUNT)  # images per cluster task
 
 
 def resolve_rules(

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.classes import CANVAS, DEFAULT_CLASSES
 from core.errors import UsageError, listing
+from core.limits import MAX_SIDE
 from settings.groups import DEFAULT, check_groups, keys_per_class
 from settings.loader import ClassName, OutputPath
 from settings.postprocess import PostprocessSection
@@ -37,8 +38,8 @@ class SelectSettings(BaseModel):
     select: dict[str, str] = Field(default_factory=dict)
     output: OutputPath | None = None
     classes: list[ClassName] | None = None
-    height: int = Field(default=CANVAS, ge=1)
-    width: int = Field(default=CANVAS, ge=1)
+    height: int = Field(default=CANVAS, ge=1, le=MAX_SIDE)
+    width: int = Field(default=CANVAS, ge=1, le=MAX_SIDE)
     postprocess: PostprocessSection | None = None
 
 

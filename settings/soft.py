@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.classes import CANVAS, CLASS_CHUNK, DEFAULT_CLASSES, check_classes
 from core.errors import UsageError
+from core.limits import MAX_COUNT, MAX_SIDE, MAX_WORKERS
 from core.sources import unique_names
 from settings.loader import ClassName, FileName, OutputPath
 from settings.postprocess import PostprocessSection
@@ -41,7 +42,7 @@ class MapEntry(BaseModel):
     name: str | None = None
     weight: ClassWeights = 1.0
     logits: bool = False
-    scale: float | None = Field(default=None, gt=0)
+    scale: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     boxes: str | None = None
 
 
@@ -55,8 +56,8 @@ class SoftSettings(BaseModel):
     image_root: str | None = None
     root_path: str | None = None
     classes: list[ClassName] | None = Field(default=None, alias="CLASSES")
-    batch_size: int = Field(default=1, ge=1)
-    num_workers: int = Field(default=1, ge=0)
+    batch_size: int = Field(default=1, ge=1, le=4096)
+    num_workers: int = Field(default=1, ge=0, le=MAX_WORKERS)
     threshold: Union[float, dict[str, float]] = 0.5
     model_paths: dict[int, list[str] | None] = Field(default_factory=dict)
     save_dir: OutputPath = "."
@@ -67,21 +68,21 @@ class SoftSettings(BaseModel):
     tta: list[Literal["hflip"]] = Field(default_factory=list)
     device: str | None = None
     engine: Literal["auto", "cpu", "device"] = "auto"
-    class_chunk: int = Field(default=CLASS_CHUNK, ge=1)
+    class_chunk: int = Field(default=CLASS_CHUNK, ge=1, le=MAX_COUNT)
     tf32: bool = True
     missing: Literal["error", "skip"] = "error"
     postprocess: PostprocessSection | None = None
-    height: int = Field(default=CANVAS, ge=1)
-    width: int = Field(default=CANVAS, ge=1)
+    height: int = Field(default=CANVAS, ge=1, le=MAX_SIDE)
+    width: int = Field(default=CANVAS, ge=1, le=MAX_SIDE)
     scheduler: str | None = None  # Dask: tcp://HOST:PORT or local:N (cluster/)
-    chunk: int | None = Field(default=None, ge=1)  # images per cluster task
+    chunk: int | None = Field(default=None, ge=1, le=MAX_COUNT)  # images per cluster task
 
     @field_validator("model_paths")
     @classmethod
     def _sizes_positive(cls, v: dict[int, list[str] | None]) -> dict[int, list[str] | None]:
         for size in v:
-            if size < 1:
-                raise ValueError(f"input size {size} must be >= 1")
+            if not 1 <= size <= MAX_SIDE:
+                raise ValueError(f"input size {size} must be in [1, {MAX_SIDE:,}]")
         return v
 
     @field_validator("classes")

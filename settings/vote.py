@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.classes import CANVAS
 from core.errors import UsageError, plural
+from core.limits import MAX_COUNT, MAX_SIDE, MAX_WORKERS
 from settings.loader import ClassName, OutputPath
 from settings.postprocess import PostprocessSection
 
@@ -35,15 +36,15 @@ class VoteSettings(BaseModel):
     sources: Union[dict[str, str], list[str]] = Field(default_factory=dict)
     weights: Union[SourceWeights, dict[str, SourceWeights], None] = None
     threshold: Union[float, dict[str, float]] = 0.5
-    min_votes: int | None = Field(default=None, ge=1)
+    min_votes: int | None = Field(default=None, ge=1, le=MAX_COUNT)
     missing: Literal["error", "empty"] = "error"
     classes: list[ClassName] | None = None
-    height: int = Field(default=CANVAS, ge=1)
-    width: int = Field(default=CANVAS, ge=1)
+    height: int = Field(default=CANVAS, ge=1, le=MAX_SIDE)
+    width: int = Field(default=CANVAS, ge=1, le=MAX_SIDE)
     output: OutputPath | None = None
-    workers: int = Field(default=1, ge=1)
+    workers: int = Field(default=1, ge=1, le=MAX_WORKERS)
     scheduler: str | None = None  # Dask: tcp://HOST:PORT or local:N (cluster/)
-    chunk: int | None = Field(default=None, ge=1)  # images per cluster task
+    chunk: int | None = Field(default=None, ge=1, le=MAX_COUNT)  # images per cluster task
     postprocess: PostprocessSection | None = None
 
 
