@@ -32,8 +32,8 @@ from core.classes import DEFAULT_CLASSES  # noqa: E402
 from core.codec import decode, encode, format_rle  # noqa: E402
 from core.predictions import PredictionWriter, read_predictions  # noqa: E402
 from core.synthetic import Generator  # noqa: E402
-from postprocess.clean import Cleaner, Rules  # noqa: E402
 from postprocess.clean_set import clean_all  # noqa: E402
+from postprocess.cleaner import Cleaner, Rules  # noqa: E402
 
 RULES = Rules(keep_largest=1, fill_holes=True)
 EIGHT = np.ones((3, 3), bool)
@@ -56,7 +56,7 @@ def cold_warm() -> dict[str, float]:
     code = (
         "import time, numpy as np\n"
         "t0 = time.perf_counter()\n"
-        "from postprocess.clean import Cleaner, Rules\n"
+        "from postprocess.cleaner import Cleaner, Rules\n"
         "runs = np.array([[10, 20], [2058, 2070]], np.int64)\n"
         "c = Cleaner([Rules(keep_largest=1, fill_holes=True)], ['x'], 2048, 2048)  # the commands' path\n"
         "t1 = time.perf_counter(); c(0, runs)\n"

@@ -254,7 +254,7 @@ def _vote(
     echo,
     progress,
 ) -> VoteResult:
-    from postprocess.clean import build_cleaner
+    from postprocess.cleaner import build_cleaner
     from settings.loader import load_settings
 
     notes = Notes(echo)

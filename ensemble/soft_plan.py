@@ -23,7 +23,7 @@ from core.codec import format_rle
 from core.errors import InputError, UsageError
 from ensemble.maps import MapSource, read_boxes
 from ensemble.soft_image import Layer, vote_image
-from postprocess.clean import Cleaner, build_cleaner
+from postprocess.cleaner import Cleaner, build_cleaner
 from settings.soft import SoftSettings, soft_source_names, source_weights, thresholds
 
 

@@ -27,7 +27,7 @@ from core.runs import dice, dice_of_areas
 from core.score import aligned_rows
 from core.sweep import stack_runs
 from ensemble.mask_vote import vote
-from postprocess.clean import Rules, clean
+from postprocess.cleaner import Rules, clean
 
 MAX_SOURCES = 10
 

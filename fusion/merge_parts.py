@@ -22,7 +22,7 @@ from core.predictions import Predictions, predictions_from_rles
 from core.sources import Notes, Progress, Source, bar, frame_of, is_path, label, load_all, same_file_message
 from core.stream import collect_images
 from fusion.merge_plan import MergePlan, merged_rles, plan_merge, write_merge
-from postprocess.clean import cleaning_lines
+from postprocess.cleaner import cleaning_lines
 from settings.merge import MergeSettings
 
 
@@ -118,7 +118,7 @@ def merge(
     (['1 1', '', '', '2 1'], 2)
     """
     from core.atomic import check_outputs
-    from postprocess.clean import build_cleaner
+    from postprocess.cleaner import build_cleaner
     from settings.loader import load_settings
 
     notes = Notes(echo)

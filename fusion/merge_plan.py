@@ -13,7 +13,7 @@ from core._block_kernels import same_runs_kernel
 from core.blocks import write_copied
 from core.errors import plural
 from core.predictions import Predictions, PredictionWriter
-from postprocess.clean import Cleaner
+from postprocess.cleaner import Cleaner
 
 
 @dataclass

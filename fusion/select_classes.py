@@ -22,7 +22,7 @@ from core.errors import DataError, UsageError, listing, plural
 from core.predictions import Predictions, PredictionWriter, image_positions, predictions_from_rles
 from core.sources import Notes, Progress, Source, bar, frame_of, is_path, load_all
 from core.stream import collect_images
-from postprocess.clean import Cleaner, cleaning_lines
+from postprocess.cleaner import Cleaner, cleaning_lines
 from settings.select import SelectSettings
 
 
@@ -303,7 +303,7 @@ def select(
     (['1 1', '4 1'], {'a': 1, 'b': 1})
     """
     from core.atomic import check_outputs
-    from postprocess.clean import build_cleaner
+    from postprocess.cleaner import build_cleaner
     from settings.loader import load_settings
 
     cfg, setting_path, where = load_settings(SelectSettings, settings)

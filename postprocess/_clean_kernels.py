@@ -1,4 +1,4 @@
-"""The kernel of one class's whole cleaning (private: see ``postprocess.clean``).
+"""The kernel of one class's whole cleaning (private: see ``postprocess.cleaner``).
 
 A run compiles only the cleaning steps its rules take: ``Cleaner`` calls ``clean_kernel``, whose
 steps not taken are ``None`` arguments that numba prunes before typing (one specialisation per
@@ -23,7 +23,7 @@ from postprocess._segment_kernels import join_rows_kernel, split_rows_kernel
 def finish_kernel(runs, rows, x0, x1, width):
     """The cleaning's last step: the cleaned segments as canonical runs, and the areas of
     the mask before (``runs``) and after (the pixels removed and added follow from
-    ``|in ∩ out|``, which ``postprocess.clean.Cleaner`` counts with ``core``'s kernel)."""
+    ``|in ∩ out|``, which ``postprocess.cleaner.Cleaner`` counts with ``core``'s kernel)."""
     out = join_rows_kernel(rows, x0, x1, width)
     area_in = 0
     for j in range(runs.shape[0]):

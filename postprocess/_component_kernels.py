@@ -1,5 +1,5 @@
 """Kernels of connected components on row segments: labels, the components kept by size and
-rank, and the filter that keeps them (private: see ``postprocess.components``).
+rank, and the filter that keeps them (private: see ``postprocess.connected``).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The row-segment form, the working form of every cleaning kernel, and the union-find over it
-(private: see ``postprocess.components``, ``.holes``, ``.morphology`` and ``.clean``).
+(private: see ``postprocess.connected``, ``.holes``, ``.morphology`` and ``.clean``).
 
 Flat runs (``(n, 2)`` ``[start, stop)`` over the row-major H×W mask) may cross row ends;
 cleaning needs rows. A mask in row-segment form is three int64 arrays ``(rows, x0, x1)``:
@@ -10,7 +10,7 @@ root is always the smallest member index, so a component's root is its first seg
 order.
 
 Cold compile time is kept down: every kernel other than ``clean_kernel`` has one signature
-(int64 arrays, C-contiguous and writable, int64 scalars, bool flags; ``postprocess.clean``
+(int64 arrays, C-contiguous and writable, int64 scalars, bool flags; ``postprocess.cleaner``
 casts at the boundary); counters passed to other kernels start as ``np.int64(0)`` (a literal
 ``0`` would compile a second specialisation for ``Literal[int](0)``); no kernel uses numpy
 functions whose numba implementations are costly to compile (``np.argsort``, slice assignment,

@@ -85,7 +85,7 @@ def clean_predictions(
     ('1 3', 1)
     """
     from core.atomic import check_outputs
-    from postprocess.clean import build_cleaner
+    from postprocess.cleaner import build_cleaner
     from settings.loader import load_settings
     from settings.postprocess import PostprocessFile
 

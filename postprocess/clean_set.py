@@ -20,7 +20,7 @@ from core.errors import DataError
 from core.predictions import Predictions, predictions_from_rles
 from core.stream import collect_images, current_selection, write_blocks
 from core.window import chunks
-from postprocess.clean import Cleaner
+from postprocess.cleaner import Cleaner
 
 if TYPE_CHECKING:  # settings.postprocess imports this package
     pass

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from core.warmup import Step, TinySet
-from postprocess.clean import Cleaner, Rules, combinations, compiled
+from postprocess.cleaner import Cleaner, Rules, combinations, compiled
 
 EVERY_STEP = Rules(open=1, close=1, min_size=2, keep_largest=1, fill_holes=True, max_hole=4)
 MORPHOLOGY_SECONDS = 2

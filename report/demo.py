@@ -33,7 +33,7 @@ def run_demo(
     from ensemble import hard_vote, soft_vote
     from ensemble.warmup import SOFT, VOTE
     from evaluation import evaluate as evaluate_predictions
-    from postprocess.clean import Rules
+    from postprocess.cleaner import Rules
     from postprocess.warmup import clean_step
     from settings.loader import write_yaml
 

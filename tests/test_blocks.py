@@ -126,8 +126,8 @@ def test_block_kernels_match_their_python_twins():
 def test_block_cleaning_equals_the_mask_by_mask_pipeline(tmp_path_factory, n_images, seed):
     """postprocess's block path: each cleaned class by one kernel call per block; the text of
     the other classes copied as written; counts as the one-mask path counts them."""
-    from postprocess.clean import Cleaner, Rules, clean
     from postprocess.clean_set import clean_all
+    from postprocess.cleaner import Cleaner, Rules, clean
 
     rng = np.random.default_rng(seed)
     classes = ("a", "b", "c")

@@ -14,7 +14,7 @@ import json, sys, numba
 sys.path.insert(0, {root!r})
 from core.jit import kernels_cached
 from core.warmup import precompile, steps_cached
-from postprocess.clean import Rules, compiled
+from postprocess.cleaner import Rules, compiled
 from postprocess.warmup import clean_step
 import postprocess._clean_kernels, postprocess._component_kernels, postprocess._hole_kernels
 import postprocess._morphology_kernels, postprocess._segment_kernels

@@ -19,8 +19,8 @@ from core.predictions import read_predictions, write_predictions
 from core.synthetic import Generator, write_set
 from postprocess._component_kernels import label_kernel
 from postprocess._segment_kernels import split_rows_kernel
-from postprocess.clean import Cleaner, Rules, _kernel_args, _steps, build_cleaner, clean
-from postprocess.components import component_areas, components
+from postprocess.cleaner import Cleaner, Rules, _kernel_args, _steps, build_cleaner, clean
+from postprocess.connected import component_areas, components
 from postprocess.holes import fill_holes
 from postprocess.morphology import closing, opening
 from settings.loader import parse_model
@@ -279,7 +279,7 @@ def test_pipeline_matches_reference_in_documented_order(m, conn, open_r, close_r
 
 
 def _twin_pipeline(runs, height, width, r):
-    """``postprocess.clean._steps`` on the kernels' plain-Python twins."""
+    """``postprocess.cleaner._steps`` on the kernels' plain-Python twins."""
     k = {
         name: getattr(_kernels, name).py_func
         for name in (

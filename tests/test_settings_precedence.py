@@ -231,7 +231,7 @@ def test_select_postprocess_accepts_the_files_groups(synth, tmp_path):
 
 
 def test_group_keys_in_the_library():
-    from postprocess.clean import Rules, build_cleaner
+    from postprocess.cleaner import Rules, build_cleaner
     from settings.postprocess import PostprocessFile
     from settings.postprocess import resolve_rules as resolve
 

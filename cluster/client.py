@@ -135,7 +135,7 @@ def run(
         raise UsageError(f"scheduler: {name or fn!r} does not run on a cluster", param="scheduler")
     if chunk is not None and chunk < 1:
         raise UsageError("chunk: must be >= 1", param="chunk")
-    from cluster.connect import connect
+    from cluster.scheduler import connect
 
     if isinstance(scheduler, str):
         with connect(scheduler) as client:
@@ -158,7 +158,7 @@ def _resources(client, fn_name: str, args: tuple) -> tuple[dict | None, int]:
     cfg, _, _ = load_settings(SoftSettings, args[0])
     if not cfg.models():
         return None, 1
-    from cluster.connect import has_gpus
+    from cluster.scheduler import has_gpus
 
     return ({"GPU": 1} if has_gpus(client) else None), max(cfg.batch_size, 1)
 
@@ -225,7 +225,7 @@ def _run(client, fn, name, args, kwargs, chunk, ship, in_flight, echo, progress,
         return _scores(prep, outs, output, notes)
     cleaning = None
     if prep.cleaner is not None:
-        from postprocess.clean import Cleaner
+        from postprocess.cleaner import Cleaner
 
         c = Cleaner(*prep.cleaner)
         c._counts[:] = outs["cleaning"]  # the counts of every chunk, summed
