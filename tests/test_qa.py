@@ -246,3 +246,24 @@ def test_quality_is_packaged_and_imports_only_core():
                 names = [node.module]
             assert not {n.split(".")[0] for n in names} & upper, f"{f.name} imports {names}"
         assert len(f.read_text().splitlines()) <= 500, f"{f.name} is over 500 lines"
+
+
+def test_quality_kernels_follow_the_kernel_rules():
+    """As ``tests/test_kernels.py`` holds for the other packages: cached, a Python twin, and
+    calls only to kernels of this same file."""
+    import ast
+
+    import numba
+
+    path = Path(K.__file__)
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    defs = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.decorator_list]
+    names = {n.name for n in defs}
+    for name, d in vars(K).items():
+        if isinstance(d, numba.core.dispatcher.Dispatcher):
+            assert name in names and type(d._cache).__name__ == "FunctionCache"
+            assert d.py_func.__module__ == "quality._kernels"
+    for fn in defs:
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Name) and isinstance(getattr(K, node.id, None), numba.core.dispatcher.Dispatcher):
+                assert node.id in names, f"{fn.name} calls {node.id} of another file"
