@@ -10,6 +10,7 @@ histograms. Nothing is ever dense: the cost is that of two sweeps over the runs 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -45,8 +46,8 @@ class StapleResult:
 
     Attributes
     ----------
-    method, scope, region, prior : str
-        The parameters the result was computed with.
+    method, scope, region, prior_mode : str
+        The parameters the result was computed with (``prior_mode``: ``prior``'s value).
     names : list of str
         The sources, in order (bit ``j`` of a pattern is ``names[j]``).
     classes : tuple of str
@@ -72,6 +73,8 @@ class StapleResult:
         Rows written (or held).
     n_missing : int
         Rows absent from a source, read as empty masks (``missing='empty'``).
+    notes : list of str
+        Notes for the caller (none yet; the command line may add its own).
     """
 
     method: str
@@ -299,9 +302,7 @@ def staple(
     groups = 1 if scope == "pooled" else n_images
     est = _Estimates(method, groups, n_sources, n_classes)
     npix = first.height * first.width
-    desc = f"{method}"
     masks: list[list[np.ndarray]] | None = None if out else []
-    writer = PredictionWriter(out, first.classes) if out else None
 
     def estimate(g: int, hist: np.ndarray) -> np.ndarray:
         accept = np.zeros((n_classes, 1 << n_sources), np.bool_)
@@ -312,7 +313,7 @@ def staple(
                 accept[c] = est.put_simple(g, c, simple_class(hist[c], n_sources, alpha, max_iter))
         return accept
 
-    def fuse(i: int, runs: np.ndarray, bounds: np.ndarray, accept: np.ndarray) -> None:
+    def fuse(writer, i: int, runs: np.ndarray, bounds: np.ndarray, accept: np.ndarray) -> None:
         fused, fb = fuse_kernel(runs, bounds, n_sources, npix, accept)
         per_class = [fused[fb[c] : fb[c + 1]] for c in range(n_classes)]
         if writer is not None:
@@ -321,36 +322,28 @@ def staple(
             masks.append([r.copy() for r in per_class])
 
     passes = 2 if scope == "pooled" else 1
-    with bar(progress, passes * n_images, desc) as b:
-        if writer is not None:
-            writer.__enter__()
-        try:
-            if scope == "pooled":
+    sink = PredictionWriter(out, first.classes) if out else contextlib.nullcontext()
+    with bar(progress, passes * n_images, method) as b, sink as writer:
+        if scope == "pooled":
+            hist = np.zeros((n_classes, 1 << n_sources), np.int64)
+            kept, size = {}, 0
+            for i in range(n_images):
+                runs, bounds = aligned.stacked(i)
+                histogram_kernel(runs, bounds, n_sources, npix, hist)
+                if size + runs.nbytes <= REUSE_BYTES:  # the second pass reuses them
+                    kept[i], size = (runs, bounds), size + runs.nbytes
+                b.update(1)
+            accept = estimate(0, hist)
+            for i in range(n_images):
+                fuse(writer, i, *(kept.pop(i) if i in kept else aligned.stacked(i)), accept)
+                b.update(1)
+        else:
+            for i in range(n_images):
+                runs, bounds = aligned.stacked(i)
                 hist = np.zeros((n_classes, 1 << n_sources), np.int64)
-                kept, size = {}, 0
-                for i in range(n_images):
-                    runs, bounds = aligned.stacked(i)
-                    histogram_kernel(runs, bounds, n_sources, npix, hist)
-                    if size + runs.nbytes <= REUSE_BYTES:  # the second pass reuses them
-                        kept[i], size = (runs, bounds), size + runs.nbytes
-                    b.update(1)
-                accept = estimate(0, hist)
-                for i in range(n_images):
-                    fuse(i, *(kept.pop(i) if i in kept else aligned.stacked(i)), accept)
-                    b.update(1)
-            else:
-                for i in range(n_images):
-                    runs, bounds = aligned.stacked(i)
-                    hist = np.zeros((n_classes, 1 << n_sources), np.int64)
-                    histogram_kernel(runs, bounds, n_sources, npix, hist)
-                    fuse(i, runs, bounds, estimate(i, hist))
-                    b.update(1)
-        except BaseException as e:
-            if writer is not None:
-                writer.__exit__(type(e), e, e.__traceback__)
-            raise
-        if writer is not None:
-            writer.__exit__(None, None, None)
+                histogram_kernel(runs, bounds, n_sources, npix, hist)
+                fuse(writer, i, runs, bounds, estimate(i, hist))
+                b.update(1)
     return StapleResult(
         method=method,
         scope=scope,

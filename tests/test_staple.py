@@ -201,17 +201,8 @@ COMBOS = list(itertools.product(["pooled", "image"], ["all", "disagreement"], ["
 def check_staple(masks, scope, region, prior, conf=0.5, s0=0.99, q0=0.99, max_iter=100):
     preds, classes, images = preds_of(masks)
     n_images, n_sources, n_classes, h, w = masks.shape
-    r = staple(
-        preds,
-        names=[f"s{j}" for j in range(n_sources)],
-        scope=scope,
-        region=region,
-        prior=prior,
-        confidence=conf,
-        init_sensitivity=s0,
-        init_specificity=q0,
-        max_iter=max_iter,
-    )
+    params = dict(confidence=conf, init_sensitivity=s0, init_specificity=q0, max_iter=max_iter)
+    r = staple(preds, names=[f"s{j}" for j in range(n_sources)], scope=scope, region=region, prior=prior, **params)
     fused = np.zeros((n_images, n_classes, h * w), bool)
     for g, imgs in groups_of(masks, scope):
         for c in range(n_classes):
@@ -402,9 +393,8 @@ def test_files_in_and_out(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
-def test_mapping_names_and_progress():
-    masks = np.random.default_rng(5).random((2, 3, 1, 3, 3)) < 0.5
-    preds = preds_of(masks)[0]
+def test_mapping_names_progress_and_an_interrupted_write(tmp_path):
+    preds = preds_of(np.random.default_rng(5).random((2, 3, 1, 3, 3)) < 0.5)[0]
     seen = []
 
     class Bar:
@@ -419,10 +409,17 @@ def test_mapping_names_and_progress():
 
         def update(self, n=1):
             seen.append(n)
+            if len(seen) == 5 and self.fail:
+                raise KeyboardInterrupt
 
-    r = staple(dict(zip("xyz", preds)), progress=Bar)
-    assert r.names == ["x", "y", "z"]
+    Bar.fail = False
+    assert staple(dict(zip("xyz", preds)), progress=Bar).names == ["x", "y", "z"]
     assert seen == [{"total": 4, "desc": "staple", "unit": "img"}, 1, 1, 1, 1]
+    seen.clear()
+    Bar.fail = True
+    with pytest.raises(KeyboardInterrupt):  # mid-way through the second pass: nothing is left behind
+        staple(preds, output=tmp_path / "out.csv", progress=Bar)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_doctests():
