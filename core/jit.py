@@ -19,7 +19,7 @@ from pathlib import Path
 
 _ROOT = Path(__file__).resolve().parent.parent
 
-KERNEL_PACKAGES = ("core", "ensemble", "evaluation", "fusion", "postprocess")
+KERNEL_PACKAGES = ("core", "ensemble", "evaluation", "fusion", "postprocess", "quality")
 """The packages whose modules may hold or call numba kernels."""
 
 KERNEL_FILE = re.compile(r"_(\w+_)?kernels\.py")
