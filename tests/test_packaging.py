@@ -74,6 +74,32 @@ def test_all_resolves_and_docstring_names_it(name):
         assert f"``{attr}``" in pkg.__doc__, f"{name}: docstring does not mention {attr}"
 
 
+# Public names that share their name with a submodule: once ``from pkg import name`` has
+# imported the submodule, the package attribute is the module, not the function. Remove an
+# entry when its package is fixed (the test then passes, and strict xfail says so).
+SHADOWED = {"core": "check", "postprocess": "components"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=f"{p}.{SHADOWED[p]} is its submodule"))
+        if p in SHADOWED
+        else p
+        for p in PACKAGES
+    ],
+)
+def test_public_names_are_not_submodules(name):
+    """``from pkg import x`` gives the object ``__all__`` promises, never a submodule of the
+    same name (each name imported in a fresh process, as a user would)."""
+    pkg = importlib.import_module(name)
+    code = "import sys, types\n" + "".join(
+        f"from {name} import {attr}\nif isinstance({attr}, types.ModuleType): print({attr!r})\n" for attr in pkg.__all__
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == []
+
+
 def test_help_imports_no_heavy_module():
     code = "import sys, cli; print(sorted(m for m in ('numpy', 'pandas', 'numba', 'torch') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
