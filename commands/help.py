@@ -10,7 +10,7 @@ HELP = {
     hard, weighted, soft, postprocess, evaluate and tune also run on a Dask cluster:
     --scheduler tcp://HOST:8786 (a running scheduler) or local:N (N worker processes here),
     with the same output byte for byte; input paths must be visible to the workers (or
-    --ship-inputs for CSVs). See the README, "Running on a cluster".
+    --ship-inputs for CSVs). See docs/cluster.md.
     """,
     "check": """Validate a submission CSV: columns, every image has every class exactly once, every
     RLE valid (row-major, 1-indexed, ascending, inside HEIGHT×WIDTH). Prints a summary.

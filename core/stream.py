@@ -68,6 +68,17 @@ def current_selection() -> Selection | None:
 
 
 @contextlib.contextmanager
+def unselected() -> Iterator[None]:
+    """Run the whole of what follows, outside any active selection (a cluster chunk's warm-up
+    runs small jobs of its own, which must not be taken for the chunk)."""
+    token = _SELECTION.set(None)
+    try:
+        yield
+    finally:
+        _SELECTION.reset(token)
+
+
+@contextlib.contextmanager
 def selecting(lo: int, hi: int) -> Iterator[Selection]:
     """Run a job on images ``[lo, hi)`` only (see ``Selection``)."""
     sel = Selection(lo, hi)

@@ -94,7 +94,9 @@ class Step:
 
 def compile_steps(*steps: Step) -> None:
     """Run each step on a tiny set (compiling, or loading from the cache, its kernels)."""
-    with tempfile.TemporaryDirectory(prefix="segment-ensemble-warmup-") as tmp:
+    from core.stream import unselected
+
+    with tempfile.TemporaryDirectory(prefix="segment-ensemble-warmup-") as tmp, unselected():
         tiny = TinySet(Path(tmp))
         for step in steps:
             step.run(tiny)

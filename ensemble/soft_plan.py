@@ -180,16 +180,31 @@ def _cuda_present() -> bool:
     return True
 
 
+def _torch_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
 def resolve_engine(job: SoftJob) -> None:
     """Settle ``job.engine`` (``cpu``: numba kernels; ``device``: torch on ``job.device``)
-    and ``job.device``: ``auto`` takes the device engine when the device is not the CPU."""
+    and ``job.device``: ``auto`` takes the device engine when the device is not the CPU and
+    torch is installed. Models and the device engine need torch: without it, a one-line
+    ``UsageError`` says how to install it."""
     if (
         not job.model_specs
         and job.engine != "device"
-        and (job.engine == "cpu" or job.device == "cpu" or (job.device in (None, "auto") and not _cuda_present()))
+        and (
+            job.engine == "cpu"
+            or job.device == "cpu"
+            or (job.device in (None, "auto") and (not _cuda_present() or not _torch_installed()))
+        )
     ):
         job.engine, job.device = "cpu", "cpu"
         return
+    if not _torch_installed():
+        needs = "models (model_paths)" if job.model_specs else f"the {job.engine} engine on device {job.device}"
+        raise UsageError(f"{needs} need torch, which is not installed: pip install '.[gpu]' (or torch)")
     from ensemble.models import resolve_device
 
     device = resolve_device(job.device)

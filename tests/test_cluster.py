@@ -387,3 +387,15 @@ def test_settings_output_is_never_written_by_a_worker(client, data, hard_local, 
     )
     assert (tmp_path / "c.csv").read_bytes() == hard_local
     assert not elsewhere.exists()
+
+
+def test_the_warm_up_inside_a_chunk_leaves_the_chunk_alone():
+    """A worker with a cold numba cache compiles by running small jobs of its own inside its
+    chunk's selection; they must run whole and leave the chunk's images untouched."""
+    from core.stream import selecting
+    from core.warmup import READ, compile_steps
+    from ensemble.warmup import VOTE
+
+    with selecting(0, 1) as sel:
+        compile_steps(READ, VOTE)
+    assert sel.images is None and sel.rles == []
