@@ -7,6 +7,7 @@ import sys
 import click
 
 from commands.common import (
+    INPUT_FILE,
     echo_err,
     expected_images,
     handle_errors,
@@ -18,7 +19,7 @@ from commands.help import HELP
 
 
 @click.command(help=HELP["check"])
-@click.argument("submission", type=click.Path(dir_okay=False))
+@click.argument("submission", type=INPUT_FILE)
 @shape_options
 @click.option(
     "--max-problems", type=click.IntRange(min=0), default=20, show_default=True, help="Problems listed before a count."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from commands.common import (
+    INPUT_FILE,
     call,
     cluster_options,
     echo_err,
@@ -20,7 +21,7 @@ from core.errors import UsageError
 
 
 @click.command(help=HELP["postprocess"])
-@click.argument("input_csv", metavar="IN.csv", type=click.Path(dir_okay=False))
+@click.argument("input_csv", metavar="IN.csv", type=INPUT_FILE)
 @click.option("--output", "-o", default=None, help="Output CSV (written atomically).")
 @click.option(
     "--open", "open_r", type=click.IntRange(min=0), default=None, help="Opening by a disk of radius R (0: off)."
@@ -50,7 +51,7 @@ from core.errors import UsageError
 )
 @click.option(
     "--setting",
-    type=click.Path(dir_okay=False),
+    type=INPUT_FILE,
     default=None,
     help="YAML rules: 'default' plus per-class overrides; flags override 'default'.",
 )

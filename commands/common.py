@@ -14,6 +14,19 @@ from core.errors import InputError, ToolError, UsageError
 from core.signals import Terminated, exit_on_signals
 
 
+class InputFile(click.Path):
+    """A file the command reads, shown as ``FILE`` in the help. Not checked here: the reader
+    says in one line what is wrong with it (no such file, not a regular file: a folder, a FIFO,
+    a device), where click would print a usage block for a folder and nothing for a FIFO."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.name = "file"
+
+
+INPUT_FILE = InputFile()
+
+
 def exit_code(error: ToolError) -> int:
     """The documented exit code of a library error: 2 for usage errors and unreadable or
     malformed inputs, 1 for data that fails a check."""
@@ -79,7 +92,7 @@ def image_set_options(f):
 
     f = click.option(
         "--images-from",
-        type=click.Path(dir_okay=False),
+        type=INPUT_FILE,
         default=None,
         expose_value=False,
         callback=keep,
@@ -115,6 +128,7 @@ _FLAG_WORDS = {
     "(allow_duplicate)": "(--allow-duplicate)",
     "missing='empty'": "--missing empty",
     "rules: max_hole needs fill_holes: true": "--max-hole: max_hole needs fill_holes: true (--fill-holes)",
+    "(are height and width right?)": "(are --height and --width right?)",
 }
 
 
@@ -271,7 +285,7 @@ def vote_options(f):
     )(f)
     f = click.option(
         "--setting",
-        type=click.Path(dir_okay=False),
+        type=INPUT_FILE,
         default=None,
         help="YAML settings; a flag replaces a setting's default, per-class entries stay.",
     )(f)
@@ -283,7 +297,7 @@ def vote_options(f):
         help="A named source; re-points a source the settings name (positional CSVs next to "
         "settings 'sources' are an error).",
     )(f)
-    f = click.argument("inputs", nargs=-1, type=click.Path(dir_okay=False))(f)
+    f = click.argument("inputs", nargs=-1, type=INPUT_FILE)(f)
     return f
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from commands.common import (
+    INPUT_FILE,
     echo_err,
     expected_images,
     file_twice,
@@ -25,14 +26,14 @@ from core.errors import UsageError, plural
 @click.option(
     "--setting",
     required=True,
-    type=click.Path(dir_okay=False),
+    type=INPUT_FILE,
     help="YAML settings: sources, groups, select rules, output.",
 )
 @click.option("--output", "-o", default=None, help="Output CSV (written atomically; default: 'output:').")
 @click.option("--source", multiple=True, metavar="NAME=PATH", help="Re-point a source the settings name.")
 @click.option(
     "--best-from",
-    type=click.Path(dir_okay=False),
+    type=INPUT_FILE,
     default=None,
     help="Scores CSV (source,class,dice): per class take the source with the highest Dice.",
 )
@@ -96,11 +97,11 @@ def select_command(setting, output, source, best_from, write_setting, classes, h
 
 
 @click.command("merge", help=HELP["merge"])
-@click.argument("parts", nargs=-1, type=click.Path(dir_okay=False))
+@click.argument("parts", nargs=-1, type=INPUT_FILE)
 @click.option("--output", "-o", default=None, help="Output CSV (written atomically).")
 @click.option(
     "--setting",
-    type=click.Path(dir_okay=False),
+    type=INPUT_FILE,
     default=None,
     help="YAML settings (parts, output, prefer, strict, classes, height, width); flags override it, "
     "PART files replace 'parts'.",

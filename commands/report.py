@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from commands.common import (
+    INPUT_FILE,
     command_line,
     echo_err,
     handle_errors,
@@ -36,11 +37,11 @@ def demo(folder, n_images, n_models, seed, quiet):
 
 
 @click.command(help=HELP["report"])
-@click.argument("preds", nargs=-1, type=click.Path(dir_okay=False))
+@click.argument("preds", nargs=-1, type=INPUT_FILE)
 @click.option(
     "--gt",
     "gt_csv",
-    type=click.Path(dir_okay=False),
+    type=INPUT_FILE,
     default=None,
     help="Ground-truth CSV (without ground truth the report shows agreement between sources).",
 )
@@ -60,7 +61,7 @@ def demo(folder, n_images, n_models, seed, quiet):
 )
 @click.option(
     "--setting",
-    type=click.Path(dir_okay=False),
+    type=INPUT_FILE,
     default=None,
     help="Settings to summarise per class (tune's output, weighted, select or soft settings).",
 )

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from commands.common import (
+    INPUT_FILE,
     call,
     cluster_options,
     echo_err,
@@ -26,8 +27,8 @@ from core.errors import UsageError
 
 
 @click.command(help=HELP["evaluate"])
-@click.argument("preds", nargs=-1, type=click.Path(dir_okay=False))
-@click.option("--gt", "gt_csv", type=click.Path(dir_okay=False), default=None, help="Ground-truth CSV.")
+@click.argument("preds", nargs=-1, type=INPUT_FILE)
+@click.option("--gt", "gt_csv", type=INPUT_FILE, default=None, help="Ground-truth CSV.")
 @click.option(
     "--gt-json",
     type=click.Path(file_okay=False),
@@ -51,6 +52,7 @@ from core.errors import UsageError
 @handle_errors
 def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, height, width, quiet):
     from core.classes import parse_classes
+    from core.inputs import require_file
     from evaluation import evaluate as evaluate_predictions
 
     if (gt_csv is None) == (gt_json is None):
@@ -60,6 +62,8 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
         raise UsageError("no predictions to evaluate")
     if gt_json:
         check_outputs([("output", output)], [], [("the --gt-json folder", gt_json)])
+    else:
+        require_file(gt_csv)  # the library reads a folder as polygon files (--gt-json)
     scores = call(
         evaluate_predictions,
         named,
@@ -77,8 +81,8 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
 
 
 @click.command(help=HELP["tune"])
-@click.argument("inputs", nargs=-1, type=click.Path(dir_okay=False))
-@click.option("--gt", "gt_csv", required=True, type=click.Path(dir_okay=False), help="Validation ground truth CSV.")
+@click.argument("inputs", nargs=-1, type=INPUT_FILE)
+@click.option("--gt", "gt_csv", required=True, type=INPUT_FILE, help="Validation ground truth CSV.")
 @click.option("--source", multiple=True, metavar="NAME=PATH", help="A named validation prediction.")
 @click.option("--output", "-o", required=True, help="Tuned settings file to write (YAML).")
 @click.option(

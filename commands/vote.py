@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from commands.common import (
+    INPUT_FILE,
     call,
     cluster_options,
     echo_cleaning,
@@ -114,7 +115,7 @@ def weighted(
 @click.option(
     "--setting",
     required=True,
-    type=click.Path(dir_okay=False),
+    type=INPUT_FILE,
     help="Soft-voting settings (the original soft_voting_setting.yaml works as is).",
 )
 @click.option(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.errors import UsageError
+from core.inputs import require_file
 
 CANVAS = 2048
 """Default mask height and width (the hand-bone X-rays are 2048 × 2048)."""
@@ -33,6 +34,8 @@ def parse_classes(spec: str | None) -> tuple[str, ...]:
     if spec is None:
         return DEFAULT_CLASSES
     path = Path(spec)
+    if "," not in spec and ("/" in spec or "\\" in spec or path.suffix.lower() in _LIST_SUFFIXES):
+        require_file(path, UsageError, "--classes ")
     if path.is_file():
         return check_classes(_read_class_file(path), spec)
     if "," not in spec and (path.suffix.lower() in _LIST_SUFFIXES or "/" in spec or "\\" in spec):

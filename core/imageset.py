@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import DataError, InputError, plural
+from core.inputs import require_file
 
 SHOWN = 3
 """Names shown per kind of difference (the counts are always given)."""
@@ -25,6 +26,7 @@ def read_image_list(path: str | os.PathLike) -> list[str]:
     with an ``image_name`` column (a sample submission, whose rows repeat each image once
     per class, or any prediction CSV) or a plain list, one name per line."""
     p = Path(path)
+    require_file(p)
     try:
         text = p.read_text(encoding="utf-8-sig")
     except FileNotFoundError:

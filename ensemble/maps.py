@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import InputError, UsageError
+from core.inputs import require_file
 from ensemble.soft_image import Layer
 
 FLOAT_TYPES = (np.float16, np.float32, np.float64)
@@ -24,6 +25,7 @@ def read_boxes(path: str, where: str) -> dict[str, tuple[int, int, int, int]]:
     """``{image basename: (y0, x0, y1, x1)}`` from a CSV ``image_name,x0,y0,x1,y1``
     (integer pixel coordinates, half-open: ``x0 <= x < x1``; may reach past the canvas)."""
     p = Path(path)
+    require_file(p, UsageError, f"{where}: boxes file ")
     if not p.is_file():
         raise UsageError(f"{where}: boxes file {path} not found")
     out: dict[str, tuple[int, int, int, int]] = {}

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import InputError, UsageError
+from core.inputs import require_file
 
 
 def resolve_device(spec: str | None):
@@ -76,6 +77,7 @@ def load_model(path: str, device, root_path: str | None, warn: Callable[[str], N
     import torch
 
     p = Path(path)
+    require_file(p, UsageError, "model_paths: ")
     if not p.is_file():
         raise UsageError(f"model_paths: {path}: no such file")
     try:

@@ -17,6 +17,7 @@ import numpy as np
 from core.classes import CANVAS
 from core.codec import EMPTY_RUNS, encode, format_rle
 from core.errors import InputError
+from core.inputs import require_file
 from core.predictions import Predictions, predictions_from_rles
 from core.runs import normalize, union
 
@@ -82,6 +83,7 @@ def read_gt_json(
             raise InputError(f"{folder}: image {name}: no annotation file {stem}.json")
         if stem in twice:
             raise InputError(f"{files[stem]} and {twice[stem]}: two annotation files for image {name}")
+        require_file(path)
         try:
             anns = json.loads(path.read_text(encoding="utf-8-sig"))["annotations"]
         except (OSError, ValueError, KeyError, TypeError) as e:

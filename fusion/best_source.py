@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.errors import InputError, UsageError, listing
+from core.inputs import require_file
 
 SCORE_COLUMNS = ("source", "class", "dice")
 
@@ -29,6 +30,7 @@ def read_scores(path: str | os.PathLike, sources: Sequence[str], classes: Sequen
     """Read a scores CSV. Rows for sources or classes not listed are ignored (and counted);
     a duplicate (source, class), a non-numeric or non-finite Dice raise ``InputError``."""
     path = str(path)
+    require_file(path)
     s_index = {s: k for k, s in enumerate(sources)}
     c_index = {c: k for k, c in enumerate(classes)}
     dice = np.full((len(sources), len(classes)), np.nan)

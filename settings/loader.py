@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ValidationError
 
 from core.errors import UsageError, suggest
+from core.inputs import require_file
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -44,6 +45,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     import yaml
 
     p = Path(path)
+    require_file(p, UsageError)
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
