@@ -44,6 +44,11 @@ def _flag_prefix(error: ToolError) -> str:
     return text
 
 
+def error_line(error: ToolError) -> str:
+    """``error: …``: a library error as the command line says it, with its flags."""
+    return f"error: {speak_flags(_flag_prefix(error))}"
+
+
 def handle_errors(f):
     """Turn user errors into one line on stderr and the documented exit code; SIGINT,
     SIGTERM and SIGHUP unwind (removing any temporary output) and exit 128 + the signal."""
@@ -54,7 +59,7 @@ def handle_errors(f):
             with exit_on_signals():
                 return f(*args, **kwargs)
         except ToolError as e:
-            click.echo(f"error: {_speak_flags(_flag_prefix(e))}", err=True)
+            click.echo(error_line(e), err=True)
             sys.exit(exit_code(e))
         except KeyboardInterrupt:
             click.echo("interrupted; nothing written", err=True)
@@ -129,17 +134,18 @@ _FLAG_WORDS = {
     "missing='empty'": "--missing empty",
     "rules: max_hole needs fill_holes: true": "--max-hole: max_hole needs fill_holes: true (--fill-holes)",
     "(are height and width right?)": "(are --height and --width right?)",
+    "give the size as height and width": "give the size with --height/--width",
 }
 
 
-def _speak_flags(text: str) -> str:
+def speak_flags(text: str) -> str:
     for word, flag in _FLAG_WORDS.items():
         text = text.replace(word, flag)
     return text
 
 
 def echo_err(quiet: bool):
-    return (lambda msg: None) if quiet else (lambda msg: click.echo(_speak_flags(msg), err=True))
+    return (lambda msg: None) if quiet else (lambda msg: click.echo(speak_flags(msg), err=True))
 
 
 def quiet_bar(quiet: bool):

@@ -60,6 +60,7 @@ class Table:
     paths_stripped: int = 0  # rows whose image_name was a path, matched on basename
     truncation: Problem | None = None  # set when the file looks cut off (see ``_truncation``)
     truncated_image: int = -1  # the incomplete last image of a truncated file
+    unterminated: Problem | None = None  # set when a complete-looking file lacks its last line end
 
 
 def field_counts(data: bytes, sep: str = ",") -> np.ndarray:
@@ -387,6 +388,13 @@ def _assemble(
     return preds, problems
 
 
+UNTERMINATED = (
+    "the last line has no line end; a file cut inside its last number still reads as valid "
+    "(…130 as …1): is the file complete?"
+)
+"""The warning of a file whose last line lacks its line end, when nothing else looks cut."""
+
+
 def _truncation(preds: Table, problems: list[Problem], last_image: int) -> list[Problem]:
     """Recognise a file cut off while it was written: the last line has no newline and
     either that line is invalid or the last image has fewer classes than the others. Sets
@@ -402,8 +410,9 @@ def _truncation(preds: Table, problems: list[Problem], last_image: int) -> list[
         others = np.delete(per_image, last_image)
         full = int(others.max()) if len(others) else len(preds.classes)
         image = preds.images[last_image]
-    if not at_end and have >= full:
-        return problems  # a complete file that merely lacks the final newline
+    if not at_end and have >= full:  # complete, but a cut inside the last number would read so too
+        preds.unterminated = Problem(preds.path, UNTERMINATED, last_line)
+        return problems
     what = f"last line {last_line} has no newline"
     if at_end:
         what += f" and {at_end[0].message}"
