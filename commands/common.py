@@ -10,7 +10,7 @@ import sys
 import click
 
 from core.atomic import check_outputs
-from core.errors import InputError, ToolError, UsageError
+from core.errors import InputError, ToolError, UsageError, printable, shown
 from core.signals import Terminated, exit_on_signals
 
 
@@ -44,9 +44,14 @@ def _flag_prefix(error: ToolError) -> str:
     return text
 
 
+MESSAGE_LIMIT = 4000
+"""A message longer than this is cut (names in messages are cut at 80 characters already)."""
+
+
 def error_line(error: ToolError) -> str:
-    """``error: …``: a library error as the command line says it, with its flags."""
-    return f"error: {speak_flags(_flag_prefix(error))}"
+    """``error: …``: a library error as the command line says it, with its flags, on one line
+    (control characters escaped, cut at ``MESSAGE_LIMIT``)."""
+    return f"error: {shown(speak_flags(_flag_prefix(error)), MESSAGE_LIMIT)}"
 
 
 def handle_errors(f):
@@ -145,7 +150,8 @@ def speak_flags(text: str) -> str:
 
 
 def echo_err(quiet: bool):
-    return (lambda msg: None) if quiet else (lambda msg: click.echo(speak_flags(msg), err=True))
+    """Notes to stderr (none when ``quiet``), said with the flags, control characters escaped."""
+    return (lambda msg: None) if quiet else (lambda msg: click.echo(printable(speak_flags(msg), "\n"), err=True))
 
 
 def quiet_bar(quiet: bool):

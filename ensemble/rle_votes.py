@@ -271,7 +271,7 @@ def _vote(
         check_outputs([("output", out)], [("the image list", expected.source)])
     cls, h, wd = frame_of(named.values(), classes, height, width, cfg, where)
     names = list(named)
-    w, thr, overrides = _weights(cfg, names, cls, where, weights, threshold)
+    w, thr, overrides = _weights(cfg, names, cls, where, weights, threshold, said=kind == "weighted")
     k = min_votes if min_votes is not None else cfg.min_votes
     if k is not None and (threshold is not None or "threshold" in cfg.model_fields_set):
         raise UsageError("give a threshold or min_votes, not both (min_votes replaces the threshold)")
@@ -313,7 +313,7 @@ def _vote(
     )
 
 
-def _weights(cfg, names, classes, where, weights, threshold):
+def _weights(cfg, names, classes, where, weights, threshold, said=False):
     """Weights (sources × classes), thresholds per class and the lines describing the
     classes that differ from the default. ``weights`` and ``threshold`` replace the
     settings' default only: per-class entries stay."""
@@ -322,6 +322,7 @@ def _weights(cfg, names, classes, where, weights, threshold):
         default_threshold,
         default_weights,
         threshold_vector,
+        weight_listing,
         weight_matrix,
         with_default_threshold,
         with_default_weights,
@@ -342,10 +343,12 @@ def _weights(cfg, names, classes, where, weights, threshold):
     thr = threshold_vector(spec_t, classes, where)
     default_w, default_t = default_weights(spec_w, names, where), default_threshold(spec_t)
     lines = class_overrides(w, thr, default_w, default_t, names, classes)
+    listed = weight_listing(names, default_w)
     if lines:
-        listed = ", ".join(f"{n} {x:g}" for n, x in zip(names, default_w, strict=True))
         head = f"per class (default: weights {listed}; threshold {default_t:g}):"
         lines = [head, *(f"  {line}" for line in lines)]
+    if said:  # which weight went to which source, said once
+        lines.insert(0, f"weights: {listed}")
     return w, thr, lines
 
 

@@ -3,13 +3,14 @@ weight matrix (sources × classes) and a threshold vector (classes)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal, Union
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.classes import CANVAS
-from core.errors import UsageError, plural
+from core.errors import UsageError, plural, shown
 from settings.loader import ClassName, OutputPath
 from settings.postprocess import PostprocessSection
 
@@ -144,12 +145,21 @@ def class_overrides(
     for c, cls in enumerate(classes):
         said = []
         if not np.array_equal(weights[:, c], default_w):
-            said.append("weights " + ", ".join(f"{n} {x:g}" for n, x in zip(names, weights[:, c], strict=True)))
+            said.append(f"weights {weight_listing(names, weights[:, c])}")
         if thresholds[c] != default_t:
             said.append(f"threshold {thresholds[c]:g}")
         if said:
             lines.append(f"{cls}: {'; '.join(said)}")
     return lines
+
+
+def weight_listing(names: Sequence[str], weights: np.ndarray) -> str:
+    """``unet=1, hrnet=0.5``: the weight of each source, by name.
+
+    >>> weight_listing(["unet", "2"], np.array([1.0, 0.5]))
+    'unet=1, 2=0.5'
+    """
+    return ", ".join(f"{shown(n)}={x:g}" for n, x in zip(names, weights, strict=True))
 
 
 def check_weights(w: np.ndarray, where: str) -> None:
