@@ -19,7 +19,7 @@ from commands.common import (
     speak_flags,
 )
 from commands.help import HELP
-from core.errors import ToolError
+from core.errors import ToolError, printable
 
 
 @click.command(help=HELP["check"])
@@ -53,6 +53,6 @@ def check(submissions, classes, height, width, max_problems, quiet):
             click.echo(error_line(e), err=True)  # the next file's report follows
             worst = max(worst, exit_code(e))
             continue
-        click.echo("\n".join(speak_flags(line) for line in report.lines(submission, max_problems)))
+        click.echo("\n".join(printable(speak_flags(line)) for line in report.lines(submission, max_problems)))
         worst = max(worst, 0 if report.valid else 1)
     sys.exit(worst)

@@ -4,13 +4,14 @@ sources. Light at import, like ``cli.py``: heavy imports happen inside the funct
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 
 import click
 
 from core.atomic import check_outputs
-from core.errors import InputError, ToolError, UsageError, printable, shown
+from core.errors import InputError, ToolError, UsageError, listing, named_among, printable, quoted, shown
 from core.signals import Terminated, exit_on_signals
 
 
@@ -66,6 +67,11 @@ def handle_errors(f):
         except ToolError as e:
             click.echo(error_line(e), err=True)
             sys.exit(exit_code(e))
+        except OSError as e:
+            if e.errno != errno.ENAMETOOLONG:
+                raise
+            click.echo(f"error: {shown(e.filename, 320)}: file name too long", err=True)
+            sys.exit(2)
         except KeyboardInterrupt:
             click.echo("interrupted; nothing written", err=True)
             sys.exit(130)
@@ -169,7 +175,10 @@ def _unique_names(named: list[tuple[str, str]], flag: str = "--source") -> None:
     seen: dict[str, str] = {}
     for name, path in named:
         if name in seen:
-            raise UsageError(f"{flag}: two sources named {name!r} ({seen[name]} and {path}); name them with NAME=PATH")
+            raise UsageError(
+                f"{flag}: two sources named {quoted(name)} ({shown(seen[name], 320)} and {shown(path, 320)}); "
+                "name them with NAME=PATH"
+            )
         seen[name] = path
 
 
@@ -178,7 +187,7 @@ def parse_named(values: tuple[str, ...]) -> list[tuple[str, str]]:
     for v in values:
         name, sep, path = v.partition("=")
         if not sep or not name or not path:
-            raise UsageError(f"--source expects NAME=PATH, got {v!r}")
+            raise UsageError(f"--source expects NAME=PATH, got {quoted(v)}")
         out.append((name, path))
     return out
 
@@ -196,16 +205,18 @@ def _vote_sources(cfg, inputs, source, where: str) -> dict[str, str]:
     )
     if inputs and named:
         raise UsageError(
-            f"{where} lists sources ({', '.join(named)}); positional CSVs would vote next to them: "
+            f"{where} lists sources ({listing(named)}); positional CSVs would vote next to them: "
             "re-point one with --source NAME=PATH, or remove 'sources' from the settings"
         )
     named.update(zip(source_names(list(inputs)), inputs, strict=False))
     for name, path in parse_named(source):
+        flag = f"--source {shown(name)}={shown(path, 320)}"
         if cfg.sources and name not in named:  # a typo must not add a voter to tuned settings
-            raise UsageError(f"--source {name}={path}: {where} names no source {name!r} (sources: {', '.join(named)})")
+            raise UsageError(f"{flag}: {where} names no source {named_among(name, list(named), 'sources')}")
         if name in named and not cfg.sources:
             raise UsageError(
-                f"--source {name}={path}: a positional CSV is already named {name!r} ({named[name]}); give another name"
+                f"{flag}: a positional CSV is already named {quoted(name)} ({shown(named[name], 320)}); "
+                "give another name"
             )
         named[name] = path  # re-points a named source (or, without settings sources, adds one)
     return named

@@ -19,7 +19,7 @@ from commands.common import (
 )
 from commands.help import HELP
 from core.atomic import check_outputs
-from core.errors import UsageError, plural
+from core.errors import UsageError, named_among, plural, shown
 
 
 @click.command("select", help=HELP["select"])
@@ -59,7 +59,8 @@ def select_command(setting, output, source, best_from, write_setting, classes, h
     for name, path in parse_named(source):
         if name not in named:
             raise UsageError(
-                f"--source {name}={path}: {setting} names no source {name!r} (sources: {', '.join(named)})"
+                f"--source {shown(name)}={shown(path, 320)}: {shown(setting, 320)} names no source "
+                f"{named_among(name, list(named), 'sources')}"
             )
         named[name] = path
     out = output or cfg.output

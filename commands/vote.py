@@ -20,7 +20,7 @@ from commands.common import (
     vote_options,
 )
 from commands.help import HELP
-from core.errors import UsageError
+from core.errors import UsageError, named_among, shown
 
 
 @click.command(help=HELP["hard"])
@@ -155,8 +155,8 @@ def soft(setting, output, device, engine, workers, source, quiet):
     for name, folder in repoint.items():
         if name not in names:
             raise UsageError(
-                f"--source {name}={folder}: {setting} has no prob_maps source {name!r} "
-                f"(map sources: {', '.join(names) or 'none'})"
+                f"--source {shown(name)}={shown(folder, 320)}: {shown(setting, 320)} has no prob_maps source "
+                f"{named_among(name, names, 'map sources')}"
             )
     out = Path(output) if output else cfg.output_path()
     if not output and not {"save_dir", "output_name"} & cfg.model_fields_set:

@@ -22,7 +22,7 @@ from core._rle_kernels import scan_kernel
 from core.classes import DEFAULT_CLASSES
 from core.codec import RLE_ERRORS
 from core.csv_write import COLUMNS
-from core.errors import NAME_LIMIT, InputError, listing, plural, shown, suggest, where
+from core.errors import NAME_LIMIT, InputError, listing, plural, quoted, shown, suggest, where
 from core.inputs import require_file
 
 
@@ -417,7 +417,7 @@ def _truncation(preds: Table, problems: list[Problem], last_image: int) -> list[
     if at_end:
         what += f" and {at_end[0].message}"
     if image is not None:
-        what += f"; image {image} has {have} of {full} classes"
+        what += f"; image {shown(image)} has {have} of {full} classes"
     preds.truncation = Problem(preds.path, f"file looks truncated: {what}")
     preds.truncated_image = last_image
     if not at_end:
@@ -431,8 +431,8 @@ def unknown_class_message(name: str, count: int, classes: Sequence[str]) -> str:
     rows = f"{count:,} rows, first here; " if count > 1 else ""
     guess = suggest(name, classes)
     if guess is not None:
-        return f"unknown class {name!r} ({rows}did you mean {guess!r}?)"
-    return f"unknown class {name!r} ({rows}expected one of {len(classes)} classes: {listing(classes, 3)})"
+        return f"unknown class {quoted(name)} ({rows}did you mean {quoted(guess)}?)"
+    return f"unknown class {quoted(name)} ({rows}expected one of {len(classes)} classes: {listing(classes, 3)})"
 
 
 def raise_first(problems: list[Problem]) -> None:

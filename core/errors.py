@@ -127,6 +127,23 @@ def plural(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'es' if noun.endswith(('s', 'sh', 'ch', 'x')) else 's'}"
 
 
+def named_among(name: str, choices: Sequence[str], kind: str) -> str:
+    """``'unte' (did you mean 'unet'? sources: unet, hrnet)``: a name that is not among
+    ``choices`` (``kind``: what they are, plural), with the likely one and the list.
+
+    >>> named_among("hrnt", ["unet", "hrnet"], "sources")
+    "'hrnt' (did you mean 'hrnet'? sources: unet, hrnet)"
+    """
+    return f"{quoted(name)} ({did_you_mean(name, choices)}{kind}: {listing(choices) or 'none'})"
+
+
+def did_you_mean(name: str, choices: Sequence[str]) -> str:
+    """``did you mean 'unet'? `` when ``suggest`` finds the choice ``name`` likely misspells,
+    else ``""``: the start of a parenthesis in a message."""
+    guess = suggest(name, choices)
+    return f"did you mean {quoted(guess)}? " if guess is not None else ""
+
+
 def suggest(name: str, choices: Sequence[str]) -> str | None:
     """The choice ``name`` most likely misspells: same letters in another case, else the
     closest by ``difflib`` (ratio ≥ 0.75), else ``None``."""

@@ -39,6 +39,14 @@ def not_regular(path: str | os.PathLike) -> str | None:
     return f"not a regular file ({kind})"
 
 
+def is_file(path: str | os.PathLike) -> bool:
+    """``Path.is_file`` that is false, not an error, for a name the system refuses (too long)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
 def require_file(path: str | os.PathLike, error: type[Exception] = InputError, prefix: str = "") -> None:
     """Raise ``error("[prefix]PATH: not a regular file (…)")`` when ``path`` exists and is no
     regular file; a missing path is left to the caller's own message."""

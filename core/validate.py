@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.classes import CANVAS, DEFAULT_CLASSES
-from core.errors import listing, plural, shown, where
+from core.errors import as_name, listing, plural, shown, where
 from core.imageset import ImageExpectation
 from core.predictions import Predictions, Problem, missing_rows, scan_frame, scan_predictions
 
@@ -75,10 +75,10 @@ class CheckReport:
         p = self.preds
         per_class = np.bincount([c for _, c in empty], minlength=len(p.classes))
         order = [int(c) for c in np.argsort(-per_class, kind="stable") if per_class[c]]
-        counts = ", ".join(f"{p.classes[c]} {per_class[c]:,}" for c in order[:classes_shown])
+        counts = ", ".join(f"{as_name(p.classes[c])}: {per_class[c]:,}" for c in order[:classes_shown])
         if len(order) > classes_shown:
             counts += f", … ({plural(len(order), 'class')})"
-        first = ", ".join(f"{p.images[i]} ({p.classes[c]})" for i, c in empty[:masks_shown])
+        first = ", ".join(f"{shown(p.images[i])} (class {as_name(p.classes[c])})" for i, c in empty[:masks_shown])
         return f"empty masks per class: {counts}; first: {first}{', …' if len(empty) > masks_shown else ''}"
 
 
@@ -141,7 +141,7 @@ def small_images(report: CheckReport, shown_names: int = 3) -> str | None:
     if not found:
         return None
     n = len(found)
-    names = listing([shown(f) for f in found], shown_names)
+    names = listing(found, shown_names)
     they = "it" if n == 1 else "they"
     return (
         f"{where(p.path)}: {plural(n, 'image')} ({names}) {'has' if n == 1 else 'have'} every run within the "

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from core.atomic import remove_stale_temporaries, temporary_folder
-from core.errors import InputError, UsageError, plural, shown
+from core.errors import InputError, UsageError, listing, plural, shown
 from core.owned import owned_files, write_manifest
 from report.data import ReportData, choose, score_agreement, score_with_gt, wrist_box
 
@@ -352,7 +352,7 @@ def _write(
     if missing_xray:
         msg = (
             f"{images_dir}: no image file for {plural(len(missing_xray), 'page image')} (first: "
-            f"{', '.join(missing_xray[:3])}); those pages show a grey canvas"
+            f"{listing(missing_xray[:3])}); those pages show a grey canvas"
         )
         note(f"note: {msg}")
         data.notes.append(msg)

@@ -33,6 +33,10 @@ DOCTEST_MODULES = [
     "cluster.plan",
     "core.window",
     "core.subset",
+    "core.errors",
+    "core.inputs",
+    "core.csv_read",
+    "settings.vote",
 ]
 
 
