@@ -202,3 +202,35 @@ def test_weighted_says_which_weight_went_to_which_source(files, tmp_path):
     assert run_cli(*argv, "--quiet").stderr == ""
     r = run_cli("hard", files["a"], files["b"], c, "-o", tmp_path / "h.csv", *SMALL)
     assert r.exit_code == 0 and "weights:" not in r.stderr
+
+
+# --- summaries and tables with any class names -----------------------------------------
+
+
+@pytest.fixture
+def numbered(tmp_path):
+    """Two predictions whose classes are named 1, 2, 3 (2 is empty everywhere in the first)."""
+    rows = [(i, c, "" if c == "2" else "1 1 9 3") for i in ("p.png", "q.png") for c in "123"]
+    return write_csv(tmp_path / "m1.csv", rows), write_csv(tmp_path / "m2.csv", _rows(classes="123", rle="2 3"))
+
+
+NUMBERED = ("--classes", "1,2,3", "--height", 4, "--width", 4)
+
+
+def test_summaries_read_well_when_class_names_are_numbers(numbered, tmp_path):
+    m1, m2 = numbered
+    r = run_cli("check", m1, *NUMBERED)
+    assert r.exit_code == 0
+    assert r.stdout.splitlines()[0] == "empty masks per class: '2': 2; first: p.png (class '2'), q.png (class '2')"
+    r = run_cli("postprocess", m1, "--min-size", 2, "-o", tmp_path / "p.csv", *NUMBERED, "--quiet")
+    assert r.exit_code == 0
+    assert r.stdout.splitlines() == [
+        "class  rules   masks  changed  objects removed  holes filled  px removed    px added",
+        "'1'    min 2      2       2               2            0          2          0",
+        "'2'    min 2      2       0               0            0          0          0",
+        "'3'    min 2      2       2               2            0          2          0",
+        "total             6       4               4            0          4          0",
+    ]
+    r = run_cli("evaluate", "--gt", m1, m2, *NUMBERED, "--quiet")
+    assert r.exit_code == 0
+    assert [line.split()[0] for line in r.stdout.splitlines()[1:5]] == ["'1'", "'2'", "'3'", "mean"]
