@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from core.blocks import write_copied
-from core.errors import DataError, UsageError, as_name, listing, plural, quoted, shown, where
+from core.errors import DataError, UsageError, as_name, listing, named_among, plural, quoted, shown, where
 from core.predictions import Predictions, PredictionWriter, image_positions, predictions_from_rles
 from core.sources import Notes, Progress, Source, bar, frame_of, is_path, load_all
 from core.stream import collect_images
@@ -228,7 +228,7 @@ def select_rules(
             raise UsageError(f"rules: {len(rules)} rules for {len(cls)} classes", param="rules")
         unknown = [r for r in rules if r not in named]
         if unknown:
-            raise UsageError(f"rules: unknown source {quoted(unknown[0])} (sources: {listing(names)})", param="rules")
+            raise UsageError(f"rules: unknown source {named_among(unknown[0], names, 'sources')}", param="rules")
         return Selection(named, cls, rules, h, w, notes=list(notes), label=where)
     if best_from is None:
         return Selection(named, cls, class_sources(cfg, names, cls, where), h, w, notes=list(notes), label=where)
