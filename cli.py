@@ -12,11 +12,11 @@ import click
 
 from commands.check import check
 from commands.clean import postprocess
-from commands.common import Group
 from commands.fusion import merge_command, select_command
 from commands.help import HELP
 from commands.report import demo, report
 from commands.scores import evaluate, tune
+from commands.types import Group
 from commands.vote import hard, soft, weighted
 
 

@@ -7,36 +7,50 @@ import sys
 import click
 
 from commands.common import (
-    COUNT,
-    Command,
     echo_err,
+    error_line,
+    exit_code,
     expected_images,
     handle_errors,
     image_set_options,
     quiet_option,
     shape_options,
+    speak_flags,
 )
 from commands.help import HELP
+from commands.types import COUNT, INPUT_FILE, Command
+from core.errors import ToolError, printable
 
 
 @click.command(cls=Command, help=HELP["check"])
-@click.argument("submission", type=click.Path(dir_okay=False))
+@click.argument("submissions", metavar="SUBMISSION...", nargs=-1, required=True, type=INPUT_FILE)
 @shape_options
 @click.option("--max-problems", type=COUNT, default=20, show_default=True, help="Problems listed before a count.")
 @image_set_options
 @quiet_option
 @handle_errors
-def check(submission, classes, height, width, max_problems, quiet):
+def check(submissions, classes, height, width, max_problems, quiet):
     from core.classes import CANVAS, parse_classes
     from core.validate import check as check_file
 
-    report = check_file(
-        submission,
-        parse_classes(classes),
-        height or CANVAS,
-        width or CANVAS,
-        expected_images=expected_images(),
-        echo=echo_err(quiet),
-    )
-    click.echo("\n".join(report.lines(submission, max_problems)))
-    sys.exit(0 if report.valid else 1)
+    cls, expected = parse_classes(classes), expected_images()
+    worst = 0
+    for submission in submissions:
+        try:
+            report = check_file(
+                submission,
+                cls,
+                height or CANVAS,
+                width or CANVAS,
+                expected_images=expected,
+                echo=echo_err(quiet),
+            )
+        except ToolError as e:
+            if len(submissions) == 1:
+                raise
+            click.echo(error_line(e), err=True)  # the next file's report follows
+            worst = max(worst, exit_code(e))
+            continue
+        click.echo("\n".join(printable(speak_flags(line)) for line in report.lines(submission, max_problems)))
+        worst = max(worst, 0 if report.valid else 1)
+    sys.exit(worst)

@@ -5,10 +5,6 @@ from __future__ import annotations
 import click
 
 from commands.common import (
-    COUNT,
-    POSITIVE,
-    WORKERS,
-    Command,
     call,
     cluster_options,
     echo_err,
@@ -20,11 +16,12 @@ from commands.common import (
     shape_options,
 )
 from commands.help import HELP
+from commands.types import COUNT, INPUT_FILE, POSITIVE, WORKERS, Command
 from core.errors import UsageError
 
 
 @click.command(cls=Command, help=HELP["postprocess"])
-@click.argument("input_csv", metavar="IN.csv", type=click.Path(dir_okay=False))
+@click.argument("input_csv", metavar="IN.csv", type=INPUT_FILE)
 @click.option("--output", "-o", default=None, help="Output CSV (written atomically).")
 @click.option("--open", "open_r", type=COUNT, default=None, help="Opening by a disk of radius R (0: off).")
 @click.option("--close", "close_r", type=COUNT, default=None, help="Closing by a disk of radius R (0: off).")
@@ -50,7 +47,7 @@ from core.errors import UsageError
 )
 @click.option(
     "--setting",
-    type=click.Path(dir_okay=False),
+    type=INPUT_FILE,
     default=None,
     help="YAML rules: 'default' plus per-class overrides; flags override 'default'.",
 )

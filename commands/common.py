@@ -4,73 +4,16 @@ sources. Light at import, like ``cli.py``: heavy imports happen inside the funct
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 
 import click
 
+from commands.types import INPUT_FILE, POSITIVE, SIDE, WORKERS, finite_float
 from core.atomic import check_outputs
-from core.errors import InputError, ToolError, UsageError, shown
-from core.limits import MAX_COUNT, MAX_SIDE, MAX_WORKERS
+from core.errors import InputError, ToolError, UsageError, listing, named_among, printable, quoted, shown
 from core.signals import Terminated, exit_on_signals
-
-
-class OneLineUsageError(click.ClickException):
-    """A flag click refused (an unknown option, a value out of its range), said in one line."""
-
-    exit_code = 2
-
-    def show(self, file=None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
-
-
-class Command(click.Command):
-    """A command whose usage errors are one line on stderr, like every other error."""
-
-    def make_context(self, info_name, args, parent=None, **extra):
-        try:
-            return super().make_context(info_name, args, parent, **extra)
-        except click.UsageError as e:
-            raise OneLineUsageError(f"{info_name}: {shown(e.format_message(), 300)}") from None
-
-
-class Group(click.Group):
-    """The command group, with ``Command``'s one-line usage errors."""
-
-    def make_context(self, info_name, args, parent=None, **extra):
-        try:
-            return super().make_context(info_name, args, parent, **extra)
-        except click.UsageError as e:
-            raise OneLineUsageError(shown(e.format_message(), 300)) from None
-
-    def resolve_command(self, ctx, args):
-        try:
-            return super().resolve_command(ctx, args)
-        except click.UsageError as e:
-            raise OneLineUsageError(shown(e.format_message(), 300)) from None
-
-
-COUNT = click.IntRange(min=0, max=MAX_COUNT)
-"""A count a flag gives: pixels, components, a radius."""
-POSITIVE = click.IntRange(min=1, max=MAX_COUNT)
-"""A count of at least one."""
-SIDE = click.IntRange(min=1, max=MAX_SIDE)
-"""An image side."""
-WORKERS = click.IntRange(min=1, max=MAX_WORKERS)
-"""Worker processes or threads."""
-
-
-def finite_float(minimum: float | None = None, min_open: bool = False) -> click.ParamType:
-    """A float flag that must be a finite number (not nan or inf), at least ``minimum``."""
-
-    class Finite(click.FloatRange):
-        def convert(self, value, param, ctx):
-            v = super().convert(value, param, ctx)
-            if v != v or v in (float("inf"), float("-inf")):
-                self.fail(f"{value} is not a finite number", param, ctx)
-            return v
-
-    return Finite(min=minimum, min_open=min_open)
 
 
 def exit_code(error: ToolError) -> int:
@@ -90,6 +33,16 @@ def _flag_prefix(error: ToolError) -> str:
     return text
 
 
+MESSAGE_LIMIT = 4000
+"""A message longer than this is cut (names in messages are cut at 80 characters already)."""
+
+
+def error_line(error: ToolError) -> str:
+    """``error: …``: a library error as the command line says it, with its flags, on one line
+    (control characters escaped, cut at ``MESSAGE_LIMIT``)."""
+    return f"error: {shown(speak_flags(_flag_prefix(error)), MESSAGE_LIMIT)}"
+
+
 def handle_errors(f):
     """Turn user errors into one line on stderr and the documented exit code; SIGINT,
     SIGTERM and SIGHUP unwind (removing any temporary output) and exit 128 + the signal."""
@@ -100,8 +53,13 @@ def handle_errors(f):
             with exit_on_signals():
                 return f(*args, **kwargs)
         except ToolError as e:
-            click.echo(f"error: {_speak_flags(_flag_prefix(e))}", err=True)
+            click.echo(error_line(e), err=True)
             sys.exit(exit_code(e))
+        except OSError as e:
+            if e.errno != errno.ENAMETOOLONG:
+                raise
+            click.echo(f"error: {shown(e.filename, 320)}: file name too long", err=True)
+            sys.exit(2)
         except KeyboardInterrupt:
             click.echo("interrupted; nothing written", err=True)
             sys.exit(130)
@@ -138,7 +96,7 @@ def image_set_options(f):
 
     f = click.option(
         "--images-from",
-        type=click.Path(dir_okay=False),
+        type=INPUT_FILE,
         default=None,
         expose_value=False,
         callback=keep,
@@ -174,17 +132,20 @@ _FLAG_WORDS = {
     "(allow_duplicate)": "(--allow-duplicate)",
     "missing='empty'": "--missing empty",
     "rules: max_hole needs fill_holes: true": "--max-hole: max_hole needs fill_holes: true (--fill-holes)",
+    "(are height and width right?)": "(are --height and --width right?)",
+    "give the size as height and width": "give the size with --height/--width",
 }
 
 
-def _speak_flags(text: str) -> str:
+def speak_flags(text: str) -> str:
     for word, flag in _FLAG_WORDS.items():
         text = text.replace(word, flag)
     return text
 
 
 def echo_err(quiet: bool):
-    return (lambda msg: None) if quiet else (lambda msg: click.echo(_speak_flags(msg), err=True))
+    """Notes to stderr (none when ``quiet``), said with the flags, control characters escaped."""
+    return (lambda msg: None) if quiet else (lambda msg: click.echo(printable(speak_flags(msg), "\n"), err=True))
 
 
 def quiet_bar(quiet: bool):
@@ -202,7 +163,10 @@ def _unique_names(named: list[tuple[str, str]], flag: str = "--source") -> None:
     seen: dict[str, str] = {}
     for name, path in named:
         if name in seen:
-            raise UsageError(f"{flag}: two sources named {name!r} ({seen[name]} and {path}); name them with NAME=PATH")
+            raise UsageError(
+                f"{flag}: two sources named {quoted(name)} ({shown(seen[name], 320)} and {shown(path, 320)}); "
+                "name them with NAME=PATH"
+            )
         seen[name] = path
 
 
@@ -211,7 +175,7 @@ def parse_named(values: tuple[str, ...]) -> list[tuple[str, str]]:
     for v in values:
         name, sep, path = v.partition("=")
         if not sep or not name or not path:
-            raise UsageError(f"--source expects NAME=PATH, got {v!r}")
+            raise UsageError(f"--source expects NAME=PATH, got {quoted(v)}")
         out.append((name, path))
     return out
 
@@ -229,16 +193,18 @@ def _vote_sources(cfg, inputs, source, where: str) -> dict[str, str]:
     )
     if inputs and named:
         raise UsageError(
-            f"{where} lists sources ({', '.join(named)}); positional CSVs would vote next to them: "
+            f"{where} lists sources ({listing(named)}); positional CSVs would vote next to them: "
             "re-point one with --source NAME=PATH, or remove 'sources' from the settings"
         )
     named.update(zip(source_names(list(inputs)), inputs, strict=False))
     for name, path in parse_named(source):
+        flag = f"--source {shown(name)}={shown(path, 320)}"
         if cfg.sources and name not in named:  # a typo must not add a voter to tuned settings
-            raise UsageError(f"--source {name}={path}: {where} names no source {name!r} (sources: {', '.join(named)})")
+            raise UsageError(f"{flag}: {where} names no source {named_among(name, list(named), 'sources')}")
         if name in named and not cfg.sources:
             raise UsageError(
-                f"--source {name}={path}: a positional CSV is already named {name!r} ({named[name]}); give another name"
+                f"{flag}: a positional CSV is already named {quoted(name)} ({shown(named[name], 320)}); "
+                "give another name"
             )
         named[name] = path  # re-points a named source (or, without settings sources, adds one)
     return named
@@ -330,7 +296,7 @@ def vote_options(f):
     )(f)
     f = click.option(
         "--setting",
-        type=click.Path(dir_okay=False),
+        type=INPUT_FILE,
         default=None,
         help="YAML settings; a flag replaces a setting's default, per-class entries stay.",
     )(f)
@@ -342,7 +308,7 @@ def vote_options(f):
         help="A named source; re-points a source the settings name (positional CSVs next to "
         "settings 'sources' are an error).",
     )(f)
-    f = click.argument("inputs", nargs=-1, type=click.Path(dir_okay=False))(f)
+    f = click.argument("inputs", nargs=-1, type=INPUT_FILE)(f)
     return f
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from commands.common import (
-    Command,
     echo_err,
     expected_images,
     file_twice,
@@ -18,22 +17,23 @@ from commands.common import (
     shape_options,
 )
 from commands.help import HELP
+from commands.types import INPUT_FILE, Command
 from core.atomic import check_outputs
-from core.errors import UsageError, plural
+from core.errors import UsageError, named_among, plural, shown
 
 
 @click.command("select", cls=Command, help=HELP["select"])
 @click.option(
     "--setting",
     required=True,
-    type=click.Path(dir_okay=False),
+    type=INPUT_FILE,
     help="YAML settings: sources, groups, select rules, output.",
 )
 @click.option("--output", "-o", default=None, help="Output CSV (written atomically; default: 'output:').")
 @click.option("--source", multiple=True, metavar="NAME=PATH", help="Re-point a source the settings name.")
 @click.option(
     "--best-from",
-    type=click.Path(dir_okay=False),
+    type=INPUT_FILE,
     default=None,
     help="Scores CSV (source,class,dice): per class take the source with the highest Dice.",
 )
@@ -59,7 +59,8 @@ def select_command(setting, output, source, best_from, write_setting, classes, h
     for name, path in parse_named(source):
         if name not in named:
             raise UsageError(
-                f"--source {name}={path}: {setting} names no source {name!r} (sources: {', '.join(named)})"
+                f"--source {shown(name)}={shown(path, 320)}: {shown(setting, 320)} names no source "
+                f"{named_among(name, list(named), 'sources')}"
             )
         named[name] = path
     out = output or cfg.output
@@ -97,11 +98,11 @@ def select_command(setting, output, source, best_from, write_setting, classes, h
 
 
 @click.command("merge", cls=Command, help=HELP["merge"])
-@click.argument("parts", nargs=-1, type=click.Path(dir_okay=False))
+@click.argument("parts", nargs=-1, type=INPUT_FILE)
 @click.option("--output", "-o", default=None, help="Output CSV (written atomically).")
 @click.option(
     "--setting",
-    type=click.Path(dir_okay=False),
+    type=INPUT_FILE,
     default=None,
     help="YAML settings (parts, output, prefer, strict, classes, height, width); flags override it, "
     "PART files replace 'parts'.",

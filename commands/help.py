@@ -12,15 +12,22 @@ HELP = {
     with the same output byte for byte; input paths must be visible to the workers (or
     --ship-inputs for CSVs). See docs/cluster.md.
     """,
-    "check": """Validate a submission CSV: columns, every image has every class exactly once, every
-    RLE valid (row-major, 1-indexed, ascending, inside HEIGHT×WIDTH). Prints a summary.
+    "check": """Validate submission CSVs: columns, every image has every class exactly once, every
+    RLE valid (row-major, 1-indexed, ascending, inside HEIGHT×WIDTH). Prints a summary;
+    several files are checked in turn, each with its own report.
 
     A file cut at an image boundary is a valid file of fewer images: --expect-images N
     or --images-from FILE (the sample submission, or a list) reports missing and extra
     images as problems.
 
+    Warnings (a line each; the file stays valid): the last line has no line end (a file
+    cut inside its last number, 130 → 1, still reads as valid); images that look smaller
+    than HEIGHT×WIDTH: their masks hold 10 runs or more and every run ends within the
+    first quarter of the pixels (a 512×512 prediction read as 2048×2048 ends within the
+    first 1/16).
+
     Exit 0 valid, 1 invalid (every problem listed: the first --max-problems and a count),
-    2 unreadable.
+    2 unreadable; with several files, the worst of them.
     """,
     "hard": """Hard (majority) vote of several submission CSVs, computed on runs.
 

@@ -4,18 +4,9 @@ from __future__ import annotations
 
 import click
 
-from commands.common import (
-    COUNT,
-    Command,
-    command_line,
-    echo_err,
-    handle_errors,
-    named_sources,
-    quiet_bar,
-    quiet_option,
-    shape_options,
-)
+from commands.common import command_line, echo_err, handle_errors, named_sources, quiet_bar, quiet_option, shape_options
 from commands.help import HELP
+from commands.types import COUNT, INPUT_FILE, Command
 from core.errors import plural
 
 
@@ -43,11 +34,11 @@ def demo(folder, n_images, n_models, seed, quiet):
 
 
 @click.command(cls=Command, help=HELP["report"])
-@click.argument("preds", nargs=-1, type=click.Path(dir_okay=False))
+@click.argument("preds", nargs=-1, type=INPUT_FILE)
 @click.option(
     "--gt",
     "gt_csv",
-    type=click.Path(dir_okay=False),
+    type=INPUT_FILE,
     default=None,
     help="Ground-truth CSV (without ground truth the report shows agreement between sources).",
 )
@@ -67,7 +58,7 @@ def demo(folder, n_images, n_models, seed, quiet):
 )
 @click.option(
     "--setting",
-    type=click.Path(dir_okay=False),
+    type=INPUT_FILE,
     default=None,
     help="Settings to summarise per class (tune's output, weighted, select or soft settings).",
 )

@@ -7,13 +7,11 @@ from pathlib import Path
 import click
 
 from commands.common import (
-    Command,
     call,
     cluster_options,
     echo_err,
     expected_images,
     file_twice,
-    finite_float,
     handle_errors,
     image_set_options,
     named_sources,
@@ -23,13 +21,14 @@ from commands.common import (
     shape_options,
 )
 from commands.help import HELP
+from commands.types import INPUT_FILE, Command, finite_float
 from core.atomic import check_outputs
 from core.errors import UsageError
 
 
 @click.command(cls=Command, help=HELP["evaluate"])
-@click.argument("preds", nargs=-1, type=click.Path(dir_okay=False))
-@click.option("--gt", "gt_csv", type=click.Path(dir_okay=False), default=None, help="Ground-truth CSV.")
+@click.argument("preds", nargs=-1, type=INPUT_FILE)
+@click.option("--gt", "gt_csv", type=INPUT_FILE, default=None, help="Ground-truth CSV.")
 @click.option(
     "--gt-json",
     type=click.Path(file_okay=False),
@@ -53,6 +52,7 @@ from core.errors import UsageError
 @handle_errors
 def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, height, width, quiet):
     from core.classes import parse_classes
+    from core.inputs import require_file
     from evaluation import evaluate as evaluate_predictions
 
     if (gt_csv is None) == (gt_json is None):
@@ -62,6 +62,8 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
         raise UsageError("no predictions to evaluate")
     if gt_json:
         check_outputs([("output", output)], [], [("the --gt-json folder", gt_json)])
+    else:
+        require_file(gt_csv)  # the library reads a folder as polygon files (--gt-json)
     scores = call(
         evaluate_predictions,
         named,
@@ -79,8 +81,8 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
 
 
 @click.command(cls=Command, help=HELP["tune"])
-@click.argument("inputs", nargs=-1, type=click.Path(dir_okay=False))
-@click.option("--gt", "gt_csv", required=True, type=click.Path(dir_okay=False), help="Validation ground truth CSV.")
+@click.argument("inputs", nargs=-1, type=INPUT_FILE)
+@click.option("--gt", "gt_csv", required=True, type=INPUT_FILE, help="Validation ground truth CSV.")
 @click.option("--source", multiple=True, metavar="NAME=PATH", help="A named validation prediction.")
 @click.option("--output", "-o", required=True, help="Tuned settings file to write (YAML).")
 @click.option(

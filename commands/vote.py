@@ -7,9 +7,6 @@ from pathlib import Path
 import click
 
 from commands.common import (
-    POSITIVE,
-    WORKERS,
-    Command,
     call,
     cluster_options,
     echo_cleaning,
@@ -22,7 +19,8 @@ from commands.common import (
     vote_options,
 )
 from commands.help import HELP
-from core.errors import UsageError
+from commands.types import INPUT_FILE, POSITIVE, WORKERS, Command
+from core.errors import UsageError, named_among, shown
 
 
 @click.command(cls=Command, help=HELP["hard"])
@@ -117,7 +115,7 @@ def weighted(
 @click.option(
     "--setting",
     required=True,
-    type=click.Path(dir_okay=False),
+    type=INPUT_FILE,
     help="Soft-voting settings (the original soft_voting_setting.yaml works as is).",
 )
 @click.option(
@@ -157,8 +155,8 @@ def soft(setting, output, device, engine, workers, source, quiet):
     for name, folder in repoint.items():
         if name not in names:
             raise UsageError(
-                f"--source {name}={folder}: {setting} has no prob_maps source {name!r} "
-                f"(map sources: {', '.join(names) or 'none'})"
+                f"--source {shown(name)}={shown(folder, 320)}: {shown(setting, 320)} has no prob_maps source "
+                f"{named_among(name, names, 'map sources')}"
             )
     out = Path(output) if output else cfg.output_path()
     if not output and not {"save_dir", "output_name"} & cfg.model_fields_set:

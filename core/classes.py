@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.errors import UsageError
+from core.errors import UsageError, quoted
+from core.inputs import is_file, require_file
 
 CANVAS = 2048
 """Default mask height and width (the hand-bone X-rays are 2048 × 2048)."""
@@ -33,7 +34,9 @@ def parse_classes(spec: str | None) -> tuple[str, ...]:
     if spec is None:
         return DEFAULT_CLASSES
     path = Path(spec)
-    if path.is_file():
+    if "," not in spec and ("/" in spec or "\\" in spec or path.suffix.lower() in _LIST_SUFFIXES):
+        require_file(path, UsageError, "--classes ")
+    if is_file(path):
         return check_classes(_read_class_file(path), spec)
     if "," not in spec and (path.suffix.lower() in _LIST_SUFFIXES or "/" in spec or "\\" in spec):
         raise UsageError(f"--classes {spec}: no such file (give a file or comma-separated names)")
@@ -72,6 +75,6 @@ def check_classes(names, where: str) -> tuple[str, ...]:
     seen = set()
     for n in names:
         if n in seen:
-            raise UsageError(f"{where}: class {n!r} listed twice")
+            raise UsageError(f"{where}: class {quoted(n)} listed twice")
         seen.add(n)
     return names

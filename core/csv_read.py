@@ -14,7 +14,6 @@ import csv
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -23,7 +22,8 @@ from core._rle_kernels import scan_kernel
 from core.classes import DEFAULT_CLASSES
 from core.codec import RLE_ERRORS
 from core.csv_write import COLUMNS
-from core.errors import InputError, listing, plural, suggest, where
+from core.errors import NAME_LIMIT, InputError, listing, plural, quoted, shown, suggest, where
+from core.inputs import require_file
 
 
 @dataclass(frozen=True)
@@ -60,20 +60,27 @@ class Table:
     paths_stripped: int = 0  # rows whose image_name was a path, matched on basename
     truncation: Problem | None = None  # set when the file looks cut off (see ``_truncation``)
     truncated_image: int = -1  # the incomplete last image of a truncated file
+    unterminated: Problem | None = None  # set when a complete-looking file lacks its last line end
 
 
 def field_counts(data: bytes, sep: str = ",") -> np.ndarray:
     """Per-record field counts of CSV ``data`` (blank records: -1). pandas silently pads short
     rows and turns one extra field into an index column; a truncated or shifted line must
     instead be an error that names its line."""
-    return field_counts_kernel(np.frombuffer(data, np.uint8), ord(sep))
+    return field_counts_kernel(_readonly(data), ord(sep))
+
+
+def _readonly(data: bytes | bytearray) -> np.ndarray:
+    """``data`` as a read-only uint8 array without a copy: the kernels' argument type is the
+    same whether the bytes came as ``bytes`` or as the reader's ``bytearray``."""
+    return np.frombuffer(memoryview(data).toreadonly(), np.uint8)
 
 
 def read_table(path: str | os.PathLike, classes: Sequence[str], height: int, width: int) -> tuple[Table, list[Problem]]:
     """Read a prediction CSV and list every problem in it (unknown classes, duplicate rows,
     invalid RLE, bad image names). Unreadable files raise ``InputError``."""
     path = str(path)
-    data, header, unterminated = _read_bytes(path)
+    data, header, unterminated = _read_bytes(path, height, width)
     classes = tuple(classes)
     if _plain(data):
         cols = _tokenize(data, header, classes)
@@ -83,49 +90,100 @@ def read_table(path: str | os.PathLike, classes: Sequence[str], height: int, wid
     return _assemble(path, cols, unterminated, classes, height, width)
 
 
-def _read_bytes(path: str) -> tuple[bytes, list[str], bool]:
+LINE_SLACK = 1 << 20
+"""Characters a line may hold beyond its RLE: the image name, the class and other columns."""
+
+CHUNK = 1 << 22
+"""Bytes read at a time; a line is checked against its bound as the file comes in."""
+
+
+def longest_line(height: int, width: int) -> int:
+    """The longest line a file of ``height`` × ``width`` masks can need: the longest canonical
+    RLE (one run per pixel, each ``start length `` of at most 2·digits(H·W)+2 characters)
+    plus ``LINE_SLACK`` for the other columns. A longer line is refused as it is read.
+
+    >>> longest_line(64, 64) - LINE_SLACK  # 4,096 runs of at most 10 characters
+    40960
+    """
+    npix = height * width
+    return npix * (2 * len(str(npix)) + 2) + LINE_SLACK
+
+
+def read_bounded(stream, path: str, bound: int, size: str, chunk: int = CHUNK) -> bytearray:
+    """The bytes of binary ``stream``, read ``chunk`` bytes at a time while every line's length
+    is checked: the first line longer than ``bound`` is an ``InputError`` (naming ``path``, the
+    line, the bound and the mask ``size``) raised as soon as it is seen, so that memory never
+    holds more than one chunk past the bound of a bad line, however long the line is."""
+    data = bytearray()
+    step = max(1, min(chunk, bound))  # a line inside one block is then shorter than the bound
+    line = 0  # length of the line being read so far
+    while True:
+        block = stream.read(step)
+        if not block:
+            return data
+        first = block.find(b"\n")
+        if first < 0:
+            line += len(block)
+        else:
+            line += first
+        if line > bound:
+            number = data.count(b"\n") + 1
+            raise InputError(
+                f"{where(path, number)}: line longer than {bound:,} characters, more than a row of "
+                f"{size} masks can need; stopped reading there (are height and width right?)"
+            )
+        if first >= 0:
+            line = len(block) - block.rfind(b"\n") - 1
+        data += block
+
+
+def _read_bytes(path: str, height: int, width: int) -> tuple[bytearray, list[str], bool]:
     """The file's bytes (BOM removed), its header fields, and whether the last line lacks its
-    newline (a hint of truncation); every record's field count is checked. Raises InputError."""
+    newline (a hint of truncation); every record's field count is checked, every line's
+    length against ``longest_line`` as it is read (``read_bounded``). Raises InputError."""
     import io
 
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{path}: no such file")
+    name = where(path)
+    require_file(path)  # before opening: a FIFO would block, /dev/zero never end
     try:
-        data = p.read_bytes()
+        with open(path, "rb") as fh:
+            data = read_bounded(fh, path, longest_line(height, width), f"{height}×{width}")
         if not data.isascii():
             data.decode("utf-8")  # rejects binary and other encodings up front
+    except (FileNotFoundError, NotADirectoryError):
+        raise InputError(f"{name}: no such file") from None
     except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.__class__.__name__})") from None
+        raise InputError(f"{name}: cannot read ({e.__class__.__name__})") from None
     except UnicodeDecodeError:
-        raise InputError(f"{path}: cannot read as UTF-8 CSV (UnicodeDecodeError)") from None
+        raise InputError(f"{name}: cannot read as UTF-8 CSV (UnicodeDecodeError)") from None
     if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+        del data[:3]
     first_line = data[: data.find(b"\n")].decode() if b"\n" in data else data.decode()
     header = next(csv.reader(io.StringIO(first_line)), None)
     if header is None:
-        raise InputError(f"{path}: empty file (expected header {','.join(COLUMNS)})")
+        raise InputError(f"{name}: empty file (expected header {','.join(COLUMNS)})")
     header = [h.strip() for h in header]
+    said = shown(",".join(header), 2 * NAME_LIMIT)
     missing = [c for c in COLUMNS if c not in header]
     if missing:
-        raise InputError(f"{path}:1: missing column(s) {', '.join(missing)} (header is {','.join(header)})")
+        raise InputError(f"{name}:1: missing column(s) {', '.join(missing)} (header is {said})")
     twice = [c for c in COLUMNS if header.count(c) > 1]
     if twice:
-        raise InputError(f"{path}:1: column {twice[0]} appears twice (header is {','.join(header)})")
+        raise InputError(f"{name}:1: column {twice[0]} appears twice (header is {said})")
     counts = field_counts(data)
     bad = np.flatnonzero((counts != len(header)) & (counts != -1))
     unterminated = len(counts) > 1 and not data.endswith(b"\n")
     if len(bad) == 1 and unterminated and int(bad[0]) == len(counts) - 1:
         r = int(bad[0])
         raise InputError(
-            f"{path}: file looks truncated: last line {r + 1} has no newline and {counts[r]} of "
-            f"{len(header)} fields ({','.join(header)})"
+            f"{name}: file looks truncated: last line {r + 1} has no newline and {counts[r]} of "
+            f"{len(header)} fields ({said})"
         )
     if len(bad):
         r = int(bad[0])
         raise InputError(
-            f"{path}:{r + 1}: {counts[r]} fields where the header has {len(header)} "
-            f"({','.join(header)}){f' ({len(bad):,} such lines)' if len(bad) > 1 else ''}"
+            f"{name}:{r + 1}: {counts[r]} fields where the header has {len(header)} "
+            f"({said}){f' ({len(bad):,} such lines)' if len(bad) > 1 else ''}"
         )
     return data, header, unterminated
 
@@ -158,7 +216,7 @@ def _read_frame(path: str, data: bytes):
         )
     except Exception as e:  # pandas raises several parser error types
         msg = str(e).strip().splitlines()[-1] if str(e).strip() else e.__class__.__name__
-        raise InputError(f"{path}: not a valid CSV: {msg}") from None
+        raise InputError(f"{where(path)}: not a valid CSV: {shown(msg, 2 * NAME_LIMIT)}") from None
     df.columns = [c.strip() for c in df.columns]
     # Header is line 1 and blank lines are kept as rows, so row i is line i + 2.
     lines = np.arange(len(df), dtype=np.int64) + 2
@@ -185,7 +243,7 @@ class _Columns:
 def _tokenize(data: bytes, header: list[str], classes: tuple[str, ...]) -> _Columns:
     """``_Columns`` of a plain file (see ``_plain``) straight from its bytes: one numba pass,
     then Python only once per run of rows of one image."""
-    buf = np.frombuffer(data, np.uint8)
+    buf = _readonly(data)
     start = data.find(b"\n") + 1 if b"\n" in data else len(data)
     class_bytes = [c.encode() for c in classes]
     class_off = np.zeros(len(classes) + 1, np.int64)
@@ -330,6 +388,13 @@ def _assemble(
     return preds, problems
 
 
+UNTERMINATED = (
+    "the last line has no line end; a file cut inside its last number still reads as valid "
+    "(…130 as …1): is the file complete?"
+)
+"""The warning of a file whose last line lacks its line end, when nothing else looks cut."""
+
+
 def _truncation(preds: Table, problems: list[Problem], last_image: int) -> list[Problem]:
     """Recognise a file cut off while it was written: the last line has no newline and
     either that line is invalid or the last image has fewer classes than the others. Sets
@@ -345,13 +410,14 @@ def _truncation(preds: Table, problems: list[Problem], last_image: int) -> list[
         others = np.delete(per_image, last_image)
         full = int(others.max()) if len(others) else len(preds.classes)
         image = preds.images[last_image]
-    if not at_end and have >= full:
-        return problems  # a complete file that merely lacks the final newline
+    if not at_end and have >= full:  # complete, but a cut inside the last number would read so too
+        preds.unterminated = Problem(preds.path, UNTERMINATED, last_line)
+        return problems
     what = f"last line {last_line} has no newline"
     if at_end:
         what += f" and {at_end[0].message}"
     if image is not None:
-        what += f"; image {image} has {have} of {full} classes"
+        what += f"; image {shown(image)} has {have} of {full} classes"
     preds.truncation = Problem(preds.path, f"file looks truncated: {what}")
     preds.truncated_image = last_image
     if not at_end:
@@ -365,8 +431,8 @@ def unknown_class_message(name: str, count: int, classes: Sequence[str]) -> str:
     rows = f"{count:,} rows, first here; " if count > 1 else ""
     guess = suggest(name, classes)
     if guess is not None:
-        return f"unknown class {name!r} ({rows}did you mean {guess!r}?)"
-    return f"unknown class {name!r} ({rows}expected one of {len(classes)} classes: {listing(classes, 3)})"
+        return f"unknown class {quoted(name)} ({rows}did you mean {quoted(guess)}?)"
+    return f"unknown class {quoted(name)} ({rows}expected one of {len(classes)} classes: {listing(classes, 3)})"
 
 
 def raise_first(problems: list[Problem]) -> None:

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import DataError, InputError, plural
+from core.errors import NAME_LIMIT, DataError, InputError, listing, plural, shown
+from core.inputs import require_file
 
 SHOWN = 3
 """Names shown per kind of difference (the counts are always given)."""
@@ -25,6 +26,7 @@ def read_image_list(path: str | os.PathLike) -> list[str]:
     with an ``image_name`` column (a sample submission, whose rows repeat each image once
     per class, or any prediction CSV) or a plain list, one name per line."""
     p = Path(path)
+    require_file(p)
     try:
         text = p.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -42,7 +44,7 @@ def read_image_list(path: str | os.PathLike) -> list[str]:
         raw = [row[col] for row in rows if len(row) > col]
     elif len(header) > 1:
         raise InputError(
-            f"{path}:1: no image_name column (header is {','.join(header)}); "
+            f"{path}:1: no image_name column (header is {shown(','.join(header), 2 * NAME_LIMIT)}); "
             "give a CSV with image_name or one image name per line"
         )
     else:
@@ -101,4 +103,4 @@ class ImageExpectation:
 
 
 def _first(names: Sequence[str]) -> str:
-    return ("first: " if len(names) > SHOWN else "") + ", ".join(names[:SHOWN])
+    return ("first: " if len(names) > SHOWN else "") + listing(names[:SHOWN])

@@ -17,7 +17,7 @@ from core.classes import CANVAS, DEFAULT_CLASSES
 from core.codec import EMPTY_RUNS, RLE_ERRORS, RLEError
 from core.csv_read import Problem, Table, frame_table, raise_first, read_table, text_buffer
 from core.csv_write import COLUMNS, PredictionWriter, csv_field, write_predictions
-from core.errors import DataError, InputError, plural, where
+from core.errors import DataError, InputError, listing, plural, quoted, where
 
 __all__ = [
     "COLUMNS",
@@ -224,11 +224,11 @@ class Predictions(Table):
         if isinstance(image, str):
             i = self._index.get(image, -1)
             if i < 0:
-                raise KeyError(f"{self.path}: no image {image!r}")
+                raise KeyError(f"{self.path}: no image {quoted(image)}")
             image = i
         if isinstance(cls, str):
             if cls not in self.classes:
-                raise KeyError(f"{self.path}: no class {cls!r}")
+                raise KeyError(f"{self.path}: no class {quoted(cls)}")
             cls = self.classes.index(cls)
         return image, cls
 
@@ -359,9 +359,9 @@ def image_positions(src: Predictions, images: Sequence[str], reference: str, lab
     if absent or extra:
         parts = []
         if absent:
-            parts.append(f"{plural(len(absent), 'image')} of {reference} missing (e.g. {', '.join(absent[:3])})")
+            parts.append(f"{plural(len(absent), 'image')} of {reference} missing (e.g. {listing(absent[:3])})")
         if extra:
-            parts.append(f"{plural(len(extra), 'image')} not in {reference} (e.g. {', '.join(extra[:3])})")
+            parts.append(f"{plural(len(extra), 'image')} not in {reference} (e.g. {listing(extra[:3])})")
         raise DataError(f"{src.path}{label}: image set differs: {'; '.join(parts)}")
     return idx
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from core._run_kernels import intersections_kernel
-from core.errors import DataError
+from core.errors import DataError, where
 from core.predictions import Predictions
 from core.runs import dice_of_areas
 
@@ -20,12 +20,12 @@ def aligned_rows(pred: Predictions, gt: Predictions, missing: str = "error") -> 
     rows[idx >= 0] = pred.rows[idx[idx >= 0]]
     if (gt.rows < 0).any():
         i, c = (int(x[0]) for x in np.nonzero(gt.rows < 0))
-        raise DataError(f"{gt.path}: image {gt.images[i]}, class {gt.classes[c]}: missing row in ground truth")
+        raise DataError(f"{where(gt.path, None, gt.images[i], gt.classes[c])}: missing row in ground truth")
     if missing != "empty" and (rows < 0).any():
         i, c = (int(x[0]) for x in np.nonzero(rows < 0))
         n = int((rows < 0).sum())
         raise DataError(
-            f"{pred.path}: image {gt.images[i]}, class {gt.classes[c]}: missing row "
+            f"{where(pred.path, None, gt.images[i], gt.classes[c])}: missing row "
             f"({n:,} missing in all; missing='empty' scores them as empty masks)"
         )
     return rows

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Union
 
-from core.errors import UsageError, plural
+from core.errors import UsageError, plural, where
 from core.predictions import Predictions, read_predictions
 from core.stream import in_threads
 
@@ -30,13 +30,16 @@ Progress = Callable[..., contextlib.AbstractContextManager]
 
 
 class Notes(list):
-    """Notes of a job, in order; each is also passed to ``echo`` (when given) as it is made."""
+    """Notes of a job, in order, each once; each is also passed to ``echo`` (when given) as it
+    is made."""
 
     def __init__(self, echo: Callable[[str], None] | None = None):
         super().__init__()
         self.echo = echo
 
     def __call__(self, message: str) -> None:
+        if message in self:  # a file read twice (given twice, or as ground truth too) is noted once
+            return
         self.append(message)
         if self.echo is not None:
             self.echo(message)
@@ -122,11 +125,26 @@ def load(
             f"source {name}: expected a path, Predictions or DataFrame, got {type(source).__name__}", param="sources"
         )
     preds = _read(source, classes, height, width)
-    if preds.paths_stripped:
-        note(f"note: {source}: {plural(preds.paths_stripped, 'row')} name images by path; matched on the basename")
-    if preds.truncation is not None:  # the missing-row error that follows is its consequence
-        note(f"warning: {preds.truncation}")
+    for line in reading_notes(preds):
+        note(line)
     return preds
+
+
+def reading_notes(preds: Predictions) -> list[str]:
+    """What a job says of a file it read: images named by path (a note), a file that looks
+    truncated (a warning: the missing-row error that follows is its consequence) or whose
+    last line lacks its line end (a warning: a cut inside the last number reads as valid)."""
+    out = []
+    if preds.paths_stripped:
+        out.append(
+            f"note: {where(preds.path)}: {plural(preds.paths_stripped, 'row')} name images by path; "
+            "matched on the basename"
+        )
+    if preds.truncation is not None:
+        out.append(f"warning: {preds.truncation}")
+    elif preds.unterminated is not None:
+        out.append(f"warning: {preds.unterminated}")
+    return out
 
 
 def _read(path, classes: Sequence[str], height: int, width: int) -> Predictions:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.classes import CANVAS, DEFAULT_CLASSES
-from core.errors import plural
+from core.errors import as_name, listing, plural, shown, where
 from core.imageset import ImageExpectation
 from core.predictions import Predictions, Problem, missing_rows, scan_frame, scan_predictions
 
@@ -20,6 +20,7 @@ class CheckReport:
     preds: Predictions
     problems: list[Problem]
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # said, but the file stays valid
 
     @property
     def valid(self) -> bool:
@@ -51,6 +52,7 @@ class CheckReport:
         empty = self.empty_report()
         if empty:
             out.append(empty)
+        out += [f"warning: {w}" for w in self.warnings]
         status = "valid" if self.valid else f"INVALID ({plural(len(self.problems), 'problem')})"
         return out + [f"{name}: {status}: {self.summary()}"]
 
@@ -73,10 +75,10 @@ class CheckReport:
         p = self.preds
         per_class = np.bincount([c for _, c in empty], minlength=len(p.classes))
         order = [int(c) for c in np.argsort(-per_class, kind="stable") if per_class[c]]
-        counts = ", ".join(f"{p.classes[c]} {per_class[c]:,}" for c in order[:classes_shown])
+        counts = ", ".join(f"{as_name(p.classes[c])}: {per_class[c]:,}" for c in order[:classes_shown])
         if len(order) > classes_shown:
             counts += f", … ({plural(len(order), 'class')})"
-        first = ", ".join(f"{p.images[i]} ({p.classes[c]})" for i, c in empty[:masks_shown])
+        first = ", ".join(f"{shown(p.images[i])} (class {as_name(p.classes[c])})" for i, c in empty[:masks_shown])
         return f"empty masks per class: {counts}; first: {first}{', …' if len(empty) > masks_shown else ''}"
 
 
@@ -97,7 +99,64 @@ def check_submission(
         problems[:0] = [Problem(path, d) for d in expected.differences(preds.images)]
     if preds.truncation is not None and preds.truncation not in problems:
         problems.insert(0, preds.truncation)  # stands for the missing rows of the cut image
-    return CheckReport(preds, problems + missing_rows(preds))
+    report = CheckReport(preds, problems + missing_rows(preds))
+    if preds.unterminated is not None:
+        report.warnings.append(str(preds.unterminated))
+    small = small_images(report)
+    if small is not None:
+        report.warnings.append(small)
+    return report
+
+
+QUARTER = 4
+"""An image is suspected of being smaller than the mask size when every run of its masks ends
+within the first 1/QUARTER of the pixels (the top quarter of the rows)."""
+
+MIN_RUNS = 10
+"""…and its masks hold at least this many runs in all: a few runs near the top say nothing."""
+
+
+def small_images(report: CheckReport, shown_names: int = 3) -> str | None:
+    """The warning for images whose masks (``MIN_RUNS`` runs or more in all, valid rows only)
+    all end within the first quarter of the H×W pixels, as they do when a prediction of a
+    smaller image (512×512: the first 1/16) is read with the default 2048×2048; ``None``
+    when there are none. A real mask of the size given reaches the top quarter's end only
+    when all its objects sit in the top quarter rows."""
+    p = report.preds
+    if not len(p.lines):
+        return None
+    invalid = report.invalid_lines()
+    rows = p.rows
+    usable = (rows >= 0) & (p.areas[rows] > 0)
+    if invalid:
+        usable &= ~np.isin(p.lines[rows], list(invalid))
+    runs = np.where(usable, p.run_counts[rows], 0).sum(1)
+    limit = p.npix // QUARTER
+    found, last = [], 0
+    for i in np.flatnonzero(runs >= MIN_RUNS):
+        stop = max(_last_stop(p.text, int(p.offsets[r]), int(p.offsets[r + 1])) for r in rows[i][usable[i]])
+        if stop <= limit:
+            found.append(p.images[i])
+            last = max(last, stop)
+    if not found:
+        return None
+    n = len(found)
+    names = listing(found, shown_names)
+    they = "it" if n == 1 else "they"
+    return (
+        f"{where(p.path)}: {plural(n, 'image')} ({names}) {'has' if n == 1 else 'have'} every run within the "
+        f"first quarter of the {p.height}×{p.width} pixels (the last ends at pixel {last:,} of {p.npix:,}): "
+        f"{'is' if n == 1 else 'are'} {they} smaller than {p.height}×{p.width}? give the size as height and width"
+    )
+
+
+def _last_stop(text: np.ndarray, lo: int, hi: int) -> int:
+    """The pixel (1-indexed) where the last run of a valid RLE ``text[lo:hi]`` ends: its last
+    two values, read from the end of the row."""
+    tokens = bytes(text[max(lo, hi - 64) : hi]).split()
+    if len(tokens) < 3 and hi - lo > 64:  # padded with whitespace: the whole row
+        tokens = bytes(text[lo:hi]).split()
+    return int(tokens[-2]) - 1 + int(tokens[-1])
 
 
 def check(

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import InputError, UsageError
+from core.errors import InputError, UsageError, shown
+from core.inputs import require_file
 from ensemble.soft_image import Layer
 
 FLOAT_TYPES = (np.float16, np.float32, np.float64)
@@ -24,6 +25,7 @@ def read_boxes(path: str, where: str) -> dict[str, tuple[int, int, int, int]]:
     """``{image basename: (y0, x0, y1, x1)}`` from a CSV ``image_name,x0,y0,x1,y1``
     (integer pixel coordinates, half-open: ``x0 <= x < x1``; may reach past the canvas)."""
     p = Path(path)
+    require_file(p, UsageError, f"{where}: boxes file ")
     if not p.is_file():
         raise UsageError(f"{where}: boxes file {path} not found")
     out: dict[str, tuple[int, int, int, int]] = {}
@@ -43,13 +45,13 @@ def read_boxes(path: str, where: str) -> dict[str, tuple[int, int, int, int]]:
                 try:
                     x0, y0, x1, y1 = (_int(row[c]) for c in cols[1:])
                 except ValueError:
-                    raise InputError(f"{path}:{line}: image {name}: box coordinates must be integers") from None
+                    raise InputError(f"{path}:{line}: image {shown(name)}: box coordinates must be integers") from None
                 if max(abs(x0), abs(y0), abs(x1), abs(y1)) > _MAX_COORD:
-                    raise InputError(f"{path}:{line}: image {name}: box coordinate beyond ±{_MAX_COORD:,}")
+                    raise InputError(f"{path}:{line}: image {shown(name)}: box coordinate beyond ±{_MAX_COORD:,}")
                 if x1 <= x0 or y1 <= y0:
-                    raise InputError(f"{path}:{line}: image {name}: empty box (need x1 > x0 and y1 > y0)")
+                    raise InputError(f"{path}:{line}: image {shown(name)}: empty box (need x1 > x0 and y1 > y0)")
                 if name in out:
-                    raise InputError(f"{path}:{line}: image {name}: second box for the same image")
+                    raise InputError(f"{path}:{line}: image {shown(name)}: second box for the same image")
                 out[name] = (y0, x0, y1, x1)
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: cannot read ({e.__class__.__name__})") from None
@@ -79,7 +81,7 @@ class MapSource:
 
     def __post_init__(self) -> None:
         if not self.folder.is_dir():
-            raise UsageError(f"prob_maps: source {self.name}: folder {self.folder} not found")
+            raise UsageError(f"prob_maps: source {shown(self.name)}: folder {self.folder} not found")
 
     def stems(self) -> list[str]:
         """Sorted stems of the maps in the folder."""
@@ -90,7 +92,9 @@ class MapSource:
         """The map file of an image stem, or None; both ``.npy`` and ``.npz`` is an error."""
         found = [p for p in (self.folder / f"{stem}.npy", self.folder / f"{stem}.npz") if p.is_file()]
         if len(found) > 1:
-            raise InputError(f"{found[0]} and {found[1]}: two maps for image {stem} in source {self.name}")
+            raise InputError(
+                f"{found[0]} and {found[1]}: two maps for image {shown(stem)} in source {shown(self.name)}"
+            )
         return found[0] if found else None
 
     def load(self, image: str, n_classes: int) -> Layer | None:
@@ -112,8 +116,8 @@ class MapSource:
         """Why ``load`` found nothing for an image, for the error message."""
         stem = Path(image).stem
         if self.file_for(stem) is None:
-            return f"source {self.name}: no map for image {image} ({self.folder}/{stem}.npy or .npz)"
-        return f"source {self.name}: no box for image {image} in {self.boxes_path}"
+            return f"source {shown(self.name)}: no map for image {shown(image)} ({self.folder}/{stem}.npy or .npz)"
+        return f"source {shown(self.name)}: no box for image {shown(image)} in {self.boxes_path}"
 
     def _check(self, path: Path, a: np.ndarray, n_classes: int) -> None:
         if a.ndim != 3:
@@ -125,14 +129,14 @@ class MapSource:
         if a.dtype in QUANTIZED_TYPES:
             if self.scale is None:
                 raise InputError(
-                    f"{path}: {a.dtype} map needs 'scale' in source {self.name} (probability = value / scale)"
+                    f"{path}: {a.dtype} map needs 'scale' in source {shown(self.name)} (probability = value / scale)"
                 )
             if self.logits:
-                raise InputError(f"{path}: {a.dtype} map in source {self.name}: logits must be float")
+                raise InputError(f"{path}: {a.dtype} map in source {shown(self.name)}: logits must be float")
         elif a.dtype in FLOAT_TYPES:
             if self.scale is not None:
                 raise InputError(
-                    f"{path}: {a.dtype} map in source {self.name}: 'scale' applies to uint8/uint16 maps only"
+                    f"{path}: {a.dtype} map in source {shown(self.name)}: 'scale' applies to uint8/uint16 maps only"
                 )
         else:
             raise InputError(f"{path}: unsupported dtype {a.dtype} (float16/32/64, or uint8/uint16 with scale)")

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import InputError, UsageError
+from core.errors import InputError, UsageError, quoted
+from core.inputs import require_file
 
 
 def resolve_device(spec: str | None):
@@ -37,11 +38,11 @@ def resolve_device(spec: str | None):
     try:
         dev = torch.device(spec)
     except (RuntimeError, ValueError):
-        raise UsageError(f"device: {spec!r} is not a device (cpu, cuda, cuda:N)") from None
+        raise UsageError(f"device: {quoted(spec)} is not a device (cpu, cuda, cuda:N)") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"device: {spec} requested but CUDA is not available")
     if dev.type not in ("cpu", "cuda", "mps"):
-        raise UsageError(f"device: {spec!r} is not supported (cpu, cuda, cuda:N)")
+        raise UsageError(f"device: {quoted(spec)} is not supported (cpu, cuda, cuda:N)")
     return dev
 
 
@@ -76,6 +77,7 @@ def load_model(path: str, device, root_path: str | None, warn: Callable[[str], N
     import torch
 
     p = Path(path)
+    require_file(p, UsageError, "model_paths: ")
     if not p.is_file():
         raise UsageError(f"model_paths: {path}: no such file")
     try:
@@ -89,7 +91,7 @@ def load_model(path: str, device, root_path: str | None, warn: Callable[[str], N
     except ModuleNotFoundError as e:
         raise UsageError(
             f"{path}: cannot unpickle: module {e.name!r} not found "
-            f"(root_path {root_path!r} should point at the training code)"
+            f"(root_path {quoted(root_path)} should point at the training code)"
         ) from None
     except Exception as e:  # unpickling a user's file can fail in any way; say how, in one line
         msg = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""

@@ -29,7 +29,7 @@ from core.sources import (
     named_sources,
     same_file_message,
 )
-from settings.vote import VoteSettings
+from settings.vote import VoteSettings, weight_listing
 
 __all__ = ["VoteResult", "hard_vote", "weighted_vote"]
 
@@ -271,7 +271,7 @@ def _vote(
         check_outputs([("output", out)], [("the image list", expected.source)])
     cls, h, wd = frame_of(named.values(), classes, height, width, cfg, where)
     names = list(named)
-    w, thr, overrides = _weights(cfg, names, cls, where, weights, threshold)
+    w, thr, overrides, default_w = _weights(cfg, names, cls, where, weights, threshold)
     k = min_votes if min_votes is not None else cfg.min_votes
     if k is not None and (threshold is not None or "threshold" in cfg.model_fields_set):
         raise UsageError("give a threshold or min_votes, not both (min_votes replaces the threshold)")
@@ -285,6 +285,8 @@ def _vote(
             )
     _refuse_duplicates(paths, allow_duplicate, notes)
     clean = build_cleaner(cfg.postprocess, cls, h, wd, where)
+    if kind == "weighted":  # which weight went to which source, said once
+        notes.quietly()(f"weights: {weight_listing(names, default_w)}")
     for line in overrides:
         notes.quietly()(line)
     if echo is not None:
@@ -314,14 +316,15 @@ def _vote(
 
 
 def _weights(cfg, names, classes, where, weights, threshold):
-    """Weights (sources × classes), thresholds per class and the lines describing the
-    classes that differ from the default. ``weights`` and ``threshold`` replace the
-    settings' default only: per-class entries stay."""
+    """Weights (sources × classes), thresholds per class, the lines describing the classes
+    that differ from the default, and the default weights. ``weights`` and ``threshold``
+    replace the settings' default only: per-class entries stay."""
     from settings.vote import (
         class_overrides,
         default_threshold,
         default_weights,
         threshold_vector,
+        weight_listing,
         weight_matrix,
         with_default_threshold,
         with_default_weights,
@@ -343,10 +346,9 @@ def _weights(cfg, names, classes, where, weights, threshold):
     default_w, default_t = default_weights(spec_w, names, where), default_threshold(spec_t)
     lines = class_overrides(w, thr, default_w, default_t, names, classes)
     if lines:
-        listed = ", ".join(f"{n} {x:g}" for n, x in zip(names, default_w, strict=True))
-        head = f"per class (default: weights {listed}; threshold {default_t:g}):"
+        head = f"per class (default: weights {weight_listing(names, default_w)}; threshold {default_t:g}):"
         lines = [head, *(f"  {line}" for line in lines)]
-    return w, thr, lines
+    return w, thr, lines, default_w
 
 
 def _as_param(param: str, check, *args):

@@ -20,7 +20,7 @@ import numpy as np
 
 from core.classes import CLASS_CHUNK
 from core.codec import format_rle
-from core.errors import InputError, UsageError
+from core.errors import InputError, UsageError, shown
 from ensemble.maps import MapSource, read_boxes
 from ensemble.soft_image import Layer, vote_image
 from postprocess.cleaner import Cleaner, build_cleaner
@@ -95,11 +95,12 @@ class SoftJob:
             with self._lock:
                 self.skipped[src.name] = self.skipped.get(src.name, 0) + 1
         if not rows:
-            raise InputError(f"image {name}: no source has a map for it")
+            raise InputError(f"image {shown(name)}: no source has a map for it")
         dead = np.flatnonzero(self.weights[rows].sum(0) <= 0)
         if len(dead):
             raise InputError(
-                f"image {name}: no source with weight > 0 for class {self.classes[dead[0]]} among the sources present"
+                f"image {shown(name)}: no source with weight > 0 for class {shown(self.classes[dead[0]])} "
+                "among the sources present"
             )
         return rows
 
@@ -144,7 +145,7 @@ def build_job(cfg: SoftSettings, where: str) -> SoftJob:
     else:
         stems = maps[0].stems()
         if not stems:
-            raise UsageError(f"prob_maps: source {maps[0].name}: no .npy/.npz maps in {maps[0].folder}")
+            raise UsageError(f"prob_maps: source {shown(maps[0].name)}: no .npy/.npz maps in {maps[0].folder}")
         images = [(f"{s}.png", None) for s in stems]
     if cfg.tta and not specs:
         raise UsageError(f"{where}: tta applies to model_paths; there are none")

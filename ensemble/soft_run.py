@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.errors import plural
+from core.errors import listing, plural
 from core.predictions import Predictions, writer_for, written
 from core.stream import ChunkDone, current_selection
 from core.window import ordered
@@ -223,7 +223,7 @@ def soft_vote(
 
     renamed = [f"{b} → {n}" for b, n in zip(source_bases(cfg), job.names, strict=True) if b != n]
     if renamed:
-        notes(f"note: sources with the same name were renamed ({', '.join(renamed)}); weights: use these names")
+        notes(f"note: sources with the same name were renamed ({listing(renamed)}); weights: use these names")
     out = str(output) if output is not None else None
     check_outputs(
         [("output", out)],

@@ -17,7 +17,7 @@ from core._block_kernels import vote_block_kernel
 from core._run_kernels import vote_kernel
 from core.blocks import BLOCK, Fields, gather
 from core.codec import format_rle
-from core.errors import DataError
+from core.errors import DataError, where
 from core.predictions import Predictions, image_positions
 from core.stream import collect_blocks, collect_images, select_span, write_blocks, write_images
 from core.sweep import stack_runs
@@ -47,7 +47,7 @@ def align(sources: Sequence[Predictions], missing: str = "error") -> Aligned:
     if n_missing and missing != "empty":
         s, i, c = (int(x[0]) for x in np.nonzero(rows < 0))
         raise DataError(
-            f"{sources[s].path}: image {images[i]}, class {first.classes[c]}: missing row "
+            f"{where(sources[s].path, None, images[i], first.classes[c])}: missing row "
             f"({n_missing:,} missing in all; missing='empty' counts them as empty votes)"
         )
     return Aligned(list(sources), images, rows, n_missing)

@@ -16,7 +16,8 @@ import numpy as np
 
 from core.classes import CANVAS
 from core.codec import EMPTY_RUNS, encode, format_rle
-from core.errors import InputError
+from core.errors import InputError, quoted, shown
+from core.inputs import require_file
 from core.predictions import Predictions, predictions_from_rles
 from core.runs import normalize, union
 
@@ -79,9 +80,10 @@ def read_gt_json(
         stem = Path(name).stem
         path = files.get(stem)
         if path is None:
-            raise InputError(f"{folder}: image {name}: no annotation file {stem}.json")
+            raise InputError(f"{folder}: image {shown(name)}: no annotation file {stem}.json")
         if stem in twice:
-            raise InputError(f"{files[stem]} and {twice[stem]}: two annotation files for image {name}")
+            raise InputError(f"{files[stem]} and {twice[stem]}: two annotation files for image {shown(name)}")
+        require_file(path)
         try:
             anns = json.loads(path.read_text(encoding="utf-8-sig"))["annotations"]
         except (OSError, ValueError, KeyError, TypeError) as e:
@@ -90,13 +92,13 @@ def read_gt_json(
         for k, ann in enumerate(anns):
             label = ann.get("label") if isinstance(ann, dict) else None
             if label not in index:
-                raise InputError(f"{path}: annotation #{k + 1}: image {name}: unknown label {label!r}")
+                raise InputError(f"{path}: annotation #{k + 1}: image {shown(name)}: unknown label {quoted(label)}")
             try:
                 runs = polygon_runs(ann["points"], height, width)
             except (KeyError, ValueError, TypeError) as e:
                 why = str(e) if isinstance(e, ValueError) else e.__class__.__name__
                 raise InputError(
-                    f"{path}: annotation #{k + 1}: image {name}, class {label}: bad points ({why})"
+                    f"{path}: annotation #{k + 1}: image {shown(name)}, class {shown(label)}: bad points ({why})"
                 ) from None
             masks[index[label]] = union(masks[index[label]], runs)
         rles.append([format_rle(m) for m in masks])

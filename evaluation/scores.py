@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.errors import UsageError, plural
+from core.errors import UsageError, as_name, listing, plural
 from core.imageset import ImageExpectation
 from core.predictions import Predictions
 from core.score import aligned_rows, dice_matrix
@@ -82,11 +82,13 @@ class Scores:
         ``width`` columns: long source names are shortened in the middle (a legend gives
         the full names) and many sources are split into several blocks of columns."""
         pc = self.per_class
-        cw = max(len("class"), *(len(c) for c in self.classes)) + 2
+        classes = [as_name(c, ("class", "mean")) for c in self.classes]
+        names = [as_name(n) for n in self.names]
+        cw = max(len("class"), *(len(c) for c in classes)) + 2
         room = max(width - cw, 10)
-        col = min(max(10, *(len(n) + 2 for n in self.names)), max(10, room // max(len(self.names), 1)))
-        labels = _labels(self.names, col - 2)
-        rows = [*self.classes, "mean"]
+        col = min(max(10, *(len(n) + 2 for n in names)), max(10, room // max(len(names), 1)))
+        labels = _labels(names, col - 2)
+        rows = [*classes, "mean"]
         values = [pc[:, c] if c < len(self.classes) else self.overall for c in range(len(rows))]
         best = [int(np.argmax(v)) if len(self.names) > 1 else -1 for v in values]
         per_block = max(1, room // col)
@@ -100,7 +102,7 @@ class Scores:
                 cells = "".join(f"{vals[s]:>{col - 1}.4f}{'*' if s == b else ' '}" for s in block)
                 lines.append(f"{name:<{cw}}{cells}")
         lines.append(f"({plural(self.n_images, 'image')}; * marks the best source per row)")
-        lines += [f"  {short} = {name}" for short, name in zip(labels, self.names, strict=True) if short != name]
+        lines += [f"  {short} = {name}" for short, name in zip(labels, names, strict=True) if short != name]
         return "\n".join(lines)
 
     def csv(self) -> str:
@@ -243,7 +245,7 @@ def note_unscored(gt: Predictions, preds: Sequence[Predictions], note: Callable[
             verb = "is" if len(extra) == 1 else "are"
             note(
                 f"note: {p.path}: {len(extra):,} of its {plural(len(p.images), 'image')} {verb} not in the ground "
-                f"truth and not scored (first: {', '.join(extra[:3])}); scores cover the "
+                f"truth and not scored (first: {listing(extra[:3])}); scores cover the "
                 f"{plural(len(gt.images), 'ground-truth image')}"
             )
 

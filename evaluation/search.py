@@ -22,6 +22,7 @@ import numpy as np
 
 from core._run_kernels import coverage_kernel
 from core.classes import CANVAS
+from core.errors import as_name, shown
 from core.predictions import Predictions
 from core.runs import dice, dice_of_areas
 from core.score import aligned_rows
@@ -311,14 +312,16 @@ def _num(x: float) -> float | int:
 
 def report(results: Sequence[ClassResult], names: Sequence[str]) -> str:
     """Per-class before/after table on validation data."""
-    cw = max(len("class"), *(len(r.cls) for r in results)) + 2
+    classes = [as_name(r.cls, ("class", "mean")) for r in results]
+    names = [as_name(n) for n in names]
+    cw = max(len("class"), *(len(c) for c in classes)) + 2
     lines = [f"{'class':<{cw}}{'hard vote':>10}{'best single':>24}{'combined':>9}{'cleaned':>9}  choice"]
-    for r in results:
-        single = f"{r.best_single[0]} {r.best_single[1]:.4f}"
+    for r, cls in zip(results, classes, strict=True):
+        single = f"{as_name(r.best_single[0])} {r.best_single[1]:.4f}"
         note = f"  ({'; '.join(r.notes)})" if r.notes else ""
         cleaned = f"{r.cleaned:>9.4f}" if r.rules is not None else f"{'-':>9}"
         how = r.choice.describe(names) + (f"; clean: {r.rules.describe()}" if r.rules is not None else "")
-        lines.append(f"{r.cls:<{cw}}{r.baseline:>10.4f}{single:>24}{r.dice:>9.4f}{cleaned}  {how}{note}")
+        lines.append(f"{cls:<{cw}}{r.baseline:>10.4f}{single:>24}{r.dice:>9.4f}{cleaned}  {how}{note}")
     base = np.mean([r.baseline for r in results])
     combined = np.mean([r.dice for r in results])
     final = np.mean([r.final for r in results])
@@ -354,7 +357,7 @@ def soft_histograms(
         layers = [m.load(name, n_cls) for m in maps]
         absent = [m.name for m, layer in zip(maps, layers) if layer is None]
         if absent:
-            raise DataError(f"maps {absent[0]}: no map for image {name}")
+            raise DataError(f"maps {shown(absent[0])}: no map for image {shown(name)}")
         w = np.ones(len(layers))
         for c in range(n_cls):
             histogram_class(layers, c, w, thresholds, gt.height, gt.width, gt.runs(i, c), hist[i, c])

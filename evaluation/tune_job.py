@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from core.classes import CANVAS
-from core.errors import UsageError, plural
+from core.errors import UsageError, as_name, listing, plural
 from core.sources import (
     Notes,
     Progress,
@@ -88,11 +88,11 @@ class TuneResult:
         """Per-class soft-vote Dice at 0.5 and at the tuned threshold ("" without maps)."""
         if self.soft is None:
             return ""
-        classes = [r.cls for r in self.results]
+        classes = [as_name(r.cls, ("class", "mean")) for r in self.results]
         res = self.soft
         cw = max(len("class"), *(len(c) for c in classes)) + 2
         lines = [
-            f"soft vote of {', '.join(self.map_names)} (equal weights):",
+            f"soft vote of {listing(self.map_names)} (equal weights):",
             f"{'class':<{cw}}{'at 0.5':>9}{'tuned':>9}  threshold",
         ]
         for c, cls in enumerate(classes):

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.errors import InputError, UsageError, listing
+from core.errors import InputError, UsageError, listing, quoted
+from core.inputs import require_file
 
 SCORE_COLUMNS = ("source", "class", "dice")
 
@@ -29,6 +30,7 @@ def read_scores(path: str | os.PathLike, sources: Sequence[str], classes: Sequen
     """Read a scores CSV. Rows for sources or classes not listed are ignored (and counted);
     a duplicate (source, class), a non-numeric or non-finite Dice raise ``InputError``."""
     path = str(path)
+    require_file(path)
     s_index = {s: k for k, s in enumerate(sources)}
     c_index = {c: k for k, c in enumerate(classes)}
     dice = np.full((len(sources), len(classes)), np.nan)
@@ -61,10 +63,10 @@ def read_scores(path: str | os.PathLike, sources: Sequence[str], classes: Sequen
                     d = float(value)
                 except ValueError:
                     raise InputError(
-                        f"{path}:{line}: source {src}, class {cls}: dice {value!r} is not a number"
+                        f"{path}:{line}: source {src}, class {cls}: dice {quoted(value)} is not a number"
                     ) from None
                 if not 0 <= d <= 1:
-                    raise InputError(f"{path}:{line}: source {src}, class {cls}: dice {value!r} is not in [0, 1]")
+                    raise InputError(f"{path}:{line}: source {src}, class {cls}: dice {quoted(value)} is not in [0, 1]")
                 if src not in s_index:
                     other_sources[src] = other_sources.get(src, 0) + 1
                     continue
@@ -88,7 +90,7 @@ def read_scores(path: str | os.PathLike, sources: Sequence[str], classes: Sequen
             if held[0]
             else "; the file has no rows"
         )
-        raise InputError(f"{path}: no row names one of the sources ({', '.join(sources)}) and one of the classes{said}")
+        raise InputError(f"{path}: no row names one of the sources ({listing(sources)}) and one of the classes{said}")
     return ScoresFile(path, dice, other_sources, other_classes)
 
 
@@ -114,7 +116,7 @@ def best_rules(
             fell_back.append(cls)
         else:
             raise UsageError(
-                f"{where}: class {cls!r}: no source has a score and the settings give no rule "
+                f"{where}: class {quoted(cls)}: no source has a score and the settings give no rule "
                 f"for it (add a 'default' or a rule under 'select:')"
             )
     return rules, fell_back

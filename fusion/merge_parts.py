@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.errors import DataError, UsageError, listing, plural
+from core.errors import DataError, UsageError, listing, plural, shown
 from core.imageset import ImageExpectation
 from core.predictions import Predictions, predictions_from_rles
 from core.sources import Notes, Progress, Source, bar, frame_of, is_path, label, load_all, same_file_message
@@ -55,7 +55,9 @@ class MergeResult:
             f"  overlaps: {plural(plan.overlaps, 'row')} in several files: "
             f"{plan.overlaps - plan.conflicts:,} identical, {plan.conflicts:,} conflicting{taken}"
         )
-        lines += [f"  {p}: {plural(n, 'row')} taken" for p, n in zip(self.parts, plan.rows_by_part(), strict=True)]
+        lines += [
+            f"  {shown(p, 320)}: {plural(n, 'row')} taken" for p, n in zip(self.parts, plan.rows_by_part(), strict=True)
+        ]
         return lines + cleaning_lines(self.cleaning)
 
 

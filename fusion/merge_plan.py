@@ -11,7 +11,7 @@ import numpy as np
 
 from core._block_kernels import same_runs_kernel
 from core.blocks import write_copied
-from core.errors import plural
+from core.errors import plural, shown
 from core.predictions import Predictions, PredictionWriter
 from postprocess.cleaner import Cleaner
 
@@ -64,14 +64,14 @@ class MergePlan:
         a, b = self.parts[self.part[i, c]], self.parts[self.other[i, c]]
         la = a.lines[self.rows[i, c]]
         lb = b.lines[b.rows[b.image_index(self.images[i]), c]]
-        return f"image {self.images[i]}, class {self.classes[c]}: {a.path}:{la} and {b.path}:{lb} differ"
+        return f"image {shown(self.images[i])}, class {shown(self.classes[c])}: {a.path}:{la} and {b.path}:{lb} differ"
 
     def first_missing(self) -> str | None:
         """``image X, class C`` of the first cell no part holds, in output order."""
         if not self.missing:
             return None
         i, c = (int(x[0]) for x in np.nonzero(self.part < 0))
-        return f"image {self.images[i]}, class {self.classes[c]}"
+        return f"image {shown(self.images[i])}, class {shown(self.classes[c])}"
 
     def strict_error(self) -> str | None:
         """What fails a strict merge (the first conflict, else the first missing row), or None."""

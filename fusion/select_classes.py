@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from core.blocks import write_copied
-from core.errors import DataError, UsageError, listing, plural
+from core.errors import DataError, UsageError, as_name, listing, named_among, plural, quoted, shown, where
 from core.predictions import Predictions, PredictionWriter, image_positions, predictions_from_rles
 from core.sources import Notes, Progress, Source, bar, frame_of, is_path, load_all
 from core.stream import collect_images
@@ -60,7 +60,7 @@ def plan_select(sources: Mapping[str, Predictions], rules: Sequence[str]) -> Sel
         raise ValueError(f"{len(rules)} rules for {len(classes)} classes")
     unknown = [r for r in rules if r not in sources]
     if unknown:
-        raise ValueError(f"rule names unknown source {unknown[0]!r}")
+        raise ValueError(f"rule names unknown source {quoted(unknown[0])}")
     src = np.array([names.index(r) for r in rules], np.int64)
     used = [s for s in range(len(names)) if (src == s).any()]
     first = preds[used[0]]
@@ -68,7 +68,7 @@ def plan_select(sources: Mapping[str, Predictions], rules: Sequence[str]) -> Sel
     rows = np.empty((len(images), len(classes)), np.int64)
     for s in used:
         p = preds[s]
-        idx = image_positions(p, images, first.path, f" (source {names[s]})")
+        idx = image_positions(p, images, first.path, f" (source {shown(names[s])})")
         cols = np.flatnonzero(src == s)
         rows[:, cols] = p.rows[idx][:, cols]
     if (rows < 0).any():
@@ -76,7 +76,7 @@ def plan_select(sources: Mapping[str, Predictions], rules: Sequence[str]) -> Sel
         n = int((rows < 0).sum())
         p = preds[src[c]]
         raise DataError(
-            f"{p.path}: image {images[i]}, class {classes[c]}: missing row (source "
+            f"{where(p.path, None, images[i], classes[c])}: missing row (source "
             f"{names[src[c]]} is selected for {classes[c]}; {plural(n, 'selected row')} missing in all)"
         )
     return SelectPlan(names, preds, images, src, rows)
@@ -140,15 +140,21 @@ class Selection:
         if self.best is None:
             return []
         names = list(self.sources)
-        width = max(len(c) for c in self.classes)
+        said = [as_name(c) for c in self.classes]
+        width = max(len(c) for c in said)
         lines = []
         for c, (cls, rule) in enumerate(zip(self.classes, self.rules, strict=True)):
             if cls in self.fell_back:
-                lines.append(f"  {cls:<{width}}  {rule}  (no scores; rule from {self.label})")
+                lines.append(f"  {said[c]:<{width}}  {as_name(rule)}  (no scores; rule from {self.label})")
                 continue
             d = self.best.dice[:, c]
-            others = ", ".join(f"{n} {d[k]:.4f}" for k, n in enumerate(names) if n != rule and not np.isnan(d[k]))
-            lines.append(f"  {cls:<{width}}  {rule}  {d[names.index(rule)]:.4f}" + (f"  ({others})" if others else ""))
+            others = ", ".join(
+                f"{as_name(n)} {d[k]:.4f}" for k, n in enumerate(names) if n != rule and not np.isnan(d[k])
+            )
+            lines.append(
+                f"  {said[c]:<{width}}  {as_name(rule)}  {d[names.index(rule)]:.4f}"
+                + (f"  ({others})" if others else "")
+            )
         return lines
 
 
@@ -182,7 +188,8 @@ class SelectResult:
             f"{plural(sum(self.by_source.values()), 'row')} → {out}"
         ]
         lines += [
-            f"  {name}: {plural(n, 'row')} ({plural(sel.rules.count(name), 'class')}) from {sources[name]}"
+            f"  {as_name(name)}: {plural(n, 'row')} ({plural(sel.rules.count(name), 'class')}) from "
+            f"{shown(sources[name], 320)}"
             for name, n in self.by_source.items()
         ]
         return lines + cleaning_lines(self.cleaning)
@@ -221,7 +228,7 @@ def select_rules(
             raise UsageError(f"rules: {len(rules)} rules for {len(cls)} classes", param="rules")
         unknown = [r for r in rules if r not in named]
         if unknown:
-            raise UsageError(f"rules: unknown source {unknown[0]!r} (sources: {', '.join(names)})", param="rules")
+            raise UsageError(f"rules: unknown source {named_among(unknown[0], names, 'sources')}", param="rules")
         return Selection(named, cls, rules, h, w, notes=list(notes), label=where)
     if best_from is None:
         return Selection(named, cls, class_sources(cfg, names, cls, where), h, w, notes=list(notes), label=where)
@@ -238,7 +245,7 @@ def select_rules(
     if unscored:  # a renamed source silently loses every class: say which names the file uses
         notes(
             f"note: {best_from} has no score for {'source' if len(unscored) == 1 else 'sources'} "
-            f"{', '.join(unscored)} of {where}"
+            f"{listing(unscored)} of {where}"
             + (f" (its other sources: {listing(list(scores.other_sources))})" if scores.other_sources else "")
         )
     chosen, fell_back = best_rules(scores.dice, names, cls, rule_table(cfg, names, cls, where), where)

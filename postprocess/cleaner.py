@@ -27,6 +27,7 @@ import numpy as np
 
 from core.classes import CANVAS
 from core.codec import format_rle, parse_rle
+from core.errors import as_name
 from postprocess._clean_kernels import clean_kernel, finish_kernel
 from postprocess._component_kernels import select_components_kernel
 from postprocess._hole_kernels import fill_holes_kernel
@@ -126,6 +127,18 @@ def compiled(rules: Iterable[Rules | None]) -> bool:
 
 STAT_FIELDS = ("masks", "changed", "components_removed", "holes_filled", "pixels_removed", "pixels_added")
 
+SUMMARY_COLUMNS = (
+    ("masks", 6),
+    ("changed", 7),
+    ("objects removed", 15),
+    ("holes filled", 12),
+    ("px removed", 10),
+    ("px added", 10),
+)
+"""Header and width of each column of ``Cleaner.summary`` (two spaces apart), one per ``STAT_FIELDS`` entry:
+masks cleaned, masks changed, objects (components) removed, holes filled, pixels removed and
+pixels added."""
+
 
 class Cleaner:
     """Per-class cleaner: ``cleaner(class_index, runs) -> runs``, the ``clean=`` hook of
@@ -195,24 +208,26 @@ class Cleaner:
             self._counts[:] = 0
 
     def summary(self) -> list[str]:
-        """A table: one line per cleaned class and a total."""
+        """A table: one line per cleaned class and a total; its columns (``SUMMARY_COLUMNS``)
+        are the counts of ``STAT_FIELDS``. Class names are shown as ``as_name`` says (a class
+        named ``2`` or ``total`` in quotes)."""
         s = self.stats()
-        w = max([len(c) for c in self.classes] + [5])
+        names = [as_name(c, ("class", "total")) for c in self.classes]
+        w = max([len(n) for n in names] + [5])
         rw = max([len(r.describe()) for r in self.rules if r is not None] + [5])
-        head = (
-            f"{'class':<{w}}  {'rules':<{rw}} {'masks':>6} {'changed':>7} {'comps-':>7} {'holes':>6} "
-            f"{'px removed':>11} {'px added':>10}"
-        )
+        head = f"{'class':<{w}}  {'rules':<{rw}}" + "".join(f"  {h:>{k}}" for h, k in SUMMARY_COLUMNS)
         lines = [head]
         for c, rules in enumerate(self.rules):
             if rules is not None:
-                lines.append(self._line(self.classes[c], rules.describe(), s[c], w, rw))
+                lines.append(self._line(names[c], rules.describe(), s[c], w, rw))
         lines.append(self._line("total", "", s.sum(0), w, rw))
         return lines
 
     @staticmethod
     def _line(name: str, rules: str, v: np.ndarray, w: int, rw: int) -> str:
-        return f"{name:<{w}}  {rules:<{rw}} {v[0]:>6,} {v[1]:>7,} {v[2]:>7,} {v[3]:>6,} {v[4]:>11,} {v[5]:>10,}"
+        return f"{name:<{w}}  {rules:<{rw}}" + "".join(
+            f" {x:>{k},}" for x, (_, k) in zip(v, SUMMARY_COLUMNS, strict=True)
+        )
 
 
 def cleaning_lines(cleaning: list[str] | None) -> list[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from core.atomic import remove_stale_temporaries, temporary_folder
-from core.errors import InputError, UsageError, plural, shown
+from core.errors import InputError, UsageError, listing, plural, shown
 from core.owned import owned_files, write_manifest
 from report.data import ReportData, choose, score_agreement, score_with_gt, wrist_box
 
@@ -142,6 +142,7 @@ def _build(
     progress,
 ) -> ReportResult:
     from core.predictions import read_predictions
+    from core.sources import reading_notes
 
     if gt_csv and gt_json:
         raise UsageError("give at most one of --gt GT.csv or --gt-json DIR")
@@ -156,12 +157,13 @@ def _build(
         summary = summarize(setting, classes)
 
     preds = []
+    said: set[str] = set()  # a file given twice is noted once
     for _, path in sources:
         p = read_predictions(path, classes, height, width)
-        if p.paths_stripped:
-            note(f"note: {path}: {plural(p.paths_stripped, 'row')} name images by path; matched on the basename")
-        if p.truncation is not None:
-            note(f"warning: {p.truncation}")
+        for line in reading_notes(p):
+            if line not in said:
+                said.add(line)
+                note(line)
         preds.append(p)
     names = [n for n, _ in sources]
     if gt_csv or gt_json:
@@ -171,8 +173,9 @@ def _build(
             gt = read_gt_json(gt_json, preds[0].images, classes, height, width)
         else:
             gt = read_predictions(gt_csv, classes, height, width)
-            if gt.truncation is not None:
-                note(f"warning: {gt.truncation}")
+            for line in reading_notes(gt):
+                if line not in said:
+                    note(line)
         data = score_with_gt(gt, preds, names, missing)
     else:
         data = score_agreement(preds, names, missing)
@@ -349,7 +352,7 @@ def _write(
     if missing_xray:
         msg = (
             f"{images_dir}: no image file for {plural(len(missing_xray), 'page image')} (first: "
-            f"{', '.join(missing_xray[:3])}); those pages show a grey canvas"
+            f"{listing(missing_xray[:3])}); those pages show a grey canvas"
         )
         note(f"note: {msg}")
         data.notes.append(msg)

@@ -10,7 +10,7 @@ from itertools import combinations
 
 import numpy as np
 
-from core.errors import UsageError, plural, suggest
+from core.errors import UsageError, did_you_mean, listing, plural, quoted, shown, suggest
 from core.predictions import Predictions, image_positions
 from core.score import dice_matrix
 
@@ -95,7 +95,7 @@ def score_with_gt(
         if extra:
             data.notes.append(
                 f"{src.path}: {len(extra):,} of its {plural(len(src.images), 'image')} not in the "
-                f"ground truth and not scored (first: {', '.join(extra[:3])})"
+                f"ground truth and not scored (first: {listing(extra[:3])})"
             )
     return data
 
@@ -142,8 +142,8 @@ def choose(
         base = name.replace("\\", "/").rsplit("/", 1)[-1]
         if base not in index:
             guess = suggest(base, data.images)
-            hint = f" (did you mean {guess!r}?)" if guess else f" (first: {', '.join(data.images[:3])})"
-            raise UsageError(f"--image {name}: not among the {plural(len(data.images), 'scored image')}{hint}")
+            hint = f" (did you mean {quoted(guess)}?)" if guess else f" (first: {listing(data.images[:3])})"
+            raise UsageError(f"--image {shown(name)}: not among the {plural(len(data.images), 'scored image')}{hint}")
         if index[base] not in chosen:
             chosen.append(index[base])
     data.pages = chosen
@@ -159,9 +159,9 @@ def _worst_key(data: ReportData) -> np.ndarray:
 def _index(name: str, names: Sequence[str], flag: str, what: str) -> int:
     if name in names:
         return list(names).index(name)
-    guess = suggest(name, names)
-    hint = f"did you mean {guess!r}? " if guess else ""
-    raise UsageError(f"{flag} {name}: no {what} of that name ({hint}{what}s: {', '.join(names)})")
+    raise UsageError(
+        f"{flag} {shown(name)}: no {what} of that name ({did_you_mean(name, names)}{what}s: {listing(names)})"
+    )
 
 
 def wrist_box(

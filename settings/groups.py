@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from core.errors import UsageError, listing
+from core.errors import UsageError, named_among, quoted, shown
 
 DEFAULT = "default"
 
@@ -15,15 +15,16 @@ def check_groups(groups: Mapping[str, Sequence[str]], classes: Sequence[str], wh
     """Group names must not be ``default`` or a class; members must be known classes."""
     known = set(classes)
     for name, members in groups.items():
+        at = f"{where}: groups.{shown(name)}"
         if name == DEFAULT:
-            raise UsageError(f"{where}: groups.{name}: 'default' is reserved for the default rule")
+            raise UsageError(f"{at}: 'default' is reserved for the default rule")
         if name in known:
-            raise UsageError(f"{where}: groups.{name}: group name collides with the class {name!r}")
+            raise UsageError(f"{at}: group name collides with the class {quoted(name)}")
         if not members:
-            raise UsageError(f"{where}: groups.{name}: empty group")
+            raise UsageError(f"{at}: empty group")
         for m in members:
             if m not in known:
-                raise UsageError(f"{where}: groups.{name}: unknown class {m!r} (classes: {listing(classes)})")
+                raise UsageError(f"{at}: unknown class {named_among(m, list(classes), 'classes')}")
 
 
 def keys_per_class(
@@ -56,9 +57,12 @@ def keys_per_class(
         elif c in by_class:
             picks = by_class[c]
             if not all(same(picks[0], g) for g in picks[1:]):
-                said = ", ".join(f"{g} → {section[g]}" if isinstance(section[g], str) else g for g in picks)
+                said = ", ".join(
+                    f"{shown(g)} → {shown(section[g])}" if isinstance(section[g], str) else shown(g) for g in picks
+                )
                 raise UsageError(
-                    f"{where}: {label}: class {c!r} is in groups with different {what} ({said}); give it its own entry"
+                    f"{where}: {label}: class {quoted(c)} is in groups with different {what} ({said}); "
+                    "give it its own entry"
                 )
             out.append(picks[0])
         else:

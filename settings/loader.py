@@ -9,7 +9,8 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ValidationError
 
-from core.errors import UsageError, suggest
+from core.errors import NAME_LIMIT, UsageError, did_you_mean, quoted, shown, where
+from core.inputs import require_file
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -23,13 +24,13 @@ def _stays_in_place(value: str) -> str:
     if not value.strip():
         raise ValueError("empty path")
     if ".." in Path(value).parts:
-        raise ValueError(f"{value!r} leaves its folder ('..'); give the place itself")
+        raise ValueError(f"{quoted(value)} leaves its folder ('..'); give the place itself")
     return value
 
 
 def _file_name(value: str) -> str:
     if value in ("", ".", "..") or Path(value).name != value or "\\" in value:
-        raise ValueError(f"{value!r} is not a plain file name; the file is written inside save_dir")
+        raise ValueError(f"{quoted(value)} is not a plain file name; the file is written inside save_dir")
     return value
 
 
@@ -44,35 +45,38 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     import yaml
 
     p = Path(path)
+    require_file(p, UsageError)
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
-        raise UsageError(f"{path}: settings file not found") from None
+        raise UsageError(f"{where(path)}: settings file not found") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"{path}: cannot read settings ({e.__class__.__name__})") from None
+        raise UsageError(f"{where(path)}: cannot read settings ({e.__class__.__name__})") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        at = f":{mark.line + 1}" if mark is not None else ""
-        raise UsageError(f"{path}{at}: invalid YAML ({getattr(e, 'problem', None) or e})") from None
+        problem = shown(getattr(e, "problem", None) or e, 4 * NAME_LIMIT)
+        at = where(path, mark.line + 1 if mark is not None else None)
+        raise UsageError(f"{at}: invalid YAML ({problem})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise UsageError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+        raise UsageError(f"{where(path)}: expected a mapping of settings, got {type(data).__name__}")
     return data
 
 
-def parse_model(model: type[M], data: dict[str, Any], where: str) -> M:
-    """Validate ``data`` as ``model``; the first error becomes a one-line UsageError."""
+def parse_model(model: type[M], data: dict[str, Any], label: str) -> M:
+    """Validate ``data`` as ``model``; the first error becomes a one-line UsageError naming
+    ``label`` (the settings file) and the key (names shown cut and escaped)."""
     try:
         return model.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        loc = ".".join(shown(x) for x in err["loc"]) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = unknown_key_message(str(err["loc"][-1]), _model_at(model, err["loc"][:-1]))
         more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
-        raise UsageError(f"{where}: {loc}: {msg}{more}") from None
+        raise UsageError(f"{where(label)}: {loc}: {msg}{more}") from None
 
 
 def unknown_key_message(key: str, section: type[BaseModel] | None) -> str:
@@ -80,9 +84,7 @@ def unknown_key_message(key: str, section: type[BaseModel] | None) -> str:
     if section is None:
         return "unknown key"
     keys = [f.alias or name for name, f in section.model_fields.items()]
-    guess = suggest(key, keys)
-    hint = f"did you mean {guess!r}? " if guess else ""
-    return f"unknown key ({hint}valid keys: {', '.join(keys)})"
+    return f"unknown key ({did_you_mean(key, keys)}valid keys: {', '.join(keys)})"
 
 
 def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
@@ -147,4 +149,4 @@ def load_settings(
     if settings is None or isinstance(settings, dict):
         return parse_model(model, settings or {}, default_label), None, default_label
     path = str(settings)
-    return parse_model(model, load_yaml(path), path), path, path
+    return parse_model(model, load_yaml(path), path), path, where(path)

@@ -22,7 +22,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, 
 from pydantic_core import PydanticCustomError
 
 from core.classes import CANVAS
-from core.errors import UsageError, listing
+from core.errors import UsageError, did_you_mean, listing, quoted
 from core.limits import MAX_COUNT, MAX_SIDE, MAX_WORKERS
 from settings.groups import check_groups, keys_per_class
 from settings.loader import ClassName
@@ -127,10 +127,10 @@ def resolve_rules(
     for key in section:
         if key == "default" or key in classes or key in groups:
             continue
-        also = f"; groups: {', '.join(groups)}" if groups else ""
+        also = f"; groups: {listing(groups)}" if groups else ""
         raise UsageError(
-            f"{where}: postprocess: unknown class {key!r} (expected 'default' or one of "
-            f"{len(classes)} classes: {listing(classes, 3)}{also})"
+            f"{where}: postprocess: unknown class {quoted(key)} ({did_you_mean(key, ['default', *classes, *groups])}"
+            f"expected 'default' or one of {len(classes)} classes: {listing(classes, 3)}{also})"
         )
     default = section.get("default") or Rules()
     given = {k: v for k, v in (flags or {}).items() if v is not None}

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.classes import CANVAS, DEFAULT_CLASSES
-from core.errors import UsageError, listing
+from core.errors import UsageError, did_you_mean, listing, named_among, quoted, shown
 from core.limits import MAX_SIDE
 from settings.groups import DEFAULT, check_groups, keys_per_class
 from settings.loader import ClassName, OutputPath
@@ -56,10 +56,13 @@ def rule_table(cfg: SelectSettings, sources: Sequence[str], classes: Sequence[st
         if key != DEFAULT and key not in known and key not in cfg.groups:
             groups = f"; groups: {listing(cfg.groups)}" if cfg.groups else ""
             raise UsageError(
-                f"{where}: select.{key}: neither a class nor a group (classes: {listing(classes)}{groups})"
+                f"{where}: select.{shown(key)}: neither a class nor a group "
+                f"({did_you_mean(key, [*classes, *cfg.groups, DEFAULT])}classes: {listing(classes)}{groups})"
             )
         if src not in sources:
-            raise UsageError(f"{where}: select.{key}: unknown source {src!r} (sources: {listing(sources)})")
+            raise UsageError(
+                f"{where}: select.{shown(key)}: unknown source {named_among(src, list(sources), 'sources')}"
+            )
     keys = keys_per_class(cfg.select, classes, cfg.groups, where, "select", "sources")
     return [cfg.select[k] if k is not None else None for k in keys]
 
@@ -70,7 +73,7 @@ def class_sources(cfg: SelectSettings, sources: Sequence[str], classes: Sequence
     bare = [c for c, r in zip(classes, rules, strict=True) if r is None]
     if bare:
         raise UsageError(
-            f"{where}: select: no rule for class {bare[0]!r} and no 'default'"
+            f"{where}: select: no rule for class {quoted(bare[0])} and no 'default'"
             + (f" ({len(bare):,} classes without a rule)" if len(bare) > 1 else "")
         )
     return rules  # type: ignore[return-value]

@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.classes import CANVAS, CLASS_CHUNK, DEFAULT_CLASSES, check_classes
-from core.errors import UsageError
+from core.errors import UsageError, named_among, quoted
 from core.limits import MAX_COUNT, MAX_SIDE, MAX_WORKERS
 from core.sources import unique_names
 from settings.loader import ClassName, FileName, OutputPath
@@ -98,7 +98,7 @@ class SoftSettings(BaseModel):
         named = [m.name for m in v if m.name]
         twice = sorted({n for n in named if named.count(n) > 1})
         if twice:
-            raise ValueError(f"two prob_maps sources named {twice[0]!r}")
+            raise ValueError(f"two prob_maps sources named {quoted(twice[0])}")
         twice = folder_twice(v)
         if twice:
             raise ValueError(f"folder {twice} listed twice (give it a larger weight instead)")
@@ -128,7 +128,7 @@ def repoint(cfg: SoftSettings, name: str, folder: str, where: str, param: str | 
     already reads, is an error."""
     names = soft_source_names(cfg)[len(cfg.models()) :]
     if name not in names:
-        raise UsageError(f"{where}: no prob_maps source {name!r} (map sources: {', '.join(names) or 'none'})", param)
+        raise UsageError(f"{where}: no prob_maps source {named_among(name, names, 'map sources')}", param)
     entry = cfg.prob_maps[names.index(name)]
     entry.name, entry.path = name, folder
     twice = folder_twice(cfg.prob_maps)

@@ -3,13 +3,14 @@ weight matrix (sources × classes) and a threshold vector (classes)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal, Union
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.classes import CANVAS
-from core.errors import UsageError, plural
+from core.errors import UsageError, as_name, did_you_mean, listing, named_among, plural, quoted, shown
 from core.limits import MAX_COUNT, MAX_SIDE, MAX_WORKERS
 from settings.loader import ClassName, OutputPath
 from settings.postprocess import PostprocessSection
@@ -53,13 +54,13 @@ def _row(spec: SourceWeights, names: list[str], base: np.ndarray, where: str) ->
     if isinstance(spec, list):
         if len(spec) != len(names):
             raise UsageError(
-                f"{where}: {plural(len(spec), 'weight')} for {plural(len(names), 'source')} ({', '.join(names)})"
+                f"{where}: {plural(len(spec), 'weight')} for {plural(len(names), 'source')} ({listing(names)})"
             )
         out[:] = spec
     else:
         for k, v in spec.items():
             if k not in names:
-                raise UsageError(f"{where}: unknown source {k!r} (sources: {', '.join(names)})")
+                raise UsageError(f"{where}: unknown source {named_among(k, names, 'sources')}")
             out[names.index(k)] = v
     return out
 
@@ -110,24 +111,25 @@ def weight_matrix(weights, names: list[str], classes: tuple[str, ...], where: st
         neither = [k for k in weights if k != "default" and k not in classes and k not in names]
         if neither:
             raise UsageError(
-                f"{where}: weights: {neither[0]!r} is neither a source nor a class (sources: {', '.join(names)})"
+                f"{where}: weights: {quoted(neither[0])} is neither a source nor a class "
+                f"({did_you_mean(neither[0], [*names, *classes, 'default'])}sources: {listing(names)})"
             )
         as_source = [k for k in weights if k != "default" and k not in classes]
         if as_source:
             raise UsageError(
-                f"{where}: weights: mixes sources ({as_source[0]!r}) and classes; per class, "
-                f"give {{default: {{{as_source[0]}: w, …}}, <class>: {{…}}}}"
+                f"{where}: weights: mixes sources ({quoted(as_source[0])}) and classes; per class, "
+                f"give {{default: {{{shown(as_source[0])}: w, …}}, <class>: {{…}}}}"
             )
     default = default_weights(weights, names, where)
     w = np.repeat(default[:, None], len(classes), axis=1)
     if _per_class(weights):
         for c, cls in enumerate(classes):
             if cls in weights:
-                w[:, c] = _row(weights[cls], names, default, f"{where}: weights.{cls}")
+                w[:, c] = _row(weights[cls], names, default, f"{where}: weights.{shown(cls)}")
     check_weights(w, where)
     dead = [classes[c] for c in np.flatnonzero(w.sum(0) <= 0)]
     if dead:
-        raise UsageError(f"{where}: all weights are 0 for class {dead[0]}")
+        raise UsageError(f"{where}: all weights are 0 for class {shown(dead[0])}")
     return w
 
 
@@ -145,12 +147,21 @@ def class_overrides(
     for c, cls in enumerate(classes):
         said = []
         if not np.array_equal(weights[:, c], default_w):
-            said.append("weights " + ", ".join(f"{n} {x:g}" for n, x in zip(names, weights[:, c], strict=True)))
+            said.append(f"weights {weight_listing(names, weights[:, c])}")
         if thresholds[c] != default_t:
             said.append(f"threshold {thresholds[c]:g}")
         if said:
-            lines.append(f"{cls}: {'; '.join(said)}")
+            lines.append(f"{as_name(cls)}: {'; '.join(said)}")
     return lines
+
+
+def weight_listing(names: Sequence[str], weights: np.ndarray) -> str:
+    """``unet=1, hrnet=0.5``: the weight of each source, by name.
+
+    >>> weight_listing(["unet", "2"], np.array([1.0, 0.5]))
+    'unet=1, 2=0.5'
+    """
+    return ", ".join(f"{shown(n)}={x:g}" for n, x in zip(names, weights, strict=True))
 
 
 def check_weights(w: np.ndarray, where: str) -> None:
@@ -166,7 +177,10 @@ def class_vector(spec, classes: tuple[str, ...], default: float, where: str) -> 
         return np.full(len(classes), float(spec))
     unknown = [k for k in spec if k != "default" and k not in classes]
     if unknown:
-        raise UsageError(f"{where}: unknown class {unknown[0]!r}")
+        raise UsageError(
+            f"{where}: unknown class {quoted(unknown[0])} ({did_you_mean(unknown[0], ['default', *classes])}"
+            f"expected 'default' or one of {len(classes)} classes: {listing(classes, 3)})"
+        )
     row = np.full(len(classes), float(spec.get("default", default)))
     for c, name in enumerate(classes):
         if name in spec:

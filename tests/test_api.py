@@ -67,7 +67,7 @@ def test_weighted_vote_paths_and_output(small_set, tmp_path):
     per_class = weighted_vote(
         [paths[m] for m in names], height=64, width=64, settings={"weights": {"default": [1, 1, 1], "Ulna": [0, 0, 1]}}
     )
-    assert per_class.overrides[1:] == ["  Ulna: weights " + ", ".join(f"{n} {w}" for n, w in zip(names, "001"))]
+    assert per_class.overrides[1:] == ["  Ulna: weights " + ", ".join(f"{n}={w}" for n, w in zip(names, "001"))]
     ulna = per_class.predictions.rle(0, "Ulna")
     assert ulna == Predictions.read(paths[names[2]], DEFAULT_CLASSES, 64, 64).rle(0, "Ulna")
 

@@ -545,7 +545,8 @@ def test_check_names_empty_masks(tmp_path):
     r = run_cli("check", path, *SHAPE)
     assert r.exit_code == 0
     assert r.stdout.splitlines() == [
-        "empty masks per class: b 7, c 2; first: i0.png (b), i0.png (c), i1.png (b), i1.png (c), i2.png (b), …",
+        "empty masks per class: b: 7, c: 2; first: i0.png (class b), i0.png (class c), i1.png (class b), "
+        "i1.png (class c), i2.png (class b), …",
         f"{path}: valid: 7 images × 3 classes, 21 rows, 9 empty masks, 12 runs, total area 12 px",
     ]
     one = write_csv(tmp_path / "one.csv", [("x.png", c, "1 1") for c in CLASSES])

@@ -46,7 +46,7 @@ def plain_files(draw) -> bytes:
 def _both(tmp_path, data: bytes):
     path = tmp_path / "in.csv"
     path.write_bytes(data)
-    data, header, unterminated = _read_bytes(str(path))
+    data, header, unterminated = _read_bytes(str(path), 4, 4)
     assert _plain(data)
     fast = _assemble("f", _tokenize(data, header, CLASSES), unterminated, CLASSES, 4, 4)
     (img, cls, rle), lines = _read_frame("f", data)

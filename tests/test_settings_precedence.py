@@ -75,8 +75,8 @@ def test_weights_and_threshold_flags_keep_per_class_entries(synth, tmp_path):
     assert r.exit_code == 0, r.stderr
     # b keeps m2 at 0 over the flag's new default; c keeps its own threshold
     _expect_vote(out, synth, {0: [1, 1, 2], 1: [1, 0, 2], 2: [1, 1, 2]}, {0: 0.4, 1: 0.4, 2: 0.2})
-    assert "per class (default: weights m1 1, m2 1, m3 2; threshold 0.4):" in r.stderr
-    assert "  b: weights m1 1, m2 0, m3 2\n" in r.stderr and "  c: threshold 0.2\n" in r.stderr
+    assert "weights: m1=1, m2=1, m3=2\nper class (default: weights m1=1, m2=1, m3=2; threshold 0.4):" in r.stderr
+    assert "  b: weights m1=1, m2=0, m3=2\n" in r.stderr and "  c: threshold 0.2\n" in r.stderr
     assert "  a:" not in r.stderr
     r = run_cli("weighted", "--setting", s, "--weights", "1,1,2", "-o", tmp_path / "q.csv", "--quiet")
     assert r.exit_code == 0 and r.stderr == ""
@@ -98,12 +98,13 @@ def test_a_flag_replaces_settings_without_per_class_entries(synth, tmp_path):
     assert r.exit_code == 0, r.stderr
     _expect_vote(out, synth, {c: [1, 2, 1] for c in range(3)}, {c: 0.5 for c in range(3)})
     assert "per class" not in r.stderr  # every class uses the default
+    assert r.stderr.count("weights: model1=1, model2=2, model3=1\n") == 1  # said once, by source name
 
 
 def test_a_bad_flag_is_named_as_the_flag(synth, tmp_path):
     s = _settings(tmp_path, {"weights": {"default": [1, 1, 1], "b": [0, 1, 1]}})
     r = run_cli("weighted", *synth, "--setting", s, "--weights", "1,1", "-o", tmp_path / "o.csv")
-    assert r.exit_code == 2 and "error: --weights: weights: 2 weights for 3 sources" in r.stderr
+    assert r.exit_code == 2 and r.stderr == "error: --weights: 2 weights for 3 sources (model1, model2, model3)\n"
     r = run_cli("weighted", *synth, "--setting", s, "--threshold", 1.5, "-o", tmp_path / "o.csv")
     assert r.exit_code == 2 and "error: --threshold: thresholds must lie in [0, 1)" in r.stderr
 
@@ -124,7 +125,7 @@ def test_flag_merging_in_the_library():
     assert default_threshold(t) == 0.7 and default_threshold(0.3) == 0.3
     np.testing.assert_array_equal(default_weights(merged, names, "s.yaml"), [1, 1, 1])
     lines = class_overrides(w, threshold_vector(t, classes, "s.yaml"), np.ones(3), 0.7, names, classes)
-    assert lines == ["Pisiform: weights u 1, h 0, n 1", "c: threshold 0.4"]
+    assert lines == ["Pisiform: weights u=1, h=0, n=1", "c: threshold 0.4"]
 
 
 # --- a file votes once unless asked -----------------------------------------------
