@@ -37,7 +37,8 @@ def gather_kernel(text, offsets, rows, out, at):
 def vote_block_kernel(
     text, offsets, runs_bound, weights, thresholds, min_votes, npix, names, name_off, class_names, class_off, out
 ):
-    """Vote a block of images and write their CSV rows (``name,class,rle``) into ``out``.
+    """Vote a block of images and write their CSV rows (``name,class,rle``; each class field
+    carries its comma, and is empty in a file without a class column) into ``out``.
 
     Mask ``k = (i * C + c) * S + s`` (image, class, source) is ``text[offsets[k]:offsets[k+1]]``
     (validated RLE) with at most ``runs_bound[k]`` runs. Each class is voted over the sources
@@ -76,8 +77,6 @@ def vote_block_kernel(
             pos = _put(out, pos, names, name_off[i], name_off[i + 1])
             out[pos] = 44
             pos = _put(out, pos + 1, class_names, class_off[c], class_off[c + 1])
-            out[pos] = 44
-            pos += 1
             spans[i * n_classes + c, 0] = pos
             pos = format_kernel(voted, out, pos)
             spans[i * n_classes + c, 1] = pos
@@ -88,7 +87,8 @@ def vote_block_kernel(
 
 @nb.njit(cache=True, nogil=True)
 def rows_kernel(text, text_span, runs, run_span, formatted, names, name_off, class_names, class_off, out):
-    """Write CSV rows ``name,class,rle`` for a block of images; return the bytes written.
+    """Write CSV rows ``name,class,rle`` for a block of images (each class field carries its
+    comma, and is empty in a file without a class column); return the bytes written.
 
     The RLE of (image ``i``, class ``c``), ``k = i * C + c``, is ``runs[run_span[k, 0]:run_span[k, 1]]``
     formatted where ``formatted[k]``, else the text ``text[text_span[k, 0]:text_span[k, 1]]`` as
@@ -102,8 +102,6 @@ def rows_kernel(text, text_span, runs, run_span, formatted, names, name_off, cla
             pos = _put(out, pos, names, name_off[i], name_off[i + 1])
             out[pos] = 44
             pos = _put(out, pos + 1, class_names, class_off[c], class_off[c + 1])
-            out[pos] = 44
-            pos += 1
             if formatted[k]:
                 pos = format_kernel(runs[run_span[k, 0] : run_span[k, 1]], out, pos)
             else:

@@ -89,8 +89,8 @@ def parse_kernel(buf, lo, hi, npix, out):
 
 @nb.njit(cache=True, nogil=True)
 def scan_kernel(buf, offsets, npix):
-    """Validate every span ``buf[offsets[r]:offsets[r+1]]``; return per-row
-    (error code, value index, run count, area)."""
+    """Validate every span ``buf[offsets[r]:offsets[r+1]]`` as a mask of ``npix[r]`` pixels;
+    return per-row (error code, value index, run count, area)."""
     m = offsets.shape[0] - 1
     codes = np.zeros(m, np.int8)
     where = np.full(m, -1, np.int64)
@@ -101,7 +101,7 @@ def scan_kernel(buf, offsets, npix):
         widest = max(widest, offsets[r + 1] - offsets[r])
     scratch = np.empty((widest // 4 + 1, 2), np.int64)
     for r in range(m):
-        n, code, at = parse_kernel(buf, offsets[r], offsets[r + 1], npix, scratch)
+        n, code, at = parse_kernel(buf, offsets[r], offsets[r + 1], npix[r], scratch)
         codes[r] = code
         where[r] = at
         counts[r] = n

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from core._block_kernels import gather_kernel, rows_kernel
-from core.csv_write import csv_field
+from core.csv_write import class_fields, csv_field
+from core.layout import DEFAULT_LAYOUT, Layout
 from core.predictions import Predictions
 
 BLOCK = 16
@@ -31,7 +32,18 @@ class Fields:
 
     @classmethod
     def of(cls, values: Sequence[str]) -> Fields:
-        encoded = [csv_field(v).encode() for v in values]
+        """Fields of ``values``, quoted where CSV needs it."""
+        return cls.written([csv_field(v) for v in values])
+
+    @classmethod
+    def classes(cls, classes: Sequence[str], layout: Layout = DEFAULT_LAYOUT) -> Fields:
+        """The class fields of rows laid out as ``layout`` (see ``core.csv_write.class_fields``)."""
+        return cls.written(class_fields(classes, layout))
+
+    @classmethod
+    def written(cls, values: Sequence[str]) -> Fields:
+        """Fields of ``values`` taken as they are written."""
+        encoded = [v.encode() for v in values]
         offsets = np.zeros(len(encoded) + 1, np.int64)
         np.cumsum([len(e) for e in encoded], out=offsets[1:])
         return cls(np.frombuffer(bytearray(b"".join(encoded)), np.uint8), offsets)
@@ -119,17 +131,18 @@ def write_copied(
     images: Sequence[str],
     classes: Sequence[str],
     progress=None,
+    layout: Layout = DEFAULT_LAYOUT,
 ) -> int:
-    """Write the rows ``copy_block`` assembles for every image, block by block, atomically;
-    returns rows written."""
+    """Write the rows ``copy_block`` assembles for every image, block by block, atomically,
+    laid out as ``layout``; returns rows written."""
     from core.stream import write_blocks
     from core.window import chunks
 
-    fields = Fields.of(classes)
+    fields = Fields.classes(classes, layout)
     blocks = chunks(len(images), BLOCK)
 
     def block(b: int) -> bytes:
         lo, hi = blocks[b]
         return copy_block(sources, which[lo:hi], rows[lo:hi], images[lo:hi], fields)
 
-    return write_blocks(output, classes, blocks, block, 1, progress)
+    return write_blocks(output, classes, blocks, block, 1, progress, layout)

@@ -18,12 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from core._csv_kernels import field_counts_kernel, tokenize_kernel
-from core._rle_kernels import scan_kernel
+from core._rle_kernels import ERR_BOUNDS, scan_kernel
 from core.classes import DEFAULT_CLASSES
-from core.codec import RLE_ERRORS
+from core.codec import RLE_ERRORS, format_rle, parse_rle
 from core.csv_write import COLUMNS
-from core.errors import NAME_LIMIT, InputError, listing, plural, quoted, shown, suggest, where
+from core.errors import NAME_LIMIT, InputError, UsageError, listing, plural, quoted, shown, suggest, where
 from core.inputs import require_file
+from core.layout import DEFAULT_LAYOUT, Layout, Sizes
+from core.runs import area, union
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ class Table:
     truncation: Problem | None = None  # set when the file looks cut off (see ``_truncation``)
     truncated_image: int = -1  # the incomplete last image of a truncated file
     unterminated: Problem | None = None  # set when a complete-looking file lacks its last line end
+    sizes: np.ndarray | None = None  # (n_images, 2) each image's (height, width); None: all height × width
+    order: str = "row"  # the RLE order: "column" runs are those of the transposed image
 
 
 def field_counts(data: bytes, sep: str = ",") -> np.ndarray:
@@ -76,18 +80,35 @@ def _readonly(data: bytes | bytearray) -> np.ndarray:
     return np.frombuffer(memoryview(data).toreadonly(), np.uint8)
 
 
-def read_table(path: str | os.PathLike, classes: Sequence[str], height: int, width: int) -> tuple[Table, list[Problem]]:
-    """Read a prediction CSV and list every problem in it (unknown classes, duplicate rows,
-    invalid RLE, bad image names). Unreadable files raise ``InputError``."""
+def read_table(
+    path: str | os.PathLike,
+    classes: Sequence[str],
+    height: int,
+    width: int,
+    layout: Layout = DEFAULT_LAYOUT,
+    sizes: Sizes | None = None,
+    instances: str = "error",
+) -> tuple[Table, list[Problem]]:
+    """Read a prediction CSV laid out as ``layout`` and list every problem in it (unknown
+    classes, duplicate rows, invalid RLE, runs past their image's end, images without a size,
+    bad image names). ``sizes``: each image's size (default: ``height`` × ``width`` for all);
+    ``instances="union"`` reads several rows of one image and class (one per object) as one
+    mask, where by default they are an error. Unreadable files raise ``InputError``."""
     path = str(path)
-    data, header, unterminated = _read_bytes(path, height, width)
     classes = tuple(classes)
+    if layout.cls is None and len(classes) != 1:
+        raise UsageError(
+            f"columns: a file without a class column holds one class, but the class list has {len(classes)}",
+            param="columns",
+        )
+    largest = max([height * width, *(h * w for h, w in (sizes.table.values() if sizes else ()))])
+    data, header, unterminated = _read_bytes(path, largest, f"{height}×{width}", layout)
     if _plain(data):
-        cols = _tokenize(data, header, classes)
+        cols = _tokenize(data, header, classes, layout)
     else:
-        (img, cls, rle), lines = _read_frame(path, data)
+        (img, cls, rle), lines = _read_frame(path, data, layout, classes)
         cols = _columns(img, cls, rle, lines, classes)
-    return _assemble(path, cols, unterminated, classes, height, width)
+    return _assemble(path, cols, unterminated, classes, height, width, sizes, instances, layout.order)
 
 
 LINE_SLACK = 1 << 20
@@ -97,15 +118,14 @@ CHUNK = 1 << 22
 """Bytes read at a time; a line is checked against its bound as the file comes in."""
 
 
-def longest_line(height: int, width: int) -> int:
-    """The longest line a file of ``height`` × ``width`` masks can need: the longest canonical
-    RLE (one run per pixel, each ``start length `` of at most 2·digits(H·W)+2 characters)
-    plus ``LINE_SLACK`` for the other columns. A longer line is refused as it is read.
+def longest_line(npix: int) -> int:
+    """The longest line a file of masks of ``npix`` pixels can need: the longest canonical RLE
+    (one run per pixel, each ``start length `` of at most 2·digits(npix)+2 characters) plus
+    ``LINE_SLACK`` for the other columns. A longer line is refused as it is read.
 
-    >>> longest_line(64, 64) - LINE_SLACK  # 4,096 runs of at most 10 characters
+    >>> longest_line(64 * 64) - LINE_SLACK  # 4,096 runs of at most 10 characters
     40960
     """
-    npix = height * width
     return npix * (2 * len(str(npix)) + 2) + LINE_SLACK
 
 
@@ -137,7 +157,7 @@ def read_bounded(stream, path: str, bound: int, size: str, chunk: int = CHUNK) -
         data += block
 
 
-def _read_bytes(path: str, height: int, width: int) -> tuple[bytearray, list[str], bool]:
+def _read_bytes(path: str, npix: int, size: str, layout: Layout) -> tuple[bytearray, list[str], bool]:
     """The file's bytes (BOM removed), its header fields, and whether the last line lacks its
     newline (a hint of truncation); every record's field count is checked, every line's
     length against ``longest_line`` as it is read (``read_bounded``). Raises InputError."""
@@ -147,7 +167,7 @@ def _read_bytes(path: str, height: int, width: int) -> tuple[bytearray, list[str
     require_file(path)  # before opening: a FIFO would block, /dev/zero never end
     try:
         with open(path, "rb") as fh:
-            data = read_bounded(fh, path, longest_line(height, width), f"{height}×{width}")
+            data = read_bounded(fh, path, longest_line(npix), size)
         if not data.isascii():
             data.decode("utf-8")  # rejects binary and other encodings up front
     except (FileNotFoundError, NotADirectoryError):
@@ -161,13 +181,14 @@ def _read_bytes(path: str, height: int, width: int) -> tuple[bytearray, list[str
     first_line = data[: data.find(b"\n")].decode() if b"\n" in data else data.decode()
     header = next(csv.reader(io.StringIO(first_line)), None)
     if header is None:
-        raise InputError(f"{name}: empty file (expected header {','.join(COLUMNS)})")
+        raise InputError(f"{name}: empty file (expected header {','.join(layout.columns)})")
     header = [h.strip() for h in header]
     said = shown(",".join(header), 2 * NAME_LIMIT)
-    missing = [c for c in COLUMNS if c not in header]
+    missing = [c for c in layout.columns if c not in header]
     if missing:
-        raise InputError(f"{name}:1: missing column(s) {', '.join(missing)} (header is {said})")
-    twice = [c for c in COLUMNS if header.count(c) > 1]
+        hint = "" if layout != DEFAULT_LAYOUT else "; name the file's columns with --columns image=…,class=…,rle=…"
+        raise InputError(f"{name}:1: missing column(s) {', '.join(missing)} (header is {said}){hint}")
+    twice = [c for c in layout.columns if header.count(c) > 1]
     if twice:
         raise InputError(f"{name}:1: column {twice[0]} appears twice (header is {said})")
     counts = field_counts(data)
@@ -196,9 +217,10 @@ def _plain(data: bytes) -> bool:
     return b"\r" not in data or data.count(b"\r") == data.count(b"\r\n")
 
 
-def _read_frame(path: str, data: bytes):
-    """The three columns of ``data`` as object arrays via pandas (quoted or non-ASCII files)
-    and the file line of each row; raises InputError."""
+def _read_frame(path: str, data: bytes, layout: Layout = DEFAULT_LAYOUT, classes: Sequence[str] = ()):
+    """The image, class and RLE columns of ``data`` (named by ``layout``) as object arrays via
+    pandas (quoted or non-ASCII files) and the file line of each row; without a class column
+    every row is of the one class. Raises InputError."""
     import io
 
     import pandas as pd
@@ -206,7 +228,7 @@ def _read_frame(path: str, data: bytes):
     try:
         df = pd.read_csv(
             io.BytesIO(data),
-            usecols=lambda c: c.strip() in COLUMNS,
+            usecols=lambda c: c.strip() in layout.columns,
             dtype=str,
             keep_default_na=False,
             na_filter=False,
@@ -220,8 +242,13 @@ def _read_frame(path: str, data: bytes):
     df.columns = [c.strip() for c in df.columns]
     # Header is line 1 and blank lines are kept as rows, so row i is line i + 2.
     lines = np.arange(len(df), dtype=np.int64) + 2
-    cols = [df[c].to_numpy(dtype=object) for c in COLUMNS]
-    return cols, lines
+    image, rle = df[layout.image].to_numpy(dtype=object), df[layout.rle].to_numpy(dtype=object)
+    if layout.cls is None:
+        cls = np.full(len(df), classes[0], dtype=object)
+        cls[(image == "") & (rle == "")] = ""  # a blank line stays blank
+    else:
+        cls = df[layout.cls].to_numpy(dtype=object)
+    return [image, cls, rle], lines
 
 
 @dataclass
@@ -240,9 +267,10 @@ class _Columns:
     lines: np.ndarray
 
 
-def _tokenize(data: bytes, header: list[str], classes: tuple[str, ...]) -> _Columns:
+def _tokenize(data: bytes, header: list[str], classes: tuple[str, ...], layout: Layout = DEFAULT_LAYOUT) -> _Columns:
     """``_Columns`` of a plain file (see ``_plain``) straight from its bytes: one numba pass,
-    then Python only once per run of rows of one image."""
+    then Python only once per run of rows of one image. Without a class column (``layout``)
+    every row is of the one class."""
     buf = _readonly(data)
     start = data.find(b"\n") + 1 if b"\n" in data else len(data)
     class_bytes = [c.encode() for c in classes]
@@ -253,12 +281,14 @@ def _tokenize(data: bytes, header: list[str], classes: tuple[str, ...]) -> _Colu
         buf,
         start,
         ord(","),
-        header.index(COLUMNS[0]),
-        header.index(COLUMNS[1]),
-        header.index(COLUMNS[2]),
+        header.index(layout.image),
+        header.index(layout.cls) if layout.cls is not None else -1,
+        header.index(layout.rle),
         class_text,
         class_off,
     )
+    if layout.cls is None:
+        cls_code[:] = 0
     firsts = np.flatnonzero(new_name)
     index: dict[str, int] = {}
     group_code = np.empty(len(firsts), np.int64)
@@ -273,6 +303,8 @@ def _tokenize(data: bytes, header: list[str], classes: tuple[str, ...]) -> _Colu
     stripped = int(sizes[stripped_groups].sum())
 
     def cls_text(r: int) -> str:
+        if layout.cls is None:
+            return classes[0]
         return data[spans[r, 2] : spans[r, 3]].decode("ascii").strip()
 
     return _Columns(img_code, list(index), stripped, cls_code, cls_text, text, offsets, lines)
@@ -327,7 +359,15 @@ def text_buffer(text: str) -> np.ndarray:
 
 
 def _assemble(
-    path: str, cols: _Columns, unterminated: bool, classes: tuple[str, ...], height: int, width: int
+    path: str,
+    cols: _Columns,
+    unterminated: bool,
+    classes: tuple[str, ...],
+    height: int,
+    width: int,
+    sizes: Sizes | None = None,
+    instances: str = "error",
+    order: str = "row",
 ) -> tuple[Table, list[Problem]]:
     """The checks of ``scan_predictions`` on a file's columns, shared by the tokenizer, pandas
     and in-memory frames; ``cols.lines`` locate each row in messages."""
@@ -356,19 +396,39 @@ def _assemble(
     np.minimum.at(first_row, key[ok], np.flatnonzero(ok))
     rows = np.arange(m, dtype=np.int64)
     dup = ok & (first_row[np.maximum(key, 0)] != rows)
-    for r in np.flatnonzero(dup):
-        problem(r, f"duplicate row (first at line {lines[first_row[key[r]]]})")
+    if instances != "union":
+        for r in np.flatnonzero(dup):
+            first = lines[first_row[key[r]]]
+            problem(r, f"duplicate row (first at line {first}; one row per object: --instances union)")
 
+    image_sizes, npix = _image_sizes(cols.images, height, width, sizes)
+    if sizes is not None:
+        for i in np.flatnonzero(npix == 0):
+            r = int(np.flatnonzero(img_code == i)[0])
+            if cols.images[i]:
+                problem(r, f"no size for this image in {shown(sizes.origin)}")
     text, offsets = cols.text, cols.offsets
-    codes, at, counts, areas = scan_kernel(text, offsets, height * width)
-    for r in np.flatnonzero(codes):
+    row_npix = npix[img_code] if len(img_code) else np.zeros(0, np.int64)
+    codes, at, counts, areas = scan_kernel(text, offsets, row_npix)
+    for r in np.flatnonzero((codes != 0) & (row_npix > 0)):
         tok = f" at value #{at[r] + 1}" if at[r] >= 0 else ""
-        problem(r, f"invalid RLE: {RLE_ERRORS[int(codes[r])]}{tok}")
+        said = RLE_ERRORS[int(codes[r])]
+        if int(codes[r]) == ERR_BOUNDS and sizes is not None:
+            h, w = image_sizes[img_code[r]]
+            said = f"run extends past the last pixel of its {h}×{w} image"
+        problem(r, f"invalid RLE: {said}{tok}")
+    if instances == "union" and dup.any():
+        text, offsets, counts, areas = _union_instances(
+            text, offsets, counts, areas, dup & (codes == 0), first_row, key, row_npix
+        )
 
     table = np.full((len(cols.images), len(classes)), -1, np.int64)
     good = ok & ~dup
     table[img_code[good], cls_code[good]] = np.flatnonzero(good)
     problems.sort(key=lambda p: p.line or 0)
+    if sizes is not None and len(image_sizes):
+        # every image's runs fit within the largest height × width: the bound of later parses
+        height, width = int(image_sizes[:, 0].max()), int(image_sizes[:, 1].max())
     preds = Table(
         path=path,
         classes=classes,
@@ -382,10 +442,50 @@ def _assemble(
         areas=areas,
         run_counts=counts,
         paths_stripped=cols.stripped,
+        sizes=image_sizes if sizes is not None else None,
+        order=order,
     )
     if unterminated and len(lines):
         problems = _truncation(preds, problems, int(img_code[-1]))
     return preds, problems
+
+
+def _image_sizes(images: list[str], height: int, width: int, sizes: Sizes | None) -> tuple[np.ndarray, np.ndarray]:
+    """Each image's ``(height, width)`` and pixel count (0 where ``sizes`` gives none)."""
+    if sizes is None:
+        shape = np.empty((len(images), 2), np.int64)
+        shape[:] = (height, width)
+    else:
+        shape = np.array([sizes.of(name) or (0, 0) for name in images], np.int64).reshape(-1, 2)
+    return shape, shape[:, 0] * shape[:, 1]
+
+
+def _union_instances(text, offsets, counts, areas, dup, first_row, key, row_npix):
+    """Several rows of one image and class (one per object) read as one mask: the first row's
+    text becomes the union of the group's runs; the others are left out of the table."""
+    groups: dict[int, list[int]] = {}
+    for r in np.flatnonzero(dup):
+        groups.setdefault(int(first_row[key[r]]), []).append(int(r))
+    replaced = {}
+    for first, others in groups.items():
+        runs = [parse_rle(text[offsets[r] : offsets[r + 1]].tobytes(), 1, int(row_npix[r])) for r in (first, *others)]
+        merged = runs[0]
+        for extra in runs[1:]:
+            merged = union(merged, extra)
+        replaced[first] = (format_rle(merged).encode(), len(merged), int(area(merged)))
+    pieces, lengths = [], np.diff(offsets).copy()
+    counts, areas = counts.copy(), areas.copy()
+    for r in range(len(lengths)):
+        if r in replaced:
+            piece, counts[r], areas[r] = replaced[r]
+            lengths[r] = len(piece)
+            pieces.append(np.frombuffer(piece, np.uint8))
+        else:
+            pieces.append(text[offsets[r] : offsets[r + 1]])
+    new_offsets = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(lengths, out=new_offsets[1:])
+    new_text = np.concatenate(pieces) if pieces else np.zeros(0, np.uint8)
+    return np.ascontiguousarray(new_text).copy(), new_offsets, counts, areas
 
 
 UNTERMINATED = (

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from core.atomic import atomic_open
+from core.layout import DEFAULT_LAYOUT, Layout
 
 COLUMNS = ("image_name", "class", "rle")
 """The columns of a prediction CSV, in the order they are written."""
@@ -20,14 +21,21 @@ def csv_field(s: str) -> str:
     return s
 
 
-class PredictionWriter:
-    """Streams rows in canonical order to a temporary file next to ``path`` and renames it
-    into place only when the ``with`` block ends without an exception."""
+def class_fields(classes: Sequence[str], layout: Layout = DEFAULT_LAYOUT) -> list[str]:
+    """Each class's field as a row writes it before the RLE, its comma included; empty in a
+    file without a class column."""
+    return [f"{csv_field(c)}," if layout.cls is not None else "" for c in classes]
 
-    def __init__(self, path: str | os.PathLike, classes: Sequence[str]):
+
+class PredictionWriter:
+    """Streams rows in canonical order, laid out as ``layout``, to a temporary file next to
+    ``path`` and renames it into place only when the ``with`` block ends without an exception."""
+
+    def __init__(self, path: str | os.PathLike, classes: Sequence[str], layout: Layout = DEFAULT_LAYOUT):
         self.path = Path(path)
         self.classes = tuple(classes)
-        self._class_fields = [csv_field(c) for c in self.classes]
+        self.layout = layout
+        self._class_fields = class_fields(self.classes, layout)
         self._ctx = None
         self._fh = None
         self.rows_written = 0
@@ -35,7 +43,7 @@ class PredictionWriter:
     def __enter__(self) -> PredictionWriter:
         self._ctx = atomic_open(self.path)
         self._fh = self._ctx.__enter__()
-        self._fh.write(",".join(COLUMNS) + "\n")
+        self._fh.write(",".join(csv_field(c) for c in self.layout.columns) + "\n")
         return self
 
     def write_image(self, image: str, rles: Sequence[str]) -> None:
@@ -43,7 +51,7 @@ class PredictionWriter:
         if len(rles) != len(self.classes):
             raise ValueError(f"expected {len(self.classes)} masks for {image}, got {len(rles)}")
         name = csv_field(image)
-        self._fh.write("".join(f"{name},{c},{r}\n" for c, r in zip(self._class_fields, rles)))
+        self._fh.write("".join(f"{name},{c}{r}\n" for c, r in zip(self._class_fields, rles)))
         self.rows_written += len(rles)
 
     def write_rows(self, text: bytes, rows: int) -> None:
@@ -59,9 +67,10 @@ def write_predictions(
     path: str | os.PathLike,
     classes: Sequence[str],
     images: Iterable[tuple[str, Sequence[str]]],
+    layout: Layout = DEFAULT_LAYOUT,
 ) -> int:
-    """Write ``(image, rles)`` pairs atomically; returns rows written."""
-    with PredictionWriter(path, classes) as w:
+    """Write ``(image, rles)`` pairs atomically, laid out as ``layout``; returns rows written."""
+    with PredictionWriter(path, classes, layout) as w:
         for image, rles in images:
             w.write_image(image, rles)
     return w.rows_written

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core.codec import decode, encode, format_rle
+from core.codec import format_rle
 from core.errors import InputError, UsageError, plural, shown
+from core.layout import mask_of, runs_of
 
 SUFFIX = ".png"
 
@@ -27,16 +28,6 @@ def is_label_folder(path: str | os.PathLike) -> bool:
     ``/``), rather than a CSV."""
     text = str(path)
     return text.endswith(("/", os.sep)) or Path(text).is_dir()
-
-
-def _to_runs(mask: np.ndarray, order: str) -> np.ndarray:
-    return encode(mask.T if order == "column" else mask)
-
-
-def _to_mask(runs: np.ndarray, height: int, width: int, order: str) -> np.ndarray:
-    if order == "column":
-        return decode(runs, (width, height)).T
-    return decode(runs, (height, width))
 
 
 def _open(path: Path) -> np.ndarray:
@@ -83,7 +74,7 @@ def read_label_map(path: Path, classes: Sequence[str], order: str = "row") -> tu
             f"{shown(path)}: pixel value {top} at row {y}, column {x} is outside the class list "
             f"({plural(len(classes), 'class')}: values 0 to {len(classes)})"
         )
-    rles = [format_rle(_to_runs(labels == k + 1, order)) for k in range(len(classes))]
+    rles = [format_rle(runs_of(labels == k + 1, order)) for k in range(len(classes))]
     return rles, (int(labels.shape[0]), int(labels.shape[1]))
 
 
@@ -109,7 +100,7 @@ def read_class_folder(folder: Path, classes: Sequence[str], order: str = "row") 
         masks[name] = m
     if size is None:
         raise InputError(f"{shown(folder)}: holds no class PNG")
-    rles = [format_rle(_to_runs(masks[c], order)) if c in masks else "" for c in classes]
+    rles = [format_rle(runs_of(masks[c], order)) if c in masks else "" for c in classes]
     return rles, (int(size[0]), int(size[1]))
 
 
@@ -130,7 +121,7 @@ def label_image(runs: Sequence[np.ndarray], height: int, width: int, order: str,
     dtype = np.uint8 if len(runs) < 256 else np.uint16
     out = np.zeros((height, width), dtype)
     for k, r in enumerate(runs):
-        m = _to_mask(r, height, width, order)
+        m = mask_of(r, height, width, order)
         clash = out[m]
         if clash.any():
             other = int(clash[clash > 0][0]) - 1

@@ -16,6 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from core.codec import decode, encode
 from core.errors import InputError, UsageError, shown
 from core.limits import MAX_SIDE
 
@@ -91,6 +94,24 @@ class Layout:
 
 
 DEFAULT_LAYOUT = Layout()
+
+
+def runs_of(mask: np.ndarray, order: str = "row") -> np.ndarray:
+    """The canonical runs of a dense ``height`` × ``width`` mask in RLE ``order``.
+
+    >>> import numpy as np
+    >>> m = np.array([[1, 1], [0, 0]], bool)
+    >>> runs_of(m).tolist(), runs_of(m, "column").tolist()
+    ([[0, 2]], [[0, 1], [2, 3]])
+    """
+    return encode(mask.T if order == "column" else mask)
+
+
+def mask_of(runs: np.ndarray, height: int, width: int, order: str = "row") -> np.ndarray:
+    """The dense ``height`` × ``width`` mask of ``runs`` given in RLE ``order``."""
+    if order == "column":
+        return decode(runs, (width, height)).T
+    return decode(runs, (height, width))
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from core.codec import EMPTY_RUNS, RLE_ERRORS, RLEError
 from core.csv_read import Problem, Table, frame_table, raise_first, read_table, text_buffer
 from core.csv_write import COLUMNS, PredictionWriter, csv_field, write_predictions
 from core.errors import DataError, InputError, listing, plural, quoted, where
+from core.layout import DEFAULT_LAYOUT, Layout, Sizes
 
 __all__ = [
     "COLUMNS",
@@ -55,7 +56,26 @@ class Predictions(Table):
 
     @property
     def npix(self) -> int:
+        """Pixels of the largest mask (every image's when the set has one size)."""
         return self.height * self.width
+
+    def size(self, image: int) -> tuple[int, int]:
+        """``(height, width)`` of image ``image`` (a position)."""
+        if self.sizes is None:
+            return self.height, self.width
+        h, w = self.sizes[image]
+        return int(h), int(w)
+
+    def grid(self, image: int) -> tuple[int, int]:
+        """The ``(rows, columns)`` of the grid image ``image``'s runs cover: its size, or for
+        column-major RLE the transposed size (see ``core.layout``)."""
+        h, w = self.size(image)
+        return (w, h) if self.order == "column" else (h, w)
+
+    @property
+    def uniform(self) -> bool:
+        """Whether every image has the one size ``height`` × ``width``."""
+        return self.sizes is None or bool((self.sizes == (self.height, self.width)).all())
 
     def image_index(self, name: str) -> int:
         """Position of an image (basename), or -1."""
@@ -265,11 +285,14 @@ class Predictions(Table):
         return out[:n]
 
     def mask(self, image: int | str, cls: int | str) -> np.ndarray:
-        """The dense boolean mask (``height`` × ``width``) of (image, class), built on demand."""
-        flat = np.zeros(self.npix, bool)
+        """The dense boolean mask (the image's height × width) of (image, class), built on demand."""
+        i, _ = self._position(image, cls)
+        rows, cols = self.grid(i)
+        flat = np.zeros(rows * cols, bool)
         for a, b in self.runs(image, cls):
             flat[a:b] = True
-        return flat.reshape(self.height, self.width)
+        grid = flat.reshape(rows, cols)
+        return grid.T if self.order == "column" else grid
 
     def locate(self, image: int, cls: int) -> str:
         """``file:line: image, class`` of a row, for error messages."""
@@ -285,15 +308,25 @@ def predictions_from_rles(
     rles: Sequence[Sequence[str]],
     height: int = CANVAS,
     width: int = CANVAS,
+    sizes: np.ndarray | None = None,
+    order: str = "row",
 ) -> Predictions:
     """In-memory ``Predictions`` from RLE text, ``rles[i][c]`` for image ``i``, class ``c``
-    (e.g. ground truth rasterised from polygons). Invalid text raises ``InputError``."""
+    (e.g. ground truth rasterised from polygons), in RLE ``order``; ``sizes``: each image's
+    ``(height, width)`` where they differ. Invalid text raises ``InputError``."""
     flat = [r for row in rles for r in row]
+    if sizes is not None:
+        sizes = np.asarray(sizes, np.int64).reshape(-1, 2)
+        npix = np.repeat(sizes[:, 0] * sizes[:, 1], len(classes))
+        if len(sizes):
+            height, width = int(sizes[:, 0].max()), int(sizes[:, 1].max())
+    else:
+        npix = np.full(len(flat), height * width, np.int64)
     lengths = np.fromiter((len(s) for s in flat), np.int64, len(flat))
     offsets = np.zeros(len(flat) + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
     text = text_buffer("".join(flat))
-    codes, _, counts, areas = scan_kernel(text, offsets, height * width)
+    codes, _, counts, areas = scan_kernel(text, offsets, npix)
     if codes.any():
         r = int(np.flatnonzero(codes)[0])
         raise InputError(
@@ -313,6 +346,8 @@ def predictions_from_rles(
         lines=np.zeros(len(flat), np.int64),
         areas=areas,
         run_counts=counts,
+        sizes=sizes,
+        order=order,
     )
 
 
@@ -321,10 +356,14 @@ def scan_predictions(
     classes: Sequence[str],
     height: int = CANVAS,
     width: int = CANVAS,
+    layout: Layout = DEFAULT_LAYOUT,
+    sizes: Sizes | None = None,
+    instances: str = "error",
 ) -> tuple[Predictions, list[Problem]]:
     """Read a prediction CSV and list every problem in it (unknown classes, duplicate rows,
-    invalid RLE, bad image names). Unreadable files raise ``InputError``."""
-    table, problems = read_table(path, classes, height, width)
+    invalid RLE, bad image names); see ``core.csv_read.read_table`` for ``layout``, ``sizes``
+    and ``instances``. Unreadable files raise ``InputError``."""
+    table, problems = read_table(path, classes, height, width, layout, sizes, instances)
     return Predictions.of(table), problems
 
 
@@ -343,9 +382,12 @@ def read_predictions(
     classes: Sequence[str],
     height: int = CANVAS,
     width: int = CANVAS,
+    layout: Layout = DEFAULT_LAYOUT,
+    sizes: Sizes | None = None,
+    instances: str = "error",
 ) -> Predictions:
     """Read and validate a prediction CSV; the first problem raises ``InputError``."""
-    preds, problems = scan_predictions(path, classes, height, width)
+    preds, problems = scan_predictions(path, classes, height, width, layout, sizes, instances)
     raise_first(problems)
     return preds
 
@@ -414,10 +456,18 @@ class MemoryWriter:
 
 
 def writer_for(
-    output: str | os.PathLike | None, classes: Sequence[str], height: int, width: int, label: str = "memory"
+    output: str | os.PathLike | None,
+    classes: Sequence[str],
+    height: int,
+    width: int,
+    label: str = "memory",
+    layout: Layout = DEFAULT_LAYOUT,
 ) -> PredictionWriter | MemoryWriter:
-    """A ``PredictionWriter`` for ``output``, or a ``MemoryWriter`` when it is ``None``."""
-    return PredictionWriter(output, classes) if output is not None else MemoryWriter(label, classes, height, width)
+    """A ``PredictionWriter`` for ``output`` (laid out as ``layout``), or a ``MemoryWriter``
+    when it is ``None``."""
+    if output is not None:
+        return PredictionWriter(output, classes, layout)
+    return MemoryWriter(label, classes, height, width)
 
 
 def written(writer: PredictionWriter | MemoryWriter) -> int | Predictions:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+from core.layout import DEFAULT_LAYOUT, Layout
 from core.predictions import PredictionWriter
 from core.signals import Terminated, deferred
 from core.window import ordered
@@ -136,11 +137,12 @@ def write_images(
     work: ImageWork,
     workers: int = 1,
     progress=None,
+    layout: Layout = DEFAULT_LAYOUT,
 ) -> int:
-    """Write ``work(i)`` (RLE strings in class order) for every image ``i``, in order;
-    returns rows written. Nothing is left at ``output`` if anything fails."""
+    """Write ``work(i)`` (RLE strings in class order) for every image ``i``, in order, laid out
+    as ``layout``; returns rows written. Nothing is left at ``output`` if anything fails."""
     _select(images, work, progress)
-    with PredictionWriter(output, classes) as writer, _results(work, len(images), workers) as results:
+    with PredictionWriter(output, classes, layout) as writer, _results(work, len(images), workers) as results:
         for name, rles in zip(images, results, strict=True):
             writer.write_image(name, rles)
             if progress is not None:
@@ -155,10 +157,12 @@ def write_blocks(
     work: Callable[[int], bytes],
     workers: int = 1,
     progress=None,
+    layout: Layout = DEFAULT_LAYOUT,
 ) -> int:
-    """Write ``work(b)`` (the CSV rows of images ``blocks[b]``, every class of each) for every
-    block, in order; returns rows written. Nothing is left at ``output`` if anything fails."""
-    with PredictionWriter(output, classes) as writer, _block_results(work, len(blocks), workers) as results:
+    """Write ``work(b)`` (the CSV rows of images ``blocks[b]``, every class of each, laid out as
+    ``layout``) for every block, in order; returns rows written. Nothing is left at ``output``
+    if anything fails."""
+    with PredictionWriter(output, classes, layout) as writer, _block_results(work, len(blocks), workers) as results:
         for (lo, hi), text in zip(blocks, results, strict=True):
             writer.write_rows(text, (hi - lo) * len(classes))
             if progress is not None:

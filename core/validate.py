@@ -203,7 +203,7 @@ def check(
     >>> _ = path.write_text("image_name,class,rle\\na.png,x,1 2\\na.png,x,3 1\\n")
     >>> report = check(path, ["x", "y"], 2, 2)
     >>> report.valid, [p.message for p in report.problems]
-    (False, ['duplicate row (first at line 2)', 'missing row'])
+    (False, ['duplicate row (first at line 2; one row per object: --instances union)', 'missing row'])
     >>> import pandas as pd
     >>> frame = pd.DataFrame({"image_name": ["a.png"] * 2, "class": ["x", "y"], "rle": ["1 2", "4 9"]})
     >>> [str(p) for p in check(frame, ["x", "y"], 2, 2).problems]

@@ -67,7 +67,7 @@ class VotePlan:
     def __post_init__(self) -> None:
         self.weights = np.ascontiguousarray(self.weights, np.float64)
         self.thresholds = np.ascontiguousarray(self.thresholds, np.float64)
-        self._classes = Fields.of(self.aligned.sources[0].classes)
+        self._classes = Fields.classes(self.aligned.sources[0].classes)
 
     def image(self, i: int) -> list[str]:
         """The voted RLE strings of image ``i``, in class order (one mask at a time: the path

@@ -54,7 +54,7 @@ def clean_all(
         rles = collect_images(preds.images, functools.partial(_image, preds, cleaner), progress)
         return predictions_from_rles(preds.path, preds.classes, preds.images, rles, preds.height, preds.width)
     blocks = chunks(len(preds.images), BLOCK)
-    classes = Fields.of(preds.classes)
+    classes = Fields.classes(preds.classes)
     return write_blocks(
         output, preds.classes, blocks, lambda b: _block(preds, cleaner, classes, *blocks[b]), workers, progress
     )

@@ -95,7 +95,7 @@ def test_block_kernels_match_their_python_twins():
     rows = np.repeat(np.arange(4), 3)  # mask k = (i * C + c) * S + s: row i * C + c of each source
     which = np.tile(np.arange(3), 4)
     text, offsets, runs = gather(sources, which, rows)
-    names, cls = Fields.of(images), Fields.of(classes)
+    names, cls = Fields.of(images), Fields.classes(classes)
     w, t = np.array([[1.0, 0.0], [2.0, 1.0], [1.0, 1.0]]), np.array([0.5, 0.25])
     args = (text, offsets, runs, w, t, 0, H * W, names.text, names.offsets, cls.text, cls.offsets)
     a, b = np.zeros(4096, np.uint8), np.zeros(4096, np.uint8)

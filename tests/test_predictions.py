@@ -56,7 +56,7 @@ def test_nan_empty_extra_columns_and_basenames(tmp_path):
         (
             [("x.png", "a", "1 1"), ("x.png", "a", "2 1")],
             None,
-            "in.csv:3: image x.png, class a: duplicate row (first at line 2)",
+            "in.csv:3: image x.png, class a: duplicate row (first at line 2; one row per object: --instances union)",
         ),
         ([("x.png", "zz", "1 1")], None, "in.csv:2: image x.png, class zz: unknown class 'zz'"),
         (

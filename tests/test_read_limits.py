@@ -22,13 +22,13 @@ from core.csv_read import CHUNK, LINE_SLACK, longest_line, read_bounded
 from core.errors import InputError
 
 SIDE = ("--classes", "a,b,c", "--height", 64, "--width", 64)
-BOUND = longest_line(64, 64)
+BOUND = longest_line(64 * 64)
 
 
 def test_the_bound_is_the_longest_canonical_rle_plus_slack():
     # 4,096 pixels: 4,096 runs of 'dddd dddd ' at most (10 characters each).
     assert BOUND == 4096 * 10 + LINE_SLACK == 1_089_536
-    assert longest_line(2048, 2048) == 4_194_304 * 16 + LINE_SLACK
+    assert longest_line(2048 * 2048) == 4_194_304 * 16 + LINE_SLACK
     widest = " ".join(f"{p} 1" for p in range(1, 4097, 2))  # every other pixel: the most runs a mask has
     assert len(f"image.png,a,{widest}") < BOUND
 
@@ -82,7 +82,7 @@ class _Endless(io.RawIOBase):
         return n
 
 
-@pytest.mark.parametrize("bound", [BOUND, longest_line(2048, 2048)])
+@pytest.mark.parametrize("bound", [BOUND, longest_line(2048 * 2048)])
 def test_reading_stops_at_the_first_overlong_line(bound):
     stream = io.BufferedReader(_Endless(), buffer_size=1 << 16)
     with pytest.raises(InputError, match=r"^endless\.csv:3: line longer than"):

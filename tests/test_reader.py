@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from core._csv_kernels import tokenize_kernel
 from core.csv_read import _assemble, _columns, _plain, _read_bytes, _read_frame, _tokenize
+from core.layout import DEFAULT_LAYOUT
 
 CLASSES = ("a", "b", "c")
 NAMES = ["x.png", "y.png", " x.png", "d/x.png", "e\\y.png", "z.png ", ""]
@@ -46,7 +47,7 @@ def plain_files(draw) -> bytes:
 def _both(tmp_path, data: bytes):
     path = tmp_path / "in.csv"
     path.write_bytes(data)
-    data, header, unterminated = _read_bytes(str(path), 4, 4)
+    data, header, unterminated = _read_bytes(str(path), 16, "4×4", DEFAULT_LAYOUT)
     assert _plain(data)
     fast = _assemble("f", _tokenize(data, header, CLASSES), unterminated, CLASSES, 4, 4)
     (img, cls, rle), lines = _read_frame("f", data)
