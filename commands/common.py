@@ -60,8 +60,11 @@ WORKERS = click.IntRange(min=1, max=MAX_WORKERS)
 """Worker processes or threads."""
 
 
-def finite_float(minimum: float | None = None, min_open: bool = False) -> click.ParamType:
-    """A float flag that must be a finite number (not nan or inf), at least ``minimum``."""
+def finite_float(
+    minimum: float | None = None, min_open: bool = False, maximum: float | None = None, max_open: bool = False
+) -> click.ParamType:
+    """A float flag that must be a finite number (not nan or inf), at least ``minimum`` and at
+    most ``maximum`` (the ends excluded where ``min_open``/``max_open``)."""
 
     class Finite(click.FloatRange):
         def convert(self, value, param, ctx):
@@ -70,7 +73,7 @@ def finite_float(minimum: float | None = None, min_open: bool = False) -> click.
                 self.fail(f"{value} is not a finite number", param, ctx)
             return v
 
-    return Finite(min=minimum, min_open=min_open)
+    return Finite(min=minimum, min_open=min_open, max=maximum, max_open=max_open)
 
 
 def exit_code(error: ToolError) -> int:
@@ -216,8 +219,9 @@ def parse_named(values: tuple[str, ...]) -> list[tuple[str, str]]:
     return out
 
 
-def _vote_sources(cfg, inputs, source, where: str) -> dict[str, str]:
-    """Source name → path from the settings' ``sources``, positional CSVs and ``--source``.
+def settings_sources(cfg, inputs, source, where: str) -> dict[str, str]:
+    """Source name → path from the settings' ``sources``, positional CSVs and ``--source``
+    (the votes' and ``staple``'s settings).
     Positional CSVs next to settings that list ``sources`` are refused: they would add
     voters to a tuned set."""
     from core.sources import source_names
@@ -277,7 +281,7 @@ def vote_command(
     cfg, _, _ = load_settings(VoteSettings, setting, "flags")
     if kind == "hard" and cfg.weights is not None:
         raise UsageError(f"{setting or 'flags'}: 'hard' takes no weights; use 'weighted'")
-    named = _vote_sources(cfg, inputs, source, setting or "flags")
+    named = settings_sources(cfg, inputs, source, setting or "flags")
     if len(named) < 2 and not (len(named) == 1 and kind == "weighted"):
         raise UsageError("need at least two sources (positional CSVs or --source NAME=PATH)")
     out = output_path(output, cfg)

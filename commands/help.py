@@ -19,6 +19,14 @@ HELP = {
     or --images-from FILE (the sample submission, or a list) reports missing and extra
     images as problems.
 
+    --qa FLAGS.csv also flags suspicious masks, one row image_name,class,flag,value
+    each: fragments (more than one 8-connected component; value: their number), missing
+    (empty where the class is non-empty in >= 95% of the file's images; value: that
+    share), area (non-empty, more than 5 scaled MADs from the median of the class's
+    non-empty areas; value: the robust z-score). With several files a first column
+    source names the file. A per-class summary goes to stderr; flags are findings: they
+    do not change the exit code.
+
     Exit 0 valid, 1 invalid (every problem listed: the first --max-problems and a count),
     2 unreadable.
     """,
@@ -93,6 +101,32 @@ HELP = {
 
     \b
       python cli.py soft --setting tuned.soft.yaml --source unet=test_maps/unet ... -o test.csv
+    """,
+    "staple": """Estimate each source's quality without ground truth, and fuse by it (STAPLE or SIMPLE).
+
+    STAPLE (Warfield, Zou & Wells 2004), binary, per class: EM from initial sensitivity
+    and specificity 0.99; the prior is the sources' mean foreground fraction over the
+    pixels the EM runs on (--prior fixed) or re-estimated each iteration (estimate); it
+    stops once no estimate changes by 1e-7 (or after 100 iterations). A pixel is kept where
+    its posterior >= --confidence. --scope pooled: one estimate per source and class over
+    the whole set; image: one per image and class. --region all runs on every pixel
+    (Warfield's; the background's weight pulls every specificity to ~1, so the fused mask
+    follows the source marking most); disagreement fixes the pixels where every source
+    agrees and runs on the rest. Computed exactly on histograms of vote patterns: the
+    result equals a dense per-pixel STAPLE, mask for mask. 2 to 16 sources.
+
+    SIMPLE (Langerak et al. 2010, --method simple): majority → each source's Dice against
+    it → drop sources below mean − --alpha·std → weights = Dice → again, until nothing
+    is dropped.
+
+    \b
+    --estimates CSV: source,class,sensitivity,specificity,iterations (SIMPLE:
+    source,class,weight,dice,kept,iterations), with image_name first for --scope image;
+    sources are named by file stem, NAME= or the settings' names. Per class, each
+    source's sensitivity (SIMPLE: weight and dropped sources) is printed on stderr.
+    Settings (--setting): sources, output, estimates, method, scope, region, prior,
+    confidence, init_sensitivity, init_specificity, alpha, max_iter, missing, classes,
+    height, width.
     """,
     "select": """Class selection: each class's mask is copied, as written, from one named source.
 

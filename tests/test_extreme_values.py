@@ -38,6 +38,12 @@ COMMANDS = [
         [],
     ),
     ("evaluate", ["--gt", "{a}", "{b}"], ["--height", "--expect-images", "--chunk"], []),
+    (
+        "staple",
+        ["{a}", "{b}", "-o", "{out}"],
+        ["--width"],
+        ["--confidence", "--init-sensitivity", "--init-specificity", "--alpha"],
+    ),
     ("tune", ["--gt", "{a}", "{b}", "-o", "{dir}/t.yaml"], ["--width"], ["--margin", "--max-seconds"]),
     ("merge", ["{a}", "-o", "{out}"], ["--height", "--expect-images"], []),
     ("report", ["--gt", "{a}", "{b}", "-o", "{dir}/rep"], ["--pages", "--height"], []),
@@ -147,3 +153,23 @@ def test_extreme_soft_settings(files, text):
     s.write_text(body + text.replace("MAPS", str(files["maps"])))
     r = run_cli("soft", "--setting", s, "-o", files["out"], "-q")
     _one_line_error(r)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "confidence: .nan\n",
+        "confidence: 1.5\n",
+        "init_sensitivity: 1.0\n",
+        "alpha: .inf\n",
+        "max_iter: 99999999999999999999\n",
+        "max_iter: 0\n",
+        "height: 0\n",
+    ],
+)
+def test_extreme_staple_settings(files, text):
+    s = files["dir"] / "s.yaml"
+    s.write_text(f"sources: [{files['a']}, {files['b']}]\nclasses: [{', '.join(CLASSES)}]\n" + text)
+    r = run_cli("staple", "--setting", s, "-o", files["out"], "-q")
+    _one_line_error(r)
+    assert "s.yaml" in r.stderr

@@ -329,6 +329,7 @@ from ensemble.warmup import MAPS, SOFT, VOTE, VOTE_MASKS
 from evaluation.warmup import TUNE
 from fusion.warmup import MERGE
 from postprocess.warmup import clean_blocks_step, clean_step
+from quality.warmup import QA, SIMPLE, STAPLE
 from settings.postprocess import Rules
 
 def signatures():
@@ -341,10 +342,11 @@ def signatures():
     return out
 
 import ensemble.vote_plan, ensemble.soft_image, fusion.merge_parts, postprocess.clean_set  # every kernel module
-import core.score, evaluation.search
+import core.score, evaluation.search, quality.staple, quality.qa
 rules = None if {rules!r} is None else [Rules(**{rules!r})]
 named = dict(read=READ, copy=COPY, score=SCORE, vote=VOTE, vote_masks=VOTE_MASKS, soft=SOFT, maps=MAPS, merge=MERGE,
-             tune=TUNE, clean=clean_step(rules), clean_blocks=clean_blocks_step(rules))
+             tune=TUNE, clean=clean_step(rules), clean_blocks=clean_blocks_step(rules), staple=STAPLE, simple=SIMPLE,
+             qa=QA)
 compile_steps(*(named[s] for s in {steps!r}))
 before = signatures()
 r = CliRunner().invoke(cli.cli, {args!r}, catch_exceptions=False)
@@ -430,6 +432,14 @@ KEEP_FILL = {"keep_largest": 1, "fill_holes": True}
             ["postprocess", "{m1}", "-o", "{out}", "--keep-largest", "1", "--fill-holes", "--open", "1"],
         ),
         (("read",), None, ["check", "{m1}"]),
+        (("read", "qa"), None, ["check", "{m1}", "--qa", "{out}"]),
+        (("read", "staple"), None, ["staple", "{m1}", "{m2}", "{gt}", "-o", "{out}", "--estimates", "{yaml}"]),
+        (
+            ("read", "staple"),
+            None,
+            ["staple", "{m1}", "{m2}", "--scope", "image", "--region", "disagreement", "-o", "{out}"],
+        ),
+        (("read", "simple"), None, ["staple", "{m1}", "{m2}", "{gt}", "--method", "simple", "-o", "{out}"]),
         (("soft", "clean"), KEEP_FILL, ["soft", "--setting", "{soft}", "-o", "{out}", "--engine", "cpu"]),
     ],
 )
