@@ -413,9 +413,9 @@ def nothing_to_do(flags: dict, setting: str | None) -> UsageError:
     return UsageError(
         "nothing to do: "
         + (
-            "the rules given change no mask (--min-size 1, --keep-largest 0 and radius 0 are no-ops)"
+            "the rules given change no mask (--min-size 1, --min-area 1, --keep-largest 0 and radius 0 are no-ops)"
             if given
-            else "give a rule (--keep-largest, --min-size, --fill-holes, --open, --close) or --setting"
+            else "give a rule (--keep-largest, --min-size, --fill-holes, --open, --close, --min-area) or --setting"
         )
     )
 

@@ -208,6 +208,8 @@ HELP = {
       4. --keep-largest K  keep the K largest components (equal areas: the one whose
                          first pixel comes first in raster order)
       5. --fill-holes    fill holes of what is left (--max-hole N: only holes <= N px)
+      6. --min-area N    empty the mask when fewer than N pixels are left (a decision
+                         on the whole mask: a presence gate)
 
     Components are 8-connected (--connectivity 4: diagonal contact does not connect).
     A hole is background that cannot reach the image border, with the dual connectivity

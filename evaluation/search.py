@@ -300,7 +300,7 @@ def _rules_dict(rules: Rules) -> dict:
     base = Rules()
     return {
         k: getattr(rules, k)
-        for k in ("open", "close", "min_size", "keep_largest", "fill_holes", "max_hole", "connectivity")
+        for k in ("open", "close", "min_size", "keep_largest", "fill_holes", "max_hole", "connectivity", "min_area")
         if getattr(rules, k) != getattr(base, k)
     }
 

@@ -46,6 +46,8 @@ def _rules_text(rules) -> str:
         parts.append("fill holes" + (f" ≤ {rules.max_hole}" if rules.max_hole else ""))
     if rules.connectivity != 8:
         parts.append(f"connectivity {rules.connectivity}")
+    if rules.min_area > 1:
+        parts.append(f"min area {rules.min_area}")
     return ", ".join(parts)
 
 

@@ -34,7 +34,7 @@ COMMANDS = [
     (
         "postprocess",
         ["{a}", "-o", "{out}"],
-        ["--open", "--close", "--min-size", "--keep-largest", "--max-hole", "--workers", "--height"],
+        ["--open", "--close", "--min-size", "--keep-largest", "--max-hole", "--min-area", "--workers", "--height"],
         [],
     ),
     ("evaluate", ["--gt", "{a}", "{b}"], ["--height", "--expect-images", "--chunk"], []),
@@ -82,7 +82,7 @@ def test_extreme_flag_values(files, command, before, flag, value):
 
 @pytest.mark.parametrize(
     "flag",
-    ["--open", "--close", "--min-size", "--keep-largest", "--max-hole"],
+    ["--open", "--close", "--min-size", "--keep-largest", "--max-hole", "--min-area"],
 )
 def test_the_largest_counts_act_as_the_whole_image(files, flag):
     """A count beyond what the image holds, up to the limit, is honoured: the largest radius
@@ -104,6 +104,9 @@ def test_the_largest_counts_act_as_the_whole_image(files, flag):
         ("close", "-5"),
         ("max_hole", "0"),
         ("connectivity", "6"),
+        ("min_area", HUGE),
+        ("min_area", "-3"),
+        ("min_area", "2.5"),
     ],
 )
 def test_extreme_cleaning_settings(files, key, value):
