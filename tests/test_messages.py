@@ -342,7 +342,7 @@ def signatures():
     return out
 
 import ensemble.vote_plan, ensemble.soft_image, fusion.merge_parts, postprocess.clean_set  # every kernel module
-import core.score, evaluation.search, quality.staple, quality.qa
+import core.score, evaluation.search, quality.staple, quality.qa, quality.tables
 rules = None if {rules!r} is None else [Rules(**{rules!r})]
 named = dict(read=READ, copy=COPY, score=SCORE, vote=VOTE, vote_masks=VOTE_MASKS, soft=SOFT, maps=MAPS, merge=MERGE,
              tune=TUNE, clean=clean_step(rules), clean_blocks=clean_blocks_step(rules), staple=STAPLE, simple=SIMPLE,
@@ -406,6 +406,11 @@ KEEP_FILL = {"keep_largest": 1, "fill_holes": True}
             ["hard", "{m1}", "{m2}", "{m1}", "--allow-duplicate", "-o", "{out}", "--setting", "{pp}"],
         ),
         (("read", "vote"), None, ["weighted", "{m1}", "{m2}", "--weights", "1,2", "-o", "{out}"]),
+        (
+            ("read", "vote", "vote_masks", "staple"),
+            None,
+            ["weighted", "{m1}", "{m2}", "-o", "{out}", "--setting", "{st}"],
+        ),
         (("read", "merge", "copy"), None, ["merge", "{m1}", "{m2}", "-o", "{out}"]),
         (("read", "score"), None, ["evaluate", "--gt", "{gt}", "{m1}"]),
         (("read", "tune"), None, ["tune", "--gt", "{gt}", "{m1}", "{m2}", "-o", "{yaml}"]),
@@ -456,6 +461,7 @@ def test_warm_up_compiles_every_kernel_the_run_uses(tmp_path, steps, rules, comm
     root = Path(__file__).resolve().parent.parent
     paths = write_set(Generator(n_images=3, n_models=2, height=64, width=64, seed=2), tmp_path)
     (tmp_path / "pp.yaml").write_text("postprocess: {default: {keep_largest: 1, fill_holes: true}}\n")
+    (tmp_path / "st.yaml").write_text("staple: {default: disagreement, Radius: vote, Ulna: all}\n")
     maps = write_maps(tmp_path, paths)
     fill = {
         "m1": paths["model1"],
@@ -463,6 +469,7 @@ def test_warm_up_compiles_every_kernel_the_run_uses(tmp_path, steps, rules, comm
         "gt": paths["gt"],
         "out": tmp_path / "o.csv",
         "pp": tmp_path / "pp.yaml",
+        "st": tmp_path / "st.yaml",
         "yaml": tmp_path / "t.yaml",
         "soft": maps,
         "maps": tmp_path,
