@@ -93,6 +93,13 @@ HELP = {
     \b
       python cli.py weighted --setting tuned.yaml --source unet=test/unet.csv ... -o test.csv
 
+    --staple also scores, per class, pooled STAPLE over every source (region all, then
+    disagreement; staple's defaults) from the same histograms; a class it wins is listed
+    under 'staple:' and `weighted` fuses it by running that STAPLE on the files it is
+    given (on the validation files: the masks scored here, exactly). --area-gate then
+    tries, per class, a min_area gate on the final masks (a mask left with fewer pixels
+    is emptied), written as a cleaning rule when it beats them by more than --margin.
+
     With --maps NAME=DIR (validation probability maps, one folder per model), one pass
     histograms the equal-weight mean probability on ground-truth and background pixels,
     which gives the soft vote's Dice at every threshold 0.05, 0.075, … 0.95 exactly; per

@@ -415,6 +415,11 @@ KEEP_FILL = {"keep_largest": 1, "fill_holes": True}
         (("read", "score"), None, ["evaluate", "--gt", "{gt}", "{m1}"]),
         (("read", "tune"), None, ["tune", "--gt", "{gt}", "{m1}", "{m2}", "-o", "{yaml}"]),
         (
+            ("read", "tune", "staple"),
+            None,
+            ["tune", "--gt", "{gt}", "{m1}", "{m2}", "--staple", "--area-gate", "-o", "{yaml}"],
+        ),
+        (
             ("read", "tune", "maps"),
             None,
             [
