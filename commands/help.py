@@ -75,6 +75,10 @@ HELP = {
     ground truth, each source, vote count, false positives and negatives of the focus
     source; opacity, class filter, wrist zoom). Dice equals evaluate's. Without --gt: mean
     Dice between sources per class, mask areas, and the images where they disagree most.
+    --quality adds quality.html (linked from index.html): each source's sensitivity per
+    class as STAPLE estimates it without ground truth (pooled, region disagreement), as a
+    heat map beside the Dice when --gt is given, and each source's QA flags (check --qa)
+    with links to the image pages; staple_estimates.csv and qa_flags.csv beside it.
     The folder is written under a temporary name and renamed when complete.
     """,
     "tune": """Choose per class how to combine the sources, from validation data.
