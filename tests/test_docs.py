@@ -11,6 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README_BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+QUALITY_BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "quality.md").read_text(), re.S)
 
 # Modules whose docstrings hold examples: the public functions and Predictions.
 DOCTEST_MODULES = [
@@ -33,6 +34,8 @@ DOCTEST_MODULES = [
     "cluster.plan",
     "core.window",
     "core.subset",
+    "quality.staple",
+    "quality.qa",
 ]
 
 
@@ -45,6 +48,14 @@ def test_readme_python_block_runs(k, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     exec(compile(README_BLOCKS[k], f"README.md python block {k + 1}", "exec"), {"__name__": "__readme__"})
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # the examples write only where they say
+
+
+@pytest.mark.parametrize("k", range(len(QUALITY_BLOCKS)))
+def test_quality_doc_python_block_runs(k, tmp_path, monkeypatch, capsys):
+    """docs/quality.md's Python blocks run as they are in an empty folder and write nothing."""
+    monkeypatch.chdir(tmp_path)
+    exec(compile(QUALITY_BLOCKS[k], f"docs/quality.md python block {k + 1}", "exec"), {"__name__": "__doc__"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("name", DOCTEST_MODULES)
