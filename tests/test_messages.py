@@ -203,7 +203,7 @@ def _keys(model) -> str:
             "postprocess: {default: {keep_larges: 1}}\n",
             "s.yaml: postprocess.default.keep_larges: unknown key (did you mean 'keep_largest'? "
             "valid keys: open, close, "
-            "min_size, keep_largest, fill_holes, max_hole, connectivity)",
+            "min_size, keep_largest, fill_holes, max_hole, connectivity, min_area)",
         ),
         (
             "soft",
