@@ -117,3 +117,21 @@ def test_a_cluster_chunk_refuses_staple_classes(files):
     models = {m: str(files[m]) for m in ("model1", "model2")}
     with selecting(0, 1), pytest.raises(UsageError, match="whole set in one process"):
         weighted_vote(models, settings={"staple": {"a": "all"}}, classes=CLASSES, height=H, width=W)
+
+
+def test_the_report_summary_names_staple_classes_and_gates(files, tmp_path):
+    from report.setting import summarize
+
+    s = tmp_path / "s.yaml"
+    s.write_text(
+        yaml.safe_dump(
+            {
+                "sources": {m: str(files[m]) for m in ("model1", "model2")},
+                "staple": {"b": "disagreement"},
+                "postprocess": {"c": {"min_area": 40}},
+            }
+        )
+    )
+    rows = {r[0]: r[1:] for r in summarize(str(s), CLASSES).rows}
+    assert rows["b"][0] == "STAPLE (disagreement) of all sources" and rows["a"][0].startswith("all equal")
+    assert rows["c"][2] == "min area 40" and rows["a"][2] == "—"
