@@ -14,6 +14,7 @@ from commands.check import check
 from commands.clean import postprocess
 from commands.fusion import merge_command, select_command
 from commands.help import HELP
+from commands.quality import staple
 from commands.report import demo, report
 from commands.scores import evaluate, tune
 from commands.types import Group
@@ -25,7 +26,20 @@ def cli():
     pass
 
 
-for command in (check, hard, weighted, soft, select_command, merge_command, postprocess, evaluate, tune, report, demo):
+for command in (
+    check,
+    hard,
+    weighted,
+    soft,
+    select_command,
+    merge_command,
+    postprocess,
+    staple,
+    evaluate,
+    tune,
+    report,
+    demo,
+):
     cli.add_command(command)
 
 

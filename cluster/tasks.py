@@ -194,14 +194,17 @@ def tune_class(
     margin: float,
     levels,
     deadline: float | None,
+    staple=(),
+    area_gate: bool = False,
 ):
-    """The whole search of class ``c`` (combination, then cleaning): a ``ClassResult``.
-    ``deadline`` is wall-clock (``time.time()``): machines share no monotonic clock."""
+    """The whole search of class ``c`` (combination with the ``staple`` regions, cleaning, the
+    area gate with ``area_gate``): a ``ClassResult``. ``deadline`` is wall-clock
+    (``time.time()``): machines share no monotonic clock."""
     import time
 
     from core import workercache
     from core.subset import take_classes
-    from evaluation.search import coverage, tune_cleaning, tune_combination
+    from evaluation.search import coverage, tune_cleaning, tune_combination, tune_gates
 
     workercache.enable()
     gt, loaded = _tune_inputs(sources, ground_truth, classes, height, width)
@@ -209,8 +212,10 @@ def tune_class(
     src1 = [take_classes(p, [c]) for p in loaded]
     local = None if deadline is None else time.monotonic() + (deadline - time.time())
     cov = coverage(gt1, src1, list(sources), missing)
-    results = tune_combination(cov, [classes[c]], margin, levels, local)
+    results = tune_combination(cov, [classes[c]], margin, levels, local, staple)
     tune_cleaning(results, gt1, src1, margin, missing=missing, deadline=local)
+    if area_gate:
+        tune_gates(results, gt1, src1, margin, missing, local)
     return results[0]
 
 

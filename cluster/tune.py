@@ -54,6 +54,7 @@ def run_tune(client, fn, args, kwargs, ship: bool, notes, progress, in_flight):
     margin = kwargs.get("margin", 1e-4)
     levels = sorted({float(v) for v in kwargs.get("levels", (0, 1, 2))})
     max_seconds = kwargs.get("max_seconds")
+    staple, area_gate = tuple(x.get("staple", ())), bool(kwargs.get("area_gate"))
     deadline = start + max_seconds if max_seconds else None
     window = in_flight or max(2 * max(len(client.scheduler_info().get("workers", {})), 1), 2)
     if ship:
@@ -78,6 +79,8 @@ def run_tune(client, fn, args, kwargs, ship: bool, notes, progress, in_flight):
                 margin,
                 levels,
                 deadline,
+                staple,
+                area_gate,
                 pure=False,
                 key=key,
             )
@@ -93,6 +96,8 @@ def run_tune(client, fn, args, kwargs, ship: bool, notes, progress, in_flight):
             margin,
             levels,
             deadline,
+            staple,
+            area_gate,
             pure=False,
             key=key,
         )

@@ -19,6 +19,7 @@ from commands.common import (
 )
 from commands.help import HELP
 from commands.types import COUNT, INPUT_FILE, Command
+from core.atomic import check_outputs
 from core.errors import ToolError, printable
 
 
@@ -26,15 +27,25 @@ from core.errors import ToolError, printable
 @click.argument("submissions", metavar="SUBMISSION...", nargs=-1, required=True, type=INPUT_FILE)
 @shape_options
 @click.option("--max-problems", type=COUNT, default=20, show_default=True, help="Problems listed before a count.")
+@click.option(
+    "--qa",
+    "qa",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FLAGS.csv",
+    help="Also write per-mask QA flags (fragments, missing, area) there; they do not change the exit code.",
+)
 @image_set_options
 @quiet_option
 @handle_errors
-def check(submissions, classes, height, width, max_problems, quiet):
+def check(submissions, classes, height, width, max_problems, qa, quiet):
     from core.classes import CANVAS, parse_classes
     from core.validate import check as check_file
 
+    if qa:
+        check_outputs([("--qa", qa)], [(f"the submission {s}", s) for s in submissions])
     cls, expected = parse_classes(classes), expected_images()
-    worst = 0
+    worst, valid = 0, []
     for submission in submissions:
         try:
             report = check_file(
@@ -53,4 +64,12 @@ def check(submissions, classes, height, width, max_problems, quiet):
             continue
         click.echo("\n".join(printable(speak_flags(line)) for line in report.lines(submission, max_problems)))
         worst = max(worst, 0 if report.valid else 1)
+        if report.valid:
+            valid.append(submission)
+    if qa and valid:
+        from commands.quality import write_qa
+
+        write_qa(valid, qa, cls, height or CANVAS, width or CANVAS, quiet)
+    elif qa:
+        echo_err(quiet)(f"note: --qa {qa}: not written (no valid file)")
     sys.exit(worst)

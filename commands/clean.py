@@ -40,6 +40,12 @@ from core.errors import UsageError
     help="With --fill-holes: fill only holes of at most N pixels.",
 )
 @click.option(
+    "--min-area",
+    type=COUNT,
+    default=None,
+    help="Last, empty a mask left with fewer than N pixels (a whole-mask gate; 0: off).",
+)
+@click.option(
     "--connectivity",
     type=click.Choice(["4", "8"]),
     default=None,
@@ -65,6 +71,7 @@ def postprocess(
     keep_largest,
     fill_holes,
     max_hole,
+    min_area,
     connectivity,
     setting,
     workers,
@@ -88,6 +95,7 @@ def postprocess(
         keep_largest=keep_largest,
         fill_holes=fill_holes,
         max_hole=max_hole,
+        min_area=min_area,
         connectivity=int(connectivity) if connectivity else None,
     )
     try:

@@ -180,8 +180,9 @@ def parse_named(values: tuple[str, ...]) -> list[tuple[str, str]]:
     return out
 
 
-def _vote_sources(cfg, inputs, source, where: str) -> dict[str, str]:
-    """Source name → path from the settings' ``sources``, positional CSVs and ``--source``.
+def settings_sources(cfg, inputs, source, where: str) -> dict[str, str]:
+    """Source name → path from the settings' ``sources``, positional CSVs and ``--source``
+    (the votes' and ``staple``'s settings).
     Positional CSVs next to settings that list ``sources`` are refused: they would add
     voters to a tuned set."""
     from core.sources import source_names
@@ -243,7 +244,7 @@ def vote_command(
     cfg, _, _ = load_settings(VoteSettings, setting, "flags")
     if kind == "hard" and cfg.weights is not None:
         raise UsageError(f"{setting or 'flags'}: 'hard' takes no weights; use 'weighted'")
-    named = _vote_sources(cfg, inputs, source, setting or "flags")
+    named = settings_sources(cfg, inputs, source, setting or "flags")
     if len(named) < 2 and not (len(named) == 1 and kind == "weighted"):
         raise UsageError("need at least two sources (positional CSVs or --source NAME=PATH)")
     out = output_path(output, cfg)
@@ -375,9 +376,9 @@ def nothing_to_do(flags: dict, setting: str | None) -> UsageError:
     return UsageError(
         "nothing to do: "
         + (
-            "the rules given change no mask (--min-size 1, --keep-largest 0 and radius 0 are no-ops)"
+            "the rules given change no mask (--min-size 1, --min-area 1, --keep-largest 0 and radius 0 are no-ops)"
             if given
-            else "give a rule (--keep-largest, --min-size, --fill-holes, --open, --close) or --setting"
+            else "give a rule (--keep-largest, --min-size, --fill-holes, --open, --close, --min-area) or --setting"
         )
     )
 

@@ -26,6 +26,14 @@ HELP = {
     first quarter of the pixels (a 512×512 prediction read as 2048×2048 ends within the
     first 1/16).
 
+    --qa FLAGS.csv also flags suspicious masks, one row image_name,class,flag,value
+    each: fragments (more than one 8-connected component; value: their number), missing
+    (empty where the class is non-empty in >= 95% of the file's images; value: that
+    share), area (non-empty, more than 5 scaled MADs from the median of the class's
+    non-empty areas; value: the robust z-score). With several files a first column
+    source names the file. A per-class summary goes to stderr; flags are findings: they
+    do not change the exit code.
+
     Exit 0 valid, 1 invalid (every problem listed: the first --max-problems and a count),
     2 unreadable; with several files, the worst of them.
     """,
@@ -74,6 +82,10 @@ HELP = {
     ground truth, each source, vote count, false positives and negatives of the focus
     source; opacity, class filter, wrist zoom). Dice equals evaluate's. Without --gt: mean
     Dice between sources per class, mask areas, and the images where they disagree most.
+    --quality adds quality.html (linked from index.html): each source's sensitivity per
+    class as STAPLE estimates it without ground truth (pooled, region disagreement), as a
+    heat map beside the Dice when --gt is given, and each source's QA flags (check --qa)
+    with links to the image pages; staple_estimates.csv and qa_flags.csv beside it.
     The folder is written under a temporary name and renamed when complete.
     """,
     "tune": """Choose per class how to combine the sources, from validation data.
@@ -92,6 +104,13 @@ HELP = {
     \b
       python cli.py weighted --setting tuned.yaml --source unet=test/unet.csv ... -o test.csv
 
+    --staple also scores, per class, pooled STAPLE over every source (region all, then
+    disagreement; staple's defaults) from the same histograms; a class it wins is listed
+    under 'staple:' and `weighted` fuses it by running that STAPLE on the files it is
+    given (on the validation files: the masks scored here, exactly). --area-gate then
+    tries, per class, a min_area gate on the final masks (a mask left with fewer pixels
+    is emptied), written as a cleaning rule when it beats them by more than --margin.
+
     With --maps NAME=DIR (validation probability maps, one folder per model), one pass
     histograms the equal-weight mean probability on ground-truth and background pixels,
     which gives the soft vote's Dice at every threshold 0.05, 0.075, … 0.95 exactly; per
@@ -100,6 +119,32 @@ HELP = {
 
     \b
       python cli.py soft --setting tuned.soft.yaml --source unet=test_maps/unet ... -o test.csv
+    """,
+    "staple": """Estimate each source's quality without ground truth, and fuse by it (STAPLE or SIMPLE).
+
+    STAPLE (Warfield, Zou & Wells 2004), binary, per class: EM from initial sensitivity
+    and specificity 0.99; the prior is the sources' mean foreground fraction over the
+    pixels the EM runs on (--prior fixed) or re-estimated each iteration (estimate); it
+    stops once no estimate changes by 1e-7 (or after 100 iterations). A pixel is kept where
+    its posterior >= --confidence. --scope pooled: one estimate per source and class over
+    the whole set; image: one per image and class. --region all runs on every pixel
+    (Warfield's; the background's weight pulls every specificity to ~1, so the fused mask
+    follows the source marking most); disagreement fixes the pixels where every source
+    agrees and runs on the rest. Computed exactly on histograms of vote patterns: the
+    result equals a dense per-pixel STAPLE, mask for mask. 2 to 16 sources.
+
+    SIMPLE (Langerak et al. 2010, --method simple): majority → each source's Dice against
+    it → drop sources below mean − --alpha·std → weights = Dice → again, until nothing
+    is dropped.
+
+    \b
+    --estimates CSV: source,class,sensitivity,specificity,iterations (SIMPLE:
+    source,class,weight,dice,kept,iterations), with image_name first for --scope image;
+    sources are named by file stem, NAME= or the settings' names. Per class, each
+    source's sensitivity (SIMPLE: weight and dropped sources) is printed on stderr.
+    Settings (--setting): sources, output, estimates, method, scope, region, prior,
+    confidence, init_sensitivity, init_specificity, alpha, max_iter, missing, classes,
+    height, width.
     """,
     "select": """Class selection: each class's mask is copied, as written, from one named source.
 
@@ -181,6 +226,8 @@ HELP = {
       4. --keep-largest K  keep the K largest components (equal areas: the one whose
                          first pixel comes first in raster order)
       5. --fill-holes    fill holes of what is left (--max-hole N: only holes <= N px)
+      6. --min-area N    empty the mask when fewer than N pixels are left (a decision
+                         on the whole mask: a presence gate)
 
     Components are 8-connected (--connectivity 4: diagonal contact does not connect).
     A hole is background that cannot reach the image border, with the dual connectivity

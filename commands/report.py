@@ -84,6 +84,12 @@ def demo(folder, n_images, n_models, seed, quiet):
     show_default=True,
     help="A prediction row absent for a scored (image, class): error, or an empty mask.",
 )
+@click.option(
+    "--quality",
+    is_flag=True,
+    help="Also a page without ground truth (quality.html): STAPLE's sensitivity per source and class "
+    "(beside the Dice with --gt) and each source's QA flags.",
+)
 @click.option("--output", "-o", required=True, help="Report folder (new, empty, or an earlier report).")
 @shape_options
 @quiet_option
@@ -100,6 +106,7 @@ def report(
     wanted,
     baseline,
     missing,
+    quality,
     output,
     classes,
     height,
@@ -124,8 +131,11 @@ def report(
         height=height,
         width=width,
         missing=missing,
+        quality=quality,
         command=command_line("report", preds),
         note=echo_err(quiet),
         progress=quiet_bar(quiet),
     )
     click.echo(f"report: {plural(len(res.data.images), 'image')}, {plural(len(res.pages), 'page')} → {res.index}")
+    if res.quality is not None:
+        click.echo(f"without ground truth: {res.quality}")

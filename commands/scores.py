@@ -108,6 +108,17 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
     help="Validation probability maps (float probabilities) for per-class soft-vote thresholds.",
 )
 @click.option("--soft-output", default=None, help="Soft settings to write with --maps (default: OUTPUT.soft.yaml).")
+@click.option(
+    "--staple",
+    "staple",
+    is_flag=True,
+    help="Also try pooled STAPLE (region all, then disagreement) per class, scored like the votes.",
+)
+@click.option(
+    "--area-gate",
+    is_flag=True,
+    help="Also try per class an area gate on the final masks (the cleaning rule min_area).",
+)
 @shape_options
 @cluster_options
 @quiet_option
@@ -123,6 +134,8 @@ def tune(
     missing,
     maps,
     soft_output,
+    staple,
+    area_gate,
     classes,
     height,
     width,
@@ -163,6 +176,8 @@ def tune(
         levels=lv,
         max_seconds=max_seconds,
         missing=missing,
+        staple=staple,
+        area_gate=area_gate,
         classes=parse_classes(classes),
         height=height,
         width=width,

@@ -55,8 +55,11 @@ WORKERS = click.IntRange(min=1, max=MAX_WORKERS)
 """Worker processes or threads."""
 
 
-def finite_float(minimum: float | None = None, min_open: bool = False) -> click.ParamType:
-    """A float flag that must be a finite number (not nan or inf), at least ``minimum``."""
+def finite_float(
+    minimum: float | None = None, min_open: bool = False, maximum: float | None = None, max_open: bool = False
+) -> click.ParamType:
+    """A float flag that must be a finite number (not nan or inf), at least ``minimum`` and at
+    most ``maximum`` (the ends excluded where ``min_open``/``max_open``)."""
 
     class Finite(click.FloatRange):
         def convert(self, value, param, ctx):
@@ -65,7 +68,7 @@ def finite_float(minimum: float | None = None, min_open: bool = False) -> click.
                 self.fail(f"{value} is not a finite number", param, ctx)
             return v
 
-    return Finite(min=minimum, min_open=min_open)
+    return Finite(min=minimum, min_open=min_open, max=maximum, max_open=max_open)
 
 
 class InputFile(click.Path):

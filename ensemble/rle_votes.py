@@ -29,7 +29,7 @@ from core.sources import (
     named_sources,
     same_file_message,
 )
-from settings.vote import VoteSettings, weight_listing
+from settings.vote import VoteSettings, staple_regions, weight_listing
 
 __all__ = ["VoteResult", "hard_vote", "weighted_vote"]
 
@@ -54,7 +54,8 @@ class VoteResult:
         Rows absent from a source and voted as empty (``missing="empty"``).
     overrides : list of str
         The classes whose weights or threshold differ from the default, one line each
-        (after a heading line), empty when none do.
+        (after a heading line), then the classes fused by STAPLE (``staple:`` in the
+        settings) with each source's estimated sensitivity; empty when none do.
     cleaning : list of str or None
         The inline cleaning's per-class summary table, when the settings clean.
     notes : list of str
@@ -285,6 +286,7 @@ def _vote(
             )
     _refuse_duplicates(paths, allow_duplicate, notes)
     clean = build_cleaner(cfg.postprocess, cls, h, wd, where)
+    regions = staple_regions(cfg.staple, cls, where)
     if kind == "weighted":  # which weight went to which source, said once
         notes.quietly()(f"weights: {weight_listing(names, default_w)}")
     for line in overrides:
@@ -293,8 +295,17 @@ def _vote(
         from core.warmup import READ, precompile
         from ensemble.warmup import VOTE, VOTE_MASKS
         from postprocess.warmup import clean_step
+        from quality.warmup import STAPLE
 
-        precompile(echo, *([READ] if paths else []), VOTE, *([VOTE_MASKS, clean_step(clean.rules)] if clean else []))
+        per_mask = [VOTE_MASKS] if clean or any(regions) else []
+        precompile(
+            echo,
+            *([READ] if paths else []),
+            VOTE,
+            *per_mask,
+            *([clean_step(clean.rules)] if clean else []),
+            *([STAPLE] if any(regions) else []),
+        )
     return _run(
         kind,
         named,
@@ -308,6 +319,7 @@ def _vote(
         workers or cfg.workers,
         out,
         clean,
+        regions,
         expected,
         overrides,
         notes,
@@ -384,11 +396,13 @@ def _run(
     workers,
     out,
     clean,
+    regions,
     expected,
     overrides,
     notes,
     progress,
 ) -> VoteResult:
+    from ensemble.staple_classes import staple_tables
     from ensemble.vote_plan import VotePlan, align, run_plan
 
     loaded = load_all(named, classes, height, width, notes)
@@ -398,7 +412,11 @@ def _run(
     aligned = align(loaded, missing)
     if aligned.n_missing:
         notes(f"note: {plural(aligned.n_missing, 'missing row')} counted as empty votes")
-    plan = VotePlan(aligned, w, thr, min_votes, clean=clean)
+    fused, lines = staple_tables(aligned, regions, list(named), progress)
+    for line in lines:
+        notes.quietly()(line)
+    overrides.extend(lines)
+    plan = VotePlan(aligned, w, thr, min_votes, clean=clean, fused=fused)
     label_ = f"{kind} vote"
     preds = None
     with bar(progress, len(aligned.images), label_) as b:

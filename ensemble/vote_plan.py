@@ -9,7 +9,7 @@ crosses process boundaries.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -56,13 +56,16 @@ def align(sources: Sequence[Predictions], missing: str = "error") -> Aligned:
 @dataclass
 class VotePlan:
     """Everything needed to vote one image: weights (sources × classes), thresholds,
-    ``min_votes`` (0 = use thresholds) and an optional per-mask cleaner."""
+    ``min_votes`` (0 = use thresholds), an optional per-mask cleaner, and ``fused``: the classes
+    fused by a table of accepted vote patterns instead (class index → ``2**S`` bools; bit
+    ``s`` of a pattern is source ``s``, every source taking part), as STAPLE fuses them."""
 
     aligned: Aligned
     weights: np.ndarray
     thresholds: np.ndarray
     min_votes: int = 0
     clean: Callable[[int, np.ndarray], np.ndarray] | None = None
+    fused: dict[int, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.weights = np.ascontiguousarray(self.weights, np.float64)
@@ -71,14 +74,20 @@ class VotePlan:
 
     def image(self, i: int) -> list[str]:
         """The voted RLE strings of image ``i``, in class order (one mask at a time: the path
-        taken when the vote cleans inline)."""
+        taken when the vote cleans inline or fuses classes by a pattern table)."""
         a = self.aligned
         out = []
+        if self.fused:
+            from quality.tables import fuse_mask
         for c in range(self.weights.shape[1]):
-            w = self.weights[:, c]
-            used = np.flatnonzero(w > 0)
-            runs, bounds = stack_runs([a.sources[s].row_runs(int(a.rows[s, i, c])) for s in used])
-            voted = vote_kernel(runs, bounds, w[used], float(self.thresholds[c]), self.min_votes)
+            if c in self.fused:
+                masks = [a.sources[s].row_runs(int(a.rows[s, i, c])) for s in range(len(a.sources))]
+                voted = fuse_mask(masks, self.fused[c], a.sources[0].npix)
+            else:
+                w = self.weights[:, c]
+                used = np.flatnonzero(w > 0)
+                runs, bounds = stack_runs([a.sources[s].row_runs(int(a.rows[s, i, c])) for s in used])
+                voted = vote_kernel(runs, bounds, w[used], float(self.thresholds[c]), self.min_votes)
             if self.clean is not None:
                 voted = self.clean(c, voted)
             out.append(format_rle(voted))
@@ -131,10 +140,10 @@ def run_plan(
     plan: VotePlan, output: str | None, classes: Sequence[str], workers: int = 1, progress=None
 ) -> int | list[list[str]]:
     """Vote every image: write the CSV atomically and return rows written, or with no
-    ``output`` return the RLE strings per image. Without cleaning, blocks of images are voted
-    by one kernel call each; a cleaner works per mask."""
+    ``output`` return the RLE strings per image. Without cleaning or fused classes, blocks of
+    images are voted by one kernel call each; a cleaner or a fused class works per mask."""
     images = plan.aligned.images
-    if plan.clean is not None:
+    if plan.clean is not None or plan.fused:
         if output is None:
             return collect_images(images, plan.image, progress)
         return write_images(output, classes, images, plan.image, workers, progress)

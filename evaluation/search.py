@@ -28,6 +28,7 @@ from core.runs import dice, dice_of_areas
 from core.score import aligned_rows
 from core.sweep import stack_runs
 from ensemble.mask_vote import vote
+from evaluation.candidates import best_gate, staple_candidates
 from postprocess.cleaner import Rules, clean
 
 MAX_SOURCES = 10
@@ -62,6 +63,7 @@ class Coverage:
     length: np.ndarray
     hit: np.ndarray
     gt_area: np.ndarray
+    npix: int = 0  # pixels per image (the histograms' subset 0 counts only gaps between runs)
 
 
 def coverage(
@@ -81,7 +83,7 @@ def coverage(
             coverage_kernel(runs, bounds, gt.runs(i, c), length[i, c], hit[i, c])
         if progress is not None:
             progress.update(1)
-    return Coverage(list(names), length, hit, gt.areas[gt.rows])
+    return Coverage(list(names), length, hit, gt.areas[gt.rows], gt.npix)
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,12 @@ class ClassResult:
     notes: list[str] = field(default_factory=list)
     rules: Rules | None = None  # cleaning accepted for this class
     cleaned: float | None = None  # Dice after that cleaning
+    staple: str | None = None  # pooled STAPLE's region, when it was chosen instead of a vote
+    accept: np.ndarray | None = None  # then its accepted vote patterns on the validation set
+
+    def describe(self, names: Sequence[str]) -> str:
+        """The chosen combination in words."""
+        return f"STAPLE {self.staple}" if self.staple else self.choice.describe(names)
 
     @property
     def final(self) -> float:
@@ -178,9 +186,12 @@ def tune_combination(
     margin: float = 1e-4,
     levels: Sequence[float] = (0, 1, 2),
     deadline: float | None = None,
+    staple: Sequence[str] = (),
 ) -> list[ClassResult]:
     """Per class, the candidate with the highest mean validation Dice, accepted only when it
-    beats the plain hard vote by more than ``margin`` (ties go to the simpler candidate)."""
+    beats the plain hard vote by more than ``margin`` (ties go to the simpler candidate).
+    ``staple``: regions of pooled STAPLE to try too, after the votes
+    (``evaluation.candidates.staple_candidates``)."""
     n = len(cov.names)
     cands = candidates(cov.names, levels)
     hard = Choice(tuple([1.0] * n), 0.5)
@@ -195,11 +206,17 @@ def tune_combination(
         base = float(d[0])
         singles = d[1 : n + 1]
         s = int(np.argmax(singles))
-        j = int(np.argmax(d[1:])) + 1
-        if d[j] > base + margin:
-            results.append(ClassResult(cls, base, (cov.names[s], float(singles[s])), cands[j - 1], float(d[j])))
+        fused = staple_candidates(cov, c, staple) if staple else []
+        scores = np.concatenate([d[1:], [f[2] for f in fused]])
+        j = int(np.argmax(scores)) + 1
+        best = (cls, base, (cov.names[s], float(singles[s])))
+        if scores[j - 1] <= base + margin:
+            results.append(ClassResult(*best, hard, base))
+        elif j < len(d):
+            results.append(ClassResult(*best, cands[j - 1], float(d[j])))
         else:
-            results.append(ClassResult(cls, base, (cov.names[s], float(singles[s])), hard, base))
+            region, accept, value = fused[j - len(d)]
+            results.append(ClassResult(*best, hard, value, staple=region, accept=accept))
     return results
 
 
@@ -216,9 +233,23 @@ CLEANING_GRID: tuple[Rules, ...] = (
 
 
 def voted_runs(
-    gt: Predictions, sources: Sequence[Predictions], choice: Choice, c: int, missing: str = "error"
+    gt: Predictions,
+    sources: Sequence[Predictions],
+    choice: Choice,
+    c: int,
+    missing: str = "error",
+    accept: np.ndarray | None = None,
 ) -> list[np.ndarray]:
-    """The chosen combination's mask of class ``c`` on every ground-truth image."""
+    """The chosen combination's mask of class ``c`` on every ground-truth image: the vote of
+    ``choice``, or with ``accept`` the union of those vote patterns of every source (STAPLE)."""
+    if accept is not None:
+        from quality.tables import fuse_mask
+
+        rows = [aligned_rows(s, gt, missing)[:, c] for s in sources]
+        return [
+            fuse_mask([s.row_runs(int(r[i])) for s, r in zip(sources, rows)], accept, gt.npix)
+            for i in range(len(gt.images))
+        ]
     w = np.asarray(choice.weights)
     used = np.flatnonzero(w > 0)
     rows = [aligned_rows(sources[s], gt, missing)[:, c] for s in used]
@@ -252,7 +283,7 @@ def tune_cleaning(
         if deadline is not None and time.monotonic() > deadline:
             res.notes.append("no time left for cleaning")
             continue
-        masks = voted_runs(gt, sources, res.choice, c, missing)
+        masks = voted_runs(gt, sources, res.choice, c, missing, res.accept)
         best, best_dice = None, res.dice + margin
         for rules in grid:
             d = mean_dice([clean(m, gt.height, gt.width, rules) for m in masks], gt, c)
@@ -260,6 +291,40 @@ def tune_cleaning(
                 best, best_dice = rules, d
         if best is not None:
             res.rules, res.cleaned = best, best_dice
+
+
+def tune_gates(
+    results: list[ClassResult],
+    gt: Predictions,
+    sources: Sequence[Predictions],
+    margin: float = 1e-4,
+    missing: str = "error",
+    deadline: float | None = None,
+    progress=None,
+) -> None:
+    """Per class, on the final validation masks (the chosen combination, cleaned as chosen),
+    the area gate ``min_area`` with the highest mean Dice (``evaluation.candidates.best_gate``),
+    accepted only when it beats them by more than ``margin``; it joins the class's rules."""
+    for c, res in enumerate(results):
+        if progress is not None:
+            progress.update(1)
+        if deadline is not None and time.monotonic() > deadline:
+            res.notes.append("no time left for the area gate")
+            continue
+        masks = voted_runs(gt, sources, res.choice, c, missing, res.accept)
+        if res.rules is not None:
+            masks = [clean(m, gt.height, gt.width, res.rules) for m in masks]
+        truth = [gt.runs(i, c) for i in range(len(masks))]
+        areas = np.array([int((m[:, 1] - m[:, 0]).sum()) for m in masks], np.int64)
+        keep = np.array([dice(m, t) for m, t in zip(masks, truth)])
+        drop = np.array([dice(m[:0], t) for m, t in zip(masks, truth)])
+        gate = best_gate(areas, keep, drop)
+        if gate is None or gate[1] <= res.final + margin:
+            continue
+        rules = Rules.model_validate({**(res.rules or Rules()).model_dump(), "min_area": gate[0]})
+        value = mean_dice([m if a >= gate[0] else m[:0] for m, a in zip(masks, areas)], gt, c)
+        if value > res.final + margin:
+            res.rules, res.cleaned = rules, value
 
 
 def tuned_settings(
@@ -275,7 +340,11 @@ def tuned_settings(
     n = len(names)
     weights: dict = {"default": {nm: 1 for nm in names}}
     threshold: dict = {"default": 0.5}
+    fused = {}
     for r in results:
+        if r.staple:
+            fused[r.cls] = r.staple
+            continue
         if r.choice.weights != tuple([1.0] * n):
             weights[r.cls] = {nm: _num(w) for nm, w in zip(names, r.choice.weights)}
         if r.choice.threshold != 0.5:
@@ -291,6 +360,8 @@ def tuned_settings(
     cleaning = {r.cls: _rules_dict(r.rules) for r in results if r.rules is not None}
     if cleaning:
         out["postprocess"] = cleaning
+    if fused:
+        out["staple"] = fused
     if tuple(classes) != tuple(r.cls for r in results):
         raise ValueError("results do not follow the class list")
     return out
@@ -301,7 +372,7 @@ def _rules_dict(rules: Rules) -> dict:
     base = Rules()
     return {
         k: getattr(rules, k)
-        for k in ("open", "close", "min_size", "keep_largest", "fill_holes", "max_hole", "connectivity")
+        for k in ("open", "close", "min_size", "keep_largest", "fill_holes", "max_hole", "connectivity", "min_area")
         if getattr(rules, k) != getattr(base, k)
     }
 
@@ -320,7 +391,7 @@ def report(results: Sequence[ClassResult], names: Sequence[str]) -> str:
         single = f"{as_name(r.best_single[0])} {r.best_single[1]:.4f}"
         note = f"  ({'; '.join(r.notes)})" if r.notes else ""
         cleaned = f"{r.cleaned:>9.4f}" if r.rules is not None else f"{'-':>9}"
-        how = r.choice.describe(names) + (f"; clean: {r.rules.describe()}" if r.rules is not None else "")
+        how = r.describe(names) + (f"; clean: {r.rules.describe()}" if r.rules is not None else "")
         lines.append(f"{cls:<{cw}}{r.baseline:>10.4f}{single:>24}{r.dice:>9.4f}{cleaned}  {how}{note}")
     base = np.mean([r.baseline for r in results])
     combined = np.mean([r.dice for r in results])

@@ -73,9 +73,14 @@ class TuneResult:
                 f"# tuned by `cli.py tune --maps` on {self.ground_truth}; apply with\n"
                 f"# python cli.py soft --setting {path} --source NAME=TEST_DIR ... -o OUT.csv\n"
             )
+        fused = (
+            "# the classes under 'staple:' are fused by pooled STAPLE, estimated on the files given\n"
+            if self.settings.get("staple")
+            else ""
+        )
         return (
             f"# tuned by `cli.py tune` on {self.ground_truth} ({plural(self.n_images, 'image')}); apply with\n"
-            f"# python cli.py weighted --setting {path} --source NAME=TEST.csv ... -o OUT.csv\n"
+            f"# python cli.py weighted --setting {path} --source NAME=TEST.csv ... -o OUT.csv\n" + fused
         )
 
     def report(self) -> str:
@@ -124,6 +129,8 @@ def tune(
     levels: Sequence[float] = (0, 1, 2),
     max_seconds: float | None = None,
     missing: str = "error",
+    staple: bool = False,
+    area_gate: bool = False,
     classes: Sequence[str] | None = None,
     height: int | None = None,
     width: int | None = None,
@@ -133,10 +140,11 @@ def tune(
     """Choose per class how to combine the sources, from validation data.
 
     For every class it scores, exactly and at once, each single source and every weighted
-    vote over the ``levels`` grid at every threshold that changes the result, and keeps
-    the best only when it beats the plain hard vote by more than ``margin``; then, on the
-    chosen masks, cleaning (fill holes, keep the 1 or 2 largest components, min_size …),
-    kept only when it beats no cleaning by more than ``margin``.
+    vote over the ``levels`` grid at every threshold that changes the result (and, with
+    ``staple``, pooled STAPLE), and keeps the best only when it beats the plain hard vote by
+    more than ``margin``; then, on the chosen masks, cleaning (fill holes, keep the 1 or 2
+    largest components, min_size …), kept only when it beats no cleaning by more than
+    ``margin``; then, with ``area_gate``, the area gate (``min_area``) likewise.
 
     Parameters
     ----------
@@ -156,6 +164,15 @@ def tune(
         Time budget of the search (the best found so far is kept).
     missing : {"error", "empty"}
         A prediction row absent for a ground-truth (image, class).
+    staple : bool
+        Also try, per class, pooled STAPLE over every source (region ``all``, then
+        ``disagreement``; ``quality.staple``'s defaults), scored like the votes; the settings
+        then list the classes it wins under ``staple:``, which ``weighted`` applies by running
+        the same STAPLE on the files it is given. Left out (with a note) when a source holds
+        images the ground truth lacks: STAPLE pools over every image of its inputs.
+    area_gate : bool
+        Also try, per class, an area gate on the final masks (the cleaning rule
+        ``min_area``), kept only when it beats them by more than ``margin``.
     classes, height, width : optional
         Default: the 29 hand bones on 2048².
     echo, progress : callable, optional
@@ -181,6 +198,7 @@ def tune(
     >>> r.settings["weights"]["x"]
     {'good': 1, 'bad': 0}
     """
+    from evaluation.candidates import STAPLE_REGIONS
     from evaluation.scores import note_unscored
     from evaluation.search import (
         SOFT_THRESHOLDS,
@@ -189,6 +207,7 @@ def tune(
         soft_histograms,
         tune_cleaning,
         tune_combination,
+        tune_gates,
         tune_soft,
         tuned_settings,
     )
@@ -217,8 +236,9 @@ def tune(
         from core.warmup import READ, precompile
         from ensemble.warmup import MAPS
         from evaluation.warmup import TUNE
+        from quality.warmup import STAPLE
 
-        precompile(echo, READ, TUNE, *([MAPS] if named_maps else []))
+        precompile(echo, READ, TUNE, *([MAPS] if named_maps else []), *([STAPLE] if staple else []))
     cls, h, w = frame_of([*named.values(), ground_truth], classes, height, width)
     from ensemble.maps import MapSource
 
@@ -230,6 +250,14 @@ def tune(
     few = few_images_warning(len(gt.images), cls, names, lv)
     if few:
         notes(few)
+    regions = STAPLE_REGIONS if staple else ()
+    extra = [s.path for s in loaded if set(s.images) - set(gt.images)]
+    if regions and extra:
+        notes(
+            f"note: STAPLE not tried: {extra[0]} holds images the ground truth lacks, and STAPLE pools over "
+            "every image of its inputs (give the sources of the ground truth's images only)"
+        )
+        regions = ()
     from core.stream import ChunkDone, current_selection
 
     sel = current_selection()
@@ -248,14 +276,18 @@ def tune(
             ground_truth=label("ground truth", ground_truth),
             maps=named_maps,
             inputs=(gt, loaded),
+            staple=regions,
         )
         raise ChunkDone
     with bar(progress, len(gt.images), "coverage") as b:
         cov = coverage(gt, loaded, names, missing, b)
     deadline = start + max_seconds if max_seconds else None
-    results = tune_combination(cov, cls, margin, lv, deadline)
+    results = tune_combination(cov, cls, margin, lv, deadline, regions)
     with bar(progress, len(cls), "cleaning", "class") as b:
         tune_cleaning(results, gt, loaded, margin, missing=missing, deadline=deadline, progress=b)
+    if area_gate:
+        with bar(progress, len(cls), "area gates", "class") as b:
+            tune_gates(results, gt, loaded, margin, missing, deadline, b)
     soft = soft_settings = None
     if map_sources:
         with bar(progress, len(gt.images), "soft histograms") as b:

@@ -7,7 +7,9 @@ Steps always run in this order (each one optional):
 3. ``min_size: N`` — drop components with fewer than N pixels;
 4. ``keep_largest: k`` — keep the k largest remaining components (equal areas: the one
    whose first pixel comes first in raster order wins);
-5. ``fill_holes`` (``max_hole: N``) — fill holes (of at most N pixels) of what is left.
+5. ``fill_holes`` (``max_hole: N``) — fill holes (of at most N pixels) of what is left;
+6. ``min_area: N`` — empty the mask when fewer than N pixels are left (a decision on the
+   whole mask: the presence gate of a class whose small masks are mostly false positives).
 
 Morphology first, so that components are counted on the shapes that will be kept;
 component selection before hole filling, so that a hole never makes a ring outrank a
@@ -38,7 +40,7 @@ from settings.postprocess import PostprocessSection, Rules, resolve_rules
 
 def clean(runs: np.ndarray, height: int, width: int, rules: Rules) -> np.ndarray:
     """One mask cleaned by ``rules``: opening, closing, small components, the K largest
-    components, holes — each optional, in that order.
+    components, holes, the minimum area of the whole mask — each optional, in that order.
 
     Parameters
     ----------
@@ -62,7 +64,10 @@ def clean(runs: np.ndarray, height: int, width: int, rules: Rules) -> np.ndarray
     [[0, 3], [5, 8], [10, 13]]
     """
     runs = np.ascontiguousarray(runs, np.int64).reshape(-1, 2)
-    return _steps(runs, int(height), int(width), rules)[0]
+    out = _steps(runs, int(height), int(width), rules)[0]
+    if rules.min_area > 1 and int((out[:, 1] - out[:, 0]).sum()) < rules.min_area:
+        return out[:0]
+    return out
 
 
 # Two ways to run the same kernels (cold start: a run compiles only what it uses).
@@ -125,7 +130,26 @@ def compiled(rules: Iterable[Rules | None]) -> bool:
     return overloads_cached(clean_kernel, *((runs, bounds, 1, 1, *_kernel_args(r)) for r in combinations(rules)))
 
 
-STAT_FIELDS = ("masks", "changed", "components_removed", "holes_filled", "pixels_removed", "pixels_added")
+STAT_FIELDS = (
+    "masks",
+    "changed",
+    "components_removed",
+    "holes_filled",
+    "pixels_removed",
+    "pixels_added",
+    "masks_emptied",
+)
+"""The counts a ``Cleaner`` keeps per class; ``masks_emptied``: by ``min_area``."""
+
+
+def _empty_masks(out: np.ndarray, bounds: np.ndarray, emptied: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The stacked masks ``out[bounds[k]:bounds[k+1]]`` with those where ``emptied`` left empty."""
+    lengths = np.diff(bounds)
+    kept = np.where(emptied, 0, lengths)
+    new_bounds = np.zeros_like(bounds)
+    np.cumsum(kept, out=new_bounds[1:])
+    return out[np.repeat(~emptied, lengths)], new_bounds
+
 
 SUMMARY_COLUMNS = (
     ("masks", 6),
@@ -181,6 +205,11 @@ class Cleaner:
         if self.rules[class_index] is None:
             return runs, bounds
         out, out_bounds, per_mask = clean_kernel(runs, bounds, self.height, self.width, *self._args[class_index])
+        gate = self.rules[class_index].min_area
+        emptied = (per_mask[:, 3] > 0) & (per_mask[:, 3] < gate)
+        if emptied.any():  # after every other step, on the whole mask
+            out, out_bounds = _empty_masks(out, out_bounds, emptied)
+            per_mask[emptied, 3:5] = 0
         px_removed, px_added = per_mask[:, 2] - per_mask[:, 4], per_mask[:, 3] - per_mask[:, 4]
         with self._lock:
             row = self._counts[class_index]
@@ -190,6 +219,7 @@ class Cleaner:
             row[3] += int(per_mask[:, 1].sum())
             row[4] += int(px_removed.sum())
             row[5] += int(px_added.sum())
+            row[6] += int(emptied.sum())
         return out, out_bounds
 
     def text(self, class_index: int, rle: str) -> str:
@@ -209,25 +239,26 @@ class Cleaner:
 
     def summary(self) -> list[str]:
         """A table: one line per cleaned class and a total; its columns (``SUMMARY_COLUMNS``)
-        are the counts of ``STAT_FIELDS``. Class names are shown as ``as_name`` says (a class
-        named ``2`` or ``total`` in quotes)."""
+        are the counts of ``STAT_FIELDS`` (the masks emptied by ``min_area`` only when a class
+        has that gate). Class names are shown as ``as_name`` says (a class named ``2`` or
+        ``total`` in quotes)."""
         s = self.stats()
         names = [as_name(c, ("class", "total")) for c in self.classes]
         w = max([len(n) for n in names] + [5])
         rw = max([len(r.describe()) for r in self.rules if r is not None] + [5])
-        head = f"{'class':<{w}}  {'rules':<{rw}}" + "".join(f"  {h:>{k}}" for h, k in SUMMARY_COLUMNS)
+        gated = any(r is not None and r.min_area > 1 for r in self.rules)
+        columns = SUMMARY_COLUMNS + ((("emptied", 7),) if gated else ())
+        head = f"{'class':<{w}}  {'rules':<{rw}}" + "".join(f"  {h:>{k}}" for h, k in columns)
         lines = [head]
         for c, rules in enumerate(self.rules):
             if rules is not None:
-                lines.append(self._line(names[c], rules.describe(), s[c], w, rw))
-        lines.append(self._line("total", "", s.sum(0), w, rw))
+                lines.append(self._line(names[c], rules.describe(), s[c], w, rw, columns))
+        lines.append(self._line("total", "", s.sum(0), w, rw, columns))
         return lines
 
     @staticmethod
-    def _line(name: str, rules: str, v: np.ndarray, w: int, rw: int) -> str:
-        return f"{name:<{w}}  {rules:<{rw}}" + "".join(
-            f" {x:>{k},}" for x, (_, k) in zip(v, SUMMARY_COLUMNS, strict=True)
-        )
+    def _line(name: str, rules: str, v: np.ndarray, w: int, rw: int, columns) -> str:
+        return f"{name:<{w}}  {rules:<{rw}}" + "".join(f"  {x:>{k},}" for x, (_, k) in zip(v, columns, strict=False))
 
 
 def cleaning_lines(cleaning: list[str] | None) -> list[str]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,7 +26,7 @@ from core import Predictions
 from core.errors import UsageError
 from core.runs import area
 from quality._kernels import count_components_kernel
-from quality._sources import Source, atomic_text, bar, csv_field, load, number
+from quality._sources import Source, atomic_text, bar, csv_field, is_path, load, number
 
 __all__ = ["FLAGS", "MAD_SCALE", "MEAN_AD_SCALE", "ClassSummary", "Flag", "QAReport", "qa_flags", "write_flags"]
 
@@ -141,16 +141,24 @@ class QAReport:
         return write_flags(self.flags, path)
 
 
-def write_flags(flags: Sequence[Flag], path: str | os.PathLike) -> int:
+def write_flags(flags: Sequence[Flag] | Mapping[str, Sequence[Flag]], path: str | os.PathLike) -> int:
     """Write flags as a CSV ``image_name,class,flag,value`` atomically (a temporary file beside
     ``path``, renamed when complete); component counts are written as integers, other values
-    as the shortest text that reads back exactly. Returns the rows written."""
+    as the shortest text that reads back exactly. Returns the rows written.
+
+    Flags of several prediction sets, given as a mapping ``name → flags``, are written in the
+    mapping's order with a first column ``source`` (the name)."""
+    named = flags.items() if isinstance(flags, Mapping) else [(None, flags)]
+    rows = 0
     with atomic_text(path) as fh:
-        fh.write("image_name,class,flag,value\n")
-        for f in flags:
-            value = str(int(f.value)) if f.flag == "fragments" else number(f.value)
-            fh.write(f"{csv_field(f.image)},{csv_field(f.cls)},{f.flag},{value}\n")
-    return len(flags)
+        fh.write(("source," if isinstance(flags, Mapping) else "") + "image_name,class,flag,value\n")
+        for name, group in named:
+            head = "" if name is None else csv_field(str(name)) + ","
+            for f in group:
+                value = str(int(f.value)) if f.flag == "fragments" else number(f.value)
+                fh.write(f"{head}{csv_field(f.image)},{csv_field(f.cls)},{f.flag},{value}\n")
+                rows += 1
+    return rows
 
 
 def qa_flags(
@@ -162,6 +170,7 @@ def qa_flags(
     classes: Sequence[str] | None = None,
     height: int | None = None,
     width: int | None = None,
+    echo: Callable[[str], None] | None = None,
     progress: Callable | None = None,
 ) -> QAReport:
     """Flag suspicious masks of one prediction set: fragmented, missing, or of an outlying area.
@@ -181,6 +190,8 @@ def qa_flags(
         class median (> 0; default 5).
     classes, height, width : optional
         Class list and mask size for a path (default: the 29 hand-bone classes, 2048²).
+    echo : callable, optional
+        Receives one-line messages: the numba compilation of a cold cache (``core.warmup``).
     progress : callable, optional
         ``progress(total=, desc=, unit=)`` → a context manager with ``update(n)``.
 
@@ -217,6 +228,11 @@ def qa_flags(
         raise UsageError(f"connectivity: expected 4 or 8, got {connectivity!r}", param="connectivity")
     min_share = _positive("min_share", min_share, upper=1.0)
     max_deviation = _positive("max_deviation", max_deviation)
+    if echo is not None:
+        from core.warmup import READ, precompile
+        from quality.warmup import QA
+
+        precompile(echo, *([READ] if is_path(predictions) else []), QA)
     if hasattr(predictions, "columns") and not isinstance(predictions, Predictions):
         from core.classes import CANVAS
 

@@ -14,7 +14,6 @@ import contextlib
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,8 +22,17 @@ from core.codec import format_rle
 from core.errors import UsageError
 from core.predictions import PredictionWriter
 from quality._kernels import fuse_kernel, histogram_kernel
-from quality._sources import Source, align, atomic_text, bar, check_output, csv_field, load, number, split_sources
+from quality._sources import (
+    Source,
+    align,
+    bar,
+    check_output,
+    is_path,
+    load,
+    split_sources,
+)
 from quality.patterns import EMSettings, simple_class, staple_class
+from quality.result import StapleResult
 
 __all__ = ["MAX_SOURCES", "StapleResult", "staple"]
 
@@ -35,127 +43,6 @@ REUSE_BYTES = 256 << 20
 """``scope='pooled'`` reads the masks twice (the histograms, then the fused masks); the first
 pass keeps the parsed runs of the first images for the second, up to this many bytes, so
 memory stays bounded whatever the number of images."""
-
-
-@dataclass
-class StapleResult:
-    """What ``staple`` estimated and fused.
-
-    Estimates are arrays indexed ``[group, source, class]``: one group (``scope='pooled'``) or
-    one per image in ``images`` order (``scope='image'``).
-
-    Attributes
-    ----------
-    method, scope, region, prior_mode : str
-        The parameters the result was computed with (``prior_mode``: ``prior``'s value).
-    names : list of str
-        The sources, in order (bit ``j`` of a pattern is ``names[j]``).
-    classes : tuple of str
-    images : list of str
-        The images, in the first source's order (the fused CSV's row order).
-    height, width : int
-    sensitivity, specificity : ndarray or None
-        STAPLE's estimates, ``(G, R, C)`` float64 (``None`` for SIMPLE).
-    prior : ndarray or None
-        STAPLE's prior used last per group and class, ``(G, C)`` (NaN where no EM ran).
-    weights, dice : ndarray or None
-        SIMPLE's final weights (0 for a dropped source) and each source's Dice against the
-        final consensus, ``(G, R, C)`` (``None`` for STAPLE).
-    kept : ndarray or None
-        SIMPLE: whether each source was kept, ``(G, R, C)`` bool.
-    iterations : ndarray
-        ``(G, C)`` int: EM iterations (STAPLE) or selection rounds (SIMPLE).
-    output : str or None
-        The fused CSV written, when ``output`` was given.
-    masks : list of list of ndarray or None
-        The fused masks as canonical runs, ``masks[image][class]``, when no ``output`` was given.
-    rows : int
-        Rows written (or held).
-    n_missing : int
-        Rows absent from a source, read as empty masks (``missing='empty'``).
-    notes : list of str
-        Notes for the caller (none yet; the command line may add its own).
-    """
-
-    method: str
-    scope: str
-    region: str
-    prior_mode: str
-    names: list[str]
-    classes: tuple[str, ...]
-    images: list[str]
-    height: int
-    width: int
-    iterations: np.ndarray
-    sensitivity: np.ndarray | None = None
-    specificity: np.ndarray | None = None
-    prior: np.ndarray | None = None
-    weights: np.ndarray | None = None
-    dice: np.ndarray | None = None
-    kept: np.ndarray | None = None
-    output: str | None = None
-    masks: list[list[np.ndarray]] | None = None
-    rows: int = 0
-    n_missing: int = 0
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        """The estimates' columns: ``[image_name,]source,class`` then
-        ``sensitivity,specificity,iterations`` (STAPLE) or ``weight,dice,kept,iterations`` (SIMPLE)."""
-        head = ("image_name",) if self.scope == "image" else ()
-        tail = ("sensitivity", "specificity") if self.method == "staple" else ("weight", "dice", "kept")
-        return (*head, "source", "class", *tail, "iterations")
-
-    def estimate_rows(self) -> list[tuple]:
-        """The estimates as tuples in ``columns`` order: groups (images) in order, then classes
-        in class order, then sources in order. ``kept`` is 1 or 0."""
-        out = []
-        for g in range(self.iterations.shape[0]):
-            head = (self.images[g],) if self.scope == "image" else ()
-            for c, cls in enumerate(self.classes):
-                it = int(self.iterations[g, c])
-                for j, name in enumerate(self.names):
-                    if self.method == "staple":
-                        values = (float(self.sensitivity[g, j, c]), float(self.specificity[g, j, c]))
-                    else:
-                        values = (float(self.weights[g, j, c]), float(self.dice[g, j, c]), int(self.kept[g, j, c]))
-                    out.append((*head, name, cls, *values, it))
-        return out
-
-    def estimates_frame(self):
-        """The estimates as a pandas DataFrame (``columns``, ``estimate_rows`` order)."""
-        import pandas as pd
-
-        return pd.DataFrame(self.estimate_rows(), columns=list(self.columns))
-
-    def write_estimates(self, path: str | os.PathLike) -> int:
-        """Write the estimates CSV (``columns``; floats as the shortest text that reads back
-        exactly) atomically; returns the rows written."""
-        rows = self.estimate_rows()
-        with atomic_text(path) as fh:
-            fh.write(",".join(self.columns) + "\n")
-            for row in rows:
-                fh.write(",".join(number(v) if isinstance(v, float) else csv_field(str(v)) for v in row) + "\n")
-        return len(rows)
-
-    def runs(self, image: int | str, cls: int | str) -> np.ndarray:
-        """The fused mask of (image, class), by name or position, as canonical runs (results kept
-        in memory only)."""
-        if self.masks is None:
-            raise ValueError(f"the fused masks were written to {self.output}, not kept in memory")
-        i = self.images.index(image) if isinstance(image, str) else image
-        c = self.classes.index(cls) if isinstance(cls, str) else cls
-        return self.masks[i][c]
-
-    def to_frame(self):
-        """The fused masks kept in memory as a DataFrame ``image_name,class,rle`` (canonical order)."""
-        import pandas as pd
-
-        if self.masks is None:
-            raise ValueError(f"the fused masks were written to {self.output}, not kept in memory")
-        data = [(img, cls, format_rle(r)) for img, m in zip(self.images, self.masks) for cls, r in zip(self.classes, m)]
-        return pd.DataFrame(data, columns=["image_name", "class", "rle"])
 
 
 def staple(
@@ -177,6 +64,8 @@ def staple(
     classes: Sequence[str] | None = None,
     height: int | None = None,
     width: int | None = None,
+    fuse: bool = True,
+    echo: Callable[[str], None] | None = None,
     progress: Callable | None = None,
 ) -> StapleResult:
     """Fuse prediction sets with STAPLE (or SIMPLE) per class, and estimate each source's quality.
@@ -240,6 +129,12 @@ def staple(
     classes, height, width : optional
         Class list and mask size for the paths (default: those of the first ``Predictions``
         given, else the 29 hand-bone classes and 2048²).
+    fuse : bool
+        ``False``: estimates only (no fused masks, no ``output``; ``scope='pooled'`` then
+        reads the masks once).
+    echo : callable, optional
+        Receives one-line messages: the numba compilation of a cold cache, said before the
+        work (``core.warmup``).
     progress : callable, optional
         ``progress(total=, desc=, unit=)`` → a context manager with ``update(n)``.
 
@@ -294,15 +189,22 @@ def staple(
             f"sources: STAPLE takes at most {MAX_SOURCES} sources (2**R vote patterns per class), got {len(srcs)}",
             param="sources",
         )
+    if not fuse and output is not None:
+        raise UsageError("output: no fused masks are written with fuse=False", param="output")
     srcs = [_from_frame(s, k, classes, height, width) for k, s in enumerate(srcs)]
     out = check_output(output, srcs)
+    if echo is not None:
+        from core.warmup import READ, precompile
+        from quality.warmup import SIMPLE, STAPLE
+
+        precompile(echo, *([READ] if any(is_path(s) for s in srcs) else []), STAPLE if method == "staple" else SIMPLE)
     aligned = align(load(srcs, classes, height, width), missing)
     first = aligned.sources[0]
     n_images, n_classes, n_sources = len(aligned.images), len(first.classes), len(srcs)
     groups = 1 if scope == "pooled" else n_images
     est = _Estimates(method, groups, n_sources, n_classes)
     npix = first.height * first.width
-    masks: list[list[np.ndarray]] | None = None if out else []
+    masks: list[list[np.ndarray]] | None = None if out or not fuse else []
 
     def estimate(g: int, hist: np.ndarray) -> np.ndarray:
         accept = np.zeros((n_classes, 1 << n_sources), np.bool_)
@@ -313,7 +215,9 @@ def staple(
                 accept[c] = est.put_simple(g, c, simple_class(hist[c], n_sources, alpha, max_iter))
         return accept
 
-    def fuse(writer, i: int, runs: np.ndarray, bounds: np.ndarray, accept: np.ndarray) -> None:
+    def write_fused(writer, i: int, runs: np.ndarray, bounds: np.ndarray, accept: np.ndarray) -> None:
+        if not fuse:
+            return
         fused, fb = fuse_kernel(runs, bounds, n_sources, npix, accept)
         per_class = [fused[fb[c] : fb[c + 1]] for c in range(n_classes)]
         if writer is not None:
@@ -321,7 +225,7 @@ def staple(
         else:
             masks.append([r.copy() for r in per_class])
 
-    passes = 2 if scope == "pooled" else 1
+    passes = 2 if scope == "pooled" and fuse else 1
     sink = PredictionWriter(out, first.classes) if out else contextlib.nullcontext()
     with bar(progress, passes * n_images, method) as b, sink as writer:
         if scope == "pooled":
@@ -330,19 +234,19 @@ def staple(
             for i in range(n_images):
                 runs, bounds = aligned.stacked(i)
                 histogram_kernel(runs, bounds, n_sources, npix, hist)
-                if size + runs.nbytes <= REUSE_BYTES:  # the second pass reuses them
+                if fuse and size + runs.nbytes <= REUSE_BYTES:  # the second pass reuses them
                     kept[i], size = (runs, bounds), size + runs.nbytes
                 b.update(1)
             accept = estimate(0, hist)
-            for i in range(n_images):
-                fuse(writer, i, *(kept.pop(i) if i in kept else aligned.stacked(i)), accept)
+            for i in range(n_images if fuse else 0):
+                write_fused(writer, i, *(kept.pop(i) if i in kept else aligned.stacked(i)), accept)
                 b.update(1)
         else:
             for i in range(n_images):
                 runs, bounds = aligned.stacked(i)
                 hist = np.zeros((n_classes, 1 << n_sources), np.int64)
                 histogram_kernel(runs, bounds, n_sources, npix, hist)
-                fuse(writer, i, runs, bounds, estimate(i, hist))
+                write_fused(writer, i, runs, bounds, estimate(i, hist))
                 b.update(1)
     return StapleResult(
         method=method,
@@ -356,7 +260,7 @@ def staple(
         width=first.width,
         output=out,
         masks=masks,
-        rows=n_images * n_classes,
+        rows=n_images * n_classes if fuse else 0,
         n_missing=aligned.n_missing,
         **est.fields(),
     )

@@ -16,6 +16,8 @@ from core.atomic import remove_stale_temporaries, temporary_folder
 from core.errors import InputError, UsageError, listing, plural, shown
 from core.owned import owned_files, write_manifest
 from report.data import ReportData, choose, score_agreement, score_with_gt, wrist_box
+from report.render import render as _render
+from report.render import shade as _shade
 
 MARK = ".segment-ensemble-report"
 _HERE = Path(__file__).resolve().parent
@@ -29,6 +31,8 @@ class ReportResult:
     data: ReportData
     pages: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    quality: Path | None = None  # the page without ground truth, when asked for
+    numbers: object = None  # its numbers (``report.quality_page.QualityNumbers``)
 
 
 def check_output_folder(out: str | os.PathLike) -> Path:
@@ -78,6 +82,7 @@ def build_report(
     height: int | None = None,
     width: int | None = None,
     missing: str = "error",
+    quality: bool = False,
     command: str = "",
     note: Callable[[str], None] | None = None,
     progress=None,
@@ -86,7 +91,9 @@ def build_report(
     ``output``: ``index.html``, one page per chosen image under ``images/``, charts and
     overlay PNGs. Dice against the ground truth (``gt_csv`` or ``gt_json``) equals
     ``evaluate``'s; without ground truth the report shows agreement between sources.
-    ``progress``: as in ``ensemble.hard_vote`` (one bar, "report pages")."""
+    ``progress``: as in ``ensemble.hard_vote`` (one bar, "report pages"). ``quality``: also a
+    page without ground truth, ``quality.html`` (``report.quality_page``: STAPLE's estimates per
+    source and class and the QA flags), linked from the index."""
     from core.classes import CANVAS, DEFAULT_CLASSES
     from core.sources import bar, same_file_message
     from core.warmup import READ, SCORE, precompile
@@ -99,7 +106,12 @@ def build_report(
     twice = same_file_message([(f"source {n}", p) for n, p in sources])
     if twice:
         raise UsageError(twice)
-    precompile(note, READ, SCORE)
+    if quality:
+        from quality.warmup import QA, STAPLE
+
+        precompile(note, READ, SCORE, STAPLE, QA)
+    else:
+        precompile(note, READ, SCORE)
     with bar(progress, len(wanted) + pages, "report pages") as b:
         return _build(
             sources,
@@ -116,6 +128,7 @@ def build_report(
             height,
             width,
             missing,
+            quality,
             command,
             note,
             b,
@@ -137,6 +150,7 @@ def _build(
     height,
     width,
     missing,
+    quality,
     command,
     note,
     progress,
@@ -185,12 +199,17 @@ def _build(
         progress.refresh()
     for n in data.notes:
         note(f"note: {n}")
+    numbers = None
+    if quality:
+        from report.quality_page import quality_numbers
+
+        numbers = quality_numbers(data, missing)
 
     parent = out.resolve().parent
     remove_stale_temporaries(parent, out.name)
     tmp = temporary_folder(parent, out.name)
     try:
-        result = _write(tmp, data, image_files, summary, command, gt_csv or gt_json, images, note, progress)
+        result = _write(tmp, data, image_files, summary, command, gt_csv or gt_json, images, note, progress, numbers)
         write_manifest(tmp, MARK, "report")
         os.chmod(tmp, 0o755)
         old = None
@@ -208,25 +227,13 @@ def _build(
         raise
     result.index = out / "index.html"
     result.pages = [out / p.relative_to(tmp) for p in result.pages]
+    if numbers is not None:
+        result.quality, result.numbers = out / "quality.html", numbers
     return result
 
 
-def _render(template: str, **ctx) -> str:
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
-
-    env = Environment(loader=FileSystemLoader(_HERE / "templates"), autoescape=select_autoescape(["html", "j2"]))
-    return env.get_template(template).render(**ctx)
-
-
-def _shade(v: float) -> str:
-    """A background for a Dice cell: red (0.5 and below) through yellow to green (1)."""
-    t = min(max((v - 0.5) / 0.5, 0.0), 1.0)
-    hue = 120 * t**2
-    return f"hsl({hue:.0f}, 70%, 88%)"
-
-
 def _write(
-    folder: Path, data: ReportData, image_files, summary, command, gt_label, images_dir, note, progress
+    folder: Path, data: ReportData, image_files, summary, command, gt_label, images_dir, note, progress, numbers=None
 ) -> ReportResult:
     from report import charts
     from report.overlays import (
@@ -423,6 +430,11 @@ def _write(
         )
         page.write_text(html, encoding="utf-8")
 
+    if numbers is not None:
+        from report.quality_page import write_quality_page
+
+        pages = {info["name"]: f"images/{page.name}" for page, info in page_files}
+        write_quality_page(folder, data, numbers, pages, gt_label)
     per_class = data.per_class
     leaderboard = []
     for name, mean, gain in data.leaderboard():
@@ -466,6 +478,7 @@ def _write(
         pages=tiles,
         fp=hex_colour(FP_COLOUR),
         fn=hex_colour(FN_COLOUR),
+        quality_page="quality.html" if numbers is not None else None,
     )
     (folder / "index.html").write_text(html, encoding="utf-8")
     return ReportResult(folder / "index.html", data, [p for p, _ in page_files])

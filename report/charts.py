@@ -28,9 +28,12 @@ def heatmap(
     vmin: float | None = None,
     vmax: float | None = None,
     mark_best: bool = True,
+    best_per: str = "column",
+    labels_top: bool = False,
 ) -> None:
     """Rows × columns coloured by value with each value written in its cell; the best row
-    of each column is framed."""
+    of each column is framed (``best_per="row"``: the best column of each row); column labels
+    below, or above with ``labels_top`` (tall charts)."""
     plt = _plt()
     n_r, n_c = values.shape
     fig_w = min(max(1.8 + 0.44 * n_c + 0.08 * max(map(len, rows)), 6), 22)
@@ -38,7 +41,11 @@ def heatmap(
     lo = np.nanmin(values) if vmin is None else vmin
     hi = np.nanmax(values) if vmax is None else vmax
     im = ax.imshow(values, cmap=cmap, vmin=lo, vmax=hi if hi > lo else lo + 1e-9, aspect="auto")
-    ax.set_xticks(range(n_c), cols, rotation=60, ha="right", rotation_mode="anchor", fontsize=8)
+    if labels_top:
+        ax.xaxis.tick_top()
+        ax.set_xticks(range(n_c), cols, rotation=30, ha="left", rotation_mode="anchor", fontsize=8)
+    else:
+        ax.set_xticks(range(n_c), cols, rotation=60, ha="right", rotation_mode="anchor", fontsize=8)
     ax.set_yticks(range(n_r), rows, fontsize=9)
     ax.tick_params(length=0)
     for spine in ax.spines.values():
@@ -59,7 +66,11 @@ def heatmap(
                 fontsize=8.5 if n_c <= 40 else 6,
                 color="white" if dark else "black",
             )
-    if mark_best and n_r > 1:
+    if mark_best and best_per == "row" and n_c > 1:
+        for r in range(n_r):
+            c = int(np.nanargmax(values[r]))
+            ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, lw=1.4, ec="black"))
+    elif mark_best and n_r > 1:
         for c in range(n_c):
             r = int(np.nanargmax(values[:, c]))
             ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, lw=1.4, ec="black"))

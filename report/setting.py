@@ -46,6 +46,8 @@ def _rules_text(rules) -> str:
         parts.append("fill holes" + (f" ≤ {rules.max_hole}" if rules.max_hole else ""))
     if rules.connectivity != 8:
         parts.append(f"connectivity {rules.connectivity}")
+    if rules.min_area > 1:
+        parts.append(f"min area {rules.min_area}")
     return ", ".join(parts)
 
 
@@ -82,7 +84,7 @@ def summarize(path: str, classes: tuple[str, ...]) -> SettingSummary:
         rows = [(c, chosen[k], "—", _rules_text(rules[k])) for k, c in enumerate(classes)]
         return SettingSummary(path, "select", names, rows)
     from core.sources import source_names as vote_names
-    from settings.vote import VoteSettings, threshold_vector, weight_matrix
+    from settings.vote import VoteSettings, staple_regions, threshold_vector, weight_matrix
 
     cfg = parse_model(VoteSettings, data, path)
     names = list(cfg.sources) if isinstance(cfg.sources, dict) else vote_names(cfg.sources)
@@ -95,7 +97,13 @@ def summarize(path: str, classes: tuple[str, ...]) -> SettingSummary:
         thr_text = [f"≥ {cfg.min_votes} votes"] * len(classes)
     else:
         thr_text = [f"{t:g}" for t in thr]
-    rows = [(c, _weights_text(names, w[:, k]), thr_text[k], _rules_text(rules[k])) for k, c in enumerate(classes)]
+    regions = staple_regions(cfg.staple, classes, path)
+    rows = [
+        (c, _weights_text(names, w[:, k]), thr_text[k], _rules_text(rules[k]))
+        if regions[k] is None
+        else (c, f"STAPLE ({regions[k]}) of all sources", "posterior ≥ 0.5", _rules_text(rules[k]))
+        for k, c in enumerate(classes)
+    ]
     return SettingSummary(path, "weighted", names, rows)
 
 

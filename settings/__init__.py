@@ -5,6 +5,7 @@ resolution into per-class values. Names load on first use (PEP 562).
 - ``SoftSettings`` (``soft_vote``) — ``settings.soft``
 - ``SelectSettings`` (``select``) — ``settings.select``; ``MergeSettings`` (``merge``) — ``settings.merge``
 - ``PostprocessFile`` (``clean_predictions``) — ``settings.postprocess``
+- ``StapleSettings`` (the ``staple`` command) — ``settings.staple``
 - ``load_settings``, ``load_yaml``, ``write_yaml`` — ``settings.loader``
 """
 
@@ -16,6 +17,7 @@ _EXPORTS = {
     "SelectSettings": "settings.select",
     "MergeSettings": "settings.merge",
     "PostprocessFile": "settings.postprocess",
+    "StapleSettings": "settings.staple",
     "load_settings": "settings.loader",
     "load_yaml": "settings.loader",
     "write_yaml": "settings.loader",

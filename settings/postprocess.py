@@ -6,6 +6,7 @@ the ``--setting`` file of ``postprocess`` (bare, or under a ``postprocess:`` key
 
     default: {keep_largest: 1, fill_holes: true, min_size: 50}
     finger-5: {keep_largest: 2}     # may legitimately split: keep two pieces
+    Lunate: {min_area: 300}         # a mask left with fewer pixels is emptied
     Pisiform: {max_hole: 200}       # fill only small holes
     Trapezoid: null                 # no cleaning at all (null or false)
 
@@ -32,7 +33,9 @@ class Rules(BaseModel):
     """What to do to one class's masks, in this order (defaults: nothing): opening and closing
     by a disk of radius ``open`` / ``close``, dropping components of fewer than ``min_size``
     pixels, keeping the ``keep_largest`` largest, filling holes (with ``max_hole``: only holes
-    of at most that many pixels); components are ``connectivity``-connected.
+    of at most that many pixels); components are ``connectivity``-connected. Last, a decision
+    on the whole mask: ``min_area`` empties a mask left with fewer pixels (a presence gate: a
+    class whose small masks are mostly false positives).
 
     One entry of a ``postprocess:`` section (``default`` or a class), every key optional;
     frozen and hashable, as the cleaning uses it.
@@ -50,11 +53,16 @@ class Rules(BaseModel):
     fill_holes: StrictBool = False
     max_hole: StrictInt | None = Field(default=None, ge=1, le=MAX_COUNT, description="fill only holes up to this size")
     connectivity: Literal[4, 8] = 8
+    min_area: StrictInt = Field(
+        default=0, ge=0, le=MAX_COUNT, description="empty a mask left with fewer pixels (after the other steps)"
+    )
 
     @property
     def active(self) -> bool:
         """Whether these rules can change a mask."""
-        return bool(self.open or self.close or self.min_size > 1 or self.keep_largest or self.fill_holes)
+        return bool(
+            self.open or self.close or self.min_size > 1 or self.keep_largest or self.fill_holes or self.min_area > 1
+        )
 
     def describe(self) -> str:
         """Short human form, e.g. ``open 2, keep 1, fill<=50, conn 4``."""
@@ -71,6 +79,8 @@ class Rules(BaseModel):
             parts.append("fill" if self.max_hole is None else f"fill<={self.max_hole}")
         if parts and self.connectivity == 4:
             parts.append("conn 4")
+        if self.min_area > 1:
+            parts.append(f"min area {self.min_area}")
         return ", ".join(parts) or "-"
 
 

@@ -30,6 +30,9 @@ class VoteSettings(BaseModel):
     ``{default: …, <class>: …}`` where each value is a list or a (partial) mapping.
     ``threshold``: a number or ``{default: 0.5, <class>: …}``.
     ``postprocess``: cleaning applied to every voted mask (``settings.postprocess``).
+    ``staple``: classes fused by pooled STAPLE over the whole input set instead of the vote,
+    ``{<class>: all | disagreement}`` (the region; ``default:`` for every class, ``vote``
+    to keep a class voted); their weights and threshold are not used.
     """
 
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -47,6 +50,7 @@ class VoteSettings(BaseModel):
     scheduler: str | None = None  # Dask: tcp://HOST:PORT or local:N (cluster/)
     chunk: int | None = Field(default=None, ge=1, le=MAX_COUNT)  # images per cluster task
     postprocess: PostprocessSection | None = None
+    staple: dict[ClassName, Literal["all", "disagreement", "vote"]] | None = None
 
 
 def _row(spec: SourceWeights, names: list[str], base: np.ndarray, where: str) -> np.ndarray:
@@ -194,3 +198,14 @@ def threshold_vector(threshold, classes: tuple[str, ...], where: str) -> np.ndar
     if ((t < 0) | (t >= 1) | ~np.isfinite(t)).any():
         raise UsageError(f"{where}: thresholds must lie in [0, 1)")
     return t
+
+
+def staple_regions(spec: dict[str, str] | None, classes: tuple[str, ...], where: str) -> list[str | None]:
+    """Per class, the STAPLE region of the ``staple:`` section (a class's own entry, else
+    ``default``), or ``None`` for a class that is voted."""
+    spec = spec or {}
+    unknown = [k for k in spec if k != "default" and k not in classes]
+    if unknown:
+        raise UsageError(f"{where}: staple: unknown class {unknown[0]!r}")
+    regions = [spec.get(c, spec.get("default", "vote")) for c in classes]
+    return [None if r == "vote" else r for r in regions]

@@ -96,3 +96,29 @@ def test_layout_fits_the_window(small_set, tmp_path, browser, width):  # noqa: F
         assert _severe(browser) == []
     finally:
         browser.set_window_size(1280, 900)
+
+
+def test_quality_page_in_headless_chromium(small_set, tmp_path, browser):  # noqa: F811
+    """The page without ground truth: its pictures load, the two heat maps sit side by side at
+    1280 px, nothing scrolls sideways, a flag's link opens its image page, no console error."""
+    from selenium.webdriver.common.by import By
+
+    folder, gen, paths = small_set
+    out = tmp_path / "rep"
+    assert _report(folder, paths, out, "--pages", 2, "--images", folder / "xr", "--quality").exit_code == 0
+    browser.get((out / "index.html").as_uri())
+    browser.find_element(By.CSS_SELECTOR, "#quality-link a").click()
+    assert browser.current_url.endswith("quality.html")
+    _all_images_loaded(browser)
+    figures = browser.find_elements(By.CSS_SELECTOR, ".pair img.chart")
+    assert len(figures) == 2 and figures[1].rect["x"] >= figures[0].rect["x"] + figures[0].rect["width"]
+    assert abs(figures[1].rect["y"] - figures[0].rect["y"]) < 2  # aligned
+    wide = browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+    assert wide[0] <= wide[1]
+    links = browser.find_elements(By.CSS_SELECTOR, "table.qa-flags a")
+    assert links, "no flag of an image with a page"
+    browser.execute_script("arguments[0].closest('details').open = true;", links[0])
+    links[0].click()
+    assert "/images/p00" in browser.current_url
+    _all_images_loaded(browser)
+    assert _severe(browser) == []

@@ -148,6 +148,27 @@ def test_tune_identical_settings(client, data):
     assert remote.report() == local.report() and remote.soft_report() == local.soft_report()
 
 
+@pytest.mark.parametrize("ship", [False, True])
+def test_tune_staple_and_area_gate_identical(client, tmp_path, ship):
+    """Per-class tasks score STAPLE and the area gate as one process does (a set where both win)."""
+    from test_tune_quality import CLASSES as QC
+    from test_tune_quality import H as QH
+    from test_tune_quality import W as QW
+    from test_tune_quality import frame, validation_set
+
+    truth, masks = validation_set()
+    frame(truth).to_csv(tmp_path / "gt.csv", index=False)
+    named = {}
+    for n, m in masks.items():
+        frame(m).to_csv(tmp_path / f"{n}.csv", index=False)
+        named[n] = str(tmp_path / f"{n}.csv")
+    kw = dict(staple=True, area_gate=True, classes=QC, height=QH, width=QW)
+    local = tune(named, str(tmp_path / "gt.csv"), **kw)
+    remote = cluster.run(tune, named, str(tmp_path / "gt.csv"), scheduler=client, ship_inputs=ship, **kw)
+    assert "staple" in local.settings and "min_area" in str(local.settings["postprocess"])
+    assert remote.settings == local.settings and remote.report() == local.report()
+
+
 def soft_settings(folder: Path, maps: dict, **extra) -> dict:
     return {
         "prob_maps": [{"path": str(d)} for d in maps.values()],

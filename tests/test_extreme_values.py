@@ -34,10 +34,16 @@ COMMANDS = [
     (
         "postprocess",
         ["{a}", "-o", "{out}"],
-        ["--open", "--close", "--min-size", "--keep-largest", "--max-hole", "--workers", "--height"],
+        ["--open", "--close", "--min-size", "--keep-largest", "--max-hole", "--min-area", "--workers", "--height"],
         [],
     ),
     ("evaluate", ["--gt", "{a}", "{b}"], ["--height", "--expect-images", "--chunk"], []),
+    (
+        "staple",
+        ["{a}", "{b}", "-o", "{out}"],
+        ["--width"],
+        ["--confidence", "--init-sensitivity", "--init-specificity", "--alpha"],
+    ),
     ("tune", ["--gt", "{a}", "{b}", "-o", "{dir}/t.yaml"], ["--width"], ["--margin", "--max-seconds"]),
     ("merge", ["{a}", "-o", "{out}"], ["--height", "--expect-images"], []),
     ("report", ["--gt", "{a}", "{b}", "-o", "{dir}/rep"], ["--pages", "--height"], []),
@@ -76,7 +82,7 @@ def test_extreme_flag_values(files, command, before, flag, value):
 
 @pytest.mark.parametrize(
     "flag",
-    ["--open", "--close", "--min-size", "--keep-largest", "--max-hole"],
+    ["--open", "--close", "--min-size", "--keep-largest", "--max-hole", "--min-area"],
 )
 def test_the_largest_counts_act_as_the_whole_image(files, flag):
     """A count beyond what the image holds, up to the limit, is honoured: the largest radius
@@ -98,6 +104,9 @@ def test_the_largest_counts_act_as_the_whole_image(files, flag):
         ("close", "-5"),
         ("max_hole", "0"),
         ("connectivity", "6"),
+        ("min_area", HUGE),
+        ("min_area", "-3"),
+        ("min_area", "2.5"),
     ],
 )
 def test_extreme_cleaning_settings(files, key, value):
@@ -147,3 +156,23 @@ def test_extreme_soft_settings(files, text):
     s.write_text(body + text.replace("MAPS", str(files["maps"])))
     r = run_cli("soft", "--setting", s, "-o", files["out"], "-q")
     _one_line_error(r)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "confidence: .nan\n",
+        "confidence: 1.5\n",
+        "init_sensitivity: 1.0\n",
+        "alpha: .inf\n",
+        "max_iter: 99999999999999999999\n",
+        "max_iter: 0\n",
+        "height: 0\n",
+    ],
+)
+def test_extreme_staple_settings(files, text):
+    s = files["dir"] / "s.yaml"
+    s.write_text(f"sources: [{files['a']}, {files['b']}]\nclasses: [{', '.join(CLASSES)}]\n" + text)
+    r = run_cli("staple", "--setting", s, "-o", files["out"], "-q")
+    _one_line_error(r)
+    assert "s.yaml" in r.stderr

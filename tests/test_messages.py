@@ -203,7 +203,7 @@ def _keys(model) -> str:
             "postprocess: {default: {keep_larges: 1}}\n",
             "s.yaml: postprocess.default.keep_larges: unknown key (did you mean 'keep_largest'? "
             "valid keys: open, close, "
-            "min_size, keep_largest, fill_holes, max_hole, connectivity)",
+            "min_size, keep_largest, fill_holes, max_hole, connectivity, min_area)",
         ),
         (
             "soft",
@@ -329,6 +329,7 @@ from ensemble.warmup import MAPS, SOFT, VOTE, VOTE_MASKS
 from evaluation.warmup import TUNE
 from fusion.warmup import MERGE
 from postprocess.warmup import clean_blocks_step, clean_step
+from quality.warmup import QA, SIMPLE, STAPLE
 from settings.postprocess import Rules
 
 def signatures():
@@ -341,10 +342,11 @@ def signatures():
     return out
 
 import ensemble.vote_plan, ensemble.soft_image, fusion.merge_parts, postprocess.clean_set  # every kernel module
-import core.score, evaluation.search
+import core.score, evaluation.search, quality.staple, quality.qa, quality.tables
 rules = None if {rules!r} is None else [Rules(**{rules!r})]
 named = dict(read=READ, copy=COPY, score=SCORE, vote=VOTE, vote_masks=VOTE_MASKS, soft=SOFT, maps=MAPS, merge=MERGE,
-             tune=TUNE, clean=clean_step(rules), clean_blocks=clean_blocks_step(rules))
+             tune=TUNE, clean=clean_step(rules), clean_blocks=clean_blocks_step(rules), staple=STAPLE, simple=SIMPLE,
+             qa=QA)
 compile_steps(*(named[s] for s in {steps!r}))
 before = signatures()
 r = CliRunner().invoke(cli.cli, {args!r}, catch_exceptions=False)
@@ -404,9 +406,19 @@ KEEP_FILL = {"keep_largest": 1, "fill_holes": True}
             ["hard", "{m1}", "{m2}", "{m1}", "--allow-duplicate", "-o", "{out}", "--setting", "{pp}"],
         ),
         (("read", "vote"), None, ["weighted", "{m1}", "{m2}", "--weights", "1,2", "-o", "{out}"]),
+        (
+            ("read", "vote", "vote_masks", "staple"),
+            None,
+            ["weighted", "{m1}", "{m2}", "-o", "{out}", "--setting", "{st}"],
+        ),
         (("read", "merge", "copy"), None, ["merge", "{m1}", "{m2}", "-o", "{out}"]),
         (("read", "score"), None, ["evaluate", "--gt", "{gt}", "{m1}"]),
         (("read", "tune"), None, ["tune", "--gt", "{gt}", "{m1}", "{m2}", "-o", "{yaml}"]),
+        (
+            ("read", "tune", "staple"),
+            None,
+            ["tune", "--gt", "{gt}", "{m1}", "{m2}", "--staple", "--area-gate", "-o", "{yaml}"],
+        ),
         (
             ("read", "tune", "maps"),
             None,
@@ -430,6 +442,14 @@ KEEP_FILL = {"keep_largest": 1, "fill_holes": True}
             ["postprocess", "{m1}", "-o", "{out}", "--keep-largest", "1", "--fill-holes", "--open", "1"],
         ),
         (("read",), None, ["check", "{m1}"]),
+        (("read", "qa"), None, ["check", "{m1}", "--qa", "{out}"]),
+        (("read", "staple"), None, ["staple", "{m1}", "{m2}", "{gt}", "-o", "{out}", "--estimates", "{yaml}"]),
+        (
+            ("read", "staple"),
+            None,
+            ["staple", "{m1}", "{m2}", "--scope", "image", "--region", "disagreement", "-o", "{out}"],
+        ),
+        (("read", "simple"), None, ["staple", "{m1}", "{m2}", "{gt}", "--method", "simple", "-o", "{out}"]),
         (("soft", "clean"), KEEP_FILL, ["soft", "--setting", "{soft}", "-o", "{out}", "--engine", "cpu"]),
     ],
 )
@@ -446,6 +466,7 @@ def test_warm_up_compiles_every_kernel_the_run_uses(tmp_path, steps, rules, comm
     root = Path(__file__).resolve().parent.parent
     paths = write_set(Generator(n_images=3, n_models=2, height=64, width=64, seed=2), tmp_path)
     (tmp_path / "pp.yaml").write_text("postprocess: {default: {keep_largest: 1, fill_holes: true}}\n")
+    (tmp_path / "st.yaml").write_text("staple: {default: disagreement, Radius: vote, Ulna: all}\n")
     maps = write_maps(tmp_path, paths)
     fill = {
         "m1": paths["model1"],
@@ -453,6 +474,7 @@ def test_warm_up_compiles_every_kernel_the_run_uses(tmp_path, steps, rules, comm
         "gt": paths["gt"],
         "out": tmp_path / "o.csv",
         "pp": tmp_path / "pp.yaml",
+        "st": tmp_path / "st.yaml",
         "yaml": tmp_path / "t.yaml",
         "soft": maps,
         "maps": tmp_path,

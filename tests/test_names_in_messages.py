@@ -226,10 +226,10 @@ def test_summaries_read_well_when_class_names_are_numbers(numbered, tmp_path):
     assert r.exit_code == 0
     assert r.stdout.splitlines() == [
         "class  rules   masks  changed  objects removed  holes filled  px removed    px added",
-        "'1'    min 2      2       2               2            0          2          0",
-        "'2'    min 2      2       0               0            0          0          0",
-        "'3'    min 2      2       2               2            0          2          0",
-        "total             6       4               4            0          4          0",
+        "'1'    min 2       2        2                2             0           2           0",
+        "'2'    min 2       2        0                0             0           0           0",
+        "'3'    min 2       2        2                2             0           2           0",
+        "total              6        4                4             0           4           0",
     ]
     r = run_cli("evaluate", "--gt", m1, m2, *NUMBERED, "--quiet")
     assert r.exit_code == 0

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from helpers import CLASSES, ROOT, run_cli, write_csv
 
-from core.csv_read import CHUNK, LINE_SLACK, longest_line, read_bounded
+from core.csv_bytes import CHUNK, LINE_SLACK, longest_line, read_bounded
 from core.errors import InputError
 
 SIDE = ("--classes", "a,b,c", "--height", 64, "--width", 64)

@@ -11,7 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core._csv_kernels import tokenize_kernel
-from core.csv_read import _assemble, _columns, _plain, _read_bytes, _read_frame, _tokenize
+from core.csv_bytes import is_plain as _plain
+from core.csv_bytes import read_bytes as _read_bytes
+from core.csv_read import _assemble, _columns, _read_frame, _tokenize
 from core.layout import DEFAULT_LAYOUT
 
 CLASSES = ("a", "b", "c")

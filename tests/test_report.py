@@ -404,8 +404,9 @@ def test_a_report_folder_that_cannot_be_written_is_refused_before_the_work(small
 def test_in_headless_chromium():
     """The checks of ``browser_checks.py`` (every picture loads, no console error, the
     leaderboard is visible, toggling a layer hides it, class filter, opacity, zoom, the
-    layout at 1280 and 1920 px) in headless Chromium, run by a pytest of their own: selenium
-    and the browser stay out of this process, whose later tests run threads."""
+    layout at 1280 and 1920 px, the page without ground truth) in headless Chromium, run by
+    a pytest of their own: selenium and the browser stay out of this process, whose later
+    tests run threads."""
     import subprocess
     import sys
 
@@ -423,7 +424,7 @@ def test_in_headless_chromium():
         timeout=600,
     )
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
-    assert "3 passed" in r.stdout, r.stdout[-2000:]
+    assert "4 passed" in r.stdout, r.stdout[-2000:]
 
 
 def test_demo_writes_a_report(tmp_path):

@@ -1,0 +1,133 @@
+"""The bytes of a prediction CSV, read bounded and checked before anything is parsed: every
+line's length against the longest row the mask size allows (as the file comes in, so a bad
+line never fills memory), the header's columns, and every record's field count."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+
+from core._csv_kernels import field_counts_kernel
+from core.errors import NAME_LIMIT, InputError, shown, where
+from core.inputs import require_file
+from core.layout import DEFAULT_LAYOUT, Layout
+
+
+def field_counts(data: bytes, sep: str = ",") -> np.ndarray:
+    """Per-record field counts of CSV ``data`` (blank records: -1). pandas silently pads short
+    rows and turns one extra field into an index column; a truncated or shifted line must
+    instead be an error that names its line."""
+    return field_counts_kernel(readonly(data), ord(sep))
+
+
+def readonly(data: bytes | bytearray) -> np.ndarray:
+    """``data`` as a read-only uint8 array without a copy: the kernels' argument type is the
+    same whether the bytes came as ``bytes`` or as the reader's ``bytearray``."""
+    return np.frombuffer(memoryview(data).toreadonly(), np.uint8)
+
+
+LINE_SLACK = 1 << 20
+"""Characters a line may hold beyond its RLE: the image name, the class and other columns."""
+
+CHUNK = 1 << 22
+"""Bytes read at a time; a line is checked against its bound as the file comes in."""
+
+
+def longest_line(npix: int) -> int:
+    """The longest line a file of masks of ``npix`` pixels can need: the longest canonical RLE
+    (one run per pixel, each ``start length `` of at most 2·digits(npix)+2 characters) plus
+    ``LINE_SLACK`` for the other columns. A longer line is refused as it is read.
+
+    >>> longest_line(64 * 64) - LINE_SLACK  # 4,096 runs of at most 10 characters
+    40960
+    """
+    return npix * (2 * len(str(npix)) + 2) + LINE_SLACK
+
+
+def read_bounded(stream, path: str, bound: int, size: str, chunk: int = CHUNK) -> bytearray:
+    """The bytes of binary ``stream``, read ``chunk`` bytes at a time while every line's length
+    is checked: the first line longer than ``bound`` is an ``InputError`` (naming ``path``, the
+    line, the bound and the mask ``size``) raised as soon as it is seen, so that memory never
+    holds more than one chunk past the bound of a bad line, however long the line is."""
+    data = bytearray()
+    step = max(1, min(chunk, bound))  # a line inside one block is then shorter than the bound
+    line = 0  # length of the line being read so far
+    while True:
+        block = stream.read(step)
+        if not block:
+            return data
+        first = block.find(b"\n")
+        if first < 0:
+            line += len(block)
+        else:
+            line += first
+        if line > bound:
+            number = data.count(b"\n") + 1
+            raise InputError(
+                f"{where(path, number)}: line longer than {bound:,} characters, more than a row of "
+                f"{size} masks can need; stopped reading there (are height and width right?)"
+            )
+        if first >= 0:
+            line = len(block) - block.rfind(b"\n") - 1
+        data += block
+
+
+def read_bytes(path: str, npix: int, size: str, layout: Layout) -> tuple[bytearray, list[str], bool]:
+    """The file's bytes (BOM removed), its header fields, and whether the last line lacks its
+    newline (a hint of truncation); every record's field count is checked, every line's
+    length against ``longest_line`` as it is read (``read_bounded``). Raises InputError."""
+    import io
+
+    name = where(path)
+    require_file(path)  # before opening: a FIFO would block, /dev/zero never end
+    try:
+        with open(path, "rb") as fh:
+            data = read_bounded(fh, path, longest_line(npix), size)
+        if not data.isascii():
+            data.decode("utf-8")  # rejects binary and other encodings up front
+    except (FileNotFoundError, NotADirectoryError):
+        raise InputError(f"{name}: no such file") from None
+    except OSError as e:
+        raise InputError(f"{name}: cannot read ({e.__class__.__name__})") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{name}: cannot read as UTF-8 CSV (UnicodeDecodeError)") from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        del data[:3]
+    first_line = data[: data.find(b"\n")].decode() if b"\n" in data else data.decode()
+    header = next(csv.reader(io.StringIO(first_line)), None)
+    if header is None:
+        raise InputError(f"{name}: empty file (expected header {','.join(layout.columns)})")
+    header = [h.strip() for h in header]
+    said = shown(",".join(header), 2 * NAME_LIMIT)
+    missing = [c for c in layout.columns if c not in header]
+    if missing:
+        hint = "" if layout != DEFAULT_LAYOUT else "; name the file's columns with --columns image=…,class=…,rle=…"
+        raise InputError(f"{name}:1: missing column(s) {', '.join(missing)} (header is {said}){hint}")
+    twice = [c for c in layout.columns if header.count(c) > 1]
+    if twice:
+        raise InputError(f"{name}:1: column {twice[0]} appears twice (header is {said})")
+    counts = field_counts(data)
+    bad = np.flatnonzero((counts != len(header)) & (counts != -1))
+    unterminated = len(counts) > 1 and not data.endswith(b"\n")
+    if len(bad) == 1 and unterminated and int(bad[0]) == len(counts) - 1:
+        r = int(bad[0])
+        raise InputError(
+            f"{name}: file looks truncated: last line {r + 1} has no newline and {counts[r]} of "
+            f"{len(header)} fields ({said})"
+        )
+    if len(bad):
+        r = int(bad[0])
+        raise InputError(
+            f"{name}:{r + 1}: {counts[r]} fields where the header has {len(header)} "
+            f"({said}){f' ({len(bad):,} such lines)' if len(bad) > 1 else ''}"
+        )
+    return data, header, unterminated
+
+
+def is_plain(data: bytes) -> bool:
+    """Whether the tokenizer reads ``data`` exactly as pandas does: ASCII, no quotes, and every
+    carriage return part of a CRLF (pandas also ends lines at a lone CR)."""
+    if not data.isascii() or b'"' in data:
+        return False
+    return b"\r" not in data or data.count(b"\r") == data.count(b"\r\n")
