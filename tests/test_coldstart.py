@@ -58,6 +58,8 @@ def test_cleaning_compiles_only_the_steps_its_rules_take_once_each(tmp_path):
         "close_kernel",
         "erode_kernel",
         "dilate_kernel",
+        "distance_open_kernel",
+        "distance_close_kernel",
         "disk_half_widths",
         "select_components_kernel",
     }  # the per-step path (clean(), tune) is not the Cleaner's
