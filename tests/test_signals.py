@@ -2,7 +2,8 @@
 128 + the signal's number with one line on stderr, and leaves no worker behind. Each test
 runs ``python cli.py`` as a real process and signals it while the temporary file holds data;
 the process is stopped (SIGSTOP) just before, so that the signal arrives mid-write however
-fast the machine is."""
+fast the machine is. Every child starts with the three signals' default actions, whatever
+the test runner inherited (``nohup`` ignores SIGHUP)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import default_signals
 
 from core.signals import Terminated, deferred, exit_on_signals, raise_if_signalled
 from core.synthetic import Generator, write_set
@@ -86,12 +88,18 @@ def _holds_data(folder: Path) -> bool:
     return False
 
 
+def _niced() -> None:
+    """A child's start: default signal actions, niced (so that on a busy machine the test's
+    poller still sees the run early, workers alive)."""
+    default_signals()
+    os.nice(15)
+
+
 def _kill_mid_write(args: list[str], out_dir: Path, signum: int, group: bool, forks: int):
     """Run ``cli.py ARGS``, wait until its temporary output holds data and ``forks`` worker
     processes run, stop it, send
     ``signum`` (to the process or its whole group), let it go on; returns (exit code,
     stderr, the worker pids seen)."""
-    # Niced, so that on a busy machine this poller still sees the run early, workers alive.
     proc = subprocess.Popen(
         [sys.executable, "cli.py", *args],
         cwd=ROOT,
@@ -99,7 +107,7 @@ def _kill_mid_write(args: list[str], out_dir: Path, signum: int, group: bool, fo
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
-        preexec_fn=lambda: os.nice(15),
+        preexec_fn=_niced,
     )
     try:
         deadline = time.monotonic() + 120  # a cold numba cache compiles first
