@@ -24,6 +24,7 @@ from core.classes import DEFAULT_CLASSES
 from core.codec import RLE_ERRORS
 from core.csv_write import COLUMNS
 from core.errors import InputError, listing, plural, suggest, where
+from core.signals import interruptible
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def field_counts(data: bytes, sep: str = ",") -> np.ndarray:
     """Per-record field counts of CSV ``data`` (blank records: -1). pandas silently pads short
     rows and turns one extra field into an index column; a truncated or shifted line must
     instead be an error that names its line."""
-    return field_counts_kernel(np.frombuffer(data, np.uint8), ord(sep))
+    return interruptible(field_counts_kernel, np.frombuffer(data, np.uint8), ord(sep))
 
 
 def read_table(path: str | os.PathLike, classes: Sequence[str], height: int, width: int) -> tuple[Table, list[Problem]]:
@@ -191,7 +192,8 @@ def _tokenize(data: bytes, header: list[str], classes: tuple[str, ...]) -> _Colu
     class_off = np.zeros(len(classes) + 1, np.int64)
     np.cumsum([len(b) for b in class_bytes], out=class_off[1:])
     class_text = np.frombuffer(b"".join(class_bytes), np.uint8) if class_bytes else np.zeros(0, np.uint8)
-    lines, spans, new_name, cls_code, text, offsets = tokenize_kernel(
+    lines, spans, new_name, cls_code, text, offsets = interruptible(
+        tokenize_kernel,
         buf,
         start,
         ord(","),
@@ -302,7 +304,7 @@ def _assemble(
         problem(r, f"duplicate row (first at line {lines[first_row[key[r]]]})")
 
     text, offsets = cols.text, cols.offsets
-    codes, at, counts, areas = scan_kernel(text, offsets, height * width)
+    codes, at, counts, areas = interruptible(scan_kernel, text, offsets, height * width)
     for r in np.flatnonzero(codes):
         tok = f" at value #{at[r] + 1}" if at[r] >= 0 else ""
         problem(r, f"invalid RLE: {RLE_ERRORS[int(codes[r])]}{tok}")

@@ -18,6 +18,7 @@ from core.codec import EMPTY_RUNS, RLE_ERRORS, RLEError
 from core.csv_read import Problem, Table, frame_table, raise_first, read_table, text_buffer
 from core.csv_write import COLUMNS, PredictionWriter, csv_field, write_predictions
 from core.errors import DataError, InputError, plural, where
+from core.signals import interruptible
 
 __all__ = [
     "COLUMNS",
@@ -293,7 +294,7 @@ def predictions_from_rles(
     offsets = np.zeros(len(flat) + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
     text = text_buffer("".join(flat))
-    codes, _, counts, areas = scan_kernel(text, offsets, height * width)
+    codes, _, counts, areas = interruptible(scan_kernel, text, offsets, height * width)
     if codes.any():
         r = int(np.flatnonzero(codes)[0])
         raise InputError(

@@ -27,6 +27,7 @@ import numpy as np
 
 from core.classes import CANVAS
 from core.codec import format_rle, parse_rle
+from core.signals import LONG, interruptible
 from postprocess._clean_kernels import clean_kernel, finish_kernel
 from postprocess._component_kernels import select_components_kernel
 from postprocess._hole_kernels import fill_holes_kernel
@@ -62,7 +63,8 @@ def clean(runs: np.ndarray, height: int, width: int, rules: Rules) -> np.ndarray
     [[0, 3], [5, 8], [10, 13]]
     """
     runs = np.ascontiguousarray(runs, np.int64).reshape(-1, 2)
-    return _steps(runs, int(height), int(width), rules)[0]
+    height, width = int(height), int(width)
+    return interruptible(_steps, runs, height, width, rules, when=height * width >= LONG)[0]
 
 
 # Two ways to run the same kernels (cold start: a run compiles only what it uses).
@@ -173,7 +175,9 @@ class Cleaner:
         ``__call__`` cleans one, counted alike); returns the cleaned runs and their bounds."""
         if self.rules[class_index] is None:
             return runs, bounds
-        out, out_bounds, per_mask = clean_kernel(runs, bounds, self.height, self.width, *self._args[class_index])
+        args = (runs, bounds, self.height, self.width, *self._args[class_index])
+        long = (len(bounds) - 1) * self.height * self.width >= LONG  # pixels a kernel may touch, at most
+        out, out_bounds, per_mask = interruptible(clean_kernel, *args, when=long)
         px_removed, px_added = per_mask[:, 2] - per_mask[:, 4], per_mask[:, 3] - per_mask[:, 4]
         with self._lock:
             row = self._counts[class_index]
