@@ -12,13 +12,14 @@ from core._csv_kernels import field_counts_kernel
 from core.errors import NAME_LIMIT, InputError, shown, where
 from core.inputs import require_file
 from core.layout import DEFAULT_LAYOUT, Layout
+from core.signals import interruptible
 
 
 def field_counts(data: bytes, sep: str = ",") -> np.ndarray:
     """Per-record field counts of CSV ``data`` (blank records: -1). pandas silently pads short
     rows and turns one extra field into an index column; a truncated or shifted line must
     instead be an error that names its line."""
-    return field_counts_kernel(readonly(data), ord(sep))
+    return interruptible(field_counts_kernel, readonly(data), ord(sep))
 
 
 def readonly(data: bytes | bytearray) -> np.ndarray:

@@ -25,6 +25,7 @@ from core.csv_write import COLUMNS
 from core.errors import NAME_LIMIT, InputError, UsageError, listing, plural, quoted, shown, suggest, where
 from core.layout import DEFAULT_LAYOUT, Layout, Sizes
 from core.runs import area, union
+from core.signals import interruptible
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,8 @@ def _tokenize(data: bytes, header: list[str], classes: tuple[str, ...], layout: 
     class_off = np.zeros(len(classes) + 1, np.int64)
     np.cumsum([len(b) for b in class_bytes], out=class_off[1:])
     class_text = np.frombuffer(b"".join(class_bytes), np.uint8) if class_bytes else np.zeros(0, np.uint8)
-    lines, spans, new_name, cls_code, text, offsets = tokenize_kernel(
+    lines, spans, new_name, cls_code, text, offsets = interruptible(
+        tokenize_kernel,
         buf,
         start,
         ord(","),
@@ -289,7 +291,7 @@ def _assemble(
                 problem(r, f"no size for this image in {shown(sizes.origin)}")
     text, offsets = cols.text, cols.offsets
     row_npix = npix[img_code] if len(img_code) else np.zeros(0, np.int64)
-    codes, at, counts, areas = scan_kernel(text, offsets, row_npix)
+    codes, at, counts, areas = interruptible(scan_kernel, text, offsets, row_npix)
     for r in np.flatnonzero((codes != 0) & (row_npix > 0)):
         tok = f" at value #{at[r] + 1}" if at[r] >= 0 else ""
         said = RLE_ERRORS[int(codes[r])]

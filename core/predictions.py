@@ -19,6 +19,7 @@ from core.csv_read import Problem, Table, frame_table, raise_first, read_table, 
 from core.csv_write import COLUMNS, PredictionWriter, csv_field, write_predictions
 from core.errors import DataError, InputError, listing, plural, quoted, where
 from core.layout import DEFAULT_LAYOUT, Layout, Sizes
+from core.signals import interruptible
 
 __all__ = [
     "COLUMNS",
@@ -326,7 +327,7 @@ def predictions_from_rles(
     offsets = np.zeros(len(flat) + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
     text = text_buffer("".join(flat))
-    codes, _, counts, areas = scan_kernel(text, offsets, npix)
+    codes, _, counts, areas = interruptible(scan_kernel, text, offsets, npix)
     if codes.any():
         r = int(np.flatnonzero(codes)[0])
         raise InputError(

@@ -8,6 +8,7 @@ from core._run_kernels import intersections_kernel
 from core.errors import DataError, where
 from core.predictions import Predictions
 from core.runs import dice_of_areas
+from core.signals import interruptible
 
 
 def aligned_rows(pred: Predictions, gt: Predictions, missing: str = "error") -> np.ndarray:
@@ -35,8 +36,17 @@ def dice_matrix(pred: Predictions, gt: Predictions, missing: str = "error") -> n
     """(n_gt_images, n_classes) Dice of ``pred`` against ``gt``, on the ground truth's
     images and classes (both read with the same class list)."""
     rows = aligned_rows(pred, gt, missing)
-    inter = intersections_kernel(
-        gt.text, gt.offsets, gt.rows, gt.run_counts, pred.text, pred.offsets, rows, pred.run_counts, gt.npix
+    inter = interruptible(
+        intersections_kernel,
+        gt.text,
+        gt.offsets,
+        gt.rows,
+        gt.run_counts,
+        pred.text,
+        pred.offsets,
+        rows,
+        pred.run_counts,
+        gt.npix,
     )
     pa = np.where(rows >= 0, pred.areas[np.maximum(rows, 0)], 0) if len(pred.areas) else np.zeros(rows.shape)
     ga = gt.areas[gt.rows]

@@ -10,6 +10,11 @@ made ``Pool.terminate`` wait for that lock forever. Here nothing is shared, so t
 can always kill and reap its workers, and a worker runs at most a pipe's buffer ahead of
 the writer (memory stays bounded).
 
+In this process's main thread a block's work (``in_threads``) runs through
+``core.signals.interruptible`` (a helper thread), so that a signal ends the run at once
+however long its kernels take; an image's work runs as it is (its kernels each take one
+mask, briefly, and ``postprocess.cleaner.Cleaner`` hands over the calls that may not).
+
 A Dask cluster run (``cluster/``) runs a whole job once per chunk of images, under
 ``selecting(lo, hi)``: the image loops here (``collect_images``, ``write_images``,
 ``select_span``) then compute only images ``[lo, hi)``, keep them on the ``Selection`` and
@@ -31,7 +36,7 @@ from typing import Any
 
 from core.layout import DEFAULT_LAYOUT, Layout
 from core.predictions import PredictionWriter
-from core.signals import Terminated, deferred
+from core.signals import DaemonPool, Terminated, deferred, interruptible
 from core.window import ordered
 
 ImageWork = Callable[[int], list[str] | bytes]
@@ -212,19 +217,24 @@ def in_threads(work: Callable[[int], object], n: int) -> Iterator[Iterator]:
     exception comes out where its item would. For work that spends its time in kernels that
     release the GIL. A cluster chunk (``selecting`` images) runs on its worker's thread alone:
     the worker already runs a task per core; its checks-only task (no images: it reads the
-    inputs) uses the threads."""
+    inputs) uses the threads. The threads are daemons (``core.signals.DaemonPool``): after a
+    signal the run ends without waiting for the work they still run; with one thread, the
+    work runs through ``core.signals.interruptible`` (a chunk's on its own thread)."""
     sel = _SELECTION.get()
     threads = min(n, MAX_THREADS, _cores()) if sel is None or sel.lo >= sel.hi else 1
-    if threads <= 1:
-        yield (work(k) for k in range(n))
+    if threads <= 1:  # a chunk runs on the cluster worker's own thread
+        yield (work(k) if sel is not None else interruptible(work, k) for k in range(n))
         return
-    from concurrent.futures import ThreadPoolExecutor
-
-    pool = ThreadPoolExecutor(threads)
+    pool = DaemonPool(threads, "blocks")
     try:
         yield ordered(lambda k: pool.submit(work, k), n, 2 * threads + 1)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    except (KeyboardInterrupt, Terminated):
+        pool.shutdown(wait=False, cancel=True)
+        raise
+    except BaseException:
+        pool.shutdown(wait=True, cancel=True)
+        raise
+    pool.shutdown()
 
 
 @contextlib.contextmanager

@@ -14,9 +14,10 @@ import numpy as np
 
 import core.jit  # noqa: F401  (before any kernel: the package's kernel files share one cache stamp)
 from postprocess._component_kernels import filter_kernel, label_kernel, select_kernel
+from postprocess._distance_kernels import disk_half_widths, distance_close_kernel, distance_open_kernel
 from postprocess._hole_kernels import fill_holes_kernel
-from postprocess._morphology_kernels import clip_kernel, dilate_kernel, disk_half_widths, erode_kernel
-from postprocess._segment_kernels import join_rows_kernel, split_rows_kernel
+from postprocess._morphology_kernels import clip_kernel, close_method, dilate_kernel, erode_kernel, open_method
+from postprocess._segment_kernels import head_kernel, join_rows_kernel, split_rows_kernel
 
 
 @nb.njit(cache=True, nogil=True)
@@ -60,7 +61,8 @@ def clean_kernel(runs, bounds, height, width, open_r, close_r, conn8, min_size, 
     one call: the postprocess command passes a block of masks, ``Cleaner`` one. A step whose
     argument is ``None`` is left out before compilation (numba prunes ``is None`` branches on
     the argument's type), so each combination of steps is its own specialisation compiling
-    only its steps: ``open_r``/``close_r`` the radii, ``keep`` (0: all) with ``min_size`` the
+    only its steps: ``open_r``/``close_r`` the radii (>= 1, clamped by the caller: see
+    ``postprocess.morphology.effective_radius``), ``keep`` (0: all) with ``min_size`` the
     component step, ``max_hole`` (-1: any size) the hole filling. Returns the cleaned runs
     (mask ``k``: ``out[out_bounds[k]:out_bounds[k+1]]``), ``out_bounds`` and per mask
     (components removed, holes filled, area before, area after, area kept)."""
@@ -77,14 +79,24 @@ def clean_kernel(runs, bounds, height, width, open_r, close_r, conn8, min_size, 
         # around a one-mask kernel: compiling a kernel re-optimises everything it calls, so
         # each level of calls costs again.
         if open_r is not None:
-            hw = disk_half_widths(open_r)
-            rows, x0, x1 = erode_kernel(rows, x0, x1, hw)
-            rows, x0, x1 = dilate_kernel(rows, x0, x1, hw)
+            how = open_method(rows, x0, x1, open_r)
+            if how == 0:  # no disk fits: nothing is left
+                none = np.int64(0)
+                rows, x0, x1 = head_kernel(rows, none), head_kernel(x0, none), head_kernel(x1, none)
+            elif how == 1:
+                hw = disk_half_widths(open_r)
+                rows, x0, x1 = erode_kernel(rows, x0, x1, hw)
+                rows, x0, x1 = dilate_kernel(rows, x0, x1, hw)
+            else:
+                rows, x0, x1 = distance_open_kernel(rows, x0, x1, open_r)
         if close_r is not None:
-            hw = disk_half_widths(close_r)
-            rows, x0, x1 = dilate_kernel(rows, x0, x1, hw)
-            rows, x0, x1 = erode_kernel(rows, x0, x1, hw)
-            rows, x0, x1 = clip_kernel(rows, x0, x1, height, width)
+            if close_method(rows, x0, x1, close_r) == 2:
+                rows, x0, x1 = distance_close_kernel(rows, x0, x1, close_r)
+            else:
+                hw = disk_half_widths(close_r)
+                rows, x0, x1 = dilate_kernel(rows, x0, x1, hw)
+                rows, x0, x1 = erode_kernel(rows, x0, x1, hw)
+                rows, x0, x1 = clip_kernel(rows, x0, x1, height, width)
         removed = 0
         if keep is not None:
             labels, areas = label_kernel(rows, x0, x1, conn8)

@@ -1,5 +1,18 @@
 """Kernels of opening and closing by a disk on row segments (private: see
 ``postprocess.morphology``).
+
+Two exact methods, chosen per mask by what each would cost (``open_kernel``, ``close_kernel``):
+
+- row by row (``erode_kernel``, ``dilate_kernel``): the disk is 2r + 1 horizontal lines, row
+  ``dy`` of it ``2 hw[|dy|] + 1`` wide. Dilation widens each segment of row ``y + dy`` by
+  ``hw[|dy|]`` and unions the results over dy; erosion shrinks them and intersects. Cost:
+  segments × (2r + 1), nothing per pixel: the cheaper for small radii;
+- by distances (``postprocess._distance_kernels``): cost the pixels of the mask's bounding box
+  (a closing: also r columns either side of it), whatever the radius: the cheaper for large
+  ones.
+
+Both give the same result, so the choice is only speed; the cost model's weights
+(``SEGMENT_WEIGHT``) come from ``bench/morphology.py``.
 """
 
 from __future__ import annotations
@@ -8,41 +21,12 @@ import numba as nb
 import numpy as np
 
 import core.jit  # noqa: F401  (before any kernel: the package's kernel files share one cache stamp)
-from postprocess._segment_kernels import argsort_kernel, head_kernel, row_starts_kernel
+from postprocess._distance_kernels import box_kernel, disk_half_widths, distance_close_kernel, distance_open_kernel
+from postprocess._segment_kernels import argsort_kernel, head_kernel, push_segment, row_starts_kernel
 
-
-@nb.njit(cache=True, nogil=True)
-def disk_half_widths(r):
-    """``h[dy + r]`` = the largest h with h² + dy² <= r², for dy in -r … r."""
-    hw = np.empty(2 * r + 1, np.int64)
-    for dy in range(-r, r + 1):
-        h = 0
-        while (h + 1) * (h + 1) + dy * dy <= r * r:
-            h += 1
-        hw[dy + r] = h
-    return hw
-
-
-@nb.njit(cache=True, nogil=True)
-def _grown(buf):
-    """``buf`` copied into an array twice as long (+16)."""
-    out = np.empty(2 * buf.shape[0] + 16, np.int64)
-    for i in range(buf.shape[0]):
-        out[i] = buf[i]
-    return out
-
-
-@nb.njit(cache=True, nogil=True)
-def _push(buf_r, buf_a, buf_b, n, y, a, b):
-    """Append a segment, doubling the buffers when full; returns buffers and new count."""
-    if n == buf_r.shape[0]:
-        buf_r = _grown(buf_r)
-        buf_a = _grown(buf_a)
-        buf_b = _grown(buf_b)
-    buf_r[n] = y
-    buf_a[n] = a
-    buf_b[n] = b
-    return buf_r, buf_a, buf_b, n + 1
+SEGMENT_WEIGHT = 2
+"""Time of a row-by-row step (a segment of one row of the disk) in pixel passes of the distance
+method, about: measured on the bones and blobs of ``bench/morphology.py``."""
 
 
 @nb.njit(cache=True, nogil=True)
@@ -55,9 +39,10 @@ def _widest_row(starts):
 
 @nb.njit(cache=True, nogil=True)
 def dilate_kernel(rows, x0, x1, hw):
-    """Dilation by the disk with half widths ``hw``; the result may leave the image."""
+    """Dilation by the disk with half widths ``hw`` (``hw[|dy|]``); the result may leave the
+    image."""
     n = rows.shape[0]
-    r = (hw.shape[0] - 1) // 2
+    r = hw.shape[0] - 1
     out_r = np.empty(2 * n + 16, np.int64)
     out_a = np.empty(2 * n + 16, np.int64)
     out_b = np.empty(2 * n + 16, np.int64)
@@ -76,7 +61,7 @@ def dilate_kernel(rows, x0, x1, hw):
             yy = y + d
             if yy < rmin or yy > rmax:
                 continue
-            h = hw[d + r]
+            h = hw[abs(d)]
             for k in range(starts[yy - rmin], starts[yy - rmin + 1]):
                 ta[t] = x0[k] - h
                 tb[t] = x1[k] + h
@@ -92,19 +77,19 @@ def dilate_kernel(rows, x0, x1, hw):
                 if tb[j] > b:
                     b = tb[j]
             else:
-                out_r, out_a, out_b, m = _push(out_r, out_a, out_b, m, y, a, b)
+                out_r, out_a, out_b, m = push_segment(out_r, out_a, out_b, m, y, a, b)
                 a = ta[j]
                 b = tb[j]
-        out_r, out_a, out_b, m = _push(out_r, out_a, out_b, m, y, a, b)
+        out_r, out_a, out_b, m = push_segment(out_r, out_a, out_b, m, y, a, b)
     return head_kernel(out_r, m), head_kernel(out_a, m), head_kernel(out_b, m)
 
 
 @nb.njit(cache=True, nogil=True)
 def erode_kernel(rows, x0, x1, hw):
-    """Erosion by the disk with half widths ``hw`` (everything outside the given segments,
-    including outside the image, is background)."""
+    """Erosion by the disk with half widths ``hw`` (``hw[|dy|]``; everything outside the given
+    segments, including outside the image, is background)."""
     n = rows.shape[0]
-    r = (hw.shape[0] - 1) // 2
+    r = hw.shape[0] - 1
     out_r = np.empty(n + 16, np.int64)
     out_a = np.empty(n + 16, np.int64)
     out_b = np.empty(n + 16, np.int64)
@@ -120,9 +105,9 @@ def erode_kernel(rows, x0, x1, hw):
     na = np.empty(cap, np.int64)
     nb_ = np.empty(cap, np.int64)
     for y in range(rmin + r, rmax - r + 1):
-        # Row y - r shrunk by h(-r) starts the running intersection.
+        # Row y - r shrunk by hw[r] starts the running intersection.
         c = 0
-        h = hw[0]
+        h = hw[r]
         for k in range(starts[y - r - rmin], starts[y - r - rmin + 1]):
             if x1[k] - h > x0[k] + h:
                 ca[c] = x0[k] + h
@@ -131,7 +116,7 @@ def erode_kernel(rows, x0, x1, hw):
         for d in range(-r + 1, r + 1):
             if c == 0:
                 break
-            h = hw[d + r]
+            h = hw[abs(d)]
             lo = starts[y + d - rmin]
             hi = starts[y + d - rmin + 1]
             i = 0
@@ -152,7 +137,7 @@ def erode_kernel(rows, x0, x1, hw):
             cb, nb_ = nb_, cb
             c = t
         for i in range(c):
-            out_r, out_a, out_b, m = _push(out_r, out_a, out_b, m, y, ca[i], cb[i])
+            out_r, out_a, out_b, m = push_segment(out_r, out_a, out_b, m, y, ca[i], cb[i])
     return head_kernel(out_r, m), head_kernel(out_a, m), head_kernel(out_b, m)
 
 
@@ -176,8 +161,39 @@ def clip_kernel(rows, x0, x1, height, width):
 
 
 @nb.njit(cache=True, nogil=True)
+def open_method(rows, x0, x1, r):
+    """How ``open_kernel`` opens these segments by radius ``r``: 0, nothing is left (no disk fits
+    in the mask's box); 1, row by row; 2, by distances (whichever costs less)."""
+    n = rows.shape[0]
+    if n == 0:
+        return 0
+    y0, y1, xa, xb = box_kernel(rows, x0, x1)
+    if 2 * r >= y1 - y0 or 2 * r >= xb - xa:
+        return 0
+    return 2 if SEGMENT_WEIGHT * n * (2 * r + 1) > (y1 - y0) * (xb - xa) else 1
+
+
+@nb.njit(cache=True, nogil=True)
+def close_method(rows, x0, x1, r):
+    """How ``close_kernel`` closes these segments by radius ``r``: 1, row by row (the dilation has
+    about height + 2r rows, each eroded by 2r + 1 rows); 2, by distances (the box's pixels,
+    and r columns of staircase either side of it)."""
+    n = rows.shape[0]
+    if n == 0:
+        return 1
+    y0, y1, xa, xb = box_kernel(rows, x0, x1)
+    h = y1 - y0
+    return 2 if SEGMENT_WEIGHT * (n + h + 2 * r) * (2 * r + 1) > h * (xb - xa + 2 * r) else 1
+
+
+@nb.njit(cache=True, nogil=True)
 def open_kernel(rows, x0, x1, r):
-    """Opening (erosion, then dilation) by the disk of radius ``r``."""
+    """Opening (erosion, then dilation) by the disk of radius ``r`` >= 1, by the cheaper method."""
+    how = open_method(rows, x0, x1, r)
+    if how == 0:
+        return head_kernel(rows, np.int64(0)), head_kernel(x0, np.int64(0)), head_kernel(x1, np.int64(0))
+    if how == 2:
+        return distance_open_kernel(rows, x0, x1, r)
     hw = disk_half_widths(r)
     er, ea, eb = erode_kernel(rows, x0, x1, hw)
     return dilate_kernel(er, ea, eb, hw)
@@ -185,7 +201,10 @@ def open_kernel(rows, x0, x1, r):
 
 @nb.njit(cache=True, nogil=True)
 def close_kernel(rows, x0, x1, r, height, width):
-    """Closing (dilation, then erosion) by the disk of radius ``r``, cut to the image."""
+    """Closing (dilation, then erosion) by the disk of radius ``r`` >= 1, cut to the image, by the
+    cheaper method."""
+    if close_method(rows, x0, x1, r) == 2:
+        return distance_close_kernel(rows, x0, x1, r)
     hw = disk_half_widths(r)
     dr, da, db = dilate_kernel(rows, x0, x1, hw)
     er, ea, eb = erode_kernel(dr, da, db, hw)

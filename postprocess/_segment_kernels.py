@@ -188,3 +188,26 @@ def argsort_kernel(keys, n):
         order, tmp = tmp, order
         step *= 2
     return order
+
+
+@nb.njit(cache=True, nogil=True)
+def _grown(buf):
+    """``buf`` copied into an array twice as long (+16)."""
+    out = np.empty(2 * buf.shape[0] + 16, np.int64)
+    for i in range(buf.shape[0]):
+        out[i] = buf[i]
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def push_segment(buf_r, buf_a, buf_b, n, y, a, b):
+    """Append segment ``(y, a, b)`` at ``n``, doubling the buffers when full; returns the
+    buffers and the new count."""
+    if n == buf_r.shape[0]:
+        buf_r = _grown(buf_r)
+        buf_a = _grown(buf_a)
+        buf_b = _grown(buf_b)
+    buf_r[n] = y
+    buf_a[n] = a
+    buf_b[n] = b
+    return buf_r, buf_a, buf_b, n + 1

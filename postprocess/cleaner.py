@@ -30,11 +30,13 @@ import numpy as np
 from core.classes import CANVAS
 from core.codec import format_rle, parse_rle
 from core.errors import as_name
+from core.signals import LONG, interruptible
 from postprocess._clean_kernels import clean_kernel, finish_kernel
 from postprocess._component_kernels import select_components_kernel
 from postprocess._hole_kernels import fill_holes_kernel
 from postprocess._morphology_kernels import close_kernel, open_kernel
 from postprocess._segment_kernels import split_rows_kernel
+from postprocess.morphology import effective_radius
 from settings.postprocess import PostprocessSection, Rules, resolve_rules
 
 
@@ -64,7 +66,8 @@ def clean(runs: np.ndarray, height: int, width: int, rules: Rules) -> np.ndarray
     [[0, 3], [5, 8], [10, 13]]
     """
     runs = np.ascontiguousarray(runs, np.int64).reshape(-1, 2)
-    out = _steps(runs, int(height), int(width), rules)[0]
+    height, width = int(height), int(width)
+    out = interruptible(_steps, runs, height, width, rules, when=height * width >= LONG)[0]
     if rules.min_area > 1 and int((out[:, 1] - out[:, 0]).sum()) < rules.min_area:
         return out[:0]
     return out
@@ -78,24 +81,28 @@ def clean(runs: np.ndarray, height: int, width: int, rules: Rules) -> np.ndarray
 # mask. Both return (runs, components removed, holes filled, area before, area after).
 
 
-def _kernel_args(r: Rules) -> tuple:
-    """The arguments of ``clean_kernel`` after ``runs, height, width`` for ``r``: ``None``
-    for a step not taken (numba then compiles it out), Python ints and bools otherwise, so
-    that each combination of steps has exactly one signature."""
+def _kernel_args(r: Rules, height: int, width: int) -> tuple:
+    """The arguments of ``clean_kernel`` after ``runs, height, width`` for ``r`` on a ``height`` ×
+    ``width`` image: ``None`` for a step not taken (numba then compiles it out), Python ints and
+    bools otherwise, so that each combination of steps has exactly one signature. Numbers are
+    bounded here, before any kernel sees them, so that none overflows int64: radii as
+    ``postprocess.morphology.effective_radius`` says, sizes and counts at the image's pixels
+    (a larger one acts as that many)."""
+    npix = max(int(height) * int(width), 1)
     return (
-        int(r.open) if r.open else None,
-        int(r.close) if r.close else None,
+        effective_radius(r.open, height, width, "open") if r.open else None,
+        effective_radius(r.close, height, width, "close") if r.close else None,
         r.connectivity == 8,
-        int(r.min_size),
-        int(r.keep_largest) if r.min_size > 1 or r.keep_largest else None,
-        (-1 if r.max_hole is None else int(r.max_hole)) if r.fill_holes else None,
+        min(int(r.min_size), npix + 1),
+        min(int(r.keep_largest), npix) if r.min_size > 1 or r.keep_largest else None,
+        (-1 if r.max_hole is None else min(int(r.max_hole), npix)) if r.fill_holes else None,
     )
 
 
 def _steps(runs: np.ndarray, height: int, width: int, r: Rules):
     """``clean_kernel``'s pipeline, one kernel per step (``runs``: C-contiguous (n, 2) int64;
     ``height``, ``width``: Python ints)."""
-    open_r, close_r, conn8, min_size, keep, max_hole = _kernel_args(r)
+    open_r, close_r, conn8, min_size, keep, max_hole = _kernel_args(r, height, width)
     rows, x0, x1 = split_rows_kernel(runs, width)
     if open_r is not None:
         rows, x0, x1 = open_kernel(rows, x0, x1, open_r)
@@ -117,7 +124,7 @@ def combinations(rules: Iterable[Rules | None]) -> list[Rules]:
     seen = {}
     for r in rules:
         if r is not None and r.active:
-            seen.setdefault(tuple(a is None for a in _kernel_args(r)), r)
+            seen.setdefault(tuple(a is None for a in _kernel_args(r, 1, 1)), r)
     return list(seen.values())
 
 
@@ -127,7 +134,8 @@ def compiled(rules: Iterable[Rules | None]) -> bool:
     from core.jit import overloads_cached
 
     runs, bounds = np.zeros((0, 2), np.int64), np.zeros(1, np.int64)
-    return overloads_cached(clean_kernel, *((runs, bounds, 1, 1, *_kernel_args(r)) for r in combinations(rules)))
+    examples = ((runs, bounds, 1, 1, *_kernel_args(r, 1, 1)) for r in combinations(rules))
+    return overloads_cached(clean_kernel, *examples)
 
 
 STAT_FIELDS = (
@@ -179,10 +187,10 @@ class Cleaner:
         if len(rules) != len(classes):
             raise ValueError(f"{len(rules)} rules for {len(classes)} classes")
         self.rules = [r if r is not None and r.active else None for r in rules]
-        self._args = [None if r is None else _kernel_args(r) for r in self.rules]
         self.classes = tuple(classes)
         self.height = int(height)
         self.width = int(width)
+        self._args = [None if r is None else _kernel_args(r, self.height, self.width) for r in self.rules]
         ctx = mp.get_context("fork")
         self._shared = ctx.RawArray("q", len(classes) * len(STAT_FIELDS))
         self._counts = np.frombuffer(self._shared, np.int64).reshape(len(classes), len(STAT_FIELDS))
@@ -204,7 +212,9 @@ class Cleaner:
         ``__call__`` cleans one, counted alike); returns the cleaned runs and their bounds."""
         if self.rules[class_index] is None:
             return runs, bounds
-        out, out_bounds, per_mask = clean_kernel(runs, bounds, self.height, self.width, *self._args[class_index])
+        args = (runs, bounds, self.height, self.width, *self._args[class_index])
+        long = (len(bounds) - 1) * self.height * self.width >= LONG  # pixels a kernel may touch, at most
+        out, out_bounds, per_mask = interruptible(clean_kernel, *args, when=long)
         gate = self.rules[class_index].min_area
         emptied = (per_mask[:, 3] > 0) & (per_mask[:, 3] < gate)
         if emptied.any():  # after every other step, on the whole mask

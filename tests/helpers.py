@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -15,6 +16,18 @@ CLASSES = ("a", "b", "c")
 def write_csv(path: Path, rows: list[tuple[str, str, str]], header: str = "image_name,class,rle") -> Path:
     path.write_text(header + "\n" + "".join(f"{i},{c},{r}\n" for i, c, r in rows))
     return path
+
+
+SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGTERM)
+
+
+def default_signals() -> None:
+    """``preexec_fn`` of every child process a test starts: SIGHUP, SIGINT and SIGTERM back to
+    their default actions, whatever the test runner was started with (under ``nohup`` SIGHUP
+    is ignored, in a non-interactive shell's background job SIGINT; a child inherits that,
+    and ``core.signals`` rightly keeps an inherited ignore)."""
+    for s in SIGNALS:
+        signal.signal(s, signal.SIG_DFL)
 
 
 def run_cli(*args: str):

@@ -8,7 +8,7 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import ROOT, run_cli
+from helpers import ROOT, default_signals, run_cli
 
 from core.classes import DEFAULT_CLASSES
 from core.errors import DataError, UsageError
@@ -210,5 +210,7 @@ def test_lazy_exports_behave_as_plain_attributes():
         "assert set(core.__all__) <= set(ns) and callable(ns['check'])\n"
         "print('ok')\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, preexec_fn=default_signals
+    )
     assert done.stdout.strip() == "ok", done.stderr

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import run_cli
+from helpers import default_signals, run_cli
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -312,7 +312,14 @@ def test_single_machine_path_never_imports_dask(data, tmp_path):
         str(W),
         "-q",
     ]
-    out = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        preexec_fn=default_signals,
+    )
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 

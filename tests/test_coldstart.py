@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from helpers import default_signals
+
 ROOT = Path(__file__).resolve().parent.parent
 
 LAZY = r"""
@@ -48,6 +50,7 @@ def test_cleaning_compiles_only_the_steps_its_rules_take_once_each(tmp_path):
         cwd=tmp_path,
         env=env,
         timeout=600,
+        preexec_fn=default_signals,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     counts = json.loads(done.stdout.strip().splitlines()[-1])
@@ -58,6 +61,8 @@ def test_cleaning_compiles_only_the_steps_its_rules_take_once_each(tmp_path):
         "close_kernel",
         "erode_kernel",
         "dilate_kernel",
+        "distance_open_kernel",
+        "distance_close_kernel",
         "disk_half_widths",
         "select_components_kernel",
     }  # the per-step path (clean(), tune) is not the Cleaner's

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numba
 import pytest
+from helpers import default_signals
 
 ROOT = Path(__file__).resolve().parent.parent
 JIT_NAMES = {"jit", "njit", "vectorize", "guvectorize", "cfunc", "generated_jit", "stencil"}
@@ -149,7 +150,12 @@ def test_an_edit_of_one_kernel_file_recompiles_the_callers_in_another(tmp_path):
     def run() -> list[str]:
         code = _PROBE.format(root=str(ROOT), tmp=str(tmp_path))
         return subprocess.run(
-            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+            [sys.executable, "-c", code],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            preexec_fn=default_signals,
         ).stdout.split()
 
     assert run() == ["20", "0"]

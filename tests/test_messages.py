@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from helpers import CLASSES, run_cli, write_csv
+from helpers import CLASSES, default_signals, run_cli, write_csv
 
 from core.errors import InputError
 from core.predictions import read_predictions
@@ -482,7 +482,14 @@ def test_warm_up_compiles_every_kernel_the_run_uses(tmp_path, steps, rules, comm
     shape = [] if command[0] == "soft" else ["--height", "64", "--width", "64"]  # soft: in its settings
     args = [a.format(**fill) for a in command] + shape + ["-q"]
     script = WARM_CHECK.format(root=str(root), tests=str(root / "tests"), steps=steps, rules=rules, args=args)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+        preexec_fn=default_signals,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "NEW {}"
 

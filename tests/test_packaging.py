@@ -10,6 +10,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from helpers import default_signals
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ["cluster", "core", "ensemble", "evaluation", "fusion", "postprocess", "quality", "report", "settings"]
@@ -88,7 +89,9 @@ def test_public_names_are_not_submodules(name):
 
 def test_help_imports_no_heavy_module():
     code = "import sys, cli; print(sorted(m for m in ('numpy', 'pandas', 'numba', 'torch') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, preexec_fn=default_signals
+    )
     assert out.stdout.strip() == "[]"
 
 

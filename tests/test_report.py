@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import run_cli, write_csv
+from helpers import default_signals, run_cli, write_csv
 
 from core.classes import DEFAULT_CLASSES
 from core.codec import format_rle
@@ -422,6 +422,7 @@ def test_in_headless_chromium():
         capture_output=True,
         text=True,
         timeout=600,
+        preexec_fn=default_signals,
     )
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     assert "4 passed" in r.stdout, r.stdout[-2000:]

@@ -2,7 +2,9 @@
 128 + the signal's number with one line on stderr, and leaves no worker behind. Each test
 runs ``python cli.py`` as a real process and signals it while the temporary file holds data;
 the process is stopped (SIGSTOP) just before, so that the signal arrives mid-write however
-fast the machine is."""
+fast the machine is. A signal that arrives while a kernel runs for seconds ends the run
+within two seconds all the same. Every child starts with the three signals' default
+actions, whatever the test runner inherited (``nohup`` ignores SIGHUP)."""
 
 from __future__ import annotations
 
@@ -14,8 +16,10 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from helpers import default_signals
 
 from core.signals import Terminated, deferred, exit_on_signals, raise_if_signalled
 from core.synthetic import Generator, write_set
@@ -86,12 +90,18 @@ def _holds_data(folder: Path) -> bool:
     return False
 
 
+def _niced() -> None:
+    """A child's start: default signal actions, niced (so that on a busy machine the test's
+    poller still sees the run early, workers alive)."""
+    default_signals()
+    os.nice(15)
+
+
 def _kill_mid_write(args: list[str], out_dir: Path, signum: int, group: bool, forks: int):
     """Run ``cli.py ARGS``, wait until its temporary output holds data and ``forks`` worker
     processes run, stop it, send
     ``signum`` (to the process or its whole group), let it go on; returns (exit code,
     stderr, the worker pids seen)."""
-    # Niced, so that on a busy machine this poller still sees the run early, workers alive.
     proc = subprocess.Popen(
         [sys.executable, "cli.py", *args],
         cwd=ROOT,
@@ -99,7 +109,7 @@ def _kill_mid_write(args: list[str], out_dir: Path, signum: int, group: bool, fo
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
-        preexec_fn=lambda: os.nice(15),
+        preexec_fn=_niced,
     )
     try:
         deadline = time.monotonic() + 120  # a cold numba cache compiles first
@@ -232,3 +242,139 @@ def test_stream_reports_a_worker_error_and_a_killed_worker(tmp_path):
     assert n == 9 and [r.split(",")[2] for r in (tmp_path / "o.csv").read_text().splitlines()[1:]] == [
         f"{i + 1} 1" for i in range(9)
     ]
+
+
+# --- a signal while a kernel runs -----------------------------------------------------------
+
+BIG = 10_000  # a 10000² canvas: the distance kernels' grid alone is 400 MB …
+IN_KERNEL_RSS = 450 << 20  # … so a process this large is inside the cleaning kernel
+
+
+def _rss(pid: int) -> int:
+    """Resident bytes of process ``pid`` (0 once it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) << 10
+    except OSError:
+        pass
+    return 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_a_signal_mid_kernel_ends_the_run_within_two_seconds(tmp_path, signum):
+    """One full 10000² mask opened and closed by a disk of radius 3000: one kernel call of
+    several seconds in the main thread's stead (``core.signals.interruptible``). The signal,
+    sent once the kernel's grid is allocated, ends the run at once: the documented line and
+    exit code, no traceback, nothing written."""
+    small, big, out = tmp_path / "small.csv", tmp_path / "big.csv", tmp_path / "out.csv"
+    small.write_text("image_name,class,rle\na.png,x,1 4096\n")
+    big.write_text(f"image_name,class,rle\na.png,x,1 {BIG * BIG}\n")
+    rules = ["--classes", "x", "--open", "3000", "--close", "3000", "-q"]
+    warm = [sys.executable, "cli.py", "postprocess", small, "-o", tmp_path / "warm.csv", "--height", "64", "--width"]
+    subprocess.run([*warm, "64", *rules], cwd=ROOT, check=True, capture_output=True, preexec_fn=default_signals)
+    (tmp_path / "warm.csv").unlink()  # the same kernels, now compiled and cached
+    proc = subprocess.Popen(
+        [sys.executable, "cli.py", "postprocess", big, "-o", out, "--height", str(BIG), "--width", str(BIG), *rules],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=default_signals,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while _rss(proc.pid) < IN_KERNEL_RSS:
+            assert proc.poll() is None, f"finished before the signal: {proc.stderr.read()}"
+            assert time.monotonic() < deadline, "the kernel never started"
+            time.sleep(0.005)
+        sent = time.monotonic()
+        os.kill(proc.pid, signum)
+        _, err = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert took < 2, f"{took:.1f} s after the signal"
+    assert proc.returncode == 128 + signum, err
+    expected = "interrupted" if signum == signal.SIGINT else f"terminated by {signum.name}"
+    assert err.strip().splitlines() == [f"{expected}; nothing written"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv", "small.csv"]
+
+
+def _spin_kernel():
+    """A nogil kernel returning a tuple of arrays (whose boxing calls back into Python) after
+    about ``n`` steps."""
+    import numba
+
+    @numba.njit(nogil=True)
+    def spin(n):
+        out = np.zeros(4, np.int64)
+        s = 0
+        for i in range(n):
+            s = (s * 31 + i) % 1000003
+        out[0] = s
+        return out, out
+
+    spin(10)
+    return spin
+
+
+def _steps_for(seconds: float, spin) -> int:
+    """Steps of ``spin`` that take about ``seconds``."""
+    n = 1_000_000
+    t0 = time.perf_counter()
+    spin(n)
+    return int(n * seconds / max(time.perf_counter() - t0, 1e-6))
+
+
+def _signal_after(seconds: float, signum: int = signal.SIGTERM) -> None:
+    import threading
+
+    threading.Timer(seconds, os.kill, (os.getpid(), signum)).start()
+
+
+def test_a_kernel_called_directly_in_the_main_thread_still_ends_with_the_signal():
+    """Without ``interruptible``, the handler waits for the kernel, then may run while numba
+    boxes its result: the caller would see ``SystemError: … returned a result with an
+    exception set``; ``exit_on_signals`` turns that back into the signal."""
+    spin = _spin_kernel()
+    n = _steps_for(1.0, spin)
+    with pytest.raises(Terminated), exit_on_signals():
+        _signal_after(0.2)
+        spin(n)
+
+
+def test_interruptible_calls_end_at_once_and_their_helpers_are_reused():
+    from core.signals import _idle, interruptible
+
+    spin = _spin_kernel()
+    n = _steps_for(5.0, spin)
+    assert interruptible(spin, 100)[0][0] == spin(100)[0][0]
+    helper = _idle[-1]
+    assert interruptible(sum, [1, 2]) == 3 and _idle[-1] is helper  # one helper, reused
+    with pytest.raises(ZeroDivisionError):
+        interruptible(divmod, 1, 0)  # the call's own error comes back as is
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), exit_on_signals():
+        _signal_after(0.2, signal.SIGINT)
+        interruptible(spin, n)
+    assert time.monotonic() - t0 < 1.5
+    assert helper not in _idle  # still busy: abandoned, never handed another call
+
+
+def test_block_threads_do_not_hold_the_run_after_a_signal():
+    """``core.stream.in_threads`` runs blocks on daemon threads: a signal ends the run
+    without waiting for the kernels still running (nor would the interpreter's exit)."""
+    from core.stream import in_threads
+
+    spin = _spin_kernel()
+    n = _steps_for(5.0, spin)
+    t0 = time.monotonic()
+    with pytest.raises(Terminated), exit_on_signals():
+        _signal_after(0.3)
+        with in_threads(lambda k: spin(n), 4) as results:
+            list(results)
+    assert time.monotonic() - t0 < 1.5

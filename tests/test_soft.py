@@ -20,6 +20,7 @@ from hypothesis import given, settings
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from helpers import default_signals  # noqa: E402
 from soft_reference import assert_matches, layer_sets, ref_layer, ref_vote  # noqa: E402
 
 import cli  # noqa: E402
@@ -671,7 +672,9 @@ def test_import_cli_stays_light():
     import subprocess
 
     code = "import sys, cli; print(sorted(m for m in ('torch', 'numpy', 'numba', 'pandas') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, preexec_fn=default_signals
+    )
     assert out.stdout.strip() == "[]"
 
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import CLASSES, run_cli, write_csv
+from helpers import CLASSES, default_signals, run_cli, write_csv
 
 from core.atomic import remove_stale_temporaries
 
@@ -97,7 +97,7 @@ def test_settings_output_may_not_leave_its_folder(tmp_path, monkeypatch, tiny, c
 
 
 def _dead_pid() -> int:
-    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p = subprocess.Popen([sys.executable, "-c", "pass"], preexec_fn=default_signals)
     p.wait()
     return p.pid
 
