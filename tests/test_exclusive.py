@@ -231,3 +231,11 @@ def test_overlap_kernel_and_its_python_twin_agree():
         want_total, want_pairs = overlap_kernel.py_func(runs, bounds)
         assert total == want_total
         np.testing.assert_array_equal(pairs, want_pairs)
+
+
+def test_warm_up_steps_run_and_leave_their_kernels_cached():
+    from core.warmup import OVERLAPS, compile_steps, steps_cached
+    from ensemble.warmup import EXCLUSIVE, SOFT_EXCLUSIVE
+
+    compile_steps(OVERLAPS, EXCLUSIVE, SOFT_EXCLUSIVE)
+    assert steps_cached(OVERLAPS, EXCLUSIVE, SOFT_EXCLUSIVE)
