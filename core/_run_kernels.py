@@ -227,9 +227,11 @@ def exclusive_vote_kernel(runs, bounds, weights, background):
     The same sweep over run boundaries as ``vote_kernel``, but driven by a min-heap of the
     masks' next boundaries rather than by ``sweep_step``, which visits every mask at every
     boundary: with S·C masks that cost grows as C² per image, the heap's as C·log(S·C).
-    Only the classes a boundary touches are summed again, and the background only when a
-    source starts or stops marking some class. The heap is written out (no helper kernel)
-    and arrays are filled by loops, to keep the cold compile short.
+    Only the classes a boundary touches are summed again, the background only when a source
+    starts or stops marking some class, and only the classes some source covers compete (an
+    equal score goes to the lower class, as a scan in class order would give it). The heap is
+    written out (no helper kernel) and arrays are filled by loops, to keep the cold compile
+    short.
     """
     n_src, n_cls = weights.shape
     n = bounds.shape[0] - 1
@@ -254,15 +256,19 @@ def exclusive_vote_kernel(runs, bounds, weights, background):
     marks = np.empty(n_src, np.int64)  # how many classes each source covers here
     score = np.empty(n_cls)
     dirty = np.empty(n_cls, np.bool_)
+    covers = np.empty(n_cls, np.int64)  # how many sources cover each class here
+    present = np.empty(n_cls, np.int64)  # the classes some source covers here, in any order
+    slot = np.empty(n_cls, np.int64)  # a present class's index in present
+    n_present = 0
     for c in range(n_cls):
         score[c] = 0.0
         dirty[c] = False
+        covers[c] = 0
     bg = 0.0
     for s in range(n_src):
         marks[s] = 0
         bg += background[s]
     bg_dirty = False
-    n_inside = 0
     out = np.empty((2 * runs.shape[0] + 1, 2), np.int64)
     label = np.empty(out.shape[0], np.int64)
     k = 0
@@ -271,21 +277,30 @@ def exclusive_vote_kernel(runs, bounds, weights, background):
         while size > 0 and hpos[0] == pos:  # every mask with a boundary at pos
             i = hid[0]
             s = i // n_cls
-            dirty[i - s * n_cls] = True
+            c = i - s * n_cls
+            dirty[c] = True
             p = INF
             if inside[i]:
                 inside[i] = False
-                n_inside -= 1
                 marks[s] -= 1
                 bg_dirty = bg_dirty or marks[s] == 0
+                covers[c] -= 1
+                if covers[c] == 0:  # c leaves present: the last present class takes its slot
+                    n_present -= 1
+                    present[slot[c]] = present[n_present]
+                    slot[present[n_present]] = slot[c]
                 ptr[i] += 1
                 if ptr[i] < bounds[i + 1]:
                     p = runs[ptr[i], 0]
             else:
                 inside[i] = True
-                n_inside += 1
                 marks[s] += 1
                 bg_dirty = bg_dirty or marks[s] == 1
+                covers[c] += 1
+                if covers[c] == 1:
+                    present[n_present] = c
+                    slot[c] = n_present
+                    n_present += 1
                 p = runs[ptr[i], 1]
             q = i
             if p == INF:  # the mask is done: the heap's last entry goes down from the top
@@ -307,7 +322,7 @@ def exclusive_vote_kernel(runs, bounds, weights, background):
             if size > 0:
                 hpos[j] = p
                 hid[j] = q
-        if size == 0 or n_inside == 0:
+        if size == 0 or n_present == 0:
             continue  # past the last run, or no class marked: the background
         if bg_dirty:
             bg = 0.0
@@ -317,7 +332,8 @@ def exclusive_vote_kernel(runs, bounds, weights, background):
             bg_dirty = False
         best = bg
         win = -1
-        for c in range(n_cls):
+        for j in range(n_present):  # only the classes present can score above 0
+            c = present[j]
             if dirty[c]:
                 acc = 0.0
                 for s in range(n_src):
@@ -325,7 +341,7 @@ def exclusive_vote_kernel(runs, bounds, weights, background):
                         acc += weights[s, c]
                 score[c] = acc
                 dirty[c] = False
-            if score[c] > best:
+            if score[c] > best or (score[c] == best and 0 <= c < win):
                 best = score[c]
                 win = c
         if win >= 0:

@@ -8,6 +8,9 @@ float32 ``acc = Σ w·p`` in layer order, ``acc / Σw`` and ``np.argmax`` (first
 device engine (torch, on the CPU device here) must equal it pixel for pixel; the numba engine
 may differ only where the reference's two best means lie within 1e-5 (float32 rounding in
 another order).
+
+``SOFT_TEST_DEVICE=cuda python -m pytest tests/test_soft_exclusive.py`` runs the device
+engine on a GPU, its reference resampling there too.
 """
 
 from __future__ import annotations
@@ -50,8 +53,10 @@ def ref_canvas(layer: Layer, height: int, width: int, device: str = "cpu"):
     return canvas.cpu().numpy()
 
 
-def ref_exclusive(layers, weights, height, width):
-    """``(mean, labels)``: (K, H, W) weighted means and (H, W) labels, 0 the background."""
+def ref_exclusive(layers, weights, height, width, device="cpu"):
+    """``(mean, labels)``: (K, H, W) weighted means and (H, W) labels, 0 the background; the
+    maps resampled on ``device`` (the engine's), the rest in numpy (IEEE float32 products,
+    sums and quotients are the same on every device)."""
     import torch
 
     n_ch = layers[0].data.shape[0]
@@ -61,7 +66,7 @@ def ref_exclusive(layers, weights, height, width):
     acc = np.zeros((n_ch, height, width), np.float32)
     for k, layer in enumerate(layers):
         if w[k].any():
-            acc = acc + w[k][:, None, None] * ref_canvas(layer, height, width)
+            acc = acc + w[k][:, None, None] * ref_canvas(layer, height, width, device)
     mean = acc / torch.from_numpy(w).sum(0).numpy()[:, None, None]
     return mean, np.argmax(mean, 0)
 
@@ -173,7 +178,7 @@ def test_numba_engine_equals_dense_reference(case):
 @given(exclusive_sets())
 def test_device_engine_equals_dense_reference_exactly(case):
     layers, weights, height, width = case
-    _, expected = ref_exclusive(layers, weights, height, width)
+    _, expected = ref_exclusive(layers, weights, height, width, DEVICE)
     runs = device_vote(layers, weights, height, width)
     assert len(runs) == layers[0].data.shape[0] - 1
     np.testing.assert_array_equal(labels_of(runs, height, width), expected)
@@ -266,7 +271,7 @@ def test_errors():
 def _device_bad(bad):
     import torch
 
-    ExclusiveDeviceVoter(4, 4, "cpu").vote([DeviceLayer(torch.from_numpy(bad), origin="b.npy")], np.ones(1))
+    ExclusiveDeviceVoter(4, 4, DEVICE).vote([DeviceLayer(torch.from_numpy(bad), origin="b.npy")], np.ones(1))
 
 
 def test_argmax_kernel_and_its_python_twins_agree(monkeypatch):
