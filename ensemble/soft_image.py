@@ -49,18 +49,19 @@ class Layer:
         y0, x0, y1, x1 = self.box
         return y0, x0, y1 - y0, x1 - x0
 
-    def values(self, c: int, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+    def values(self, c: int, r0: int, r1: int, c0: int, c1: int, exclusive: bool = False) -> np.ndarray:
         """Class ``c``'s samples in rows ``r0:r1``, columns ``c0:c1`` as float32 (logits stay
-        logits; quantized maps divided by ``scale``)."""
+        logits; quantized maps divided by ``scale``); with ``exclusive``, ``c`` is a channel
+        of a map whose channel 0 is the background (for the messages)."""
         a = np.asarray(self.data[c, r0:r1, c0:c1])
         if self.scale is not None:
             win = a.astype(np.float32) / np.float32(self.scale)
         else:
             win = np.ascontiguousarray(a, dtype=np.float32)
-        self._check_window(win, c)
+        self._check_window(win, channel_name(c, exclusive))
         return win
 
-    def _check_window(self, win: np.ndarray, c: int) -> None:
+    def _check_window(self, win: np.ndarray, what_channel: str) -> None:
         # The window holds every sample that can change the result (``support`` counts NaN
         # as above any threshold; samples outside it only lower pixels that stay below), so
         # checking it alone is enough.
@@ -69,11 +70,11 @@ class Layer:
         lo, hi = win.min(), win.max()  # NaN propagates through both
         if self.logits:
             if np.isnan(hi):
-                raise InputError(f"{self.origin or self.name}: class #{c + 1}: NaN in the map")
+                raise InputError(f"{self.origin or self.name}: {what_channel}: NaN in the map")
         elif not (lo >= 0 and hi <= 1):
             what = "NaN" if np.isnan(hi) else f"value {hi if hi > 1 else lo:g} outside [0, 1]"
             hint = "; logits need 'logits: true'" if not np.isnan(hi) and self.scale is None else ""
-            raise InputError(f"{self.origin or self.name}: class #{c + 1}: {what} in the map{hint}")
+            raise InputError(f"{self.origin or self.name}: {what_channel}: {what} in the map{hint}")
 
     def support(self, c: int, thr: float) -> tuple[int, int, int, int]:
         """Low-resolution box ``(r0, r1, c0, c1)`` of class ``c``'s samples whose probability
@@ -92,6 +93,18 @@ class Layer:
             # Non-negative halves order like their bit patterns; negatives and NaN land above.
             return bbox_above(a.view(np.uint16), int(_half_floor(t).view(np.uint16)))
         return bbox_above(a, t)
+
+
+def channel_name(c: int, exclusive: bool = False) -> str:
+    """How messages name channel ``c`` of a map: ``class #c+1``, or where channel 0 is the
+    background (exclusive classes) ``channel 0 (the background)``, ``channel c (class #c)``.
+
+    >>> channel_name(0), channel_name(0, exclusive=True), channel_name(2, exclusive=True)
+    ('class #1', 'channel 0 (the background)', 'channel 2 (class #2)')
+    """
+    if not exclusive:
+        return f"class #{c + 1}"
+    return "channel 0 (the background)" if c == 0 else f"channel {c} (class #{c})"
 
 
 def _half_floor(t: float) -> np.float16:
@@ -329,7 +342,7 @@ def vote_image_exclusive(
         a0, a1, b0, b1 = window
         win_w[j] = b1 - b0
         for ch in range(want):
-            win = layers[k].values(ch, a0, a1, b0, b1)
+            win = layers[k].values(ch, a0, a1, b0, b1, exclusive=True)
             offs[j, ch] = pos
             chunks.append(win.reshape(-1))
             pos += win.size

@@ -193,13 +193,15 @@ class ExclusiveDeviceVoter:
             found = edges.nonzero().cpu().numpy()
             bad = torch.cat([flags for _, _, flags in checks]).cpu().numpy() if checks else np.zeros(0, bool)
         if bad.any():
-            _raise_bad(layers, checks, bad)
+            _raise_bad(layers, checks, bad, exclusive=True)
         return _runs_from_changes(found, n_ch - 1)
 
 
-def _raise_bad(layers, checks, bad) -> None:
+def _raise_bad(layers, checks, bad, exclusive: bool = False) -> None:
     """Raise ``InputError`` for the first map flagged in ``bad`` (the concatenated flags of
-    ``checks``: ``(layer, first class, flags)``)."""
+    ``checks``: ``(layer, first class, flags)``); ``exclusive``: channel 0 is the background."""
+    from ensemble.soft_image import channel_name
+
     pos = 0
     for k, c0, flags in checks:
         row = bad[pos : pos + len(flags)]
@@ -209,7 +211,7 @@ def _raise_bad(layers, checks, bad) -> None:
             layer, c = layers[k], c0 + int(hits[0])
             what = "NaN in the map" if layer.logits else "NaN or a value outside [0, 1] in the map"
             hint = "" if layer.logits or layer.scale is not None else " (logits need 'logits: true')"
-            raise InputError(f"{layer.origin or f'source #{k + 1}'}: class #{c + 1}: {what}{hint}")
+            raise InputError(f"{layer.origin or f'source #{k + 1}'}: {channel_name(c, exclusive)}: {what}{hint}")
 
 
 def _unit_values(layer: DeviceLayer, c0: int, c1: int, device):

@@ -258,9 +258,9 @@ def test_errors():
         vote_image_exclusive([Layer(good)], np.array([-1.0]), 4, 4)
     bad = good.copy()
     bad[2, 0, 0] = 1.5
-    with pytest.raises(InputError, match=r"b\.npy: class #3: value 1\.5 outside \[0, 1\]"):
+    with pytest.raises(InputError, match=r"b\.npy: channel 2 \(class #2\): value 1\.5 outside \[0, 1\]"):
         vote_image_exclusive([Layer(bad, origin="b.npy")], np.ones(1), 4, 4)
-    with pytest.raises(InputError, match=r"b\.npy: class #3: NaN or a value outside"):
+    with pytest.raises(InputError, match=r"b\.npy: channel 2 \(class #2\): NaN or a value outside"):
         _device_bad(bad)
     with pytest.raises(InputError, match=r"source #2: 2 channels, expected 3"):
         device_vote([Layer(good), Layer(good[:2])], np.ones(2), 4, 4)
