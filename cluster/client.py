@@ -222,7 +222,7 @@ def _run(client, fn, name, args, kwargs, chunk, ship, in_flight, echo, progress,
     t2 = time.perf_counter()
     seconds = {"prepare": t1 - t0, "chunks": t2 - t1, "total": t2 - t0, "tasks": outs["tasks"], "loops": outs["loops"]}
     if name == "evaluate":
-        return _scores(prep, outs, output, notes)
+        return _scores(prep, outs, output, notes, kwargs.get("iou", False))
     cleaning = None
     if prep.cleaner is not None:
         from postprocess.cleaner import Cleaner
@@ -249,7 +249,7 @@ def _stream(client, fn, args, kwargs, bounds, window, resources, shipper, fail_o
     from core.atomic import atomic_open
     from core.csv_write import COLUMNS
 
-    total = {"cleaning": 0, "skipped": {}, "per_image": [], "tasks": 0.0, "loops": 0.0}
+    total = {"cleaning": 0, "skipped": {}, "per_image": [], "per_image_iou": [], "tasks": 0.0, "loops": 0.0}
     tag = f"{os.getpid()}-{time.time_ns()}"
 
     def submit(k: int):
@@ -279,6 +279,7 @@ def _stream(client, fn, args, kwargs, bounds, window, resources, shipper, fail_o
                 fh.write(out.text)
             else:
                 total["per_image"].append(out.per_image)
+                total["per_image_iou"].append(out.per_image_iou)
             if out.cleaning is not None:
                 total["cleaning"] = total["cleaning"] + out.cleaning
             for src, k in out.skipped.items():
@@ -297,15 +298,18 @@ def _stream(client, fn, args, kwargs, bounds, window, resources, shipper, fail_o
     return total
 
 
-def _scores(prep, outs, output, notes):
+def _scores(prep, outs, output, notes, iou=False):
     from evaluation.scores import Scores
 
     x = prep.extra
     parts = [p for p in outs["per_image"] if p is not None]
     per_image = np.concatenate(parts, axis=1) if parts else np.zeros((len(x["names"]), 0, len(x["classes"])))
+    ious = [j for p, j in zip(outs["per_image"], outs["per_image_iou"], strict=True) if p is not None]
+    per_image_iou = np.concatenate(ious, axis=1) if ious else per_image.copy()
     scores = Scores(list(x["names"]), list(x["paths"]), tuple(x["classes"]), len(prep.images), per_image)
+    scores.iou = per_image_iou
     scores.notes = list(notes)
     if output is not None:
-        scores.write(output)
+        scores.write(output, iou)
         notes.quietly()(f"scores → {output}")
     return scores

@@ -32,13 +32,14 @@ class Prepared:
 
 @dataclass
 class ChunkOut:
-    """One chunk's result: CSV rows (``text``, canonical order), or ``per_image`` scores;
-    the cleaning counts and the maps skipped, summed by the client."""
+    """One chunk's result: CSV rows (``text``, canonical order), or ``per_image`` scores
+    (and ``per_image_iou``); the cleaning counts and the maps skipped, summed by the client."""
 
     lo: int
     hi: int
     text: str = ""
     per_image: Any = None
+    per_image_iou: Any = None
     cleaning: Any = None
     skipped: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0  # the whole task on the worker
@@ -117,6 +118,7 @@ def chunk(fn: Callable, args: tuple, kwargs: dict, lo: int, hi: int, fail_once: 
     out = ChunkOut(lo, hi, loop_seconds=sel.extra.get("loop_seconds", 0.0))
     if "per_image" in sel.extra:
         out.per_image = sel.extra["per_image"]
+        out.per_image_iou = sel.extra.get("per_image_iou")
     else:
         classes, cleaner = _parts(sel)
         out.text = rows_text(sel.images[lo:hi], sel.rles, classes)
@@ -145,6 +147,7 @@ def shipped(fn: Callable, args: tuple, kwargs: dict, lo: int, hi: int) -> ChunkO
     out = ChunkOut(lo, hi)
     if "per_image" in sel.extra:
         out.per_image = sel.extra["per_image"]
+        out.per_image_iou = sel.extra.get("per_image_iou")
         return out
     classes, cleaner = _parts(sel)
     out.text = rows_text(sel.images[:n], sel.rles, classes)

@@ -10,6 +10,7 @@ at start-up — stays as light as ``python cli.py --help`` needs.
   ``intersection``, ``difference``, ``area``, ``dice`` — ``core.runs``
 - ``DEFAULT_CLASSES``, ``CANVAS`` — ``core.classes``; ``ImageExpectation`` — ``core.imageset``
 - ``ToolError``, ``UsageError``, ``InputError``, ``DataError`` (all ``ValueError``) — ``core.errors``
+- ``overlaps``, ``resolve_overlaps`` (classes meant to be exclusive) — ``core.exclusivity``
 """
 
 from core.lazy import lazy_exports
@@ -27,6 +28,8 @@ _EXPORTS = {
     "difference": "core.runs",
     "area": "core.runs",
     "dice": "core.runs",
+    "overlaps": "core.exclusivity",
+    "resolve_overlaps": "core.exclusivity",
     "DEFAULT_CLASSES": "core.classes",
     "CANVAS": "core.classes",
     "ImageExpectation": "core.imageset",

@@ -1,7 +1,8 @@
 """Kernels of the run algebra (private: call the wrappers of ``core.runs``, ``core.score``,
 ``ensemble.mask_vote`` and ``evaluation.search``): set operations on canonical runs, their
-intersection areas, and the sweep over the run boundaries of several sources with the two
-kernels built on it (the vote of one mask and the tuning histograms).
+intersection areas, and the sweep over the run boundaries of several sources with the
+kernels built on it (the vote of one mask, the vote over exclusive labels, the overlaps of
+classes and the tuning histograms).
 """
 
 from __future__ import annotations
@@ -210,6 +211,178 @@ def vote_kernel(runs, bounds, weights, threshold, min_votes):
                 k += 1
         pos = nxt
     return out[:k].copy()
+
+
+@nb.njit(cache=True, nogil=True)
+def exclusive_vote_kernel(runs, bounds, weights, background):
+    """The plurality over labels of stacked masks (see ``ensemble.exclusive``): mask ``(s, c)``
+    (source ``s``, class ``c``) is stacked ``s * C + c``; ``weights`` (S, C) and ``background``
+    (S,) are float64. Per segment, class ``c`` scores the sum over its covering sources of
+    ``weights[s, c]``, the background the sum of ``background[s]`` over the sources that cover
+    none of the classes, each summed from 0.0 in source order; the segment goes to the first
+    class whose score beats the background's and every earlier class's. Returns
+    ``(out, label, k)``: runs ``out[:k]`` in position order (touching runs of one class
+    merged), ``label[:k]`` their classes.
+
+    The same sweep over run boundaries as ``vote_kernel``, but driven by a min-heap of the
+    masks' next boundaries rather than by ``sweep_step``, which visits every mask at every
+    boundary: with S·C masks that cost grows as C² per image, the heap's as C·log(S·C).
+    Only the classes a boundary touches are summed again, the background only when a source
+    starts or stops marking some class, and only the classes some source covers compete (an
+    equal score goes to the lower class, as a scan in class order would give it). The heap is
+    written out (no helper kernel) and arrays are filled by loops, to keep the cold compile
+    short.
+    """
+    n_src, n_cls = weights.shape
+    n = bounds.shape[0] - 1
+    ptr = np.empty(n, np.int64)
+    inside = np.empty(n, np.bool_)
+    hpos = np.empty(n, np.int64)  # min-heap of (next boundary, mask)
+    hid = np.empty(n, np.int64)
+    size = 0
+    for i in range(n):
+        ptr[i] = bounds[i]
+        inside[i] = False
+        if bounds[i] < bounds[i + 1]:
+            j = size  # sift up
+            p = runs[bounds[i], 0]
+            while j > 0 and hpos[(j - 1) // 2] > p:
+                hpos[j] = hpos[(j - 1) // 2]
+                hid[j] = hid[(j - 1) // 2]
+                j = (j - 1) // 2
+            hpos[j] = p
+            hid[j] = i
+            size += 1
+    marks = np.empty(n_src, np.int64)  # how many classes each source covers here
+    score = np.empty(n_cls)
+    dirty = np.empty(n_cls, np.bool_)
+    covers = np.empty(n_cls, np.int64)  # how many sources cover each class here
+    present = np.empty(n_cls, np.int64)  # the classes some source covers here, in any order
+    slot = np.empty(n_cls, np.int64)  # a present class's index in present
+    n_present = 0
+    for c in range(n_cls):
+        score[c] = 0.0
+        dirty[c] = False
+        covers[c] = 0
+    bg = 0.0
+    for s in range(n_src):
+        marks[s] = 0
+        bg += background[s]
+    bg_dirty = False
+    out = np.empty((2 * runs.shape[0] + 1, 2), np.int64)
+    label = np.empty(out.shape[0], np.int64)
+    k = 0
+    while size > 0:
+        pos = hpos[0]
+        while size > 0 and hpos[0] == pos:  # every mask with a boundary at pos
+            i = hid[0]
+            s = i // n_cls
+            c = i - s * n_cls
+            dirty[c] = True
+            p = INF
+            if inside[i]:
+                inside[i] = False
+                marks[s] -= 1
+                bg_dirty = bg_dirty or marks[s] == 0
+                covers[c] -= 1
+                if covers[c] == 0:  # c leaves present: the last present class takes its slot
+                    n_present -= 1
+                    present[slot[c]] = present[n_present]
+                    slot[present[n_present]] = slot[c]
+                ptr[i] += 1
+                if ptr[i] < bounds[i + 1]:
+                    p = runs[ptr[i], 0]
+            else:
+                inside[i] = True
+                marks[s] += 1
+                bg_dirty = bg_dirty or marks[s] == 1
+                covers[c] += 1
+                if covers[c] == 1:
+                    present[n_present] = c
+                    slot[c] = n_present
+                    n_present += 1
+                p = runs[ptr[i], 1]
+            q = i
+            if p == INF:  # the mask is done: the heap's last entry goes down from the top
+                size -= 1
+                p = hpos[size]
+                q = hid[size]
+            j = 0  # sift down
+            while True:
+                c = 2 * j + 1
+                if c >= size:
+                    break
+                if c + 1 < size and hpos[c + 1] < hpos[c]:
+                    c += 1
+                if hpos[c] >= p:
+                    break
+                hpos[j] = hpos[c]
+                hid[j] = hid[c]
+                j = c
+            if size > 0:
+                hpos[j] = p
+                hid[j] = q
+        if size == 0 or n_present == 0:
+            continue  # past the last run, or no class marked: the background
+        if bg_dirty:
+            bg = 0.0
+            for s in range(n_src):
+                if marks[s] == 0:
+                    bg += background[s]
+            bg_dirty = False
+        best = bg
+        win = -1
+        for j in range(n_present):  # only the classes present can score above 0
+            c = present[j]
+            if dirty[c]:
+                acc = 0.0
+                for s in range(n_src):
+                    if inside[s * n_cls + c]:
+                        acc += weights[s, c]
+                score[c] = acc
+                dirty[c] = False
+            if score[c] > best or (score[c] == best and 0 <= c < win):
+                best = score[c]
+                win = c
+        if win >= 0:
+            if k > 0 and label[k - 1] == win and out[k - 1, 1] == pos:
+                out[k - 1, 1] = hpos[0]
+            else:
+                out[k, 0] = pos
+                out[k, 1] = hpos[0]
+                label[k] = win
+                k += 1
+    return out, label, k
+
+
+@nb.njit(cache=True, nogil=True)
+def overlap_kernel(runs, bounds):
+    """Pixels covered by more than one of the stacked masks: ``(total, pairs)``, ``pairs[i, j]``
+    (symmetric, zero diagonal) the pixels masks ``i`` and ``j`` both cover."""
+    n = bounds.shape[0] - 1
+    ptr = bounds[:-1].copy()
+    active = np.zeros(n, np.bool_)
+    pairs = np.zeros((n, n), np.int64)
+    total = 0
+    pos = sweep_start(runs, bounds)
+    while pos != INF:
+        nxt = sweep_step(runs, bounds, ptr, pos, active)
+        if nxt == INF:
+            break
+        count = 0
+        for i in range(n):
+            if active[i]:
+                count += 1
+        if count > 1:
+            total += nxt - pos
+            for i in range(n):
+                if active[i]:
+                    for j in range(i + 1, n):
+                        if active[j]:
+                            pairs[i, j] += nxt - pos
+                            pairs[j, i] += nxt - pos
+        pos = nxt
+    return total, pairs
 
 
 @nb.njit(cache=True, nogil=True)

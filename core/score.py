@@ -1,4 +1,4 @@
-"""Dice on runs: per (image, class), per class, overall (ARCHITECTURE.md)."""
+"""Dice and IoU on runs: per (image, class), per class, overall (ARCHITECTURE.md)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 from core._run_kernels import intersections_kernel
 from core.errors import DataError, where
 from core.predictions import Predictions
-from core.runs import dice_of_areas
+from core.runs import dice_of_areas, iou_of_areas
 from core.signals import interruptible
 
 
@@ -35,6 +35,13 @@ def aligned_rows(pred: Predictions, gt: Predictions, missing: str = "error") -> 
 def dice_matrix(pred: Predictions, gt: Predictions, missing: str = "error") -> np.ndarray:
     """(n_gt_images, n_classes) Dice of ``pred`` against ``gt``, on the ground truth's
     images and classes (both read with the same class list)."""
+    return score_matrices(pred, gt, missing)[0]
+
+
+def score_matrices(pred: Predictions, gt: Predictions, missing: str = "error") -> tuple[np.ndarray, np.ndarray]:
+    """``(dice, iou)``, each (n_gt_images, n_classes), of ``pred`` against ``gt`` as
+    ``dice_matrix``: both from the same intersection areas (IoU with Dice's ε, so two empty
+    masks score 1 in both)."""
     rows = aligned_rows(pred, gt, missing)
     inter = interruptible(
         intersections_kernel,
@@ -50,4 +57,4 @@ def dice_matrix(pred: Predictions, gt: Predictions, missing: str = "error") -> n
     )
     pa = np.where(rows >= 0, pred.areas[np.maximum(rows, 0)], 0) if len(pred.areas) else np.zeros(rows.shape)
     ga = gt.areas[gt.rows]
-    return dice_of_areas(inter, pa, ga)
+    return dice_of_areas(inter, pa, ga), iou_of_areas(inter, pa, ga)

@@ -144,6 +144,13 @@ def _score(t: TinySet) -> None:
     dice_matrix(t.one, t.two)
 
 
+def _overlaps(t: TinySet) -> None:
+    """Overlaps of classes counted and resolved (check, select and merge of exclusive classes)."""
+    from core.exclusivity import resolve_overlaps
+
+    resolve_overlaps([t.runs(t.RLES["one"][0][0]), t.runs(t.RLES["two"][0][0])], "first")
+
+
 READ = Step(
     "read",
     (
@@ -159,3 +166,7 @@ COPY = Step("copy", ("core/_block_kernels.py:gather_kernel", "core/_block_kernel
 """Rows copied as written (select, merge)."""
 SCORE = Step("score", ("core/_run_kernels.py:intersections_kernel",), _score, 1)
 """Dice of two prediction sets (evaluate, report)."""
+OVERLAPS = Step(
+    "overlaps", ("core/_run_kernels.py:overlap_kernel", "core/_run_kernels.py:exclusive_vote_kernel"), _overlaps, 2
+)
+"""Overlaps between exclusive classes, counted or resolved (``core.exclusivity``)."""

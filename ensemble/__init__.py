@@ -5,6 +5,7 @@ votes of probability maps and models (numba on the CPU, or torch on a device).
 - ``soft_vote`` → ``SoftVoteResult``: probability maps and models, numba on the CPU or torch
   on a device (``ensemble.soft_run``; engines in ``ensemble.soft_image`` and ``ensemble.torch_vote``)
 - ``vote``: one mask's vote, given as runs (``ensemble.mask_vote``)
+- ``exclusive_vote``: one image's vote over exclusive labels, given as runs (``ensemble.exclusive``)
 """
 
 from core.lazy import lazy_exports
@@ -13,6 +14,7 @@ from ensemble.mask_vote import vote as vote
 # Loaded on first use: a hard vote must not pay for importing the soft vote's engines. A
 # function named like its module is imported now: the module, once imported, would shadow it.
 _EXPORTS = {
+    "exclusive_vote": "ensemble.exclusive",
     "SoftVoteResult": "ensemble.soft_run",
     "soft_vote": "ensemble.soft_run",
     "VoteResult": "ensemble.rle_votes",

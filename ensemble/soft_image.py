@@ -20,7 +20,7 @@ import numpy as np
 
 from core.codec import EMPTY_RUNS
 from core.errors import InputError
-from ensemble._soft_kernels import bbox_above, fused_kernel, histogram_kernel
+from ensemble._soft_kernels import argmax_kernel, bbox_above, fused_kernel, histogram_kernel
 from ensemble.resample import axis_table
 
 _MARGIN = 1e-6  # keeps the support bound safe from float32 rounding
@@ -49,18 +49,19 @@ class Layer:
         y0, x0, y1, x1 = self.box
         return y0, x0, y1 - y0, x1 - x0
 
-    def values(self, c: int, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+    def values(self, c: int, r0: int, r1: int, c0: int, c1: int, exclusive: bool = False) -> np.ndarray:
         """Class ``c``'s samples in rows ``r0:r1``, columns ``c0:c1`` as float32 (logits stay
-        logits; quantized maps divided by ``scale``)."""
+        logits; quantized maps divided by ``scale``); with ``exclusive``, ``c`` is a channel
+        of a map whose channel 0 is the background (for the messages)."""
         a = np.asarray(self.data[c, r0:r1, c0:c1])
         if self.scale is not None:
             win = a.astype(np.float32) / np.float32(self.scale)
         else:
             win = np.ascontiguousarray(a, dtype=np.float32)
-        self._check_window(win, c)
+        self._check_window(win, channel_name(c, exclusive))
         return win
 
-    def _check_window(self, win: np.ndarray, c: int) -> None:
+    def _check_window(self, win: np.ndarray, what_channel: str) -> None:
         # The window holds every sample that can change the result (``support`` counts NaN
         # as above any threshold; samples outside it only lower pixels that stay below), so
         # checking it alone is enough.
@@ -69,11 +70,11 @@ class Layer:
         lo, hi = win.min(), win.max()  # NaN propagates through both
         if self.logits:
             if np.isnan(hi):
-                raise InputError(f"{self.origin or self.name}: class #{c + 1}: NaN in the map")
+                raise InputError(f"{self.origin or self.name}: {what_channel}: NaN in the map")
         elif not (lo >= 0 and hi <= 1):
             what = "NaN" if np.isnan(hi) else f"value {hi if hi > 1 else lo:g} outside [0, 1]"
             hint = "; logits need 'logits: true'" if not np.isnan(hi) and self.scale is None else ""
-            raise InputError(f"{self.origin or self.name}: class #{c + 1}: {what} in the map{hint}")
+            raise InputError(f"{self.origin or self.name}: {what_channel}: {what} in the map{hint}")
 
     def support(self, c: int, thr: float) -> tuple[int, int, int, int]:
         """Low-resolution box ``(r0, r1, c0, c1)`` of class ``c``'s samples whose probability
@@ -92,6 +93,18 @@ class Layer:
             # Non-negative halves order like their bit patterns; negatives and NaN land above.
             return bbox_above(a.view(np.uint16), int(_half_floor(t).view(np.uint16)))
         return bbox_above(a, t)
+
+
+def channel_name(c: int, exclusive: bool = False) -> str:
+    """How messages name channel ``c`` of a map: ``class #c+1``, or where channel 0 is the
+    background (exclusive classes) ``channel 0 (the background)``, ``channel c (class #c)``.
+
+    >>> channel_name(0), channel_name(0, exclusive=True), channel_name(2, exclusive=True)
+    ('class #1', 'channel 0 (the background)', 'channel 2 (class #2)')
+    """
+    if not exclusive:
+        return f"class #{c + 1}"
+    return "channel 0 (the background)" if c == 0 else f"channel {c} (class #{c})"
 
 
 def _half_floor(t: float) -> np.float16:
@@ -157,7 +170,34 @@ def _rectangle(layers: list[Layer], c: int, weights: np.ndarray, thr: float, hei
     if Y1 <= Y0:
         return None
 
+    geometry, windows = _geometry(targets, tables, Y0, Y1, X0, X1)
     n = len(active)
+    offs = np.zeros(n, np.int64)
+    win_w = np.ones(n, np.int64)
+    chunks = []
+    pos = 0
+    for j, (k, window) in enumerate(zip(active, windows, strict=True)):
+        if window is None:
+            continue
+        a0, a1, b0, b1 = window
+        win = layers[k].values(c, a0, a1, b0, b1)
+        offs[j] = pos
+        win_w[j] = b1 - b0
+        chunks.append(win.reshape(-1))
+        pos += win.size
+    data = np.concatenate(chunks) if chunks else np.zeros(1, np.float32)
+    w = np.array([weights[k] / wsum for k in active], np.float32)
+    sig = np.array([layers[k].logits for k in active], np.bool_)
+    return (data, offs, win_w, *geometry, w, sig), (Y0, X0)
+
+
+def _geometry(targets, tables, Y0: int, Y1: int, X0: int, X1: int):
+    """The interpolation tables of layers resampled to ``targets`` through ``tables`` (as
+    ``_rectangle`` builds them) over canvas rows ``Y0:Y1`` and columns ``X0:X1`` (``ry0,
+    ry1, ly0, ly1, cx0, cx1, lx0, lx1, col_lo, col_hi``, as ``fused_kernel`` takes them),
+    and each layer's low-resolution window ``(a0, a1, b0, b1)``
+    (``None`` where the layer does not reach the rectangle: it adds 0 everywhere)."""
+    n = len(targets)
     rh, rw = Y1 - Y0, X1 - X0
     ry0 = np.empty((n, rh), np.int64)
     ry1 = np.empty((n, rh), np.int64)
@@ -169,25 +209,16 @@ def _rectangle(layers: list[Layer], c: int, weights: np.ndarray, thr: float, hei
     lx1 = np.empty((n, rw), np.float32)
     col_lo = np.zeros(n, np.int64)
     col_hi = np.zeros(n, np.int64)
-    offs = np.zeros(n, np.int64)
-    win_w = np.ones(n, np.int64)
-    chunks = []
-    pos = 0
-    for j, (k, (oy, ox, th, tw), (ty, tx)) in enumerate(zip(active, targets, tables, strict=True)):
+    windows: list[tuple[int, int, int, int] | None] = []
+    for j, ((oy, ox, th, tw), (ty, tx)) in enumerate(zip(targets, tables, strict=True)):
         ry0[j], ry1[j], ly0[j], ly1[j], _, _, a0, a1 = _axis(ty, th, oy, Y0, Y1)
         cx0[j], cx1[j], lx0[j], lx1[j], col_lo[j], col_hi[j], b0, b1 = _axis(tx, tw, ox, X0, X1)
         if a1 <= a0 or b1 <= b0:
             ry0[j] = -1  # the layer does not reach this rectangle: it adds 0 everywhere
-            continue
-        win = layers[k].values(c, a0, a1, b0, b1)
-        offs[j] = pos
-        win_w[j] = b1 - b0
-        chunks.append(win.reshape(-1))
-        pos += win.size
-    data = np.concatenate(chunks) if chunks else np.zeros(1, np.float32)
-    w = np.array([weights[k] / wsum for k in active], np.float32)
-    sig = np.array([layers[k].logits for k in active], np.bool_)
-    return (data, offs, win_w, ry0, ry1, ly0, ly1, cx0, cx1, lx0, lx1, col_lo, col_hi, w, sig), (Y0, X0)
+            windows.append(None)
+        else:
+            windows.append((a0, a1, b0, b1))
+    return (ry0, ry1, ly0, ly1, cx0, cx1, lx0, lx1, col_lo, col_hi), windows
 
 
 def vote_class(layers: list[Layer], c: int, weights: np.ndarray, thr: float, height: int, width: int) -> np.ndarray:
@@ -225,3 +256,102 @@ def vote_image(
 ) -> list[np.ndarray]:
     """Runs of every class of one image; ``weights`` is (L, C)."""
     return [vote_class(layers, c, weights[:, c], float(thresholds[c]), height, width) for c in range(weights.shape[1])]
+
+
+def vote_image_exclusive(
+    layers: list[Layer], weights: np.ndarray, height: int, width: int, n_classes: int | None = None
+) -> list[np.ndarray]:
+    """Runs of every class of one image whose classes are mutually exclusive: every map holds
+    C + 1 channels, channel 0 the background (a softmax output, or its logits with
+    ``logits=True``: the softmax over channels is then taken after resampling).
+
+    Each channel is resampled as ``vote_class`` resamples a class (bilinear, to the canvas or
+    the layer's box; outside its box a layer adds 0 to every channel) and averaged with the
+    weights; a pixel takes the channel of the largest weighted mean, ties going to the lower
+    channel, and channel 0 means no class. Every channel of every layer with a positive
+    weight is read and checked (a probability outside [0, 1] or a NaN is an error).
+
+    Parameters
+    ----------
+    layers : list of Layer
+        One per source, each (C + 1, h, w).
+    weights : array-like
+        (L,) per layer or (L, C + 1) per layer and channel, >= 0; each channel needs a
+        positive sum. A layer's mean of channel ``k`` is ``Σ w[l, k]·p_l[k] / Σ w[l, k]``.
+    height, width : int
+        The canvas.
+    n_classes : int, optional
+        C, when known: every map must then hold C + 1 channels.
+
+    Returns
+    -------
+    list of C (m, 2) int64 arrays
+        Canonical runs of channels 1 … C, mutually exclusive.
+
+    Raises
+    ------
+    InputError
+        A map whose channel count is not C + 1 (or differs from the first map's), or whose
+        values are invalid.
+    ValueError
+        Weights of the wrong shape or sign, or a channel whose weights are all 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> bg = np.array([[0.7, 0.2], [0.1, 0.4]])
+    >>> maps = np.stack([bg, (1 - bg) * 0.75, (1 - bg) * 0.25]).astype(np.float32)
+    >>> [r.tolist() for r in vote_image_exclusive([Layer(maps)], np.ones(1), 2, 2, n_classes=2)]
+    [[[1, 4]], []]
+    """
+    if not layers:
+        raise ValueError("no layers")
+    n_ch = int(layers[0].data.shape[0])
+    want = n_ch if n_classes is None else n_classes + 1
+    for k, layer in enumerate(layers):
+        got = int(layer.data.shape[0])
+        if got != want:
+            expected = f"{want} (the background and {want - 1} classes)"
+            raise InputError(f"{layer.origin or layer.name or f'layer #{k + 1}'}: {got} channels, expected {expected}")
+    w = np.asarray(weights, np.float64)
+    if w.ndim == 1 and w.shape == (len(layers),):
+        w = np.repeat(w[:, None], want, 1)
+    if w.shape != (len(layers), want):
+        raise ValueError(f"weights of shape {w.shape} for {len(layers)} layers of {want} channels")
+    if not (np.isfinite(w).all() and (w >= 0).all()):
+        raise ValueError("weights must be finite and >= 0")
+    active = [k for k in range(len(layers)) if w[k].any()]
+    wsum = np.zeros(want)
+    for k in active:  # in layer order, as vote_class sums a class's weights
+        wsum += w[k]
+    if not (wsum > 0).all():
+        raise ValueError(f"channel #{int(np.argmin(wsum > 0))}: every weight is 0")
+    targets = [layers[k].target(height, width) for k in active]
+    tables = [
+        (axis_table(layers[k].data.shape[1], t[2]), axis_table(layers[k].data.shape[2], t[3]))
+        for k, t in zip(active, targets, strict=True)
+    ]
+    geometry, windows = _geometry(targets, tables, 0, height, 0, width)
+    offs = np.zeros((len(active), want), np.int64)
+    win_w = np.ones(len(active), np.int64)
+    chunks = []
+    pos = 0
+    for j, (k, window) in enumerate(zip(active, windows, strict=True)):
+        if window is None:
+            continue
+        a0, a1, b0, b1 = window
+        win_w[j] = b1 - b0
+        for ch in range(want):
+            win = layers[k].values(ch, a0, a1, b0, b1, exclusive=True)
+            offs[j, ch] = pos
+            chunks.append(win.reshape(-1))
+            pos += win.size
+    data = np.concatenate(chunks) if chunks else np.zeros(1, np.float32)
+    wn = np.array([w[k] / wsum for k in active], np.float32).reshape(len(active), want)
+    soft = np.array([layers[k].logits for k in active], np.bool_)
+    out, label, n = argmax_kernel(data, offs, win_w, *geometry, wn, soft, width)
+    label = label[:n]
+    order = np.argsort(label, kind="stable")
+    cuts = np.searchsorted(label[order], np.arange(1, want + 1))
+    grouped = out[:n][order]
+    return [grouped[cuts[c] : cuts[c + 1]] for c in range(want - 1)]

@@ -112,16 +112,106 @@ class DeviceVoter:
         return acc > self.thresholds[c0:c1, None, None]
 
     def _raise_bad(self, layers, checks, bad) -> None:
-        pos = 0
-        for k, c0, flags in checks:
-            row = bad[pos : pos + len(flags)]
-            pos += len(flags)
-            hits = np.flatnonzero(row)
-            if len(hits):
-                layer, c = layers[k], c0 + int(hits[0])
-                what = "NaN in the map" if layer.logits else "NaN or a value outside [0, 1] in the map"
-                hint = "" if layer.logits or layer.scale is not None else " (logits need 'logits: true')"
-                raise InputError(f"{layer.origin or f'source #{k + 1}'}: class #{c + 1}: {what}{hint}")
+        _raise_bad(layers, checks, bad)
+
+
+class ExclusiveDeviceVoter:
+    """Votes images whose classes are mutually exclusive on one device, with a fixed canvas:
+    every layer holds C + 1 channels, channel 0 the background, and a pixel takes the channel
+    of the largest weighted mean (ties: the lower channel; channel 0 means no class). The
+    same formula as ``soft_image.vote_image_exclusive``, computed as the plain dense
+
+        mean = (w₀·p₀ + w₁·p₁ + …) / Σ wᵢ  per channel;   label = argmax over channels
+
+    op for op in float32 (``p`` through ``torch.softmax`` over channels after resampling when
+    a layer holds logits), so on any one device the labels equal a dense reference pixel for
+    pixel; ``torch.argmax`` returns the first of equal maxima. All channels of an image are
+    on the device at once ((C + 1)·H·W floats, and one layer's resampled map); only the run
+    boundaries of classes 1 … C come back.
+    """
+
+    def __init__(self, height: int, width: int, device):
+        import torch
+
+        self.device = torch.device(device)
+        self.height, self.width = height, width
+
+    def vote(self, layers: list[DeviceLayer], weights: np.ndarray) -> list[np.ndarray]:
+        """Canonical runs of classes 1 … C: ``weights`` is (L,) per layer or (L, C + 1) per
+        layer and channel, >= 0, with a positive sum for every channel."""
+        import torch
+        import torch.nn.functional as F
+
+        if not layers:
+            raise ValueError("no layers")
+        n_ch = int(layers[0].data.shape[0])
+        for k, layer in enumerate(layers):
+            if int(layer.data.shape[0]) != n_ch:
+                raise InputError(
+                    f"{layer.origin or f'source #{k + 1}'}: {int(layer.data.shape[0])} channels, expected {n_ch} "
+                    "(as the first map)"
+                )
+        w = np.asarray(weights, np.float32)
+        if w.ndim == 1 and w.shape == (len(layers),):
+            w = np.repeat(w[:, None], n_ch, 1)
+        if w.shape != (len(layers), n_ch):
+            raise ValueError(f"weights of shape {w.shape} for {len(layers)} layers of {n_ch} channels")
+        if not (np.isfinite(w).all() and (w >= 0).all()):
+            raise ValueError("weights must be finite and >= 0")
+        wsum = torch.from_numpy(w).sum(0)  # on the host, as a reference computes it
+        if not (wsum > 0).all():
+            raise ValueError("every channel needs a layer with a positive weight")
+        checks: list[tuple[int, int, object]] = []
+        h, w_ = self.height, self.width
+        with torch.inference_mode():
+            wd, wsd = torch.from_numpy(w).to(self.device), wsum.to(self.device)
+            acc = torch.zeros((n_ch, h, w_), dtype=torch.float32, device=self.device)
+            for k, layer in enumerate(layers):
+                if not w[k].any():
+                    continue
+                x = _unit_values(layer, 0, n_ch, self.device)
+                checks.append((k, 0, _bad_classes(x, layer.logits)))
+                y0, x0, y1, x1 = layer.box if layer.box is not None else (0, 0, h, w_)
+                ys, xs, ye, xe = max(y0, 0), max(x0, 0), min(y1, h), min(x1, w_)
+                if ys >= ye or xs >= xe:
+                    continue  # the box lies off the canvas: the layer adds 0 everywhere
+                up = F.interpolate(x[None], size=(y1 - y0, x1 - x0), mode="bilinear", align_corners=False)[0]
+                up = up[:, ys - y0 : ye - y0, xs - x0 : xe - x0]
+                if layer.logits:
+                    up = torch.softmax(up, 0)
+                up.mul_(wd[k, :, None, None])
+                left_out = np.flatnonzero(w[k] == 0)
+                if len(left_out):  # 0 · NaN is NaN: a channel the layer does not vote for gets exactly 0
+                    up[torch.from_numpy(left_out).to(self.device)] = 0
+                acc[:, ys:ye, xs:xe] += up
+            acc /= wsd[:, None, None]
+            label = acc.argmax(0)
+            del acc
+            classes = torch.arange(1, n_ch, device=self.device)[:, None, None]
+            edges = torch.empty((n_ch - 1, h * w_ + 1), dtype=torch.bool, device=self.device)
+            _changes(label[None] == classes, edges)
+            found = edges.nonzero().cpu().numpy()
+            bad = torch.cat([flags for _, _, flags in checks]).cpu().numpy() if checks else np.zeros(0, bool)
+        if bad.any():
+            _raise_bad(layers, checks, bad, exclusive=True)
+        return _runs_from_changes(found, n_ch - 1)
+
+
+def _raise_bad(layers, checks, bad, exclusive: bool = False) -> None:
+    """Raise ``InputError`` for the first map flagged in ``bad`` (the concatenated flags of
+    ``checks``: ``(layer, first class, flags)``); ``exclusive``: channel 0 is the background."""
+    from ensemble.soft_image import channel_name
+
+    pos = 0
+    for k, c0, flags in checks:
+        row = bad[pos : pos + len(flags)]
+        pos += len(flags)
+        hits = np.flatnonzero(row)
+        if len(hits):
+            layer, c = layers[k], c0 + int(hits[0])
+            what = "NaN in the map" if layer.logits else "NaN or a value outside [0, 1] in the map"
+            hint = "" if layer.logits or layer.scale is not None else " (logits need 'logits: true')"
+            raise InputError(f"{layer.origin or f'source #{k + 1}'}: {channel_name(c, exclusive)}: {what}{hint}")
 
 
 def _unit_values(layer: DeviceLayer, c0: int, c1: int, device):

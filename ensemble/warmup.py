@@ -1,6 +1,6 @@
 """Warm-up steps of the votes' kernels (see ``core.warmup``): the block vote of whole files,
 the vote of one mask at a time, the numba soft vote on every kind of map, and its histogram
-pass."""
+pass; the votes of exclusive classes, on runs and on maps."""
 
 from __future__ import annotations
 
@@ -75,6 +75,29 @@ def _maps(t: TinySet) -> None:
     histogram_class(layers, 0, np.ones(len(layers)), np.array([0.3, 0.6]), t.SIZE, t.SIZE, runs, hist)
 
 
+def _exclusive(t: TinySet) -> None:
+    """The vote over exclusive labels, one image at a time, its runs formatted."""
+    from core.codec import format_rle
+    from ensemble.exclusive import exclusive_vote
+
+    masks = [[t.runs(rle) for rle in t.RLES[name][0]] for name in ("one", "two", "one")]
+    for runs in exclusive_vote(masks, np.ones((3, len(t.CLASSES))), np.ones(3)):
+        format_rle(runs)
+
+
+def _soft_exclusive(t: TinySet) -> None:
+    """The numba soft vote of exclusive classes (one kernel for every kind of map: the
+    windows reach it as float32), its runs formatted."""
+    from core.codec import format_rle
+    from ensemble.soft_image import Layer, vote_image_exclusive
+
+    rng = np.random.default_rng(0)
+    shape = (len(t.CLASSES) + 1, 3, 3)
+    layers = [Layer(rng.random(shape).astype(np.float16)), Layer(rng.normal(size=shape), logits=True, box=(1, 1, 6, 7))]
+    for runs in vote_image_exclusive(layers, np.ones(2), t.SIZE, t.SIZE, len(t.CLASSES)):
+        format_rle(runs)
+
+
 VOTE = Step("vote", ("core/_block_kernels.py:gather_kernel", "core/_block_kernels.py:vote_block_kernel"), _vote, 2)
 """The hard and weighted votes of whole files, a block of images per kernel call."""
 _MASK_KERNELS = ("core/_rle_kernels.py:format_kernel", "core/_run_kernels.py:vote_kernel")
@@ -84,3 +107,14 @@ SOFT = Step("soft", ("core/_rle_kernels.py:format_kernel", "ensemble/_soft_kerne
 """The numba soft vote."""
 MAPS = Step("maps", ("ensemble/_soft_kernels.py:histogram_kernel",), _maps, 2)
 """The soft vote's histogram pass (``tune --maps``)."""
+EXCLUSIVE = Step(
+    "exclusive", ("core/_rle_kernels.py:format_kernel", "core/_run_kernels.py:exclusive_vote_kernel"), _exclusive, 2
+)
+"""The hard and weighted votes of exclusive classes (``ensemble.exclusive``)."""
+SOFT_EXCLUSIVE = Step(
+    "soft_exclusive",
+    ("core/_rle_kernels.py:format_kernel", "ensemble/_soft_kernels.py:argmax_kernel"),
+    _soft_exclusive,
+    2,
+)
+"""The numba soft vote of exclusive classes (``ensemble.soft_image.vote_image_exclusive``)."""

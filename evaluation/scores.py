@@ -1,4 +1,4 @@
-"""Dice scores of several predictions against one ground truth, and their reports."""
+"""Dice (and IoU) scores of several predictions against one ground truth, and their reports."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 from core.errors import UsageError, as_name, listing, plural
 from core.imageset import ImageExpectation
 from core.predictions import Predictions
-from core.score import aligned_rows, dice_matrix
+from core.score import aligned_rows, score_matrices
 from core.sources import (
     Notes,
     Progress,
@@ -52,7 +52,9 @@ def _labels(names: list[str], size: int) -> list[str]:
 
 @dataclass
 class Scores:
-    """Dice per (image, class) for each named source, on the ground truth's images."""
+    """Dice per (image, class) for each named source, on the ground truth's images; IoU
+    too (``iou``, from the same intersections) where it was computed. The reports show
+    Dice only unless asked for IoU (``iou=True``)."""
 
     names: list[str]
     paths: list[str]
@@ -60,12 +62,13 @@ class Scores:
     n_images: int
     per_image: np.ndarray  # (n_sources, n_images, n_classes)
     notes: list[str] = field(default_factory=list)
+    iou: np.ndarray | None = None  # (n_sources, n_images, n_classes), like per_image
 
-    def write(self, path: str | os.PathLike) -> None:
-        """Write the scores file (``csv()``) atomically."""
+    def write(self, path: str | os.PathLike, iou: bool = False) -> None:
+        """Write the scores file (``csv(iou)``) atomically."""
         from core.atomic import atomic_write_text
 
-        atomic_write_text(path, self.csv())
+        atomic_write_text(path, self.csv(iou))
 
     @property
     def per_class(self) -> np.ndarray:
@@ -77,19 +80,59 @@ class Scores:
         """(n_sources,) mean over classes of the per-class means."""
         return self.per_class.mean(1)
 
-    def table(self, width: int = TABLE_WIDTH) -> str:
+    @property
+    def iou_per_class(self) -> np.ndarray:
+        """(n_sources, n_classes) mean IoU over images."""
+        per_image = self._iou()
+        return per_image.mean(1) if self.n_images else np.full(per_image.shape[::2], np.nan)
+
+    @property
+    def iou_overall(self) -> np.ndarray:
+        """(n_sources,) mean over classes of the per-class mean IoU."""
+        return self.iou_per_class.mean(1)
+
+    def _iou(self) -> np.ndarray:
+        if self.iou is None:
+            raise ValueError("iou: these scores hold no IoU (computed by evaluate and score)")
+        return self.iou
+
+    def table(self, width: int = TABLE_WIDTH, iou: bool = False) -> str:
         """Classes × sources, the best source of each class marked with ``*``, in at most
         ``width`` columns: long source names are shortened in the middle (a legend gives
-        the full names) and many sources are split into several blocks of columns."""
-        pc = self.per_class
+        the full names) and many sources are split into several blocks of columns. With
+        ``iou``, a second such table of IoU follows, each headed by its score's name."""
         classes = [as_name(c, ("class", "mean")) for c in self.classes]
         names = [as_name(n) for n in self.names]
         cw = max(len("class"), *(len(c) for c in classes)) + 2
         room = max(width - cw, 10)
         col = min(max(10, *(len(n) + 2 for n in names)), max(10, room // max(len(names), 1)))
         labels = _labels(names, col - 2)
+        lines = self._grid(self.per_class, self.overall, classes, cw, room, col, labels)
+        if iou:
+            lines = [
+                "Dice",
+                *lines,
+                "",
+                "IoU",
+                *self._grid(self.iou_per_class, self.iou_overall, classes, cw, room, col, labels),
+            ]
+        lines.append(f"({plural(self.n_images, 'image')}; * marks the best source per row)")
+        lines += [f"  {short} = {name}" for short, name in zip(labels, names, strict=True) if short != name]
+        return "\n".join(lines)
+
+    def _grid(
+        self,
+        pc: np.ndarray,
+        overall: np.ndarray,
+        classes: list[str],
+        cw: int,
+        room: int,
+        col: int,
+        labels: list[str],
+    ) -> list[str]:
+        """The lines of one table: per-class means ``pc`` (sources × classes), then ``overall``."""
         rows = [*classes, "mean"]
-        values = [pc[:, c] if c < len(self.classes) else self.overall for c in range(len(rows))]
+        values = [pc[:, c] if c < len(self.classes) else overall for c in range(len(rows))]
         best = [int(np.argmax(v)) if len(self.names) > 1 else -1 for v in values]
         per_block = max(1, room // col)
         lines: list[str] = []
@@ -101,26 +144,32 @@ class Scores:
             for name, vals, b in zip(rows, values, best, strict=True):
                 cells = "".join(f"{vals[s]:>{col - 1}.4f}{'*' if s == b else ' '}" for s in block)
                 lines.append(f"{name:<{cw}}{cells}")
-        lines.append(f"({plural(self.n_images, 'image')}; * marks the best source per row)")
-        lines += [f"  {short} = {name}" for short, name in zip(labels, names, strict=True) if short != name]
-        return "\n".join(lines)
+        return lines
 
-    def csv(self) -> str:
-        """``source,class,dice`` rows: the scores file ``select --best-from`` reads."""
-        rows = ["source,class,dice"]
+    def csv(self, iou: bool = False) -> str:
+        """``source,class,dice`` rows: the scores file ``select --best-from`` reads; with
+        ``iou``, ``source,class,dice,iou``."""
+        rows = ["source,class,dice,iou" if iou else "source,class,dice"]
+        ious = self.iou_per_class if iou else None
         for s, name in enumerate(self.names):
-            rows += [f"{name},{cls},{self.per_class[s, c]:.6f}" for c, cls in enumerate(self.classes)]
+            for c, cls in enumerate(self.classes):
+                extra = f",{ious[s, c]:.6f}" if ious is not None else ""
+                rows.append(f"{name},{cls},{self.per_class[s, c]:.6f}{extra}")
         return "\n".join(rows) + "\n"
 
-    def json(self) -> str:
-        """``{path: {"mean": m, "per_class": {class: dice}}}``."""
-        out = {
-            p: {
+    def json(self, iou: bool = False) -> str:
+        """``{path: {"mean": m, "per_class": {class: dice}}}``; with ``iou``, each path also
+        holds ``"iou_mean"`` and ``"iou_per_class"``."""
+        out = {}
+        ipc = self.iou_per_class if iou else None
+        for s, p in enumerate(self.paths):
+            out[p] = {
                 "mean": float(self.overall[s]),
                 "per_class": {cls: float(self.per_class[s, c]) for c, cls in enumerate(self.classes)},
             }
-            for s, p in enumerate(self.paths)
-        }
+            if iou:
+                out[p]["iou_mean"] = float(self.iou_overall[s])
+                out[p]["iou_per_class"] = {cls: float(ipc[s, c]) for c, cls in enumerate(self.classes)}
         return json.dumps(out, indent=2)
 
 
@@ -136,12 +185,15 @@ def evaluate(
     expected_images: ImageExpectation | None = None,
     echo: Callable[[str], None] | None = None,
     progress: Progress | None = None,
+    iou: bool = False,
 ) -> Scores:
-    """Dice of each prediction against the ground truth, computed on runs.
+    """Dice (and IoU) of each prediction against the ground truth, computed on runs.
 
     Dice per (image, class) is ``(2|A∩B| + 1e-4) / (|A| + |B| + 1e-4)`` (two empty masks
     score 1); per class the mean over the ground truth's images; overall the mean over
-    classes. Images a prediction holds beyond the ground truth are not scored (a note says so).
+    classes. IoU per (image, class) is ``(|A∩B| + 1e-4) / (|A∪B| + 1e-4)``, from the same
+    intersections, averaged the same way. Images a prediction holds beyond the ground
+    truth are not scored (a note says so).
 
     Parameters
     ----------
@@ -157,6 +209,8 @@ def evaluate(
         Class list (default: the 29 hand bones) and mask size (default 2048²).
     output : path, optional
         Also write the scores file ``source,class,dice`` (atomic).
+    iou : bool
+        Write ``source,class,dice,iou`` to ``output`` (the scores hold IoU either way).
     expected_images : ImageExpectation, optional
         The images each prediction must hold.
     echo, progress : callable, optional
@@ -165,7 +219,8 @@ def evaluate(
     Returns
     -------
     Scores
-        ``per_image``, ``per_class``, ``overall``; ``table()``, ``csv()``, ``json()``, ``write()``.
+        ``per_image``, ``per_class``, ``overall``; ``iou``, ``iou_per_class``,
+        ``iou_overall``; ``table()``, ``csv()``, ``json()``, ``write()`` (IoU with ``iou=True``).
 
     Raises
     ------
@@ -178,8 +233,8 @@ def evaluate(
     >>> gt = pd.DataFrame({"image_name": ["a.png"], "class": ["x"], "rle": ["1 2"]})
     >>> p = pd.DataFrame({"image_name": ["a.png"], "class": ["x"], "rle": ["2 1"]})
     >>> s = evaluate({"p": p, "same": gt}, gt, classes=["x"], height=2, width=2)
-    >>> [round(float(d), 4) for d in s.overall]
-    [0.6667, 1.0]
+    >>> [round(float(d), 4) for d in s.overall], [round(float(j), 4) for j in s.iou_overall]
+    ([0.6667, 1.0], [0.5, 1.0])
     """
     from core.atomic import check_outputs
 
@@ -230,7 +285,7 @@ def evaluate(
         scores = score(gt, loaded, list(named), missing, b)
     scores.notes = list(notes)
     if output is not None:
-        scores.write(output)
+        scores.write(output, iou)
         notes.quietly()(f"scores → {output}")
     return scores
 
@@ -253,7 +308,7 @@ def note_unscored(gt: Predictions, preds: Sequence[Predictions], note: Callable[
 def score(
     gt: Predictions, preds: Sequence[Predictions], names: Sequence[str], missing: str = "error", progress=None
 ) -> Scores:
-    """Score every prediction against ``gt`` (Dice on runs, ε = 1e-4)."""
+    """Score every prediction against ``gt`` (Dice and IoU on runs, ε = 1e-4)."""
     sel = current_selection()
     if sel is not None:  # a cluster chunk: the ground truth's images [lo, hi) only
         from core.subset import take_images
@@ -265,13 +320,23 @@ def score(
             aligned_rows(p, gt, missing)
         if sel.lo < sel.hi and preds:
             part = take_images(gt, gt.images[sel.lo : sel.hi])
-            sel.extra["per_image"] = np.stack([dice_matrix(p, part, missing) for p in preds])
+            both = [score_matrices(p, part, missing) for p in preds]
+            sel.extra["per_image"] = np.stack([d for d, _ in both])
+            sel.extra["per_image_iou"] = np.stack([j for _, j in both])
         raise ChunkDone
-    mats = []
-    with in_threads(lambda k: dice_matrix(preds[k], gt, missing), len(preds)) as results:
-        for m in results:
-            mats.append(m)
+    dice, iou = [], []
+    with in_threads(lambda k: score_matrices(preds[k], gt, missing), len(preds)) as results:
+        for d, j in results:
+            dice.append(d)
+            iou.append(j)
             if progress is not None:
                 progress.update(1)
-    per_image = np.stack(mats) if mats else np.zeros((0, len(gt.images), len(gt.classes)))
-    return Scores(list(names), [p.path for p in preds], gt.classes, len(gt.images), per_image)
+    empty = np.zeros((0, len(gt.images), len(gt.classes)))
+    return Scores(
+        list(names),
+        [p.path for p in preds],
+        gt.classes,
+        len(gt.images),
+        np.stack(dice) if dice else empty,
+        iou=np.stack(iou) if iou else empty.copy(),
+    )

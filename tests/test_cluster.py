@@ -136,6 +136,7 @@ def test_evaluate_scores_identical(client, data, ship):
     )
     assert np.array_equal(local.per_image, remote.per_image)
     assert remote.table() == local.table() and remote.csv() == local.csv()
+    assert np.array_equal(local.iou, remote.iou) and remote.csv(iou=True) == local.csv(iou=True)
 
 
 def test_tune_identical_settings(client, data):
