@@ -176,13 +176,14 @@ def _die_once(marker: str) -> None:
 
 
 def _tune_inputs(sources: dict, ground_truth, classes, height, width):
-    from core.sources import load
+    from core.sources import Frame, load
 
     def quiet(msg: str) -> None:
         pass
 
-    gt = load(ground_truth, "ground truth", classes, height, width, quiet)
-    loaded = [load(p, n, classes, height, width, quiet) for n, p in sources.items()]
+    frame = Frame(tuple(classes), height, width)
+    gt = load(ground_truth, "ground truth", frame, quiet)
+    loaded = [load(p, n, frame, quiet) for n, p in sources.items()]
     return gt, loaded
 
 
@@ -229,13 +230,13 @@ def soft_histogram_chunk(
     from pathlib import Path
 
     from core import workercache
-    from core.sources import load
+    from core.sources import Frame, load
     from core.subset import take_images
     from ensemble.maps import MapSource
     from evaluation.search import SOFT_THRESHOLDS, soft_histograms
 
     workercache.enable()
-    gt = load(ground_truth, "ground truth", classes, height, width, lambda m: None)
+    gt = load(ground_truth, "ground truth", Frame(tuple(classes), height, width), lambda m: None)
     part = take_images(gt, gt.images[lo:hi])
     hist = soft_histograms(part, [MapSource(n, Path(d)) for n, d in maps.items()], SOFT_THRESHOLDS)
     return hist, part.areas[part.rows]

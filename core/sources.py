@@ -13,11 +13,13 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
-from core.errors import UsageError, plural, where
-from core.predictions import Predictions, read_predictions
+from core.errors import UsageError, plural, shown, where
+from core.layout import DEFAULT_LAYOUT, Layout, Sizes
+from core.predictions import Predictions, predictions_from_rles, read_predictions
 from core.stream import in_threads
 
 Source = Union[str, os.PathLike, Predictions, Any]  # Any: a pandas DataFrame
@@ -103,12 +105,27 @@ def label(name: str, source: Source) -> str:
     return name
 
 
-def load(
-    source: Source, name: str, classes: Sequence[str], height: int, width: int, note: Callable[[str], None]
-) -> Predictions:
-    """Any ``Source`` as ``Predictions`` of ``classes`` on a ``height`` × ``width`` canvas: a path
-    is read (with a note when images are named by path, a warning when the file looks
-    truncated), a DataFrame validated in memory, a ``Predictions`` checked to match."""
+@dataclass(frozen=True)
+class Frame:
+    """What the prediction sets of a job share: the classes, the images' size (``height`` ×
+    ``width``, or each image's own from ``sizes``), how files lay them out (``layout``: column
+    names and RLE order), whether one row per object is read as their union (``instances``)
+    and whether the classes are mutually exclusive."""
+
+    classes: tuple[str, ...]
+    height: int
+    width: int
+    layout: Layout = DEFAULT_LAYOUT
+    sizes: Sizes | None = None
+    instances: str = "error"
+    exclusive: bool = False
+
+
+def load(source: Source, name: str, frame: Frame, note: Callable[[str], None]) -> Predictions:
+    """Any ``Source`` as ``Predictions`` of the frame's classes and sizes: a path is read (with a
+    note when images are named by path, a warning when the file looks truncated), a folder of
+    PNG label maps decoded, a DataFrame validated in memory, a ``Predictions`` checked to match."""
+    classes, height, width = frame.classes, frame.height, frame.width
     if isinstance(source, Predictions):
         if tuple(source.classes) != tuple(classes) or (source.height, source.width) != (height, width):
             raise UsageError(
@@ -124,10 +141,32 @@ def load(
         raise UsageError(
             f"source {name}: expected a path, Predictions or DataFrame, got {type(source).__name__}", param="sources"
         )
-    preds = _read(source, classes, height, width)
+    from core.label_maps import is_label_folder
+
+    if is_label_folder(source):
+        return _label_folder(source, frame)
+    preds = _read(source, frame)
     for line in reading_notes(preds):
         note(line)
     return preds
+
+
+def _label_folder(folder, frame: Frame) -> Predictions:
+    """A folder of PNG label maps (exclusive classes) or of per-image folders of class PNGs, as
+    ``Predictions`` in the frame's RLE order, each image at its own size."""
+    from core.label_maps import image_files, read_label_folder
+
+    per_class = any(p.is_dir() for p in Path(folder).iterdir()) if Path(folder).is_dir() else False
+    if per_class:
+        image_files(folder, True)  # a clear error for a folder without images
+    images, rles, sizes = [], [], []
+    for image, text, size in read_label_folder(folder, frame.classes, frame.layout.order, per_class):
+        images.append(image)
+        rles.append(text)
+        sizes.append(size)
+    if not images:
+        raise UsageError(f"{shown(folder)}: holds no label maps")
+    return predictions_from_rles(str(folder), frame.classes, images, rles, sizes=sizes, order=frame.layout.order)
 
 
 def reading_notes(preds: Predictions) -> list[str]:
@@ -147,24 +186,36 @@ def reading_notes(preds: Predictions) -> list[str]:
     return out
 
 
-def _read(path, classes: Sequence[str], height: int, width: int) -> Predictions:
+def _read(path, frame: Frame) -> Predictions:
     """``read_predictions``, through the worker cache when a cluster worker enabled it."""
     from core import workercache
 
+    def read() -> Predictions:
+        return read_predictions(
+            path, frame.classes, frame.height, frame.width, frame.layout, frame.sizes, frame.instances
+        )
+
     if not workercache.enabled():
-        return read_predictions(path, classes, height, width)
+        return read()
     try:
-        key = (*workercache.file_key(path), tuple(classes), height, width)
+        origin = frame.sizes.origin if frame.sizes is not None else None
+        key = (
+            *workercache.file_key(path),
+            frame.classes,
+            frame.height,
+            frame.width,
+            frame.layout,
+            origin,
+            frame.instances,
+        )
     except OSError:  # unreadable: let the reader say so, in its words
-        return read_predictions(path, classes, height, width)
-    return workercache.cached("csv", key, lambda: read_predictions(path, classes, height, width))
+        return read()
+    return workercache.cached("csv", key, read)
 
 
 def load_all(
     sources: Mapping[str, Source] | Sequence[tuple[str, Source]],
-    classes: Sequence[str],
-    height: int,
-    width: int,
+    frame: Frame,
     note: Callable[[str], None],
 ) -> list[Predictions]:
     """``load`` of every source (name → source, or pairs), files read concurrently (the
@@ -175,7 +226,7 @@ def load_all(
 
     def read(k: int) -> Predictions:
         name, src = items[k]
-        return load(src, name, classes, height, width, held[k].append)
+        return load(src, name, frame, held[k].append)
 
     loaded = []
     with in_threads(read, len(items)) as results:
@@ -208,10 +259,19 @@ def frame_of(
     width: int | None,
     cfg: Any = None,
     label: str = "classes",
-) -> tuple[tuple[str, ...], int, int]:
-    """Classes, height and width of a job: the parameters, else the settings' (``cfg``, when it
-    sets them), else those of the first in-memory ``Predictions`` among ``sources``, else the
-    29 hand-bone classes on the 2048² canvas. ``label`` names the settings' class list in messages."""
+    layout: Layout | str | Mapping | None = None,
+    sizes: Sizes | str | os.PathLike | None = None,
+    instances: str | None = None,
+    exclusive: bool | None = None,
+    rle_order: str | None = None,
+) -> Frame:
+    """The ``Frame`` of a job. Classes, height and width: the parameters, else the settings'
+    (``cfg``, when it sets them), else those of the first in-memory ``Predictions`` among
+    ``sources``, else the 29 hand-bone classes on the 2048² canvas; ``label`` names the
+    settings' class list in messages. The layout (a ``Layout``, or ``columns`` as
+    ``--columns`` or the settings give them, with ``rle_order``), the sizes (a ``Sizes``, or a
+    file or folder ``--sizes`` names), ``instances`` and ``exclusive``: the parameters, else
+    the settings' ``columns``, ``rle_order``, ``sizes``, ``instances`` and ``exclusive``."""
     from core.classes import CANVAS, DEFAULT_CLASSES, check_classes
 
     memory = next((s for s in sources if isinstance(s, Predictions)), None)
@@ -230,4 +290,25 @@ def frame_of(
         cls = check_classes(cfg.classes, label)
     else:
         cls = tuple(memory.classes) if memory is not None else DEFAULT_CLASSES
-    return cls, pick(height, "height", CANVAS), pick(width, "width", CANVAS)
+
+    def setting(value, key):
+        return value if value is not None else getattr(cfg, key, None) if cfg is not None else None
+
+    if not isinstance(layout, Layout):
+        order = setting(rle_order, "rle_order")
+        layout = Layout.parse(setting(layout, "columns"), order) if (layout or order or cfg) else DEFAULT_LAYOUT
+    sizes = setting(sizes, "sizes")
+    if sizes is not None and not isinstance(sizes, Sizes):
+        sizes = Sizes.read(sizes, layout.image)
+    instances = setting(instances, "instances") or "error"
+    if instances not in ("error", "union"):
+        raise UsageError(f"instances: {instances!r}: expected error or union", param="instances")
+    return Frame(
+        cls,
+        pick(height, "height", CANVAS),
+        pick(width, "width", CANVAS),
+        layout,
+        sizes,
+        instances,
+        bool(setting(exclusive, "exclusive")),
+    )

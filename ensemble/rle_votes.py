@@ -87,6 +87,11 @@ def hard_vote(
     workers: int | None = None,
     allow_duplicate: bool = False,
     expected_images: ImageExpectation | None = None,
+    columns: str | dict | None = None,
+    rle_order: str | None = None,
+    sizes: str | os.PathLike | None = None,
+    instances: str | None = None,
+    exclusive: bool | None = None,
     echo: Callable[[str], None] | None = None,
     progress: Progress | None = None,
 ) -> VoteResult:
@@ -120,6 +125,19 @@ def hard_vote(
         Let one file (same resolved path) vote twice.
     expected_images : ImageExpectation, optional
         The images each source must hold (``DataError`` otherwise).
+    columns, rle_order : optional
+        The CSVs' column names (``"image=ImageId,class=ClassId,rle=EncodedPixels"``, or a
+        mapping; without ``class`` a file holds one class) and RLE order (``"row"`` or
+        ``"column"``); the output keeps them. Default: the settings', else the hand-bone layout.
+    sizes : path, optional
+        Each image's size: a CSV with the image column and ``height,width``, or a folder of the
+        images (their headers are read). Default: ``height`` × ``width`` for every image.
+    instances : {"error", "union"}, optional
+        Several rows of one image and class (one per object): an error, or read as one mask.
+    exclusive : bool, optional
+        The classes are mutually exclusive: per pixel, the plurality among the classes and the
+        background (the sources that mark none of the classes there, each with its weight);
+        ties go to the background, then to the class listed first. Thresholds do not apply.
     echo : callable, optional
         Receives each note as it is made (they are also on the result).
     progress : callable, optional
@@ -165,6 +183,7 @@ def hard_vote(
         workers,
         allow_duplicate,
         expected_images,
+        dict(columns=columns, rle_order=rle_order, sizes=sizes, instances=instances, exclusive=exclusive),
         echo,
         progress,
     )
@@ -185,6 +204,11 @@ def weighted_vote(
     workers: int | None = None,
     allow_duplicate: bool = False,
     expected_images: ImageExpectation | None = None,
+    columns: str | dict | None = None,
+    rle_order: str | None = None,
+    sizes: str | os.PathLike | None = None,
+    instances: str | None = None,
+    exclusive: bool | None = None,
     echo: Callable[[str], None] | None = None,
     progress: Progress | None = None,
 ) -> VoteResult:
@@ -232,6 +256,7 @@ def weighted_vote(
         workers,
         allow_duplicate,
         expected_images,
+        dict(columns=columns, rle_order=rle_order, sizes=sizes, instances=instances, exclusive=exclusive),
         echo,
         progress,
     )
@@ -252,6 +277,7 @@ def _vote(
     workers,
     allow_duplicate,
     expected,
+    layout_args,
     echo,
     progress,
 ) -> VoteResult:
@@ -270,7 +296,8 @@ def _vote(
     check_outputs([("output", out)], [("the settings", setting_path), *(("an input", p) for p in paths.values())])
     if expected is not None and out and expected.source:
         check_outputs([("output", out)], [("the image list", expected.source)])
-    cls, h, wd = frame_of(named.values(), classes, height, width, cfg, where)
+    frame = frame_of(named.values(), classes, height, width, cfg, where, **_frame_args(layout_args))
+    cls, h, wd = frame.classes, frame.height, frame.width
     names = list(named)
     w, thr, overrides, default_w = _weights(cfg, names, cls, where, weights, threshold)
     k = min_votes if min_votes is not None else cfg.min_votes
@@ -306,12 +333,15 @@ def _vote(
             *([clean_step(clean.rules)] if clean else []),
             *([STAPLE] if any(regions) else []),
         )
+    if frame.exclusive and (k is not None or threshold is not None or "threshold" in cfg.model_fields_set):
+        raise UsageError(
+            "exclusive: the vote is a plurality among the classes and the background; give no threshold or min_votes"
+        )
     return _run(
         kind,
         named,
-        cls,
-        h,
-        wd,
+        frame,
+        default_w,
         w,
         thr,
         k or 0,
@@ -383,12 +413,16 @@ def _refuse_duplicates(paths: dict[str, str], allow: bool, note) -> None:
         note(f"note: {twice}: each copy votes (allow_duplicate)")
 
 
+def _frame_args(layout_args: dict) -> dict:
+    args = dict(layout_args)
+    return {"layout": args.pop("columns"), **args}
+
+
 def _run(
     kind,
     named,
-    classes,
-    height,
-    width,
+    frame,
+    background,
     w,
     thr,
     min_votes,
@@ -405,7 +439,8 @@ def _run(
     from ensemble.staple_classes import staple_tables
     from ensemble.vote_plan import VotePlan, align, run_plan
 
-    loaded = load_all(named, classes, height, width, notes)
+    classes, height, width = frame.classes, frame.height, frame.width
+    loaded = load_all(named, frame, notes)
     if expected is not None:
         for src in loaded:
             expected.check(src.images, src.path)
@@ -416,15 +451,19 @@ def _run(
     for line in lines:
         notes.quietly()(line)
     overrides.extend(lines)
-    plan = VotePlan(aligned, w, thr, min_votes, clean=clean, fused=fused)
+    exclusive = [float(x) for x in background] if frame.exclusive else None
+    plan = VotePlan(aligned, w, thr, min_votes, clean=clean, fused=fused, exclusive=exclusive, layout=frame.layout)
     label_ = f"{kind} vote"
     preds = None
     with bar(progress, len(aligned.images), label_) as b:
         if out:
-            rows = run_plan(plan, out, classes, workers, b)
+            rows = run_plan(plan, out, classes, workers, b, frame.layout)
         else:
             rles = run_plan(plan, None, classes, workers, b)
-            preds = predictions_from_rles(label_, classes, aligned.images, rles, height, width)
+            first = aligned.sources[0]
+            preds = predictions_from_rles(
+                label_, classes, aligned.images, rles, height, width, first.sizes, first.order
+            )
             rows = len(rles) * len(classes)
     notes.quietly()(
         f"{label_}: {plural(len(named), 'source')}, {plural(len(aligned.images), 'image')}, "

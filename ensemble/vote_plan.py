@@ -18,6 +18,7 @@ from core._run_kernels import vote_kernel
 from core.blocks import BLOCK, Fields, gather
 from core.codec import format_rle
 from core.errors import DataError, where
+from core.layout import DEFAULT_LAYOUT, Layout
 from core.predictions import Predictions, image_positions
 from core.stream import collect_blocks, collect_images, select_span, write_blocks, write_images
 from core.sweep import stack_runs
@@ -58,7 +59,11 @@ class VotePlan:
     """Everything needed to vote one image: weights (sources × classes), thresholds,
     ``min_votes`` (0 = use thresholds), an optional per-mask cleaner, and ``fused``: the classes
     fused by a table of accepted vote patterns instead (class index → ``2**S`` bools; bit
-    ``s`` of a pattern is source ``s``, every source taking part), as STAPLE fuses them."""
+    ``s`` of a pattern is source ``s``, every source taking part), as STAPLE fuses them.
+    ``exclusive``: the classes are mutually exclusive, and these are the sources' background
+    weights (see ``ensemble.exclusive.exclusive_vote``): every class of an image is voted at
+    once, as a plurality, and cleaning never lets two classes share a pixel (the class listed
+    first keeps it)."""
 
     aligned: Aligned
     weights: np.ndarray
@@ -66,16 +71,21 @@ class VotePlan:
     min_votes: int = 0
     clean: Callable[[int, np.ndarray], np.ndarray] | None = None
     fused: dict[int, np.ndarray] = field(default_factory=dict)
+    exclusive: list[float] | None = None
+    layout: Layout = DEFAULT_LAYOUT  # of the rows the block path writes
 
     def __post_init__(self) -> None:
         self.weights = np.ascontiguousarray(self.weights, np.float64)
         self.thresholds = np.ascontiguousarray(self.thresholds, np.float64)
-        self._classes = Fields.classes(self.aligned.sources[0].classes)
+        self._classes = Fields.classes(self.aligned.sources[0].classes, self.layout)
 
     def image(self, i: int) -> list[str]:
         """The voted RLE strings of image ``i``, in class order (one mask at a time: the path
         taken when the vote cleans inline or fuses classes by a pattern table)."""
         a = self.aligned
+        grid = a.sources[0].grid(i)
+        if self.exclusive is not None:
+            return self._exclusive_image(i, grid)
         out = []
         if self.fused:
             from quality.tables import fuse_mask
@@ -89,9 +99,22 @@ class VotePlan:
                 runs, bounds = stack_runs([a.sources[s].row_runs(int(a.rows[s, i, c])) for s in used])
                 voted = vote_kernel(runs, bounds, w[used], float(self.thresholds[c]), self.min_votes)
             if self.clean is not None:
-                voted = self.clean(c, voted)
+                voted = self.clean(c, voted, grid)
             out.append(format_rle(voted))
         return out
+
+    def _exclusive_image(self, i: int, grid: tuple[int, int]) -> list[str]:
+        from core.exclusivity import resolve_overlaps
+        from ensemble.exclusive import exclusive_vote
+
+        a = self.aligned
+        n_classes = self.weights.shape[1]
+        masks = [[src.row_runs(int(a.rows[s, i, c])) for c in range(n_classes)] for s, src in enumerate(a.sources)]
+        voted = exclusive_vote(masks, self.weights, self.exclusive)
+        if self.clean is not None:
+            voted = [self.clean(c, r, grid) for c, r in enumerate(voted)]
+            voted, _ = resolve_overlaps(voted, "first")
+        return [format_rle(r) for r in voted]
 
     def block(self, lo: int, hi: int) -> tuple[bytes, np.ndarray]:
         """The CSV rows of images ``lo:hi`` (every class, in order), voted by one kernel call,
@@ -137,18 +160,23 @@ class VotePlan:
 
 
 def run_plan(
-    plan: VotePlan, output: str | None, classes: Sequence[str], workers: int = 1, progress=None
+    plan: VotePlan,
+    output: str | None,
+    classes: Sequence[str],
+    workers: int = 1,
+    progress=None,
+    layout: Layout = DEFAULT_LAYOUT,
 ) -> int | list[list[str]]:
     """Vote every image: write the CSV atomically and return rows written, or with no
     ``output`` return the RLE strings per image. Without cleaning or fused classes, blocks of
     images are voted by one kernel call each; a cleaner or a fused class works per mask."""
     images = plan.aligned.images
-    if plan.clean is not None or plan.fused:
+    if plan.clean is not None or plan.fused or plan.exclusive is not None:
         if output is None:
             return collect_images(images, plan.image, progress)
-        return write_images(output, classes, images, plan.image, workers, progress)
+        return write_images(output, classes, images, plan.image, workers, progress, layout)
     select_span(images, plan.rles, progress)  # a cluster chunk (cluster/): images [lo, hi) only, then stops
     blocks = chunks(len(images), BLOCK)
     if output is None:
         return [rles for block in collect_blocks(blocks, lambda b: plan.rles(*blocks[b]), progress) for rles in block]
-    return write_blocks(output, classes, blocks, lambda b: plan.block(*blocks[b])[0], workers, progress)
+    return write_blocks(output, classes, blocks, lambda b: plan.block(*blocks[b])[0], workers, progress, layout)

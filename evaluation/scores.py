@@ -186,6 +186,11 @@ def evaluate(
     echo: Callable[[str], None] | None = None,
     progress: Progress | None = None,
     iou: bool = False,
+    columns: str | dict | None = None,
+    rle_order: str | None = None,
+    sizes: str | os.PathLike | None = None,
+    instances: str | None = None,
+    exclusive: bool | None = None,
 ) -> Scores:
     """Dice (and IoU) of each prediction against the ground truth, computed on runs.
 
@@ -210,7 +215,11 @@ def evaluate(
     output : path, optional
         Also write the scores file ``source,class,dice`` (atomic).
     iou : bool
-        Write ``source,class,dice,iou`` to ``output`` (the scores hold IoU either way).
+        Write ``source,class,dice,iou`` to ``output`` (the scores hold IoU either way); on by
+        itself for exclusive classes.
+    columns, rle_order, sizes, instances, exclusive : optional
+        Another task's layout, as in ``ensemble.hard_vote``; the ground truth may also be a
+        folder of PNG label maps.
     expected_images : ImageExpectation, optional
         The images each prediction must hold.
     echo, progress : callable, optional
@@ -246,7 +255,7 @@ def evaluate(
     twice = same_file_message(paths)
     if twice:
         raise UsageError(twice)
-    folder = is_path(ground_truth) and os.path.isdir(ground_truth)
+    folder = is_path(ground_truth) and os.path.isdir(ground_truth) and _polygon_folder(ground_truth)
     check_outputs(
         [("output", output)],
         [
@@ -255,12 +264,24 @@ def evaluate(
         ],
         [("the ground-truth folder", ground_truth)] if folder else [],
     )
-    cls, h, w = frame_of([*named.values(), ground_truth], classes, height, width)
+    frame = frame_of(
+        [*named.values(), ground_truth],
+        classes,
+        height,
+        width,
+        layout=columns,
+        rle_order=rle_order,
+        sizes=sizes,
+        instances=instances,
+        exclusive=exclusive,
+    )
+    cls, h, w = frame.classes, frame.height, frame.width
+    iou = iou or frame.exclusive
     if echo is not None:
         from core.warmup import READ, SCORE, precompile
 
         precompile(echo, READ, SCORE)
-    loaded = load_all(named, cls, h, w, notes)
+    loaded = load_all(named, frame, notes)
     if expected_images is not None:
         for p in loaded:
             expected_images.check(p.images, p.path)
@@ -279,7 +300,7 @@ def evaluate(
             )
         )
     else:
-        gt = load(ground_truth, "ground truth", cls, h, w, notes)
+        gt = load(ground_truth, "ground truth", frame, notes)
     note_unscored(gt, loaded, notes)
     with bar(progress, len(loaded), "evaluate", "file") as b:
         scores = score(gt, loaded, list(named), missing, b)
@@ -288,6 +309,13 @@ def evaluate(
         scores.write(output, iou)
         notes.quietly()(f"scores → {output}")
     return scores
+
+
+def _polygon_folder(folder) -> bool:
+    """Whether a ground-truth folder holds polygon JSON files (else PNG label maps)."""
+    from pathlib import Path
+
+    return any(p.suffix.lower() == ".json" for p in Path(folder).rglob("*"))
 
 
 def note_unscored(gt: Predictions, preds: Sequence[Predictions], note: Callable[[str], None]) -> None:

@@ -286,7 +286,7 @@ def tune_cleaning(
         masks = voted_runs(gt, sources, res.choice, c, missing, res.accept)
         best, best_dice = None, res.dice + margin
         for rules in grid:
-            d = mean_dice([clean(m, gt.height, gt.width, rules) for m in masks], gt, c)
+            d = mean_dice([clean(m, *gt.grid(i), rules) for i, m in enumerate(masks)], gt, c)
             if d > best_dice:
                 best, best_dice = rules, d
         if best is not None:
@@ -313,7 +313,7 @@ def tune_gates(
             continue
         masks = voted_runs(gt, sources, res.choice, c, missing, res.accept)
         if res.rules is not None:
-            masks = [clean(m, gt.height, gt.width, res.rules) for m in masks]
+            masks = [clean(m, *gt.grid(i), res.rules) for i, m in enumerate(masks)]
         truth = [gt.runs(i, c) for i in range(len(masks))]
         areas = np.array([int((m[:, 1] - m[:, 0]).sum()) for m in masks], np.int64)
         keep = np.array([dice(m, t) for m, t in zip(masks, truth)])

@@ -134,6 +134,10 @@ def tune(
     classes: Sequence[str] | None = None,
     height: int | None = None,
     width: int | None = None,
+    columns: str | dict | None = None,
+    rle_order: str | None = None,
+    sizes: str | os.PathLike | None = None,
+    instances: str | None = None,
     echo: Callable[[str], None] | None = None,
     progress: Progress | None = None,
 ) -> TuneResult:
@@ -175,6 +179,8 @@ def tune(
         ``min_area``), kept only when it beats them by more than ``margin``.
     classes, height, width : optional
         Default: the 29 hand bones on 2048².
+    columns, rle_order, sizes, instances : optional
+        Another task's layout, as in ``ensemble.hard_vote``.
     echo, progress : callable, optional
         As in ``ensemble.hard_vote``.
 
@@ -239,12 +245,22 @@ def tune(
         from quality.warmup import STAPLE
 
         precompile(echo, READ, TUNE, *([MAPS] if named_maps else []), *([STAPLE] if staple else []))
-    cls, h, w = frame_of([*named.values(), ground_truth], classes, height, width)
+    frame = frame_of(
+        [*named.values(), ground_truth],
+        classes,
+        height,
+        width,
+        layout=columns,
+        rle_order=rle_order,
+        sizes=sizes,
+        instances=instances,
+    )
+    cls, h, w = frame.classes, frame.height, frame.width
     from ensemble.maps import MapSource
 
     map_sources = [MapSource(name, Path(folder)) for name, folder in named_maps.items()]
-    gt = load(ground_truth, "ground truth", cls, h, w, notes)
-    loaded = load_all(named, cls, h, w, notes)
+    gt = load(ground_truth, "ground truth", frame, notes)
+    loaded = load_all(named, frame, notes)
     names = list(named)
     note_unscored(gt, loaded, notes)
     few = few_images_warning(len(gt.images), cls, names, lv)

@@ -16,11 +16,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from core.errors import DataError, UsageError, listing, plural, shown
 from core.imageset import ImageExpectation
 from core.predictions import Predictions, predictions_from_rles
 from core.sources import Notes, Progress, Source, bar, frame_of, is_path, label, load_all, same_file_message
 from core.stream import collect_images
+from fusion.finish import overlap_policy
 from fusion.merge_plan import MergePlan, merged_rles, plan_merge, write_merge
 from postprocess.cleaner import cleaning_lines
 from settings.merge import MergeSettings
@@ -72,6 +75,12 @@ def merge(
     height: int | None = None,
     width: int | None = None,
     expected_images: ImageExpectation | None = None,
+    columns: str | dict | None = None,
+    rle_order: str | None = None,
+    sizes: str | os.PathLike | None = None,
+    instances: str | None = None,
+    exclusive: bool | None = None,
+    overlaps: str | None = None,
     echo: Callable[[str], None] | None = None,
     progress: Progress | None = None,
 ) -> MergeResult:
@@ -98,6 +107,11 @@ def merge(
         29 hand-bone classes on 2048².
     expected_images : ImageExpectation, optional
         The images the merged set must hold.
+    columns, rle_order, sizes, instances, exclusive : optional
+        Another task's layout, as in ``ensemble.hard_vote``; the output keeps it.
+    overlaps : {"error", "first"}, optional
+        With exclusive classes, two classes marking one pixel: an error naming the image and
+        the classes (default), or the class listed first keeps it.
     echo, progress : callable, optional
         As in ``ensemble.hard_vote``.
 
@@ -134,7 +148,11 @@ def merge(
         raise UsageError(f"{twice}: give each part once")
     out = str(output) if output is not None else cfg.output
     check_outputs([("output", out)], [("the settings", setting_path), *(("an input", p) for p in paths)])
-    cls, h, w = frame_of(files, classes, height, width, cfg, f"{where}: classes")
+    frame = frame_of(
+        files, classes, height, width, cfg, f"{where}: classes", columns, sizes, instances, exclusive, rle_order
+    )
+    cls, h, w = frame.classes, frame.height, frame.width
+    policy = overlap_policy(frame, overlaps, cfg)
     prefer = prefer or cfg.prefer
     strict = bool(strict or cfg.strict)
     clean = build_cleaner(cfg.postprocess, cls, h, w, where)
@@ -145,7 +163,7 @@ def merge(
 
         precompile(echo, READ, MERGE, clean_step(clean.rules) if clean is not None else COPY)
     labels = [label(f"part{k + 1}", p) for k, p in enumerate(files)]
-    preds = load_all(list(zip(labels, files, strict=True)), cls, h, w, notes)
+    preds = load_all(list(zip(labels, files, strict=True)), frame, notes)
     plan = plan_merge(preds, prefer)
     if expected_images is not None:
         expected_images.check(plan.images, f"the merged parts ({listing(labels, 3)})")
@@ -154,8 +172,9 @@ def merge(
     result = None
     with bar(progress, len(plan.images), "merge") as b:
         if out is not None:
-            write_merge(plan, out, b, clean)
+            write_merge(plan, out, b, clean, frame.layout, policy)
         else:
-            rles = collect_images(plan.images, functools.partial(merged_rles, plan, clean), b)
-            result = predictions_from_rles("merge", cls, plan.images, rles, h, w)
+            rles = collect_images(plan.images, functools.partial(merged_rles, plan, clean, overlaps=policy), b)
+            sizes_ = np.array([plan.grid(i)[:: -1 if frame.layout.transposed else 1] for i in range(len(plan.images))])
+            result = predictions_from_rles("merge", cls, plan.images, rles, h, w, sizes_, frame.layout.order)
     return MergeResult(plan, result, out, labels, prefer, clean.summary() if clean is not None else None, list(notes))

@@ -12,7 +12,9 @@ import numpy as np
 from core._block_kernels import same_runs_kernel
 from core.blocks import write_copied
 from core.errors import plural, shown
+from core.layout import DEFAULT_LAYOUT, Layout
 from core.predictions import Predictions, PredictionWriter
+from fusion.finish import finish_image
 from postprocess.cleaner import Cleaner
 
 
@@ -50,6 +52,14 @@ class MergePlan:
     @property
     def conflicts(self) -> int:
         return int(self.conflict.sum())
+
+    def grid(self, i: int) -> tuple[int, int]:
+        """The grid of image ``i``'s runs, as the first part that holds it says."""
+        held = self.part[i][self.part[i] >= 0]
+        if not len(held):
+            return self.parts[0].grid(0) if self.parts[0].uniform else (self.parts[0].height, self.parts[0].width)
+        part = self.parts[int(held[0])]
+        return part.grid(part.image_index(self.images[i]))
 
     def rows_by_part(self) -> list[int]:
         """Output rows taken from each part, in the order given."""
@@ -133,31 +143,38 @@ def plan_merge(parts: Sequence[Predictions], prefer: str = "first") -> MergePlan
     return MergePlan(parts, prefer, images, part, rows, holders, conflict, other)
 
 
-def write_merge(plan: MergePlan, output: str | os.PathLike, progress=None, clean: Cleaner | None = None) -> int:
-    """Write the merged rows in canonical order (atomically); a cell no part holds is an
-    empty mask. With ``clean``, classes that have cleaning rules are cleaned. Returns rows
-    written."""
-    if clean is None:
-        return write_copied(output, plan.parts, plan.part, plan.rows, plan.images, plan.classes, progress)
+def write_merge(
+    plan: MergePlan,
+    output: str | os.PathLike,
+    progress=None,
+    clean: Cleaner | None = None,
+    layout: Layout = DEFAULT_LAYOUT,
+    overlaps: str | None = None,
+) -> int:
+    """Write the merged rows in canonical order (atomically), laid out as ``layout``; a cell no
+    part holds is an empty mask. With ``clean``, classes that have cleaning rules are cleaned;
+    with ``overlaps`` (exclusive classes), an image's classes are kept exclusive as
+    ``fusion.finish.finish_image`` says. Returns rows written."""
+    if clean is None and overlaps is None:
+        return write_copied(output, plan.parts, plan.part, plan.rows, plan.images, plan.classes, progress, layout)
     bufs = [memoryview(p.text) for p in plan.parts]  # slices of a view copy only the row
     offs = [p.offsets.tolist() for p in plan.parts]
-    with PredictionWriter(output, plan.classes) as w:
+    with PredictionWriter(output, plan.classes, layout) as w:
         for i, name in enumerate(plan.images):
             rles = []
             for f, r in zip(plan.part[i].tolist(), plan.rows[i].tolist(), strict=True):
                 rles.append(str(bufs[f][offs[f][r] : offs[f][r + 1]], "ascii").strip() if f >= 0 else "")
-            if clean is not None:
-                rles = [clean.text(c, r) for c, r in enumerate(rles)]
-            w.write_image(name, rles)
+            w.write_image(name, finish_image(rles, clean, plan.grid(i), overlaps, plan.classes, name))
             if progress is not None:
                 progress.update(1)
     return w.rows_written
 
 
-def merged_rles(plan: MergePlan, clean: Cleaner | None, i: int) -> list[str]:
-    """Image ``i``'s merged RLE strings (cleaned where ``clean`` has rules)."""
+def merged_rles(plan: MergePlan, clean: Cleaner | None, i: int, overlaps: str | None = None) -> list[str]:
+    """Image ``i``'s merged RLE strings (cleaned where ``clean`` has rules, exclusive as
+    ``overlaps`` says)."""
     rles = []
     for f, r in zip(plan.part[i].tolist(), plan.rows[i].tolist(), strict=True):
         p = plan.parts[f] if f >= 0 else None
         rles.append(p.text[p.offsets[r] : p.offsets[r + 1]].tobytes().decode("ascii").strip() if p is not None else "")
-    return [clean.text(c, r) for c, r in enumerate(rles)] if clean is not None else rles
+    return finish_image(rles, clean, plan.grid(i), overlaps, plan.classes, plan.images[i])

@@ -19,9 +19,11 @@ import numpy as np
 
 from core.blocks import write_copied
 from core.errors import DataError, UsageError, as_name, listing, named_among, plural, quoted, shown, where
+from core.layout import DEFAULT_LAYOUT, Layout
 from core.predictions import Predictions, PredictionWriter, image_positions, predictions_from_rles
 from core.sources import Notes, Progress, Source, bar, frame_of, is_path, load_all
 from core.stream import collect_images
+from fusion.finish import finish_image, overlap_policy
 from postprocess.cleaner import Cleaner, cleaning_lines
 from settings.select import SelectSettings
 
@@ -36,6 +38,11 @@ class SelectPlan:
     images: list[str]
     src: np.ndarray  # (n_classes,) int64
     rows: np.ndarray  # (n_images, n_classes) int64
+
+    def grid(self, i: int) -> tuple[int, int]:
+        """The grid of image ``i``'s runs (the first source's)."""
+        first = self.sources[0]
+        return first.grid(first.image_index(self.images[i]))
 
     def rows_by_source(self) -> dict[str, int]:
         """Output rows each source gives (sources no class uses are left out)."""
@@ -82,25 +89,32 @@ def plan_select(sources: Mapping[str, Predictions], rules: Sequence[str]) -> Sel
     return SelectPlan(names, preds, images, src, rows)
 
 
-def write_selection(plan: SelectPlan, output: str | os.PathLike, progress=None, clean: Cleaner | None = None) -> int:
-    """Write the selected rows in canonical order (atomically); returns rows written.
-    With ``clean``, classes that have cleaning rules are decoded, cleaned and re-encoded."""
+def write_selection(
+    plan: SelectPlan,
+    output: str | os.PathLike,
+    progress=None,
+    clean: Cleaner | None = None,
+    layout: Layout = DEFAULT_LAYOUT,
+    overlaps: str | None = None,
+) -> int:
+    """Write the selected rows in canonical order (atomically), laid out as ``layout``; returns
+    rows written. With ``clean``, classes that have cleaning rules are decoded, cleaned and
+    re-encoded; with ``overlaps`` (exclusive classes) each image's classes are kept exclusive
+    (``fusion.finish.finish_image``)."""
     classes = plan.sources[0].classes
-    if clean is None:
+    if clean is None and overlaps is None:
         which = np.broadcast_to(plan.src, plan.rows.shape)
-        return write_copied(output, plan.sources, which, plan.rows, plan.images, classes, progress)
+        return write_copied(output, plan.sources, which, plan.rows, plan.images, classes, progress, layout)
     bufs = [memoryview(p.text) for p in plan.sources]  # slices of a view copy only the row
     offs = [p.offsets.tolist() for p in plan.sources]
     per_class = [(bufs[s], offs[s]) for s in plan.src]
-    with PredictionWriter(output, classes) as w:
+    with PredictionWriter(output, classes, layout) as w:
         for i, name in enumerate(plan.images):
             rles = [
                 str(buf[o[r] : o[r + 1]], "ascii").strip()
                 for (buf, o), r in zip(per_class, plan.rows[i].tolist(), strict=True)
             ]
-            if clean is not None:
-                rles = [clean.text(c, r) for c, r in enumerate(rles)]
-            w.write_image(name, rles)
+            w.write_image(name, finish_image(rles, clean, plan.grid(i), overlaps, classes, name))
             if progress is not None:
                 progress.update(1)
     return w.rows_written
@@ -175,6 +189,11 @@ class SelectResult:
     def notes(self) -> list[str]:
         return self.selection.notes
 
+    def grid(self, i: int) -> tuple[int, int]:
+        """The grid of image ``i``'s runs (the first source's)."""
+        first = self.sources[0]
+        return first.grid(first.image_index(self.images[i]))
+
     def rows_by_source(self) -> dict[str, int]:
         """Output rows each source gives (sources no class uses are left out)."""
         return dict(self.by_source)
@@ -221,7 +240,8 @@ def select_rules(
     named = dict(sources) if sources is not None else dict(cfg.sources)
     if not named:
         raise UsageError(f"{where}: sources: no sources")
-    cls, h, w = frame_of(named.values(), classes, height, width, cfg, f"{where}: classes")
+    frame = frame_of(named.values(), classes, height, width, cfg, f"{where}: classes")
+    cls, h, w = frame.classes, frame.height, frame.width
     names = list(named)
     if isinstance(rules, list):
         if len(rules) != len(cls):
@@ -262,6 +282,12 @@ def select(
     classes: Sequence[str] | None = None,
     height: int | None = None,
     width: int | None = None,
+    columns: str | dict | None = None,
+    rle_order: str | None = None,
+    sizes: str | os.PathLike | None = None,
+    instances: str | None = None,
+    exclusive: bool | None = None,
+    overlaps: str | None = None,
     echo: Callable[[str], None] | None = None,
     progress: Progress | None = None,
 ) -> SelectResult:
@@ -279,6 +305,11 @@ def select(
         Write the result there (streamed, atomic); else it is returned in memory.
     settings : path, dict or SelectSettings, optional
         ``sources``, ``groups``, ``select`` (rules), ``postprocess``, ``classes``, size, ``output``.
+    columns, rle_order, sizes, instances, exclusive : optional
+        Another task's layout, as in ``ensemble.hard_vote``; the output keeps it.
+    overlaps : {"error", "first"}, optional
+        With exclusive classes, two selected classes marking one pixel: an error naming the
+        image and the classes (default), or the class listed first keeps it.
     best_from : path, optional
         A scores file ``source,class,dice``: per class the source with the highest Dice
         (ties: the first listed; a class without scores keeps its rule).
@@ -343,26 +374,36 @@ def select(
         from postprocess.warmup import clean_step
 
         precompile(echo, READ, clean_step(clean.rules) if clean is not None else COPY)
+    frame = frame_of(
+        named.values(), sel.classes, sel.height, sel.width, cfg, where, columns, sizes, instances, exclusive, rle_order
+    )
+    policy = overlap_policy(frame, overlaps, cfg)
     used = {name: src for name, src in named.items() if name in sel.rules}
-    preds = dict(zip(used, load_all(used, sel.classes, sel.height, sel.width, notes), strict=True))
+    preds = dict(zip(used, load_all(used, frame, notes), strict=True))
     plan = plan_select(preds, sel.rules)
     with bar(progress, len(plan.images), "select") as b:
         if out is not None:
-            write_selection(plan, out, b, clean)
+            write_selection(plan, out, b, clean, frame.layout, policy)
             result = None
         else:
-            rles = collect_images(plan.images, functools.partial(_selected, plan, clean), b)
-            result = predictions_from_rles("selection", sel.classes, plan.images, rles, sel.height, sel.width)
+            rles = collect_images(plan.images, functools.partial(_selected, plan, clean, policy), b)
+            first = plan.sources[0]
+            at = [first.image_index(name) for name in plan.images]
+            sizes_ = first.sizes[at] if first.sizes is not None else None
+            result = predictions_from_rles(
+                "selection", sel.classes, plan.images, rles, sel.height, sel.width, sizes_, first.order
+            )
     sel.notes = list(notes)
     return SelectResult(
         sel, result, out, list(plan.images), plan.rows_by_source(), clean.summary() if clean is not None else None
     )
 
 
-def _selected(plan: SelectPlan, clean: Cleaner | None, i: int) -> list[str]:
-    """Image ``i``'s selected RLE strings (cleaned where ``clean`` has rules)."""
+def _selected(plan: SelectPlan, clean: Cleaner | None, overlaps: str | None, i: int) -> list[str]:
+    """Image ``i``'s selected RLE strings (cleaned where ``clean`` has rules, exclusive as
+    ``overlaps`` says)."""
     rles = [_row_text(plan.sources[s], r) for s, r in zip(plan.src.tolist(), plan.rows[i].tolist(), strict=True)]
-    return [clean.text(c, r) for c, r in enumerate(rles)] if clean is not None else rles
+    return finish_image(rles, clean, plan.grid(i), overlaps, plan.sources[0].classes, plan.images[i])
 
 
 def _row_text(p: Predictions, r: int) -> str:

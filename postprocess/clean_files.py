@@ -41,6 +41,10 @@ def clean_predictions(
     height: int | None = None,
     width: int | None = None,
     workers: int | None = None,
+    columns: str | dict | None = None,
+    rle_order: str | None = None,
+    sizes: str | os.PathLike | None = None,
+    instances: str | None = None,
     echo: Callable[[str], None] | None = None,
     progress: Progress | None = None,
 ) -> CleanResult:
@@ -62,6 +66,8 @@ def clean_predictions(
         Write the result there (streamed, atomic); else it is returned in memory.
     classes, height, width, workers : optional
         As in ``ensemble.hard_vote``.
+    columns, rle_order, sizes, instances : optional
+        Another task's layout, as in ``ensemble.hard_vote``; the output keeps it.
     echo, progress : callable, optional
         As in ``ensemble.hard_vote``.
 
@@ -105,7 +111,8 @@ def clean_predictions(
         [("output", out)],
         [*([("the input", str(predictions))] if is_path(predictions) else []), ("the settings", path)],
     )
-    cls, h, w = frame_of([predictions], classes, height, width, cfg, where)
+    frame = frame_of([predictions], classes, height, width, cfg, where, columns, sizes, instances, rle_order=rle_order)
+    cls, h, w = frame.classes, frame.height, frame.width
     cleaner = build_cleaner(cfg.postprocess, cls, h, w, where, rules)
     if cleaner is None:
         raise UsageError(
@@ -117,9 +124,9 @@ def clean_predictions(
         from postprocess.warmup import clean_blocks_step, clean_step
 
         precompile(echo, READ, (clean_blocks_step if out is not None else clean_step)(cleaner.rules))
-    preds = load(predictions, "predictions", cls, h, w, notes)
+    preds = load(predictions, "predictions", frame, notes)
     with bar(progress, len(preds.images), "postprocess") as b:
-        done = clean_all(preds, cleaner, out, workers or cfg.workers, b)
+        done = clean_all(preds, cleaner, out, workers or cfg.workers, b, frame.layout)
     rows = done if out is not None else len(preds.images) * len(cls)
     notes.quietly()(f"postprocess: {plural(len(preds.images), 'image')}, {plural(rows, 'row')} → {out or 'memory'}")
     return CleanResult(None if out is not None else done, out, list(preds.images), rows, cleaner.summary(), list(notes))

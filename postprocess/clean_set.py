@@ -17,6 +17,7 @@ from core._block_kernels import parse_block_kernel
 from core.blocks import BLOCK, NO_RUNS, Fields, gather, spans, write_rows
 from core.codec import format_rle
 from core.errors import DataError
+from core.layout import DEFAULT_LAYOUT, Layout
 from core.predictions import Predictions, predictions_from_rles
 from core.stream import collect_images, current_selection, write_blocks
 from core.window import chunks
@@ -30,18 +31,23 @@ def _image(preds: Predictions, cleaner: Cleaner, i: int) -> list[str]:
     out = []
     for c in range(len(preds.classes)):
         if cleaner.active(c):
-            out.append(format_rle(cleaner(c, preds.runs(i, c))))
+            out.append(format_rle(cleaner(c, preds.runs(i, c), preds.grid(i))))
         else:
             out.append(preds.rle(i, c))
     return out
 
 
 def clean_all(
-    preds: Predictions, cleaner: Cleaner, output: str | None, workers: int = 1, progress=None
+    preds: Predictions,
+    cleaner: Cleaner,
+    output: str | None,
+    workers: int = 1,
+    progress=None,
+    layout: Layout = DEFAULT_LAYOUT,
 ) -> int | Predictions:
-    """Clean every mask of ``preds`` with ``cleaner`` and write ``output`` (images in input
-    order, classes in class order); returns rows written (without ``output``: the cleaned
-    ``Predictions``). Every (image, class) row must
+    """Clean every mask of ``preds`` with ``cleaner`` (each on its image's grid) and write
+    ``output`` laid out as ``layout`` (images in input order, classes in class order); returns
+    rows written (without ``output``: the cleaned ``Predictions``). Every (image, class) row must
     be present (``DataError``, exit 1 like every missing row, names the first that is not)."""
     absent = np.argwhere(preds.rows < 0)
     if len(absent):
@@ -52,11 +58,13 @@ def clean_all(
         )
     if output is None or current_selection() is not None:  # a cluster chunk: never a file (cluster/)
         rles = collect_images(preds.images, functools.partial(_image, preds, cleaner), progress)
-        return predictions_from_rles(preds.path, preds.classes, preds.images, rles, preds.height, preds.width)
+        return predictions_from_rles(
+            preds.path, preds.classes, preds.images, rles, preds.height, preds.width, preds.sizes, preds.order
+        )
     blocks = chunks(len(preds.images), BLOCK)
-    classes = Fields.classes(preds.classes)
+    classes = Fields.classes(preds.classes, layout)
     return write_blocks(
-        output, preds.classes, blocks, lambda b: _block(preds, cleaner, classes, *blocks[b]), workers, progress
+        output, preds.classes, blocks, lambda b: _block(preds, cleaner, classes, *blocks[b]), workers, progress, layout
     )
 
 
@@ -80,7 +88,12 @@ def _block(preds: Predictions, cleaner: Cleaner, classes: Fields, lo: int, hi: i
         if not cleaner.active(c):
             continue
         b = bounds[c * n : (c + 1) * n + 1]
-        out, out_bounds = cleaner.many(c, runs[b[0] : b[-1]], b - b[0])
+        if preds.uniform:
+            out, out_bounds = cleaner.many(c, runs[b[0] : b[-1]], b - b[0], preds.grid(lo))
+        else:  # each image on its own grid
+            parts = [cleaner.many(c, runs[b[j] : b[j + 1]], b[j : j + 2] - b[j], preds.grid(lo + j)) for j in range(n)]
+            out = np.concatenate([p[0] for p in parts]) if parts else NO_RUNS
+            out_bounds = np.concatenate([[0], np.cumsum([len(p[0]) for p in parts])]).astype(np.int64)
         at = by_image[c * n : (c + 1) * n]
         run_span[at] = spans(out_bounds + base)
         formatted[at] = True

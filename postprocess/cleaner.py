@@ -191,6 +191,7 @@ class Cleaner:
         self.height = int(height)
         self.width = int(width)
         self._args = [None if r is None else _kernel_args(r, self.height, self.width) for r in self.rules]
+        self._grids: dict[tuple[int, int, int], tuple] = {}
         ctx = mp.get_context("fork")
         self._shared = ctx.RawArray("q", len(classes) * len(STAT_FIELDS))
         self._counts = np.frombuffer(self._shared, np.int64).reshape(len(classes), len(STAT_FIELDS))
@@ -200,20 +201,36 @@ class Cleaner:
         """Whether class ``class_index`` has anything to clean."""
         return self.rules[class_index] is not None
 
-    def __call__(self, class_index: int, runs: np.ndarray) -> np.ndarray:
+    def __call__(self, class_index: int, runs: np.ndarray, grid: tuple[int, int] | None = None) -> np.ndarray:
+        """Clean one mask of class ``class_index``; ``grid``: the ``(rows, columns)`` its runs
+        cover when the image's differs from the cleaner's ``height`` × ``width``."""
         rules = self.rules[class_index]
         if rules is None:
             return runs
         runs = np.ascontiguousarray(runs, np.int64).reshape(-1, 2)
-        return self.many(class_index, runs, np.array([0, len(runs)], np.int64))[0]
+        return self.many(class_index, runs, np.array([0, len(runs)], np.int64), grid)[0]
 
-    def many(self, class_index: int, runs: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Clean the masks ``runs[bounds[k]:bounds[k+1]]`` of one class in one kernel call (as
-        ``__call__`` cleans one, counted alike); returns the cleaned runs and their bounds."""
+    def _on(self, class_index: int, grid: tuple[int, int] | None) -> tuple[int, int, tuple]:
+        """Height, width and kernel arguments of class ``class_index`` on ``grid``."""
+        if grid is None or tuple(grid) == (self.height, self.width):
+            return self.height, self.width, self._args[class_index]
+        h, w = (int(x) for x in grid)
+        key = (class_index, h, w)
+        if key not in self._grids:
+            self._grids[key] = _kernel_args(self.rules[class_index], h, w)
+        return h, w, self._grids[key]
+
+    def many(
+        self, class_index: int, runs: np.ndarray, bounds: np.ndarray, grid: tuple[int, int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Clean the masks ``runs[bounds[k]:bounds[k+1]]`` of one class, all on one ``grid``
+        (default: the cleaner's ``height`` × ``width``), in one kernel call (as ``__call__``
+        cleans one, counted alike); returns the cleaned runs and their bounds."""
         if self.rules[class_index] is None:
             return runs, bounds
-        args = (runs, bounds, self.height, self.width, *self._args[class_index])
-        long = (len(bounds) - 1) * self.height * self.width >= LONG  # pixels a kernel may touch, at most
+        h, w, kernel_args = self._on(class_index, grid)
+        args = (runs, bounds, h, w, *kernel_args)
+        long = (len(bounds) - 1) * h * w >= LONG  # pixels a kernel may touch, at most
         out, out_bounds, per_mask = interruptible(clean_kernel, *args, when=long)
         gate = self.rules[class_index].min_area
         emptied = (per_mask[:, 3] > 0) & (per_mask[:, 3] < gate)
@@ -232,11 +249,13 @@ class Cleaner:
             row[6] += int(emptied.sum())
         return out, out_bounds
 
-    def text(self, class_index: int, rle: str) -> str:
-        """Clean one mask given as RLE text; classes without rules come back verbatim."""
+    def text(self, class_index: int, rle: str, grid: tuple[int, int] | None = None) -> str:
+        """Clean one mask given as RLE text (on ``grid``, as ``__call__``); classes without rules
+        come back verbatim."""
         if self.rules[class_index] is None:
             return rle
-        return format_rle(self(class_index, parse_rle(rle, self.height, self.width)))
+        h, w = grid if grid is not None else (self.height, self.width)
+        return format_rle(self(class_index, parse_rle(rle, h, w), grid))
 
     def stats(self) -> np.ndarray:
         """(n_classes, len(STAT_FIELDS)) int64 counts so far."""

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from core.classes import CANVAS
 from core.limits import MAX_SIDE
+from settings.layout import LayoutKeys
 from settings.loader import ClassName, OutputPath
 from settings.postprocess import PostprocessSection
 
 
-class MergeSettings(BaseModel):
+class MergeSettings(LayoutKeys):
     """What a ``merge`` settings file may say (unknown keys are an error); flags override it,
     and positional PART files replace ``parts``."""
 
@@ -26,3 +27,6 @@ class MergeSettings(BaseModel):
     height: int = Field(default=CANVAS, ge=1, le=MAX_SIDE)
     width: int = Field(default=CANVAS, ge=1, le=MAX_SIDE)
     postprocess: PostprocessSection | None = None
+    overlaps: Literal["error", "first"] | None = (
+        None  # exclusive classes: an overlap is an error, or the first class keeps it
+    )

@@ -9,20 +9,22 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from core.classes import CANVAS, DEFAULT_CLASSES
 from core.errors import UsageError, did_you_mean, listing, named_among, quoted, shown
 from core.limits import MAX_SIDE
 from settings.groups import DEFAULT, check_groups, keys_per_class
+from settings.layout import LayoutKeys
 from settings.loader import ClassName, OutputPath
 from settings.postprocess import PostprocessSection
 
 __all__ = ["DEFAULT", "SelectSettings", "check_groups", "class_sources", "rule_table", "rules_to_settings"]
 
 
-class SelectSettings(BaseModel):
+class SelectSettings(LayoutKeys):
     """What a ``select`` settings file may say (unknown keys are an error)::
 
     sources: {ens: out/ensemble.csv, wrist: out/wrist_crop.csv, hr: out/hrnet.csv}
@@ -41,6 +43,9 @@ class SelectSettings(BaseModel):
     height: int = Field(default=CANVAS, ge=1, le=MAX_SIDE)
     width: int = Field(default=CANVAS, ge=1, le=MAX_SIDE)
     postprocess: PostprocessSection | None = None
+    overlaps: Literal["error", "first"] | None = (
+        None  # exclusive classes: an overlap is an error, or the first class keeps it
+    )
 
 
 def rule_table(cfg: SelectSettings, sources: Sequence[str], classes: Sequence[str], where: str) -> list[str | None]:

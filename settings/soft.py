@@ -19,6 +19,7 @@ from core.classes import CANVAS, CLASS_CHUNK, DEFAULT_CLASSES, check_classes
 from core.errors import UsageError, named_among, quoted
 from core.limits import MAX_COUNT, MAX_SIDE, MAX_WORKERS
 from core.sources import unique_names
+from settings.layout import LayoutKeys
 from settings.loader import ClassName, FileName, OutputPath
 from settings.postprocess import PostprocessSection
 from settings.vote import SourceWeights, check_weights, class_vector, threshold_vector, weight_matrix
@@ -46,7 +47,7 @@ class MapEntry(BaseModel):
     boxes: str | None = None
 
 
-class SoftSettings(BaseModel):
+class SoftSettings(LayoutKeys):
     """What a soft-voting settings file may say (see the module docstring and
     ``settings/soft_maps_example.yaml``)."""
 

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 from typing import Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from core.classes import CANVAS
 from core.limits import MAX_SIDE
+from settings.layout import LayoutKeys
 from settings.loader import ClassName, OutputPath
 
 MAX_ITERATIONS = 10_000
 """The most EM iterations (or SIMPLE rounds) a settings file may ask for."""
 
 
-class StapleSettings(BaseModel):
+class StapleSettings(LayoutKeys):
     """What a ``staple --setting`` file may say (see ``quality.staple.staple`` for each
     parameter). ``sources``: ``{name: path}`` or a list of paths (named by file stem)."""
 
