@@ -18,6 +18,7 @@ from commands.common import (
     speak_flags,
 )
 from commands.help import HELP
+from commands.layouts import layout_kwargs, layout_options
 from commands.types import COUNT, INPUT_FILE, Command
 from core.atomic import check_outputs
 from core.errors import ToolError, printable
@@ -36,24 +37,31 @@ from core.errors import ToolError, printable
     help="Also write per-mask QA flags (fragments, missing, area) there; they do not change the exit code.",
 )
 @image_set_options
+@layout_options(exclusive=True)
 @quiet_option
 @handle_errors
 def check(submissions, classes, height, width, max_problems, qa, quiet):
     from core.classes import CANVAS, parse_classes
+    from core.sources import frame_of
     from core.validate import check as check_file
 
     if qa:
         check_outputs([("--qa", qa)], [(f"the submission {s}", s) for s in submissions])
     cls, expected = parse_classes(classes), expected_images()
+    frame = frame_of([], cls, height, width, **_frame_args(layout_kwargs()))
     worst, valid = 0, []
     for submission in submissions:
         try:
             report = check_file(
                 submission,
                 cls,
-                height or CANVAS,
-                width or CANVAS,
+                frame.height,
+                frame.width,
                 expected_images=expected,
+                layout=frame.layout,
+                sizes=frame.sizes,
+                instances=frame.instances,
+                exclusive=frame.exclusive,
                 echo=echo_err(quiet),
             )
         except ToolError as e:
@@ -73,3 +81,12 @@ def check(submissions, classes, height, width, max_problems, qa, quiet):
     elif qa:
         echo_err(quiet)(f"note: --qa {qa}: not written (no valid file)")
     sys.exit(worst)
+
+
+def _frame_args(given: dict) -> dict:
+    """The layout flags as ``frame_of``'s parameters."""
+    args = dict(given)
+    args.pop("overlaps", None)
+    if "columns" in args:
+        args["layout"] = args.pop("columns")
+    return args

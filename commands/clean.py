@@ -16,6 +16,7 @@ from commands.common import (
     shape_options,
 )
 from commands.help import HELP
+from commands.layouts import layout_options
 from commands.types import COUNT, INPUT_FILE, POSITIVE, WORKERS, Command
 from core.errors import UsageError
 
@@ -60,6 +61,7 @@ from core.errors import UsageError
 @click.option("--workers", type=WORKERS, default=None, help="Worker processes (default 1).")
 @shape_options
 @cluster_options
+@layout_options(exclusive=False)
 @quiet_option
 @handle_errors
 def postprocess(

@@ -272,6 +272,9 @@ def vote_command(
 
 
 def vote_options(f):
+    from commands.layouts import layout_options
+
+    f = layout_options(exclusive=True)(f)
     f = cluster_options(f)
     f = image_set_options(f)
     f = quiet_option(f)
@@ -428,6 +431,9 @@ def call(fn, *args, cfg=None, **kwargs):
     scheduler = meta.get("cluster.scheduler") or getattr(cfg, "scheduler", None)
     chunk = meta.get("cluster.chunk") or getattr(cfg, "chunk", None)
     ship = bool(meta.get("cluster.ship_inputs"))
+    from commands.layouts import layout_kwargs
+
+    kwargs = {**layout_kwargs(), **kwargs}
     if not scheduler:
         if meta.get("cluster.chunk") or ship:
             raise UsageError("--chunk and --ship-inputs apply to a cluster run: give --scheduler ADDRESS")

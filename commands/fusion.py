@@ -17,6 +17,7 @@ from commands.common import (
     shape_options,
 )
 from commands.help import HELP
+from commands.layouts import layout_kwargs, layout_options
 from commands.types import INPUT_FILE, Command
 from core.atomic import check_outputs
 from core.errors import UsageError, named_among, plural, shown
@@ -44,6 +45,7 @@ from core.errors import UsageError, named_among, plural, shown
     help="Write the rules used as a settings file (atomically).",
 )
 @shape_options
+@layout_options(exclusive=True, overlaps=True)
 @quiet_option
 @handle_errors
 def select_command(setting, output, source, best_from, write_setting, classes, height, width, quiet):
@@ -83,7 +85,8 @@ def select_command(setting, output, source, best_from, write_setting, classes, h
         click.echo(f"best source per class from {best_from}:\n" + "\n".join(sel.best_table()))
         kw["best_from"] = None
     if out:
-        result = select(named, sel.rules if best_from else None, out, progress=quiet_bar(quiet), **kw)
+        rules = sel.rules if best_from else None
+        result = select(named, rules, out, progress=quiet_bar(quiet), **kw, **layout_kwargs())
         sel = result.selection
         click.echo("\n".join(result.summary(named)))
     elif not best_from:
@@ -121,6 +124,7 @@ def select_command(setting, output, source, best_from, write_setting, classes, h
 )
 @shape_options
 @image_set_options
+@layout_options(exclusive=True, overlaps=True)
 @quiet_option
 @handle_errors
 def merge_command(parts, output, setting, prefer, strict, classes, height, width, quiet):
@@ -152,5 +156,6 @@ def merge_command(parts, output, setting, prefer, strict, classes, height, width
         expected_images=expected_images(out),
         echo=note,
         progress=quiet_bar(quiet),
+        **layout_kwargs(),
     )
     click.echo("\n".join(r.summary()))

@@ -21,6 +21,7 @@ from commands.common import (
     shape_options,
 )
 from commands.help import HELP
+from commands.layouts import layout_kwargs, layout_options
 from commands.types import INPUT_FILE, Command, finite_float
 from core.atomic import check_outputs
 from core.errors import UsageError
@@ -48,6 +49,7 @@ from core.errors import UsageError
 @shape_options
 @image_set_options
 @cluster_options
+@layout_options(exclusive=True)
 @quiet_option
 @handle_errors
 def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, height, width, quiet):
@@ -62,8 +64,8 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
         raise UsageError("no predictions to evaluate")
     if gt_json:
         check_outputs([("output", output)], [], [("the --gt-json folder", gt_json)])
-    else:
-        require_file(gt_csv)  # the library reads a folder as polygon files (--gt-json)
+    elif not Path(gt_csv).is_dir():  # a folder is PNG label maps; polygon files come by --gt-json
+        require_file(gt_csv)
     scores = call(
         evaluate_predictions,
         named,
@@ -77,7 +79,8 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
         echo=echo_err(quiet),
         progress=quiet_bar(quiet),
     )
-    click.echo({"table": scores.table, "csv": scores.csv, "json": scores.json}[fmt]().rstrip("\n"))
+    iou = bool(layout_kwargs().get("exclusive"))
+    click.echo({"table": scores.table, "csv": scores.csv, "json": scores.json}[fmt](iou=iou).rstrip("\n"))
 
 
 @click.command(cls=Command, help=HELP["tune"])
@@ -121,6 +124,7 @@ def evaluate(preds, gt_csv, gt_json, source, fmt, output, missing, classes, heig
 )
 @shape_options
 @cluster_options
+@layout_options(exclusive=False)
 @quiet_option
 @handle_errors
 def tune(

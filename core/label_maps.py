@@ -150,3 +150,17 @@ def write_png(path: Path, array: np.ndarray) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def label_predictions(folder: str | os.PathLike, classes: Sequence[str], order: str = "row"):
+    """A folder of PNG label maps (exclusive classes) or of per-image folders of class PNGs,
+    as ``Predictions`` in RLE ``order``, each image at its own size."""
+    from core.predictions import predictions_from_rles
+
+    per_class = Path(folder).is_dir() and any(p.is_dir() for p in Path(folder).iterdir())
+    images, rles, sizes = [], [], []
+    for image, text, size in read_label_folder(folder, classes, order, per_class):
+        images.append(image)
+        rles.append(text)
+        sizes.append(size)
+    return predictions_from_rles(str(folder), classes, images, rles, sizes=sizes, order=order)

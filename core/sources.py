@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
-from core.errors import UsageError, plural, shown, where
+from core.errors import UsageError, plural, where
 from core.layout import DEFAULT_LAYOUT, Layout, Sizes
-from core.predictions import Predictions, predictions_from_rles, read_predictions
+from core.predictions import Predictions, read_predictions
 from core.stream import in_threads
 
 Source = Union[str, os.PathLike, Predictions, Any]  # Any: a pandas DataFrame
@@ -141,32 +141,14 @@ def load(source: Source, name: str, frame: Frame, note: Callable[[str], None]) -
         raise UsageError(
             f"source {name}: expected a path, Predictions or DataFrame, got {type(source).__name__}", param="sources"
         )
-    from core.label_maps import is_label_folder
+    from core.label_maps import is_label_folder, label_predictions
 
     if is_label_folder(source):
-        return _label_folder(source, frame)
+        return label_predictions(source, frame.classes, frame.layout.order)
     preds = _read(source, frame)
     for line in reading_notes(preds):
         note(line)
     return preds
-
-
-def _label_folder(folder, frame: Frame) -> Predictions:
-    """A folder of PNG label maps (exclusive classes) or of per-image folders of class PNGs, as
-    ``Predictions`` in the frame's RLE order, each image at its own size."""
-    from core.label_maps import image_files, read_label_folder
-
-    per_class = any(p.is_dir() for p in Path(folder).iterdir()) if Path(folder).is_dir() else False
-    if per_class:
-        image_files(folder, True)  # a clear error for a folder without images
-    images, rles, sizes = [], [], []
-    for image, text, size in read_label_folder(folder, frame.classes, frame.layout.order, per_class):
-        images.append(image)
-        rles.append(text)
-        sizes.append(size)
-    if not images:
-        raise UsageError(f"{shown(folder)}: holds no label maps")
-    return predictions_from_rles(str(folder), frame.classes, images, rles, sizes=sizes, order=frame.layout.order)
 
 
 def reading_notes(preds: Predictions) -> list[str]:

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.classes import CANVAS, DEFAULT_CLASSES
-from core.errors import as_name, listing, plural, shown, where
+from core.errors import as_name, listing, plural, quoted, shown, where
 from core.imageset import ImageExpectation
+from core.layout import DEFAULT_LAYOUT, Layout, Sizes
 from core.predictions import Predictions, Problem, missing_rows, scan_frame, scan_predictions
 
 
@@ -83,16 +84,31 @@ class CheckReport:
 
 
 def check_submission(
-    path, classes: Sequence[str], height: int, width: int, expected: ImageExpectation | None = None
+    path,
+    classes: Sequence[str],
+    height: int,
+    width: int,
+    expected: ImageExpectation | None = None,
+    layout: Layout = DEFAULT_LAYOUT,
+    sizes: Sizes | None = None,
+    instances: str = "error",
+    exclusive: bool = False,
 ) -> CheckReport:
-    """Every problem of a submission (a CSV path or a DataFrame): unknown classes, duplicates,
-    invalid RLE, any (image, class) pair without a row and, given ``expected``, missing or
-    extra images."""
+    """Every problem of a submission (a CSV path, a folder of PNG label maps or a DataFrame):
+    unknown classes, duplicates, invalid RLE, any (image, class) pair without a row, given
+    ``expected`` missing or extra images, and for ``exclusive`` classes every image where two
+    classes share pixels."""
+    from core.label_maps import is_label_folder, label_predictions
+
     if hasattr(path, "columns"):
         preds, problems = scan_frame(path, classes, height, width)
         path = preds.path
+    elif is_label_folder(path):
+        preds, problems = label_predictions(path, classes, layout.order), []
     else:
-        preds, problems = scan_predictions(path, classes, height, width)
+        preds, problems = scan_predictions(path, classes, height, width, layout, sizes, instances)
+    if exclusive:
+        problems += overlap_problems(preds)
     if not len(preds.lines):
         problems.append(Problem(path, "no rows: a submission needs a row per (image, class)"))
     if expected is not None:  # first: whole images missing outweigh anything row by row
@@ -166,6 +182,10 @@ def check(
     width: int = CANVAS,
     *,
     expected_images: ImageExpectation | None = None,
+    layout: Layout = DEFAULT_LAYOUT,
+    sizes: Sizes | None = None,
+    instances: str = "error",
+    exclusive: bool = False,
     echo: Callable[[str], None] | None = None,
 ) -> CheckReport:
     """Validate a submission CSV: columns, every image has every class exactly once, every
@@ -182,6 +202,12 @@ def check(
     expected_images : ImageExpectation, optional
         Missing and extra images are problems too (a file cut at an image boundary is
         otherwise a valid file of fewer images).
+    layout, sizes, instances : optional
+        Another task's layout (``core.layout``): column names and RLE order, each image's size,
+        one row per object read as their union.
+    exclusive : bool
+        The classes are mutually exclusive: an image where two classes share pixels is a
+        problem (naming the classes and the pixels).
     echo : callable, optional
         Receives notes as they are made.
 
@@ -214,7 +240,9 @@ def check(
 
         precompile(echo, READ)
     source = submission if hasattr(submission, "columns") else str(submission)
-    report = check_submission(source, tuple(classes), height, width, expected_images)
+    report = check_submission(
+        source, tuple(classes), height, width, expected_images, layout, sizes, instances, exclusive
+    )
     if report.preds.paths_stripped:
         report.notes.append(
             f"note: {plural(report.preds.paths_stripped, 'row')} name images by path; matched on the basename"
@@ -222,3 +250,28 @@ def check(
         if echo is not None:
             echo(report.notes[-1])
     return report
+
+
+def overlap_problems(preds, limit: int = 1000) -> list[Problem]:
+    """For exclusive classes: one problem per image where two classes share pixels, naming the
+    first such pair and the pixels shared in all (at most ``limit`` images are named)."""
+    from core.exclusivity import overlap_counts
+
+    out: list[Problem] = []
+    for i, name in enumerate(preds.images):
+        masks = [preds.row_runs(int(r)) for r in preds.rows[i]]
+        total, pairs = overlap_counts(masks)
+        if total:
+            a, b = (int(x[0]) for x in np.nonzero(np.triu(pairs, 1)))
+            out.append(
+                Problem(
+                    preds.path,
+                    f"classes {quoted(preds.classes[a])} and {quoted(preds.classes[b])} overlap "
+                    f"({plural(int(total), 'pixel')} in more than one class); the classes are exclusive",
+                    None,
+                    name,
+                )
+            )
+            if len(out) >= limit:
+                break
+    return out

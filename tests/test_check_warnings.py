@@ -145,7 +145,7 @@ def test_check_takes_several_files_each_reported_in_turn(tmp_path):
     assert r.exit_code == 2  # the worst: an unreadable file
     assert r.stderr.splitlines() == [
         f"error: {tmp_path / 'missing.csv'}: no such file",
-        f"error: {tmp_path}: not a regular file (a folder)",
+        f"error: {tmp_path}: holds no *.png label maps",  # a folder of predictions is read as label maps
     ]
     assert r.stdout.splitlines()[0].startswith(f"{good}: valid:") and f"{bad}: INVALID" in r.stdout
     r = run_cli("check", *SHAPE)
