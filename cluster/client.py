@@ -135,12 +135,31 @@ def run(
         raise UsageError(f"scheduler: {name or fn!r} does not run on a cluster", param="scheduler")
     if chunk is not None and chunk < 1:
         raise UsageError("chunk: must be >= 1", param="chunk")
+    _refuse_outputs(name, kwargs)
     from cluster.scheduler import connect
 
     if isinstance(scheduler, str):
         with connect(scheduler) as client:
             return _run(client, fn, name, args, kwargs, chunk, ship_inputs, in_flight, echo, progress, fail_once)
     return _run(scheduler, fn, name, args, kwargs, chunk, ship_inputs, in_flight, echo, progress, fail_once)
+
+
+def _refuse_outputs(name: str, kwargs: dict) -> None:
+    """A cluster run writes a CSV of one row per (image, class): a folder of label maps or one
+    row per object are written by a run without a scheduler."""
+    from core.label_write import is_label_folder
+
+    output = kwargs.get("output")
+    if name in _ROWS and output is not None and is_label_folder(output):
+        raise UsageError(
+            f"scheduler: a cluster run writes a CSV, not the folder of label maps {output}; run without a scheduler",
+            param="scheduler",
+        )
+    if kwargs.get("write_instances"):
+        raise UsageError(
+            "scheduler: a cluster run writes one row per mask; write_instances runs without a scheduler",
+            param="scheduler",
+        )
 
 
 def _n_workers(client) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from commands.common import (
+    OUTPUT_HELP,
     call,
     cluster_options,
     echo_err,
@@ -23,7 +24,7 @@ from core.errors import UsageError
 
 @click.command(cls=Command, help=HELP["postprocess"])
 @click.argument("input_csv", metavar="IN.csv", type=INPUT_FILE)
-@click.option("--output", "-o", default=None, help="Output CSV (written atomically).")
+@click.option("--output", "-o", default=None, help=OUTPUT_HELP)
 @click.option("--open", "open_r", type=COUNT, default=None, help="Opening by a disk of radius R (0: off).")
 @click.option("--close", "close_r", type=COUNT, default=None, help="Closing by a disk of radius R (0: off).")
 @click.option("--min-size", type=COUNT, default=None, help="Drop components with fewer than N pixels.")
@@ -61,7 +62,7 @@ from core.errors import UsageError
 @click.option("--workers", type=WORKERS, default=None, help="Worker processes (default 1).")
 @shape_options
 @cluster_options
-@layout_options(exclusive=False)
+@layout_options(exclusive=True, writes=True)
 @quiet_option
 @handle_errors
 def postprocess(

@@ -11,7 +11,6 @@ import sys
 import click
 
 from commands.types import INPUT_FILE, POSITIVE, SIDE, WORKERS, finite_float
-from core.atomic import check_outputs
 from core.errors import InputError, ToolError, UsageError, listing, named_among, printable, quoted, shown
 from core.signals import Terminated, exit_on_signals
 
@@ -70,6 +69,14 @@ def handle_errors(f):
     return wrapper
 
 
+OUTPUT_HELP = (
+    "Output CSV (written atomically), or a folder DIR/ (a path ending in /, or an existing folder) of PNGs "
+    "named after the image stems: <stem>.png label maps with --exclusive (value k+1 for the k-th class, 0 the "
+    "background; 8-bit up to 255 classes, else 16-bit), else <stem>/<class>.png binary masks."
+)
+"""The help of ``-o`` of the commands that write predictions."""
+
+
 def shape_options(f):
     f = click.option("--width", type=SIDE, default=None, help="Mask width (default 2048).")(f)
     f = click.option("--height", type=SIDE, default=None, help="Mask height (default 2048).")(f)
@@ -118,11 +125,12 @@ def expected_images(output: str | None = None):
     """The ``ImageExpectation`` of ``image_set_options`` (``None`` when neither is given);
     the list file may not be the command's ``output``."""
     from core.imageset import ImageExpectation
+    from core.label_write import check_prediction_output
 
     meta = click.get_current_context().meta
     path = meta.get("images.images_from")
     if path and output:
-        check_outputs([("output", output)], [("the --images-from file", path)])
+        check_prediction_output(output, [("the --images-from file", path)], click.get_current_context().info_name)
     return ImageExpectation.from_options(meta.get("images.expect_images"), path)
 
 
@@ -274,7 +282,7 @@ def vote_command(
 def vote_options(f):
     from commands.layouts import layout_options
 
-    f = layout_options(exclusive=True)(f)
+    f = layout_options(exclusive=True, writes=True)(f)
     f = cluster_options(f)
     f = image_set_options(f)
     f = quiet_option(f)
@@ -304,7 +312,7 @@ def vote_options(f):
         default=None,
         help="YAML settings; a flag replaces a setting's default, per-class entries stay.",
     )(f)
-    f = click.option("--output", "-o", default=None, help="Output CSV (written atomically).")(f)
+    f = click.option("--output", "-o", default=None, help=OUTPUT_HELP)(f)
     f = click.option(
         "--source",
         multiple=True,

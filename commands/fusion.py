@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from commands.common import (
+    OUTPUT_HELP,
     echo_err,
     expected_images,
     file_twice,
@@ -30,7 +31,7 @@ from core.errors import UsageError, named_among, plural, shown
     type=INPUT_FILE,
     help="YAML settings: sources, groups, select rules, output.",
 )
-@click.option("--output", "-o", default=None, help="Output CSV (written atomically; default: 'output:').")
+@click.option("--output", "-o", default=None, help=f"{OUTPUT_HELP} Default: 'output:' of the settings.")
 @click.option("--source", multiple=True, metavar="NAME=PATH", help="Re-point a source the settings name.")
 @click.option(
     "--best-from",
@@ -45,11 +46,12 @@ from core.errors import UsageError, named_among, plural, shown
     help="Write the rules used as a settings file (atomically).",
 )
 @shape_options
-@layout_options(exclusive=True, overlaps=True)
+@layout_options(exclusive=True, overlaps=True, writes=True)
 @quiet_option
 @handle_errors
 def select_command(setting, output, source, best_from, write_setting, classes, height, width, quiet):
     from core.classes import parse_classes
+    from core.label_write import check_label_output, is_label_folder
     from fusion import select, select_rules
     from settings.loader import load_settings
     from settings.select import SelectSettings
@@ -68,10 +70,12 @@ def select_command(setting, output, source, best_from, write_setting, classes, h
     out = output or cfg.output
     if not out and not write_setting:
         raise UsageError("no output: give -o/--output, 'output:' in the settings, or --write-setting")
-    check_outputs(
-        [("output", out), ("--write-setting", write_setting)],
-        [("the settings", setting), ("the scores file", best_from), *(("an input", p) for p in named.values())],
-    )
+    inputs = [("the settings", setting), ("the scores file", best_from), *(("an input", p) for p in named.values())]
+    if out and is_label_folder(out):
+        check_label_output(out, [*inputs, ("the --write-setting file", write_setting)], "select")
+        check_outputs([("--write-setting", write_setting)], inputs)
+    else:
+        check_outputs([("output", out), ("--write-setting", write_setting)], inputs)
     kw = dict(
         settings=setting,
         best_from=best_from,
@@ -102,7 +106,7 @@ def select_command(setting, output, source, best_from, write_setting, classes, h
 
 @click.command("merge", cls=Command, help=HELP["merge"])
 @click.argument("parts", nargs=-1, type=INPUT_FILE)
-@click.option("--output", "-o", default=None, help="Output CSV (written atomically).")
+@click.option("--output", "-o", default=None, help=OUTPUT_HELP)
 @click.option(
     "--setting",
     type=INPUT_FILE,
@@ -124,7 +128,7 @@ def select_command(setting, output, source, best_from, write_setting, classes, h
 )
 @shape_options
 @image_set_options
-@layout_options(exclusive=True, overlaps=True)
+@layout_options(exclusive=True, overlaps=True, writes=True)
 @quiet_option
 @handle_errors
 def merge_command(parts, output, setting, prefer, strict, classes, height, width, quiet):

@@ -1,6 +1,7 @@
 """The flags of other tasks' layouts, shared by the commands that read or write predictions:
 ``--columns``, ``--rle-order``, ``--sizes``, ``--instances``, ``--exclusive`` (and
-``--overlaps`` where classes of several sources meet). Kept in the click context, like the
+``--overlaps`` where classes of several sources meet, ``--write-instances`` where a command
+writes predictions). Kept in the click context, like the
 cluster options, so that the commands' signatures stay as they are; ``layout_kwargs`` gives
 them back as the jobs' parameters, and flags replace the settings' keys of the same names."""
 
@@ -18,11 +19,22 @@ def _keep(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
-def layout_options(exclusive: bool = True, overlaps: bool = False):
+def layout_options(exclusive: bool = True, overlaps: bool = False, writes: bool = False):
     """Decorate a command with the layout flags (``exclusive``: also ``--exclusive``;
-    ``overlaps``: also ``--overlaps``)."""
+    ``overlaps``: also ``--overlaps``; ``writes``: also ``--write-instances``)."""
 
     def decorate(f):
+        if writes:
+            f = click.option(
+                "--write-instances",
+                "write_instances",
+                is_flag=True,
+                default=None,
+                expose_value=False,
+                callback=_keep,
+                help="Write one row per connected component (8-connected) of each mask, an empty mask as one "
+                "row with an empty RLE (read back with --instances union); -o must be a CSV.",
+            )(f)
         if overlaps:
             f = click.option(
                 "--overlaps",
@@ -40,7 +52,8 @@ def layout_options(exclusive: bool = True, overlaps: bool = False):
                 default=None,
                 expose_value=False,
                 callback=_keep,
-                help="The classes are mutually exclusive (each pixel at most one class).",
+                help="The classes are mutually exclusive (each pixel at most one class)"
+                + ("; -o DIR/ writes label maps." if writes else "."),
             )(f)
         f = click.option(
             "--instances",
@@ -86,5 +99,5 @@ def layout_options(exclusive: bool = True, overlaps: bool = False):
 def layout_kwargs() -> dict[str, Any]:
     """The layout flags given, as the jobs' keyword arguments (``None`` values left out)."""
     meta = click.get_current_context().meta
-    keys = ("columns", "rle_order", "sizes", "instances", "exclusive", "overlaps")
+    keys = ("columns", "rle_order", "sizes", "instances", "exclusive", "overlaps", "write_instances")
     return {k: meta[f"layout.{k}"] for k in keys if meta.get(f"layout.{k}") is not None}

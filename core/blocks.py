@@ -132,9 +132,11 @@ def write_copied(
     classes: Sequence[str],
     progress=None,
     layout: Layout = DEFAULT_LAYOUT,
+    writer=None,
 ) -> int:
     """Write the rows ``copy_block`` assembles for every image, block by block, atomically,
-    laid out as ``layout``; returns rows written."""
+    laid out as ``layout`` (to ``writer`` when given: a ``PredictionWriter``); returns rows
+    written."""
     from core.stream import write_blocks
     from core.window import chunks
 
@@ -145,4 +147,4 @@ def write_copied(
         lo, hi = blocks[b]
         return copy_block(sources, which[lo:hi], rows[lo:hi], images[lo:hi], fields)
 
-    return write_blocks(output, classes, blocks, block, 1, progress, layout)
+    return write_blocks(output, classes, blocks, block, 1, progress, layout, writer)

@@ -4,7 +4,7 @@ temporary file beside the output, renamed into place only when complete."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from core.atomic import atomic_open
@@ -29,12 +29,24 @@ def class_fields(classes: Sequence[str], layout: Layout = DEFAULT_LAYOUT) -> lis
 
 class PredictionWriter:
     """Streams rows in canonical order, laid out as ``layout``, to a temporary file next to
-    ``path`` and renames it into place only when the ``with`` block ends without an exception."""
+    ``path`` and renames it into place only when the ``with`` block ends without an exception.
 
-    def __init__(self, path: str | os.PathLike, classes: Sequence[str], layout: Layout = DEFAULT_LAYOUT):
+    With ``split`` (``split(image, rle)`` → the RLE texts of its rows), a mask is written as
+    several rows of its (image, class), one per text: one row per object (connected
+    component), as Airbus- or SIIM-style files hold them. Such a writer takes images one at a
+    time only (``blocks`` is false)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        classes: Sequence[str],
+        layout: Layout = DEFAULT_LAYOUT,
+        split: Callable[[str, str], Sequence[str]] | None = None,
+    ):
         self.path = Path(path)
         self.classes = tuple(classes)
         self.layout = layout
+        self.split = split
         self._class_fields = class_fields(self.classes, layout)
         self._ctx = None
         self._fh = None
@@ -51,11 +63,23 @@ class PredictionWriter:
         if len(rles) != len(self.classes):
             raise ValueError(f"expected {len(self.classes)} masks for {image}, got {len(rles)}")
         name = csv_field(image)
+        if self.split is not None:
+            rows = [(c, part) for c, r in zip(self._class_fields, rles) for part in self.split(image, r)]
+            self._fh.write("".join(f"{name},{c}{r}\n" for c, r in rows))
+            self.rows_written += len(rows)
+            return
         self._fh.write("".join(f"{name},{c}{r}\n" for c, r in zip(self._class_fields, rles)))
         self.rows_written += len(rles)
 
+    @property
+    def blocks(self) -> bool:
+        """Whether ``write_rows`` takes blocks of formatted rows (not with ``split``)."""
+        return self.split is None
+
     def write_rows(self, text: bytes, rows: int) -> None:
         """Write ``rows`` rows already formatted as CSV lines (UTF-8)."""
+        if self.split is not None:
+            raise TypeError("a writer that splits masks into rows takes images (write_image), not rows")
         self._fh.write(text.decode())
         self.rows_written += rows
 

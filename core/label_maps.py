@@ -4,8 +4,9 @@ classes; or, for overlapping classes, a folder of per-class binary PNGs ``<stem>
 (any non-zero pixel is the class).
 
 Reading turns each image into RLE text per class (in the run's RLE order, so that the run
-algebra sees the same canonical runs as from a CSV) and its size; writing does the reverse,
-atomically per file. Sizes come from the files themselves.
+algebra sees the same canonical runs as from a CSV) and its size; writing does the reverse
+(``core.label_write``: ``label_image``, ``write_png`` and the jobs' ``LabelMapWriter``). Sizes
+come from the files themselves.
 """
 
 from __future__ import annotations
@@ -17,17 +18,22 @@ from pathlib import Path
 import numpy as np
 
 from core.codec import format_rle
-from core.errors import InputError, UsageError, plural, shown
-from core.layout import mask_of, runs_of
+from core.errors import InputError, plural, shown
+from core.label_write import is_label_folder, label_image, write_png
+from core.layout import runs_of
+
+__all__ = [
+    "image_files",
+    "is_label_folder",
+    "label_image",
+    "label_predictions",
+    "read_class_folder",
+    "read_label_folder",
+    "read_label_map",
+    "write_png",
+]
 
 SUFFIX = ".png"
-
-
-def is_label_folder(path: str | os.PathLike) -> bool:
-    """Whether ``path`` names a folder of label maps (an existing folder, or a name ending in
-    ``/``), rather than a CSV."""
-    text = str(path)
-    return text.endswith(("/", os.sep)) or Path(text).is_dir()
 
 
 def _open(path: Path) -> np.ndarray:
@@ -112,44 +118,6 @@ def read_label_folder(
     for p in image_files(folder, per_class):
         rles, size = (read_class_folder if per_class else read_label_map)(p, classes, order)
         yield (p.name if not per_class else f"{p.name}{SUFFIX}"), rles, size
-
-
-def label_image(runs: Sequence[np.ndarray], height: int, width: int, order: str, image: str) -> np.ndarray:
-    """The label map of one image from its classes' runs (class ``k`` → value ``k + 1``): 8-bit up
-    to 255 classes, else 16-bit. Classes that overlap cannot be one label map: an error naming
-    the image and the two classes."""
-    dtype = np.uint8 if len(runs) < 256 else np.uint16
-    out = np.zeros((height, width), dtype)
-    for k, r in enumerate(runs):
-        m = mask_of(r, height, width, order)
-        clash = out[m]
-        if clash.any():
-            other = int(clash[clash > 0][0]) - 1
-            raise UsageError(
-                f"image {shown(image)}: classes #{other + 1} and #{k + 1} overlap; overlapping classes are written "
-                "as per-class PNGs (a folder per image), not as one label map"
-            )
-        out[m] = k + 1
-    return out
-
-
-def write_png(path: Path, array: np.ndarray) -> None:
-    """Write ``array`` as a PNG atomically (a temporary file beside it, renamed when complete)."""
-    import tempfile
-
-    from PIL import Image
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        mode = "I;16" if array.dtype == np.uint16 else "L"
-        Image.fromarray(array, mode).save(tmp, format="PNG")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def label_predictions(folder: str | os.PathLike, classes: Sequence[str], order: str = "row"):

@@ -463,12 +463,25 @@ def writer_for(
     width: int,
     label: str = "memory",
     layout: Layout = DEFAULT_LAYOUT,
-) -> PredictionWriter | MemoryWriter:
-    """A ``PredictionWriter`` for ``output`` (laid out as ``layout``), or a ``MemoryWriter``
-    when it is ``None``."""
-    if output is not None:
-        return PredictionWriter(output, classes, layout)
-    return MemoryWriter(label, classes, height, width)
+    *,
+    size_of=None,
+    exclusive: bool = False,
+    split=None,
+    command: str = "the toolbox",
+):
+    """Where a job's images go: a ``MemoryWriter`` when ``output`` is ``None``; for a job that
+    writes label maps (it gives ``size_of(image)`` → ``(height, width)``), a
+    ``core.label_write.LabelMapWriter`` when ``output`` names a folder (``DIR/``, or an existing
+    folder: label maps with ``exclusive``, else per-class PNGs; ``command`` names the writer);
+    else a ``PredictionWriter`` laid out as ``layout`` (``split``: one row per text
+    ``split(image, rle)`` gives)."""
+    from core.label_write import LabelMapWriter, is_label_folder
+
+    if output is None:
+        return MemoryWriter(label, classes, height, width)
+    if size_of is not None and is_label_folder(output):
+        return LabelMapWriter(output, classes, size_of, layout.order, exclusive, command)
+    return PredictionWriter(output, classes, layout, split)
 
 
 def written(writer: PredictionWriter | MemoryWriter) -> int | Predictions:

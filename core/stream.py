@@ -143,11 +143,14 @@ def write_images(
     workers: int = 1,
     progress=None,
     layout: Layout = DEFAULT_LAYOUT,
+    writer=None,
 ) -> int:
     """Write ``work(i)`` (RLE strings in class order) for every image ``i``, in order, laid out
-    as ``layout``; returns rows written. Nothing is left at ``output`` if anything fails."""
+    as ``layout`` (or handed to ``writer``, one of ``core.predictions.writer_for``'s); returns
+    rows written. Nothing is left at ``output`` if anything fails."""
     _select(images, work, progress)
-    with PredictionWriter(output, classes, layout) as writer, _results(work, len(images), workers) as results:
+    writer = writer if writer is not None else PredictionWriter(output, classes, layout)
+    with writer, _results(work, len(images), workers) as results:
         for name, rles in zip(images, results, strict=True):
             writer.write_image(name, rles)
             if progress is not None:
@@ -163,11 +166,15 @@ def write_blocks(
     workers: int = 1,
     progress=None,
     layout: Layout = DEFAULT_LAYOUT,
+    writer=None,
 ) -> int:
     """Write ``work(b)`` (the CSV rows of images ``blocks[b]``, every class of each, laid out as
-    ``layout``) for every block, in order; returns rows written. Nothing is left at ``output``
-    if anything fails."""
-    with PredictionWriter(output, classes, layout) as writer, _block_results(work, len(blocks), workers) as results:
+    ``layout``) for every block, in order (to ``writer`` when given: a ``PredictionWriter`` that
+    takes ``blocks``); returns rows written. Nothing is left at ``output`` if anything fails."""
+    writer = writer if writer is not None else PredictionWriter(output, classes, layout)
+    if not writer.blocks:
+        raise TypeError(f"{type(writer).__name__} takes images one at a time: use write_images")
+    with writer, _block_results(work, len(blocks), workers) as results:
         for (lo, hi), text in zip(blocks, results, strict=True):
             writer.write_rows(text, (hi - lo) * len(classes))
             if progress is not None:

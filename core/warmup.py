@@ -151,6 +151,17 @@ def _overlaps(t: TinySet) -> None:
     resolve_overlaps([t.runs(t.RLES["one"][0][0]), t.runs(t.RLES["two"][0][0])], "first")
 
 
+def _labels(t: TinySet) -> None:
+    """PNG label maps and per-class masks drawn from runs (``-o DIR/``)."""
+    from core.codec import parse_rle
+    from core.label_write import label_image
+    from core.layout import mask_of
+
+    runs = [parse_rle(r, t.SIZE, t.SIZE) for r in t.RLES["one"][1]]
+    label_image(runs, t.SIZE, t.SIZE, "row", t.IMAGES[1])
+    mask_of(runs[0], t.SIZE, t.SIZE)
+
+
 READ = Step(
     "read",
     (
@@ -170,3 +181,10 @@ OVERLAPS = Step(
     "overlaps", ("core/_run_kernels.py:overlap_kernel", "core/_run_kernels.py:exclusive_vote_kernel"), _overlaps, 2
 )
 """Overlaps between exclusive classes, counted or resolved (``core.exclusivity``)."""
+LABELS = Step(
+    "labels",
+    ("core/_rle_kernels.py:parse_kernel", "core/_run_kernels.py:overlap_kernel", "core/_rle_kernels.py:decode_kernel"),
+    _labels,
+    1,
+)
+"""PNG outputs (``core.label_write``)."""

@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.atomic import check_outputs
 from core.errors import UsageError, plural
 from core.imageset import ImageExpectation
+from core.label_write import check_prediction_output
 from core.predictions import Predictions, predictions_from_rles
 from core.sources import (
     Notes,
@@ -92,6 +92,7 @@ def hard_vote(
     sizes: str | os.PathLike | None = None,
     instances: str | None = None,
     exclusive: bool | None = None,
+    write_instances: bool | None = None,
     echo: Callable[[str], None] | None = None,
     progress: Progress | None = None,
 ) -> VoteResult:
@@ -105,7 +106,9 @@ def hard_vote(
         ``source1`` …); a source is a CSV path, a ``Predictions`` or a DataFrame
         ``image_name,class,rle``. Default: the settings' ``sources``.
     output : path, optional
-        Write the result there (streamed, atomic); else it is returned in memory.
+        Write the result there (streamed, atomic): a CSV, or a folder (``DIR/``, or an existing
+        folder) of PNGs named after the image stems, label maps of exclusive classes, else
+        binary masks per class (``core.label_write``). Else it is returned in memory.
     settings : path, dict or VoteSettings, optional
         Every key of ``VoteSettings``; the parameters below replace its values (for
         per-class values, only ``default``).
@@ -138,6 +141,8 @@ def hard_vote(
         The classes are mutually exclusive: per pixel, the plurality among the classes and the
         background (the sources that mark none of the classes there, each with its weight);
         ties go to the background, then to the class listed first. Thresholds do not apply.
+    write_instances : bool, optional
+        One row per 8-connected component of each mask (an empty mask: one empty row); a CSV only.
     echo : callable, optional
         Receives each note as it is made (they are also on the result).
     progress : callable, optional
@@ -184,6 +189,7 @@ def hard_vote(
         allow_duplicate,
         expected_images,
         dict(columns=columns, rle_order=rle_order, sizes=sizes, instances=instances, exclusive=exclusive),
+        write_instances,
         echo,
         progress,
     )
@@ -209,6 +215,7 @@ def weighted_vote(
     sizes: str | os.PathLike | None = None,
     instances: str | None = None,
     exclusive: bool | None = None,
+    write_instances: bool | None = None,
     echo: Callable[[str], None] | None = None,
     progress: Progress | None = None,
 ) -> VoteResult:
@@ -257,6 +264,7 @@ def weighted_vote(
         allow_duplicate,
         expected_images,
         dict(columns=columns, rle_order=rle_order, sizes=sizes, instances=instances, exclusive=exclusive),
+        write_instances,
         echo,
         progress,
     )
@@ -278,6 +286,7 @@ def _vote(
     allow_duplicate,
     expected,
     layout_args,
+    write_instances,
     echo,
     progress,
 ) -> VoteResult:
@@ -293,9 +302,11 @@ def _vote(
         raise UsageError("need at least two sources", param="sources")
     out = str(output) if output is not None else cfg.output
     paths = {n: str(s) for n, s in named.items() if is_path(s)}
-    check_outputs([("output", out)], [("the settings", setting_path), *(("an input", p) for p in paths.values())])
+    split = bool(write_instances if write_instances is not None else cfg.write_instances)
+    inputs = [("the settings", setting_path), *(("an input", p) for p in paths.values())]
+    check_prediction_output(out, inputs, kind, split)
     if expected is not None and out and expected.source:
-        check_outputs([("output", out)], [("the image list", expected.source)])
+        check_prediction_output(out, [("the image list", expected.source)], kind)
     frame = frame_of(named.values(), classes, height, width, cfg, where, **_frame_args(layout_args))
     cls, h, wd = frame.classes, frame.height, frame.width
     names = list(named)
@@ -321,15 +332,17 @@ def _vote(
     if echo is not None:
         from core.warmup import READ, precompile
         from ensemble.warmup import VOTE, VOTE_MASKS
-        from postprocess.warmup import clean_step
+        from postprocess.warmup import clean_step, output_steps
         from quality.warmup import STAPLE
 
-        per_mask = [VOTE_MASKS] if clean or any(regions) else []
+        writes = output_steps(out, split)  # a writer of one image at a time: the votes go mask by mask
+        per_mask = [VOTE_MASKS] if clean or any(regions) or writes else []
         precompile(
             echo,
             *([READ] if paths else []),
             VOTE,
             *per_mask,
+            *writes,
             *([clean_step(clean.rules)] if clean else []),
             *([STAPLE] if any(regions) else []),
         )
@@ -354,6 +367,7 @@ def _vote(
         overrides,
         notes,
         progress,
+        split,
     )
 
 
@@ -435,9 +449,11 @@ def _run(
     overrides,
     notes,
     progress,
+    write_instances=False,
 ) -> VoteResult:
     from ensemble.staple_classes import staple_tables
     from ensemble.vote_plan import VotePlan, align, run_plan
+    from postprocess.instances import output_writer
 
     classes, height, width = frame.classes, frame.height, frame.width
     loaded = load_all(named, frame, notes)
@@ -457,7 +473,9 @@ def _run(
     preds = None
     with bar(progress, len(aligned.images), label_) as b:
         if out:
-            rows = run_plan(plan, out, classes, workers, b, frame.layout)
+            first = aligned.sources[0]
+            writer = output_writer(out, frame, lambda name: first.size(first.image_index(name)), kind, write_instances)
+            rows = run_plan(plan, out, classes, workers, b, frame.layout, writer)
         else:
             rles = run_plan(plan, None, classes, workers, b)
             first = aligned.sources[0]

@@ -166,17 +166,21 @@ def run_plan(
     workers: int = 1,
     progress=None,
     layout: Layout = DEFAULT_LAYOUT,
+    writer=None,
 ) -> int | list[list[str]]:
-    """Vote every image: write the CSV atomically and return rows written, or with no
-    ``output`` return the RLE strings per image. Without cleaning or fused classes, blocks of
-    images are voted by one kernel call each; a cleaner or a fused class works per mask."""
+    """Vote every image: write the CSV atomically (or hand the images to ``writer``, one of
+    ``core.predictions.writer_for``'s) and return rows written, or with no ``output`` return
+    the RLE strings per image. Without cleaning or fused classes, blocks of images are voted by
+    one kernel call each; a cleaner, a fused class, exclusive classes or a writer that takes
+    images one at a time (label maps, one row per object) work per image."""
     images = plan.aligned.images
-    if plan.clean is not None or plan.fused or plan.exclusive is not None:
+    one_by_one = writer is not None and not writer.blocks
+    if plan.clean is not None or plan.fused or plan.exclusive is not None or one_by_one:
         if output is None:
             return collect_images(images, plan.image, progress)
-        return write_images(output, classes, images, plan.image, workers, progress, layout)
+        return write_images(output, classes, images, plan.image, workers, progress, layout, writer)
     select_span(images, plan.rles, progress)  # a cluster chunk (cluster/): images [lo, hi) only, then stops
     blocks = chunks(len(images), BLOCK)
     if output is None:
         return [rles for block in collect_blocks(blocks, lambda b: plan.rles(*blocks[b]), progress) for rles in block]
-    return write_blocks(output, classes, blocks, lambda b: plan.block(*blocks[b])[0], workers, progress, layout)
+    return write_blocks(output, classes, blocks, lambda b: plan.block(*blocks[b])[0], workers, progress, layout, writer)

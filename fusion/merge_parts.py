@@ -81,6 +81,7 @@ def merge(
     instances: str | None = None,
     exclusive: bool | None = None,
     overlaps: str | None = None,
+    write_instances: bool | None = None,
     echo: Callable[[str], None] | None = None,
     progress: Progress | None = None,
 ) -> MergeResult:
@@ -95,7 +96,8 @@ def merge(
     parts : sequence, optional
         CSV paths, ``Predictions`` or DataFrames; default: the settings' ``parts``.
     output : path, optional
-        Write the result there (streamed, atomic); else it is returned in memory.
+        Write the result there (streamed, atomic): a CSV, or a folder of PNGs (``DIR/``; as in
+        ``ensemble.hard_vote``); else it is returned in memory.
     settings : path, dict or MergeSettings, optional
         ``parts``, ``output``, ``prefer``, ``strict``, ``classes``, size, ``postprocess``.
     prefer : {"first", "last"}, optional
@@ -112,6 +114,8 @@ def merge(
     overlaps : {"error", "first"}, optional
         With exclusive classes, two classes marking one pixel: an error naming the image and
         the classes (default), or the class listed first keeps it.
+    write_instances : bool, optional
+        One row per connected component of each mask, as in ``ensemble.hard_vote``.
     echo, progress : callable, optional
         As in ``ensemble.hard_vote``.
 
@@ -133,8 +137,9 @@ def merge(
     >>> r.predictions.to_frame()["rle"].tolist(), r.plan.missing
     (['1 1', '', '', '2 1'], 2)
     """
-    from core.atomic import check_outputs
+    from core.label_write import check_prediction_output
     from postprocess.cleaner import build_cleaner
+    from postprocess.instances import output_writer
     from settings.loader import load_settings
 
     notes = Notes(echo)
@@ -147,7 +152,8 @@ def merge(
     if twice:
         raise UsageError(f"{twice}: give each part once")
     out = str(output) if output is not None else cfg.output
-    check_outputs([("output", out)], [("the settings", setting_path), *(("an input", p) for p in paths)])
+    split = bool(write_instances if write_instances is not None else cfg.write_instances)
+    check_prediction_output(out, [("the settings", setting_path), *(("an input", p) for p in paths)], "merge", split)
     frame = frame_of(
         files, classes, height, width, cfg, f"{where}: classes", columns, sizes, instances, exclusive, rle_order
     )
@@ -159,9 +165,10 @@ def merge(
     if echo is not None:
         from core.warmup import COPY, READ, precompile
         from fusion.warmup import MERGE
-        from postprocess.warmup import clean_step
+        from postprocess.warmup import clean_step, output_steps
 
-        precompile(echo, READ, MERGE, clean_step(clean.rules) if clean is not None else COPY)
+        clean_or_copy = clean_step(clean.rules) if clean is not None else COPY
+        precompile(echo, READ, MERGE, clean_or_copy, *output_steps(out, split))
     labels = [label(f"part{k + 1}", p) for k, p in enumerate(files)]
     preds = load_all(list(zip(labels, files, strict=True)), frame, notes)
     plan = plan_merge(preds, prefer)
@@ -172,9 +179,11 @@ def merge(
     result = None
     with bar(progress, len(plan.images), "merge") as b:
         if out is not None:
-            write_merge(plan, out, b, clean, frame.layout, policy)
+            at = {name: i for i, name in enumerate(plan.images)}
+            writer = output_writer(out, frame, lambda name: plan.size(at[name]), "merge", split)
+            write_merge(plan, out, b, clean, frame.layout, policy, writer)
         else:
             rles = collect_images(plan.images, functools.partial(merged_rles, plan, clean, overlaps=policy), b)
-            sizes_ = np.array([plan.grid(i)[:: -1 if frame.layout.transposed else 1] for i in range(len(plan.images))])
+            sizes_ = np.array([plan.size(i) for i in range(len(plan.images))])
             result = predictions_from_rles("merge", cls, plan.images, rles, h, w, sizes_, frame.layout.order)
     return MergeResult(plan, result, out, labels, prefer, clean.summary() if clean is not None else None, list(notes))

@@ -61,6 +61,11 @@ class MergePlan:
         part = self.parts[int(held[0])]
         return part.grid(part.image_index(self.images[i]))
 
+    def size(self, i: int) -> tuple[int, int]:
+        """The ``(height, width)`` of image ``i`` (``grid`` in image order)."""
+        rows, cols = self.grid(i)
+        return (cols, rows) if self.parts[0].order == "column" else (rows, cols)
+
     def rows_by_part(self) -> list[int]:
         """Output rows taken from each part, in the order given."""
         taken = self.part[self.part >= 0]
@@ -150,16 +155,20 @@ def write_merge(
     clean: Cleaner | None = None,
     layout: Layout = DEFAULT_LAYOUT,
     overlaps: str | None = None,
+    writer=None,
 ) -> int:
-    """Write the merged rows in canonical order (atomically), laid out as ``layout``; a cell no
-    part holds is an empty mask. With ``clean``, classes that have cleaning rules are cleaned;
-    with ``overlaps`` (exclusive classes), an image's classes are kept exclusive as
-    ``fusion.finish.finish_image`` says. Returns rows written."""
-    if clean is None and overlaps is None:
-        return write_copied(output, plan.parts, plan.part, plan.rows, plan.images, plan.classes, progress, layout)
+    """Write the merged rows in canonical order (atomically), laid out as ``layout`` (or hand
+    them to ``writer``, one of ``core.predictions.writer_for``'s); a cell no part holds is an
+    empty mask. With ``clean``, classes that have cleaning rules are cleaned; with ``overlaps``
+    (exclusive classes), an image's classes are kept exclusive as ``fusion.finish.finish_image``
+    says. Returns rows written."""
+    writer = writer if writer is not None else PredictionWriter(output, plan.classes, layout)
+    if clean is None and overlaps is None and writer.blocks:
+        parts, classes = plan.parts, plan.classes
+        return write_copied(output, parts, plan.part, plan.rows, plan.images, classes, progress, layout, writer)
     bufs = [memoryview(p.text) for p in plan.parts]  # slices of a view copy only the row
     offs = [p.offsets.tolist() for p in plan.parts]
-    with PredictionWriter(output, plan.classes, layout) as w:
+    with writer as w:
         for i, name in enumerate(plan.images):
             rles = []
             for f, r in zip(plan.part[i].tolist(), plan.rows[i].tolist(), strict=True):

@@ -96,19 +96,22 @@ def write_selection(
     clean: Cleaner | None = None,
     layout: Layout = DEFAULT_LAYOUT,
     overlaps: str | None = None,
+    writer=None,
 ) -> int:
-    """Write the selected rows in canonical order (atomically), laid out as ``layout``; returns
-    rows written. With ``clean``, classes that have cleaning rules are decoded, cleaned and
-    re-encoded; with ``overlaps`` (exclusive classes) each image's classes are kept exclusive
+    """Write the selected rows in canonical order (atomically), laid out as ``layout`` (or hand
+    them to ``writer``, one of ``core.predictions.writer_for``'s); returns rows written. With
+    ``clean``, classes that have cleaning rules are decoded, cleaned and re-encoded; with
+    ``overlaps`` (exclusive classes) each image's classes are kept exclusive
     (``fusion.finish.finish_image``)."""
     classes = plan.sources[0].classes
-    if clean is None and overlaps is None:
+    writer = writer if writer is not None else PredictionWriter(output, classes, layout)
+    if clean is None and overlaps is None and writer.blocks:
         which = np.broadcast_to(plan.src, plan.rows.shape)
-        return write_copied(output, plan.sources, which, plan.rows, plan.images, classes, progress, layout)
+        return write_copied(output, plan.sources, which, plan.rows, plan.images, classes, progress, layout, writer)
     bufs = [memoryview(p.text) for p in plan.sources]  # slices of a view copy only the row
     offs = [p.offsets.tolist() for p in plan.sources]
     per_class = [(bufs[s], offs[s]) for s in plan.src]
-    with PredictionWriter(output, classes, layout) as w:
+    with writer as w:
         for i, name in enumerate(plan.images):
             rles = [
                 str(buf[o[r] : o[r + 1]], "ascii").strip()
@@ -288,6 +291,7 @@ def select(
     instances: str | None = None,
     exclusive: bool | None = None,
     overlaps: str | None = None,
+    write_instances: bool | None = None,
     echo: Callable[[str], None] | None = None,
     progress: Progress | None = None,
 ) -> SelectResult:
@@ -302,7 +306,8 @@ def select(
         The source of each class in class order, or ``{class | group | "default": source}``
         (a class beats its group, a group beats ``default``).
     output : path, optional
-        Write the result there (streamed, atomic); else it is returned in memory.
+        Write the result there (streamed, atomic): a CSV, or a folder of PNGs (``DIR/``; as in
+        ``ensemble.hard_vote``); else it is returned in memory.
     settings : path, dict or SelectSettings, optional
         ``sources``, ``groups``, ``select`` (rules), ``postprocess``, ``classes``, size, ``output``.
     columns, rle_order, sizes, instances, exclusive : optional
@@ -340,20 +345,24 @@ def select(
     >>> r.predictions.to_frame()["rle"].tolist(), r.rows_by_source()
     (['1 1', '4 1'], {'a': 1, 'b': 1})
     """
-    from core.atomic import check_outputs
+    from core.label_write import check_prediction_output
     from postprocess.cleaner import build_cleaner
+    from postprocess.instances import output_writer
     from settings.loader import load_settings
 
     cfg, setting_path, where = load_settings(SelectSettings, settings)
     out = str(output) if output is not None else cfg.output
     named = dict(sources) if sources is not None else dict(cfg.sources)
-    check_outputs(
-        [("output", out)],
+    split = bool(write_instances if write_instances is not None else cfg.write_instances)
+    check_prediction_output(
+        out,
         [
             ("the settings", setting_path),
             ("the scores file", best_from),
             *(("an input", str(p)) for p in named.values() if is_path(p)),
         ],
+        "select",
+        split,
     )
     sel = select_rules(
         named,
@@ -371,9 +380,9 @@ def select(
     clean = build_cleaner(cfg.postprocess, sel.classes, sel.height, sel.width, where, groups=cfg.groups)
     if echo is not None:
         from core.warmup import COPY, READ, precompile
-        from postprocess.warmup import clean_step
+        from postprocess.warmup import clean_step, output_steps
 
-        precompile(echo, READ, clean_step(clean.rules) if clean is not None else COPY)
+        precompile(echo, READ, clean_step(clean.rules) if clean is not None else COPY, *output_steps(out, split))
     frame = frame_of(
         named.values(), sel.classes, sel.height, sel.width, cfg, where, columns, sizes, instances, exclusive, rle_order
     )
@@ -383,7 +392,9 @@ def select(
     plan = plan_select(preds, sel.rules)
     with bar(progress, len(plan.images), "select") as b:
         if out is not None:
-            write_selection(plan, out, b, clean, frame.layout, policy)
+            first = plan.sources[0]
+            writer = output_writer(out, frame, lambda name: first.size(first.image_index(name)), "select", split)
+            write_selection(plan, out, b, clean, frame.layout, policy, writer)
             result = None
         else:
             rles = collect_images(plan.images, functools.partial(_selected, plan, clean, policy), b)

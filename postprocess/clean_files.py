@@ -45,6 +45,8 @@ def clean_predictions(
     rle_order: str | None = None,
     sizes: str | os.PathLike | None = None,
     instances: str | None = None,
+    exclusive: bool | None = None,
+    write_instances: bool | None = None,
     echo: Callable[[str], None] | None = None,
     progress: Progress | None = None,
 ) -> CleanResult:
@@ -63,11 +65,19 @@ def clean_predictions(
         ``fill_holes``, ``max_hole``, ``connectivity``) replacing those of ``default``;
         class entries keep the keys they name.
     output : path, optional
-        Write the result there (streamed, atomic); else it is returned in memory.
+        Write the result there (streamed, atomic): a CSV, or a folder of PNGs (``DIR/``; as in
+        ``ensemble.hard_vote``); else it is returned in memory.
     classes, height, width, workers : optional
         As in ``ensemble.hard_vote``.
     columns, rle_order, sizes, instances : optional
         Another task's layout, as in ``ensemble.hard_vote``; the output keeps it.
+    exclusive : bool, optional
+        The classes are mutually exclusive: an image whose classes overlap as given is an
+        error naming it and the classes; a pixel that two classes claim once cleaned (closing
+        and filling holes add pixels) goes to the class listed first; a folder output holds
+        label maps. Default: the settings' ``exclusive``.
+    write_instances : bool, optional
+        One row per connected component of each mask, as in ``ensemble.hard_vote``.
     echo, progress : callable, optional
         As in ``ensemble.hard_vote``.
 
@@ -90,8 +100,9 @@ def clean_predictions(
     >>> r.predictions.rle("a.png", "x"), r.rows
     ('1 3', 1)
     """
-    from core.atomic import check_outputs
+    from core.label_write import check_prediction_output
     from postprocess.cleaner import build_cleaner
+    from postprocess.instances import output_writer
     from settings.loader import load_settings
     from settings.postprocess import PostprocessFile
 
@@ -107,11 +118,14 @@ def clean_predictions(
             settings = {"postprocess": settings}
     cfg, _, where = load_settings(PostprocessFile, settings, path or "settings")
     out = str(output) if output is not None else cfg.output
-    check_outputs(
-        [("output", out)],
+    split = bool(write_instances if write_instances is not None else cfg.write_instances)
+    check_prediction_output(
+        out,
         [*([("the input", str(predictions))] if is_path(predictions) else []), ("the settings", path)],
+        "postprocess",
+        split,
     )
-    frame = frame_of([predictions], classes, height, width, cfg, where, columns, sizes, instances, rle_order=rle_order)
+    frame = frame_of([predictions], classes, height, width, cfg, where, columns, sizes, instances, exclusive, rle_order)
     cls, h, w = frame.classes, frame.height, frame.width
     cleaner = build_cleaner(cfg.postprocess, cls, h, w, where, rules)
     if cleaner is None:
@@ -121,12 +135,16 @@ def clean_predictions(
         )
     if echo is not None:
         from core.warmup import READ, precompile
-        from postprocess.warmup import clean_blocks_step, clean_step
+        from postprocess.warmup import clean_blocks_step, clean_step, output_steps
 
-        precompile(echo, READ, (clean_blocks_step if out is not None else clean_step)(cleaner.rules))
+        writes = output_steps(out, split)  # a writer of one image at a time: cleaned mask by mask
+        blocks = out is not None and not writes and not frame.exclusive
+        precompile(echo, READ, (clean_blocks_step if blocks else clean_step)(cleaner.rules), *writes)
     preds = load(predictions, "predictions", frame, notes)
     with bar(progress, len(preds.images), "postprocess") as b:
-        done = clean_all(preds, cleaner, out, workers or cfg.workers, b, frame.layout)
+        size_of = (lambda name: preds.size(preds.image_index(name))) if out is not None else None
+        writer = output_writer(out, frame, size_of, "postprocess", split) if out is not None else None
+        done = clean_all(preds, cleaner, out, workers or cfg.workers, b, frame.layout, writer, frame.exclusive)
     rows = done if out is not None else len(preds.images) * len(cls)
     notes.quietly()(f"postprocess: {plural(len(preds.images), 'image')}, {plural(rows, 'row')} → {out or 'memory'}")
     return CleanResult(None if out is not None else done, out, list(preds.images), rows, cleaner.summary(), list(notes))

@@ -19,7 +19,7 @@ from core.codec import format_rle
 from core.errors import DataError
 from core.layout import DEFAULT_LAYOUT, Layout
 from core.predictions import Predictions, predictions_from_rles
-from core.stream import collect_images, current_selection, write_blocks
+from core.stream import collect_images, current_selection, write_blocks, write_images
 from core.window import chunks
 from postprocess.cleaner import Cleaner
 
@@ -37,6 +37,27 @@ def _image(preds: Predictions, cleaner: Cleaner, i: int) -> list[str]:
     return out
 
 
+def _exclusive_image(preds: Predictions, cleaner: Cleaner, i: int) -> list[str]:
+    """Image ``i`` of mutually exclusive classes, cleaned: classes that overlap as given are an
+    error naming the image and the classes; a pixel two cleaned classes claim (closing and
+    filling holes add pixels) goes to the class listed first, as the votes' inline cleaning
+    does. A mask left as it came keeps its text as written."""
+    from core.exclusivity import OverlapError, resolve_overlaps
+
+    name, grid = preds.images[i], preds.grid(i)
+    given = [preds.runs(i, c) for c in range(len(preds.classes))]
+    try:
+        resolve_overlaps(given, "error", preds.classes, name)
+    except OverlapError as e:
+        raise OverlapError(f"{preds.path}: {e}", e.first, e.second, e.pixels) from None
+    cleaned = [cleaner(c, r, grid) if cleaner.active(c) else r for c, r in enumerate(given)]
+    resolved, _ = resolve_overlaps(cleaned, "first")
+    return [
+        preds.rle(i, c) if new is old else format_rle(new)
+        for c, (old, new) in enumerate(zip(given, resolved, strict=True))
+    ]
+
+
 def clean_all(
     preds: Predictions,
     cleaner: Cleaner,
@@ -44,11 +65,15 @@ def clean_all(
     workers: int = 1,
     progress=None,
     layout: Layout = DEFAULT_LAYOUT,
+    writer=None,
+    exclusive: bool = False,
 ) -> int | Predictions:
     """Clean every mask of ``preds`` with ``cleaner`` (each on its image's grid) and write
-    ``output`` laid out as ``layout`` (images in input order, classes in class order); returns
-    rows written (without ``output``: the cleaned ``Predictions``). Every (image, class) row must
-    be present (``DataError``, exit 1 like every missing row, names the first that is not)."""
+    ``output`` laid out as ``layout`` (images in input order, classes in class order; or hand
+    them to ``writer``, one of ``core.predictions.writer_for``'s); returns rows written (without
+    ``output``: the cleaned ``Predictions``). Every (image, class) row must be present
+    (``DataError``, exit 1 like every missing row, names the first that is not). ``exclusive``:
+    the classes are mutually exclusive and stay so (``_exclusive_image``)."""
     absent = np.argwhere(preds.rows < 0)
     if len(absent):
         i, c = (int(x) for x in absent[0])
@@ -56,15 +81,25 @@ def clean_all(
             f"{preds.path}: image {preds.images[i]}, class {preds.classes[c]}: missing row "
             f"({len(absent):,} missing in all; 'check' lists them)"
         )
+    work = functools.partial(_exclusive_image if exclusive else _image, preds, cleaner)
     if output is None or current_selection() is not None:  # a cluster chunk: never a file (cluster/)
-        rles = collect_images(preds.images, functools.partial(_image, preds, cleaner), progress)
+        rles = collect_images(preds.images, work, progress)
         return predictions_from_rles(
             preds.path, preds.classes, preds.images, rles, preds.height, preds.width, preds.sizes, preds.order
         )
+    if exclusive or (writer is not None and not writer.blocks):
+        return write_images(output, preds.classes, preds.images, work, workers, progress, layout, writer)
     blocks = chunks(len(preds.images), BLOCK)
     classes = Fields.classes(preds.classes, layout)
     return write_blocks(
-        output, preds.classes, blocks, lambda b: _block(preds, cleaner, classes, *blocks[b]), workers, progress, layout
+        output,
+        preds.classes,
+        blocks,
+        lambda b: _block(preds, cleaner, classes, *blocks[b]),
+        workers,
+        progress,
+        layout,
+        writer,
     )
 
 

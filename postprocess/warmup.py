@@ -68,3 +68,37 @@ def clean_blocks_step(rules: Iterable[Rules | None] | None = None) -> Step:
         "postprocess/_clean_kernels.py:clean_kernel",
     )
     return Step("clean_blocks", kernels, run, _seconds(5, rules), lambda: compiled(rules))
+
+
+def _instances(t: TinySet) -> None:
+    from postprocess.instances import instance_split
+
+    split = instance_split(lambda image: (t.SIZE, t.SIZE))
+    for rles in (*t.RLES["one"], *t.RLES["two"]):
+        for rle in rles:
+            split("i", rle)
+
+
+INSTANCES = Step(
+    "instances",
+    (
+        "core/_rle_kernels.py:parse_kernel",
+        "core/_rle_kernels.py:format_kernel",
+        "postprocess/_segment_kernels.py:split_rows_kernel",
+        "postprocess/_segment_kernels.py:join_rows_kernel",
+        "postprocess/_component_kernels.py:label_kernel",
+    ),
+    _instances,
+    2,
+)
+"""One row per object (``postprocess.instances``)."""
+
+
+def output_steps(output, write_instances: bool = False) -> list[Step]:
+    """The warm-up steps of a job's writer: PNGs for a folder ``output``, the components for one
+    row per object; empty for a plain CSV, which a job may write in blocks."""
+    from core.label_write import is_label_folder
+    from core.warmup import LABELS
+
+    folder = output is not None and is_label_folder(output)
+    return [*([LABELS] if folder else []), *([INSTANCES] if write_instances else [])]

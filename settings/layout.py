@@ -2,7 +2,9 @@
 predictions: ``columns`` (``{image: NAME, class: NAME, rle: NAME}`` or the ``--columns`` text),
 ``rle_order`` (``row`` or ``column``), ``sizes`` (a CSV of each image's size, or a folder of
 the images), ``instances`` (``union``: one row per object read as one mask) and
-``exclusive`` (the classes are mutually exclusive)."""
+``exclusive`` (the classes are mutually exclusive); and, for the commands that write
+predictions (``hard``, ``weighted``, ``select``, ``merge``, ``postprocess``),
+``write_instances`` (one row per connected component of each mask)."""
 
 from __future__ import annotations
 
@@ -19,3 +21,10 @@ class LayoutKeys(BaseModel):
     sizes: str | None = Field(default=None, min_length=1)
     instances: Literal["error", "union"] | None = None
     exclusive: bool = False
+
+
+class WriteKeys(LayoutKeys):
+    """The layout keys and ``write_instances``, as a base of a settings model of a command that
+    writes predictions."""
+
+    write_instances: bool = False

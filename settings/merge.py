@@ -8,12 +8,12 @@ from pydantic import ConfigDict, Field
 
 from core.classes import CANVAS
 from core.limits import MAX_SIDE
-from settings.layout import LayoutKeys
+from settings.layout import WriteKeys
 from settings.loader import ClassName, OutputPath
 from settings.postprocess import PostprocessSection
 
 
-class MergeSettings(LayoutKeys):
+class MergeSettings(WriteKeys):
     """What a ``merge`` settings file may say (unknown keys are an error); flags override it,
     and positional PART files replace ``parts``."""
 

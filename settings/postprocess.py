@@ -26,7 +26,7 @@ from core.classes import CANVAS
 from core.errors import UsageError, did_you_mean, listing, quoted
 from core.limits import MAX_COUNT, MAX_SIDE, MAX_WORKERS
 from settings.groups import check_groups, keys_per_class
-from settings.layout import LayoutKeys
+from settings.layout import WriteKeys
 from settings.loader import ClassName
 
 
@@ -105,7 +105,7 @@ PostprocessSection = Annotated[dict[str, ClassEntry], BeforeValidator(_no_rules_
 """The ``postprocess:`` mapping: ``default`` and class names → options (null/false: none)."""
 
 
-class PostprocessFile(LayoutKeys):
+class PostprocessFile(WriteKeys):
     """A ``postprocess --setting`` file in its long form (the bare form is just the section)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)

@@ -17,14 +17,14 @@ from core.classes import CANVAS, DEFAULT_CLASSES
 from core.errors import UsageError, did_you_mean, listing, named_among, quoted, shown
 from core.limits import MAX_SIDE
 from settings.groups import DEFAULT, check_groups, keys_per_class
-from settings.layout import LayoutKeys
+from settings.layout import WriteKeys
 from settings.loader import ClassName, OutputPath
 from settings.postprocess import PostprocessSection
 
 __all__ = ["DEFAULT", "SelectSettings", "check_groups", "class_sources", "rule_table", "rules_to_settings"]
 
 
-class SelectSettings(LayoutKeys):
+class SelectSettings(WriteKeys):
     """What a ``select`` settings file may say (unknown keys are an error)::
 
     sources: {ens: out/ensemble.csv, wrist: out/wrist_crop.csv, hr: out/hrnet.csv}

@@ -12,7 +12,7 @@ from pydantic import ConfigDict, Field
 from core.classes import CANVAS
 from core.errors import UsageError, as_name, did_you_mean, listing, named_among, plural, quoted, shown
 from core.limits import MAX_COUNT, MAX_SIDE, MAX_WORKERS
-from settings.layout import LayoutKeys
+from settings.layout import WriteKeys
 from settings.loader import ClassName, OutputPath
 from settings.postprocess import PostprocessSection
 
@@ -22,7 +22,7 @@ SourceWeights = Union[list[float], dict[str, float]]
 MAX_WEIGHT = 1e6
 
 
-class VoteSettings(LayoutKeys):
+class VoteSettings(WriteKeys):
     """What a voting settings file may say; every key is optional. A flag replaces a key's
     value, or only its ``default`` where the key is per class (``with_default_weights``,
     ``with_default_threshold``).

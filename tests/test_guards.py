@@ -93,13 +93,17 @@ def test_an_output_never_overwrites_an_input(files):
 
 
 def test_an_output_that_is_a_folder_is_refused_up_front(files, tmp_path):
+    """A folder output is a folder of PNG label maps (``core.label_write``): this one holds the
+    inputs, which the toolbox did not write, so it is refused before any work."""
+    before = sorted(tmp_path.rglob("*"))
     for cmd in (
         ["hard", files["a"], files["b"]],
         ["postprocess", files["a"], "--keep-largest", 1],
         ["merge", files["a"], files["b"]],
     ):
         r = run_cli(*cmd, "-o", tmp_path, *SMALL)
-        assert r.exit_code == 2 and "is a folder" in r.stderr, r.output
+        assert r.exit_code == 2 and "output folder holds " in r.stderr and "input" in r.stderr, r.output
+        assert len(r.stderr.strip().splitlines()) == 1 and sorted(tmp_path.rglob("*")) == before
     r = run_cli("evaluate", "--gt", files["gt"], files["a"], "-o", tmp_path / "nowhere" / "s.csv", *SMALL)
     assert r.exit_code == 2 and "does not exist" in r.stderr
     with pytest.raises(InputError, match="not a regular file"):
