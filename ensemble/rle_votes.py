@@ -331,12 +331,12 @@ def _vote(
         notes.quietly()(line)
     if echo is not None:
         from core.warmup import READ, precompile
-        from ensemble.warmup import VOTE, VOTE_MASKS
+        from ensemble.warmup import EXCLUSIVE, VOTE, VOTE_MASKS
         from postprocess.warmup import clean_step, output_steps
         from quality.warmup import STAPLE
 
         writes = output_steps(out, split)  # a writer of one image at a time: the votes go mask by mask
-        per_mask = [VOTE_MASKS] if clean or any(regions) or writes else []
+        per_mask = [EXCLUSIVE] if frame.exclusive else [VOTE_MASKS] if clean or any(regions) or writes else []
         precompile(
             echo,
             *([READ] if paths else []),
