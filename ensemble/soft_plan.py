@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from core.classes import CLASS_CHUNK
-from core.codec import EMPTY_RUNS, format_rle
+from core.codec import format_rle
 from core.errors import InputError, UsageError, shown
-from core.layout import DEFAULT_LAYOUT, Layout, Sizes, mask_of, runs_of
+from core.layout import DEFAULT_LAYOUT, Layout, Sizes, transposed_runs
 from core.predictions import MemoryWriter, Predictions, predictions_from_rles, writer_for
 from ensemble.maps import MapSource, read_boxes
 from ensemble.soft_image import Layer, vote_image, vote_image_exclusive
@@ -181,7 +181,7 @@ class SoftJob:
         else:
             runs = vote_image(layers, weights, self.thresholds, h, w)
         if self.layout.transposed:  # column-major RLE: the runs of the transposed mask
-            runs = [runs_of(mask_of(r, h, w), "column") if len(r) else EMPTY_RUNS.copy() for r in runs]
+            runs = [transposed_runs(r, h, w) for r in runs]
         return self.encode(runs, grid=self.layout.grid(h, w))
 
 

@@ -16,13 +16,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from soft_reference import BAND, ref_layer, ref_vote
 from test_soft import forget_helper, import_helper, make_helper, ref_image, run_cli, save_map, write_settings
 from test_soft_exclusive import assert_near_ties_only, ref_exclusive
 
 from core.errors import UsageError
 from core.exclusivity import overlap_counts, resolve_overlaps
-from core.layout import runs_of
+from core.layout import runs_of, transposed_runs
 from ensemble import soft_vote
 from ensemble.soft_image import Layer
 
@@ -30,6 +32,18 @@ DEVICE = os.environ.get("SOFT_TEST_DEVICE", "cpu")
 CLASSES = ["1", "2", "3", "4"]
 KAGGLE = ["--columns", "image=ImageId,class=ClassId,rle=EncodedPixels", "--rle-order", "column"]
 SIZES = {"a.png": (30, 20), "b.png": (17, 41), "c.png": (1, 9)}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 12), st.integers(1, 12), st.integers(0, 2**32 - 1), st.floats(0, 1))
+def test_transposed_runs_are_the_runs_of_the_transposed_mask(h, w, seed, density):
+    rng = np.random.default_rng(seed)
+    mask = rng.random((h, w)) < density
+    if seed % 3 == 0:  # whole columns: runs that touch across the transposed rows
+        mask[:, rng.integers(0, w) :] = True
+    got = transposed_runs(runs_of(mask), h, w)
+    assert got.dtype == np.int64 and got.shape[1] == 2
+    np.testing.assert_array_equal(got, runs_of(mask.T))
 
 
 def dense_rows(path: Path, sizes: dict, order: str, columns=("ImageId", "ClassId", "EncodedPixels")):
