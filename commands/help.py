@@ -205,8 +205,10 @@ HELP = {
     list in that order or a mapping, optionally per class ({default: …, <class>: …});
     multiplied by each map's own weight; 0 leaves a source out for that class.
     A missing map is an error unless missing: skip (then the mean is over the sources
-    present). Canvas: height × width (default 2048²). Relative paths are relative to the
-    current folder. The output goes to -o, else save_dir/output_name (default
+    present). Canvas: each image's size from sizes: (--sizes, a CSV or a folder of the
+    images) where images differ; images run through models at their own size; else
+    height × width (default 2048²). Relative paths are relative to the current folder.
+    The output goes to -o, else save_dir/output_name (default
     ./output.csv, as the original tool), whose path is then printed on stdout.
     See soft_voting_setting.yaml (top level), settings/soft_maps_example.yaml.
 
@@ -215,6 +217,16 @@ HELP = {
     classes at a time, default 8) and overlaps reading and writing in threads; 'cpu' votes
     with numba kernels on the CPU; 'auto' (default) takes 'device' unless the device is the
     CPU. tf32: false forbids TF32 in the models' convolutions on GPUs.
+
+    \b
+    Exclusive classes (exclusive: true, or --exclusive): maps and models give C+1 channels,
+    channel 0 the background (softmax outputs; logits, and models' outputs, go through a
+    softmax over channels after upsampling, not a sigmoid); each pixel takes the channel
+    of the largest weighted mean (ties: the lower channel; channel 0: no class); the
+    background weighs each source's default weight. No threshold applies (giving one is an
+    error). Inline postprocess keeps the classes exclusive (the class listed first keeps a
+    pixel two classes claim). --columns and --rle-order lay out the CSV written (column
+    order: the runs of the transposed mask).
     """,
     "postprocess": """Clean every mask of a submission, per class, on runs (no dense masks).
 

@@ -19,9 +19,10 @@ def _keep(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
-def layout_options(exclusive: bool = True, overlaps: bool = False, writes: bool = False):
+def layout_options(exclusive: bool = True, overlaps: bool = False, writes: bool = False, instances: bool = True):
     """Decorate a command with the layout flags (``exclusive``: also ``--exclusive``;
-    ``overlaps``: also ``--overlaps``; ``writes``: also ``--write-instances``)."""
+    ``overlaps``: also ``--overlaps``; ``writes``: also ``--write-instances``; ``instances``:
+    also ``--instances``, for commands that read CSVs)."""
 
     def decorate(f):
         if writes:
@@ -55,14 +56,15 @@ def layout_options(exclusive: bool = True, overlaps: bool = False, writes: bool 
                 help="The classes are mutually exclusive (each pixel at most one class)"
                 + ("; -o DIR/ writes label maps." if writes else "."),
             )(f)
-        f = click.option(
-            "--instances",
-            type=click.Choice(["error", "union"]),
-            default=None,
-            expose_value=False,
-            callback=_keep,
-            help="Several rows of one image and class (one per object): an error (default), or read as one mask.",
-        )(f)
+        if instances:
+            f = click.option(
+                "--instances",
+                type=click.Choice(["error", "union"]),
+                default=None,
+                expose_value=False,
+                callback=_keep,
+                help="Several rows of one image and class (one per object): an error (default), or read as one mask.",
+            )(f)
         f = click.option(
             "--sizes",
             type=INPUT_FILE,

@@ -19,6 +19,7 @@ from commands.common import (
     vote_options,
 )
 from commands.help import HELP
+from commands.layouts import layout_options
 from commands.types import INPUT_FILE, POSITIVE, WORKERS, Command
 from core.errors import UsageError, named_among, shown
 
@@ -140,6 +141,7 @@ def weighted(
     help="Images voted at once, in threads (default: num_workers of the settings).",
 )
 @click.option("--source", multiple=True, metavar="NAME=DIR", help="Re-point the prob_maps source NAME to DIR.")
+@layout_options(exclusive=True, instances=False)
 @cluster_options
 @quiet_option
 @handle_errors

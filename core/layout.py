@@ -114,6 +114,35 @@ def mask_of(runs: np.ndarray, height: int, width: int, order: str = "row") -> np
     return decode(runs, (height, width))
 
 
+def transposed_runs(runs: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The canonical runs of the transposed mask (``width`` × ``height``) of canonical runs
+    over ``height`` × ``width``: a row-major mask's column-major runs. Only the mask's
+    bounding box is made dense, so the cost follows the mask, not the image.
+
+    >>> import numpy as np
+    >>> transposed_runs(np.array([[0, 2], [3, 4]]), 2, 3).tolist()  # [[1, 1, 0], [1, 0, 0]]
+    [[0, 3]]
+    """
+    runs = np.asarray(runs, np.int64).reshape(-1, 2)
+    if not len(runs):
+        return np.zeros((0, 2), np.int64)
+    r0 = int(runs[0, 0]) // width
+    r1 = (int(runs[-1, 1]) - 1) // width + 1
+    box = decode(runs - r0 * width, (r1 - r0, width))
+    cols = np.flatnonzero(box.any(0))
+    c0, c1 = int(cols[0]), int(cols[-1]) + 1
+    n = r1 - r0 + 1  # a background pixel ends each transposed row: no run crosses rows
+    t = np.zeros((c1 - c0, n), np.uint8)
+    t[:, :-1] = box[:, c0:c1].T
+    sub = encode(t)
+    start = (c0 + sub[:, 0] // n) * height + r0 + sub[:, 0] % n
+    stop = start + (sub[:, 1] - sub[:, 0])
+    touch = start[1:] == stop[:-1]  # a run down to the last row, the next from row 0 of the next column
+    if touch.any():
+        start, stop = start[np.r_[True, ~touch]], stop[np.r_[~touch, True]]
+    return np.stack([start, stop], 1)
+
+
 @dataclass(frozen=True)
 class Sizes:
     """Each image's ``(height, width)``: ``table`` where it names the image, else one size for

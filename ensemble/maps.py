@@ -97,9 +97,10 @@ class MapSource:
             )
         return found[0] if found else None
 
-    def load(self, image: str, n_classes: int) -> Layer | None:
+    def load(self, image: str, n_classes: int, exclusive: bool = False) -> Layer | None:
         """The image's map as a Layer, or None when the source has no map (or box) for it.
-        Malformed files raise InputError naming the file."""
+        Malformed files raise InputError naming the file. ``exclusive``: the map holds
+        ``n_classes + 1`` channels, channel 0 the background."""
         path = self.file_for(Path(image).stem)
         if path is None:
             return None
@@ -109,7 +110,7 @@ class MapSource:
             if box is None:
                 return None
         data = _read_array(path)
-        self._check(path, data, n_classes)
+        self._check(path, data, n_classes, image if exclusive else None)
         return Layer(data, logits=self.logits, scale=self.scale, box=box, name=self.name, origin=str(path))
 
     def absent(self, image: str) -> str:
@@ -119,10 +120,16 @@ class MapSource:
             return f"source {shown(self.name)}: no map for image {shown(image)} ({self.folder}/{stem}.npy or .npz)"
         return f"source {shown(self.name)}: no box for image {shown(image)} in {self.boxes_path}"
 
-    def _check(self, path: Path, a: np.ndarray, n_classes: int) -> None:
+    def _check(self, path: Path, a: np.ndarray, n_classes: int, exclusive_image: str | None = None) -> None:
+        """``exclusive_image``: the image whose map must hold the background and the classes."""
         if a.ndim != 3:
             raise InputError(f"{path}: map of shape {a.shape}; expected (classes, height, width)")
-        if a.shape[0] != n_classes:
+        if exclusive_image is not None and a.shape[0] != n_classes + 1:
+            raise InputError(
+                f"{path}: image {shown(exclusive_image)}: {a.shape[0]} channels, expected {n_classes + 1} "
+                f"(exclusive: channel 0 the background, then {n_classes} classes)"
+            )
+        if exclusive_image is None and a.shape[0] != n_classes:
             raise InputError(f"{path}: {a.shape[0]} channels, expected {n_classes} (one per class)")
         if a.shape[1] < 1 or a.shape[2] < 1:
             raise InputError(f"{path}: empty map of shape {a.shape}")

@@ -6,8 +6,10 @@ input size with ``torch.nn.functional.interpolate(mode="bilinear", align_corners
 (no antialiasing), which is the arithmetic of the original's ``albumentations.Resize``
 (``cv2.resize`` with ``INTER_LINEAR``: half-pixel centres, edge clamping). The model's output
 (a tensor, or a dict with ``"out"``) is kept as logits at its own resolution; the voting
-engine upsamples it to full size and applies the sigmoid. ``tta: [hflip]`` averages the
-logits of the image and of its mirror (mirrored back) before that.
+engine upsamples it to full size and applies the sigmoid (exclusive classes: the model
+outputs C + 1 channels, channel 0 the background, and the engine applies a softmax over
+channels instead). ``tta: [hflip]`` averages the logits of the image and of its mirror
+(mirrored back) before that.
 
 torch is imported inside the functions: it takes seconds to import and map-only runs never
 need it.
@@ -151,7 +153,7 @@ def to_unit(pixels, device):
     return t.float() / torch.tensor(255.0, dtype=torch.float32, device=device)
 
 
-def _forward(model, x, path: str, n_classes: int):
+def _forward(model, x, path: str, n_classes: int, exclusive: bool = False):
     import torch
 
     out = model(x)
@@ -163,16 +165,27 @@ def _forward(model, x, path: str, n_classes: int):
         raise UsageError(f"{path}: model returned {type(out).__name__}; expected a tensor or a dict with 'out'")
     if out.ndim != 4 or out.shape[0] != x.shape[0]:
         raise UsageError(f"{path}: model output of shape {tuple(out.shape)}; expected (batch, classes, h, w)")
-    if out.shape[1] != n_classes:
+    if exclusive and out.shape[1] != n_classes + 1:
+        raise UsageError(
+            f"{path}: model outputs {out.shape[1]} channels, expected {n_classes + 1} "
+            f"(exclusive: channel 0 the background, then {n_classes} classes)"
+        )
+    if not exclusive and out.shape[1] != n_classes:
         raise UsageError(f"{path}: model outputs {out.shape[1]} channels, expected {n_classes} (one per class)")
     return out
 
 
 def forward(
-    models: Sequence[ModelSource], images: Sequence[np.ndarray], tta: Sequence[str], device, n_classes: int
+    models: Sequence[ModelSource],
+    images: Sequence[np.ndarray],
+    tta: Sequence[str],
+    device,
+    n_classes: int,
+    exclusive: bool = False,
 ) -> list:
     """Logits of every model on a batch of images (``read_image`` bytes), left on ``device``:
-    ``out[m]`` is (batch, C, h, w) float32 at model ``m``'s output resolution."""
+    ``out[m]`` is (batch, C, h, w) float32 at model ``m``'s output resolution (``exclusive``:
+    (batch, C + 1, h, w), channel 0 the background; TTA averages logits either way)."""
     import torch
     import torch.nn.functional as F
 
@@ -191,18 +204,23 @@ def forward(
                     ]
                 )
             x = resized[ms.size]
-            logits = _forward(ms.model, x, ms.path, n_classes)
+            logits = _forward(ms.model, x, ms.path, n_classes, exclusive)
             if "hflip" in tta:
-                flipped = _forward(ms.model, x.flip(-1), ms.path, n_classes).flip(-1)
+                flipped = _forward(ms.model, x.flip(-1), ms.path, n_classes, exclusive).flip(-1)
                 logits = (logits + flipped) / 2
             out.append(logits.float())
     return out
 
 
 def infer(
-    models: Sequence[ModelSource], images: Sequence[np.ndarray], tta: Sequence[str], device, n_classes: int
+    models: Sequence[ModelSource],
+    images: Sequence[np.ndarray],
+    tta: Sequence[str],
+    device,
+    n_classes: int,
+    exclusive: bool = False,
 ) -> list[list[np.ndarray]]:
     """``forward``'s logits on the host: ``out[i][m]`` is (C, h, w) float32 for image ``i``
-    and model ``m`` (the numba engine's input)."""
-    arrays = [lg.cpu().numpy() for lg in forward(models, images, tta, device, n_classes)]
+    and model ``m`` (the numba engine's input; ``exclusive``: C + 1 channels)."""
+    arrays = [lg.cpu().numpy() for lg in forward(models, images, tta, device, n_classes, exclusive)]
     return [[a[i] for a in arrays] for i in range(len(images))]

@@ -18,11 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.errors import listing, plural
-from core.predictions import Predictions, writer_for, written
+from core.errors import UsageError, listing, plural
+from core.layout import DEFAULT_LAYOUT
+from core.predictions import Predictions, written
 from core.stream import ChunkDone, current_selection
 from core.window import ordered
-from ensemble.soft_plan import SoftJob, batches, build_job, load_models, resolve_engine
+from ensemble.soft_plan import SoftJob, batches, build_job, load_models, resolve_engine, soft_writer
 from settings.soft import SoftSettings, repoint
 
 
@@ -64,12 +65,12 @@ def _run_device(job: SoftJob, output, progress=None):
 
 
 def _run_numba(job: SoftJob, output: str | Path | None, progress=None) -> int | Predictions:
-    with writer_for(output, job.classes, job.height, job.width, "soft vote") as writer:
+    with soft_writer(job, output) as writer:
         items = batches(job)
         # The first image (all of it, with one thread) lets numba compile or load every
         # kernel before worker threads call them: first-time compilation is not thread-safe.
-        for name, logits in items if job.workers <= 1 else itertools.islice(items, 1):
-            writer.write_image(name, job.vote(name, logits))
+        for name, logits, size in items if job.workers <= 1 else itertools.islice(items, 1):
+            writer.write_image(name, job.vote(name, logits, size))
             if progress is not None:
                 progress.update(1)
         if job.workers <= 1:
@@ -77,9 +78,9 @@ def _run_numba(job: SoftJob, output: str | Path | None, progress=None) -> int | 
         names: deque[str] = deque()
 
         def submit(_: int):
-            name, logits = next(items)
+            name, logits, size = next(items)
             names.append(name)
-            return pool.submit(job.vote, name, logits)
+            return pool.submit(job.vote, name, logits, size)
 
         with ThreadPoolExecutor(job.workers) as pool:
             for rles in ordered(submit, len(job.images) - 1, job.workers + 1):
@@ -153,12 +154,18 @@ def soft_vote(
     device: str | None = None,
     engine: str | None = None,
     workers: int | None = None,
+    columns: str | dict | None = None,
+    rle_order: str | None = None,
+    sizes: str | os.PathLike | None = None,
+    exclusive: bool | None = None,
     echo: Callable[[str], None] | None = None,
     progress=None,
 ) -> SoftVoteResult:
     """Soft vote of models and saved probability maps: keep a pixel where
     ``Σ wᵢ·pᵢ / Σ wᵢ > threshold`` (strict; per-class thresholds and weights allowed), on the
-    CPU with numba kernels or on a device with torch (the same formula).
+    CPU with numba kernels or on a device with torch (the same formula). With ``exclusive``,
+    each pixel takes the channel of the largest weighted mean instead (channel 0 the
+    background; ties: the lower channel).
 
     Parameters
     ----------
@@ -176,6 +183,24 @@ def soft_vote(
         Default: the settings' (``auto``: the device engine unless the device is the CPU).
     workers : int, optional
         Images voted at once, in threads (default: the settings' ``num_workers``).
+    columns, rle_order : optional
+        The output's column names (``"image=ImageId,class=ClassId,rle=EncodedPixels"``, or a
+        mapping; without ``class`` the one class's file) and RLE order (``"row"``, or
+        ``"column"``: the runs of the transposed mask). Default: the settings', else
+        ``image_name,class,rle`` row-major.
+    sizes : path, optional
+        Each image's size where images differ: a CSV with the image column and
+        ``height,width``, or a folder of the images (their headers are read); maps are
+        resampled to each image's own size. Default: the settings' ``sizes``, else models'
+        images at their own size and maps at ``height`` × ``width``.
+    exclusive : bool, optional
+        The classes are mutually exclusive: maps hold C + 1 channels, channel 0 the
+        background (a softmax output; ``logits: true``: a softmax over channels is taken after
+        resampling), models output C + 1 channels of logits (softmax, not sigmoid); each
+        pixel takes the channel of the largest weighted mean (channel 0: no class). The
+        background's weight is each source's default weight. No threshold applies; inline
+        cleaning keeps the classes exclusive (the class listed first keeps a contested pixel).
+        Default: the settings' ``exclusive``.
     echo, progress : callable, optional
         As in ``ensemble.hard_vote``.
 
@@ -216,9 +241,18 @@ def soft_vote(
         cfg.engine = engine
     if workers is not None:
         cfg.num_workers = workers
+    for key, value in (("columns", columns), ("rle_order", rle_order), ("sizes", sizes), ("exclusive", exclusive)):
+        if value is not None:
+            setattr(cfg, key, str(value) if key == "sizes" else value)
     for name, folder in (maps or {}).items():
         repoint(cfg, name, str(folder), f"maps: {where}", "maps")
     job = build_job(cfg, where)
+    if current_selection() is not None and job.layout.columns != DEFAULT_LAYOUT.columns:
+        raise UsageError(
+            f"scheduler: a cluster run writes the columns {','.join(DEFAULT_LAYOUT.columns)}; "
+            f"columns {','.join(job.layout.columns)} need a run in this process",
+            param="scheduler",
+        )
     from settings.soft import source_bases
 
     renamed = [f"{b} → {n}" for b, n in zip(source_bases(cfg), job.names, strict=True) if b != n]
@@ -229,6 +263,7 @@ def soft_vote(
         [("output", out)],
         [
             ("the settings", setting_path),
+            *([("the sizes file", str(cfg.sizes))] if cfg.sizes else []),
             *(("a model", p) for _, p in cfg.models()),
             *(("a boxes file", m.boxes) for m in cfg.prob_maps),
         ],
@@ -237,11 +272,15 @@ def soft_vote(
     resolve_engine(job)
     load_models(job, notes)
     if echo is not None:
-        from core.warmup import precompile
-        from ensemble.warmup import SOFT
+        from core.warmup import OVERLAPS, precompile
+        from ensemble.warmup import SOFT, SOFT_EXCLUSIVE
         from postprocess.warmup import clean_step
 
-        steps = [*([SOFT] if job.engine == "cpu" else []), *([clean_step(job.clean.rules)] if job.clean else [])]
+        steps = [
+            *([SOFT_EXCLUSIVE if job.exclusive else SOFT] if job.engine == "cpu" else []),
+            *([clean_step(job.clean.rules)] if job.clean else []),
+            *([OVERLAPS] if job.clean and job.exclusive else []),
+        ]
         precompile(echo, *steps)
     with bar(progress, len(job.images), "soft vote") as b:
         done = run_job(job, out, b)

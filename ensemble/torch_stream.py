@@ -19,11 +19,11 @@ import numpy as np
 
 from core.codec import rle_text
 from core.errors import UsageError
-from core.predictions import Predictions, PredictionWriter, writer_for, written
+from core.predictions import Predictions, PredictionWriter, written
 from core.window import ordered
 from ensemble.soft_image import Layer
-from ensemble.soft_plan import SoftJob
-from ensemble.torch_vote import DeviceLayer, DeviceVoter
+from ensemble.soft_plan import SoftJob, soft_writer
+from ensemble.torch_vote import DeviceLayer, DeviceVoter, ExclusiveDeviceVoter
 
 
 @dataclass
@@ -33,13 +33,15 @@ class _Inputs:
     name: str
     pixels: np.ndarray | None
     maps: list[Layer | None]
+    size: tuple[int, int]
 
 
 def _read_inputs(job: SoftJob, name: str, path: Path | None) -> _Inputs:
     from ensemble.models import read_image
 
     pixels = read_image(path) if job.models else None
-    return _Inputs(name, pixels, [_in_memory(m) for m in job.read_maps(name)])
+    size = job.size_of(name, pixels)
+    return _Inputs(name, pixels, [_in_memory(m) for m in job.read_maps(name)], size)
 
 
 def _in_memory(layer: Layer | None) -> Layer | None:
@@ -94,15 +96,16 @@ class _Sink:
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
 
-    def put(self, name: str, runs: list[np.ndarray]) -> None:
+    def put(self, name: str, runs: list[np.ndarray], grid: tuple[int, int] | None = None) -> None:
+        """Clean (on ``grid``, the runs' ``(rows, columns)``), format and write one image."""
         if self.error is not None:
             raise self.error
         if self.thread is None:
-            self._write(name, self.job.encode(runs, rle_text))
+            self._write(name, self.job.encode(runs, rle_text, grid))
             self.thread = threading.Thread(target=self._drain, name="soft-write", daemon=True)
             self.thread.start()
             return
-        self.queue.put((name, self.pool.submit(self.job.encode, runs, rle_text)))
+        self.queue.put((name, self.pool.submit(self.job.encode, runs, rle_text, grid)))
 
     def _write(self, name: str, rles: list[str]) -> None:
         self.writer.write_image(name, rles)
@@ -152,6 +155,25 @@ def _upload(layer: Layer, device) -> DeviceLayer:
     )
 
 
+class _Voters:
+    """The job's device voter of each image size (a voter holds its canvas), made on first use."""
+
+    def __init__(self, job: SoftJob, device):
+        self.job, self.device = job, device
+        self.voters: dict[tuple[int, int], DeviceVoter | ExclusiveDeviceVoter] = {}
+
+    def __call__(self, size: tuple[int, int]) -> DeviceVoter | ExclusiveDeviceVoter:
+        voter = self.voters.get(size)
+        if voter is None:
+            job, (h, w), transpose = self.job, size, self.job.layout.transposed
+            if job.exclusive:
+                voter = ExclusiveDeviceVoter(h, w, self.device, transpose=transpose)
+            else:
+                voter = DeviceVoter(job.thresholds, h, w, self.device, job.class_chunk, transpose=transpose)
+            self.voters[size] = voter
+        return voter
+
+
 def run_device_job(job: SoftJob, output: str | Path | None, progress=None) -> int | Predictions:
     """Vote every image on ``job.device`` and write the CSV atomically; returns rows written."""
     import torch
@@ -159,16 +181,16 @@ def run_device_job(job: SoftJob, output: str | Path | None, progress=None) -> in
     from ensemble.models import forward
 
     device = torch.device(job.device or "cpu")
-    voter = DeviceVoter(job.thresholds, job.height, job.width, device, job.class_chunk)
+    voters = _Voters(job, device)
     n_models = len(job.models)
     reader = _Reader(job)
     try:
-        with writer_for(output, job.classes, job.height, job.width, "soft vote") as writer:
+        with soft_writer(job, output) as writer:
             sink = _Sink(job, writer, progress, job.workers)
             try:
                 for batch in reader.batches():
                     logits = (
-                        forward(job.models, [b.pixels for b in batch], job.tta, device, len(job.classes))
+                        forward(job.models, [b.pixels for b in batch], job.tta, device, len(job.classes), job.exclusive)
                         if n_models
                         else []
                     )
@@ -179,7 +201,8 @@ def run_device_job(job: SoftJob, output: str | Path | None, progress=None) -> in
                             for m, lg in enumerate(logits)
                         ]
                         layers += [_upload(m, device) for m in item.maps if m is not None]
-                        sink.put(item.name, voter.vote(layers, job.weights[rows]))
+                        runs = voters(item.size).vote(layers, job.channel_weights(rows))
+                        sink.put(item.name, runs, job.layout.grid(*item.size))
                 sink.close()
             except torch.OutOfMemoryError as e:
                 sink.abort()

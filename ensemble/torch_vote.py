@@ -45,15 +45,24 @@ class DeviceLayer:
 
 
 class DeviceVoter:
-    """Votes images on one device with fixed thresholds, canvas and class chunk."""
+    """Votes images on one device with fixed thresholds, canvas and class chunk;
+    ``transpose``: the runs returned are those of the transposed masks (column-major RLE)."""
 
-    def __init__(self, thresholds: np.ndarray, height: int, width: int, device, chunk: int = CLASS_CHUNK):
+    def __init__(
+        self,
+        thresholds: np.ndarray,
+        height: int,
+        width: int,
+        device,
+        chunk: int = CLASS_CHUNK,
+        transpose: bool = False,
+    ):
         import torch
 
         if chunk < 1:
             raise ValueError(f"chunk must be >= 1, got {chunk}")
         self.device = torch.device(device)
-        self.height, self.width, self.chunk = height, width, chunk
+        self.height, self.width, self.chunk, self.transpose = height, width, chunk, transpose
         self.thresholds = torch.as_tensor(np.asarray(thresholds, np.float32), device=self.device)
 
     def vote(self, layers: list[DeviceLayer], weights: np.ndarray) -> list[np.ndarray]:
@@ -75,7 +84,8 @@ class DeviceVoter:
             edges = torch.empty((w.shape[1], self.height * self.width + 1), dtype=torch.bool, device=self.device)
             for c0 in range(0, w.shape[1], self.chunk):
                 c1 = min(c0 + self.chunk, w.shape[1])
-                _changes(self._chunk_mask(layers, w, wd, wsd, c0, c1, checks), edges[c0:c1])
+                mask = self._chunk_mask(layers, w, wd, wsd, c0, c1, checks)
+                _changes(mask.transpose(1, 2) if self.transpose else mask, edges[c0:c1])
             found = edges.nonzero().cpu().numpy()
             bad = torch.cat([flags for _, _, flags in checks]).cpu().numpy() if checks else np.zeros(0, bool)
         if bad.any():
@@ -127,14 +137,15 @@ class ExclusiveDeviceVoter:
     a layer holds logits), so on any one device the labels equal a dense reference pixel for
     pixel; ``torch.argmax`` returns the first of equal maxima. All channels of an image are
     on the device at once ((C + 1)·H·W floats, and one layer's resampled map); only the run
-    boundaries of classes 1 … C come back.
+    boundaries of classes 1 … C come back (``transpose``: those of the transposed labels, for
+    column-major RLE).
     """
 
-    def __init__(self, height: int, width: int, device):
+    def __init__(self, height: int, width: int, device, transpose: bool = False):
         import torch
 
         self.device = torch.device(device)
-        self.height, self.width = height, width
+        self.height, self.width, self.transpose = height, width, transpose
 
     def vote(self, layers: list[DeviceLayer], weights: np.ndarray) -> list[np.ndarray]:
         """Canonical runs of classes 1 … C: ``weights`` is (L,) per layer or (L, C + 1) per
@@ -187,6 +198,8 @@ class ExclusiveDeviceVoter:
             acc /= wsd[:, None, None]
             label = acc.argmax(0)
             del acc
+            if self.transpose:
+                label = label.T
             classes = torch.arange(1, n_ch, device=self.device)[:, None, None]
             edges = torch.empty((n_ch - 1, h * w_ + 1), dtype=torch.bool, device=self.device)
             _changes(label[None] == classes, edges)

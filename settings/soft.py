@@ -5,6 +5,12 @@ TTA, device, missing maps, post-processing).
 Original keys (all kept, same meaning): ``image_root``, ``root_path``, ``CLASSES``,
 ``batch_size``, ``num_workers``, ``threshold``, ``model_paths`` (input size → checkpoints),
 ``save_dir``, ``output_name``. Unknown keys are an error, so a typo never passes silently.
+
+Other tasks' layouts (``settings.layout.LayoutKeys``): ``columns`` and ``rle_order`` of the
+CSV written, ``sizes`` (each image's size, where images differ), ``exclusive`` (maps and
+models give C + 1 channels, channel 0 the background; each pixel takes the channel of the
+largest weighted mean, so no ``threshold`` applies). ``instances`` concerns CSVs read; the
+soft vote reads none and ignores it.
 """
 
 from __future__ import annotations
@@ -22,7 +28,14 @@ from core.sources import unique_names
 from settings.layout import LayoutKeys
 from settings.loader import ClassName, FileName, OutputPath
 from settings.postprocess import PostprocessSection
-from settings.vote import SourceWeights, check_weights, class_vector, threshold_vector, weight_matrix
+from settings.vote import (
+    SourceWeights,
+    check_weights,
+    class_vector,
+    default_weights,
+    threshold_vector,
+    weight_matrix,
+)
 
 ClassWeights = Union[float, dict[str, float]]
 
@@ -160,6 +173,20 @@ def source_weights(cfg: SoftSettings, names: list[str], classes: tuple[str, ...]
     dead = [classes[c] for c in np.flatnonzero(w.sum(0) <= 0)]
     if dead:
         raise UsageError(f"{where}: all weights are 0 for class {dead[0]}")
+    return w
+
+
+def background_weights(cfg: SoftSettings, names: list[str], where: str) -> np.ndarray:
+    """(n_sources,) weights of channel 0, the background, where the classes are exclusive:
+    each source's default weight (the top-level ``weights:`` default times a map source's own
+    ``weight:`` default)."""
+    w = default_weights(cfg.weights, names, where)
+    n_models = len(cfg.models())
+    for k, m in enumerate(cfg.prob_maps):
+        w[n_models + k] *= m.weight if isinstance(m.weight, (int, float)) else m.weight.get("default", 1.0)
+    check_weights(w[:, None], where)
+    if w.sum() <= 0:
+        raise UsageError(f"{where}: all weights are 0 for the background (channel 0; exclusive)")
     return w
 
 
