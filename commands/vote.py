@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from commands.common import (
@@ -160,7 +158,7 @@ def soft(setting, output, device, engine, workers, source, quiet):
                 f"--source {shown(name)}={shown(folder, 320)}: {shown(setting, 320)} has no prob_maps source "
                 f"{named_among(name, names, 'map sources')}"
             )
-    out = Path(output) if output else cfg.output_path()
+    out = output if output else cfg.output_path()  # a str keeps the "/" of a folder of label maps
     if not output and not {"save_dir", "output_name"} & cfg.model_fields_set:
         note(f"note: no -o and no save_dir/output_name in {setting}: writing {out} in the current folder")
     if not output:

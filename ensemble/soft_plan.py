@@ -367,4 +367,14 @@ def soft_writer(job: SoftJob, output: str | Path | None):
     """Where the job's rows go: ``output`` laid out as the job's layout, or memory."""
     if output is None:
         return _SizedMemory(job)
-    return writer_for(output, job.classes, job.height, job.width, "soft vote", job.layout)
+    return writer_for(
+        output,
+        job.classes,
+        job.height,
+        job.width,
+        "soft vote",
+        job.layout,
+        size_of=job.size_of,
+        exclusive=job.exclusive,
+        command="soft",
+    )

@@ -8,6 +8,7 @@ folder holding anything else is refused naming the file, a failed run leaves it 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -393,3 +394,34 @@ def test_large_images_write_their_classes_in_threads_exactly(tmp_path):
     write_set(tmp_path / "out", ["a", "b", "c"], {"big.png": masks}, "column", exclusive=False)
     for c, m in zip("abc", masks, strict=True):
         np.testing.assert_array_equal(png(tmp_path / "out" / "big" / f"{c}.png"), m.astype(np.uint8) * 255)
+
+
+@pytest.mark.parametrize("exclusive", [True, False])
+def test_soft_writes_label_maps_equal_to_its_csv(tmp_path, exclusive):
+    """``soft -o DIR/``: the same masks as the CSV it writes, as label maps (exclusive) or
+    per-class PNGs."""
+    from core.label_maps import label_predictions
+
+    rng = np.random.default_rng(3)
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    channels = 3 if exclusive else 2
+    for k in range(2):
+        np.save(maps / f"im{k}.npy", rng.random((channels, 4, 5)).astype(np.float32))
+    setting = tmp_path / "s.yaml"
+    setting.write_text(
+        f"CLASSES: [a, b]\nheight: 4\nwidth: 5\nprob_maps: [{{path: {maps}}}]\n"
+        + ("exclusive: true\n" if exclusive else "threshold: 0.5\n")
+    )
+    csv = tmp_path / "soft.csv"
+    assert run_cli("soft", "--setting", setting, "-o", csv, "-q").exit_code == 0
+    r = run_cli("soft", "--setting", setting, "-o", f"{tmp_path / 'png'}/", "-q")
+    assert r.exit_code == 0, r.output
+    from core.predictions import read_predictions
+
+    want = read_predictions(csv, ["a", "b"], 4, 5)
+    got = label_predictions(tmp_path / "png", ["a", "b"])
+    for name in want.images:
+        i = got.image_index(Path(name).stem + ".png")
+        for c in ("a", "b"):
+            np.testing.assert_array_equal(got.mask(i, c), want.mask(name, c))
