@@ -24,7 +24,13 @@ HELP = {
     cut inside its last number, 130 → 1, still reads as valid); images that look smaller
     than HEIGHT×WIDTH: their masks hold 10 runs or more and every run ends within the
     first quarter of the pixels (a 512×512 prediction read as 2048×2048 ends within the
-    first 1/16).
+    first 1/16); runs that look like those of the other RLE order (column-major read
+    as row-major falls apart column by column): of the first 200 non-empty masks of
+    non-square images, 10 or more fall into several 8-connected components as read and
+    the other order gives at most a third of their components; the warning names the
+    --rle-order to pass. Only non-square images tell the orders apart: on a square image
+    the two readings are transposes, with the same components. postprocess, tune and
+    report give the same warning before they clean or draw.
 
     --qa FLAGS.csv also flags suspicious masks, one row image_name,class,flag,value
     each: fragments (more than one 8-connected component; value: their number), missing

@@ -6,6 +6,7 @@ import click
 
 from commands.common import command_line, echo_err, handle_errors, named_sources, quiet_bar, quiet_option, shape_options
 from commands.help import HELP
+from commands.layouts import layout_kwargs, layout_options
 from commands.types import COUNT, INPUT_FILE, Command
 from core.errors import plural
 
@@ -92,6 +93,7 @@ def demo(folder, n_images, n_models, seed, quiet):
 )
 @click.option("--output", "-o", required=True, help="Report folder (new, empty, or an earlier report).")
 @shape_options
+@layout_options(exclusive=True)
 @quiet_option
 @handle_errors
 def report(
@@ -133,6 +135,7 @@ def report(
         missing=missing,
         quality=quality,
         command=command_line("report", preds),
+        **layout_kwargs(),
         note=echo_err(quiet),
         progress=quiet_bar(quiet),
     )
