@@ -23,6 +23,7 @@ import numpy as np
 from core._run_kernels import coverage_kernel
 from core.classes import CANVAS
 from core.errors import as_name, shown
+from core.layout import DEFAULT_LAYOUT
 from core.predictions import Predictions
 from core.runs import dice, dice_of_areas
 from core.score import aligned_rows
@@ -334,9 +335,12 @@ def tuned_settings(
     classes: Sequence[str],
     height: int = CANVAS,
     width: int = CANVAS,
+    layout=None,
 ) -> dict:
     """A ``weighted --setting`` file: the hard vote as default, per-class overrides where
-    tuning chose otherwise. Re-point sources with ``--source NAME=PATH`` to apply it."""
+    tuning chose otherwise. Re-point sources with ``--source NAME=PATH`` to apply it. A
+    ``layout`` (``core.layout.Layout``) other than the hand-bone one is written as the
+    ``columns`` and ``rle_order`` keys (the sizes are the test set's own: give them there)."""
     n = len(names)
     weights: dict = {"default": {nm: 1 for nm in names}}
     threshold: dict = {"default": 0.5}
@@ -357,6 +361,9 @@ def tuned_settings(
     }
     if (height, width) != (CANVAS, CANVAS):
         out.update(height=height, width=width)
+    if layout is not None and layout != DEFAULT_LAYOUT:
+        out["columns"] = {"image": layout.image, **({"class": layout.cls} if layout.cls else {}), "rle": layout.rle}
+        out["rle_order"] = layout.order
     cleaning = {r.cls: _rules_dict(r.rules) for r in results if r.rules is not None}
     if cleaning:
         out["postprocess"] = cleaning

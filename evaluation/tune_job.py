@@ -288,6 +288,7 @@ def tune(
             classes=cls,
             height=h,
             width=w,
+            layout=frame.layout,
             names=names,
             paths=[label(n, p) for n, p in named.items()],
             ground_truth=label("ground truth", ground_truth),
@@ -320,7 +321,7 @@ def tune(
         }
         if (h, w) != (CANVAS, CANVAS):
             soft_settings.update(height=h, width=w)
-    settings = tuned_settings(results, names, [label(n, p) for n, p in named.items()], cls, h, w)
+    settings = tuned_settings(results, names, [label(n, p) for n, p in named.items()], cls, h, w, frame.layout)
     return TuneResult(
         results,
         names,
