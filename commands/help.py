@@ -71,7 +71,14 @@ HELP = {
     different per-class quality as CSVs and 512² probability maps) in FOLDER, then run the
     main jobs on it: validate each CSV, hard-vote the CSVs, soft-vote the maps (with the
     settings file it writes, soft_setting.yaml, and inline cleaning), and score everything
-    against the ground truth.""",
+    against the ground truth.
+
+    --task kaggle generates a set of another task instead: four exclusive classes 1-4 on
+    images of mixed non-square sizes, column-major RLE in ImageId,ClassId,EncodedPixels
+    with a sizes.csv, the same predictions as PNG label maps (pngs/<model>/); it checks
+    each model's CSV, hard-votes them with --exclusive (and the PNG label maps, to the same
+    vote), cleans the vote (min size 30, fill holes), prints Dice and IoU, and writes a
+    report. See docs/tasks.md.""",
     "evaluate": """Dice of each prediction against the ground truth, computed on runs.
 
     Dice per (image, class) = (2|A∩B| + 1e-4) / (|A| + |B| + 1e-4) (two empty masks score 1);

@@ -25,12 +25,23 @@ from core.errors import plural
     "--models", "n_models", type=click.IntRange(min=1, max=64), default=3, show_default=True, help="Models to simulate."
 )
 @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True)
+@click.option(
+    "--task",
+    type=click.Choice(["hand", "kaggle"]),
+    default="hand",
+    show_default=True,
+    help="hand: the hand-bone set; kaggle: exclusive classes 1-4 on images of mixed non-square sizes, "
+    "column-major RLE in ImageId,ClassId,EncodedPixels with sizes.csv, and PNG label maps.",
+)
 @quiet_option
 @handle_errors
-def demo(folder, n_images, n_models, seed, quiet):
-    from report.demo import run_demo
+def demo(folder, n_images, n_models, seed, task, quiet):
+    if task == "kaggle":
+        from report.demo_kaggle import run_kaggle_demo as run
+    else:
+        from report.demo import run_demo as run
 
-    index = run_demo(folder, n_images, n_models, seed, say=click.echo, echo=echo_err(quiet), progress=quiet_bar(quiet))
+    index = run(folder, n_images, n_models, seed, say=click.echo, echo=echo_err(quiet), progress=quiet_bar(quiet))
     click.echo(f"report: {index.resolve()}")
 
 
