@@ -64,7 +64,7 @@ class Coverage:
     length: np.ndarray
     hit: np.ndarray
     gt_area: np.ndarray
-    npix: int = 0  # pixels per image (the histograms' subset 0 counts only gaps between runs)
+    npix: np.ndarray | None = None  # (images,) pixels of each image (subset 0 counts only gaps between runs)
 
 
 def coverage(
@@ -84,7 +84,8 @@ def coverage(
             coverage_kernel(runs, bounds, gt.runs(i, c), length[i, c], hit[i, c])
         if progress is not None:
             progress.update(1)
-    return Coverage(list(names), length, hit, gt.areas[gt.rows], gt.npix)
+    npix = np.array([_npix(gt, i) for i in range(n_img)], np.int64)
+    return Coverage(list(names), length, hit, gt.areas[gt.rows], npix)
 
 
 @dataclass(frozen=True)
@@ -248,7 +249,7 @@ def voted_runs(
 
         rows = [aligned_rows(s, gt, missing)[:, c] for s in sources]
         return [
-            fuse_mask([s.row_runs(int(r[i])) for s, r in zip(sources, rows)], accept, gt.npix)
+            fuse_mask([s.row_runs(int(r[i])) for s, r in zip(sources, rows)], accept, _npix(gt, i))
             for i in range(len(gt.images))
         ]
     w = np.asarray(choice.weights)
@@ -326,6 +327,12 @@ def tune_gates(
         value = mean_dice([m if a >= gate[0] else m[:0] for m, a in zip(masks, areas)], gt, c)
         if value > res.final + margin:
             res.rules, res.cleaned = rules, value
+
+
+def _npix(preds: Predictions, i: int) -> int:
+    """Pixels of image ``i`` (its own size)."""
+    h, w = preds.size(i)
+    return h * w
 
 
 def tuned_settings(

@@ -235,3 +235,31 @@ def test_a_second_kaggle_demo_replaces_only_what_the_first_wrote(tmp_path):
     (folder / "mine.txt").write_text("a user's file")
     r = run_cli("demo", folder, "--task", "kaggle", "--images", 1, "-q")
     assert r.exit_code == 2 and "mine.txt" in r.output and (folder / "mine.txt").read_text() == "a user's file"
+
+
+def test_quality_counts_each_image_on_its_own_grid_and_pixels(demo):
+    """report --quality on such a set: the QA fragments are the dense masks' components, the
+    STAPLE histograms count each image's own pixels."""
+    from scipy import ndimage
+
+    from core.sources import frame_of, load
+    from quality import qa_flags
+    from quality.tables import pooled_histograms
+
+    folder, _ = demo
+    frame = frame_of(
+        [], list(KAGGLE_CLASSES), None, None, layout=KAGGLE_COLUMNS, rle_order="column", sizes=folder / "sizes.csv"
+    )
+    loaded = [load(folder / f"m{k}.csv", f"m{k}", frame, print) for k in range(3)]
+    m0 = loaded[0]
+    report = qa_flags(m0, classes=KAGGLE_CLASSES, height=m0.height, width=m0.width)
+    fragments = {(f.image, f.cls): f.value for f in report.flags if f.flag == "fragments"}
+    assert fragments
+    for i, name in enumerate(m0.images):
+        for cls in KAGGLE_CLASSES:
+            n = ndimage.label(m0.mask(i, cls), np.ones((3, 3), int))[1]
+            assert fragments.get((name, cls), 0) == (n if n > 1 else 0), (name, cls)
+    rows = np.stack([p.rows for p in loaded])
+    hist = pooled_histograms(loaded, rows, range(len(KAGGLE_CLASSES)))
+    pixels = sum(h * w for h, w in (m0.size(i) for i in range(len(m0.images))))
+    assert (hist.sum(1) == pixels).all()
