@@ -90,10 +90,9 @@ def _block(preds: Predictions, cleaner: Cleaner, classes: Fields, lo: int, hi: i
         b = bounds[c * n : (c + 1) * n + 1]
         if preds.uniform:
             out, out_bounds = cleaner.many(c, runs[b[0] : b[-1]], b - b[0], preds.grid(lo))
-        else:  # each image on its own grid
-            parts = [cleaner.many(c, runs[b[j] : b[j + 1]], b[j : j + 2] - b[j], preds.grid(lo + j)) for j in range(n)]
-            out = np.concatenate([p[0] for p in parts]) if parts else NO_RUNS
-            out_bounds = np.concatenate([[0], np.cumsum([len(p[0]) for p in parts])]).astype(np.int64)
+        else:  # each image on its own grid, still in one call
+            grids = np.array([preds.grid(lo + j) for j in range(n)], np.int64).reshape(-1, 2)
+            out, out_bounds = cleaner.many(c, runs[b[0] : b[-1]], b - b[0], grids=grids)
         at = by_image[c * n : (c + 1) * n]
         run_span[at] = spans(out_bounds + base)
         formatted[at] = True

@@ -263,3 +263,33 @@ def test_quality_counts_each_image_on_its_own_grid_and_pixels(demo):
     hist = pooled_histograms(loaded, rows, range(len(KAGGLE_CLASSES)))
     pixels = sum(h * w for h, w in (m0.size(i) for i in range(len(m0.images))))
     assert (hist.sum(1) == pixels).all()
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        dict(keep_largest=1, fill_holes=True),
+        dict(min_size=7, max_hole=5, fill_holes=True, connectivity=4),
+        dict(open=2, close=3),
+        dict(open=40, close=60, min_size=10**6, keep_largest=10**6),  # beyond the small images: bounded per mask
+        dict(close=25, keep_largest=2, fill_holes=True),
+    ],
+)
+def test_a_block_of_masks_of_mixed_sizes_cleans_each_as_a_call_of_its_own(rules):
+    from core.layout import runs_of
+    from postprocess.cleaner import Cleaner, Rules
+
+    rng = np.random.default_rng(3)
+    grids = [(9, 31), (31, 9), (1, 40), (40, 1), (24, 24), (12, 50), (50, 12)]
+    masks = []
+    for h, w in grids:
+        noisy = rng.random((h, w)) < 0.35
+        blob = np.hypot(*np.mgrid[-h / 2 : h / 2 : complex(0, h), -w / 2 : w / 2 : complex(0, w)]) < min(h, w) / 2.5
+        masks.append(runs_of(noisy | blob))
+    cleaner = Cleaner([Rules(**rules)], ["x"], 64, 64)
+    bounds = np.concatenate([[0], np.cumsum([len(m) for m in masks])]).astype(np.int64)
+    out, out_bounds = cleaner.many(0, np.concatenate(masks), bounds, grids=np.array(grids))
+    one = Cleaner([Rules(**rules)], ["x"], 64, 64)
+    for k, (m, grid) in enumerate(zip(masks, grids, strict=True)):
+        np.testing.assert_array_equal(out[out_bounds[k] : out_bounds[k + 1]], one(0, m, grid), err_msg=str(grid))
+    assert (cleaner.stats() == one.stats()).all()
