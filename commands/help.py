@@ -100,6 +100,12 @@ HELP = {
     heat map beside the Dice when --gt is given, and each source's QA flags (check --qa)
     with links to the image pages; staple_estimates.csv and qa_flags.csv beside it.
     The folder is written under a temporary name and renamed when complete.
+
+    Other layouts (--columns, --rle-order, --sizes, --instances; see docs/tasks.md): each
+    image is drawn at its own size and orientation (an --images picture must have the
+    image's size); --exclusive adds the mean IoU to the leaderboard, as evaluate reports it.
+    A source whose runs look like those of the other RLE order is warned of on stderr
+    before anything is drawn (the rule: check --help).
     """,
     "tune": """Choose per class how to combine the sources, from validation data.
 
@@ -132,6 +138,11 @@ HELP = {
 
     \b
       python cli.py soft --setting tuned.soft.yaml --source unet=test_maps/unet ... -o test.csv
+
+    Other layouts (--columns, --rle-order, --sizes, --instances; see docs/tasks.md): the
+    written settings keep columns and rle_order (give the test set's --sizes when applying
+    them); a file whose runs look like those of the other RLE order is warned of on stderr
+    (the rule: check --help).
     """,
     "staple": """Estimate each source's quality without ground truth, and fuse by it (STAPLE or SIMPLE).
 
@@ -261,6 +272,8 @@ HELP = {
     Flags override 'default'; class entries keep the keys they name. The file may also
     be {postprocess: <that mapping>, classes:, height:, width:, workers:, output:}.
     Classes without rules are copied verbatim. Prints per class: masks changed,
-    components removed, holes filled, pixels removed and added.
+    components removed, holes filled, pixels removed and added. Each image is cleaned on
+    its own grid (--sizes, --rle-order column: docs/tasks.md); an input whose runs look
+    like those of the other RLE order is warned of on stderr first (the rule: check --help).
     """,
 }
