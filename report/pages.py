@@ -215,6 +215,7 @@ def write_pages(
             base=info["bases"]["base"],
             width=w,
             height=h,
+            aspect=w / h if w != h else None,  # the viewer sized so that the picture's height fits the window
             table_cols=data.names,
             rows=rows,
             fp=hex_colour(FP_COLOUR),
