@@ -146,7 +146,7 @@ def run_tune(client, fn, args, kwargs, ship: bool, notes, progress, in_flight):
             soft_settings.update(height=h, width=w)
     for f in warming:
         f.release()
-    settings = tuned_settings(results, names, list(x["paths"]), cls, h, w)
+    settings = tuned_settings(results, names, list(x["paths"]), cls, h, w, x.get("layout"))
     return TuneResult(
         results,
         names,

@@ -44,6 +44,7 @@ def check(submissions, classes, height, width, max_problems, qa, quiet):
     from core.classes import CANVAS, parse_classes
     from core.sources import frame_of
     from core.validate import check as check_file
+    from postprocess.orientation import orientation_warning
 
     if qa:
         check_outputs([("--qa", qa)], [(f"the submission {s}", s) for s in submissions])
@@ -70,6 +71,9 @@ def check(submissions, classes, height, width, max_problems, qa, quiet):
             click.echo(error_line(e), err=True)  # the next file's report follows
             worst = max(worst, exit_code(e))
             continue
+        turned = orientation_warning(report.preds)
+        if turned is not None:
+            report.warnings.append(turned)
         click.echo("\n".join(printable(speak_flags(line)) for line in report.lines(submission, max_problems)))
         worst = max(worst, 0 if report.valid else 1)
         if report.valid:

@@ -17,7 +17,7 @@ from commands.common import (
     shape_options,
 )
 from commands.help import HELP
-from commands.layouts import layout_options
+from commands.layouts import layout_kwargs, layout_options
 from commands.types import COUNT, INPUT_FILE, POSITIVE, WORKERS, Command
 from core.errors import UsageError
 
@@ -101,6 +101,8 @@ def postprocess(
         min_area=min_area,
         connectivity=int(connectivity) if connectivity else None,
     )
+    cls = parse_classes(classes) if classes or not cfg.classes else None
+    warn_of_orientation(input_csv, cls, height, width, cfg, setting or "flags", echo_err(quiet))
     try:
         result = call(
             clean_predictions,
@@ -109,7 +111,7 @@ def postprocess(
             cfg=cfg,
             rules=flags,
             output=out,
-            classes=parse_classes(classes) if classes or not cfg.classes else None,
+            classes=cls,
             height=height,
             width=width,
             workers=workers,
@@ -121,3 +123,31 @@ def postprocess(
             raise
         raise nothing_to_do(flags, setting) from None
     click.echo("\n".join(result.summary if hasattr(result, "summary") else result.cleaning))
+
+
+def warn_of_orientation(path, classes, height, width, cfg, where: str, echo) -> None:
+    """Say, before the job cleans, when the file's runs look like those of the other RLE order
+    (``postprocess.orientation``; from the head of the file: the job reads it whole)."""
+    from core.errors import ToolError
+    from core.sources import frame_of
+    from postprocess.orientation import file_orientation_warning
+
+    given = layout_kwargs()
+    try:
+        frame = frame_of(
+            [path],
+            classes,
+            height,
+            width,
+            cfg,
+            where,
+            given.get("columns"),
+            given.get("sizes"),
+            given.get("instances"),
+            rle_order=given.get("rle_order"),
+        )
+    except ToolError:  # the job says why, in its words
+        return
+    turned = file_orientation_warning(path, frame)
+    if turned is not None:
+        echo(f"warning: {turned}")

@@ -142,6 +142,8 @@ _FLAG_WORDS = {
     "rules: max_hole needs fill_holes: true": "--max-hole: max_hole needs fill_holes: true (--fill-holes)",
     "(are height and width right?)": "(are --height and --width right?)",
     "give the size as height and width": "give the size with --height/--width",
+    "rle_order='column'": "--rle-order column",
+    "rle_order='row'": "--rle-order row",
 }
 
 

@@ -24,7 +24,13 @@ HELP = {
     cut inside its last number, 130 → 1, still reads as valid); images that look smaller
     than HEIGHT×WIDTH: their masks hold 10 runs or more and every run ends within the
     first quarter of the pixels (a 512×512 prediction read as 2048×2048 ends within the
-    first 1/16).
+    first 1/16); runs that look like those of the other RLE order (column-major read
+    as row-major falls apart column by column): of the first 200 non-empty masks of
+    non-square images, 10 or more fall into several 8-connected components as read and
+    the other order gives at most a third of their components; the warning names the
+    --rle-order to pass. Only non-square images tell the orders apart: on a square image
+    the two readings are transposes, with the same components. postprocess, tune and
+    report give the same warning before they clean or draw.
 
     --qa FLAGS.csv also flags suspicious masks, one row image_name,class,flag,value
     each: fragments (more than one 8-connected component; value: their number), missing
@@ -65,7 +71,14 @@ HELP = {
     different per-class quality as CSVs and 512² probability maps) in FOLDER, then run the
     main jobs on it: validate each CSV, hard-vote the CSVs, soft-vote the maps (with the
     settings file it writes, soft_setting.yaml, and inline cleaning), and score everything
-    against the ground truth.""",
+    against the ground truth.
+
+    --task kaggle generates a set of another task instead: four exclusive classes 1-4 on
+    images of mixed non-square sizes, column-major RLE in ImageId,ClassId,EncodedPixels
+    with a sizes.csv, the same predictions as PNG label maps (pngs/<model>/); it checks
+    each model's CSV, hard-votes them with --exclusive (and the PNG label maps, to the same
+    vote), cleans the vote (min size 30, fill holes), prints Dice and IoU, and writes a
+    report. See docs/tasks.md.""",
     "evaluate": """Dice of each prediction against the ground truth, computed on runs.
 
     Dice per (image, class) = (2|A∩B| + 1e-4) / (|A| + |B| + 1e-4) (two empty masks score 1);
@@ -87,6 +100,12 @@ HELP = {
     heat map beside the Dice when --gt is given, and each source's QA flags (check --qa)
     with links to the image pages; staple_estimates.csv and qa_flags.csv beside it.
     The folder is written under a temporary name and renamed when complete.
+
+    Other layouts (--columns, --rle-order, --sizes, --instances; see docs/tasks.md): each
+    image is drawn at its own size and orientation (an --images picture must have the
+    image's size); --exclusive adds the mean IoU to the leaderboard, as evaluate reports it.
+    A source whose runs look like those of the other RLE order is warned of on stderr
+    before anything is drawn (the rule: check --help).
     """,
     "tune": """Choose per class how to combine the sources, from validation data.
 
@@ -119,6 +138,11 @@ HELP = {
 
     \b
       python cli.py soft --setting tuned.soft.yaml --source unet=test_maps/unet ... -o test.csv
+
+    Other layouts (--columns, --rle-order, --sizes, --instances; see docs/tasks.md): the
+    written settings keep columns and rle_order (give the test set's --sizes when applying
+    them); a file whose runs look like those of the other RLE order is warned of on stderr
+    (the rule: check --help).
     """,
     "staple": """Estimate each source's quality without ground truth, and fuse by it (STAPLE or SIMPLE).
 
@@ -260,6 +284,8 @@ HELP = {
     Flags override 'default'; class entries keep the keys they name. The file may also
     be {postprocess: <that mapping>, classes:, height:, width:, workers:, output:}.
     Classes without rules are copied verbatim. Prints per class: masks changed,
-    components removed, holes filled, pixels removed and added.
+    components removed, holes filled, pixels removed and added. Each image is cleaned on
+    its own grid (--sizes, --rle-order column: docs/tasks.md); an input whose runs look
+    like those of the other RLE order is warned of on stderr first (the rule: check --help).
     """,
 }

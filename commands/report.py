@@ -6,6 +6,7 @@ import click
 
 from commands.common import command_line, echo_err, handle_errors, named_sources, quiet_bar, quiet_option, shape_options
 from commands.help import HELP
+from commands.layouts import layout_kwargs, layout_options
 from commands.types import COUNT, INPUT_FILE, Command
 from core.errors import plural
 
@@ -24,12 +25,23 @@ from core.errors import plural
     "--models", "n_models", type=click.IntRange(min=1, max=64), default=3, show_default=True, help="Models to simulate."
 )
 @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True)
+@click.option(
+    "--task",
+    type=click.Choice(["hand", "kaggle"]),
+    default="hand",
+    show_default=True,
+    help="hand: the hand-bone set; kaggle: exclusive classes 1-4 on images of mixed non-square sizes, "
+    "column-major RLE in ImageId,ClassId,EncodedPixels with sizes.csv, and PNG label maps.",
+)
 @quiet_option
 @handle_errors
-def demo(folder, n_images, n_models, seed, quiet):
-    from report.demo import run_demo
+def demo(folder, n_images, n_models, seed, task, quiet):
+    if task == "kaggle":
+        from report.demo_kaggle import run_kaggle_demo as run
+    else:
+        from report.demo import run_demo as run
 
-    index = run_demo(folder, n_images, n_models, seed, say=click.echo, echo=echo_err(quiet), progress=quiet_bar(quiet))
+    index = run(folder, n_images, n_models, seed, say=click.echo, echo=echo_err(quiet), progress=quiet_bar(quiet))
     click.echo(f"report: {index.resolve()}")
 
 
@@ -92,6 +104,7 @@ def demo(folder, n_images, n_models, seed, quiet):
 )
 @click.option("--output", "-o", required=True, help="Report folder (new, empty, or an earlier report).")
 @shape_options
+@layout_options(exclusive=True)
 @quiet_option
 @handle_errors
 def report(
@@ -133,6 +146,7 @@ def report(
         missing=missing,
         quality=quality,
         command=command_line("report", preds),
+        **layout_kwargs(),
         note=echo_err(quiet),
         progress=quiet_bar(quiet),
     )

@@ -46,16 +46,17 @@ def longest_line(npix: int) -> int:
     return npix * (2 * len(str(npix)) + 2) + LINE_SLACK
 
 
-def read_bounded(stream, path: str, bound: int, size: str, chunk: int = CHUNK) -> bytearray:
+def read_bounded(stream, path: str, bound: int, size: str, chunk: int = CHUNK, limit: int | None = None) -> bytearray:
     """The bytes of binary ``stream``, read ``chunk`` bytes at a time while every line's length
     is checked: the first line longer than ``bound`` is an ``InputError`` (naming ``path``, the
     line, the bound and the mask ``size``) raised as soon as it is seen, so that memory never
-    holds more than one chunk past the bound of a bad line, however long the line is."""
+    holds more than one chunk past the bound of a bad line, however long the line is.
+    ``limit``: stop once that many bytes are read (the head of a file, to sample it)."""
     data = bytearray()
     step = max(1, min(chunk, bound))  # a line inside one block is then shorter than the bound
     line = 0  # length of the line being read so far
     while True:
-        block = stream.read(step)
+        block = stream.read(step if limit is None else max(min(step, limit - len(data)), 0))
         if not block:
             return data
         first = block.find(b"\n")
@@ -74,17 +75,22 @@ def read_bounded(stream, path: str, bound: int, size: str, chunk: int = CHUNK) -
         data += block
 
 
-def read_bytes(path: str, npix: int, size: str, layout: Layout) -> tuple[bytearray, list[str], bool]:
+def read_bytes(
+    path: str, npix: int, size: str, layout: Layout, limit: int | None = None
+) -> tuple[bytearray, list[str], bool]:
     """The file's bytes (BOM removed), its header fields, and whether the last line lacks its
     newline (a hint of truncation); every record's field count is checked, every line's
-    length against ``longest_line`` as it is read (``read_bounded``). Raises InputError."""
+    length against ``longest_line`` as it is read (``read_bounded``). ``limit``: only the
+    whole lines of about the first ``limit`` bytes (a sample of the file). Raises InputError."""
     import io
 
     name = where(path)
     require_file(path)  # before opening: a FIFO would block, /dev/zero never end
     try:
         with open(path, "rb") as fh:
-            data = read_bounded(fh, path, longest_line(npix), size)
+            data = read_bounded(fh, path, longest_line(npix), size, limit=limit)
+            if limit is not None and len(data) >= limit and fh.read(1):
+                del data[data.rfind(b"\n") + 1 :]  # a cut line is no part of the sample
         if not data.isascii():
             data.decode("utf-8")  # rejects binary and other encodings up front
     except (FileNotFoundError, NotADirectoryError):

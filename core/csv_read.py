@@ -75,12 +75,14 @@ def read_table(
     layout: Layout = DEFAULT_LAYOUT,
     sizes: Sizes | None = None,
     instances: str = "error",
+    limit: int | None = None,
 ) -> tuple[Table, list[Problem]]:
     """Read a prediction CSV laid out as ``layout`` and list every problem in it (unknown
     classes, duplicate rows, invalid RLE, runs past their image's end, images without a size,
     bad image names). ``sizes``: each image's size (default: ``height`` × ``width`` for all);
     ``instances="union"`` reads several rows of one image and class (one per object) as one
-    mask, where by default they are an error. Unreadable files raise ``InputError``."""
+    mask, where by default they are an error. ``limit``: read only the whole lines of about
+    the first ``limit`` bytes (a sample). Unreadable files raise ``InputError``."""
     path = str(path)
     classes = tuple(classes)
     if layout.cls is None and len(classes) != 1:
@@ -89,7 +91,7 @@ def read_table(
             param="columns",
         )
     largest = max([height * width, *(h * w for h, w in (sizes.table.values() if sizes else ()))])
-    data, header, unterminated = read_bytes(path, largest, f"{height}×{width}", layout)
+    data, header, unterminated = read_bytes(path, largest, f"{height}×{width}", layout, limit)
     if is_plain(data):
         cols = _tokenize(data, header, classes, layout)
     else:

@@ -360,11 +360,12 @@ def scan_predictions(
     layout: Layout = DEFAULT_LAYOUT,
     sizes: Sizes | None = None,
     instances: str = "error",
+    limit: int | None = None,
 ) -> tuple[Predictions, list[Problem]]:
     """Read a prediction CSV and list every problem in it (unknown classes, duplicate rows,
-    invalid RLE, bad image names); see ``core.csv_read.read_table`` for ``layout``, ``sizes``
-    and ``instances``. Unreadable files raise ``InputError``."""
-    table, problems = read_table(path, classes, height, width, layout, sizes, instances)
+    invalid RLE, bad image names); see ``core.csv_read.read_table`` for ``layout``, ``sizes``,
+    ``instances`` and ``limit``. Unreadable files raise ``InputError``."""
+    table, problems = read_table(path, classes, height, width, layout, sizes, instances, limit)
     return Predictions.of(table), problems
 
 

@@ -147,11 +147,13 @@ def small_images(report: CheckReport, shown_names: int = 3) -> str | None:
     if invalid:
         usable &= ~np.isin(p.lines[rows], list(invalid))
     runs = np.where(usable, p.run_counts[rows], 0).sum(1)
-    limit = p.npix // QUARTER
     found, last = [], 0
     for i in np.flatnonzero(runs >= MIN_RUNS):
+        h, w = p.size(int(i))
+        if h * w == 0:  # no size given: a problem of its own
+            continue
         stop = max(_last_stop(p.text, int(p.offsets[r]), int(p.offsets[r + 1])) for r in rows[i][usable[i]])
-        if stop <= limit:
+        if stop <= h * w // QUARTER:
             found.append(p.images[i])
             last = max(last, stop)
     if not found:
@@ -159,6 +161,12 @@ def small_images(report: CheckReport, shown_names: int = 3) -> str | None:
     n = len(found)
     names = listing(found, shown_names)
     they = "it" if n == 1 else "they"
+    if not p.uniform:  # each image has its own size: that is what they look smaller than
+        return (
+            f"{where(p.path)}: {plural(n, 'image')} ({names}) {'has' if n == 1 else 'have'} every run within the "
+            f"first quarter of {'its' if n == 1 else 'their'} own size's pixels: {'is' if n == 1 else 'are'} "
+            f"{they} smaller than the sizes given?"
+        )
     return (
         f"{where(p.path)}: {plural(n, 'image')} ({names}) {'has' if n == 1 else 'have'} every run within the "
         f"first quarter of the {p.height}×{p.width} pixels (the last ends at pixel {last:,} of {p.npix:,}): "

@@ -92,7 +92,7 @@ class VotePlan:
         for c in range(self.weights.shape[1]):
             if c in self.fused:
                 masks = [a.sources[s].row_runs(int(a.rows[s, i, c])) for s in range(len(a.sources))]
-                voted = fuse_mask(masks, self.fused[c], a.sources[0].npix)
+                voted = fuse_mask(masks, self.fused[c], grid[0] * grid[1])
             else:
                 w = self.weights[:, c]
                 used = np.flatnonzero(w > 0)

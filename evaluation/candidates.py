@@ -29,7 +29,7 @@ def pooled_patterns(cov, c: int) -> np.ndarray:
     marked = cov.length[:, c, 1:].sum(0)
     hist = np.empty(marked.shape[0] + 1, np.int64)
     hist[1:] = marked
-    hist[0] = cov.length.shape[0] * cov.npix - int(marked.sum())
+    hist[0] = int(cov.npix.sum()) - int(marked.sum())
     return hist
 
 
@@ -41,7 +41,7 @@ def pattern_dice(accept: np.ndarray, cov, c: int) -> float:
     pred = cov.length[:, c, 1:] @ k
     if accept[0]:
         inter = inter + (cov.gt_area[:, c] - cov.hit[:, c, 1:].sum(1))
-        pred = pred + (cov.npix - cov.length[:, c, 1:].sum(1))
+        pred = pred + (cov.npix - cov.length[:, c, 1:].sum(1))  # each image's own pixels
     return float(dice_of_areas(inter, pred, cov.gt_area[:, c]).mean())
 
 

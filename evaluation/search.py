@@ -23,6 +23,7 @@ import numpy as np
 from core._run_kernels import coverage_kernel
 from core.classes import CANVAS
 from core.errors import as_name, shown
+from core.layout import DEFAULT_LAYOUT
 from core.predictions import Predictions
 from core.runs import dice, dice_of_areas
 from core.score import aligned_rows
@@ -63,7 +64,7 @@ class Coverage:
     length: np.ndarray
     hit: np.ndarray
     gt_area: np.ndarray
-    npix: int = 0  # pixels per image (the histograms' subset 0 counts only gaps between runs)
+    npix: np.ndarray | None = None  # (images,) pixels of each image (subset 0 counts only gaps between runs)
 
 
 def coverage(
@@ -83,7 +84,8 @@ def coverage(
             coverage_kernel(runs, bounds, gt.runs(i, c), length[i, c], hit[i, c])
         if progress is not None:
             progress.update(1)
-    return Coverage(list(names), length, hit, gt.areas[gt.rows], gt.npix)
+    npix = np.array([_npix(gt, i) for i in range(n_img)], np.int64)
+    return Coverage(list(names), length, hit, gt.areas[gt.rows], npix)
 
 
 @dataclass(frozen=True)
@@ -247,7 +249,7 @@ def voted_runs(
 
         rows = [aligned_rows(s, gt, missing)[:, c] for s in sources]
         return [
-            fuse_mask([s.row_runs(int(r[i])) for s, r in zip(sources, rows)], accept, gt.npix)
+            fuse_mask([s.row_runs(int(r[i])) for s, r in zip(sources, rows)], accept, _npix(gt, i))
             for i in range(len(gt.images))
         ]
     w = np.asarray(choice.weights)
@@ -327,6 +329,12 @@ def tune_gates(
             res.rules, res.cleaned = rules, value
 
 
+def _npix(preds: Predictions, i: int) -> int:
+    """Pixels of image ``i`` (its own size)."""
+    h, w = preds.size(i)
+    return h * w
+
+
 def tuned_settings(
     results: Sequence[ClassResult],
     names: Sequence[str],
@@ -334,9 +342,12 @@ def tuned_settings(
     classes: Sequence[str],
     height: int = CANVAS,
     width: int = CANVAS,
+    layout=None,
 ) -> dict:
     """A ``weighted --setting`` file: the hard vote as default, per-class overrides where
-    tuning chose otherwise. Re-point sources with ``--source NAME=PATH`` to apply it."""
+    tuning chose otherwise. Re-point sources with ``--source NAME=PATH`` to apply it. A
+    ``layout`` (``core.layout.Layout``) other than the hand-bone one is written as the
+    ``columns`` and ``rle_order`` keys (the sizes are the test set's own: give them there)."""
     n = len(names)
     weights: dict = {"default": {nm: 1 for nm in names}}
     threshold: dict = {"default": 0.5}
@@ -357,6 +368,9 @@ def tuned_settings(
     }
     if (height, width) != (CANVAS, CANVAS):
         out.update(height=height, width=width)
+    if layout is not None and layout != DEFAULT_LAYOUT:
+        out["columns"] = {"image": layout.image, **({"class": layout.cls} if layout.cls else {}), "rle": layout.rle}
+        out["rle_order"] = layout.order
     cleaning = {r.cls: _rules_dict(r.rules) for r in results if r.rules is not None}
     if cleaning:
         out["postprocess"] = cleaning

@@ -261,6 +261,7 @@ def tune(
     map_sources = [MapSource(name, Path(folder)) for name, folder in named_maps.items()]
     gt = load(ground_truth, "ground truth", frame, notes)
     loaded = load_all(named, frame, notes)
+    warn_of_orientation([gt, *loaded], notes)
     names = list(named)
     note_unscored(gt, loaded, notes)
     few = few_images_warning(len(gt.images), cls, names, lv)
@@ -287,6 +288,7 @@ def tune(
             classes=cls,
             height=h,
             width=w,
+            layout=frame.layout,
             names=names,
             paths=[label(n, p) for n, p in named.items()],
             ground_truth=label("ground truth", ground_truth),
@@ -319,7 +321,7 @@ def tune(
         }
         if (h, w) != (CANVAS, CANVAS):
             soft_settings.update(height=h, width=w)
-    settings = tuned_settings(results, names, [label(n, p) for n, p in named.items()], cls, h, w)
+    settings = tuned_settings(results, names, [label(n, p) for n, p in named.items()], cls, h, w, frame.layout)
     return TuneResult(
         results,
         names,
@@ -331,3 +333,15 @@ def tune(
         list(notes),
         label("ground truth", ground_truth),
     )
+
+
+def warn_of_orientation(sets, note: Callable[[str], None]) -> None:
+    """A warning for each prediction set whose runs look like those of the other RLE order
+    (``postprocess.orientation``): components, holes and the cleaning tuned on them would be
+    those of scrambled masks."""
+    from postprocess.orientation import orientation_warning
+
+    for preds in sets:
+        turned = orientation_warning(preds)
+        if turned is not None:
+            note(f"warning: {turned}")

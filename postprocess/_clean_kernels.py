@@ -56,9 +56,13 @@ def overlap_kernel(a, b):
 
 
 @nb.njit(cache=True, nogil=True)
-def clean_kernel(runs, bounds, height, width, open_r, close_r, conn8, min_size, keep, max_hole):
-    """The whole pipeline on each mask ``runs[bounds[k]:bounds[k+1]]`` (one class's rules), in
-    one call: the postprocess command passes a block of masks, ``Cleaner`` one. A step whose
+def clean_kernel(runs, bounds, heights, widths, open_r, close_r, conn8, min_size, keep, max_hole):
+    """The whole pipeline on each mask ``runs[bounds[k]:bounds[k+1]]`` (one class's rules) on its
+    own ``heights[k]`` × ``widths[k]`` grid, in one call: the postprocess command passes a block
+    of masks (of one image size or several), ``Cleaner`` one. The numbers are those of the
+    largest grid and bounded again by each mask's own, as ``postprocess.cleaner`` bounds them
+    (a radius by the longer side, sizes and counts by the pixels), so that a block of mixed
+    sizes cleans each mask exactly as a call of its own would. A step whose
     argument is ``None`` is left out before compilation (numba prunes ``is None`` branches on
     the argument's type), so each combination of steps is its own specialisation compiling
     only its steps: ``open_r``/``close_r`` the radii (>= 1, clamped by the caller: see
@@ -72,6 +76,10 @@ def clean_kernel(runs, bounds, height, width, open_r, close_r, conn8, min_size, 
     out = np.empty((max(runs.shape[0], 16), 2), np.int64)
     n = np.int64(0)
     for k in range(m):
+        height = heights[k]
+        width = widths[k]
+        side = max(height, width, 1)
+        npix = max(height * width, 1)
         mask = runs[bounds[k] : bounds[k + 1]]
         rows, x0, x1 = split_rows_kernel(mask, width)
         # Opening, closing and the component step as in open_kernel, close_kernel and
@@ -79,33 +87,37 @@ def clean_kernel(runs, bounds, height, width, open_r, close_r, conn8, min_size, 
         # around a one-mask kernel: compiling a kernel re-optimises everything it calls, so
         # each level of calls costs again.
         if open_r is not None:
-            how = open_method(rows, x0, x1, open_r)
+            r_open = min(open_r, side)
+            how = open_method(rows, x0, x1, r_open)
             if how == 0:  # no disk fits: nothing is left
                 none = np.int64(0)
                 rows, x0, x1 = head_kernel(rows, none), head_kernel(x0, none), head_kernel(x1, none)
             elif how == 1:
-                hw = disk_half_widths(open_r)
+                hw = disk_half_widths(r_open)
                 rows, x0, x1 = erode_kernel(rows, x0, x1, hw)
                 rows, x0, x1 = dilate_kernel(rows, x0, x1, hw)
             else:
-                rows, x0, x1 = distance_open_kernel(rows, x0, x1, open_r)
+                rows, x0, x1 = distance_open_kernel(rows, x0, x1, r_open)
         if close_r is not None:
-            if close_method(rows, x0, x1, close_r) == 2:
-                rows, x0, x1 = distance_close_kernel(rows, x0, x1, close_r)
+            r_close = min(close_r, side)
+            if close_method(rows, x0, x1, r_close) == 2:
+                rows, x0, x1 = distance_close_kernel(rows, x0, x1, r_close)
             else:
-                hw = disk_half_widths(close_r)
+                hw = disk_half_widths(r_close)
                 rows, x0, x1 = dilate_kernel(rows, x0, x1, hw)
                 rows, x0, x1 = erode_kernel(rows, x0, x1, hw)
                 rows, x0, x1 = clip_kernel(rows, x0, x1, height, width)
         removed = 0
         if keep is not None:
             labels, areas = label_kernel(rows, x0, x1, conn8)
-            kept, removed = select_kernel(areas, min_size, keep)
+            kept, removed = select_kernel(areas, min(min_size, npix + 1), min(keep, npix))
             if removed:
                 rows, x0, x1 = filter_kernel(rows, x0, x1, labels, kept)
         holes = 0
         if max_hole is not None:
-            rows, x0, x1, holes = fill_holes_kernel(rows, x0, x1, height, width, conn8, max_hole)
+            rows, x0, x1, holes = fill_holes_kernel(
+                rows, x0, x1, height, width, conn8, max_hole if max_hole < 0 else min(max_hole, npix)
+            )
         cleaned, area_in, area_out = finish_kernel(mask, rows, x0, x1, width)
         if n + cleaned.shape[0] > out.shape[0]:
             bigger = np.empty((2 * (n + cleaned.shape[0]), 2), np.int64)

@@ -119,16 +119,19 @@ def _block(preds: Predictions, cleaner: Cleaner, classes: Fields, lo: int, hi: i
     run_span = np.zeros((len(rows), 2), np.int64)
     formatted = np.zeros(len(rows), bool)
     cleaned, base = [], 0
+    grids = None
+    if not preds.uniform:  # each image on its own grid (rows, columns), still one call per class
+        grids = np.ascontiguousarray(preds.sizes[lo:hi], np.int64)
+        if preds.order == "column":
+            grids = np.ascontiguousarray(grids[:, ::-1])
     for c in range(n_classes):
         if not cleaner.active(c):
             continue
         b = bounds[c * n : (c + 1) * n + 1]
-        if preds.uniform:
+        if grids is None:
             out, out_bounds = cleaner.many(c, runs[b[0] : b[-1]], b - b[0], preds.grid(lo))
-        else:  # each image on its own grid
-            parts = [cleaner.many(c, runs[b[j] : b[j + 1]], b[j : j + 2] - b[j], preds.grid(lo + j)) for j in range(n)]
-            out = np.concatenate([p[0] for p in parts]) if parts else NO_RUNS
-            out_bounds = np.concatenate([[0], np.cumsum([len(p[0]) for p in parts])]).astype(np.int64)
+        else:
+            out, out_bounds = cleaner.many(c, runs[b[0] : b[-1]], b - b[0], grids=grids)
         at = by_image[c * n : (c + 1) * n]
         run_span[at] = spans(out_bounds + base)
         formatted[at] = True

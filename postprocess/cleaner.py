@@ -133,8 +133,8 @@ def compiled(rules: Iterable[Rules | None]) -> bool:
     ``rules`` take (what ``Cleaner`` calls)."""
     from core.jit import overloads_cached
 
-    runs, bounds = np.zeros((0, 2), np.int64), np.zeros(1, np.int64)
-    examples = ((runs, bounds, 1, 1, *_kernel_args(r, 1, 1)) for r in combinations(rules))
+    runs, bounds, sides = np.zeros((0, 2), np.int64), np.zeros(1, np.int64), np.zeros(0, np.int64)
+    examples = ((runs, bounds, sides, sides, *_kernel_args(r, 1, 1)) for r in combinations(rules))
     return overloads_cached(clean_kernel, *examples)
 
 
@@ -221,16 +221,28 @@ class Cleaner:
         return h, w, self._grids[key]
 
     def many(
-        self, class_index: int, runs: np.ndarray, bounds: np.ndarray, grid: tuple[int, int] | None = None
+        self,
+        class_index: int,
+        runs: np.ndarray,
+        bounds: np.ndarray,
+        grid: tuple[int, int] | None = None,
+        grids: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Clean the masks ``runs[bounds[k]:bounds[k+1]]`` of one class, all on one ``grid``
-        (default: the cleaner's ``height`` × ``width``), in one kernel call (as ``__call__``
-        cleans one, counted alike); returns the cleaned runs and their bounds."""
+        (default: the cleaner's ``height`` × ``width``) or each on its own ``grids[k]`` (rows,
+        columns), in one kernel call (as ``__call__`` cleans one, counted alike); returns the
+        cleaned runs and their bounds."""
         if self.rules[class_index] is None:
             return runs, bounds
-        h, w, kernel_args = self._on(class_index, grid)
-        args = (runs, bounds, h, w, *kernel_args)
-        long = (len(bounds) - 1) * h * w >= LONG  # pixels a kernel may touch, at most
+        m = len(bounds) - 1
+        if grids is None:
+            h, w, kernel_args = self._on(class_index, grid)
+            heights, widths = np.full(m, h, np.int64), np.full(m, w, np.int64)
+        else:  # the numbers of the largest grid; the kernel bounds them again by each mask's own
+            heights, widths = (np.ascontiguousarray(g, np.int64) for g in np.asarray(grids).reshape(-1, 2).T)
+            _, _, kernel_args = self._on(class_index, (int(heights.max(initial=1)), int(widths.max(initial=1))))
+        args = (runs, bounds, heights, widths, *kernel_args)
+        long = int((heights * widths).sum()) >= LONG  # pixels a kernel may touch, at most
         out, out_bounds, per_mask = interruptible(clean_kernel, *args, when=long)
         gate = self.rules[class_index].min_area
         emptied = (per_mask[:, 3] > 0) & (per_mask[:, 3] < gate)

@@ -102,6 +102,11 @@ class Aligned:
     rows: np.ndarray
     n_missing: int
 
+    def npix(self, i: int) -> int:
+        """Pixels of image ``i`` (its own size: images may differ)."""
+        h, w = self.sources[0].size(i)
+        return h * w
+
     def stacked(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """All masks of image ``i`` stacked class by class, sources in order within a class:
         mask ``c * S + s`` is ``runs[bounds[m]:bounds[m+1]]``."""

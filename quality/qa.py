@@ -248,7 +248,7 @@ def qa_flags(
                 runs = preds.row_runs(int(preds.rows[i, c]))
                 if len(runs):
                     areas[i, c] = area(runs)
-                    parts[i, c] = count_components_kernel(runs, preds.width, diagonal)
+                    parts[i, c] = count_components_kernel(runs, preds.grid(i)[1], diagonal)  # its own grid
             b.update(1)
     marks = np.zeros((n_images, n_classes, len(FLAGS)), bool)
     values = np.zeros((n_images, n_classes, len(FLAGS)))

@@ -203,7 +203,6 @@ def staple(
     n_images, n_classes, n_sources = len(aligned.images), len(first.classes), len(srcs)
     groups = 1 if scope == "pooled" else n_images
     est = _Estimates(method, groups, n_sources, n_classes)
-    npix = first.height * first.width
     masks: list[list[np.ndarray]] | None = None if out or not fuse else []
 
     def estimate(g: int, hist: np.ndarray) -> np.ndarray:
@@ -218,7 +217,7 @@ def staple(
     def write_fused(writer, i: int, runs: np.ndarray, bounds: np.ndarray, accept: np.ndarray) -> None:
         if not fuse:
             return
-        fused, fb = fuse_kernel(runs, bounds, n_sources, npix, accept)
+        fused, fb = fuse_kernel(runs, bounds, n_sources, aligned.npix(i), accept)
         per_class = [fused[fb[c] : fb[c + 1]] for c in range(n_classes)]
         if writer is not None:
             writer.write_image(aligned.images[i], [format_rle(r) for r in per_class])
@@ -233,7 +232,7 @@ def staple(
             kept, size = {}, 0
             for i in range(n_images):
                 runs, bounds = aligned.stacked(i)
-                histogram_kernel(runs, bounds, n_sources, npix, hist)
+                histogram_kernel(runs, bounds, n_sources, aligned.npix(i), hist)
                 if fuse and size + runs.nbytes <= REUSE_BYTES:  # the second pass reuses them
                     kept[i], size = (runs, bounds), size + runs.nbytes
                 b.update(1)
@@ -245,7 +244,7 @@ def staple(
             for i in range(n_images):
                 runs, bounds = aligned.stacked(i)
                 hist = np.zeros((n_classes, 1 << n_sources), np.int64)
-                histogram_kernel(runs, bounds, n_sources, npix, hist)
+                histogram_kernel(runs, bounds, n_sources, aligned.npix(i), hist)
                 write_fused(writer, i, runs, bounds, estimate(i, hist))
                 b.update(1)
     return StapleResult(

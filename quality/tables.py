@@ -27,11 +27,13 @@ def pooled_histograms(
 ) -> np.ndarray:
     """``(len(classes), 2**S)`` pixel counts per vote pattern of each class in ``classes``, summed
     over the images: ``rows[s, i, c]`` is source ``s``'s row of image ``i`` and class ``c``
-    (-1: absent, an empty mask). The all-zero pattern counts every pixel no source marks."""
+    (-1: absent, an empty mask), images in the first source's order. The all-zero pattern
+    counts every pixel of the image (its own size) no source marks."""
     n_sources = len(sources)
     hist = np.zeros((len(classes), 1 << n_sources), np.int64)
-    npix = sources[0].height * sources[0].width
     for i in range(rows.shape[1]):
+        h, w = sources[0].size(i)
+        npix = h * w
         masks = [sources[s].row_runs(int(rows[s, i, c])) for c in classes for s in range(n_sources)]
         runs, bounds = _stacked(masks)
         histogram_kernel(runs, bounds, n_sources, npix, hist)

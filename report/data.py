@@ -35,6 +35,7 @@ class ReportData:
     pairs: list[tuple[int, int]] = field(default_factory=list)  # agreement mode
     pair_dice: np.ndarray | None = None  # (pairs, images, classes), agreement mode
     notes: list[str] = field(default_factory=list)
+    iou: np.ndarray | None = None  # (sources, images, classes) IoU against the ground truth, when shown
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -76,19 +77,45 @@ class ReportData:
             out[s] = np.where(rows >= 0, src.areas[np.maximum(rows, 0)], 0).mean(0)
         return out
 
+    def size(self, i: int) -> tuple[int, int]:
+        """``(height, width)`` of scored image ``i``: the ground truth's, else the first source's."""
+        if self.gt is not None:
+            return self.gt.size(i)
+        return self.sources[0].size(int(self.positions[0][i]))
+
+    @property
+    def order(self) -> str:
+        """The RLE order of the masks (``column``: runs of the transposed image)."""
+        return self.sources[0].order
+
+    def sizes_text(self) -> str | None:
+        """How the index page states the images' sizes when they differ (``None`` for one size)."""
+        found = {self.size(i) for i in range(len(self.images))}
+        if len(found) < 2:
+            return None
+        least = min(found, key=lambda s: (s[0] * s[1], s))
+        most = max(found, key=lambda s: (s[0] * s[1], s))
+        return (
+            f"{len(found)} sizes, from {least[0]}×{least[1]} to {most[0]}×{most[1]} px (height × width); "
+            "each image drawn at its own"
+        )
+
     def pair_names(self) -> list[str]:
         return [f"{self.names[a]} · {self.names[b]}" for a, b in self.pairs]
 
 
 def score_with_gt(
-    gt: Predictions, sources: Sequence[Predictions], names: Sequence[str], missing: str = "error"
+    gt: Predictions, sources: Sequence[Predictions], names: Sequence[str], missing: str = "error", iou: bool = False
 ) -> ReportData:
-    """Dice of every source against ``gt`` (``evaluation.scores.score``, as ``evaluate``)."""
+    """Dice (and with ``iou`` IoU) of every source against ``gt`` (``evaluation.scores.score``,
+    as ``evaluate``)."""
     from evaluation.scores import score
 
     scores = score(gt, sources, names, missing)
     positions = [np.array([s.image_index(n) for n in gt.images], np.int64) for s in sources]
     data = ReportData(list(names), list(sources), gt, list(gt.images), positions, scores.per_image, 0)
+    if iou:
+        data.iou = scores.iou
     known = set(gt.images)
     for src in sources:
         extra = [n for n in src.images if n not in known]

@@ -106,32 +106,37 @@ def render_layers(
     width: int,
     colours,
     votes,
+    order: str = "row",
 ) -> list[Crop]:
     """Write every layer PNG of one image into ``folder`` (files named ``prefix…``).
 
-    ``gt_runs[c]`` and ``src_runs[s][c]`` are runs per class. Layers: ``gt``, ``s<k>`` per
-    source, ``votes`` and, with ground truth, ``errors`` (of source ``focus``). A layer
-    with no pixel in a class writes no file."""
+    ``gt_runs[c]`` and ``src_runs[s][c]`` are runs per class, over the ``height`` × ``width``
+    image in RLE ``order`` (``column``: the runs of the transposed image, decoded on that grid
+    and transposed back). Layers: ``gt``, ``s<k>`` per source, ``votes`` and, with ground
+    truth, ``errors`` (of source ``focus``). A layer with no pixel in a class writes no file."""
     from core._rle_kernels import decode_kernel
 
+    turned = order == "column"
+    grid_rows, grid_cols = (width, height) if turned else (height, width)  # the grid the runs cover
     n_src = len(src_runs)
     n_cls = len(src_runs[0]) if src_runs else 0
-    bufs = [np.zeros((height, width), np.uint8) for _ in range(n_src + (gt_runs is not None))]
+    bufs = [np.zeros((grid_rows, grid_cols), np.uint8) for _ in range(n_src + (gt_runs is not None))]
     crops = []
     for c in range(n_cls):
         masks = [r[c] for r in src_runs] + ([gt_runs[c]] if gt_runs is not None else [])
-        box = union_box(runs_box(r, width) for r in masks)
+        box = union_box(runs_box(r, grid_cols) for r in masks)
         if box is None:
             continue
-        x0, y0, x1, y1 = box
-        crop = Crop(c, box)
+        x0, y0, x1, y1 = box  # on the grid
+        crop = Crop(c, (y0, x0, y1, x1) if turned else box)  # on the image
         cut = []
         for buf, runs in zip(bufs, masks, strict=True):
             if len(runs):
                 # The buffers are zero outside the last box used (cleared below), so only the
                 # box is ever touched: no 2048² clearing per mask.
                 decode_kernel(np.ascontiguousarray(runs, np.int64), buf.reshape(-1))
-                cut.append(buf[y0:y1, x0:x1].astype(bool))
+                piece = buf[y0:y1, x0:x1].astype(bool)
+                cut.append(np.ascontiguousarray(piece.T) if turned else piece)
                 buf[y0:y1, x0:x1] = 0
             else:
                 cut.append(None)
@@ -141,7 +146,7 @@ def render_layers(
             _palette_png(index, cols, alphas, folder / name)
             crop.files[layer] = name
 
-        shape = (y1 - y0, x1 - x0)
+        shape = (x1 - x0, y1 - y0) if turned else (y1 - y0, x1 - x0)
         for s in range(n_src):
             if cut[s] is not None:
                 put(f"s{s}", cut[s].view(np.uint8), [colours[c]], [255])

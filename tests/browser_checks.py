@@ -122,3 +122,30 @@ def test_quality_page_in_headless_chromium(small_set, tmp_path, browser):  # noq
     assert "/images/p00" in browser.current_url
     _all_images_loaded(browser)
     assert _severe(browser) == []
+
+
+def test_a_report_of_mixed_non_square_sizes_fits_the_window(tmp_path, browser):
+    """``demo --task kaggle``'s report: the pages of a tall and of a wide image load every
+    picture, the viewer has the image's own shape and fits the window's height beside its
+    table, nothing scrolls sideways, no console error."""
+    from helpers import run_cli
+    from selenium.webdriver.common.by import By
+
+    folder = tmp_path / "k"
+    assert run_cli("demo", folder, "--task", "kaggle", "--images", 6, "-q").exit_code == 0
+    pages = sorted((folder / "report" / "images").glob("p*-page.html"))
+    shapes = set()
+    for page in pages:
+        browser.get(page.as_uri())
+        _all_images_loaded(browser)
+        viewer = browser.find_element(By.ID, "viewer")
+        h, w = int(viewer.get_attribute("data-height")), int(viewer.get_attribute("data-width"))
+        shapes.add("tall" if h > w else "wide")
+        rect, table = viewer.rect, browser.find_element(By.ID, "image-table").rect
+        assert abs(rect["height"] / rect["width"] - h / w) < 0.02, (page.name, rect, h, w)
+        assert rect["y"] + rect["height"] <= browser.execute_script("return window.innerHeight") + 1, page.name
+        assert table["x"] >= rect["x"] + rect["width"], page.name
+        wide = browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+        assert wide[0] <= wide[1], (page.name, wide)
+        assert _severe(browser) == []
+    assert shapes == {"tall", "wide"}

@@ -175,7 +175,8 @@ def test_min_size_and_keep_largest_match_reference(m, conn, min_size, keep):
     rules = Rules(min_size=min_size, keep_largest=keep, connectivity=conn)
     expect, removed = ref_select(m, conn, min_size, keep)
     runs = encode(m)
-    out, _, stats = _kernels.clean_kernel(runs, np.array([0, len(runs)]), *m.shape, *_kernel_args(rules, *m.shape))
+    sides = [np.array([s]) for s in m.shape]
+    out, _, stats = _kernels.clean_kernel(runs, np.array([0, len(runs)]), *sides, *_kernel_args(rules, *m.shape))
     n_removed = stats[0, 0]
     assert n_removed == _steps(encode(m), *m.shape, rules)[1]
     assert np.array_equal(dense(clean(encode(m), *m.shape, rules), m.shape), expect)
@@ -312,7 +313,7 @@ def test_python_twins_agree_with_kernels():
     for kind in KINDS:
         m = make_mask(kind, 17, 13, 3)
         runs = encode(m)
-        args = (runs, np.array([0, len(runs)]), 17, 13, *_kernel_args(rules, 17, 13))
+        args = (runs, np.array([0, len(runs)]), np.array([17]), np.array([13]), *_kernel_args(rules, 17, 13))
         slow = _twin_pipeline(runs, 17, 13, rules)
         assert np.array_equal(_steps(runs, 17, 13, rules)[0], slow[0]) and _steps(runs, 17, 13, rules)[1:] == slow[1:]
         for out, bounds, stats in (_kernels.clean_kernel(*args), _kernels.clean_kernel.py_func(*args)):

@@ -425,7 +425,7 @@ def test_in_headless_chromium():
         preexec_fn=default_signals,
     )
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
-    assert "4 passed" in r.stdout, r.stdout[-2000:]
+    assert "5 passed" in r.stdout, r.stdout[-2000:]
 
 
 def test_demo_writes_a_report(tmp_path):
