@@ -9,8 +9,8 @@ Three flags, each a row ``image_name,class,flag,value``:
 - ``area``: a non-empty mask whose area lies more than 5 scaled MADs from the median of the
   class's non-empty areas; value: the robust z-score ``(area - median) / spread``.
 
-Components are counted by a union-find over row segments that touch in adjacent rows
-(``quality._kernels.count_components_kernel``); nothing is dense.
+Components are counted on runs by ``postprocess.connected.component_areas`` (a union-find
+over row segments that touch in adjacent rows); nothing is dense.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 from core import Predictions
 from core.errors import UsageError
 from core.runs import area
-from quality._kernels import count_components_kernel
+from postprocess.connected import component_areas
 from quality._sources import Source, atomic_text, bar, csv_field, is_path, load, number
 
 __all__ = ["FLAGS", "MAD_SCALE", "MEAN_AD_SCALE", "ClassSummary", "Flag", "QAReport", "qa_flags", "write_flags"]
@@ -241,14 +241,13 @@ def qa_flags(
     n_images, n_classes = len(preds.images), len(preds.classes)
     areas = np.zeros((n_images, n_classes), np.int64)
     parts = np.zeros((n_images, n_classes), np.int64)
-    diagonal = 1 if connectivity == 8 else 0
     with bar(progress, n_images, "qa") as b:
         for i in range(n_images):
             for c in range(n_classes):
                 runs = preds.row_runs(int(preds.rows[i, c]))
                 if len(runs):
                     areas[i, c] = area(runs)
-                    parts[i, c] = count_components_kernel(runs, preds.grid(i)[1], diagonal)  # its own grid
+                    parts[i, c] = len(component_areas(runs, preds.grid(i)[1], connectivity))  # its own grid
             b.update(1)
     marks = np.zeros((n_images, n_classes, len(FLAGS)), bool)
     values = np.zeros((n_images, n_classes, len(FLAGS)))

@@ -54,12 +54,12 @@ def _simple(t: TinySet) -> None:
 
 
 def _qa(t: TinySet) -> None:
-    from quality._kernels import count_components_kernel
+    from postprocess.connected import component_areas
 
     for c in range(len(t.CLASSES)):
         runs = t.one.row_runs(int(t.one.rows[0, c]))
-        for diagonal in (0, 1):
-            count_components_kernel(runs, t.SIZE, diagonal)
+        for connectivity in (4, 8):
+            component_areas(runs, t.SIZE, connectivity)
 
 
 _FUSE = (
@@ -71,5 +71,10 @@ STAPLE = Step("staple", (*_FUSE, "quality/_kernels.py:em_kernel"), _staple, 6)
 """STAPLE: pattern histograms, the EM, the fused masks (``quality.staple``)."""
 SIMPLE = Step("simple", (*_FUSE, "quality/_kernels.py:simple_kernel"), _simple, 3)
 """SIMPLE (``quality.staple`` with ``method='simple'``)."""
-QA = Step("qa", ("quality/_kernels.py:count_components_kernel",), _qa, 1)
+QA = Step(
+    "qa",
+    ("postprocess/_segment_kernels.py:split_rows_kernel", "postprocess/_component_kernels.py:label_kernel"),
+    _qa,
+    1,
+)
 """The QA flags' component counts (``quality.qa``)."""
