@@ -471,8 +471,6 @@ def test_kernels_equal_their_python_twins(masks, seed):
     assert np.array_equal(
         K.dice_patterns(pats, counts, v, n_sources, EPS), K.dice_patterns.py_func(pats, counts, v, n_sources, EPS)
     )
-    parent = np.array([0, 0, 1, 2, 4], np.int64)
-    assert K.find(parent.copy(), 3) == K.find.py_func(parent.copy(), 3) == 0
 
 
 @given(st.lists(st.floats(-1e290, 1e290), max_size=60))
