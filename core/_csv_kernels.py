@@ -61,20 +61,19 @@ def same_bytes(a, a_lo, a_hi, b, b_lo, b_hi):
 
 
 @nb.njit(cache=True, nogil=True)
-def tokenize_kernel(buf, start, sep, col_img, col_cls, col_rle, class_text, class_off):
-    """Split the records of an unquoted ASCII CSV (from ``buf[start:]``, after the header) and
-    return, per row: its line, its image field's span, whether that span's bytes differ from
-    the previous row's (a new run of rows of one image), its class (index into the class
-    list ``class_text[class_off[k]:class_off[k+1]]`` after trimming, -1 unknown) and its class
-    field's span; and the RLE fields copied into one buffer with offsets (``nan``, as
-    ``str(float('nan'))`` writes an empty mask, read as empty when at most 5 bytes long).
+def tokenize_kernel(buf, start, n_lines, sep, n_fields, col_img, col_cls, col_rle, class_text, class_off):
+    """Split the records of an unquoted ASCII CSV (from ``buf[start:]``, after the header, of
+    at most ``n_lines`` lines) and return, per row: its line, its image field's span, whether
+    that span's bytes differ from the previous row's (a new run of rows of one image), its
+    class (index into the class list ``class_text[class_off[k]:class_off[k+1]]`` after
+    trimming, -1 unknown) and its class field's span; the RLE fields copied into one buffer
+    with offsets (``nan``, as ``str(float('nan'))`` writes an empty mask, read as empty when
+    at most 5 bytes long); and the records whose field count is not ``n_fields`` as ``(how
+    many, the first one's line, its count)``, as ``field_counts_kernel`` would count them.
     Blank lines and rows whose three fields are all empty are skipped, as the pandas reader
-    does. Field counts are checked beforehand (``field_counts_kernel``)."""
+    does. Each byte is looked at once (the RLE's copied as it is)."""
     n = buf.shape[0]
-    m = 1
-    for i in range(start, n):
-        if buf[i] == 10:
-            m += 1
+    m = n_lines
     lines = np.empty(m, np.int64)
     spans = np.empty((m, 4), np.int64)  # image lo, hi; class lo, hi
     new_name = np.empty(m, np.bool_)
@@ -82,6 +81,7 @@ def tokenize_kernel(buf, start, sep, col_img, col_cls, col_rle, class_text, clas
     text = np.empty(n - start, np.uint8)
     offsets = np.zeros(m + 1, np.int64)
     n_classes = class_off.shape[0] - 1
+    bad = np.zeros(3, np.int64)  # how many, first line, its field count
     r = 0
     t = 0
     line = 2
@@ -89,24 +89,43 @@ def tokenize_kernel(buf, start, sep, col_img, col_cls, col_rle, class_text, clas
     prev_lo = 0
     prev_hi = -1
     while pos < n:
+        f = 0
+        lo = pos
+        il = ih = cl = ch = rl = rh = pos
         end = pos
-        while end < n and buf[end] != 10:
+        t0 = t
+        while end < n:
+            c = buf[end]
+            if c == 10:
+                break
+            if c == sep:
+                if f == col_img:
+                    il, ih = lo, end
+                elif f == col_cls:
+                    cl, ch = lo, end
+                elif f == col_rle:
+                    rl, rh = lo, end
+                f += 1
+                lo = end + 1
+            elif f == col_rle:  # copied as it is seen; kept below if the row is
+                text[t] = c
+                t += 1
             end += 1
+        t = t0
         stop = end - 1 if end > pos and buf[end - 1] == 13 else end
         if stop > pos:
-            f = 0
-            lo = pos
-            il = ih = cl = ch = rl = rh = pos
-            for i in range(pos, stop + 1):
-                if i == stop or buf[i] == sep:
-                    if f == col_img:
-                        il, ih = lo, i
-                    elif f == col_cls:
-                        cl, ch = lo, i
-                    elif f == col_rle:
-                        rl, rh = lo, i
-                    f += 1
-                    lo = i + 1
+            if f == col_img:
+                il, ih = lo, stop
+            elif f == col_cls:
+                cl, ch = lo, stop
+            elif f == col_rle:
+                rl, rh = lo, stop
+            f += 1
+            if f != n_fields:
+                if bad[0] == 0:
+                    bad[1] = line
+                    bad[2] = f
+                bad[0] += 1
             if ih > il or ch > cl or rh > rl:
                 lines[r] = line
                 spans[r, 0] = il
@@ -138,11 +157,9 @@ def tokenize_kernel(buf, start, sep, col_img, col_cls, col_rle, class_text, clas
                     and (buf[a + 2] | 32) == 110
                 )
                 if not nan:
-                    for j in range(rl, rh):
-                        text[t] = buf[j]
-                        t += 1
+                    t = t0 + rh - rl  # a carriage return copied with the last field is dropped
                 r += 1
                 offsets[r] = t
         line += 1
         pos = end + 1
-    return lines[:r], spans[:r], new_name[:r], cls[:r], text[:t], offsets[: r + 1]
+    return lines[:r], spans[:r], new_name[:r], cls[:r], text[:t], offsets[: r + 1], bad

@@ -5,6 +5,7 @@ line never fills memory), the header's columns, and every record's field count."
 from __future__ import annotations
 
 import csv
+import os
 
 import numpy as np
 
@@ -52,36 +53,54 @@ def read_bounded(stream, path: str, bound: int, size: str, chunk: int = CHUNK, l
     line, the bound and the mask ``size``) raised as soon as it is seen, so that memory never
     holds more than one chunk past the bound of a bad line, however long the line is.
     ``limit``: stop once that many bytes are read (the head of a file, to sample it)."""
-    data = bytearray()
+    data = bytearray(_expected_size(stream, limit))  # filled in place: no copy per chunk
+    n = 0  # bytes read so far
     step = max(1, min(chunk, bound))  # a line inside one block is then shorter than the bound
     line = 0  # length of the line being read so far
     while True:
-        block = stream.read(step if limit is None else max(min(step, limit - len(data)), 0))
-        if not block:
-            return data
-        first = block.find(b"\n")
-        if first < 0:
-            line += len(block)
-        else:
-            line += first
+        want = step if limit is None else max(min(step, limit - n), 0)
+        if want == 0:
+            break
+        if n + want > len(data):  # the file grew, or its size was unknown
+            data.extend(bytes(n + want - len(data)))
+        with memoryview(data) as view, view[n : n + want] as part:
+            got = stream.readinto(part)
+        if not got:
+            break
+        first = data.find(b"\n", n, n + got)
+        line += got if first < 0 else first - n
         if line > bound:
-            number = data.count(b"\n") + 1
+            number = data.count(b"\n", 0, n) + 1
             raise InputError(
                 f"{where(path, number)}: line longer than {bound:,} characters, more than a row of "
                 f"{size} masks can need; stopped reading there (are height and width right?)"
             )
         if first >= 0:
-            line = len(block) - block.rfind(b"\n") - 1
-        data += block
+            line = n + got - data.rfind(b"\n", n, n + got) - 1
+        n += got
+    del data[n:]
+    return data
+
+
+def _expected_size(stream, limit: int | None) -> int:
+    """The bytes ``stream`` will give (its file's size, at most ``limit``), plus one so that
+    the read seeing its end needs no room of its own; 0 when unknown."""
+    try:
+        size = os.fstat(stream.fileno()).st_size - stream.tell()
+    except (OSError, AttributeError, ValueError):  # io.UnsupportedOperation is an OSError
+        return 0
+    return max(size if limit is None else min(size, limit), 0) + 1
 
 
 def read_bytes(
-    path: str, npix: int, size: str, layout: Layout, limit: int | None = None
+    path: str, npix: int, size: str, layout: Layout, limit: int | None = None, count_fields: bool = True
 ) -> tuple[bytearray, list[str], bool]:
     """The file's bytes (BOM removed), its header fields, and whether the last line lacks its
-    newline (a hint of truncation); every record's field count is checked, every line's
-    length against ``longest_line`` as it is read (``read_bounded``). ``limit``: only the
-    whole lines of about the first ``limit`` bytes (a sample of the file). Raises InputError."""
+    newline (a hint of truncation); every line's length is checked against ``longest_line``
+    as it is read (``read_bounded``), and every record's field count (``check_field_counts``)
+    unless ``count_fields`` is false (the tokenizer counts them as it splits the rows).
+    ``limit``: only the whole lines of about the first ``limit`` bytes (a sample of the
+    file). Raises InputError."""
     import io
 
     name = where(path)
@@ -114,22 +133,47 @@ def read_bytes(
     twice = [c for c in layout.columns if header.count(c) > 1]
     if twice:
         raise InputError(f"{name}:1: column {twice[0]} appears twice (header is {said})")
-    counts = field_counts(data)
+    if count_fields:
+        counts = field_counts(data)
+        unterminated = len(counts) > 1 and not data.endswith(b"\n")
+        check_field_counts(path, header, counts, unterminated)
+    else:
+        unterminated = record_count(data) > 1 and not data.endswith(b"\n")
+    return data, header, unterminated
+
+
+def record_count(data: bytes) -> int:
+    """Records of unquoted ``data`` as ``field_counts`` counts them (a last line without its
+    line end is one unless it holds nothing but carriage returns)."""
+    return data.count(b"\n") + (1 if data[data.rfind(b"\n") + 1 :].strip(b"\r") else 0)
+
+
+def check_field_counts(path: str, header: list[str], counts: np.ndarray, unterminated: bool) -> None:
+    """Raise the ``InputError`` of the first record whose field count (``field_counts``;
+    blank records -1) is not the header's."""
     bad = np.flatnonzero((counts != len(header)) & (counts != -1))
-    unterminated = len(counts) > 1 and not data.endswith(b"\n")
-    if len(bad) == 1 and unterminated and int(bad[0]) == len(counts) - 1:
-        r = int(bad[0])
-        raise InputError(
-            f"{name}: file looks truncated: last line {r + 1} has no newline and {counts[r]} of "
-            f"{len(header)} fields ({said})"
-        )
     if len(bad):
         r = int(bad[0])
+        field_count_error(path, header, len(counts), len(bad), r + 1, int(counts[r]), unterminated)
+
+
+def field_count_error(
+    path: str, header: list[str], records: int, n_bad: int, line: int, count: int, unterminated: bool
+) -> None:
+    """Raise the ``InputError`` of ``n_bad`` records with the wrong field count, the first at
+    ``line`` with ``count`` fields, in a file of ``records`` records (header included): a
+    truncated file when the only one is a last line without its line end."""
+    name = where(path)
+    said = shown(",".join(header), 2 * NAME_LIMIT)
+    if n_bad == 1 and unterminated and line == records:
         raise InputError(
-            f"{name}:{r + 1}: {counts[r]} fields where the header has {len(header)} "
-            f"({said}){f' ({len(bad):,} such lines)' if len(bad) > 1 else ''}"
+            f"{name}: file looks truncated: last line {line} has no newline and {count} of "
+            f"{len(header)} fields ({said})"
         )
-    return data, header, unterminated
+    raise InputError(
+        f"{name}:{line}: {count} fields where the header has {len(header)} "
+        f"({said}){f' ({n_bad:,} such lines)' if n_bad > 1 else ''}"
+    )
 
 
 def is_plain(data: bytes) -> bool:

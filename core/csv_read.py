@@ -20,7 +20,15 @@ from core._csv_kernels import tokenize_kernel
 from core._rle_kernels import ERR_BOUNDS, scan_kernel
 from core.classes import DEFAULT_CLASSES
 from core.codec import RLE_ERRORS, format_rle, parse_rle
-from core.csv_bytes import is_plain, read_bytes, readonly
+from core.csv_bytes import (
+    check_field_counts,
+    field_count_error,
+    field_counts,
+    is_plain,
+    read_bytes,
+    readonly,
+    record_count,
+)
 from core.csv_write import COLUMNS
 from core.errors import NAME_LIMIT, InputError, UsageError, listing, plural, quoted, shown, suggest, where
 from core.layout import DEFAULT_LAYOUT, Layout, Sizes
@@ -91,10 +99,11 @@ def read_table(
             param="columns",
         )
     largest = max([height * width, *(h * w for h, w in (sizes.table.values() if sizes else ()))])
-    data, header, unterminated = read_bytes(path, largest, f"{height}×{width}", layout, limit)
+    data, header, unterminated = read_bytes(path, largest, f"{height}×{width}", layout, limit, count_fields=False)
     if is_plain(data):
-        cols = _tokenize(data, header, classes, layout)
+        cols = _tokenize(data, header, classes, layout, path, unterminated)
     else:
+        check_field_counts(path, header, field_counts(data), unterminated)
         (img, cls, rle), lines = _read_frame(path, data, layout, classes)
         cols = _columns(img, cls, rle, lines, classes)
     return _assemble(path, cols, unterminated, classes, height, width, sizes, instances, layout.order)
@@ -150,27 +159,39 @@ class _Columns:
     lines: np.ndarray
 
 
-def _tokenize(data: bytes, header: list[str], classes: tuple[str, ...], layout: Layout = DEFAULT_LAYOUT) -> _Columns:
-    """``_Columns`` of a plain file (see ``_plain``) straight from its bytes: one numba pass,
-    then Python only once per run of rows of one image. Without a class column (``layout``)
-    every row is of the one class."""
+def _tokenize(
+    data: bytes,
+    header: list[str],
+    classes: tuple[str, ...],
+    layout: Layout = DEFAULT_LAYOUT,
+    path: str = "",
+    unterminated: bool = False,
+) -> _Columns:
+    """``_Columns`` of a plain file (see ``is_plain``) straight from its bytes: one numba
+    pass, then Python only once per run of rows of one image. Without a class column
+    (``layout``) every row is of the one class. A record whose field count is not the
+    header's is the ``InputError`` ``check_field_counts`` raises (naming ``path``)."""
     buf = readonly(data)
     start = data.find(b"\n") + 1 if b"\n" in data else len(data)
     class_bytes = [c.encode() for c in classes]
     class_off = np.zeros(len(classes) + 1, np.int64)
     np.cumsum([len(b) for b in class_bytes], out=class_off[1:])
     class_text = np.frombuffer(b"".join(class_bytes), np.uint8) if class_bytes else np.zeros(0, np.uint8)
-    lines, spans, new_name, cls_code, text, offsets = interruptible(
+    lines, spans, new_name, cls_code, text, offsets, bad = interruptible(
         tokenize_kernel,
         buf,
         start,
+        data.count(b"\n", start) + 1,
         ord(","),
+        len(header),
         header.index(layout.image),
         header.index(layout.cls) if layout.cls is not None else -1,
         header.index(layout.rle),
         class_text,
         class_off,
     )
+    if bad[0]:
+        field_count_error(path, header, record_count(data), int(bad[0]), int(bad[1]), int(bad[2]), unterminated)
     if layout.cls is None:
         cls_code[:] = 0
     firsts = np.flatnonzero(new_name)

@@ -80,7 +80,10 @@ class PredictionWriter:
         """Write ``rows`` rows already formatted as CSV lines (UTF-8)."""
         if self.split is not None:
             raise TypeError("a writer that splits masks into rows takes images (write_image), not rows")
-        self._fh.write(text.decode())
+        # Straight to the binary layer (after what the text layer holds): no decode and encode
+        # of a block that is already UTF-8.
+        self._fh.flush()
+        self._fh.buffer.write(text)
         self.rows_written += rows
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -14,6 +14,7 @@ from core._csv_kernels import tokenize_kernel
 from core.csv_bytes import is_plain as _plain
 from core.csv_bytes import read_bytes as _read_bytes
 from core.csv_read import _assemble, _columns, _read_frame, _tokenize
+from core.errors import InputError
 from core.layout import DEFAULT_LAYOUT
 
 CLASSES = ("a", "b", "c")
@@ -68,6 +69,37 @@ def test_tokenizer_reads_as_pandas(tmp_path_factory, data):
     assert (fast.truncation, fast.truncated_image) == (slow.truncation, slow.truncated_image)
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    data=plain_files(),
+    edits=st.lists(st.tuples(st.integers(1, 20), st.sampled_from(["drop", "add"])), min_size=1, max_size=3),
+)
+def test_the_tokenizer_counts_fields_as_the_counting_pass(tmp_path_factory, data, edits):
+    """A plain file with rows of too few or too many fields: the error the tokenizer raises
+    (it counts fields as it splits) is the one the separate counting pass raises."""
+    lines = data.split(b"\n")
+    for i, how in edits:
+        k = 1 + i % max(len(lines) - 1, 1)
+        if k >= len(lines):
+            continue
+        body, cr = (lines[k][:-1], b"\r") if lines[k].endswith(b"\r") else (lines[k], b"")
+        lines[k] = (body + b",x" if how == "add" else body.rpartition(b",")[0]) + cr
+    path = tmp_path_factory.mktemp("f") / "in.csv"
+    path.write_bytes(b"\n".join(lines))
+
+    def error(count_fields: bool) -> str | None:
+        try:
+            data, header, unterminated = _read_bytes(str(path), 16, "4×4", DEFAULT_LAYOUT, count_fields=count_fields)
+            if not count_fields:
+                assert _plain(data)
+                _tokenize(data, header, CLASSES, DEFAULT_LAYOUT, str(path), unterminated)
+        except InputError as e:
+            return str(e)
+        return None
+
+    assert error(False) == error(True)
+
+
 def test_quoted_non_ascii_and_lone_cr_files_are_not_plain():
     assert not _plain(b'image_name,class,rle\n"a,b.png",a,1 1\n')
     assert not _plain("image_name,class,rle\nä.png,a,1 1\n".encode())
@@ -78,9 +110,10 @@ def test_quoted_non_ascii_and_lone_cr_files_are_not_plain():
 def test_tokenize_kernel_matches_its_python_twin():
     data = b"image_name,class,rle\nx.png, b ,1 2\r\n\n,,\nd/x.png,q,nan\ny.png,a,3 1"
     buf = np.frombuffer(data, np.uint8)
-    args = (buf, 21, 44, 0, 1, 2, np.frombuffer(b"ab", np.uint8), np.array([0, 1, 2]))
+    args = (buf, 21, 6, 44, 3, 0, 1, 2, np.frombuffer(b"ab", np.uint8), np.array([0, 1, 2]))
     for got, want in zip(tokenize_kernel(*args), tokenize_kernel.py_func(*args), strict=True):
         np.testing.assert_array_equal(got, want)
-    lines, spans, new_name, cls, text, offsets = tokenize_kernel(*args)
+    lines, spans, new_name, cls, text, offsets, bad = tokenize_kernel(*args)
     assert lines.tolist() == [2, 5, 6] and new_name.tolist() == [True, True, True]
+    assert bad.tolist() == [0, 0, 0]
     assert cls.tolist() == [1, -1, 0] and text.tobytes() == b"1 23 1" and offsets.tolist() == [0, 3, 3, 6]
