@@ -61,6 +61,17 @@ def same_bytes(a, a_lo, a_hi, b, b_lo, b_hi):
 
 
 @nb.njit(cache=True, nogil=True)
+def _mark(field, f, lo, hi, col_img, col_cls, col_rle):
+    """Record field ``f`` of a line, ``[lo, hi)``, if it is the image, class or RLE column."""
+    if f == col_img:
+        field[0], field[1] = lo, hi
+    elif f == col_cls:
+        field[2], field[3] = lo, hi
+    elif f == col_rle:
+        field[4], field[5] = lo, hi
+
+
+@nb.njit(cache=True, nogil=True)
 def tokenize_kernel(buf, start, n_lines, sep, n_fields, col_img, col_cls, col_rle, class_text, class_off):
     """Split the records of an unquoted ASCII CSV (from ``buf[start:]``, after the header, of
     at most ``n_lines`` lines) and return, per row: its line, its image field's span, whether
@@ -82,6 +93,7 @@ def tokenize_kernel(buf, start, n_lines, sep, n_fields, col_img, col_cls, col_rl
     offsets = np.zeros(m + 1, np.int64)
     n_classes = class_off.shape[0] - 1
     bad = np.zeros(3, np.int64)  # how many, first line, its field count
+    field = np.empty(6, np.int64)  # spans of the image, class and RLE fields of a line
     r = 0
     t = 0
     line = 2
@@ -91,7 +103,8 @@ def tokenize_kernel(buf, start, n_lines, sep, n_fields, col_img, col_cls, col_rl
     while pos < n:
         f = 0
         lo = pos
-        il = ih = cl = ch = rl = rh = pos
+        for j in range(6):
+            field[j] = pos
         end = pos
         t0 = t
         while end < n:
@@ -99,12 +112,7 @@ def tokenize_kernel(buf, start, n_lines, sep, n_fields, col_img, col_cls, col_rl
             if c == 10:
                 break
             if c == sep:
-                if f == col_img:
-                    il, ih = lo, end
-                elif f == col_cls:
-                    cl, ch = lo, end
-                elif f == col_rle:
-                    rl, rh = lo, end
+                _mark(field, f, lo, end, col_img, col_cls, col_rle)
                 f += 1
                 lo = end + 1
             elif f == col_rle:  # copied as it is seen; kept below if the row is
@@ -114,13 +122,9 @@ def tokenize_kernel(buf, start, n_lines, sep, n_fields, col_img, col_cls, col_rl
         t = t0
         stop = end - 1 if end > pos and buf[end - 1] == 13 else end
         if stop > pos:
-            if f == col_img:
-                il, ih = lo, stop
-            elif f == col_cls:
-                cl, ch = lo, stop
-            elif f == col_rle:
-                rl, rh = lo, stop
+            _mark(field, f, lo, stop, col_img, col_cls, col_rle)
             f += 1
+            il, ih, cl, ch, rl, rh = field[0], field[1], field[2], field[3], field[4], field[5]
             if f != n_fields:
                 if bad[0] == 0:
                     bad[1] = line
