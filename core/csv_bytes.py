@@ -134,12 +134,25 @@ def read_bytes(
     if twice:
         raise InputError(f"{name}:1: column {twice[0]} appears twice (header is {said})")
     if count_fields:
-        counts = field_counts(data)
-        unterminated = len(counts) > 1 and not data.endswith(b"\n")
-        check_field_counts(path, header, counts, unterminated)
-    else:
-        unterminated = record_count(data) > 1 and not data.endswith(b"\n")
-    return data, header, unterminated
+        return data, header, check_fields(path, header, data)
+    return data, header, not data.endswith(b"\n") and _several_records(data)
+
+
+def check_fields(path: str, header: list[str], data: bytes) -> bool:
+    """Check every record's field count (``check_field_counts``, quotes honoured); return
+    whether the last line of a file of several records lacks its line end."""
+    counts = field_counts(data)
+    unterminated = len(counts) > 1 and not data.endswith(b"\n")
+    check_field_counts(path, header, counts, unterminated)
+    return unterminated
+
+
+def _several_records(data: bytes) -> bool:
+    """Whether ``record_count(data) > 1``, without counting every line."""
+    first = data.find(b"\n")
+    if first < 0:
+        return False
+    return data.find(b"\n", first + 1) >= 0 or bool(data[first + 1 :].strip(b"\r"))
 
 
 def record_count(data: bytes) -> int:

@@ -21,9 +21,8 @@ from core._rle_kernels import ERR_BOUNDS, scan_kernel
 from core.classes import DEFAULT_CLASSES
 from core.codec import RLE_ERRORS, format_rle, parse_rle
 from core.csv_bytes import (
-    check_field_counts,
+    check_fields,
     field_count_error,
-    field_counts,
     is_plain,
     read_bytes,
     readonly,
@@ -103,7 +102,7 @@ def read_table(
     if is_plain(data):
         cols = _tokenize(data, header, classes, layout, path, unterminated)
     else:
-        check_field_counts(path, header, field_counts(data), unterminated)
+        unterminated = check_fields(path, header, data)
         (img, cls, rle), lines = _read_frame(path, data, layout, classes)
         cols = _columns(img, cls, rle, lines, classes)
     return _assemble(path, cols, unterminated, classes, height, width, sizes, instances, layout.order)

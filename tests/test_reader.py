@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core._csv_kernels import tokenize_kernel
+from core.csv_bytes import _several_records, record_count
 from core.csv_bytes import is_plain as _plain
 from core.csv_bytes import read_bytes as _read_bytes
 from core.csv_read import _assemble, _columns, _read_frame, _tokenize
@@ -117,3 +118,8 @@ def test_tokenize_kernel_matches_its_python_twin():
     assert lines.tolist() == [2, 5, 6] and new_name.tolist() == [True, True, True]
     assert bad.tolist() == [0, 0, 0]
     assert cls.tolist() == [1, -1, 0] and text.tobytes() == b"1 23 1" and offsets.tolist() == [0, 3, 3, 6]
+
+
+@given(st.lists(st.sampled_from([b"a", b",", b"\n", b"\r", b"\r\n"]), max_size=12).map(b"".join))
+def test_several_records_is_a_record_count_above_one(data):
+    assert _several_records(data) == (record_count(data) > 1)
