@@ -52,7 +52,7 @@ class ClusterResult:
     chunk : int
         Images per chunk.
     workers : int
-        Workers of the cluster when the run started.
+        Worker threads of the cluster when the run started (tasks it runs at once).
     cleaning : list of str or None
         The inline cleaning's summary (counts summed over the chunks).
     skipped : dict
@@ -112,15 +112,16 @@ def run(
         ``hard_vote``, ``weighted_vote``, ``soft_vote``, ``clean_predictions`` (these need
         ``output=``), ``evaluate`` or ``tune``.
     scheduler : str or distributed.Client
-        ``tcp://HOST:PORT`` (a running scheduler), ``local:N`` (a ``LocalCluster`` of N
-        processes, for this run), or a connected ``Client``.
+        ``tcp://HOST:PORT`` (a running scheduler), ``local:N`` (a ``LocalCluster`` for this
+        run: N threads in one process, N processes for ``tune`` and ``soft_vote``; see
+        ``cluster.scheduler.connect``), or a connected ``Client``.
     chunk : int, optional
         Images per task (default: ``auto_chunk``). The output never depends on it.
     ship_inputs : bool
         Read the input CSVs here and send each task its chunk's rows (for workers that do
         not see the files); otherwise workers read the paths themselves.
     in_flight : int, optional
-        Tasks submitted at a time (default: twice the workers, at least 2).
+        Tasks submitted at a time (default: twice the worker threads, at least 2).
     echo, progress : callable, optional
         As in ``ensemble.hard_vote``.
     fail_once : str, optional
@@ -139,7 +140,8 @@ def run(
     from cluster.scheduler import connect
 
     if isinstance(scheduler, str):
-        with connect(scheduler) as client:
+        # tune's search and the soft vote run Python per class: processes (see ``connect``)
+        with connect(scheduler, processes=name in ("tune", "soft_vote")) as client:
             return _run(client, fn, name, args, kwargs, chunk, ship_inputs, in_flight, echo, progress, fail_once)
     return _run(scheduler, fn, name, args, kwargs, chunk, ship_inputs, in_flight, echo, progress, fail_once)
 
@@ -160,10 +162,6 @@ def _refuse_outputs(name: str, kwargs: dict) -> None:
             "scheduler: a cluster run writes one row per mask; write_instances runs without a scheduler",
             param="scheduler",
         )
-
-
-def _n_workers(client) -> int:
-    return max(len(client.scheduler_info().get("workers", {})), 1)
 
 
 def _resources(client, fn_name: str, args: tuple) -> tuple[dict | None, int]:
@@ -214,7 +212,9 @@ def _run(client, fn, name, args, kwargs, chunk, ship, in_flight, echo, progress,
             notes(line)
     t1 = time.perf_counter()
     n = len(prep.images)
-    workers = _n_workers(client)
+    from cluster.scheduler import slots
+
+    workers = slots(client)
     size = auto_chunk(n, workers, chunk, batch)
     bounds = chunks(n, size)
     window = in_flight or max(2 * workers, 2)
@@ -252,7 +252,7 @@ def _run(client, fn, name, args, kwargs, chunk, ship, in_flight, echo, progress,
     rows = n * len(prep.classes)
     notes.quietly()(
         f"{desc}: {plural(n, 'image')} in {plural(len(bounds), 'chunk')} of ≤ {size} on "
-        f"{plural(workers, 'worker')}, {plural(rows, 'row')} → {output}"
+        f"{plural(workers, 'worker thread')}, {plural(rows, 'row')} → {output}"
     )
     for src, k in outs["skipped"].items():
         notes(f"note: source {src} had no map for {plural(k, 'image')} (missing: skip; averaged over the others)")
@@ -294,8 +294,9 @@ def _stream(client, fn, args, kwargs, bounds, window, resources, shipper, fail_o
 
     def consume(fh, b):
         for out in ordered(submit, len(bounds), window):  # later chunks keep running meanwhile
-            if fh is not None:
-                fh.write(out.text)
+            if fh is not None:  # UTF-8 rows as the chunk wrote them: straight to the file's bytes
+                fh.flush()
+                fh.buffer.write(out.text)
             else:
                 total["per_image"].append(out.per_image)
                 total["per_image_iou"].append(out.per_image_iou)

@@ -1,5 +1,6 @@
 """Connecting to Dask's distributed scheduler: ``tcp://HOST:PORT`` (a running cluster) or
-``local:N`` (a ``LocalCluster`` of N worker processes, started for the run and closed after).
+``local:N`` (a ``LocalCluster`` of N threads in one worker process, or of N processes, started
+for the run and closed after).
 
 Dask is imported here only: the single-machine commands never import it.
 """
@@ -29,33 +30,43 @@ def parse_address(address: str) -> tuple[str, int | None]:
     if m:
         n = int(m.group(1))
         if n < 1:
-            raise UsageError(f"scheduler: {address}: local:N needs N >= 1 worker processes", param="scheduler")
+            raise UsageError(f"scheduler: {address}: local:N needs N >= 1 workers", param="scheduler")
         return "local", n
     if re.match(r"(tcp|tls|ucx|inproc)://\S+$", address):
         return "remote", None
     raise UsageError(
-        f"scheduler: {address!r}: expected tcp://HOST:PORT (a running scheduler) or local:N (N worker processes here)",
+        f"scheduler: {address!r}: expected tcp://HOST:PORT (a running scheduler) or local:N (N workers here)",
         param="scheduler",
     )
 
 
 @contextlib.contextmanager
-def connect(address: str, resources: dict[str, float] | None = None, timeout: float = 15) -> Iterator[Any]:
+def connect(
+    address: str, resources: dict[str, float] | None = None, timeout: float = 15, processes: bool = False
+) -> Iterator[Any]:
     """A ``distributed.Client`` for ``address`` (see ``parse_address``), closed at the end;
-    ``local:N`` starts a ``LocalCluster`` (N processes of one thread each, no dashboard;
-    ``resources`` given to each worker, e.g. ``{"GPU": 1}``) and closes it with the client.
-    An address nothing answers at is a one-line ``UsageError``."""
+    ``local:N`` starts a ``LocalCluster`` of one worker process with N threads, or with
+    ``processes`` N worker processes of one thread each (no dashboard; ``resources`` given to
+    each worker, e.g. ``{"GPU": 1}``), and closes it with the client. An address nothing
+    answers at is a one-line ``UsageError``.
+
+    One process with N threads suits the jobs whose work is in kernels that release the GIL
+    and that read whole CSVs (votes, cleaning, scoring): the threads use N cores and the
+    inputs are read once, where N processes would each read all of them (N times the CPU and
+    the memory; ``bench/scale.py``). Jobs that run Python per class (``tune``'s search, the
+    soft vote) need the processes. A real cluster is best laid out the first way, one worker
+    process per machine with a thread per core (docs/cluster.md)."""
     kind, n = parse_address(address)
     from distributed import Client, LocalCluster
 
     if kind == "local":
         # ":0": any free port (two runs at once must not collide on 8787). silence_logs: a
-        # task's error is the run's one-line error, said once by the client; the workers'
+        # task's error is the run's one-line error, said once by the client; the worker's
         # own logs would add a traceback per failed task.
         with (
             LocalCluster(
-                n_workers=n,
-                threads_per_worker=1,
+                n_workers=n if processes else 1,
+                threads_per_worker=1 if processes else n,
                 processes=True,
                 dashboard_address=":0",
                 resources=resources,
@@ -75,6 +86,12 @@ def connect(address: str, resources: dict[str, float] | None = None, timeout: fl
         ) from None
     with client:
         yield client
+
+
+def slots(client) -> int:
+    """Tasks the cluster runs at once: its workers' threads (at least 1)."""
+    workers = client.scheduler_info().get("workers", {})
+    return max(sum(int(w.get("nthreads", 1)) for w in workers.values()), 1)
 
 
 def worker_resources(client) -> dict[str, dict[str, float]]:

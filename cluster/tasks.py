@@ -32,12 +32,13 @@ class Prepared:
 
 @dataclass
 class ChunkOut:
-    """One chunk's result: CSV rows (``text``, canonical order), or ``per_image`` scores
-    (and ``per_image_iou``); the cleaning counts and the maps skipped, summed by the client."""
+    """One chunk's result: CSV rows (``text``, UTF-8, canonical order), or ``per_image``
+    scores (and ``per_image_iou``); the cleaning counts and the maps skipped, summed by the
+    client."""
 
     lo: int
     hi: int
-    text: str = ""
+    text: bytes = b""
     per_image: Any = None
     per_image_iou: Any = None
     cleaning: Any = None
@@ -92,8 +93,8 @@ def prepare(fn: Callable, args: tuple, kwargs: dict, keep: list | None = None) -
     return Prepared(list(sel.images or []), notes, classes, spec, extra)
 
 
-def rows_text(images, rles, classes) -> str:
-    """The CSV rows of these images exactly as ``PredictionWriter`` writes them."""
+def rows_text(images, rles, classes) -> bytes:
+    """The CSV rows of these images exactly as ``PredictionWriter`` writes them (UTF-8)."""
     from core.csv_write import csv_field
 
     fields = [csv_field(c) for c in classes]
@@ -101,7 +102,7 @@ def rows_text(images, rles, classes) -> str:
     for name, row in zip(images, rles, strict=True):
         f = csv_field(name)
         out.append("".join(f"{f},{c},{r}\n" for c, r in zip(fields, row, strict=True)))
-    return "".join(out)
+    return "".join(out).encode()
 
 
 def chunk(fn: Callable, args: tuple, kwargs: dict, lo: int, hi: int, fail_once: str | None = None) -> ChunkOut:
@@ -121,7 +122,7 @@ def chunk(fn: Callable, args: tuple, kwargs: dict, lo: int, hi: int, fail_once: 
         out.per_image_iou = sel.extra.get("per_image_iou")
     else:
         classes, cleaner = _parts(sel)
-        out.text = rows_text(sel.images[lo:hi], sel.rles, classes)
+        out.text = sel.text if sel.text is not None else rows_text(sel.images[lo:hi], sel.rles, classes)
         if cleaner is not None:
             out.cleaning = cleaner.stats()
         job = sel.extra.get("job")
@@ -150,7 +151,7 @@ def shipped(fn: Callable, args: tuple, kwargs: dict, lo: int, hi: int) -> ChunkO
         out.per_image_iou = sel.extra.get("per_image_iou")
         return out
     classes, cleaner = _parts(sel)
-    out.text = rows_text(sel.images[:n], sel.rles, classes)
+    out.text = sel.text if sel.text is not None else rows_text(sel.images[:n], sel.rles, classes)
     if cleaner is not None:
         out.cleaning = cleaner.stats()
     return out

@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from cluster.scheduler import slots
 from core.classes import CANVAS
 from core.sources import bar, label, named_sources
 from core.window import chunks, ordered
@@ -56,7 +57,7 @@ def run_tune(client, fn, args, kwargs, ship: bool, notes, progress, in_flight):
     max_seconds = kwargs.get("max_seconds")
     staple, area_gate = tuple(x.get("staple", ())), bool(kwargs.get("area_gate"))
     deadline = start + max_seconds if max_seconds else None
-    window = in_flight or max(2 * max(len(client.scheduler_info().get("workers", {})), 1), 2)
+    window = in_flight or max(2 * slots(client), 2)
     if ship:
         from core.subset import take_classes
 

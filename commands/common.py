@@ -428,7 +428,7 @@ def cluster_options(f):
         metavar="ADDRESS",
         expose_value=False,
         callback=keep,
-        help="Run on Dask: tcp://HOST:PORT (a running scheduler) or local:N (N worker processes "
+        help="Run on Dask: tcp://HOST:PORT (a running scheduler) or local:N (N workers "
         "here); default: the settings' scheduler:, else this process.",
     )(f)
     return f

@@ -8,7 +8,7 @@ HELP = {
     unreadable or malformed inputs.
 
     hard, weighted, soft, postprocess, evaluate and tune also run on a Dask cluster:
-    --scheduler tcp://HOST:8786 (a running scheduler) or local:N (N worker processes here),
+    --scheduler tcp://HOST:8786 (a running scheduler) or local:N (N workers here),
     with the same output byte for byte; input paths must be visible to the workers (or
     --ship-inputs for CSVs). See docs/cluster.md.
     """,

@@ -56,6 +56,7 @@ class Selection:
     hi: int
     images: list[str] | None = None  # the job's whole image list, in output order
     rles: list[list[str]] = field(default_factory=list)  # per image of the chunk, class order
+    text: bytes | None = None  # or the chunk's CSV rows as the output holds them (block jobs)
     work: Any = None  # the per-image function (the cluster reads its cleaner's counts)
     extra: dict[str, Any] = field(default_factory=dict)  # what a job keeps for its chunk
 
@@ -100,14 +101,15 @@ def _select(images: Sequence[str], work: ImageWork, progress=None) -> None:
     _chunk(images, work, lambda lo, hi: [work(i) for i in range(lo, hi)], progress)
 
 
-def select_span(images: Sequence[str], span_work: Callable[[int, int], list[list[str]]], progress=None) -> None:
-    """The ``Selection`` hook of a job that computes spans of images at once (the votes'
-    block kernel): ``span_work(lo, hi)`` gives the RLE strings of images ``lo:hi``. No-op
-    without an active selection."""
+def select_span(images: Sequence[str], span_work: Callable[[int, int], list[list[str]] | bytes], progress=None) -> None:
+    """The ``Selection`` hook of a job that computes spans of images at once (the votes' and
+    the cleaning's block kernels): ``span_work(lo, hi)`` gives the CSV rows of images
+    ``lo:hi`` as the output holds them (bytes), or their RLE strings. No-op without an active
+    selection."""
     _chunk(images, span_work, span_work, progress)
 
 
-def _chunk(images: Sequence[str], work: Any, span: Callable[[int, int], list[list[str]]], progress) -> None:
+def _chunk(images: Sequence[str], work: Any, span: Callable[[int, int], list[list[str]] | bytes], progress) -> None:
     """With an active selection: compute its images with ``span(lo, hi)``, keep them and the
     job's ``work`` (the cluster reads its plan or cleaner) on it, and stop the job."""
     sel = _SELECTION.get()
@@ -117,7 +119,11 @@ def _chunk(images: Sequence[str], work: Any, span: Callable[[int, int], list[lis
     start = time.perf_counter()
     lo, hi = sel.lo, min(sel.hi, len(images))
     if lo < hi:
-        sel.rles = list(span(lo, hi))
+        got = span(lo, hi)
+        if isinstance(got, bytes):
+            sel.text = got
+        else:
+            sel.rles = list(got)
         if progress is not None:
             progress.update(hi - lo)
     sel.extra["loop_seconds"] = time.perf_counter() - start  # the images' own work (benchmarks)

@@ -151,6 +151,10 @@ class VotePlan:
         )
         return out[:end].tobytes(), spans
 
+    def rows(self, lo: int, hi: int) -> bytes:
+        """The CSV rows of images ``lo:hi`` (a cluster chunk's, as the output holds them)."""
+        return self.block(lo, hi)[0]
+
     def rles(self, lo: int, hi: int) -> list[list[str]]:
         """The voted RLE strings of images ``lo:hi``, in class order (for results kept in memory)."""
         text, spans = self.block(lo, hi)
@@ -179,7 +183,7 @@ def run_plan(
         if output is None:
             return collect_images(images, plan.image, progress)
         return write_images(output, classes, images, plan.image, workers, progress, layout, writer)
-    select_span(images, plan.rles, progress)  # a cluster chunk (cluster/): images [lo, hi) only, then stops
+    select_span(images, plan.rows, progress)  # a cluster chunk (cluster/): images [lo, hi) only, then stops
     blocks = chunks(len(images), BLOCK)
     if output is None:
         return [rles for block in collect_blocks(blocks, lambda b: plan.rles(*blocks[b]), progress) for rles in block]

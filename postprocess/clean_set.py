@@ -19,7 +19,7 @@ from core.codec import format_rle
 from core.errors import DataError
 from core.layout import DEFAULT_LAYOUT, Layout
 from core.predictions import Predictions, predictions_from_rles
-from core.stream import collect_images, current_selection, write_blocks, write_images
+from core.stream import collect_images, current_selection, select_span, write_blocks, write_images
 from core.window import chunks
 from postprocess.cleaner import Cleaner
 
@@ -82,6 +82,8 @@ def clean_all(
             f"({len(absent):,} missing in all; 'check' lists them)"
         )
     work = functools.partial(_exclusive_image if exclusive else _image, preds, cleaner)
+    if not exclusive:  # a cluster chunk (cluster/): its rows by the block kernel, then stops
+        select_span(preds.images, functools.partial(_block, preds, cleaner, Fields.classes(preds.classes)), progress)
     if output is None or current_selection() is not None:  # a cluster chunk: never a file (cluster/)
         rles = collect_images(preds.images, work, progress)
         return predictions_from_rles(
