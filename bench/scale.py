@@ -1,6 +1,6 @@
 """How the CSV commands' cost grows with the number of images, against a plain pandas read of
-the same files; and the hard vote on a Dask ``LocalCluster`` of 1, 2 and 4 workers beside the
-one-process run.
+the same files; and the hard vote on ``--scheduler local:1``, ``local:2`` and ``local:4`` (a
+Dask ``LocalCluster`` of one worker process with that many threads) beside the one-process run.
 
     python bench/scale.py                          # 300, 1,500 and 7,500 images
     python bench/scale.py --sizes 300,1500 --workers 2 --repeat 1
@@ -18,8 +18,8 @@ floor's: 1.0 means each image costs what reading its rows with pandas costs.
 **Cluster** (``--cluster-images``, default 1,500): ``cli.py hard --scheduler local:N`` as a
 child process against ``cli.py hard`` in one process, in the same run, outputs compared byte
 for byte. CPU is the whole process tree's (the LocalCluster's worker and nanny processes are
-its children, reaped before it exits); bytes read per worker is ``rchar`` of
-``/proc/self/io`` in each worker at the end of the run (``cluster_child`` below).
+its children, reaped before it exits); bytes read per worker is the growth of ``rchar`` of
+``/proc/self/io`` in each worker process over the run (``CLUSTER_CHILD`` below).
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="best of N (default 3)")
     ap.add_argument("--only", default=None, help="comma-separated commands (default all)")
     ap.add_argument("--cluster-images", type=int, default=1500, help="0: no cluster runs")
-    ap.add_argument("--workers", default="1,2,4", help="cluster sizes (default 1,2,4)")
+    ap.add_argument("--workers", default="1,2,4", help="N of each local:N run (default 1,2,4)")
     ap.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "bench_scale")
     args = ap.parse_args()
 
