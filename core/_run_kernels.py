@@ -158,22 +158,37 @@ def sweep_start(runs, bounds):
 
 
 @nb.njit(cache=True, nogil=True)
-def sweep_step(runs, bounds, ptr, pos, active):
-    """Advance each source's pointer ``ptr[i]`` to ``pos``, set ``active[i]`` when source
-    ``i`` covers ``pos``, and return the next boundary after ``pos`` (``INF`` at the end)."""
+def sweep_events(runs, bounds):
+    """Each source's first boundary: its first run's start (``INF`` when it has none)."""
+    n = bounds.shape[0] - 1
+    event = np.empty(n, np.int64)
+    for i in range(n):
+        event[i] = runs[bounds[i], 0] if bounds[i] < bounds[i + 1] else INF
+    return event
+
+
+@nb.njit(cache=True, nogil=True)
+def sweep_step(runs, bounds, ptr, pos, active, event):
+    """Step the sweep to ``pos``: each source whose next boundary ``event[i]`` is ``pos`` has
+    its pointer ``ptr[i]`` moved past the runs that end by ``pos``, ``active[i]`` set when it
+    covers ``pos`` and ``event[i]`` set to its next boundary; the others cover ``pos`` as they
+    covered the segment before it. Returns the next boundary of all (``INF`` at the end).
+    Only the sources with a boundary at ``pos`` are looked at again, not every source's runs."""
     nxt = INF
     for i in range(bounds.shape[0] - 1):
-        p = ptr[i]
-        while p < bounds[i + 1] and runs[p, 1] <= pos:
-            p += 1
-        ptr[i] = p
-        active[i] = False
-        if p < bounds[i + 1]:
-            if runs[p, 0] <= pos:
+        if event[i] == pos:
+            p = ptr[i]
+            end = bounds[i + 1]
+            while p < end and runs[p, 1] <= pos:
+                p += 1
+            ptr[i] = p
+            if p < end and runs[p, 0] <= pos:
                 active[i] = True
-                nxt = min(nxt, runs[p, 1])
+                event[i] = runs[p, 1]
             else:
-                nxt = min(nxt, runs[p, 0])
+                active[i] = False
+                event[i] = runs[p, 0] if p < end else INF
+        nxt = min(nxt, event[i])
     return nxt
 
 
@@ -190,9 +205,10 @@ def vote_kernel(runs, bounds, weights, threshold, min_votes):
     active = np.zeros(n, np.bool_)
     out = np.empty((2 * runs.shape[0] + 1, 2), np.int64)
     k = 0
+    event = sweep_events(runs, bounds)
     pos = sweep_start(runs, bounds)
     while pos != INF:
-        nxt = sweep_step(runs, bounds, ptr, pos, active)
+        nxt = sweep_step(runs, bounds, ptr, pos, active, event)
         if nxt == INF:
             break
         acc = 0.0
@@ -364,9 +380,10 @@ def overlap_kernel(runs, bounds):
     active = np.zeros(n, np.bool_)
     pairs = np.zeros((n, n), np.int64)
     total = 0
+    event = sweep_events(runs, bounds)
     pos = sweep_start(runs, bounds)
     while pos != INF:
-        nxt = sweep_step(runs, bounds, ptr, pos, active)
+        nxt = sweep_step(runs, bounds, ptr, pos, active, event)
         if nxt == INF:
             break
         count = 0
@@ -394,9 +411,10 @@ def coverage_kernel(runs, bounds, gt, length, hit):
     ptr = bounds[:-1].copy()
     active = np.zeros(n, np.bool_)
     g = 0
+    event = sweep_events(runs, bounds)
     pos = sweep_start(runs, bounds)
     while pos != INF:
-        nxt = sweep_step(runs, bounds, ptr, pos, active)
+        nxt = sweep_step(runs, bounds, ptr, pos, active, event)
         if nxt == INF:
             break
         mask = 0
