@@ -148,23 +148,19 @@ def intersections_kernel(a_text, a_off, a_rows, a_counts, b_text, b_off, b_rows,
 
 
 @nb.njit(cache=True, nogil=True)
-def sweep_start(runs, bounds):
-    """The first boundary of all sources, or ``INF`` when every source is empty."""
-    pos = INF
-    for i in range(bounds.shape[0] - 1):
-        if bounds[i] < bounds[i + 1]:
-            pos = min(pos, runs[bounds[i], 0])
-    return pos
-
-
-@nb.njit(cache=True, nogil=True)
-def sweep_events(runs, bounds):
-    """Each source's first boundary: its first run's start (``INF`` when it has none)."""
+def sweep_init(runs, bounds):
+    """The state of a sweep before its first step: each source's pointer at its first run,
+    none covering, each source's next boundary its first run's start (``INF`` when it has
+    none), and the first boundary of all (``INF`` when every source is empty)."""
     n = bounds.shape[0] - 1
+    ptr = bounds[:-1].copy()
+    active = np.zeros(n, np.bool_)
     event = np.empty(n, np.int64)
+    pos = INF
     for i in range(n):
         event[i] = runs[bounds[i], 0] if bounds[i] < bounds[i + 1] else INF
-    return event
+        pos = min(pos, event[i])
+    return ptr, active, event, pos
 
 
 @nb.njit(cache=True, nogil=True)
@@ -201,12 +197,9 @@ def vote_kernel(runs, bounds, weights, threshold, min_votes):
     total = 0.0
     for i in range(n):
         total += weights[i]
-    ptr = bounds[:-1].copy()
-    active = np.zeros(n, np.bool_)
     out = np.empty((2 * runs.shape[0] + 1, 2), np.int64)
     k = 0
-    event = sweep_events(runs, bounds)
-    pos = sweep_start(runs, bounds)
+    ptr, active, event, pos = sweep_init(runs, bounds)
     while pos != INF:
         nxt = sweep_step(runs, bounds, ptr, pos, active, event)
         if nxt == INF:
@@ -376,12 +369,9 @@ def overlap_kernel(runs, bounds):
     """Pixels covered by more than one of the stacked masks: ``(total, pairs)``, ``pairs[i, j]``
     (symmetric, zero diagonal) the pixels masks ``i`` and ``j`` both cover."""
     n = bounds.shape[0] - 1
-    ptr = bounds[:-1].copy()
-    active = np.zeros(n, np.bool_)
     pairs = np.zeros((n, n), np.int64)
     total = 0
-    event = sweep_events(runs, bounds)
-    pos = sweep_start(runs, bounds)
+    ptr, active, event, pos = sweep_init(runs, bounds)
     while pos != INF:
         nxt = sweep_step(runs, bounds, ptr, pos, active, event)
         if nxt == INF:
@@ -408,11 +398,8 @@ def coverage_kernel(runs, bounds, gt, length, hit):
     where the ground truth ``gt`` covers it, to ``hit[subset]``; ``subset`` is the bitmask
     of the sources covering the segment."""
     n = bounds.shape[0] - 1
-    ptr = bounds[:-1].copy()
-    active = np.zeros(n, np.bool_)
     g = 0
-    event = sweep_events(runs, bounds)
-    pos = sweep_start(runs, bounds)
+    ptr, active, event, pos = sweep_init(runs, bounds)
     while pos != INF:
         nxt = sweep_step(runs, bounds, ptr, pos, active, event)
         if nxt == INF:

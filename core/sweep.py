@@ -4,7 +4,7 @@ Between two consecutive boundaries the set of sources covering a pixel is consta
 run-space operations over many masks (voting, subset histograms) decide once per segment.
 Sources are stacked: ``runs[bounds[i]:bounds[i+1]]`` are source ``i``'s canonical runs.
 
-The sweep itself (``sweep_start``, ``sweep_events``, ``sweep_step``) is inlined into its
+The sweep itself (``sweep_init``, ``sweep_step``) is inlined into its
 kernels, so it lives with them in ``core._run_kernels``: the vote (``ensemble.mask_vote``), the
 overlaps and the subset histograms (``evaluation.search.coverage``). Each source's next
 boundary is kept, so a step looks again only at the sources with a boundary there.
