@@ -10,11 +10,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from core._block_kernels import same_runs_kernel
-from core.blocks import write_copied
 from core.errors import plural, shown
 from core.layout import DEFAULT_LAYOUT, Layout
-from core.predictions import Predictions, PredictionWriter
-from fusion.finish import finish_image
+from core.predictions import Predictions
+from fusion.finish import finish_image, picked_rles, write_picked
 from postprocess.cleaner import Cleaner
 
 
@@ -162,28 +161,24 @@ def write_merge(
     empty mask. With ``clean``, classes that have cleaning rules are cleaned; with ``overlaps``
     (exclusive classes), an image's classes are kept exclusive as ``fusion.finish.finish_image``
     says. Returns rows written."""
-    writer = writer if writer is not None else PredictionWriter(output, plan.classes, layout)
-    if clean is None and overlaps is None and writer.blocks:
-        parts, classes = plan.parts, plan.classes
-        return write_copied(output, parts, plan.part, plan.rows, plan.images, classes, progress, layout, writer)
-    bufs = [memoryview(p.text) for p in plan.parts]  # slices of a view copy only the row
-    offs = [p.offsets.tolist() for p in plan.parts]
-    with writer as w:
-        for i, name in enumerate(plan.images):
-            rles = []
-            for f, r in zip(plan.part[i].tolist(), plan.rows[i].tolist(), strict=True):
-                rles.append(str(bufs[f][offs[f][r] : offs[f][r + 1]], "ascii").strip() if f >= 0 else "")
-            w.write_image(name, finish_image(rles, clean, plan.grid(i), overlaps, plan.classes, name))
-            if progress is not None:
-                progress.update(1)
-    return w.rows_written
+    return write_picked(
+        output,
+        plan.parts,
+        plan.part,
+        plan.rows,
+        plan.images,
+        plan.classes,
+        plan.grid,
+        progress,
+        clean,
+        layout,
+        overlaps,
+        writer,
+    )
 
 
 def merged_rles(plan: MergePlan, clean: Cleaner | None, i: int, overlaps: str | None = None) -> list[str]:
     """Image ``i``'s merged RLE strings (cleaned where ``clean`` has rules, exclusive as
     ``overlaps`` says)."""
-    rles = []
-    for f, r in zip(plan.part[i].tolist(), plan.rows[i].tolist(), strict=True):
-        p = plan.parts[f] if f >= 0 else None
-        rles.append(p.text[p.offsets[r] : p.offsets[r + 1]].tobytes().decode("ascii").strip() if p is not None else "")
+    rles = picked_rles(plan.parts, plan.part[i].tolist(), plan.rows[i].tolist())
     return finish_image(rles, clean, plan.grid(i), overlaps, plan.classes, plan.images[i])

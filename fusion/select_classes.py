@@ -17,13 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from core.blocks import write_copied
 from core.errors import DataError, UsageError, as_name, listing, named_among, plural, quoted, shown, where
 from core.layout import DEFAULT_LAYOUT, Layout
-from core.predictions import Predictions, PredictionWriter, image_positions, predictions_from_rles
+from core.predictions import Predictions, image_positions, predictions_from_rles
 from core.sources import Notes, Progress, Source, bar, frame_of, is_path, load_all
 from core.stream import collect_images
-from fusion.finish import finish_image, overlap_policy
+from fusion.finish import finish_image, overlap_policy, picked_rles, write_picked
 from postprocess.cleaner import Cleaner, cleaning_lines
 from settings.select import SelectSettings
 
@@ -103,24 +102,22 @@ def write_selection(
     ``clean``, classes that have cleaning rules are decoded, cleaned and re-encoded; with
     ``overlaps`` (exclusive classes) each image's classes are kept exclusive
     (``fusion.finish.finish_image``)."""
+    which = np.broadcast_to(plan.src, plan.rows.shape)
     classes = plan.sources[0].classes
-    writer = writer if writer is not None else PredictionWriter(output, classes, layout)
-    if clean is None and overlaps is None and writer.blocks:
-        which = np.broadcast_to(plan.src, plan.rows.shape)
-        return write_copied(output, plan.sources, which, plan.rows, plan.images, classes, progress, layout, writer)
-    bufs = [memoryview(p.text) for p in plan.sources]  # slices of a view copy only the row
-    offs = [p.offsets.tolist() for p in plan.sources]
-    per_class = [(bufs[s], offs[s]) for s in plan.src]
-    with writer as w:
-        for i, name in enumerate(plan.images):
-            rles = [
-                str(buf[o[r] : o[r + 1]], "ascii").strip()
-                for (buf, o), r in zip(per_class, plan.rows[i].tolist(), strict=True)
-            ]
-            w.write_image(name, finish_image(rles, clean, plan.grid(i), overlaps, classes, name))
-            if progress is not None:
-                progress.update(1)
-    return w.rows_written
+    return write_picked(
+        output,
+        plan.sources,
+        which,
+        plan.rows,
+        plan.images,
+        classes,
+        plan.grid,
+        progress,
+        clean,
+        layout,
+        overlaps,
+        writer,
+    )
 
 
 @dataclass
@@ -413,9 +410,5 @@ def select(
 def _selected(plan: SelectPlan, clean: Cleaner | None, overlaps: str | None, i: int) -> list[str]:
     """Image ``i``'s selected RLE strings (cleaned where ``clean`` has rules, exclusive as
     ``overlaps`` says)."""
-    rles = [_row_text(plan.sources[s], r) for s, r in zip(plan.src.tolist(), plan.rows[i].tolist(), strict=True)]
+    rles = picked_rles(plan.sources, plan.src.tolist(), plan.rows[i].tolist())
     return finish_image(rles, clean, plan.grid(i), overlaps, plan.sources[0].classes, plan.images[i])
-
-
-def _row_text(p: Predictions, r: int) -> str:
-    return p.text[p.offsets[r] : p.offsets[r + 1]].tobytes().decode("ascii").strip()
