@@ -11,6 +11,7 @@ image at a time, and scales to 2048², 29 classes, hundreds of images.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import zlib
@@ -290,9 +291,9 @@ def write_set(
         (folder / "maps" / m).mkdir(parents=True, exist_ok=True)
         paths[f"maps/{m}"] = folder / "maps" / m
     writers = {k: PredictionWriter(paths[k], gen.classes) for k in ["gt", *gen.model_names]}
-    for w in writers.values():
-        w.__enter__()
-    try:
+    with contextlib.ExitStack() as stack:  # every writer closed, or on an error removed
+        for w in writers.values():
+            stack.enter_context(w)
         for img in gen.images():
             writers["gt"].write_image(img.name, [format_rle(r) for r in img.gt])
             for m in gen.model_names:
@@ -301,12 +302,6 @@ def write_set(
                 np.savez_compressed(folder / "maps" / m / f"{Path(img.name).stem}.npz", prob=gen.prob_map(img, m, size))
             if progress is not None:
                 progress.update(1)
-    except BaseException as e:
-        for w in writers.values():
-            w.__exit__(type(e), e, None)
-        raise
-    for w in writers.values():
-        w.__exit__(None, None, None)
     return paths
 
 

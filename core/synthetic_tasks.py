@@ -12,6 +12,7 @@ deterministic in ``seed``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import zlib
@@ -189,9 +190,9 @@ def write_task_set(
         paths["images"].mkdir(exist_ok=True)
     writers = {k: PredictionWriter(paths[k], gen.classes, layout) for k in keys}
     sizes = [f"{layout.image},height,width\n"]
-    for w in writers.values():
-        w.__enter__()
-    try:
+    with contextlib.ExitStack() as stack:  # every writer closed, or on an error removed
+        for w in writers.values():
+            stack.enter_context(w)
         for img in gen.images():
             sizes.append(f"{img.name},{img.size[0]},{img.size[1]}\n")
             for k in keys:
@@ -203,12 +204,6 @@ def write_task_set(
                 Image.fromarray(task_picture(img), "L").save(paths["images"] / img.name, compress_level=1)
             if progress is not None:
                 progress.update(1)
-    except BaseException as e:
-        for w in writers.values():
-            w.__exit__(type(e), e, None)
-        raise
-    for w in writers.values():
-        w.__exit__(None, None, None)
     paths["sizes"].write_text("".join(sizes), encoding="utf-8")
     return paths
 
