@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from cluster.plan import auto_chunk, prepare_everywhere
+from cluster.scheduler import connect, has_gpus, slots
 from core.errors import UsageError, plural
 from core.sources import Notes, bar, is_path, named_sources
 from core.window import chunks, ordered
@@ -137,8 +138,6 @@ def run(
     if chunk is not None and chunk < 1:
         raise UsageError("chunk: must be >= 1", param="chunk")
     _refuse_outputs(name, kwargs)
-    from cluster.scheduler import connect
-
     if isinstance(scheduler, str):
         # tune's search and the soft vote run Python per class: processes (see ``connect``)
         with connect(scheduler, processes=name in ("tune", "soft_vote")) as client:
@@ -175,8 +174,6 @@ def _resources(client, fn_name: str, args: tuple) -> tuple[dict | None, int]:
     cfg, _, _ = load_settings(SoftSettings, args[0])
     if not cfg.models():
         return None, 1
-    from cluster.scheduler import has_gpus
-
     return ({"GPU": 1} if has_gpus(client) else None), max(cfg.batch_size, 1)
 
 
@@ -212,8 +209,6 @@ def _run(client, fn, name, args, kwargs, chunk, ship, in_flight, echo, progress,
             notes(line)
     t1 = time.perf_counter()
     n = len(prep.images)
-    from cluster.scheduler import slots
-
     workers = slots(client)
     size = auto_chunk(n, workers, chunk, batch)
     bounds = chunks(n, size)
@@ -265,8 +260,7 @@ def _stream(client, fn, args, kwargs, bounds, window, resources, shipper, fail_o
     """Submit the chunks (``window`` at a time), consume them in order: write CSV rows to
     ``output`` atomically, or keep scores. Returns the summed counts (and the scores)."""
     from cluster import tasks
-    from core.atomic import atomic_open
-    from core.csv_write import COLUMNS
+    from core.csv_write import PredictionWriter
 
     total = {"cleaning": 0, "skipped": {}, "per_image": [], "per_image_iou": [], "tasks": 0.0, "loops": 0.0}
     tag = f"{os.getpid()}-{time.time_ns()}"
@@ -292,11 +286,10 @@ def _stream(client, fn, args, kwargs, bounds, window, resources, shipper, fail_o
             key=key,
         )
 
-    def consume(fh, b):
+    def consume(writer, b):
         for out in ordered(submit, len(bounds), window):  # later chunks keep running meanwhile
-            if fh is not None:  # UTF-8 rows as the chunk wrote them: straight to the file's bytes
-                fh.flush()
-                fh.buffer.write(out.text)
+            if writer is not None:  # the rows as the chunk wrote them
+                writer.write_rows(out.text, (out.hi - out.lo) * len(prep.classes))
             else:
                 total["per_image"].append(out.per_image)
                 total["per_image_iou"].append(out.per_image_iou)
@@ -312,9 +305,8 @@ def _stream(client, fn, args, kwargs, bounds, window, resources, shipper, fail_o
         if name == "evaluate":
             consume(None, b)
         else:
-            with atomic_open(output) as fh:
-                fh.write(",".join(COLUMNS) + "\n")
-                consume(fh, b)
+            with PredictionWriter(output, prep.classes) as writer:
+                consume(writer, b)
     return total
 
 
