@@ -97,7 +97,7 @@ def read_bytes(
 ) -> tuple[bytearray, list[str], bool]:
     """The file's bytes (BOM removed), its header fields, and whether the last line lacks its
     newline (a hint of truncation); every line's length is checked against ``longest_line``
-    as it is read (``read_bounded``), and every record's field count (``check_field_counts``)
+    as it is read (``read_bounded``), and every record's field count (``check_fields``)
     unless ``count_fields`` is false (the tokenizer counts them as it splits the rows).
     ``limit``: only the whole lines of about the first ``limit`` bytes (a sample of the
     file). Raises InputError."""
@@ -139,11 +139,15 @@ def read_bytes(
 
 
 def check_fields(path: str, header: list[str], data: bytes) -> bool:
-    """Check every record's field count (``check_field_counts``, quotes honoured); return
-    whether the last line of a file of several records lacks its line end."""
+    """Check every record's field count (``field_counts``, quotes honoured; blank records
+    pass): the first wrong one is ``field_count_error``'s ``InputError``. Returns whether the
+    last line of a file of several records lacks its line end."""
     counts = field_counts(data)
     unterminated = len(counts) > 1 and not data.endswith(b"\n")
-    check_field_counts(path, header, counts, unterminated)
+    bad = np.flatnonzero((counts != len(header)) & (counts != -1))
+    if len(bad):
+        r = int(bad[0])
+        field_count_error(path, header, len(counts), len(bad), r + 1, int(counts[r]), unterminated)
     return unterminated
 
 
@@ -159,15 +163,6 @@ def record_count(data: bytes) -> int:
     """Records of unquoted ``data`` as ``field_counts`` counts them (a last line without its
     line end is one unless it holds nothing but carriage returns)."""
     return data.count(b"\n") + (1 if data[data.rfind(b"\n") + 1 :].strip(b"\r") else 0)
-
-
-def check_field_counts(path: str, header: list[str], counts: np.ndarray, unterminated: bool) -> None:
-    """Raise the ``InputError`` of the first record whose field count (``field_counts``;
-    blank records -1) is not the header's."""
-    bad = np.flatnonzero((counts != len(header)) & (counts != -1))
-    if len(bad):
-        r = int(bad[0])
-        field_count_error(path, header, len(counts), len(bad), r + 1, int(counts[r]), unterminated)
 
 
 def field_count_error(

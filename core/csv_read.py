@@ -169,7 +169,7 @@ def _tokenize(
     """``_Columns`` of a plain file (see ``is_plain``) straight from its bytes: one numba
     pass, then Python only once per run of rows of one image. Without a class column
     (``layout``) every row is of the one class. A record whose field count is not the
-    header's is the ``InputError`` ``check_field_counts`` raises (naming ``path``)."""
+    header's is the ``InputError`` ``check_fields`` raises (naming ``path``)."""
     buf = readonly(data)
     start = data.find(b"\n") + 1 if b"\n" in data else len(data)
     class_bytes = [c.encode() for c in classes]
