@@ -82,8 +82,9 @@ def clean_all(
             f"({len(absent):,} missing in all; 'check' lists them)"
         )
     work = functools.partial(_exclusive_image if exclusive else _image, preds, cleaner)
+    classes = Fields.classes(preds.classes, layout)
     if not exclusive:  # a cluster chunk (cluster/): its rows by the block kernel, then stops
-        select_span(preds.images, functools.partial(_block, preds, cleaner, Fields.classes(preds.classes)), progress)
+        select_span(preds.images, functools.partial(_block, preds, cleaner, classes), progress)
     if output is None or current_selection() is not None:  # a cluster chunk: never a file (cluster/)
         rles = collect_images(preds.images, work, progress)
         return predictions_from_rles(
@@ -92,7 +93,6 @@ def clean_all(
     if exclusive or (writer is not None and not writer.blocks):
         return write_images(output, preds.classes, preds.images, work, workers, progress, layout, writer)
     blocks = chunks(len(preds.images), BLOCK)
-    classes = Fields.classes(preds.classes, layout)
     return write_blocks(
         output,
         preds.classes,
