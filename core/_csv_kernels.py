@@ -1,6 +1,7 @@
-"""Kernels of the CSV reader: field counts of every record, and the tokenizer that reduces a
-plain file's rows to image spans, class codes and RLE text in one pass (private: see
-``core.csv_read``).
+"""Kernels of the CSV reader: field counts of every record, the tokenizer that reduces a
+plain file's rows to image spans, class codes and RLE text in one pass, and the whole-file
+scans before it (is the file plain, how many lines). The scans and the search for a field's
+end look at eight bytes per step, as one uint64 word (private: see ``core.csv_read``).
 """
 
 from __future__ import annotations
@@ -61,6 +62,86 @@ def same_bytes(a, a_lo, a_hi, b, b_lo, b_hi):
 
 
 @nb.njit(cache=True, nogil=True)
+def _matches(x, pattern):
+    """The bytes of the word ``x`` equal to the byte ``pattern`` repeats, as their high bit
+    (0x80) in an otherwise zero word: exact per byte, and without the wrap-around of the
+    usual ``(v - 0x01…) & ~v & 0x80…`` form."""
+    low7 = np.uint64(0x7F7F7F7F7F7F7F7F)
+    v = x ^ pattern  # the matching bytes are 0
+    return ~(((v & low7) + low7) | v | low7)
+
+
+@nb.njit(cache=True, nogil=True)
+def count_byte_kernel(buf, byte):
+    """How many bytes of ``buf`` are ``byte``, eight at a time."""
+    n = buf.shape[0]
+    words = buf[: n - n % 8].view(np.uint64)
+    pattern = np.uint64(0x0101010101010101) * np.uint64(byte)
+    total = 0
+    for w in range(words.shape[0]):
+        y = _matches(words[w], pattern) >> np.uint64(7)  # one 1 per match, in its byte
+        y += y >> np.uint64(8)
+        y += y >> np.uint64(16)
+        y += y >> np.uint64(32)
+        total += np.int64(y & np.uint64(0xFF))
+    for j in range(words.shape[0] * 8, n):
+        total += buf[j] == byte
+    return total
+
+
+@nb.njit(cache=True, nogil=True)
+def plain_kernel(buf):
+    """Whether ``buf`` is ASCII without a double quote, and each of its carriage returns is
+    followed by a line feed (see ``core.csv_bytes.is_plain``)."""
+    n = buf.shape[0]
+    words = buf[: n - n % 8].view(np.uint64)
+    high = np.uint64(0x8080808080808080)
+    quotes = np.uint64(0x2222222222222222)
+    returns = np.uint64(0x0D0D0D0D0D0D0D0D)
+    for w in range(words.shape[0]):
+        x = words[w]
+        if x & high or _matches(x, quotes):
+            return False
+        if _matches(x, returns):
+            for j in range(8 * w, 8 * w + 8):
+                if buf[j] == 13 and (j + 1 == n or buf[j + 1] != 10):
+                    return False
+    for j in range(words.shape[0] * 8, n):
+        c = buf[j]
+        if c >= 128 or c == 34 or (c == 13 and (j + 1 == n or buf[j + 1] != 10)):
+            return False
+    return True
+
+
+@nb.njit(cache=True, nogil=True)
+def field_end(buf, words, pos, seps):
+    """The first position from ``pos`` holding a line end or the separator (``seps``: it in
+    every byte of a word), or ``len(buf)``. ``words``: ``buf``'s whole words, as uint64:
+    the long RLE fields are crossed eight bytes per step, not one."""
+    n = buf.shape[0]
+    sep = np.uint8(seps & np.uint64(0xFF))
+    lines = np.uint64(0x0A0A0A0A0A0A0A0A)
+    while pos < n and pos % 8 != 0:
+        c = buf[pos]
+        if c == 10 or c == sep:
+            return pos
+        pos += 1
+    w = pos // 8
+    while w < words.shape[0]:
+        x = words[w]
+        if _matches(x, lines) or _matches(x, seps):
+            break
+        w += 1
+    pos = max(pos, w * 8)
+    while pos < n:
+        c = buf[pos]
+        if c == 10 or c == sep:
+            return pos
+        pos += 1
+    return n
+
+
+@nb.njit(cache=True, nogil=True)
 def _mark(field, f, lo, hi, col_img, col_cls, col_rle):
     """Record field ``f`` of a line, ``[lo, hi)``, if it is the image, class or RLE column."""
     if f == col_img:
@@ -72,9 +153,9 @@ def _mark(field, f, lo, hi, col_img, col_cls, col_rle):
 
 
 @nb.njit(cache=True, nogil=True)
-def tokenize_kernel(buf, start, n_lines, sep, n_fields, col_img, col_cls, col_rle, class_text, class_off):
-    """Split the records of an unquoted ASCII CSV (from ``buf[start:]``, after the header, of
-    at most ``n_lines`` lines) and return, per row: its line, its image field's span, whether
+def tokenize_kernel(buf, start, sep, n_fields, col_img, col_cls, col_rle, class_text, class_off):
+    """Split the records of an unquoted ASCII CSV (from ``buf[start:]``, after the header) and
+    return, per row: its line, its image field's span, whether
     that span's bytes differ from the previous row's (a new run of rows of one image), its
     class (index into the class list ``class_text[class_off[k]:class_off[k+1]]`` after
     trimming, -1 unknown) and its class field's span; the RLE fields copied into one buffer
@@ -82,9 +163,11 @@ def tokenize_kernel(buf, start, n_lines, sep, n_fields, col_img, col_cls, col_rl
     at most 5 bytes long); and the records whose field count is not ``n_fields`` as ``(how
     many, the first one's line, its count)``, as ``field_counts_kernel`` would count them.
     Blank lines and rows whose three fields are all empty are skipped, as the pandas reader
-    does. Each byte is looked at once (the RLE's copied as it is)."""
+    does. The fields are found eight bytes at a time (``field_end``) and the RLE copied whole."""
     n = buf.shape[0]
-    m = n_lines
+    words = buf[: n - n % 8].view(np.uint64)
+    seps = np.uint64(0x0101010101010101) * np.uint64(sep)  # the separator in every byte
+    m = count_byte_kernel(buf[start:], 10) + 1  # lines, the last maybe without its line end
     lines = np.empty(m, np.int64)
     spans = np.empty((m, 4), np.int64)  # image lo, hi; class lo, hi
     new_name = np.empty(m, np.bool_)
@@ -107,18 +190,17 @@ def tokenize_kernel(buf, start, n_lines, sep, n_fields, col_img, col_cls, col_rl
             field[j] = pos
         end = pos
         t0 = t
-        while end < n:
-            c = buf[end]
-            if c == 10:
+        while True:
+            end = field_end(buf, words, end, seps)
+            if f == col_rle:  # copied whole; kept below if the row is
+                text[t : t + end - lo] = buf[lo:end]
+                t += end - lo
+            if end == n or buf[end] == 10:
                 break
-            if c == sep:
-                _mark(field, f, lo, end, col_img, col_cls, col_rle)
-                f += 1
-                lo = end + 1
-            elif f == col_rle:  # copied as it is seen; kept below if the row is
-                text[t] = c
-                t += 1
+            _mark(field, f, lo, end, col_img, col_cls, col_rle)
+            f += 1
             end += 1
+            lo = end
         t = t0
         stop = end - 1 if end > pos and buf[end - 1] == 13 else end
         if stop > pos:

@@ -5,11 +5,12 @@ line never fills memory), the header's columns, and every record's field count."
 from __future__ import annotations
 
 import csv
+import ctypes
 import os
 
 import numpy as np
 
-from core._csv_kernels import field_counts_kernel
+from core._csv_kernels import field_counts_kernel, plain_kernel
 from core.errors import NAME_LIMIT, InputError, shown, where
 from core.inputs import require_file
 from core.layout import DEFAULT_LAYOUT, Layout
@@ -53,7 +54,7 @@ def read_bounded(stream, path: str, bound: int, size: str, chunk: int = CHUNK, l
     line, the bound and the mask ``size``) raised as soon as it is seen, so that memory never
     holds more than one chunk past the bound of a bad line, however long the line is.
     ``limit``: stop once that many bytes are read (the head of a file, to sample it)."""
-    data = bytearray(_expected_size(stream, limit))  # filled in place: no copy per chunk
+    data = _unfilled(_expected_size(stream, limit))  # filled in place: no copy per chunk
     n = 0  # bytes read so far
     step = max(1, min(chunk, bound))  # a line inside one block is then shorter than the bound
     line = 0  # length of the line being read so far
@@ -61,8 +62,9 @@ def read_bounded(stream, path: str, bound: int, size: str, chunk: int = CHUNK, l
         want = step if limit is None else max(min(step, limit - n), 0)
         if want == 0:
             break
-        if n + want > len(data):  # the file grew, or its size was unknown
-            data.extend(bytes(n + want - len(data)))
+        if n == len(data):  # the file grew, or its size was unknown
+            data.extend(bytes(want))
+        want = min(want, len(data) - n)
         with memoryview(data) as view, view[n : n + want] as part:
             got = stream.readinto(part)
         if not got:
@@ -80,6 +82,19 @@ def read_bounded(stream, path: str, bound: int, size: str, chunk: int = CHUNK, l
         n += got
     del data[n:]
     return data
+
+
+def _unfilled(size: int) -> bytearray:
+    """A bytearray of ``size`` bytes left as allocated. ``bytearray(size)`` writes zeros over
+    all of it while holding the GIL: for a 100 MB file that is most of the read's time, and
+    files read on several threads would take it in turns. Here the pages are first touched by
+    ``readinto``, in the kernel, with the GIL released. Only the bytes read are ever kept."""
+    return _new_bytearray(None, size)
+
+
+_new_bytearray = ctypes.pythonapi.PyByteArray_FromStringAndSize  # NULL: no copy, no zeroing
+_new_bytearray.restype = ctypes.py_object
+_new_bytearray.argtypes = (ctypes.c_void_p, ctypes.c_ssize_t)
 
 
 def _expected_size(stream, limit: int | None) -> int:
@@ -110,7 +125,7 @@ def read_bytes(
             data = read_bounded(fh, path, longest_line(npix), size, limit=limit)
             if limit is not None and len(data) >= limit and fh.read(1):
                 del data[data.rfind(b"\n") + 1 :]  # a cut line is no part of the sample
-        if not data.isascii():
+        if not is_plain(data) and not data.isascii():  # a plain file is ASCII: no pass holding the GIL
             data.decode("utf-8")  # rejects binary and other encodings up front
     except (FileNotFoundError, NotADirectoryError):
         raise InputError(f"{name}: no such file") from None
@@ -187,6 +202,4 @@ def field_count_error(
 def is_plain(data: bytes) -> bool:
     """Whether the tokenizer reads ``data`` exactly as pandas does: ASCII, no quotes, and every
     carriage return part of a CRLF (pandas also ends lines at a lone CR)."""
-    if not data.isascii() or b'"' in data:
-        return False
-    return b"\r" not in data or data.count(b"\r") == data.count(b"\r\n")
+    return bool(interruptible(plain_kernel, readonly(data)))

@@ -180,7 +180,6 @@ def _tokenize(
         tokenize_kernel,
         buf,
         start,
-        data.count(b"\n", start) + 1,
         ord(","),
         len(header),
         header.index(layout.image),

@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core._csv_kernels import tokenize_kernel
+from core._csv_kernels import count_byte_kernel, field_end, plain_kernel, tokenize_kernel
 from core.csv_bytes import _several_records, record_count
 from core.csv_bytes import is_plain as _plain
 from core.csv_bytes import read_bytes as _read_bytes
@@ -111,7 +111,7 @@ def test_quoted_non_ascii_and_lone_cr_files_are_not_plain():
 def test_tokenize_kernel_matches_its_python_twin():
     data = b"image_name,class,rle\nx.png, b ,1 2\r\n\n,,\nd/x.png,q,nan\ny.png,a,3 1"
     buf = np.frombuffer(data, np.uint8)
-    args = (buf, 21, 6, 44, 3, 0, 1, 2, np.frombuffer(b"ab", np.uint8), np.array([0, 1, 2]))
+    args = (buf, 21, 44, 3, 0, 1, 2, np.frombuffer(b"ab", np.uint8), np.array([0, 1, 2]))
     for got, want in zip(tokenize_kernel(*args), tokenize_kernel.py_func(*args), strict=True):
         np.testing.assert_array_equal(got, want)
     lines, spans, new_name, cls, text, offsets, bad = tokenize_kernel(*args)
@@ -123,3 +123,28 @@ def test_tokenize_kernel_matches_its_python_twin():
 @given(st.lists(st.sampled_from([b"a", b",", b"\n", b"\r", b"\r\n"]), max_size=12).map(b"".join))
 def test_several_records_is_a_record_count_above_one(data):
     assert _several_records(data) == (record_count(data) > 1)
+
+
+# Bytes the word-at-a-time kernels must tell apart: line ends, separators, quotes, carriage
+# returns, non-ASCII, and the digits and spaces of RLE text.
+_BYTES = st.lists(st.sampled_from([10, 13, 34, 44, 32, 48, 57, 128, 255, 9]), max_size=70)
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=_BYTES, skip=st.integers(0, 7), pos=st.integers(0, 70))
+def test_word_kernels_match_a_byte_by_byte_reading(raw, skip, pos):
+    """``field_end``, ``count_byte_kernel`` and ``plain_kernel`` read eight bytes at a time,
+    from any alignment (``skip``): each answers as a plain scan of the bytes does."""
+    buf = np.frombuffer(bytes(skip) + bytes(raw), np.uint8)[skip:]
+    data = bytes(raw)
+    n = len(data)
+    words = buf[: n - n % 8].view(np.uint64)
+    seps = np.uint64(0x0101010101010101) * np.uint64(44)
+    pos = min(pos, n)
+    want = next((j for j in range(pos, n) if data[j] in (10, 44)), n)
+    assert field_end(buf, words, pos, seps) == want
+    assert field_end.py_func(buf, words, pos, seps) == want
+    for byte in (10, 13, 44):
+        assert count_byte_kernel(buf, byte) == count_byte_kernel.py_func(buf, byte) == data.count(bytes([byte]))
+    plain = data.isascii() and b'"' not in data and data.count(b"\r") == data.count(b"\r\n")
+    assert plain_kernel(buf) == plain_kernel.py_func(buf) == plain
