@@ -30,6 +30,25 @@ ERR_OVERFLOW = 7
 _MAX_VALUE = 1 << 62  # any value beyond this cannot address a real mask
 
 
+_SAFE_DIGITS = 18  # a number of at most 18 digits is below _MAX_VALUE: no check per digit
+
+
+@nb.njit(cache=True, nogil=True)
+def _long_value(buf, lo, hi):
+    """The number of digits starting at ``buf[lo]`` and its end, or -1 (and where it stopped)
+    once it passes ``_MAX_VALUE``: checked before each multiplication, as int64 would wrap."""
+    v = 0
+    i = lo
+    while i < hi and 48 <= buf[i] <= 57:
+        if v > _MAX_VALUE // 10:
+            return -1, i
+        v = v * 10 + (np.int64(buf[i]) - 48)
+        if v > _MAX_VALUE:
+            return -1, i
+        i += 1
+    return v, i
+
+
 @nb.njit(cache=True, nogil=True)
 def parse_kernel(buf, lo, hi, npix, out):
     """Parse ``buf[lo:hi]`` into ``out`` (k, 2); return (n_runs, error_code, value_index).
@@ -49,19 +68,23 @@ def parse_kernel(buf, lo, hi, npix, out):
             continue
         if c < 48 or c > 57:
             return n, ERR_CHAR, k
-        v = 0
+        first = i
+        v = int(c) - 48
+        i += 1
         while i < hi:
-            c = buf[i]
-            if c < 48 or c > 57:
+            d = int(buf[i]) - 48  # unbounded in the Python twin: no overflow warning there
+            if d < 0 or d > 9:
                 break
-            if v > _MAX_VALUE // 10:  # checked before multiplying too: int64 would wrap
-                return n, ERR_OVERFLOW, k
-            v = v * 10 + (np.int64(c) - 48)  # int64 in the Python twin too
-            if v > _MAX_VALUE:
-                return n, ERR_OVERFLOW, k
+            v = v * 10 + d
             i += 1
-        if i < hi and not (c == 32 or c == 9 or c == 13 or c == 10):
-            return n, ERR_CHAR, k
+        if i - first > _SAFE_DIGITS:  # a long number: it may have passed the limit (and wrapped)
+            v, i = _long_value(buf, first, hi)
+            if v < 0:
+                return n, ERR_OVERFLOW, k
+        if i < hi:
+            c = buf[i]
+            if not (c == 32 or c == 9 or c == 13 or c == 10):
+                return n, ERR_CHAR, k
         if k % 2 == 0:
             if v < 1:
                 return n, ERR_ZERO_START, k

@@ -140,3 +140,27 @@ def test_kernels_match_their_python_twins():
     o1, o2 = np.empty(42 * len(runs), np.uint8), np.empty(42 * len(runs), np.uint8)
     e1 = K.format_kernel(runs, o1, 0)
     assert e1 == K.format_kernel.py_func(runs, o2, 0) and (o1[:e1] == o2[:e1]).all()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0000000000000000000000001 2",  # 25 digits of value 1: long, yet valid
+        "1 000000000000000000000000000003",
+        "999999999999999999 1",  # 18 digits: the unchecked path
+        "4611686018427387904 1",  # 2**62: the limit itself
+        "4611686018427387905 1",
+        "18446744073709551617 1",
+        "1 99999999999999999999999",
+        "3 1 1234567890123456789012345678901234567890",
+    ],
+)
+def test_long_numbers_parse_as_in_the_python_twin(text):
+    """Numbers of more than 18 digits leave the per-digit loop without checks for the checked
+    one: the kernel and its twin (which cannot wrap) agree, error code and value index."""
+    buf = np.frombuffer(text.encode(), np.uint8)
+    out_jit = np.zeros((len(buf) // 4 + 1, 2), np.int64)
+    out_py = out_jit.copy()
+    npix = 1 << 62
+    assert K.parse_kernel(buf, 0, len(buf), npix, out_jit) == K.parse_kernel.py_func(buf, 0, len(buf), npix, out_py)
+    np.testing.assert_array_equal(out_jit, out_py)
