@@ -16,12 +16,14 @@ from core._run_kernels import vote_kernel
 
 @nb.njit(cache=True, nogil=True)
 def _put(out, pos, src, lo, hi):
-    """Copy ``src[lo:hi]`` to ``out[pos:]``; return the new position (a loop: slice
-    assignment's checks cost seconds of compilation)."""
-    for j in range(lo, hi):
-        out[pos] = src[j]
-        pos += 1
-    return pos
+    """Copy ``src[lo:hi]`` to ``out[pos:]``; return the new position. A loop between two
+    views: slice assignment's checks cost seconds of compilation, and a loop indexing the
+    whole arrays is not made a block copy (this one is, about ten times faster)."""
+    part = src[lo:hi]
+    into = out[pos : pos + part.shape[0]]
+    for j in range(part.shape[0]):
+        into[j] = part[j]
+    return pos + part.shape[0]
 
 
 @nb.njit(cache=True, nogil=True)

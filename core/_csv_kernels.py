@@ -192,9 +192,12 @@ def tokenize_kernel(buf, start, sep, n_fields, col_img, col_cls, col_rle, class_
         t0 = t
         while True:
             end = field_end(buf, words, end, seps)
-            if f == col_rle:  # copied whole; kept below if the row is
-                text[t : t + end - lo] = buf[lo:end]
-                t += end - lo
+            if f == col_rle:  # copied whole (views: a block copy; see _block_kernels._put); kept below if the row is
+                part = buf[lo:end]
+                into = text[t : t + part.shape[0]]
+                for j in range(part.shape[0]):
+                    into[j] = part[j]
+                t += part.shape[0]
             if end == n or buf[end] == 10:
                 break
             _mark(field, f, lo, end, col_img, col_cls, col_rle)
