@@ -116,8 +116,6 @@ def read_bytes(
     unless ``count_fields`` is false (the tokenizer counts them as it splits the rows).
     ``limit``: only the whole lines of about the first ``limit`` bytes (a sample of the
     file). Raises InputError."""
-    import io
-
     name = where(path)
     require_file(path)  # before opening: a FIFO would block, /dev/zero never end
     try:
@@ -135,6 +133,19 @@ def read_bytes(
         raise InputError(f"{name}: cannot read as UTF-8 CSV (UnicodeDecodeError)") from None
     if data.startswith(b"\xef\xbb\xbf"):
         del data[:3]
+    header = header_of(data, path, layout)
+    if count_fields:
+        return data, header, check_fields(path, header, data)
+    return data, header, not data.endswith(b"\n") and _several_records(data)
+
+
+def header_of(data: bytes | bytearray, path: str, layout: Layout) -> list[str]:
+    """The header fields of CSV ``data`` (its first line, BOM removed), stripped: an empty
+    file, a missing column of ``layout`` or one given twice is an ``InputError`` naming
+    ``path``."""
+    import io
+
+    name = where(path)
     first_line = data[: data.find(b"\n")].decode() if b"\n" in data else data.decode()
     header = next(csv.reader(io.StringIO(first_line)), None)
     if header is None:
@@ -148,9 +159,7 @@ def read_bytes(
     twice = [c for c in layout.columns if header.count(c) > 1]
     if twice:
         raise InputError(f"{name}:1: column {twice[0]} appears twice (header is {said})")
-    if count_fields:
-        return data, header, check_fields(path, header, data)
-    return data, header, not data.endswith(b"\n") and _several_records(data)
+    return header
 
 
 def check_fields(path: str, header: list[str], data: bytes) -> bool:

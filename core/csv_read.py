@@ -23,6 +23,7 @@ from core.codec import RLE_ERRORS, format_rle, parse_rle
 from core.csv_bytes import (
     check_fields,
     field_count_error,
+    header_of,
     is_plain,
     read_bytes,
     readonly,
@@ -99,6 +100,22 @@ def read_table(
         )
     largest = max([height * width, *(h * w for h, w in (sizes.table.values() if sizes else ()))])
     data, header, unterminated = read_bytes(path, largest, f"{height}×{width}", layout, limit, count_fields=False)
+    return _table(path, data, header, unterminated, classes, height, width, layout, sizes, instances)
+
+
+def read_table_bytes(
+    path: str, data: bytearray, classes: Sequence[str], height: int, width: int
+) -> tuple[Table, list[Problem]]:
+    """``read_table`` of CSV bytes already in memory (a file's header line and some of its
+    lines, as a cluster task reads them; the default layout, one image size); ``path``
+    names them in messages."""
+    path, classes = str(path), tuple(classes)
+    header = header_of(data, path, DEFAULT_LAYOUT)
+    return _table(path, data, header, False, classes, height, width, DEFAULT_LAYOUT, None, "error")
+
+
+def _table(path, data, header, unterminated, classes, height, width, layout, sizes, instances):
+    """The table of a file's bytes and header (``read_table``'s work after reading)."""
     if is_plain(data):
         cols = _tokenize(data, header, classes, layout, path, unterminated)
     else:

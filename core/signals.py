@@ -165,6 +165,7 @@ class _Helper:
                 self._outcome = (True, fn(*args))
             except BaseException as e:  # raised in the caller's thread
                 self._outcome = (False, e)
+            del fn, args  # not held while idle: an array over a bytearray would pin its size
             self._done.release()
 
     def run(self, fn: Callable[..., T], args: tuple) -> T:
