@@ -1,15 +1,18 @@
 """The client side of a cluster run: ``run(fn, …, scheduler=…)`` runs one of the toolbox's
 public functions over Dask's distributed scheduler and gives the same result as ``fn``.
 
-1. A task runs the job's checks with no image (``cluster.tasks.prepare``), on every worker at
-   once (each reads its inputs meanwhile): the canonical image list, and any error the whole
-   run would raise, with its message.
+1. The job's checks run with no image: for the CSV jobs here, on the client
+   (``cluster.ship``), which reads each input once and indexes its lines; for the soft vote
+   on every worker at once (``cluster.tasks.prepare``; each reads its inputs meanwhile). They
+   give the canonical image list, and any error the whole run would raise, with its message.
 2. The images are cut into chunks of ``chunk`` images; each chunk is one task (at most
-   ``in_flight`` submitted at a time) that returns its CSV rows (or scores).
+   ``in_flight`` submitted at a time) that returns its CSV rows (or scores). A CSV job's task
+   reads only the byte ranges of its own images' rows (``cluster.ranges``).
 3. The client writes the rows in canonical order as the chunks complete, into a temporary
    file renamed when complete (``core.atomic``), so the bytes equal the single-machine
    output for any number of workers and any chunk size, and nothing is written on failure.
-   Client memory is the chunks in flight, whatever the number of images.
+   Client memory: while the checks run, the parsed inputs (as a run on one machine); then
+   each indexed input row's line and the chunks in flight.
 
 A worker lost mid-run has its chunk rerun by Dask (``distributed.scheduler.allowed-failures``);
 an error raised by a task (a bad input) is re-raised here unchanged and ends the run.
@@ -191,16 +194,16 @@ def _run(client, fn, name, args, kwargs, chunk, ship, in_flight, echo, progress,
 
         return run_tune(client, fn, args, kwargs, ship, notes, progress, in_flight)
     resources, batch = _resources(client, name, args)
-    if ship:
-        if name == "soft_vote":
-            raise UsageError(
-                "ship_inputs: soft reads maps, images and models from storage the workers see; "
-                "--ship-inputs applies to CSV inputs",
-                param="ship_inputs",
-            )
+    if ship and name == "soft_vote":
+        raise UsageError(
+            "ship_inputs: soft reads maps, images and models from storage the workers see; "
+            "--ship-inputs applies to CSV inputs",
+            param="ship_inputs",
+        )
+    if name != "soft_vote":
         from cluster.ship import Shipper
 
-        shipper = Shipper(fn, name, args, kwargs)
+        shipper = Shipper(fn, name, args, kwargs, ranged=not ship)
         prep = shipper.prepare(notes)
     else:
         shipper = None
@@ -270,6 +273,10 @@ def _stream(client, fn, args, kwargs, bounds, window, resources, shipper, fail_o
         key = f"{name}-chunk-{k}-{tag}"
         if shipper is not None:
             a, kw = shipper.chunk(prep.images[lo:hi])
+            if shipper.ranged:  # byte ranges, and the text of files not indexed
+                return client.submit(
+                    tasks.ranged, fn, a, kw, lo, hi, fail_once if k == 0 else None, pure=False, key=key
+                )
             # scattered first: the rows travel as data, not inside the task graph
             data = client.scatter([(a, kw)], hash=False)[0]
             return client.submit(tasks.shipped_data, fn, data, lo, hi, pure=False, key=key)

@@ -1,11 +1,12 @@
-"""``--ship-inputs``: the client reads the input CSVs and sends each task its chunk's rows,
-for workers that do not see the client's files.
+"""The client reads and checks the input CSVs, and each task gets its chunk's rows only.
 
-The checks run here, in this process, exactly as on one machine (same errors, same notes);
-the parsed inputs are then cut per chunk (``core.subset.take_images``: only the chunk's RLE
-text) and each task runs the public function on those in-memory ``Predictions``. The client
-then holds the parsed inputs, as a single-machine run does: its memory is that of the local
-run, not bounded by the chunks in flight.
+The checks run here, in this process, exactly as on one machine (same errors, same notes).
+With ``--ship-inputs`` (workers that do not see the client's files) the parsed inputs are
+cut per chunk (``core.subset.take_images``: only the chunk's RLE text) and sent; the client
+holds the parsed inputs, as a single-machine run does. Otherwise (``ranged``) each file is
+indexed by lines and a task gets the byte ranges of its rows, which it reads itself
+(``cluster.ranges``); the client keeps only each row's line, and the text of the files it
+could not index.
 """
 
 from __future__ import annotations
@@ -31,11 +32,14 @@ def _settings_dict(settings: Any) -> Any:
 
 
 class Shipper:
-    """Runs the checks here and cuts the parsed inputs into chunks."""
+    """Runs the checks here and cuts the inputs into chunks: each chunk's RLE text, or with
+    ``ranged`` the byte ranges of its rows where a file allows it (``cluster.ranges``)."""
 
-    def __init__(self, fn: Callable, name: str, args: tuple, kwargs: dict):
+    def __init__(self, fn: Callable, name: str, args: tuple, kwargs: dict, ranged: bool = False):
         self.fn, self.name, self.args, self.kwargs = fn, name, args, kwargs
-        self.sel = None
+        self.ranged = ranged
+        self.parts: list = []  # the inputs: Predictions, or Indexed (cluster.ranges)
+        self.names: list[str] = []
 
     def prepare(self, notes):
         from cluster.tasks import prepare
@@ -44,29 +48,43 @@ class Shipper:
         prep = prepare(self.fn, self.args, self.kwargs, keep)
         for line in prep.notes:
             notes(line)
-        self.sel = keep[0]
+        sel = keep[0]
+        if self.name == "evaluate":
+            gt, preds = sel.extra["inputs"]
+            self.names = list(sel.extra["names"])
+            sources = [gt, *preds]
+        elif self.name == "clean_predictions":
+            if len(self.args) > 1:
+                raise ValueError("clean_predictions: pass settings by keyword on a cluster")
+            sources = [sel.work.args[0]]
+        else:
+            self.names = self._vote_names()
+            sources = list(sel.work.__self__.aligned.sources)  # the VotePlan's
+        self.parts = [self._indexed(p) for p in sources]  # where indexed, the rows' text is let go
         return prep
 
+    def _indexed(self, p):
+        if not self.ranged:
+            return p
+        from cluster.ranges import Indexed, index_lines, indexable
+
+        index = index_lines(str(p.path)) if indexable(p) else None
+        return p if index is None else Indexed.of(p, index)
+
     def chunk(self, images: list[str]) -> tuple[tuple, dict]:
-        """The arguments of a shipped task for these images."""
+        """The arguments of a task for these images (``cluster.ranges.resolve`` turns its
+        ``FileRows`` into ``Predictions`` on the worker)."""
         kw = dict(self.kwargs)
         if "expected_images" in kw:
             kw["expected_images"] = None  # checked here already, on the whole set
         if "settings" in kw:
             kw["settings"] = _settings_dict(kw["settings"])
-        sel = self.sel
+        parts = [p.take(images) if hasattr(p, "take") else take_images(p, images) for p in self.parts]
         if self.name == "evaluate":
-            gt, preds = sel.extra["inputs"]
-            names = sel.extra["names"]
-            return ({n: take_images(p, images) for n, p in zip(names, preds, strict=True)}, take_images(gt, images)), kw
+            return (dict(zip(self.names, parts[1:], strict=True)), parts[0]), kw
         if self.name == "clean_predictions":
-            preds = sel.work.args[0]
-            if len(self.args) > 1:
-                raise ValueError("clean_predictions: pass settings by keyword on a cluster")
-            return (take_images(preds, images),), kw
-        plan = sel.work.__self__  # the VotePlan
-        names = self._vote_names()
-        return ({n: take_images(p, images) for n, p in zip(names, plan.aligned.sources, strict=True)},), kw
+            return (parts[0],), kw
+        return (dict(zip(self.names, parts, strict=True)),), kw
 
     def _vote_names(self) -> list[str]:
         from core.sources import named_sources

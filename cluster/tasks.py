@@ -157,6 +157,21 @@ def shipped(fn: Callable, args: tuple, kwargs: dict, lo: int, hi: int) -> ChunkO
     return out
 
 
+def ranged(fn: Callable, args: tuple, kwargs: dict, lo: int, hi: int, fail_once: str | None = None) -> ChunkOut:
+    """``shipped`` on the rows the task reads itself: the ``cluster.ranges.FileRows`` in its
+    arguments, loaded here (``fail_once`` as in ``chunk``)."""
+    import time
+
+    from cluster.ranges import resolve
+
+    if fail_once is not None:
+        _die_once(fail_once)
+    start = time.perf_counter()
+    out = shipped(fn, resolve(args), resolve(kwargs), lo, hi)
+    out.seconds = time.perf_counter() - start
+    return out
+
+
 def shipped_data(fn: Callable, data: tuple[tuple, dict], lo: int, hi: int) -> ChunkOut:
     """``shipped`` with its arguments scattered as one ``(args, kwargs)`` object."""
     return shipped(fn, data[0], data[1], lo, hi)

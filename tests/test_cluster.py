@@ -8,6 +8,7 @@ model tasks take their resource path on this CPU-only machine) serves the whole 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -369,22 +370,77 @@ def test_worker_cache_makes_each_thing_once_across_threads(monkeypatch):
     assert ("csv", "k") not in workercache._cache and len(workercache._cache) == 2
 
 
-def test_one_worker_many_threads_shares_one_parse(data, hard_local, tmp_path):
-    """One worker process per machine with several threads: the inputs are parsed once
-    and the chunks voted in parallel threads (the kernels release the GIL)."""
+def test_each_task_reads_only_its_own_rows(data, hard_local, tmp_path):
+    """The client indexes each input once; a task gets the byte ranges of its images' rows,
+    which together are every data line once, and no worker parses a whole file."""
     distributed = pytest.importorskip("distributed")
+    from cluster.ship import Shipper
     from core import workercache
 
+    paths = sources(data[1])
+    shipper = Shipper(hard_vote, "hard_vote", (paths,), {"height": H, "width": W}, ranged=True)
+    prep = shipper.prepare(lambda line: None)
+    assert all(hasattr(p, "take") for p in shipper.parts)  # every input indexed, no text kept
+    for name, path in paths.items():
+        lines = Path(path).read_bytes().split(b"\n")
+        body = b"\n".join(lines[1:])
+        seen = b""
+        for lo in range(0, len(prep.images), 4):
+            images = prep.images[lo : lo + 4]
+            rows = shipper.chunk(images)[0][0][name]
+            got = b"".join(Path(path).read_bytes()[a:b] for a, b in rows.ranges)
+            assert {line.split(b",")[0].decode() for line in got.splitlines()} == set(images)
+            seen += got
+        assert sorted(seen.splitlines()) == sorted(body.splitlines())  # each line in one task
     with (
         distributed.LocalCluster(
             n_workers=1, threads_per_worker=3, processes=True, dashboard_address=":0", silence_logs=50
         ) as lc,
         distributed.Client(lc) as c,
     ):
-        cluster.run(hard_vote, sources(data[1]), output=tmp_path / "o.csv", height=H, width=W, scheduler=c, chunk=1)
-        loads = c.run(lambda: workercache.loads["csv"])
+        cluster.run(hard_vote, paths, output=tmp_path / "o.csv", height=H, width=W, scheduler=c, chunk=1)
+        loads = c.run(lambda: workercache.loads.get("csv", 0))
     assert (tmp_path / "o.csv").read_bytes() == hard_local
-    assert list(loads.values()) == [3]  # three files, each parsed once by the worker's three threads
+    assert list(loads.values()) == [0]
+
+
+def test_a_file_changed_since_it_was_indexed_is_an_error(data, tmp_path):
+    """A task whose file changed after the client read it fails with one line naming it."""
+    from cluster.ship import Shipper
+    from core.errors import InputError
+
+    path = tmp_path / "m.csv"
+    path.write_bytes(Path(data[1]["model1"]).read_bytes())
+    shipper = Shipper(
+        clean_predictions,
+        "clean_predictions",
+        (str(path),),
+        {"rules": {"keep_largest": 1}, "height": H, "width": W},
+        ranged=True,
+    )
+    prep = shipper.prepare(lambda line: None)
+    rows = shipper.chunk(prep.images[:2])[0][0]
+    assert len(rows.load().images) == 2
+    os.utime(path, ns=(0, 0))  # the same bytes, but not the file that was read
+    with pytest.raises(InputError, match=r"m\.csv: changed since the run began"):
+        rows.load()
+
+
+def test_files_that_cannot_be_indexed_travel_as_text(data, hard_local, tmp_path, client):
+    """A quoted file (its rows may span lines) is sent as its chunks' RLE text: same output."""
+    quoted = dict(sources(data[1]))
+    text = Path(quoted["model2"]).read_text().splitlines()
+    target = tmp_path / "quoted.csv"
+    target.write_text("\n".join([text[0], *(f'"{a}",{b}' for a, _, b in (t.partition(",") for t in text[1:]))]) + "\n")
+    quoted["model2"] = str(target)
+    from cluster.ship import Shipper
+
+    shipper = Shipper(hard_vote, "hard_vote", (quoted,), {"height": H, "width": W}, ranged=True)
+    shipper.prepare(lambda line: None)
+    assert [hasattr(p, "take") for p in shipper.parts] == [True, False, True]
+    out = tmp_path / "o.csv"
+    cluster.run(hard_vote, quoted, output=out, height=H, width=W, scheduler=client, chunk=4)
+    assert out.read_bytes() == hard_local
 
 
 def test_settings_output_is_never_written_by_a_worker(client, data, hard_local, tmp_path):
