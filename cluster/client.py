@@ -116,9 +116,9 @@ def run(
         ``hard_vote``, ``weighted_vote``, ``soft_vote``, ``clean_predictions`` (these need
         ``output=``), ``evaluate`` or ``tune``.
     scheduler : str or distributed.Client
-        ``tcp://HOST:PORT`` (a running scheduler), ``local:N`` (a ``LocalCluster`` for this
-        run: N threads in one process, N processes for ``tune`` and ``soft_vote``; see
-        ``cluster.scheduler.connect``), or a connected ``Client``.
+        ``tcp://HOST:PORT`` (a running scheduler), ``local:N`` (a ``LocalCluster`` of N
+        single-threaded worker processes for this run; see ``cluster.scheduler.connect``), or
+        a connected ``Client``.
     chunk : int, optional
         Images per task (default: ``auto_chunk``). The output never depends on it.
     ship_inputs : bool
@@ -142,8 +142,7 @@ def run(
         raise UsageError("chunk: must be >= 1", param="chunk")
     _refuse_outputs(name, kwargs)
     if isinstance(scheduler, str):
-        # tune's search and the soft vote run Python per class: processes (see ``connect``)
-        with connect(scheduler, processes=name in ("tune", "soft_vote")) as client:
+        with connect(scheduler) as client:
             return _run(client, fn, name, args, kwargs, chunk, ship_inputs, in_flight, echo, progress, fail_once)
     return _run(scheduler, fn, name, args, kwargs, chunk, ship_inputs, in_flight, echo, progress, fail_once)
 

@@ -1,13 +1,12 @@
 """Each task reads only its own images' rows: byte ranges of the input CSVs.
 
 The client reads and checks the inputs once (``cluster.ship.Shipper``: the same errors and
-notes as on one machine) and indexes each file's lines (one pass over its bytes, no
-parsing). A task is then given, per input file, the byte ranges of its chunk's rows
-(``FileRows``, a few numbers per chunk, not the rows themselves); it reads those ranges
-behind the file's header line and parses them alone. A file is indexed only where its rows
-map one to one onto its lines (plain ASCII without quotes, one image size, row-major RLE,
-one row per image and class); the others are sent as their chunk's RLE text, as with
-``--ship-inputs``.
+notes as on one machine); the reader notes where each row's line lies in its file. A task is
+then given, per input file, the byte ranges of its chunk's rows (``FileRows``, a few numbers
+per chunk, not the rows themselves); it reads those ranges behind the file's header line
+and parses them alone. A file is read by ranges only where its rows map one to one onto its
+lines (plain ASCII without quotes, one image size, row-major RLE, one row per image and
+class); the others are sent as their chunks' RLE text, as with ``--ship-inputs``.
 """
 
 from __future__ import annotations
@@ -17,20 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.csv_bytes import CHUNK, is_plain
+from core.csv_bytes import CHUNK
 from core.errors import InputError, where
 from core.predictions import Predictions
 from core.subset import take_images
-
-
-@dataclass(frozen=True)
-class LineIndex:
-    """Where each line of a file starts (``starts[k]``: line ``k + 1``; the file's size last),
-    the file's header line, and its ``(size, mtime_ns)`` when indexed."""
-
-    starts: np.ndarray
-    header: bytes
-    stamp: tuple[int, int]
 
 
 def _stamp(path: str) -> tuple[int, int]:
@@ -38,37 +27,13 @@ def _stamp(path: str) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
-def index_lines(path: str) -> LineIndex | None:
-    """The ``LineIndex`` of a plain file (``core.csv_bytes.is_plain``, read ``CHUNK`` bytes at
-    a time), or None for any other."""
-    stamp = _stamp(path)
-    starts = [np.zeros(1, np.int64)]
-    pos = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            if not is_plain(chunk) and not (chunk.endswith(b"\r") and is_plain(chunk[:-1])):
-                return None  # a CR at a chunk's end is checked with the next chunk's first byte
-            if chunk.endswith(b"\r") and fh.peek(1)[:1] != b"\n":
-                return None
-            starts.append(np.flatnonzero(np.frombuffer(chunk, np.uint8) == 10) + (pos + 1))
-            pos += len(chunk)
-    if pos != stamp[0]:
-        return None  # changed while read
-    lines = np.concatenate(starts)
-    if lines[-1] != pos:
-        lines = np.append(lines, pos)  # the last line, without its line end
-    with open(path, "rb") as fh:
-        header = fh.read(int(lines[1]) if len(lines) > 1 else 0)
-    if header.startswith(b"\xef\xbb\xbf"):
-        return None
-    return LineIndex(lines, header if header.endswith(b"\n") else header + b"\n", stamp)
-
-
 def indexable(p: Predictions) -> bool:
-    """Whether ``p``'s rows are its file's lines one to one, read back alone as they were: one
-    image size, row-major RLE, no rows merged (one row per object) and no row left out."""
+    """Whether ``p``'s rows are lines of its file the reader located (a plain file), one to
+    one, to be read back alone as they were: one image size, row-major RLE, no rows merged
+    (one row per object) and no row left out."""
     return (
-        isinstance(p.path, str)
+        p.line_spans is not None
+        and isinstance(p.path, str)
         and os.path.isfile(p.path)
         and p.sizes is None
         and p.order == "row"
@@ -115,7 +80,8 @@ class FileRows:
             data += b"\n"
         table, problems = read_table_bytes(self.path, data, self.classes, self.height, self.width)
         raise_first(problems)
-        part = take_images(Predictions.of(table), self.images)
+        read = Predictions.of(table)
+        part = read if read.images == list(self.images) else take_images(read, self.images)
         if len(part.images) != len(self.images):
             raise InputError(f"{where(self.path)}: changed since the run began (rerun on the file as it is now)")
         return part
@@ -123,39 +89,49 @@ class FileRows:
 
 @dataclass(frozen=True)
 class Indexed:
-    """What the client keeps of a file it read once the file is indexed: the row of each
-    (image, class), each row's line, and the line index; not the rows' text."""
+    """What the client keeps of a file it read: the row of each (image, class) and the byte
+    span of each row's line, not the rows' text."""
 
     path: str
+    stamp: tuple[int, int]
+    header: bytes
     images: list[str]
     rows: np.ndarray
-    lines: np.ndarray
-    index: LineIndex
+    spans: np.ndarray
     classes: tuple[str, ...]
     height: int
     width: int
 
     @classmethod
-    def of(cls, p: Predictions, index: LineIndex) -> Indexed:
-        return cls(str(p.path), list(p.images), p.rows, p.lines, index, tuple(p.classes), p.height, p.width)
+    def of(cls, p: Predictions) -> Indexed:
+        """``p``'s index (``indexable(p)``). The file is stamped now: the window for a change
+        between the client's read and this stamp is the checks' own time."""
+        path = str(p.path)
+        stamp = _stamp(path)
+        with open(path, "rb") as fh:
+            head = fh.read(CHUNK)
+        shift = 3 if head.startswith(b"\xef\xbb\xbf") else 0  # the reader's offsets follow the BOM
+        end = head.find(b"\n")
+        header = head[shift:] if end < 0 else head[shift : end + 1]
+        return cls(
+            path, stamp, header, list(p.images), p.rows, p.line_spans + shift, tuple(p.classes), p.height, p.width
+        )
 
     def take(self, images: list[str]) -> FileRows:
         """The ``FileRows`` of ``images`` (those the file has): the lines of their rows,
         adjacent lines joined into one range."""
-        where_ = {name: i for i, name in enumerate(self.images)}
-        idx = np.array([where_[n] for n in images if n in where_], np.int64)
+        at = {name: i for i, name in enumerate(self.images)}
+        idx = np.array([at[n] for n in images if n in at], np.int64)
         rows = self.rows[idx].ravel()
-        lines = np.sort(self.lines[rows[rows >= 0]])  # 1-based; line k spans starts[k - 1]:starts[k]
-        starts, stops = self.index.starts[lines - 1], self.index.starts[lines]
-        new = np.ones(len(lines), bool)
-        new[1:] = starts[1:] != stops[:-1]
+        spans = self.spans[np.sort(rows[rows >= 0])]
+        spans = spans[np.argsort(spans[:, 0], kind="stable")]
+        new = np.ones(len(spans), bool)
+        new[1:] = spans[1:, 0] != spans[:-1, 1]
         first = np.flatnonzero(new)
-        last = np.append(first[1:], len(lines)) - 1
-        ranges = np.stack([starts[first], stops[last]], axis=1) if len(lines) else np.zeros((0, 2), np.int64)
+        last = np.append(first[1:], len(spans)) - 1
+        ranges = np.stack([spans[first, 0], spans[last, 1]], axis=1) if len(spans) else np.zeros((0, 2), np.int64)
         names = tuple(self.images[i] for i in idx)
-        return FileRows(
-            self.path, self.index.stamp, self.index.header, ranges, names, self.classes, self.height, self.width
-        )
+        return FileRows(self.path, self.stamp, self.header, ranges, names, self.classes, self.height, self.width)
 
 
 def resolve(value):

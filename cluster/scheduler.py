@@ -1,6 +1,6 @@
 """Connecting to Dask's distributed scheduler: ``tcp://HOST:PORT`` (a running cluster) or
-``local:N`` (a ``LocalCluster`` of N threads in one worker process, or of N processes, started
-for the run and closed after).
+``local:N`` (a ``LocalCluster`` of N single-threaded worker processes, started for the run
+and closed after).
 
 Dask is imported here only: the single-machine commands never import it.
 """
@@ -41,21 +41,16 @@ def parse_address(address: str) -> tuple[str, int | None]:
 
 
 @contextlib.contextmanager
-def connect(
-    address: str, resources: dict[str, float] | None = None, timeout: float = 15, processes: bool = False
-) -> Iterator[Any]:
+def connect(address: str, resources: dict[str, float] | None = None, timeout: float = 15) -> Iterator[Any]:
     """A ``distributed.Client`` for ``address`` (see ``parse_address``), closed at the end;
-    ``local:N`` starts a ``LocalCluster`` of one worker process with N threads, or with
-    ``processes`` N worker processes of one thread each (no dashboard; ``resources`` given to
-    each worker, e.g. ``{"GPU": 1}``), and closes it with the client. An address nothing
-    answers at is a one-line ``UsageError``.
+    ``local:N`` starts a ``LocalCluster`` of N worker processes of one thread each (no
+    dashboard; ``resources`` given to each worker, e.g. ``{"GPU": 1}``), and closes it with the
+    client. An address nothing answers at is a one-line ``UsageError``.
 
-    One process with N threads suits the jobs whose work is in kernels that release the GIL
-    and that read whole CSVs (votes, cleaning, scoring): the threads use N cores and the
-    inputs are read once, where N processes would each read all of them (N times the CPU and
-    the memory; ``bench/scale.py``). Jobs that run Python per class (``tune``'s search, the
-    soft vote) need the processes. A real cluster is best laid out the first way, one worker
-    process per machine with a thread per core (docs/cluster.md)."""
+    Processes rather than threads: a CSV job's task reads and parses its own rows
+    (``cluster.ranges``) and runs the job's checks in Python, ``tune`` searches in Python per
+    class and the soft vote runs Python per image; threads of one process would take turns
+    at the GIL there (``bench/scale.py``)."""
     kind, n = parse_address(address)
     from distributed import Client, LocalCluster
 
@@ -65,8 +60,8 @@ def connect(
         # own logs would add a traceback per failed task.
         with (
             LocalCluster(
-                n_workers=n if processes else 1,
-                threads_per_worker=1 if processes else n,
+                n_workers=n,
+                threads_per_worker=1,
                 processes=True,
                 dashboard_address=":0",
                 resources=resources,

@@ -66,10 +66,9 @@ class Shipper:
     def _indexed(self, p):
         if not self.ranged:
             return p
-        from cluster.ranges import Indexed, index_lines, indexable
+        from cluster.ranges import Indexed, indexable
 
-        index = index_lines(str(p.path)) if indexable(p) else None
-        return p if index is None else Indexed.of(p, index)
+        return Indexed.of(p) if indexable(p) else p
 
     def chunk(self, images: list[str]) -> tuple[tuple, dict]:
         """The arguments of a task for these images (``cluster.ranges.resolve`` turns its

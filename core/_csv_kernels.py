@@ -155,21 +155,22 @@ def _mark(field, f, lo, hi, col_img, col_cls, col_rle):
 @nb.njit(cache=True, nogil=True)
 def tokenize_kernel(buf, start, sep, n_fields, col_img, col_cls, col_rle, class_text, class_off):
     """Split the records of an unquoted ASCII CSV (from ``buf[start:]``, after the header) and
-    return, per row: its line, its image field's span, whether
-    that span's bytes differ from the previous row's (a new run of rows of one image), its
-    class (index into the class list ``class_text[class_off[k]:class_off[k+1]]`` after
-    trimming, -1 unknown) and its class field's span; the RLE fields copied into one buffer
-    with offsets (``nan``, as ``str(float('nan'))`` writes an empty mask, read as empty when
-    at most 5 bytes long); and the records whose field count is not ``n_fields`` as ``(how
-    many, the first one's line, its count)``, as ``field_counts_kernel`` would count them.
-    Blank lines and rows whose three fields are all empty are skipped, as the pandas reader
-    does. The fields are found eight bytes at a time (``field_end``) and the RLE copied whole."""
+    return, per row: its line; the spans of its image field, its class field and its whole
+    line (line end included); whether its image field's bytes differ from the previous row's
+    (a new run of rows of one image); its class (index into the class list
+    ``class_text[class_off[k]:class_off[k+1]]`` after trimming, -1 unknown); the RLE fields
+    copied into one buffer with offsets (``nan``, as ``str(float('nan'))`` writes an empty
+    mask, read as empty when at most 5 bytes long); and the records whose field count is not
+    ``n_fields`` as ``(how many, the first one's line, its count)``, as
+    ``field_counts_kernel`` would count them. Blank lines and rows whose three fields are all
+    empty are skipped, as the pandas reader does. The fields are found eight bytes at a time
+    (``field_end``) and the RLE copied whole."""
     n = buf.shape[0]
     words = buf[: n - n % 8].view(np.uint64)
     seps = np.uint64(0x0101010101010101) * np.uint64(sep)  # the separator in every byte
     m = count_byte_kernel(buf[start:], 10) + 1  # lines, the last maybe without its line end
     lines = np.empty(m, np.int64)
-    spans = np.empty((m, 4), np.int64)  # image lo, hi; class lo, hi
+    spans = np.empty((m, 6), np.int64)  # image lo, hi; class lo, hi; the line's bytes lo, hi
     new_name = np.empty(m, np.bool_)
     cls = np.empty(m, np.int64)
     text = np.empty(n - start, np.uint8)
@@ -221,6 +222,8 @@ def tokenize_kernel(buf, start, sep, n_fields, col_img, col_cls, col_rle, class_
                 spans[r, 1] = ih
                 spans[r, 2] = cl
                 spans[r, 3] = ch
+                spans[r, 4] = pos
+                spans[r, 5] = min(end + 1, n)  # with its line end
                 new_name[r] = not same_bytes(buf, il, ih, buf, prev_lo, prev_hi)
                 prev_lo, prev_hi = il, ih
                 while cl < ch and is_space(buf[cl]):

@@ -73,6 +73,7 @@ class Table:
     unterminated: Problem | None = None  # set when a complete-looking file lacks its last line end
     sizes: np.ndarray | None = None  # (n_images, 2) each image's (height, width); None: all height × width
     order: str = "row"  # the RLE order: "column" runs are those of the transposed image
+    line_spans: np.ndarray | None = None  # (rows, 2) byte span of each row's line (plain files)
 
 
 def read_table(
@@ -173,6 +174,7 @@ class _Columns:
     text: np.ndarray
     offsets: np.ndarray
     lines: np.ndarray
+    line_spans: np.ndarray | None = None  # (rows, 2): each row's line in the bytes read
 
 
 def _tokenize(
@@ -227,7 +229,7 @@ def _tokenize(
             return classes[0]
         return data[spans[r, 2] : spans[r, 3]].decode("ascii").strip()
 
-    return _Columns(img_code, list(index), stripped, cls_code, cls_text, text, offsets, lines)
+    return _Columns(img_code, list(index), stripped, cls_code, cls_text, text, offsets, lines, spans[:, 4:6])
 
 
 def _basename(name: str) -> str:
@@ -364,6 +366,7 @@ def _assemble(
         paths_stripped=cols.stripped,
         sizes=image_sizes if sizes is not None else None,
         order=order,
+        line_spans=cols.line_spans,
     )
     if unterminated and len(lines):
         problems = _truncation(preds, problems, int(img_code[-1]))

@@ -35,6 +35,7 @@ def _compact(p: Predictions, images: list[str], rows: np.ndarray, classes: tuple
         lines=p.lines[kept],
         areas=p.areas[kept],
         run_counts=p.run_counts[kept],
+        line_spans=None if p.line_spans is None else p.line_spans[kept],
     )
 
 
