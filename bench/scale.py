@@ -1,6 +1,7 @@
 """How the CSV commands' cost grows with the number of images, against a plain pandas read of
 the same files; and the hard vote on ``--scheduler local:1``, ``local:2`` and ``local:4`` (a
-Dask ``LocalCluster`` of one worker process with that many threads) beside the one-process run.
+Dask ``LocalCluster`` of that many single-threaded worker processes) beside the one-process
+run.
 
     python bench/scale.py                          # 300, 1,500 and 7,500 images
     python bench/scale.py --sizes 300,1500 --workers 2 --repeat 1
@@ -19,7 +20,9 @@ floor's: 1.0 means each image costs what reading its rows with pandas costs.
 child process against ``cli.py hard`` in one process, in the same run, outputs compared byte
 for byte. CPU is the whole process tree's (the LocalCluster's worker and nanny processes are
 its children, reaped before it exits); bytes read per worker is the growth of ``rchar`` of
-``/proc/self/io`` in each worker process over the run (``CLUSTER_CHILD`` below).
+``/proc/self/io`` in each worker process over the run, and the client's over its call of
+``cluster.run`` (``CLUSTER_CHILD`` below): the client reads and checks the inputs, each
+worker reads its chunks' rows.
 """
 
 from __future__ import annotations
@@ -127,10 +130,12 @@ def main():
     sources = {{f"model{{i}}": p for i, p in enumerate(sys.argv[3:], 1)}}
     with connect(f"local:{{sys.argv[1]}}") as client:
         start = client.run(io_and_cpu)
+        mine = io_and_cpu()
         run(hard_vote, sources, output=sys.argv[2], scheduler=client)
+        mine = io_and_cpu()[0] - mine[0]
         end = client.run(io_and_cpu)
     per = [[end[w][0] - start[w][0], end[w][1] - start[w][1]] for w in end]
-    print(json.dumps(per))
+    print(json.dumps({{"workers": per, "client": mine}}))
 
 
 if __name__ == "__main__":
@@ -139,14 +144,15 @@ if __name__ == "__main__":
 
 
 def cluster_rows(p: dict, out: Path, workers: list[int], repeat: int) -> list[tuple]:
-    """(label, wall, cpu, per-worker [bytes read, cpu]) for one process and each cluster size."""
+    """(label, wall, cpu, per-worker [bytes read, cpu], bytes the client read) for one process
+    and each cluster size."""
     import json
 
     py = sys.executable
     models = [str(m) for m in p["models"]]
     one = out / "hard-one.csv"
     wall, cpu, _ = best([py, "cli.py", "hard", *models, "-o", one, "--quiet"], repeat)
-    rows = [("one process", wall, cpu, [])]
+    rows = [("one process", wall, cpu, [], None)]
     script = out / "cluster_child.py"
     script.write_text(CLUSTER_CHILD.format(root=str(ROOT)))
     for n in workers:
@@ -154,8 +160,8 @@ def cluster_rows(p: dict, out: Path, workers: list[int], repeat: int) -> list[tu
         wall, cpu, text = best([py, script, n, target, *models], repeat)
         if target.read_bytes() != one.read_bytes():
             raise SystemExit(f"local:{n}: output differs from the one-process run")
-        per = json.loads(text.strip().splitlines()[-2])
-        rows.append((f"local:{n}", wall, cpu, per))
+        said = json.loads(text.strip().splitlines()[-2])
+        rows.append((f"local:{n}", wall, cpu, said["workers"], said["client"]))
         print(f"local:{n}: {wall:.2f} s, CPU {cpu:.2f} s", file=sys.stderr, flush=True)
     return rows
 
@@ -218,11 +224,15 @@ def main() -> None:
     if cluster:
         wall1, cpu1 = cluster[0][1], cluster[0][2]
         print(f"\nhard, {args.cluster_images:,} images: a LocalCluster against one process\n")
-        print("| run | wall s | × one process | CPU s (all processes) | × one process | MB read per worker |")
-        print("|---|---|---|---|---|---|")
-        for label, wall, cpu, per in cluster:
+        print(
+            "| run | wall s | × one process | CPU s (all processes) | × one process "
+            "| MB read per worker | MB read by the client |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        for label, wall, cpu, per, mine in cluster:
             read = ", ".join(f"{r / 1e6:.0f}" for r, _ in per) if per else "–"
-            print(f"| {label} | {wall:.2f} | {wall / wall1:.2f} | {cpu:.2f} | {cpu / cpu1:.2f} | {read} |")
+            client = f"{mine / 1e6:.0f}" if mine is not None else "–"
+            print(f"| {label} | {wall:.2f} | {wall / wall1:.2f} | {cpu:.2f} | {cpu / cpu1:.2f} | {read} | {client} |")
 
 
 if __name__ == "__main__":
