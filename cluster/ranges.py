@@ -56,11 +56,6 @@ class FileRows:
     height: int
     width: int
 
-    @property
-    def size(self) -> int:
-        """Bytes the task reads."""
-        return int((self.ranges[:, 1] - self.ranges[:, 0]).sum())
-
     def load(self) -> Predictions:
         """The rows as ``Predictions`` of ``images`` (in that order). A file changed since the
         client read it is an ``InputError``: its ranges no longer hold the rows checked."""
@@ -101,6 +96,7 @@ class Indexed:
     classes: tuple[str, ...]
     height: int
     width: int
+    at: dict[str, int]  # image name -> position
 
     @classmethod
     def of(cls, p: Predictions) -> Indexed:
@@ -113,18 +109,17 @@ class Indexed:
         shift = 3 if head.startswith(b"\xef\xbb\xbf") else 0  # the reader's offsets follow the BOM
         end = head.find(b"\n")
         header = head[shift:] if end < 0 else head[shift : end + 1]
-        return cls(
-            path, stamp, header, list(p.images), p.rows, p.line_spans + shift, tuple(p.classes), p.height, p.width
-        )
+        images = list(p.images)
+        at = {name: i for i, name in enumerate(images)}
+        return cls(path, stamp, header, images, p.rows, p.line_spans + shift, tuple(p.classes), p.height, p.width, at)
 
     def take(self, images: list[str]) -> FileRows:
         """The ``FileRows`` of ``images`` (those the file has): the lines of their rows,
         adjacent lines joined into one range."""
-        at = {name: i for i, name in enumerate(self.images)}
-        idx = np.array([at[n] for n in images if n in at], np.int64)
+        idx = np.array([self.at[n] for n in images if n in self.at], np.int64)
         rows = self.rows[idx].ravel()
-        spans = self.spans[np.sort(rows[rows >= 0])]
-        spans = spans[np.argsort(spans[:, 0], kind="stable")]
+        spans = self.spans[rows[rows >= 0]]
+        spans = spans[np.argsort(spans[:, 0])]  # in file order
         new = np.ones(len(spans), bool)
         new[1:] = spans[1:, 0] != spans[:-1, 1]
         first = np.flatnonzero(new)
