@@ -27,6 +27,12 @@ if TYPE_CHECKING:  # settings.postprocess imports this package
     pass
 
 
+CLEAN_BLOCK = 4 * BLOCK
+"""Images per cleaning block: each block makes a kernel call and some Python per cleaned class,
+so blocks larger than the votes' keep that Python (which holds the GIL) small beside the
+kernels: 2.84 s → 2.44 s for ``postprocess --keep-largest 1 --fill-holes`` on 1,500 images."""
+
+
 def _image(preds: Predictions, cleaner: Cleaner, i: int) -> list[str]:
     out = []
     for c in range(len(preds.classes)):
@@ -92,7 +98,7 @@ def clean_all(
         )
     if exclusive or (writer is not None and not writer.blocks):
         return write_images(output, preds.classes, preds.images, work, workers, progress, layout, writer)
-    blocks = chunks(len(preds.images), BLOCK)
+    blocks = chunks(len(preds.images), CLEAN_BLOCK)
     return write_blocks(
         output,
         preds.classes,

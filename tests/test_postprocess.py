@@ -642,3 +642,23 @@ def test_opening_and_closing_check_runs_against_the_image():
             op(outside, 4, 4, 1)
         with pytest.raises(ValueError, match="radius"):
             op(np.array([[0, 2]]), 4, 4, -1)
+
+
+def test_blocks_of_images_clean_as_images_one_by_one(tmp_path):
+    """A file of more images than a cleaning block (``CLEAN_BLOCK``, three blocks here): the
+    block path writes what cleaning each image on its own gives (the in-memory path)."""
+    from postprocess import clean_predictions
+    from postprocess.clean_set import CLEAN_BLOCK
+
+    n = 2 * CLEAN_BLOCK + 7
+    gen = Generator(n_images=n, n_models=1, height=24, width=20, classes=SMALL, seed=9)
+    path = write_set(gen, tmp_path)["model1"]
+    rules = {"default": {"keep_largest": 1, "fill_holes": True}, "c2": None}
+    kw = {"classes": SMALL, "height": 24, "width": 20}
+    clean_predictions(path, rules, output=tmp_path / "blocks.csv", **kw)
+    one_by_one = clean_predictions(path, rules, **kw).predictions
+    written = read_predictions(tmp_path / "blocks.csv", SMALL, 24, 20)
+    assert written.images == one_by_one.images and len(written.images) == n
+    for i in range(n):
+        for c in SMALL:
+            assert written.rle(i, c) == one_by_one.rle(i, c), (i, c)
