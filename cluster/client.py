@@ -20,9 +20,12 @@ an error raised by a task (a bad input) is re-raised here unchanged and ends the
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,9 +66,10 @@ class ClusterResult:
         Soft vote: map source → images it had no map for (``missing: skip``).
     notes : list of str
     seconds : dict
-        ``prepare`` (checks on a worker), ``chunks`` (from the first submit to the last
-        row written), ``total``; ``tasks``: the chunk tasks' time on the workers, summed, of
-        which ``loops`` is the images' own work (the rest: each chunk's checks, formatting).
+        ``prepare`` (the checks: on the client, for the soft vote on a worker), ``chunks``
+        (from the first submit to the last row written), ``total``; ``tasks``: the chunk
+        tasks' time on the workers, summed, of which ``loops`` is the images' own work (the
+        rest: each chunk's checks, formatting).
     """
 
     output: str
@@ -142,9 +146,36 @@ def run(
         raise UsageError("chunk: must be >= 1", param="chunk")
     _refuse_outputs(name, kwargs)
     if isinstance(scheduler, str):
-        with connect(scheduler) as client:
+        with _connecting(scheduler) as client:
             return _run(client, fn, name, args, kwargs, chunk, ship_inputs, in_flight, echo, progress, fail_once)
-    return _run(scheduler, fn, name, args, kwargs, chunk, ship_inputs, in_flight, echo, progress, fail_once)
+    return _run(lambda: scheduler, fn, name, args, kwargs, chunk, ship_inputs, in_flight, echo, progress, fail_once)
+
+
+@contextlib.contextmanager
+def _connecting(address: str) -> Iterator[Callable[[], Any]]:
+    """``connect(address)`` held by a thread of its own, so that the client's own checks run
+    while a ``LocalCluster`` starts (a second or two) or a scheduler answers; yields a callable
+    that waits for the client (and raises ``connect``'s error). The thread also closes it (a
+    Dask client is closed where it was opened), at the end however the run ends."""
+    ready: Future = Future()
+    done = threading.Event()
+
+    def hold() -> None:
+        try:
+            with connect(address) as client:
+                ready.set_result(client)
+                done.wait()
+        except BaseException as e:  # the run raises it, from ready.result
+            if not ready.done():
+                ready.set_exception(e)
+
+    thread = threading.Thread(target=hold, name="connect", daemon=True)
+    thread.start()
+    try:
+        yield ready.result
+    finally:
+        done.set()
+        thread.join()
 
 
 def _refuse_outputs(name: str, kwargs: dict) -> None:
@@ -179,7 +210,9 @@ def _resources(client, fn_name: str, args: tuple) -> tuple[dict | None, int]:
     return ({"GPU": 1} if has_gpus(client) else None), max(cfg.batch_size, 1)
 
 
-def _run(client, fn, name, args, kwargs, chunk, ship, in_flight, echo, progress, fail_once):
+def _run(connected, fn, name, args, kwargs, chunk, ship, in_flight, echo, progress, fail_once):
+    """The run on the client ``connected()`` gives (waited for only once the CSV jobs' checks,
+    which need no cluster, are done)."""
     from core.atomic import check_outputs
 
     t0 = time.perf_counter()
@@ -191,8 +224,7 @@ def _run(client, fn, name, args, kwargs, chunk, ship, in_flight, echo, progress,
     if name == "tune":
         from cluster.tune import run_tune
 
-        return run_tune(client, fn, args, kwargs, ship, notes, progress, in_flight)
-    resources, batch = _resources(client, name, args)
+        return run_tune(connected(), fn, args, kwargs, ship, notes, progress, in_flight)
     if ship and name == "soft_vote":
         raise UsageError(
             "ship_inputs: soft reads maps, images and models from storage the workers see; "
@@ -204,7 +236,9 @@ def _run(client, fn, name, args, kwargs, chunk, ship, in_flight, echo, progress,
 
         shipper = Shipper(fn, name, args, kwargs, ranged=not ship)
         prep = shipper.prepare(notes)
-    else:
+    client = connected()
+    resources, batch = _resources(client, name, args)
+    if name == "soft_vote":
         shipper = None
         prep, warming = prepare_everywhere(client, fn, args, kwargs, resources)
         for line in prep.notes:
