@@ -123,7 +123,7 @@ def read_bytes(
             data = read_bounded(fh, path, longest_line(npix), size, limit=limit)
             if limit is not None and len(data) >= limit and fh.read(1):
                 del data[data.rfind(b"\n") + 1 :]  # a cut line is no part of the sample
-        if not is_plain(data) and not data.isascii():  # a plain file is ASCII: no pass holding the GIL
+        if not data.isascii():
             data.decode("utf-8")  # rejects binary and other encodings up front
     except (FileNotFoundError, NotADirectoryError):
         raise InputError(f"{name}: no such file") from None
