@@ -9,21 +9,9 @@ import numba as nb
 import numpy as np
 
 import core.jit  # noqa: F401  (before any kernel: the package's kernel files share one cache stamp)
-from core._csv_kernels import is_space, same_bytes
+from core._csv_kernels import copy_bytes, is_space, same_bytes
 from core._rle_kernels import format_kernel, parse_kernel
 from core._run_kernels import vote_kernel
-
-
-@nb.njit(cache=True, nogil=True)
-def _put(out, pos, src, lo, hi):
-    """Copy ``src[lo:hi]`` to ``out[pos:]``; return the new position. A loop between two
-    views: slice assignment's checks cost seconds of compilation, and a loop indexing the
-    whole arrays is not made a block copy (this one is, about ten times faster)."""
-    part = src[lo:hi]
-    into = out[pos : pos + part.shape[0]]
-    for j in range(part.shape[0]):
-        into[j] = part[j]
-    return pos + part.shape[0]
 
 
 @nb.njit(cache=True, nogil=True)
@@ -32,7 +20,7 @@ def gather_kernel(text, offsets, rows, out, at):
     for k in range(rows.shape[0]):
         r = rows[k]
         if r >= 0:
-            _put(out, at[k], text, offsets[r], offsets[r + 1])
+            copy_bytes(out, at[k], text, offsets[r], offsets[r + 1])
 
 
 @nb.njit(cache=True, nogil=True)
@@ -76,9 +64,9 @@ def vote_block_kernel(
                     bounds[u + 1] = bounds[u] + n
                     u += 1
             voted = vote_kernel(scratch[: bounds[used]], bounds, w, thresholds[c], min_votes)
-            pos = _put(out, pos, names, name_off[i], name_off[i + 1])
+            pos = copy_bytes(out, pos, names, name_off[i], name_off[i + 1])
             out[pos] = 44
-            pos = _put(out, pos + 1, class_names, class_off[c], class_off[c + 1])
+            pos = copy_bytes(out, pos + 1, class_names, class_off[c], class_off[c + 1])
             spans[i * n_classes + c, 0] = pos
             pos = format_kernel(voted, out, pos)
             spans[i * n_classes + c, 1] = pos
@@ -101,9 +89,9 @@ def rows_kernel(text, text_span, runs, run_span, formatted, names, name_off, cla
     for i in range(name_off.shape[0] - 1):
         for c in range(n_classes):
             k = i * n_classes + c
-            pos = _put(out, pos, names, name_off[i], name_off[i + 1])
+            pos = copy_bytes(out, pos, names, name_off[i], name_off[i + 1])
             out[pos] = 44
-            pos = _put(out, pos + 1, class_names, class_off[c], class_off[c + 1])
+            pos = copy_bytes(out, pos + 1, class_names, class_off[c], class_off[c + 1])
             if formatted[k]:
                 pos = format_kernel(runs[run_span[k, 0] : run_span[k, 1]], out, pos)
             else:
@@ -112,7 +100,7 @@ def rows_kernel(text, text_span, runs, run_span, formatted, names, name_off, cla
                     lo += 1
                 while hi > lo and is_space(text[hi - 1]):
                     hi -= 1
-                pos = _put(out, pos, text, lo, hi)
+                pos = copy_bytes(out, pos, text, lo, hi)
             out[pos] = 10
             pos += 1
     return pos
