@@ -2,7 +2,7 @@
 public functions over Dask's distributed scheduler and gives the same result as ``fn``.
 
 1. The job's checks run with no image: for the CSV jobs here, on the client
-   (``cluster.ship``), which reads each input once and indexes its lines; for the soft vote
+   (``cluster.ship``), which reads each input once, while the cluster starts; for the soft vote
    on every worker at once (``cluster.tasks.prepare``; each reads its inputs meanwhile). They
    give the canonical image list, and any error the whole run would raise, with its message.
 2. The images are cut into chunks of ``chunk`` images; each chunk is one task (at most
@@ -12,7 +12,7 @@ public functions over Dask's distributed scheduler and gives the same result as 
    file renamed when complete (``core.atomic``), so the bytes equal the single-machine
    output for any number of workers and any chunk size, and nothing is written on failure.
    Client memory: while the checks run, the parsed inputs (as a run on one machine); then
-   each indexed input row's line and the chunks in flight.
+   where each input row's line lies and the chunks in flight.
 
 A worker lost mid-run has its chunk rerun by Dask (``distributed.scheduler.allowed-failures``);
 an error raised by a task (a bad input) is re-raised here unchanged and ends the run.

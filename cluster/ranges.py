@@ -61,12 +61,12 @@ class FileRows:
         client read it is an ``InputError``: its ranges no longer hold the rows checked."""
         from core.csv_read import raise_first, read_table_bytes
 
+        changed = InputError(f"{where(self.path)}: changed since the run began (rerun on the file as it is now)")
         try:
-            changed = _stamp(self.path) != self.stamp
+            if _stamp(self.path) != self.stamp:
+                raise changed
         except OSError as e:
             raise InputError(f"{where(self.path)}: cannot read ({e.__class__.__name__})") from None
-        if changed:
-            raise InputError(f"{where(self.path)}: changed since the run began (rerun on the file as it is now)")
         data = bytearray(self.header)
         with open(self.path, "rb") as fh:
             for start, stop in self.ranges:
@@ -78,7 +78,7 @@ class FileRows:
         read = Predictions.of(table)
         part = read if read.images == list(self.images) else take_images(read, self.images)
         if len(part.images) != len(self.images):
-            raise InputError(f"{where(self.path)}: changed since the run began (rerun on the file as it is now)")
+            raise changed
         return part
 
 

@@ -3,10 +3,10 @@
 The checks run here, in this process, exactly as on one machine (same errors, same notes).
 With ``--ship-inputs`` (workers that do not see the client's files) the parsed inputs are
 cut per chunk (``core.subset.take_images``: only the chunk's RLE text) and sent; the client
-holds the parsed inputs, as a single-machine run does. Otherwise (``ranged``) each file is
-indexed by lines and a task gets the byte ranges of its rows, which it reads itself
-(``cluster.ranges``); the client keeps only each row's line, and the text of the files it
-could not index.
+holds the parsed inputs, as a single-machine run does. Otherwise (``ranged``) a task gets
+the byte ranges of its rows, which it reads itself (``cluster.ranges``); the client keeps only
+where each row's line lies (as the reader found it), and the text of the files that cannot be
+read by ranges.
 """
 
 from __future__ import annotations
