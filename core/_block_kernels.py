@@ -10,8 +10,8 @@ import numpy as np
 
 import core.jit  # noqa: F401  (before any kernel: the package's kernel files share one cache stamp)
 from core._csv_kernels import copy_bytes, is_space, same_bytes
-from core._rle_kernels import format_kernel, parse_kernel
-from core._run_kernels import vote_kernel
+from core._rle_kernels import format_kernel, parse_kernel, parse_valid_kernel, write_uint
+from core._run_kernels import INF, keeps
 
 
 @nb.njit(cache=True, nogil=True)
@@ -25,15 +25,17 @@ def gather_kernel(text, offsets, rows, out, at):
 
 @nb.njit(cache=True, nogil=True)
 def vote_block_kernel(
-    text, offsets, runs_bound, weights, thresholds, min_votes, npix, names, name_off, class_names, class_off, out
+    text, offsets, runs_bound, weights, thresholds, min_votes, table, npix, names, name_off, class_names, class_off, out
 ):
     """Vote a block of images and write their CSV rows (``name,class,rle``; each class field
     carries its comma, and is empty in a file without a class column) into ``out``.
 
     Mask ``k = (i * C + c) * S + s`` (image, class, source) is ``text[offsets[k]:offsets[k+1]]``
     (validated RLE) with at most ``runs_bound[k]`` runs. Each class is voted over the sources
-    whose weight is > 0, exactly as ``vote_kernel`` votes one mask. Returns the bytes written
-    and, per (image, class), the span of its RLE text in ``out``.
+    whose weight is > 0, exactly as ``vote_kernel`` votes one mask: by ``table``
+    (``_run_kernels.decision_table``) where it has a column per set of sources, else by
+    ``keeps`` per segment. Returns the bytes written and, per (image, class), the span of
+    its RLE text in ``out``.
     """
     n_sources, n_classes = weights.shape
     n_images = name_off.shape[0] - 1
@@ -44,35 +46,94 @@ def vote_block_kernel(
             for s in range(n_sources):
                 total += runs_bound[(i * n_classes + c) * n_sources + s]
             widest = max(widest, total)
-    scratch = np.empty((widest + n_sources, 2), np.int64)
+    runs = np.empty((widest + 1, 2), np.int64)
     spans = np.empty((n_images * n_classes, 2), np.int64)
+    bounds = np.zeros(n_sources + 1, np.int64)
+    w = np.empty(n_sources, np.float64)
+    ptr = np.empty(n_sources, np.int64)  # each source's next run
+    event = np.empty(n_sources, np.int64)  # and its next boundary
+    active = np.zeros(n_sources, np.bool_)
     pos = 0
     for i in range(n_images):
         for c in range(n_classes):
             used = 0
             for s in range(n_sources):
                 if weights[s, c] > 0:
-                    used += 1
-            bounds = np.zeros(used + 1, np.int64)
-            w = np.empty(used, np.float64)
-            u = 0
-            for s in range(n_sources):
-                if weights[s, c] > 0:
                     k = (i * n_classes + c) * n_sources + s
-                    n, _, _ = parse_kernel(text, offsets[k], offsets[k + 1], npix, scratch[bounds[u] :])
-                    w[u] = weights[s, c]
-                    bounds[u + 1] = bounds[u] + n
-                    u += 1
-            voted = vote_kernel(scratch[: bounds[used]], bounds, w, thresholds[c], min_votes)
+                    bounds[used + 1] = parse_valid_kernel(text, offsets[k], offsets[k + 1], runs, bounds[used])
+                    w[used] = weights[s, c]
+                    used += 1
             pos = copy_bytes(out, pos, names, name_off[i], name_off[i + 1])
             out[pos] = 44
             pos = copy_bytes(out, pos + 1, class_names, class_off[c], class_off[c + 1])
             spans[i * n_classes + c, 0] = pos
-            pos = format_kernel(voted, out, pos)
+            pos = _vote_text(
+                runs, bounds[: used + 1], w[:used], table[c], thresholds[c], min_votes, ptr, event, active, out, pos
+            )
             spans[i * n_classes + c, 1] = pos
             out[pos] = 10
             pos += 1
     return pos, spans
+
+
+@nb.njit(cache=True, nogil=True)
+def _vote_text(runs, bounds, w, table, threshold, min_votes, ptr, event, active, out, pos):
+    """The sweep of ``vote_kernel`` over stacked sources (``bounds``, weights ``w``), each
+    kept run written as text at ``out[pos:]`` as soon as it ends; returns the end position.
+    The segment's sources are tracked as a bit set while ``table`` decides (its column
+    ``m``: the set ``m``); without ``table``, ``keeps`` sums their weights."""
+    n = bounds.shape[0] - 1
+    by_table = table.shape[0] > 0
+    total = 0.0
+    for u in range(n):
+        total += w[u]
+    at = INF
+    for u in range(n):
+        ptr[u] = bounds[u]
+        event[u] = runs[bounds[u], 0] if bounds[u] < bounds[u + 1] else INF
+        active[u] = False
+        at = min(at, event[u])
+    bits = 0
+    opened = -1  # where the kept run being swept began
+    first = True
+    while at != INF:
+        nxt = INF
+        for u in range(n):
+            if event[u] == at:
+                p = ptr[u]
+                end = bounds[u + 1]
+                while p < end and runs[p, 1] <= at:
+                    p += 1
+                ptr[u] = p
+                active[u] = p < end and runs[p, 0] <= at
+                event[u] = runs[p, 1] if active[u] else (runs[p, 0] if p < end else INF)
+                if by_table:
+                    bits = bits | (1 << u) if active[u] else bits & ~(1 << u)
+            nxt = min(nxt, event[u])
+        if by_table:
+            keep = table[bits]
+        else:
+            acc = 0.0
+            votes = 0
+            for u in range(n):
+                if active[u]:
+                    acc += w[u]
+                    votes += 1
+            keep = keeps(acc, votes, total, threshold, min_votes)
+        if keep and nxt != INF:
+            if opened < 0:
+                opened = at
+        elif opened >= 0:
+            if not first:
+                out[pos] = 32
+                pos += 1
+            pos = write_uint(out, pos, opened + 1)
+            out[pos] = 32
+            pos = write_uint(out, pos + 1, at - opened)
+            first = False
+            opened = -1
+        at = nxt
+    return pos
 
 
 @nb.njit(cache=True, nogil=True)

@@ -136,7 +136,43 @@ def scan_kernel(buf, offsets, npix):
 
 
 @nb.njit(cache=True, nogil=True)
-def _write_uint(out, pos, v):
+def parse_valid_kernel(buf, lo, hi, out, n):
+    """Parse ``buf[lo:hi]``, RLE text ``parse_kernel`` accepted, into ``out`` from row ``n``
+    on; return the new row count. The same runs as ``parse_kernel`` (touching runs merged)
+    without its checks: a block's sources were validated when read, and the vote parses
+    every one of their digits again."""
+    k = 0
+    start = 0
+    prev = -1
+    i = lo
+    while i < hi:
+        v = np.int64(buf[i]) - 48
+        i += 1
+        if v < 0 or v > 9:
+            continue
+        while i < hi:
+            d = np.int64(buf[i]) - 48
+            if d < 0 or d > 9:
+                break
+            v = v * 10 + d
+            i += 1
+        if k == 0:
+            start = v - 1
+            k = 1
+            continue
+        k = 0
+        if start == prev:
+            out[n - 1, 1] = start + v
+        else:
+            out[n, 0] = start
+            out[n, 1] = start + v
+            n += 1
+        prev = start + v
+    return n
+
+
+@nb.njit(cache=True, nogil=True)
+def write_uint(out, pos, v):
     """Write the decimal digits of ``v`` ≥ 0 at ``out[pos:]``; return the new position."""
     digits = 1
     t = v
@@ -160,10 +196,10 @@ def format_kernel(runs, out, pos):
         if j > 0:
             out[pos] = 32
             pos += 1
-        pos = _write_uint(out, pos, runs[j, 0] + 1)
+        pos = write_uint(out, pos, runs[j, 0] + 1)
         out[pos] = 32
         pos += 1
-        pos = _write_uint(out, pos, runs[j, 1] - runs[j, 0])
+        pos = write_uint(out, pos, runs[j, 1] - runs[j, 0])
     return pos
 
 

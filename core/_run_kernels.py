@@ -189,6 +189,41 @@ def sweep_step(runs, bounds, ptr, pos, active, event):
 
 
 @nb.njit(cache=True, nogil=True)
+def keeps(acc, votes, total, threshold, min_votes):
+    """The vote's rule for one segment: ``votes`` sources cover it, of summed weight ``acc``
+    (added in source order from 0.0) out of ``total``."""
+    return votes >= min_votes if min_votes > 0 else (votes > 0 and acc / total > threshold)
+
+
+@nb.njit(cache=True, nogil=True)
+def decision_table(weights, thresholds, min_votes):
+    """``table[c, m]``: whether class ``c`` keeps a segment covered by the set ``m`` of its
+    voting sources (bit ``u``: the ``u``-th source whose weight for ``c`` is > 0), decided by
+    ``keeps`` exactly as ``vote_kernel`` decides it (the weights summed in source order)."""
+    n_sources, n_classes = weights.shape
+    table = np.zeros((n_classes, 1 << n_sources), np.bool_)
+    w = np.empty(n_sources, np.float64)
+    for c in range(n_classes):
+        used = 0
+        for s in range(n_sources):
+            if weights[s, c] > 0:
+                w[used] = weights[s, c]
+                used += 1
+        total = 0.0
+        for u in range(used):
+            total += w[u]
+        for m in range(1 << used):
+            acc = 0.0
+            votes = 0
+            for u in range(used):
+                if (m >> u) & 1:
+                    acc += w[u]
+                    votes += 1
+            table[c, m] = keeps(acc, votes, total, thresholds[c], min_votes)
+    return table
+
+
+@nb.njit(cache=True, nogil=True)
 def vote_kernel(runs, bounds, weights, threshold, min_votes):
     """Runs kept by the vote of stacked sources (see ``core.sweep``): keep where
     ``votes >= min_votes`` if ``min_votes > 0``, else where
@@ -210,8 +245,7 @@ def vote_kernel(runs, bounds, weights, threshold, min_votes):
             if active[i]:
                 acc += weights[i]
                 votes += 1
-        keep = votes >= min_votes if min_votes > 0 else (votes > 0 and acc / total > threshold)
-        if keep:
+        if keeps(acc, votes, total, threshold, min_votes):
             if k > 0 and out[k - 1, 1] == pos:
                 out[k - 1, 1] = nxt
             else:

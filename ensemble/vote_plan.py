@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core._block_kernels import vote_block_kernel
-from core._run_kernels import vote_kernel
+from core._run_kernels import decision_table, vote_kernel
 from core.blocks import BLOCK, Fields, gather
 from core.codec import format_rle
 from core.errors import DataError, where
@@ -54,6 +54,11 @@ def align(sources: Sequence[Predictions], missing: str = "error") -> Aligned:
     return Aligned(list(sources), images, rows, n_missing)
 
 
+TABLE_SOURCES = 12
+"""Up to this many sources the block vote looks each segment's decision up in a table of
+every set of sources (``2**S`` per class) rather than summing the weights per segment."""
+
+
 @dataclass
 class VotePlan:
     """Everything needed to vote one image: weights (sources × classes), thresholds,
@@ -78,6 +83,11 @@ class VotePlan:
         self.weights = np.ascontiguousarray(self.weights, np.float64)
         self.thresholds = np.ascontiguousarray(self.thresholds, np.float64)
         self._classes = Fields.classes(self.aligned.sources[0].classes, self.layout)
+        n_sources, n_classes = self.weights.shape
+        if n_sources <= TABLE_SOURCES:
+            self._table = decision_table(self.weights, self.thresholds, self.min_votes)
+        else:
+            self._table = np.zeros((n_classes, 0), np.bool_)
 
     def image(self, i: int) -> list[str]:
         """The voted RLE strings of image ``i``, in class order (one mask at a time: the path
@@ -142,6 +152,7 @@ class VotePlan:
             self.weights,
             self.thresholds,
             self.min_votes,
+            self._table,
             npix,
             names.text,
             names.offsets,

@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core._block_kernels import rows_kernel, vote_block_kernel
+from core._run_kernels import decision_table
 from core.blocks import BLOCK, Fields, copy_block, gather, spans, write_copied
 from core.predictions import predictions_from_rles, read_predictions
-from ensemble.vote_plan import VotePlan, align, run_plan
+from ensemble.vote_plan import TABLE_SOURCES, VotePlan, align, run_plan
 
 H, W = 6, 7
 
@@ -32,7 +33,7 @@ def _source(label, masks, classes, images, spaces=False):
 
 @st.composite
 def vote_cases(draw):
-    n_sources = draw(st.integers(1, 4))
+    n_sources = draw(st.sampled_from([1, 2, 3, 4, TABLE_SOURCES + 1]))  # the last: no decision table
     n_images = draw(st.sampled_from([1, 3, BLOCK, BLOCK + 1, 2 * BLOCK + 5]))
     n_classes = draw(st.integers(1, 3))
     seed = draw(st.integers(0, 2**32 - 1))
@@ -97,11 +98,15 @@ def test_block_kernels_match_their_python_twins():
     text, offsets, runs = gather(sources, which, rows)
     names, cls = Fields.of(images), Fields.classes(classes)
     w, t = np.array([[1.0, 0.0], [2.0, 1.0], [1.0, 1.0]]), np.array([0.5, 0.25])
-    args = (text, offsets, runs, w, t, 0, H * W, names.text, names.offsets, cls.text, cls.offsets)
-    a, b = np.zeros(4096, np.uint8), np.zeros(4096, np.uint8)
-    (end_a, spans_a), (end_b, spans_b) = vote_block_kernel(*args, a), vote_block_kernel.py_func(*args, b)
-    assert end_a == end_b and a[:end_a].tobytes() == b[:end_b].tobytes()
-    np.testing.assert_array_equal(spans_a, spans_b)
+    voted = []
+    for table in (decision_table(w, t, 0), np.zeros((2, 0), bool)):  # looked up, or summed per segment
+        args = (text, offsets, runs, w, t, 0, table, H * W, names.text, names.offsets, cls.text, cls.offsets)
+        a, b = np.zeros(4096, np.uint8), np.zeros(4096, np.uint8)
+        (end_a, spans_a), (end_b, spans_b) = vote_block_kernel(*args, a), vote_block_kernel.py_func(*args, b)
+        assert end_a == end_b and a[:end_a].tobytes() == b[:end_b].tobytes()
+        np.testing.assert_array_equal(spans_a, spans_b)
+        voted.append(a[:end_a].tobytes())
+    assert voted[0] == voted[1] and voted[0].count(b"\n") == 4
     copied = copy_block(sources, np.zeros((2, 2), np.int64), np.arange(4).reshape(2, 2), images, cls)
     text, offsets, _ = gather(sources, np.zeros(4, np.int64), np.arange(4))
     out = np.zeros(4096, np.uint8)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import reference as ref
 from helpers import package_kernels
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import canonical_runs, masks
 
@@ -164,3 +164,28 @@ def test_long_numbers_parse_as_in_the_python_twin(text):
     npix = 1 << 62
     assert K.parse_kernel(buf, 0, len(buf), npix, out_jit) == K.parse_kernel.py_func(buf, 0, len(buf), npix, out_py)
     np.testing.assert_array_equal(out_jit, out_py)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(1, 9)), max_size=12), st.data())
+def test_parse_valid_kernel_reads_what_parse_kernel_accepts(gaps_lengths, data):
+    """The vote's unchecked parse, on any text ``parse_kernel`` accepts (touching runs, any
+    whitespace, leading zeros), gives ``parse_kernel``'s runs; so does its Python twin."""
+    pairs, at = [], 0
+    for gap, length in gaps_lengths:
+        pairs.append((at + gap + 1, length))
+        at += gap + length
+    seps = st.sampled_from([" ", "  ", "\t", "\r\n", " \n"])
+    words = [data.draw(st.sampled_from(["", "0", "00"])) + str(v) for pair in pairs for v in pair]
+    text = data.draw(st.sampled_from(["", " "])) + "".join(w + data.draw(seps) for w in words)
+    buf = np.frombuffer(text.encode(), np.uint8)
+    npix = max(at, 1)
+    want = np.zeros((len(buf) // 4 + 1, 2), np.int64)
+    n, err, _ = K.parse_kernel(buf, 0, len(buf), npix, want)
+    assert err == K.OK
+    for kernel in (K.parse_valid_kernel, K.parse_valid_kernel.py_func):
+        got = np.full((len(buf) // 4 + 3, 2), -1, np.int64)
+        got[0] = (7, 7)  # rows before ``n`` are left as they are
+        assert kernel(buf, 0, len(buf), got, 1) == n + 1
+        np.testing.assert_array_equal(got[1 : n + 1], want[:n])
+        assert tuple(got[0]) == (7, 7)
