@@ -1,7 +1,6 @@
 """How the CSV commands' cost grows with the number of images, against a plain pandas read of
-the same files; and the hard vote on ``--scheduler local:1``, ``local:2`` and ``local:4`` (a
-Dask ``LocalCluster`` of that many single-threaded worker processes) beside the one-process
-run.
+the same files; and the hard vote on a Dask cluster of 1, 2 and 4 single-threaded worker
+processes beside the one-process run.
 
     python bench/scale.py                          # 300, 1,500 and 7,500 images
     python bench/scale.py --sizes 300,1500 --workers 2 --repeat 1
@@ -16,19 +15,25 @@ numpy and pandas and reads the command's inputs with ``pandas.read_csv``). The m
 is what a size adds over the smallest; the ratio is the command's marginal cost over the
 floor's: 1.0 means each image costs what reading its rows with pandas costs.
 
-**Cluster** (``--cluster-images``, default 1,500): ``cli.py hard --scheduler local:N`` as a
-child process against ``cli.py hard`` in one process, in the same run, outputs compared byte
-for byte. CPU is the whole process tree's (the LocalCluster's worker and nanny processes are
-its children, reaped before it exits); bytes read per worker is the growth of ``rchar`` of
-``/proc/self/io`` in each worker process over the run, and the client's over its call of
-``cluster.run`` (``CLUSTER_CHILD`` below): the client reads and checks the inputs, each
-worker reads its chunks' rows.
+**Cluster** (``--cluster-images``, default 1,500): the hard vote on a cluster of N
+single-threaded worker processes against ``cli.py hard`` in one process, in the same run,
+outputs compared byte for byte; two ways. ``local:N``: a ``LocalCluster`` started and closed
+by the run (``CLUSTER_CHILD``), as ``--scheduler local:N`` does. "Running": ``cli.py hard
+--scheduler tcp://…`` on a cluster started beforehand and given one run of the job first, as
+on a cluster that stays up between jobs (``running_rows``). CPU: for ``local:N`` the whole
+process tree's (the workers and nannies are the child's children, reaped before it exits);
+for a running cluster the command's process tree, plus the workers' and the scheduler's
+(this process's) growth over the run. Bytes read per worker: the growth of ``rchar`` of
+``/proc/self/io`` in each worker over the run; the client's (``local:N`` only) over its call
+of ``cluster.run``: the client reads and checks the inputs, each worker reads its chunks'
+rows.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import inspect
 import os
 import subprocess
 import sys
@@ -107,20 +112,25 @@ def best(cmd: list[str], repeat: int) -> tuple[float, float, str]:
     return min(runs, key=lambda r: r[0])
 
 
+def io_and_cpu() -> tuple[int, float]:
+    """This process's bytes read (``rchar``; -1 where ``/proc`` has none) and CPU seconds."""
+    import resource
+
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    try:
+        with open("/proc/self/io") as fh:
+            rchar = int(next(line for line in fh if line.startswith("rchar")).split()[1])
+    except OSError:
+        rchar = -1
+    return rchar, u.ru_utime + u.ru_stime
+
+
 CLUSTER_CHILD = """
 import json, sys
 sys.path.insert(0, {root!r})
 
 
-def io_and_cpu():
-    import resource
-    u = resource.getrusage(resource.RUSAGE_SELF)
-    try:
-        rchar = int(next(l for l in open("/proc/self/io") if l.startswith("rchar")).split()[1])
-    except OSError:
-        rchar = -1
-    return rchar, u.ru_utime + u.ru_stime
-
+{io_and_cpu}
 
 def main():
     from cluster.client import run
@@ -154,7 +164,7 @@ def cluster_rows(p: dict, out: Path, workers: list[int], repeat: int) -> list[tu
     wall, cpu, _ = best([py, "cli.py", "hard", *models, "-o", one, "--quiet"], repeat)
     rows = [("one process", wall, cpu, [], None)]
     script = out / "cluster_child.py"
-    script.write_text(CLUSTER_CHILD.format(root=str(ROOT)))
+    script.write_text(CLUSTER_CHILD.format(root=str(ROOT), io_and_cpu=inspect.getsource(io_and_cpu)))
     for n in workers:
         target = out / f"hard-local{n}.csv"
         wall, cpu, text = best([py, script, n, target, *models], repeat)
@@ -163,6 +173,48 @@ def cluster_rows(p: dict, out: Path, workers: list[int], repeat: int) -> list[tu
         said = json.loads(text.strip().splitlines()[-2])
         rows.append((f"local:{n}", wall, cpu, said["workers"], said["client"]))
         print(f"local:{n}: {wall:.2f} s, CPU {cpu:.2f} s", file=sys.stderr, flush=True)
+    return rows
+
+
+def running_rows(p: dict, out: Path, workers: list[int], repeat: int) -> list[tuple]:
+    """``cli.py hard --scheduler tcp://…`` on a running cluster of N single-threaded worker
+    processes (as a user with a cluster runs it: workers started, their kernels loaded by a
+    first run), against the one-process run's output. CPU: the command's process tree, the
+    workers' growth, and this process's (the scheduler runs in it)."""
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    py = sys.executable
+    models = [str(m) for m in p["models"]]
+    one = (out / "hard-one.csv").read_bytes()
+    rows = []
+    for n in workers:
+        with (
+            LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",
+                silence_logs=logging.CRITICAL,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            target = out / f"hard-running{n}.csv"
+            cmd = [py, "cli.py", "hard", *models, "-o", target, "--quiet", "--scheduler", cluster.scheduler_address]
+            run_child(cmd)  # the workers' first job: imports, kernels loaded
+            runs = []
+            for _ in range(repeat):
+                before, mine = client.run(io_and_cpu), io_and_cpu()[1]
+                wall, cpu, _ = run_child(cmd)
+                after, mine = client.run(io_and_cpu), io_and_cpu()[1] - mine
+                per = [[after[w][0] - before[w][0], after[w][1] - before[w][1]] for w in after]
+                runs.append((wall, cpu + mine + sum(c for _, c in per), per))
+            if target.read_bytes() != one:
+                raise SystemExit(f"running cluster of {n}: output differs from the one-process run")
+        wall, cpu, per = min(runs, key=lambda r: r[0])
+        rows.append((f"running, {n} worker{'s' * (n > 1)}", wall, cpu, per, None))
+        print(f"running cluster of {n}: {wall:.2f} s, CPU {cpu:.2f} s", file=sys.stderr, flush=True)
     return rows
 
 
@@ -204,6 +256,7 @@ def main() -> None:
         if args.cluster_images:
             workers = [int(w) for w in args.workers.split(",")]
             cluster = cluster_rows(paths_in(folders[args.cluster_images]), tmp, workers, args.repeat)
+            cluster += running_rows(paths_in(folders[args.cluster_images]), tmp, workers, args.repeat)
 
     print(f"\n5 models × 29 classes, 2048²; {os.cpu_count()} CPU cores; best of {args.repeat}\n")
     head = " | ".join(f"{n:,}: floor / ours s" for n in sizes)
@@ -223,7 +276,7 @@ def main() -> None:
         print(f"| {label} | {cells} | {' | '.join(ratios)} |")
     if cluster:
         wall1, cpu1 = cluster[0][1], cluster[0][2]
-        print(f"\nhard, {args.cluster_images:,} images: a LocalCluster against one process\n")
+        print(f"\nhard, {args.cluster_images:,} images: a cluster against one process\n")
         print(
             "| run | wall s | × one process | CPU s (all processes) | × one process "
             "| MB read per worker | MB read by the client |"
