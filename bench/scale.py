@@ -181,25 +181,16 @@ def running_rows(p: dict, out: Path, workers: list[int], repeat: int) -> list[tu
     processes (as a user with a cluster runs it: workers started, their kernels loaded by a
     first run), against the one-process run's output. CPU: the command's process tree, the
     workers' growth, and this process's (the scheduler runs in it)."""
-    import logging
+    from distributed import Client
 
-    from distributed import Client, LocalCluster
+    from cluster.scheduler import local_cluster
 
     py = sys.executable
     models = [str(m) for m in p["models"]]
     one = (out / "hard-one.csv").read_bytes()
     rows = []
     for n in workers:
-        with (
-            LocalCluster(
-                n_workers=n,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=":0",
-                silence_logs=logging.CRITICAL,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
+        with local_cluster(n) as cluster, Client(cluster) as client:
             target = out / f"hard-running{n}.csv"
             cmd = [py, "cli.py", "hard", *models, "-o", target, "--quiet", "--scheduler", cluster.scheduler_address]
             run_child(cmd)  # the workers' first job: imports, kernels loaded

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.csv_bytes import CHUNK
+from core.csv_bytes import CHUNK, read_ranges
 from core.errors import InputError, where
 from core.predictions import Predictions
 from core.subset import take_images
@@ -67,10 +67,8 @@ class FileRows:
                 raise changed
         except OSError as e:
             raise InputError(f"{where(self.path)}: cannot read ({e.__class__.__name__})") from None
-        data = bytearray(self.header)
         with open(self.path, "rb") as fh:
-            for start, stop in self.ranges:
-                data += os.pread(fh.fileno(), int(stop - start), int(start))
+            data = read_ranges(fh.fileno(), self.header, self.ranges)
         if not data.endswith(b"\n"):
             data += b"\n"
         table, problems = read_table_bytes(self.path, data, self.classes, self.height, self.width)
