@@ -4,9 +4,11 @@ The client reads and checks the inputs once (``cluster.ship.Shipper``: the same 
 notes as on one machine); the reader notes where each row's line lies in its file. A task is
 then given, per input file, the byte ranges of its chunk's rows (``FileRows``, a few numbers
 per chunk, not the rows themselves); it reads those ranges behind the file's header line
-and parses them alone. A file is read by ranges only where its rows map one to one onto its
-lines (plain ASCII without quotes, one image size, row-major RLE, one row per image and
-class); the others are sent as their chunks' RLE text, as with ``--ship-inputs``.
+and splits them into rows, taking their run counts and areas from the client rather than
+validating their RLE again (the file's size and modification time show it unchanged). A
+file is read by ranges only where its rows map one to one onto its lines (plain ASCII
+without quotes, one image size, row-major RLE, one row per image and class); the others are
+sent as their chunks' RLE text, as with ``--ship-inputs``.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ class FileRows:
     classes: tuple[str, ...]
     height: int
     width: int
+    counts: np.ndarray  # each row's run count and area, in file order: the client validated them
+    areas: np.ndarray
 
     def load(self) -> Predictions:
         """The rows as ``Predictions`` of ``images`` (in that order). A file changed since the
@@ -71,7 +75,8 @@ class FileRows:
             data = read_ranges(fh.fileno(), self.header, self.ranges)
         if not data.endswith(b"\n"):
             data += b"\n"
-        table, problems = read_table_bytes(self.path, data, self.classes, self.height, self.width)
+        scanned = (self.counts, self.areas)
+        table, problems = read_table_bytes(self.path, data, self.classes, self.height, self.width, scanned)
         raise_first(problems)
         read = Predictions.of(table)
         part = read if read.images == list(self.images) else take_images(read, self.images)
@@ -91,6 +96,8 @@ class Indexed:
     images: list[str]
     rows: np.ndarray
     spans: np.ndarray
+    counts: np.ndarray  # each row's run count and area
+    areas: np.ndarray
     classes: tuple[str, ...]
     height: int
     width: int
@@ -109,22 +116,37 @@ class Indexed:
         header = head[shift:] if end < 0 else head[shift : end + 1]
         images = list(p.images)
         at = {name: i for i, name in enumerate(images)}
-        return cls(path, stamp, header, images, p.rows, p.line_spans + shift, tuple(p.classes), p.height, p.width, at)
+        spans = p.line_spans + shift
+        return cls(
+            path, stamp, header, images, p.rows, spans, p.run_counts, p.areas, tuple(p.classes), p.height, p.width, at
+        )
 
     def take(self, images: list[str]) -> FileRows:
         """The ``FileRows`` of ``images`` (those the file has): the lines of their rows,
         adjacent lines joined into one range."""
         idx = np.array([self.at[n] for n in images if n in self.at], np.int64)
         rows = self.rows[idx].ravel()
-        spans = self.spans[rows[rows >= 0]]
-        spans = spans[np.argsort(spans[:, 0])]  # in file order
+        rows = rows[rows >= 0]
+        rows = rows[np.argsort(self.spans[rows, 0])]  # in file order
+        spans = self.spans[rows]
         new = np.ones(len(spans), bool)
         new[1:] = spans[1:, 0] != spans[:-1, 1]
         first = np.flatnonzero(new)
         last = np.append(first[1:], len(spans)) - 1
         ranges = np.stack([spans[first, 0], spans[last, 1]], axis=1) if len(spans) else np.zeros((0, 2), np.int64)
         names = tuple(self.images[i] for i in idx)
-        return FileRows(self.path, self.stamp, self.header, ranges, names, self.classes, self.height, self.width)
+        return FileRows(
+            self.path,
+            self.stamp,
+            self.header,
+            ranges,
+            names,
+            self.classes,
+            self.height,
+            self.width,
+            self.counts[rows],
+            self.areas[rows],
+        )
 
 
 def resolve(value):

@@ -161,9 +161,9 @@ def parse_valid_kernel(buf, lo, hi, out, n):
             k = 1
             continue
         k = 0
-        if start == prev:
+        if start == prev and n > 0:
             out[n - 1, 1] = start + v
-        else:
+        elif n < out.shape[0]:  # full only if the text is not what was validated: never written past
             out[n, 0] = start
             out[n, 1] = start + v
             n += 1

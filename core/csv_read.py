@@ -105,17 +105,24 @@ def read_table(
 
 
 def read_table_bytes(
-    path: str, data: bytearray, classes: Sequence[str], height: int, width: int
+    path: str,
+    data: bytearray,
+    classes: Sequence[str],
+    height: int,
+    width: int,
+    scanned: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[Table, list[Problem]]:
     """``read_table`` of CSV bytes already in memory (a file's header line and some of its
     lines, as a cluster task reads them; the default layout, one image size); ``path``
-    names them in messages."""
+    names them in messages. ``scanned``: the rows' run counts and areas, where whoever
+    located the lines validated their RLE already (the rows read are then not scanned again,
+    unless their number differs)."""
     path, classes = str(path), tuple(classes)
     header = header_of(data, path, DEFAULT_LAYOUT)
-    return _table(path, data, header, False, classes, height, width, DEFAULT_LAYOUT, None, "error")
+    return _table(path, data, header, False, classes, height, width, DEFAULT_LAYOUT, None, "error", scanned)
 
 
-def _table(path, data, header, unterminated, classes, height, width, layout, sizes, instances):
+def _table(path, data, header, unterminated, classes, height, width, layout, sizes, instances, scanned=None):
     """The table of a file's bytes and header (``read_table``'s work after reading)."""
     if is_plain(data):
         cols = _tokenize(data, header, classes, layout, path, unterminated)
@@ -123,7 +130,7 @@ def _table(path, data, header, unterminated, classes, height, width, layout, siz
         unterminated = check_fields(path, header, data)
         (img, cls, rle), lines = _read_frame(path, data, layout, classes)
         cols = _columns(img, cls, rle, lines, classes)
-    return _assemble(path, cols, unterminated, classes, height, width, sizes, instances, layout.order)
+    return _assemble(path, cols, unterminated, classes, height, width, sizes, instances, layout.order, scanned)
 
 
 def _read_frame(path: str, data: bytes, layout: Layout = DEFAULT_LAYOUT, classes: Sequence[str] = ()):
@@ -290,9 +297,11 @@ def _assemble(
     sizes: Sizes | None = None,
     instances: str = "error",
     order: str = "row",
+    scanned: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[Table, list[Problem]]:
     """The checks of ``scan_predictions`` on a file's columns, shared by the tokenizer, pandas
-    and in-memory frames; ``cols.lines`` locate each row in messages."""
+    and in-memory frames; ``cols.lines`` locate each row in messages. ``scanned``: the rows'
+    run counts and areas, their RLE validated already (see ``read_table_bytes``)."""
     img_code, cls_code, lines = cols.img_code, cols.cls_code, cols.lines
     problems: list[Problem] = []
 
@@ -331,7 +340,11 @@ def _assemble(
                 problem(r, f"no size for this image in {shown(sizes.origin)}")
     text, offsets = cols.text, cols.offsets
     row_npix = npix[img_code] if len(img_code) else np.zeros(0, np.int64)
-    codes, at, counts, areas = interruptible(scan_kernel, text, offsets, row_npix)
+    if scanned is not None and len(scanned[0]) == len(row_npix):
+        counts, areas = scanned
+        codes = at = np.zeros(len(counts), np.int64)
+    else:
+        codes, at, counts, areas = interruptible(scan_kernel, text, offsets, row_npix)
     for r in np.flatnonzero((codes != 0) & (row_npix > 0)):
         tok = f" at value #{at[r] + 1}" if at[r] >= 0 else ""
         said = RLE_ERRORS[int(codes[r])]

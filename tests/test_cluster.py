@@ -404,6 +404,33 @@ def test_each_task_reads_only_its_own_rows(data, hard_local, tmp_path):
     assert list(loads.values()) == [0]
 
 
+def test_a_task_takes_run_counts_and_areas_from_the_client(data, monkeypatch):
+    """A task's rows are not validated again: their run counts and areas come from the
+    client's read (the scan is not run), equal to a whole read's."""
+    import core.csv_read
+    from cluster.ship import Shipper
+    from core.predictions import read_predictions
+
+    paths = sources(data[1])
+    shipper = Shipper(hard_vote, "hard_vote", (paths,), {"height": H, "width": W}, ranged=True)
+    prep = shipper.prepare(lambda line: None)
+    images = prep.images[1:4]
+    rows = shipper.chunk(images)[0][0]["model1"]
+
+    def no_scan(*args):
+        raise AssertionError("scanned again")
+
+    monkeypatch.setattr(core.csv_read, "scan_kernel", no_scan)
+    part = rows.load()
+    monkeypatch.undo()
+    whole = read_predictions(paths["model1"], part.classes, H, W)
+    for i, name in enumerate(images):
+        for c in range(len(part.classes)):
+            r, w = part.rows[i, c], whole.rows[whole.image_index(name), c]
+            assert (part.run_counts[r], part.areas[r]) == (whole.run_counts[w], whole.areas[w])
+            np.testing.assert_array_equal(part.runs(i, c), whole.runs(whole.image_index(name), c))
+
+
 def test_a_file_changed_since_it_was_indexed_is_an_error(data, tmp_path):
     """A task whose file changed after the client read it fails with one line naming it."""
     from cluster.ship import Shipper
