@@ -114,9 +114,8 @@ def read_table_bytes(
 ) -> tuple[Table, list[Problem]]:
     """``read_table`` of CSV bytes already in memory (a file's header line and some of its
     lines, as a cluster task reads them; the default layout, one image size); ``path``
-    names them in messages. ``scanned``: the rows' run counts and areas, where whoever
-    located the lines validated their RLE already (the rows read are then not scanned again,
-    unless their number differs)."""
+    names them in messages. ``scanned``: the rows' run counts and areas, their RLE validated
+    already (not scanned again unless the number of rows differs)."""
     path, classes = str(path), tuple(classes)
     header = header_of(data, path, DEFAULT_LAYOUT)
     return _table(path, data, header, False, classes, height, width, DEFAULT_LAYOUT, None, "error", scanned)
