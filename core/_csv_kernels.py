@@ -170,13 +170,12 @@ def tokenize_kernel(buf, start, sep, n_fields, col_img, col_cls, col_rle, class_
     return, per row: its line; the spans of its image field, its class field and its whole
     line (line end included); whether its image field's bytes differ from the previous row's
     (a new run of rows of one image); its class (index into the class list
-    ``class_text[class_off[k]:class_off[k+1]]`` after trimming, -1 unknown); the RLE fields
-    copied into one buffer with offsets (``nan``, as ``str(float('nan'))`` writes an empty
-    mask, read as empty when at most 5 bytes long); and the records whose field count is not
-    ``n_fields`` as ``(how many, the first one's line, its count)``, as
-    ``field_counts_kernel`` would count them. Blank lines and rows whose three fields are all
-    empty are skipped, as the pandas reader does. The fields are found eight bytes at a time
-    (``field_end``) and the RLE copied whole."""
+    ``class_text[class_off[k]:class_off[k+1]]`` after trimming, -1 unknown); the span of its
+    RLE field (empty for ``nan``, as ``str(float('nan'))`` writes an empty mask, read as
+    empty when at most 5 bytes long); and the records whose field count is not ``n_fields``
+    as ``(how many, the first one's line, its count)``, as ``field_counts_kernel`` would
+    count them. Blank lines and rows whose three fields are all empty are skipped, as the
+    pandas reader does. The fields are found eight bytes at a time (``field_end``)."""
     n = buf.shape[0]
     words = buf[: n - n % 8].view(np.uint64)
     seps = np.uint64(0x0101010101010101) * np.uint64(sep)  # the separator in every byte
@@ -185,13 +184,11 @@ def tokenize_kernel(buf, start, sep, n_fields, col_img, col_cls, col_rle, class_
     spans = np.empty((m, 6), np.int64)  # image lo, hi; class lo, hi; the line's bytes lo, hi
     new_name = np.empty(m, np.bool_)
     cls = np.empty(m, np.int64)
-    text = np.empty(n - start, np.uint8)
-    offsets = np.zeros(m + 1, np.int64)
+    rle = np.empty((m, 2), np.int64)
     n_classes = class_off.shape[0] - 1
     bad = np.zeros(3, np.int64)  # how many, first line, its field count
     field = np.empty(6, np.int64)  # spans of the image, class and RLE fields of a line
     r = 0
-    t = 0
     line = 2
     pos = start
     prev_lo = 0
@@ -202,18 +199,14 @@ def tokenize_kernel(buf, start, sep, n_fields, col_img, col_cls, col_rle, class_
         for j in range(6):
             field[j] = pos
         end = pos
-        t0 = t
         while True:
             end = field_end(buf, words, end, seps)
-            if f == col_rle:  # copied whole; kept below if the row is
-                t = copy_bytes(text, t, buf, lo, end)
             if end == n or buf[end] == 10:
                 break
             _mark(field, f, lo, end, col_img, col_cls, col_rle)
             f += 1
             end += 1
             lo = end
-        t = t0
         stop = end - 1 if end > pos and buf[end - 1] == 13 else end
         if stop > pos:
             _mark(field, f, lo, stop, col_img, col_cls, col_rle)
@@ -256,10 +249,19 @@ def tokenize_kernel(buf, start, sep, n_fields, col_img, col_cls, col_rle, class_
                     and (buf[a + 1] | 32) == 97
                     and (buf[a + 2] | 32) == 110
                 )
-                if not nan:
-                    t = t0 + rh - rl  # a carriage return copied with the last field is dropped
+                rle[r, 0] = rl
+                rle[r, 1] = rl if nan else rh
                 r += 1
-                offsets[r] = t
         line += 1
         pos = end + 1
-    return lines[:r], spans[:r], new_name[:r], cls[:r], text[:t], offsets[: r + 1], bad
+    return lines[:r], spans[:r], new_name[:r], cls[:r], rle[:r], bad
+
+
+@nb.njit(cache=True, nogil=True)
+def blank_between_kernel(buf, rle):
+    """Overwrite with spaces the bytes from the end of each row's RLE field ``rle[r]`` to the
+    start of the next's (line ends, the other fields, skipped lines, a ``nan``): the buffer
+    then holds each row's RLE as ``buf[rle[r, 0]:rle[r + 1, 0]]``, padded with whitespace."""
+    for r in range(rle.shape[0] - 1):
+        for j in range(rle[r, 1], rle[r + 1, 0]):
+            buf[j] = 32

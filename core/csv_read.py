@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core._csv_kernels import tokenize_kernel
+from core._csv_kernels import blank_between_kernel, tokenize_kernel
 from core._rle_kernels import ERR_BOUNDS, scan_kernel
 from core.classes import DEFAULT_CLASSES
-from core.codec import RLE_ERRORS, format_rle, parse_rle
+from core.codec import RLE_ERRORS
 from core.csv_bytes import (
     check_fields,
     field_count_error,
@@ -31,8 +31,8 @@ from core.csv_bytes import (
 )
 from core.csv_write import COLUMNS
 from core.errors import NAME_LIMIT, InputError, UsageError, listing, plural, quoted, shown, suggest, where
+from core.instances import union_instances
 from core.layout import DEFAULT_LAYOUT, Layout, Sizes
-from core.runs import area, union
 from core.signals import interruptible
 
 
@@ -52,8 +52,9 @@ class Problem:
 
 @dataclass
 class Table:
-    """A prediction file as read: every RLE as bytes in one buffer (``text``) with row
-    ``offsets``, and a dense ``rows[image, class]`` table of row numbers (-1 where absent).
+    """A prediction file as read: every RLE as bytes in one buffer (``text``; row ``r`` is
+    ``text[offsets[r]:offsets[r + 1]]``, maybe padded with whitespace), and a dense
+    ``rows[image, class]`` table of row numbers (-1 where absent).
     ``core.predictions.Predictions`` is this table with its accessors."""
 
     path: str
@@ -62,7 +63,7 @@ class Table:
     width: int
     images: list[str]
     rows: np.ndarray  # (n_images, n_classes) int64 row number, -1 when absent
-    text: np.ndarray  # uint8, every RLE concatenated
+    text: np.ndarray  # uint8, every RLE in row order
     offsets: np.ndarray  # int64 (n_rows + 1,)
     lines: np.ndarray  # int64 (n_rows,) line of each row in the file
     areas: np.ndarray  # int64 (n_rows,) pixels of each valid row
@@ -184,15 +185,16 @@ class _Columns:
 
 
 def _tokenize(
-    data: bytes,
+    data: bytearray,
     header: list[str],
     classes: tuple[str, ...],
     layout: Layout = DEFAULT_LAYOUT,
     path: str = "",
     unterminated: bool = False,
 ) -> _Columns:
-    """``_Columns`` of a plain file (see ``is_plain``) straight from its bytes: one numba
-    pass, then Python only once per run of rows of one image. Without a class column
+    """``_Columns`` of a plain file (see ``is_plain``) straight from its bytes (a
+    ``bytearray``, whose bytes between the RLE fields it blanks to hold the rows' text): one
+    numba pass, then Python only once per run of rows of one image. Without a class column
     (``layout``) every row is of the one class. A record whose field count is not the
     header's is the ``InputError`` ``check_fields`` raises (naming ``path``)."""
     buf = readonly(data)
@@ -201,7 +203,7 @@ def _tokenize(
     class_off = np.zeros(len(classes) + 1, np.int64)
     np.cumsum([len(b) for b in class_bytes], out=class_off[1:])
     class_text = np.frombuffer(b"".join(class_bytes), np.uint8) if class_bytes else np.zeros(0, np.uint8)
-    lines, spans, new_name, cls_code, text, offsets, bad = interruptible(
+    lines, spans, new_name, cls_code, rle, bad = interruptible(
         tokenize_kernel,
         buf,
         start,
@@ -229,12 +231,16 @@ def _tokenize(
     sizes = np.diff(np.append(firsts, len(lines)))
     img_code = np.repeat(group_code, sizes)
     stripped = int(sizes[stripped_groups].sum())
+    unknown = {int(r): data[spans[r, 2] : spans[r, 3]].decode("ascii").strip() for r in np.flatnonzero(cls_code < 0)}
 
     def cls_text(r: int) -> str:
-        if layout.cls is None:
-            return classes[0]
-        return data[spans[r, 2] : spans[r, 3]].decode("ascii").strip()
+        code = int(cls_code[r])
+        return classes[code] if code >= 0 else unknown[r]  # the class as written, trimmed
 
+    # The RLE stays where it was read, the bytes between fields blanked: no second buffer.
+    text = np.frombuffer(data, np.uint8)
+    interruptible(blank_between_kernel, text, rle)
+    offsets = np.append(rle[:, 0], rle[-1, 1] if len(rle) else 0)
     return _Columns(img_code, list(index), stripped, cls_code, cls_text, text, offsets, lines, spans[:, 4:6])
 
 
@@ -352,7 +358,7 @@ def _assemble(
             said = f"run extends past the last pixel of its {h}×{w} image"
         problem(r, f"invalid RLE: {said}{tok}")
     if instances == "union" and dup.any():
-        text, offsets, counts, areas = _union_instances(
+        text, offsets, counts, areas = union_instances(
             text, offsets, counts, areas, dup & (codes == 0), first_row, key, row_npix
         )
 
@@ -393,34 +399,6 @@ def _image_sizes(images: list[str], height: int, width: int, sizes: Sizes | None
     else:
         shape = np.array([sizes.of(name) or (0, 0) for name in images], np.int64).reshape(-1, 2)
     return shape, shape[:, 0] * shape[:, 1]
-
-
-def _union_instances(text, offsets, counts, areas, dup, first_row, key, row_npix):
-    """Several rows of one image and class (one per object) read as one mask: the first row's
-    text becomes the union of the group's runs; the others are left out of the table."""
-    groups: dict[int, list[int]] = {}
-    for r in np.flatnonzero(dup):
-        groups.setdefault(int(first_row[key[r]]), []).append(int(r))
-    replaced = {}
-    for first, others in groups.items():
-        runs = [parse_rle(text[offsets[r] : offsets[r + 1]].tobytes(), 1, int(row_npix[r])) for r in (first, *others)]
-        merged = runs[0]
-        for extra in runs[1:]:
-            merged = union(merged, extra)
-        replaced[first] = (format_rle(merged).encode(), len(merged), int(area(merged)))
-    pieces, lengths = [], np.diff(offsets).copy()
-    counts, areas = counts.copy(), areas.copy()
-    for r in range(len(lengths)):
-        if r in replaced:
-            piece, counts[r], areas[r] = replaced[r]
-            lengths[r] = len(piece)
-            pieces.append(np.frombuffer(piece, np.uint8))
-        else:
-            pieces.append(text[offsets[r] : offsets[r + 1]])
-    new_offsets = np.zeros(len(lengths) + 1, np.int64)
-    np.cumsum(lengths, out=new_offsets[1:])
-    new_text = np.concatenate(pieces) if pieces else np.zeros(0, np.uint8)
-    return np.ascontiguousarray(new_text).copy(), new_offsets, counts, areas
 
 
 UNTERMINATED = (

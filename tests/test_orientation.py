@@ -174,5 +174,7 @@ def test_the_sample_is_the_first_masks_in_file_order_and_the_head_of_a_file_give
     size = path.stat().st_size
     head, problems = scan_predictions(path, CLASSES, 1, 1, layout, table, limit=size // 2)
     assert 0 < len(head.lines) < len(preds.lines) and not problems
-    assert head.text.tobytes() == preds.text[: len(head.text)].tobytes()
+    for r in range(len(head.lines)):  # the whole file's first rows
+        row = head.text[head.offsets[r] : head.offsets[r + 1]].tobytes().strip()
+        assert row == preds.text[preds.offsets[r] : preds.offsets[r + 1]].tobytes().strip()
     assert file_orientation_warning(path, frame, limit=size // 2).startswith(f"{path}: runs look {written}-major")
