@@ -80,7 +80,7 @@ def local_cluster(n: int, resources: dict[str, float] | None = None) -> Iterator
     The workers keep glibc's adaptive ``malloc``: Dask's default ``MALLOC_TRIM_THRESHOLD_``
     fixes the threshold above which memory is mapped afresh, so every buffer of a task (a
     chunk's rows, their RLE text, the voted rows) would be mapped and zeroed anew; tasks
-    took 1.3–1.6× as long with it (``bench/scale.py``)."""
+    took 1.2–1.7× as long with it (the tasks of ``hard`` on 1,500 images)."""
     import dask
     from distributed import LocalCluster
 
