@@ -8,6 +8,7 @@ crosses process boundaries.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -83,11 +84,15 @@ class VotePlan:
         self.weights = np.ascontiguousarray(self.weights, np.float64)
         self.thresholds = np.ascontiguousarray(self.thresholds, np.float64)
         self._classes = Fields.classes(self.aligned.sources[0].classes, self.layout)
+
+    @functools.cached_property
+    def _decisions(self) -> np.ndarray:
+        """The block vote's ``decision_table`` (empty columns past ``TABLE_SOURCES``); built on
+        the first block: the per-image paths never look at it."""
         n_sources, n_classes = self.weights.shape
         if n_sources <= TABLE_SOURCES:
-            self._table = decision_table(self.weights, self.thresholds, self.min_votes)
-        else:
-            self._table = np.zeros((n_classes, 0), np.bool_)
+            return decision_table(self.weights, self.thresholds, self.min_votes)
+        return np.zeros((n_classes, 0), np.bool_)
 
     def image(self, i: int) -> list[str]:
         """The voted RLE strings of image ``i``, in class order (one mask at a time: the path
@@ -152,7 +157,7 @@ class VotePlan:
             self.weights,
             self.thresholds,
             self.min_votes,
-            self._table,
+            self._decisions,
             npix,
             names.text,
             names.offsets,
