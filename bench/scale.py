@@ -215,7 +215,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="best of N (default 3)")
     ap.add_argument("--only", default=None, help="comma-separated commands (default all)")
     ap.add_argument("--cluster-images", type=int, default=1500, help="0: no cluster runs")
-    ap.add_argument("--workers", default="1,2,4", help="N of each local:N run (default 1,2,4)")
+    ap.add_argument(
+        "--workers", default="1,2,4", help="worker counts of the cluster runs, local:N and running (default 1,2,4)"
+    )
     ap.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "bench_scale")
     args = ap.parse_args()
 
